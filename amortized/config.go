@@ -1,0 +1,109 @@
+package amortized
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/govae/govae/nets"
+	"gorgonia.org/tensor"
+)
+
+// Likelihood names of p(x|z).
+const (
+	Bernoulli = "bernoulli"
+	Gaussian  = "gaussian"
+)
+
+// Posterior families of q(z|x).
+const (
+	Diagonal = "diag"
+)
+
+// Config is everything needed to rebuild a model's network; it is stored in
+// checkpoints as JSON. The zero value of an optional field means the default
+// given in its comment.
+type Config struct {
+	DataDim   int `json:"data_dim"`             // width of x; required
+	ImageRows int `json:"image_rows,omitempty"` // x as an image, for pictures; 0 = not an image
+	ImageCols int `json:"image_cols,omitempty"`
+
+	// Hidden are the encoder's hidden widths, input side first.
+	Hidden []int `json:"hidden"`
+	// DecoderHidden are the decoder's hidden widths, latent side first;
+	// nil means Hidden reversed (the usual mirror image).
+	DecoderHidden []int  `json:"decoder_hidden"`
+	Latent        int    `json:"latent"`     // dimension of z; required
+	Activation    string `json:"activation"` // relu (default), tanh, softplus
+
+	Likelihood string `json:"likelihood"` // bernoulli (default) or gaussian
+	// GaussianMinVar is the floor added to the decoder's variance; 0 means 1e-3.
+	GaussianMinVar float64 `json:"gaussian_min_var,omitempty"`
+
+	Posterior string `json:"posterior"` // diag (default)
+	Dtype     string `json:"dtype"`     // float32 (default) or float64
+}
+
+// ReferenceConfig is the architecture everyone quotes: 784-400-20-400-784,
+// ReLU, Bernoulli, diagonal Gaussian posterior.
+func ReferenceConfig() Config {
+	return Config{DataDim: 784, ImageRows: 28, ImageCols: 28, Hidden: []int{400}, Latent: 20}
+}
+
+// Normalize returns c with defaults filled in, or an error naming the first
+// invalid field.
+func (c Config) Normalize() (Config, error) {
+	c.Hidden = slices.Clone(c.Hidden)
+	if c.DecoderHidden == nil {
+		c.DecoderHidden = slices.Clone(c.Hidden)
+		slices.Reverse(c.DecoderHidden)
+	} else {
+		c.DecoderHidden = slices.Clone(c.DecoderHidden)
+	}
+	if c.Activation == "" {
+		c.Activation = string(nets.ReLU)
+	}
+	if c.Likelihood == "" {
+		c.Likelihood = Bernoulli
+	}
+	if c.Likelihood == Gaussian && c.GaussianMinVar == 0 {
+		c.GaussianMinVar = 1e-3
+	}
+	if c.Posterior == "" {
+		c.Posterior = Diagonal
+	}
+	if c.Dtype == "" {
+		c.Dtype = "float32"
+	}
+	switch {
+	case c.DataDim <= 0:
+		return c, fmt.Errorf("amortized: config: data_dim %d, want > 0", c.DataDim)
+	case c.Latent <= 0:
+		return c, fmt.Errorf("amortized: config: latent %d, want > 0", c.Latent)
+	case c.ImageRows < 0 || c.ImageCols < 0 || (c.ImageRows*c.ImageCols != 0 && c.ImageRows*c.ImageCols != c.DataDim):
+		return c, fmt.Errorf("amortized: config: image %dx%d does not match data_dim %d", c.ImageRows, c.ImageCols, c.DataDim)
+	case c.Likelihood != Bernoulli && c.Likelihood != Gaussian:
+		return c, fmt.Errorf("amortized: config: likelihood %q, want bernoulli or gaussian", c.Likelihood)
+	case c.GaussianMinVar < 0:
+		return c, fmt.Errorf("amortized: config: gaussian_min_var %g, want >= 0", c.GaussianMinVar)
+	case c.Posterior != Diagonal:
+		return c, fmt.Errorf("amortized: config: posterior %q, want diag", c.Posterior)
+	case c.Dtype != "float32" && c.Dtype != "float64":
+		return c, fmt.Errorf("amortized: config: dtype %q, want float32 or float64", c.Dtype)
+	}
+	if _, err := nets.ParseActivation(c.Activation); err != nil {
+		return c, fmt.Errorf("amortized: config: %w", err)
+	}
+	for _, h := range append(slices.Clone(c.Hidden), c.DecoderHidden...) {
+		if h <= 0 {
+			return c, fmt.Errorf("amortized: config: hidden width %d, want > 0", h)
+		}
+	}
+	return c, nil
+}
+
+func (c Config) tensorDtype() tensor.Dtype {
+	if c.Dtype == "float64" {
+		return tensor.Float64
+	}
+	return tensor.Float32
+}

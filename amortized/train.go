@@ -1,0 +1,435 @@
+package amortized
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/govae/govae/nets"
+	"gorgonia.org/tensor"
+)
+
+// Random streams: each use of randomness draws from its own PCG stream of the
+// run's seed, so changing one (say, evaluation) never shifts another.
+const (
+	streamInit  = 0x696e6974 // weight initialization
+	streamTrain = 0x74726e00 // reparameterization noise of training step s: stream streamTrain+s
+	streamEval  = 0x6576616c // noise of the per-epoch validation ELBO
+)
+
+// TrainOptions configures optimization. Zero values mean the defaults named.
+type TrainOptions struct {
+	Epochs  int     `json:"epochs"`   // epochs to reach; required
+	LR      float64 `json:"lr"`       // Adam step size; 0 means 1e-3
+	Beta1   float64 `json:"beta1"`    // 0 means 0.9
+	Beta2   float64 `json:"beta2"`    // 0 means 0.999
+	AdamEps float64 `json:"adam_eps"` // 0 means 1e-8
+	Seed    uint64  `json:"seed"`     // seeds the training and evaluation noise
+	// WarmupEpochs: the KL weight beta rises linearly from 0 to 1 over this
+	// many epochs, step by step (Bowman et al. 2016; Sønderby et al. 2016). 0: beta = 1.
+	WarmupEpochs float64 `json:"warmup_epochs"`
+	// FreeBits is a per-dimension floor, in nats, on the batch-mean KL in the
+	// loss (Kingma et al. 2016). 0: none. Reported ELBOs never use it.
+	FreeBits float64 `json:"free_bits"`
+}
+
+func (o TrainOptions) normalize() (TrainOptions, error) {
+	if o.LR == 0 {
+		o.LR = 1e-3
+	}
+	if o.Beta1 == 0 {
+		o.Beta1 = 0.9
+	}
+	if o.Beta2 == 0 {
+		o.Beta2 = 0.999
+	}
+	if o.AdamEps == 0 {
+		o.AdamEps = 1e-8
+	}
+	switch {
+	case o.Epochs < 1:
+		return o, fmt.Errorf("amortized: epochs %d, want >= 1", o.Epochs)
+	case !(o.LR > 0) || math.IsInf(o.LR, 0):
+		return o, fmt.Errorf("amortized: learning rate %g, want > 0", o.LR)
+	case !(o.Beta1 > 0 && o.Beta1 < 1) || !(o.Beta2 > 0 && o.Beta2 < 1):
+		return o, fmt.Errorf("amortized: Adam betas %g, %g, want each in (0,1)", o.Beta1, o.Beta2)
+	case !(o.AdamEps > 0):
+		return o, fmt.Errorf("amortized: Adam epsilon %g, want > 0", o.AdamEps)
+	case !(o.WarmupEpochs >= 0) || math.IsInf(o.WarmupEpochs, 0):
+		return o, fmt.Errorf("amortized: warm-up %g epochs, want >= 0", o.WarmupEpochs)
+	case !(o.FreeBits >= 0) || math.IsInf(o.FreeBits, 0):
+		return o, fmt.Errorf("amortized: free bits %g, want >= 0", o.FreeBits)
+	}
+	return o, nil
+}
+
+// Batches is a source of training or evaluation batches; data.Loader
+// implements it. Batch b of epoch e must be the same whenever it is asked
+// for, which is what makes resumed runs identical to uninterrupted ones.
+type Batches interface {
+	Len() int        // examples
+	Dim() int        // values per example
+	BatchSize() int  // rows of a full batch
+	NumBatches() int // batches per epoch
+	// Batch writes batch b of epoch e, row-major, into dst and returns its rows.
+	Batch(epoch, b int, dst []float32) (int, error)
+}
+
+// Sums accumulates per-example terms over part of an epoch.
+type Sums struct {
+	Recon   float64 `json:"recon"` // sum of log p(x|z)
+	KL      float64 `json:"kl"`    // sum of KL(q||p)
+	N       int     `json:"n"`
+	Seconds float64 `json:"seconds"` // training time, evaluation excluded
+}
+
+// TrainState is everything besides the weights that a resumed run needs.
+type TrainState struct {
+	Epoch   int          `json:"epoch"` // epochs completed
+	Batch   int          `json:"batch"` // batches completed of epoch Epoch+1
+	Step    int64        `json:"step"`  // optimizer steps taken
+	Options TrainOptions `json:"options"`
+	Partial Sums         `json:"partial"` // of the epoch in progress
+	// BestValELBO is the best validation ELBO seen (at BestEpoch); BestEpoch 0: none yet.
+	BestValELBO float64 `json:"best_val_elbo"`
+	BestEpoch   int     `json:"best_epoch"`
+	// Run is the caller's description of the run (data, seeds), stored
+	// verbatim so that a resumed run rebuilds the same batches.
+	Run json.RawMessage `json:"run,omitempty"`
+	// AdamM and AdamV are the optimizer's moments under the parameters'
+	// names (the live stores, not copies).
+	AdamM, AdamV *nets.Params `json:"-"`
+}
+
+// Stats are mean per-example terms in nats.
+type Stats struct {
+	ELBO  float64 `json:"elbo"`
+	Recon float64 `json:"recon"`
+	KL    float64 `json:"kl"`
+	N     int     `json:"n"`
+}
+
+func (s Sums) stats() Stats {
+	n := float64(max(s.N, 1))
+	return Stats{ELBO: (s.Recon - s.KL) / n, Recon: s.Recon / n, KL: s.KL / n, N: s.N}
+}
+
+// StepStats describes one optimizer step.
+type StepStats struct {
+	Epoch, Batch int // 1-based epoch; 0-based batch within it
+	Step         int64
+	Rows         int
+	Loss         float64 // the minimized objective (with beta and free bits)
+	Recon, KL    float64 // batch means
+	Beta         float64
+}
+
+// EpochStats describes a finished epoch.
+type EpochStats struct {
+	Epoch        int     `json:"epoch"`
+	Step         int64   `json:"step"`
+	Beta         float64 `json:"beta"`
+	Train        Stats   `json:"train"`
+	Val          *Stats  `json:"val,omitempty"` // nil without a validation set
+	ImagesPerSec float64 `json:"images_per_s"`
+	TrainSeconds float64 `json:"train_seconds"`
+	EvalSeconds  float64 `json:"eval_seconds"`
+	Best         bool    `json:"best"` // Val is the best so far
+}
+
+// Hooks lets the caller observe training; an error from a hook stops it.
+type Hooks struct {
+	AfterStep  func(t *Trainer, s StepStats) error
+	AfterEpoch func(t *Trainer, e EpochStats) error
+}
+
+// NonFiniteError reports a NaN or infinity in the loss or a gradient.
+type NonFiniteError struct {
+	Epoch int
+	Step  int64 // 1-based number of the step that failed
+	What  string
+}
+
+func (e *NonFiniteError) Error() string {
+	return fmt.Sprintf("amortized: training diverged at epoch %d, step %d: %s is not finite; the weights of the last completed step are kept", e.Epoch, e.Step, e.What)
+}
+
+// Trainer maximizes the ELBO of a model by Adam on minibatches.
+type Trainer struct {
+	m     *Model
+	opts  TrainOptions
+	state TrainState
+	adam  *Adam
+	batch int
+	g     *graph
+	grads []tensor.Tensor
+	eps   []float64
+	w     []float64
+	xbuf  []float32
+	rec   []float64
+	kl    []float64
+}
+
+// NewTrainer prepares to train m on batches of the given size. With a
+// non-nil resume state it continues that run (whose moments must match m's
+// parameters); opts.Epochs may then exceed the saved one.
+func NewTrainer(m *Model, batch int, opts TrainOptions, resume *TrainState) (*Trainer, error) {
+	if batch < 1 {
+		return nil, fmt.Errorf("amortized: batch size %d, want >= 1", batch)
+	}
+	opts, err := opts.normalize()
+	if err != nil {
+		return nil, err
+	}
+	adam := newAdam(m.params, opts)
+	t := &Trainer{m: m, opts: opts, adam: adam, batch: batch}
+	if resume != nil {
+		if err := t.restore(resume); err != nil {
+			return nil, err
+		}
+	}
+	t.state.Options = opts
+	t.state.AdamM, t.state.AdamV = adam.M, adam.V
+	if t.g, err = m.buildGraph(kindTrain, batch, opts); err != nil {
+		return nil, err
+	}
+	L, D := m.cfg.Latent, m.cfg.DataDim
+	t.eps, t.w, t.xbuf = make([]float64, batch*L), make([]float64, batch), make([]float32, batch*D)
+	return t, nil
+}
+
+func (t *Trainer) restore(st *TrainState) error {
+	if st.AdamM == nil || st.AdamV == nil {
+		return errors.New("amortized: resume state has no optimizer moments")
+	}
+	for _, pair := range [][2]*nets.Params{{t.adam.M, st.AdamM}, {t.adam.V, st.AdamV}} {
+		if err := pair[0].CopyFrom(pair[1]); err != nil {
+			return fmt.Errorf("amortized: resume state: %w", err)
+		}
+	}
+	if st.Epoch < 0 || st.Batch < 0 || st.Step < 0 {
+		return fmt.Errorf("amortized: resume state: negative counters (epoch %d, batch %d, step %d)", st.Epoch, st.Batch, st.Step)
+	}
+	t.state = *st
+	return nil
+}
+
+// State returns the training state; its moment stores are live.
+func (t *Trainer) State() TrainState { return t.state }
+
+// SetRun stores the caller's run description in the state.
+func (t *Trainer) SetRun(run json.RawMessage) { t.state.Run = run }
+
+// Model is the model being trained.
+func (t *Trainer) Model() *Model { return t.m }
+
+// Options are the normalized options.
+func (t *Trainer) Options() TrainOptions { return t.opts }
+
+// Close releases the training graph.
+func (t *Trainer) Close() { t.g.close() }
+
+// Step takes one Adam step on the first rows rows of x (row-major) with KL
+// weight beta. On a non-finite loss or gradient it changes nothing and
+// returns a *NonFiniteError.
+func (t *Trainer) Step(x []float32, rows int, beta float64) (StepStats, error) {
+	D := t.m.cfg.DataDim
+	if rows < 1 || rows > t.batch || len(x) < rows*D {
+		return StepStats{}, fmt.Errorf("amortized: step on %d rows (%d values), want 1..%d rows of %d", rows, len(x), t.batch, D)
+	}
+	g := t.g
+	setRows(g.x, x[:rows*D])
+	rng := rand.New(rand.NewPCG(t.opts.Seed, streamTrain+uint64(t.state.Step)))
+	for i := range t.eps {
+		t.eps[i] = rng.NormFloat64()
+	}
+	setRows64(g.eps, t.eps)
+	for i := range t.w {
+		t.w[i] = 0
+		if i < rows {
+			t.w[i] = 1 / float64(rows)
+		}
+	}
+	setRows64(g.w, t.w)
+	if err := setScalar(g.beta, beta); err != nil {
+		return StepStats{}, err
+	}
+	s := StepStats{Epoch: t.state.Epoch + 1, Batch: t.state.Batch, Step: t.state.Step + 1, Rows: rows, Beta: beta}
+	defer t.zeroGrads() // the tape machine adds into gradients
+	if err := g.run(); err != nil {
+		return s, fmt.Errorf("amortized: step %d: %w", s.Step, err)
+	}
+	if err := t.collectGrads(); err != nil {
+		return s, err
+	}
+	s.Loss, s.Recon, s.KL = scalarValue(g.loss), scalarValue(g.lossRecon), scalarValue(g.lossKL)
+	if bad := nonFinite(s.Loss); bad {
+		return s, &NonFiniteError{Epoch: s.Epoch, Step: s.Step, What: "the loss"}
+	}
+	for i, gr := range t.grads {
+		if !allFinite(gr) {
+			return s, &NonFiniteError{Epoch: s.Epoch, Step: s.Step, What: "the gradient of " + t.m.params.All()[i].Name}
+		}
+	}
+	if err := t.adam.update(t.m.params.All(), t.grads, s.Step); err != nil {
+		return s, err
+	}
+	t.state.Step++
+	return s, nil
+}
+
+// collectGrads finds the gradient tensors, which the tape machine creates
+// on its first run and reuses afterwards.
+func (t *Trainer) collectGrads() error {
+	if t.grads != nil {
+		return nil
+	}
+	for _, n := range t.g.bind.Nodes() {
+		gv, err := n.Grad()
+		if err != nil {
+			return fmt.Errorf("amortized: gradient of %s: %w", n.Name(), err)
+		}
+		gt, ok := gv.(tensor.Tensor)
+		if !ok {
+			return fmt.Errorf("amortized: parameter %s has no gradient tensor (%T)", n.Name(), gv)
+		}
+		t.grads = append(t.grads, gt)
+	}
+	return nil
+}
+
+func (t *Trainer) zeroGrads() {
+	for _, g := range t.grads {
+		g.Zero()
+	}
+}
+
+func nonFinite(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) }
+
+func allFinite(t tensor.Tensor) bool {
+	switch d := t.Data().(type) {
+	case []float32:
+		for _, v := range d {
+			if v-v != 0 { // NaN or ±Inf
+				return false
+			}
+		}
+	case []float64:
+		for _, v := range d {
+			if v-v != 0 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// beta is the KL weight at the current step.
+func (t *Trainer) beta(batchesPerEpoch int) float64 {
+	if t.opts.WarmupEpochs == 0 {
+		return 1
+	}
+	return math.Min(1, float64(t.state.Step)/(t.opts.WarmupEpochs*float64(batchesPerEpoch)))
+}
+
+// Fit trains until Options().Epochs epochs are complete, evaluating val (if
+// non-nil) after each. When ctx is cancelled it returns ctx.Err() between
+// steps with a consistent state, so the caller can save and resume later.
+func (t *Trainer) Fit(ctx context.Context, train, val Batches, h Hooks) error {
+	D := t.m.cfg.DataDim
+	if train.Dim() != D || (val != nil && val.Dim() != D) {
+		return fmt.Errorf("amortized: data has %d values per example, the model wants %d", train.Dim(), D)
+	}
+	if train.BatchSize() != t.batch {
+		return fmt.Errorf("amortized: batches of %d rows, the trainer was built for %d", train.BatchSize(), t.batch)
+	}
+	nb := train.NumBatches()
+	if nb < 1 {
+		return fmt.Errorf("amortized: %d training examples make no batch of %d", train.Len(), t.batch)
+	}
+	for t.state.Epoch < t.opts.Epochs {
+		epoch := t.state.Epoch + 1
+		var beta float64
+		for t.state.Batch < nb {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			start := time.Now()
+			rows, err := train.Batch(epoch-1, t.state.Batch, t.xbuf)
+			if err != nil {
+				return fmt.Errorf("amortized: epoch %d batch %d: %w", epoch, t.state.Batch, err)
+			}
+			beta = t.beta(nb)
+			s, err := t.Step(t.xbuf, rows, beta)
+			if err != nil {
+				return err
+			}
+			p := &t.state.Partial
+			p.Recon += s.Recon * float64(rows)
+			p.KL += s.KL * float64(rows)
+			p.N += rows
+			p.Seconds += time.Since(start).Seconds()
+			t.state.Batch++
+			if h.AfterStep != nil {
+				if err := h.AfterStep(t, s); err != nil {
+					return err
+				}
+			}
+		}
+		es := EpochStats{Epoch: epoch, Step: t.state.Step, Beta: beta, Train: t.state.Partial.stats(),
+			TrainSeconds: t.state.Partial.Seconds}
+		es.ImagesPerSec = float64(t.state.Partial.N) / math.Max(es.TrainSeconds, 1e-9)
+		if val != nil {
+			start := time.Now()
+			vs, err := t.m.Evaluate(val, rand.New(rand.NewPCG(t.opts.Seed, streamEval)))
+			if err != nil {
+				return fmt.Errorf("amortized: validation after epoch %d: %w", epoch, err)
+			}
+			es.EvalSeconds = time.Since(start).Seconds()
+			es.Val = &vs
+			if t.state.BestEpoch == 0 || vs.ELBO > t.state.BestValELBO {
+				t.state.BestValELBO, t.state.BestEpoch, es.Best = vs.ELBO, epoch, true
+			}
+		}
+		t.state.Epoch, t.state.Batch, t.state.Partial = epoch, 0, Sums{}
+		if h.AfterEpoch != nil {
+			if err := h.AfterEpoch(t, es); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Evaluate is the mean ELBO, reconstruction term and KL over every batch of
+// epoch 0 of b, with one reparameterized draw per example from rng.
+func (m *Model) Evaluate(b Batches, rng *rand.Rand) (Stats, error) {
+	if b.Dim() != m.cfg.DataDim {
+		return Stats{}, fmt.Errorf("amortized: data has %d values per example, the model wants %d", b.Dim(), m.cfg.DataDim)
+	}
+	buf := make([]float32, b.BatchSize()*b.Dim())
+	var sums Sums
+	var rec, kl []float64
+	for i := 0; i < b.NumBatches(); i++ {
+		rows, err := b.Batch(0, i, buf)
+		if err != nil {
+			return Stats{}, err
+		}
+		err = m.evalFlat(buf[:rows*b.Dim()], rows, rng, func(g *graph, _, n int) {
+			rec, kl = values(g.recon, rec), values(g.kl, kl)
+			for r := 0; r < n; r++ {
+				sums.Recon += rec[r]
+				sums.KL += kl[r]
+			}
+		})
+		if err != nil {
+			return Stats{}, err
+		}
+		sums.N += rows
+	}
+	return sums.stats(), nil
+}

@@ -1,0 +1,224 @@
+package checkpoints
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/govae/govae/amortized"
+	"github.com/govae/govae/nets"
+)
+
+// Metadata keys and values that mark a file as one of ours.
+const (
+	// FormatName is the value of metadata "format".
+	FormatName = "govae-checkpoint"
+	// FormatVersion is the version this code writes and the newest it reads.
+	FormatVersion = 1
+
+	keyFormat  = "format"
+	keyVersion = "format_version"
+	keyConfig  = "config"
+	keyState   = "train_state"
+
+	// Prefixes of the optimizer's moment tensors.
+	prefixAdamM = "adam_m."
+	prefixAdamV = "adam_v."
+)
+
+// Save writes m, and the training state st when it is not nil, to path
+// atomically: a crash leaves either the old file or the new one.
+func Save(path string, m *amortized.Model, st *amortized.TrainState) error {
+	cfg, err := json.Marshal(m.Config())
+	if err != nil {
+		return fmt.Errorf("checkpoints: %s: encoding config: %w", path, err)
+	}
+	f := &File{Metadata: map[string]string{
+		keyFormat:  FormatName,
+		keyVersion: strconv.Itoa(FormatVersion),
+		keyConfig:  string(cfg),
+	}}
+	if err := addParams(f, "", m.Params()); err != nil {
+		return fmt.Errorf("checkpoints: %s: %w", path, err)
+	}
+	if st != nil {
+		js, err := json.Marshal(st)
+		if err != nil {
+			return fmt.Errorf("checkpoints: %s: encoding training state: %w", path, err)
+		}
+		f.Metadata[keyState] = string(js)
+		if st.AdamM == nil || st.AdamV == nil {
+			return fmt.Errorf("checkpoints: %s: training state without optimizer moments", path)
+		}
+		if err := addParams(f, prefixAdamM, st.AdamM); err != nil {
+			return fmt.Errorf("checkpoints: %s: %w", path, err)
+		}
+		if err := addParams(f, prefixAdamV, st.AdamV); err != nil {
+			return fmt.Errorf("checkpoints: %s: %w", path, err)
+		}
+	}
+	return WriteFile(path, f)
+}
+
+func addParams(f *File, prefix string, ps *nets.Params) error {
+	for _, p := range ps.All() {
+		var err error
+		if v := p.Float32s(); v != nil {
+			err = f.AddFloat32(prefix+p.Name, p.Shape, v)
+		} else {
+			err = f.AddFloat64(prefix+p.Name, p.Shape, p.Float64s())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Load reads a model from a checkpoint written by Save.
+func Load(path string) (*amortized.Model, error) {
+	_, m, err := load(path)
+	return m, err
+}
+
+// LoadTraining reads a model and the training state saved with it, to
+// resume training. A checkpoint saved without state is an error.
+func LoadTraining(path string) (*amortized.Model, *amortized.TrainState, error) {
+	f, m, err := load(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	js, ok := f.Metadata[keyState]
+	if !ok {
+		return nil, nil, fmt.Errorf("checkpoints: %s: holds weights only, no training state to resume from", path)
+	}
+	st := &amortized.TrainState{}
+	if err := json.Unmarshal([]byte(js), st); err != nil {
+		return nil, nil, fmt.Errorf("checkpoints: %s: metadata %q: %w", path, keyState, err)
+	}
+	st.AdamM, st.AdamV = m.Params().ZerosLike(), m.Params().ZerosLike()
+	if err := readParams(f, prefixAdamM, st.AdamM); err != nil {
+		return nil, nil, fmt.Errorf("checkpoints: %s: %w", path, err)
+	}
+	if err := readParams(f, prefixAdamV, st.AdamV); err != nil {
+		return nil, nil, fmt.Errorf("checkpoints: %s: %w", path, err)
+	}
+	return m, st, nil
+}
+
+// Inspect reads a checkpoint's format version, model configuration and
+// training state (nil when saved without) without building the model.
+func Inspect(path string) (version int, cfg amortized.Config, st *amortized.TrainState, err error) {
+	f, err := ReadFile(path)
+	if err != nil {
+		return 0, cfg, nil, err
+	}
+	if version, cfg, err = header(path, f); err != nil {
+		return 0, cfg, nil, err
+	}
+	if js, ok := f.Metadata[keyState]; ok {
+		st = &amortized.TrainState{}
+		if err := json.Unmarshal([]byte(js), st); err != nil {
+			return 0, cfg, nil, fmt.Errorf("checkpoints: %s: metadata %q: %w", path, keyState, err)
+		}
+	}
+	return version, cfg, st, nil
+}
+
+// header checks that f is one of ours in a version we read, and returns its config.
+func header(path string, f *File) (int, amortized.Config, error) {
+	var cfg amortized.Config
+	if f.Metadata[keyFormat] != FormatName {
+		return 0, cfg, fmt.Errorf("checkpoints: %s: not a govae checkpoint (metadata %q is %q, want %q)", path, keyFormat, f.Metadata[keyFormat], FormatName)
+	}
+	if !f.HasChecksum() {
+		return 0, cfg, fmt.Errorf("checkpoints: %s: has no checksum; govae always writes one, so the file was altered or made elsewhere", path)
+	}
+	v, err := strconv.Atoi(f.Metadata[keyVersion])
+	if err != nil || v < 1 {
+		return 0, cfg, fmt.Errorf("checkpoints: %s: format version %q, want a positive integer", path, f.Metadata[keyVersion])
+	}
+	if v > FormatVersion {
+		return 0, cfg, fmt.Errorf("checkpoints: %s: format version %d is newer than this program reads (%d); use a newer govae", path, v, FormatVersion)
+	}
+	if err := json.Unmarshal([]byte(f.Metadata[keyConfig]), &cfg); err != nil {
+		return 0, cfg, fmt.Errorf("checkpoints: %s: metadata %q: %w", path, keyConfig, err)
+	}
+	return v, cfg, nil
+}
+
+func load(path string) (*File, *amortized.Model, error) {
+	f, err := ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	_, cfg, err := header(path, f)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := amortized.New(cfg, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("checkpoints: %s: %w", path, err)
+	}
+	if err := readParams(f, "", m.Params()); err != nil {
+		return nil, nil, fmt.Errorf("checkpoints: %s: %w", path, err)
+	}
+	if err := checkNoStrangers(f, m.Params()); err != nil {
+		return nil, nil, fmt.Errorf("checkpoints: %s: %w", path, err)
+	}
+	return f, m, nil
+}
+
+// readParams fills ps from the tensors named prefix+name, checking shapes.
+func readParams(f *File, prefix string, ps *nets.Params) error {
+	for _, p := range ps.All() {
+		name := prefix + p.Name
+		var n int
+		var shape []int
+		var err error
+		if dst := p.Float32s(); dst != nil {
+			var v []float32
+			v, shape, err = f.Float32(name)
+			n = copy(dst, v)
+		} else {
+			var v []float64
+			v, shape, err = f.Float64(name)
+			n = copy(p.Float64s(), v)
+		}
+		if err != nil {
+			return err
+		}
+		if !equalShape(shape, p.Shape) || n != p.Len() {
+			return fmt.Errorf("tensor %q has shape %v, the configuration wants %v", name, shape, p.Shape)
+		}
+	}
+	return nil
+}
+
+// checkNoStrangers rejects tensors that are neither parameters of the
+// configured model nor their optimizer moments: such a file was written for
+// another architecture or by another program.
+func checkNoStrangers(f *File, ps *nets.Params) error {
+	known := map[string]bool{}
+	for _, p := range ps.All() {
+		known[p.Name], known[prefixAdamM+p.Name], known[prefixAdamV+p.Name] = true, true, true
+	}
+	for _, t := range f.Tensors {
+		if !known[t.Name] {
+			return fmt.Errorf("tensor %q is not part of the configured model", t.Name)
+		}
+	}
+	return nil
+}
+
+func equalShape(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,192 @@
+package data
+
+import (
+	"bufio"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/govae/govae/internal/atomicfile"
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+)
+
+// defaultClient bounds the wait for a silent server and for one whole file,
+// so that a dead mirror cannot hang training forever.
+var defaultClient = &http.Client{
+	Timeout: 30 * time.Minute,
+	Transport: func() http.RoundTripper {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.ResponseHeaderTimeout = time.Minute
+		return t
+	}(),
+}
+
+// download fetches into dir whichever of sp's files it does not hold yet,
+// trying the mirrors in order for each file.
+func download(sp *spec, dir string, mirrors []string, client *http.Client, progress io.Writer) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for role, base := range fileNames {
+		if path, err := findFile(dir, base); err != nil {
+			return err
+		} else if path != "" {
+			continue
+		}
+		if err := fetchFile(client, mirrors, dir, base, sp.sha256[role], progress); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fetchFile downloads base.gz from the first mirror that serves it with the
+// right content. Every failure is reported, so that the final error says
+// what each mirror did.
+func fetchFile(client *http.Client, mirrors []string, dir, base, want string, progress io.Writer) error {
+	var fails []string
+	for _, m := range mirrors {
+		u, err := url.JoinPath(m, base+".gz")
+		if err != nil {
+			fails = append(fails, fmt.Sprintf("%s: %v", m, err))
+			continue
+		}
+		err = fetch(client, u, dir, base, want, progress)
+		if err == nil {
+			return nil
+		}
+		fails = append(fails, fmt.Sprintf("%s: %v", u, err))
+		if progress != nil {
+			fmt.Fprintf(progress, "data: %s: %v\n", u, err)
+		}
+	}
+	return fmt.Errorf("%s: no mirror served it:\n    %s", base, strings.Join(fails, "\n    "))
+}
+
+// fetch downloads u into dir and checks the SHA-256 of its decompressed
+// content while it streams, so the file is only renamed into place, complete
+// and verified. A mirror serving uncompressed data is accepted: the file is
+// then stored without the .gz suffix.
+func fetch(client *http.Client, u, dir, base, want string, progress io.Writer) error {
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("User-Agent", "govae-data/1")
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("HTTP %s", resp.Status)
+	}
+
+	body := bufio.NewReaderSize(resp.Body, 64<<10)
+	sig, _ := body.Peek(2)
+	compressed := len(sig) == 2 && sig[0] == 0x1f && sig[1] == 0x8b
+	name := base
+	if compressed {
+		name += ".gz"
+	}
+	m := newMeter(progress, name, u, resp.ContentLength)
+	var size int64
+	err = atomicfile.Write(filepath.Join(dir, name), 0o644, func(w io.Writer) error {
+		src := io.TeeReader(body, io.MultiWriter(w, m))
+		content := src
+		if compressed {
+			zr, err := gzip.NewReader(src)
+			if err != nil {
+				return err
+			}
+			content = zr // multistream: reads on to the end of the body
+		}
+		h := sha256.New()
+		var err error
+		if size, err = io.Copy(h, content); err != nil {
+			return err
+		}
+		if got := hex.EncodeToString(h.Sum(nil)); got != want {
+			return fmt.Errorf("checksum mismatch: SHA-256 of the %d decompressed bytes is %s, want %s", size, got, want)
+		}
+		return nil
+	})
+	m.done(err, size)
+	return err
+}
+
+// meter shows a download's progress: a bar on a terminal, else a line at
+// the start, at each quarter when the length is known, and at the end.
+type meter struct {
+	w         io.Writer
+	bar       *progressbar.ProgressBar
+	name      string
+	total, n  int64
+	nextShown int64
+}
+
+func newMeter(w io.Writer, name, u string, total int64) *meter {
+	m := &meter{w: w, name: name, total: total}
+	if w == nil {
+		return m
+	}
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		m.bar = progressbar.NewOptions64(total,
+			progressbar.OptionSetWriter(w),
+			progressbar.OptionSetDescription("data: "+name),
+			progressbar.OptionShowBytes(true),
+			progressbar.OptionShowTotalBytes(true),
+			progressbar.OptionSetWidth(30),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionClearOnFinish(),
+		)
+		return m
+	}
+	size := "unknown size"
+	if total >= 0 {
+		size = fmt.Sprintf("%d bytes", total)
+		m.nextShown = total / 4
+	}
+	fmt.Fprintf(w, "data: downloading %s (%s)\n", u, size)
+	return m
+}
+
+func (m *meter) Write(p []byte) (int, error) {
+	m.n += int64(len(p))
+	switch {
+	case m.w == nil:
+	case m.bar != nil:
+		m.bar.Add(len(p))
+	case m.total > 0 && m.nextShown > 0 && m.n >= m.nextShown && m.n < m.total:
+		fmt.Fprintf(m.w, "data: %s: %d%% (%d of %d bytes)\n", m.name, 100*m.n/m.total, m.n, m.total)
+		for m.nextShown <= m.n {
+			m.nextShown += m.total / 4
+		}
+	}
+	return len(p), nil
+}
+
+func (m *meter) done(err error, size int64) {
+	if m.w == nil {
+		return
+	}
+	if m.bar != nil {
+		if err == nil {
+			m.bar.Finish() // clears the bar (OptionClearOnFinish)
+		} else {
+			m.bar.Clear()
+		}
+	}
+	if err == nil {
+		fmt.Fprintf(m.w, "data: %s: %d bytes, %d decompressed, checksum ok\n", m.name, m.n, size)
+	}
+}

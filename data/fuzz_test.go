@@ -1,0 +1,103 @@
+package data
+
+import (
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// addSeeds seeds f with every file in testdata/idx, valid and broken.
+func addSeeds(f *testing.F) {
+	entries, err := os.ReadDir(testdataDir)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(testdataDir, e.Name()))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+}
+
+// decoded returns the IDX bytes in in: in itself, or its decompression.
+func decoded(t *testing.T, in []byte) []byte {
+	if len(in) < 2 || in[0] != 0x1f || in[1] != 0x8b {
+		return in
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(in))
+	if err != nil {
+		t.Fatalf("reader accepted gzip input that gzip rejects: %v", err)
+	}
+	out, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatalf("reader accepted gzip input that gzip rejects: %v", err)
+	}
+	return out
+}
+
+// checkFuzzError requires a format error naming the input: with an
+// in-memory reader there is no other kind of failure.
+func checkFuzzError(t *testing.T, err error) {
+	var fe *FormatError
+	if !errors.As(err, &fe) || !strings.HasPrefix(err.Error(), "data: fuzz: ") {
+		t.Fatalf("got %T %q, want a *FormatError for \"fuzz\"", err, err)
+	}
+}
+
+// FuzzReadImages checks that the image reader never panics, fails only
+// with a *FormatError, that its two paths (input size known or not) agree,
+// and that whatever it accepts re-encodes to the same bytes.
+func FuzzReadImages(f *testing.F) {
+	addSeeds(f)
+	f.Fuzz(func(t *testing.T, in []byte) {
+		m, err := ReadImages(bytes.NewReader(in), "fuzz")
+		m2, err2 := readImages(bytes.NewReader(in), "fuzz", int64(len(in)))
+		if errString(err) != errString(err2) || !equalImages(m, m2) {
+			t.Fatalf("sized and streaming reads disagree: %v vs %v", err, err2)
+		}
+		if err != nil {
+			checkFuzzError(t, err)
+			return
+		}
+		if err := m.check(); err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if err := WriteImages(&buf, m); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(buf.Bytes(), decoded(t, in)) {
+			t.Fatal("accepted input does not re-encode to itself")
+		}
+	})
+}
+
+// FuzzReadLabels is FuzzReadImages for label files.
+func FuzzReadLabels(f *testing.F) {
+	addSeeds(f)
+	f.Fuzz(func(t *testing.T, in []byte) {
+		labels, err := ReadLabels(bytes.NewReader(in), "fuzz")
+		_, labels2, err2 := readIDX(bytes.NewReader(in), "fuzz", labelsMagic, int64(len(in)))
+		if errString(err) != errString(err2) || !bytes.Equal(labels, labels2) {
+			t.Fatalf("sized and streaming reads disagree: %v vs %v", err, err2)
+		}
+		if err != nil {
+			checkFuzzError(t, err)
+			return
+		}
+		var buf bytes.Buffer
+		if err := WriteLabels(&buf, labels); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(buf.Bytes(), decoded(t, in)) {
+			t.Fatal("accepted input does not re-encode to itself")
+		}
+	})
+}

@@ -1,0 +1,272 @@
+package trainrun
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/govae/govae/amortized"
+	"github.com/govae/govae/checkpoints"
+	"github.com/govae/govae/internal/synth"
+)
+
+func writeDataset(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := synth.WriteDataset(dir, 4, 200, 40); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func baseConfig(dataDir, out string, epochs int) Config {
+	return Config{
+		Dataset: "tiny", DataDir: dataDir, Offline: true, Batch: 16, ValSize: 20, Seed: 7,
+		Model:    amortized.Config{Hidden: []int{8}, Latent: 2},
+		Train:    amortized.TrainOptions{Epochs: epochs, Seed: 7, WarmupEpochs: 1},
+		Out:      out,
+		Explicit: map[string]bool{},
+		Stdout:   &bytes.Buffer{},
+	}
+}
+
+func weights(t *testing.T, path string) []float32 {
+	t.Helper()
+	m, err := checkpoints.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []float32
+	for _, p := range m.Params().All() {
+		all = append(all, p.Float32s()...)
+	}
+	return all
+}
+
+func sameFloats(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func metricsLines(t *testing.T, dir string) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, MetricsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(strings.TrimSpace(string(b)), "\n")
+}
+
+func TestTrainWritesRunDirectory(t *testing.T) {
+	ds, out := writeDataset(t), t.TempDir()
+	if err := Train(context.Background(), baseConfig(ds, out, 2)); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{LatestFile, BestFile, MetricsFile, "samples-e001.png", "samples-e002.png", "recon-e002.png"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("missing %s: %v", f, err)
+		}
+	}
+	lines := metricsLines(t, out)
+	if len(lines) != 2 {
+		t.Fatalf("%d metrics lines, want 2", len(lines))
+	}
+	for _, key := range []string{`"epoch":2`, `"step":24`, `"train_elbo":`, `"val_elbo":`, `"recon":`, `"kl":`, `"images_per_s":`, `"seconds":`} {
+		if !strings.Contains(lines[1], key) {
+			t.Errorf("metrics line lacks %s: %s", key, lines[1])
+		}
+	}
+	f, _ := os.Open(filepath.Join(out, "recon-e002.png"))
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 8 columns of 4x4 images at scale 2 with 2-pixel padding; 16 test images
+	// make 2 pairs of rows (originals over reconstructions).
+	if b := img.Bounds(); b.Dx() != 8*8+9*2 || b.Dy() != 4*8+5*2 {
+		t.Errorf("recon grid is %v", b)
+	}
+	// A second run into the same directory is refused.
+	err = Train(context.Background(), baseConfig(ds, out, 2))
+	var ue *UsageError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "already holds a run") {
+		t.Fatalf("rerun: %v", err)
+	}
+}
+
+// cancelAfter is a Stdout that cancels the run when a line containing
+// needle has been written.
+type cancelAfter struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	needle string
+	cancel context.CancelFunc
+}
+
+func (c *cancelAfter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.buf.Write(p)
+	if strings.Contains(c.buf.String(), c.needle) {
+		c.cancel()
+	}
+	return len(p), nil
+}
+
+// TestInterruptAndResumeMatchUninterrupted stops a run mid-epoch (as Ctrl-C
+// does), resumes it, and requires the very same weights and training
+// metrics as a run that was never stopped; likewise for 2 = 1 + 1 epochs.
+func TestInterruptAndResumeMatchUninterrupted(t *testing.T) {
+	ds := writeDataset(t)
+	full := t.TempDir()
+	if err := Train(context.Background(), baseConfig(ds, full, 3)); err != nil {
+		t.Fatal(err)
+	}
+
+	cut := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg := baseConfig(ds, cut, 3)
+	cfg.LogEvery = 1
+	cfg.Stdout = &cancelAfter{needle: "step 17 ", cancel: cancel}
+	if err := Train(ctx, cfg); !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("interrupted run returned %v", err)
+	}
+	_, _, st, err := checkpoints.Inspect(filepath.Join(cut, LatestFile))
+	if err != nil || st.Step != 17 || st.Epoch != 1 || st.Batch != 5 {
+		t.Fatalf("saved state %+v, %v; want step 17 = epoch 2 batch 5", st, err)
+	}
+	cfg = baseConfig(ds, cut, 3)
+	cfg.Resume = true
+	if err := Train(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if !sameFloats(weights(t, filepath.Join(full, LatestFile)), weights(t, filepath.Join(cut, LatestFile))) {
+		t.Fatal("interrupted and resumed run ended with different weights")
+	}
+	a, b := metricsLines(t, full), metricsLines(t, cut)
+	if len(a) != 3 || len(b) != 3 {
+		t.Fatalf("metrics lines: %d and %d, want 3", len(a), len(b))
+	}
+	for i := range a {
+		if field(a[i], "train_elbo") != field(b[i], "train_elbo") || field(a[i], "val_elbo") != field(b[i], "val_elbo") {
+			t.Errorf("epoch %d metrics differ:\n%s\n%s", i+1, a[i], b[i])
+		}
+	}
+
+	// Two epochs, then resume to three.
+	two := t.TempDir()
+	if err := Train(context.Background(), baseConfig(ds, two, 2)); err != nil {
+		t.Fatal(err)
+	}
+	cfg = baseConfig(ds, two, 3)
+	cfg.Resume, cfg.Explicit["epochs"] = true, true
+	if err := Train(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if !sameFloats(weights(t, filepath.Join(full, LatestFile)), weights(t, filepath.Join(two, LatestFile))) {
+		t.Fatal("2 epochs + 1 resumed differs from 3 epochs")
+	}
+}
+
+func field(line, key string) string {
+	i := strings.Index(line, `"`+key+`":`)
+	if i < 0 {
+		return ""
+	}
+	rest := line[i+len(key)+3:]
+	return rest[:strings.IndexAny(rest, ",}")]
+}
+
+func TestResumeRefusesChangedSettings(t *testing.T) {
+	ds, out := writeDataset(t), t.TempDir()
+	if err := Train(context.Background(), baseConfig(ds, out, 1)); err != nil {
+		t.Fatal(err)
+	}
+	cfg := baseConfig(ds, out, 2)
+	cfg.Resume = true
+	cfg.Model.Latent, cfg.Batch = 5, 8
+	cfg.Explicit = map[string]bool{"latent": true, "batch": true, "epochs": true}
+	err := Train(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "-latent 5 (the run was started with 2)") || !strings.Contains(err.Error(), "-batch 8") {
+		t.Fatalf("err = %v", err)
+	}
+	cfg = baseConfig(ds, out, 1)
+	cfg.Resume = true
+	if err := Train(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "finished its 1 epochs") {
+		t.Fatalf("resuming a finished run: %v", err)
+	}
+}
+
+// TestDivergenceKeepsLastGoodCheckpoint resumes a good run with an absurd
+// learning rate: training must stop with the epoch and step, and leave
+// model.safetensors exactly as it was.
+func TestDivergenceKeepsLastGoodCheckpoint(t *testing.T) {
+	ds, out := writeDataset(t), t.TempDir()
+	if err := Train(context.Background(), baseConfig(ds, out, 1)); err != nil {
+		t.Fatal(err)
+	}
+	before := fileHash(t, filepath.Join(out, LatestFile))
+	cfg := baseConfig(ds, out, 5)
+	cfg.Resume, cfg.Train.LR = true, 1e30
+	cfg.Explicit = map[string]bool{"epochs": true, "lr": true}
+	err := Train(context.Background(), cfg)
+	var nf *amortized.NonFiniteError
+	// Step 13 (the first of epoch 2) blows the weights up; the loss is
+	// non-finite from the next step on.
+	if !errors.As(err, &nf) || nf.Epoch != 2 || nf.Step < 13 || !strings.Contains(err.Error(), "epoch 2, step") {
+		t.Fatalf("err = %v, want a NonFiniteError in epoch 2", err)
+	}
+	if fileHash(t, filepath.Join(out, LatestFile)) != before {
+		t.Fatal("model.safetensors changed although the resumed epoch diverged")
+	}
+	if _, err := checkpoints.Load(filepath.Join(out, LatestFile)); err != nil {
+		t.Fatalf("checkpoint unreadable after divergence: %v", err)
+	}
+}
+
+func fileHash(t *testing.T, path string) [32]byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sha256.Sum256(b)
+}
+
+func TestBadSettings(t *testing.T) {
+	ds := writeDataset(t)
+	for _, tc := range []struct {
+		mod  func(*Config)
+		want string
+	}{
+		{func(c *Config) { c.Batch = 500 }, "-batch 500: want 1 to 180"},
+		{func(c *Config) { c.ValSize = 200 }, "-val"},
+		{func(c *Config) { c.Binarize = "sometimes" }, "-binarize"},
+		{func(c *Config) { c.Resume = true }, "no run to continue"},
+		{func(c *Config) { c.Out = "" }, "-out"},
+		{func(c *Config) { c.DataDir = filepath.Join(ds, "nope") }, "nope"},
+	} {
+		cfg := baseConfig(ds, t.TempDir(), 1)
+		tc.mod(&cfg)
+		err := Train(context.Background(), cfg)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("err = %v, want %q", err, tc.want)
+		}
+	}
+}

@@ -1,0 +1,34 @@
+// Package nets holds the neural-network building blocks of the project on top
+// of gorgonia: a named parameter store, dense (linear) layers, multi-layer
+// perceptrons and their activations. It knows nothing about VAEs.
+//
+// # Parameters
+//
+// A [Params] owns every trainable tensor of a model under a stable, dotted
+// name ("encoder.0.weight"). Those names are the tensor names in checkpoints,
+// so they never change between releases. The tensors are the single copy of
+// the weights: [Params.Bind] creates nodes in any number of gorgonia graphs
+// (a training graph, evaluation graphs of other batch sizes) that all read
+// the same memory, so an optimizer that updates the tensors in place updates
+// every graph at once.
+//
+// # Layers
+//
+// A [Linear] layer computes y = x W + b for a batch x of shape (B, in), with
+// W of shape (in, out) and b of shape (out). Note W is stored input-major, the
+// transpose of PyTorch's nn.Linear.weight, so y = x @ W + b in NumPy.
+//
+// An [MLP] is a stack of Linear layers, each followed by the activation; it
+// is the "trunk" of an encoder or decoder and the heads on top of it are
+// plain Linear layers. An MLP with no layers is the identity.
+//
+// Activations: relu max(0, x); tanh; softplus log(1 + e^x) (computed stably
+// by gorgonia: x for x > 14, 0 below -103).
+//
+// # Initialization
+//
+// [InitUniform] draws every weight and bias from U(-1/sqrt(in), 1/sqrt(in)),
+// the bound PyTorch's nn.Linear uses by default (kaiming_uniform with a=sqrt(5)
+// gives exactly that bound), so that models start where the PyTorch peer's do.
+// Draws come from a caller-seeded math/rand/v2 source: same seed, same weights.
+package nets
