@@ -161,7 +161,9 @@ func TestLoadRejectsBadFiles(t *testing.T) {
 		}, "has no checksum"},
 		{"wrong shape", func(p string) {
 			os.WriteFile(p, raw, 0o644)
-			rewrite(t, p, func(f *File) { f.Metadata["config"] = strings.Replace(f.Metadata["config"], `"latent":2`, `"latent":3`, 1) })
+			rewrite(t, p, func(f *File) {
+				f.Metadata["config"] = strings.Replace(f.Metadata["config"], `"latent":2`, `"latent":3`, 1)
+			})
 		}, "shape"},
 		{"stranger tensor", func(p string) {
 			os.WriteFile(p, raw, 0o644)

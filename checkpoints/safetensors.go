@@ -34,13 +34,13 @@
 // checksum form is rejected, because that is what a damaged key looks like,
 // and the file would otherwise pass as unchecksummed.
 //
-// Decode is stricter than the reference reader in a few ways, all of which
-// reject files that no safetensors writer produces: duplicate keys (in the
-// header or in __metadata__), unknown fields in a tensor entry, an empty
-// tensor name, and dtypes without whole-byte elements (F4, F6_*, ...) are
-// errors. Like the reference reader, it sorts tensors by data_offsets, caps
-// the header at 100 MB, and rejects a shape whose element count overflows
-// 64 bits even if another dimension is 0.
+// Decode is stricter than the reference reader about things no safetensors
+// writer produces: duplicate keys (in the header or in __metadata__),
+// unknown fields in a tensor entry and an empty tensor name are errors. It
+// does not support the sub-byte dtypes F4, F6_E2M3 and F6_E3M2. Like the
+// reference reader, it sorts tensors by data_offsets, caps the header at
+// 100 MB, and rejects a shape whose element count overflows 64 bits even if
+// another dimension is 0.
 
 package checkpoints
 
@@ -73,6 +73,7 @@ const (
 	I8     DType = "I8"
 	F8E5M2 DType = "F8_E5M2"
 	F8E4M3 DType = "F8_E4M3"
+	F8E8M0 DType = "F8_E8M0"
 	I16    DType = "I16"
 	U16    DType = "U16"
 	F16    DType = "F16"
@@ -81,15 +82,16 @@ const (
 	U32    DType = "U32"
 	F32    DType = "F32"
 	F64    DType = "F64"
+	C64    DType = "C64" // complex64: two F32
 	I64    DType = "I64"
 	U64    DType = "U64"
 )
 
 var dtypeSizes = map[DType]int{
-	Bool: 1, U8: 1, I8: 1, F8E5M2: 1, F8E4M3: 1,
+	Bool: 1, U8: 1, I8: 1, F8E5M2: 1, F8E4M3: 1, F8E8M0: 1,
 	I16: 2, U16: 2, F16: 2, BF16: 2,
 	I32: 4, U32: 4, F32: 4,
-	F64: 8, I64: 8, U64: 8,
+	F64: 8, C64: 8, I64: 8, U64: 8,
 }
 
 // Size is the number of bytes per element, or 0 for an unknown dtype.

@@ -54,19 +54,23 @@ func download(sp *spec, dir string, mirrors []string, client *http.Client, progr
 // what each mirror did.
 func fetchFile(client *http.Client, mirrors []string, dir, base, want string, progress io.Writer) error {
 	var fails []string
-	for _, m := range mirrors {
+	for k, m := range mirrors {
 		u, err := url.JoinPath(m, base+".gz")
-		if err != nil {
-			fails = append(fails, fmt.Sprintf("%s: %v", m, err))
-			continue
-		}
-		err = fetch(client, u, dir, base, want, progress)
 		if err == nil {
-			return nil
+			err = fetch(client, u, dir, base, want, progress)
+			if err == nil {
+				return nil
+			}
+		} else {
+			u = m
 		}
 		fails = append(fails, fmt.Sprintf("%s: %v", u, err))
 		if progress != nil {
-			fmt.Fprintf(progress, "data: %s: %v\n", u, err)
+			next := ""
+			if k+1 < len(mirrors) {
+				next = "; trying the next mirror"
+			}
+			fmt.Fprintf(progress, "data: %s: %v%s\n", u, err, next)
 		}
 	}
 	return fmt.Errorf("%s: no mirror served it:\n    %s", base, strings.Join(fails, "\n    "))
@@ -82,6 +86,7 @@ func fetch(client *http.Client, u, dir, base, want string, progress io.Writer) e
 		return err
 	}
 	req.Header.Set("User-Agent", "govae-data/1")
+	m := newMeter(progress, u)
 	resp, err := client.Do(req)
 	if err != nil {
 		return err
@@ -98,7 +103,7 @@ func fetch(client *http.Client, u, dir, base, want string, progress io.Writer) e
 	if compressed {
 		name += ".gz"
 	}
-	m := newMeter(progress, name, u, resp.ContentLength)
+	m.start(name, resp.ContentLength)
 	var size int64
 	err = atomicfile.Write(filepath.Join(dir, name), 0o644, func(w io.Writer) error {
 		src := io.TeeReader(body, io.MultiWriter(w, m))
@@ -128,20 +133,35 @@ func fetch(client *http.Client, u, dir, base, want string, progress io.Writer) e
 // the start, at each quarter when the length is known, and at the end.
 type meter struct {
 	w         io.Writer
+	term      bool
 	bar       *progressbar.ProgressBar
 	name      string
 	total, n  int64
 	nextShown int64
 }
 
-func newMeter(w io.Writer, name, u string, total int64) *meter {
-	m := &meter{w: w, name: name, total: total}
+func newMeter(w io.Writer, u string) *meter {
+	m := &meter{w: w}
 	if w == nil {
 		return m
 	}
 	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		m.term = true
+		return m
+	}
+	fmt.Fprintf(w, "data: downloading %s\n", u)
+	return m
+}
+
+// start is called once the response says how long the body is (-1 when
+// it does not).
+func (m *meter) start(name string, total int64) {
+	m.name, m.total = name, total
+	switch {
+	case m.w == nil:
+	case m.term:
 		m.bar = progressbar.NewOptions64(total,
-			progressbar.OptionSetWriter(w),
+			progressbar.OptionSetWriter(m.w),
 			progressbar.OptionSetDescription("data: "+name),
 			progressbar.OptionShowBytes(true),
 			progressbar.OptionShowTotalBytes(true),
@@ -149,15 +169,9 @@ func newMeter(w io.Writer, name, u string, total int64) *meter {
 			progressbar.OptionThrottle(100*time.Millisecond),
 			progressbar.OptionClearOnFinish(),
 		)
-		return m
-	}
-	size := "unknown size"
-	if total >= 0 {
-		size = fmt.Sprintf("%d bytes", total)
+	case total > 0:
 		m.nextShown = total / 4
 	}
-	fmt.Fprintf(w, "data: downloading %s (%s)\n", u, size)
-	return m
 }
 
 func (m *meter) Write(p []byte) (int, error) {

@@ -277,8 +277,11 @@ func Train(ctx context.Context, cfg Config) error {
 		return err
 	}
 	st := tr.State()
-	fmt.Fprintf(out, "done: %d epochs, %d steps; best validation ELBO %.3f at epoch %d; checkpoints in %s\n",
-		st.Epoch, st.Step, st.BestValELBO, st.BestEpoch, cfg.Out)
+	best := "no validation set, best.safetensors is the last epoch"
+	if st.BestEpoch > 0 {
+		best = fmt.Sprintf("best validation ELBO %.3f at epoch %d", st.BestValELBO, st.BestEpoch)
+	}
+	fmt.Fprintf(out, "done: %d epochs, %d steps; %s; checkpoints in %s\n", st.Epoch, st.Step, best, cfg.Out)
 	return nil
 }
 

@@ -1,0 +1,75 @@
+// Package amortized is the variational autoencoder: an encoder network that
+// maps each x to the parameters of q(z|x) (amortized inference), a decoder
+// network giving p(x|z), the standard-normal prior p(z) = N(0, I), the
+// objective, Adam, the training loop, and the public [Model] API that
+// callers use with plain slices.
+//
+// # Model
+//
+// Encoder: h = MLP(x); mu = h W_mu + b_mu; lv = h W_lv + b_lv (log-variance).
+// Posterior (family "diag"): q(z|x) = N(mu, diag(exp(lv))), sampled by the
+// reparameterization trick (Kingma & Welling 2014; Rezende et al. 2014)
+//
+//	z = mu + exp(lv/2) * eps,   eps ~ N(0, I),
+//
+// with eps fed into the graph as an input, so every draw comes from a seeded
+// stream and any batch size works. [Model.Encode] returns mu, the posterior
+// mean, as the point summary.
+//
+// Decoder: g = MLP'(z) and, per pixel d,
+//
+//	Bernoulli: l = g W + b (logits), log p(x|z) = sum_d x_d l_d - softplus(l_d)
+//	Gaussian:  m = sigmoid(g W_m + b_m), s2 = softplus(g W_s + b_s) + s2_min,
+//	           log p(x|z) = -1/2 sum_d [log(2 pi s2_d) + (x_d - m_d)^2 / s2_d]
+//
+// The Bernoulli form never takes log(sigmoid(l)), so it is finite for any
+// logit; x may be any value in [0,1] (binarized pixels give a true
+// log-likelihood; grey levels give the usual cross-entropy). The Gaussian
+// variance floor s2_min (default 1e-3) keeps the density bounded on pixels
+// that are always 0. [Model.Decode] returns sigmoid(l) or m.
+//
+// # Objective
+//
+// Per example, in nats, summed over pixels and latent dimensions:
+//
+//	ELBO(x) = E_q[log p(x|z)] - KL(q(z|x) || p(z))
+//	KL      = 1/2 sum_j (mu_j^2 + exp(lv_j) - 1 - lv_j)      (closed form)
+//
+// The expectation is estimated with one reparameterized draw. Training
+// minimizes the batch mean of
+//
+//	-log p(x|z) + beta * sum_j max(lambda, mean_batch KL_j)
+//
+// where beta is the KL warm-up weight, rising linearly with the step from 0
+// to 1 over TrainOptions.WarmupEpochs (Bowman et al. 2016, Sønderby et al.
+// 2016), and lambda is the free-bits floor of Kingma et al. (2016) applied
+// per latent dimension to the batch-mean KL. With beta = 1 and lambda = 0
+// this is exactly -ELBO. Reported ELBOs always use beta = 1 and lambda = 0.
+//
+// A last partial batch is weighted by its own size (the loss is the mean over
+// its real rows): the graph has a fixed batch size, padding rows get weight 0.
+//
+// # Optimization
+//
+// [Adam] follows PyTorch's update (epsilon added to the bias-corrected
+// sqrt(v)); gradients are zeroed after every step because gorgonia's tape
+// machine adds into them; float32 moments are flushed to zero below 1e-30.
+// A step whose loss or gradient is NaN or infinite changes nothing and stops
+// training with a [NonFiniteError] naming the epoch and step.
+//
+// # Reproducibility
+//
+// Every random draw comes from a PCG stream of the run's seed: weights
+// (stream "init"), the noise of step s (its own stream, so a resumed run
+// draws exactly what an uninterrupted one would), and validation noise. Data
+// order and binarization are the caller's, through [Batches], which must
+// return the same batch for the same (epoch, index). Hence the same seed
+// gives the same weights bit for bit, and training 2 epochs equals training
+// 1, saving, and resuming for 1.
+//
+// References: Kingma & Welling, Auto-Encoding Variational Bayes (2014);
+// Rezende, Mohamed & Wierstra, Stochastic Backpropagation (2014); Kingma et
+// al., Improved Variational Inference with Inverse Autoregressive Flow (2016);
+// Kingma & Ba, Adam (2015); Blei, Kucukelbir & McAuliffe, Variational
+// Inference: A Review for Statisticians (2017).
+package amortized

@@ -1,0 +1,20 @@
+// Package checkpoints saves and loads models, and the state to resume their
+// training, as safetensors files with a checksum.
+//
+//	m, err := checkpoints.Load("runs/mnist/model.safetensors") // *amortized.Model
+//	imgs, err := m.Sample(64, rand.New(rand.NewPCG(1, 2)))
+//
+// The format is documented byte by byte in docs/checkpoint-format.md
+// (enough to evaluate a model in NumPy) and in the comment of safetensors.go.
+// In short: safetensors (8-byte header length, JSON header, raw little-endian
+// row-major tensors); metadata "format" = "govae-checkpoint",
+// "format_version", "config" (the model configuration as JSON), optionally
+// "train_state" (JSON) with the Adam moments as tensors adam_m.NAME and
+// adam_v.NAME, and "checksum", a SHA-256 over the whole file.
+//
+// Writes are atomic (temporary file in the same folder, fsync, rename, fsync
+// of the folder), so a crash leaves the previous file intact. Loading checks
+// the checksum, the format name and version, and that every tensor has the
+// shape the configuration implies; a damaged, foreign or newer file fails
+// with an error that names the file and the problem.
+package checkpoints

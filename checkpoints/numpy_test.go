@@ -1,0 +1,111 @@
+package checkpoints
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/govae/govae/amortized"
+)
+
+// TestNumPyEvaluatesCheckpointAsDocumented runs the NumPy code printed in
+// docs/checkpoint-format.md on checkpoints written here and compares its
+// encoder means, decoded images and ELBOs with the Go model's. It is the
+// proof that the page alone suffices to use a checkpoint.
+func TestNumPyEvaluatesCheckpointAsDocumented(t *testing.T) {
+	python := pythonWithNumPy()
+	if python == "" {
+		t.Skip("no python3 with numpy ($GOVAE_PYTHON, python3, /usr/bin/python3; apt-get install python3-numpy); skipping the NumPy check of the format page")
+	}
+	page, err := os.ReadFile("../docs/checkpoint-format.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, code, ok := strings.Cut(string(page), "```python\n")
+	code, _, ok2 := strings.Cut(code, "```")
+	if !ok || !ok2 {
+		t.Fatal("docs/checkpoint-format.md has no python block")
+	}
+	driver := code + `
+import sys
+req = json.load(sys.stdin)
+cfg, w = load(req["path"])
+x, eps, z = (np.array(req[k], dtype=np.float64) for k in ("x", "eps", "z"))
+mu, _ = encode(cfg, w, x)
+json.dump({"mu": mu.tolist(), "decoded": decode(cfg, w, z).tolist(), "elbo": elbo(cfg, w, x, eps).tolist()}, sys.stdout)
+`
+	for _, tc := range []amortized.Config{
+		{DataDim: 6, Hidden: []int{5, 4}, Latent: 3, Activation: "tanh"},
+		{DataDim: 6, Hidden: []int{5}, DecoderHidden: []int{}, Latent: 2, Activation: "softplus", Likelihood: "gaussian", Dtype: "float64"},
+		{DataDim: 6, Hidden: []int{}, Latent: 2},
+	} {
+		m, err := amortized.New(tc, 9)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "m.safetensors")
+		if err := Save(path, m, nil); err != nil {
+			t.Fatal(err)
+		}
+		x := [][]float32{{0, 1, 1, 0, 0.5, 1}, {1, 1, 0, 0, 0, 0.25}}
+		z := [][]float32{[]float32{0.5, -1, 2}[:tc.Latent], []float32{0, 0.3, -0.7}[:tc.Latent]}
+		// Model.ELBO draws eps row by row from its rng; draw the same numbers.
+		rng := rand.New(rand.NewPCG(4, 4))
+		eps := make([][]float64, len(x))
+		for i := range eps {
+			eps[i] = make([]float64, tc.Latent)
+			for j := range eps[i] {
+				eps[i][j] = rng.NormFloat64()
+			}
+		}
+		req, _ := json.Marshal(map[string]any{"path": path, "x": x, "eps": eps, "z": z})
+		cmd := exec.Command(python, "-c", driver)
+		cmd.Stdin = bytes.NewReader(req)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("python: %v\n%s", err, out)
+		}
+		var py struct {
+			Mu, Decoded [][]float64
+			Elbo        []float64
+		}
+		if err := json.Unmarshal(out, &py); err != nil {
+			t.Fatalf("python output %q: %v", out, err)
+		}
+		mu, _ := m.Encode(x)
+		dec, _ := m.Decode(z)
+		el, _ := m.ELBO(x, rand.New(rand.NewPCG(4, 4)))
+		near := func(a, b float64) bool { return math.Abs(a-b) <= 1e-4*(1+math.Abs(b)) }
+		for i := range x {
+			for j := range mu[i] {
+				if !near(float64(mu[i][j]), py.Mu[i][j]) {
+					t.Errorf("%+v: mean[%d][%d] Go %v, NumPy %v", tc, i, j, mu[i][j], py.Mu[i][j])
+				}
+			}
+			for j := range dec[i] {
+				if !near(float64(dec[i][j]), py.Decoded[i][j]) {
+					t.Errorf("%+v: decoded[%d][%d] Go %v, NumPy %v", tc, i, j, dec[i][j], py.Decoded[i][j])
+				}
+			}
+			if !near(el[i], py.Elbo[i]) {
+				t.Errorf("%+v: ELBO[%d] Go %v, NumPy %v", tc, i, el[i], py.Elbo[i])
+			}
+		}
+	}
+}
+
+// pythonWithNumPy returns the first interpreter that can import numpy.
+func pythonWithNumPy() string {
+	for _, p := range []string{os.Getenv("GOVAE_PYTHON"), "python3", "/usr/bin/python3"} {
+		if p != "" && exec.Command(p, "-c", "import numpy").Run() == nil {
+			return p
+		}
+	}
+	return ""
+}
