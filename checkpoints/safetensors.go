@@ -483,7 +483,9 @@ func WriteFile(path string, f *File) error {
 	return atomicfile.Write(path, 0o644, func(w io.Writer) error { return Encode(w, f) })
 }
 
-// ReadFile reads and decodes the checkpoint at path.
+// ReadFile reads and decodes the checkpoint at path. The tensors share the
+// buffer the file was read into, each with its capacity capped, so append
+// cannot overwrite a neighbour.
 func ReadFile(path string) (*File, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {

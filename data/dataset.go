@@ -30,7 +30,7 @@ const (
 	SourceDir      = "-data-dir"
 	SourceEnv      = "$" + EnvData
 	SourceCache    = "user cache"
-	SourceSystem   = "system"
+	SourceSystem   = "Debian dataset package"
 	SourceDownload = "download"
 )
 
@@ -178,9 +178,6 @@ func Load(name string, opts LoadOptions) (*Dataset, error) {
 		return nil, fmt.Errorf("data: unknown dataset %q (known: %s); any folder holding the four IDX files loads with an explicit directory (-data-dir)",
 			name, strings.Join(KnownDatasets(), ", "))
 	}
-	if name == "" {
-		name = filepath.Base(opts.Dir)
-	}
 	offline := opts.Offline
 	if v := os.Getenv(EnvOffline); v != "" {
 		b, err := strconv.ParseBool(v)
@@ -191,6 +188,9 @@ func Load(name string, opts LoadOptions) (*Dataset, error) {
 	}
 
 	places, cache := searchPath(name, sp != nil, opts)
+	if name == "" {
+		name = filepath.Base(opts.Dir)
+	}
 	nf := &NotFoundError{Name: name, known: sp != nil, offline: offline}
 	for _, p := range places {
 		if p.dir == "" {
@@ -235,8 +235,8 @@ func Load(name string, opts LoadOptions) (*Dataset, error) {
 func searchPath(name string, known bool, opts LoadOptions) (places []place, cache string) {
 	if opts.Dir != "" {
 		places = append(places, place{source: SourceDir, dir: opts.Dir})
-		if sub := filepath.Join(opts.Dir, name); filepath.IsLocal(name) && sub != filepath.Clean(opts.Dir) {
-			places = append(places, place{source: SourceDir, dir: sub})
+		if filepath.IsLocal(name) {
+			places = append(places, place{source: SourceDir, dir: filepath.Join(opts.Dir, name)})
 		}
 	}
 	if !known {

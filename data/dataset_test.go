@@ -309,7 +309,7 @@ func TestLoadOfflineNotFound(t *testing.T) {
 				filepath.Join(explicit, "fashion-mnist") + " (-data-dir): does not exist",
 				filepath.Join(env, "fashion-mnist") + " ($GOVAE_DATA): missing train-labels-idx1-ubyte[.gz]",
 				filepath.Join(xdg, "govae", "fashion-mnist") + " (user cache): does not exist",
-				filepath.Join(system, "fashion-mnist") + " (system): does not exist",
+				filepath.Join(system, "fashion-mnist") + " (Debian dataset package): does not exist",
 				"downloading is disabled (offline)",
 				"pass -data-dir DIR",
 				"set GOVAE_DATA=DIR with the files in DIR/fashion-mnist/",

@@ -2,9 +2,11 @@ package data
 
 import (
 	"bufio"
+	"compress/flate"
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -111,14 +113,14 @@ func fetch(client *http.Client, u, dir, base, want string, progress io.Writer) e
 		if compressed {
 			zr, err := gzip.NewReader(src)
 			if err != nil {
-				return err
+				return bodyError(m.n, err)
 			}
 			content = zr // multistream: reads on to the end of the body
 		}
 		h := sha256.New()
 		var err error
 		if size, err = io.Copy(h, content); err != nil {
-			return err
+			return bodyError(m.n, err)
 		}
 		if got := hex.EncodeToString(h.Sum(nil)); got != want {
 			return fmt.Errorf("checksum mismatch: SHA-256 of the %d decompressed bytes is %s, want %s", size, got, want)
@@ -129,8 +131,20 @@ func fetch(client *http.Client, u, dir, base, want string, progress io.Writer) e
 	return err
 }
 
+// bodyError says what went wrong n bytes into a response body.
+func bodyError(n int64, err error) error {
+	var corrupt flate.CorruptInputError
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("download broken off after %d bytes: %w", n, err)
+	case errors.Is(err, gzip.ErrHeader), errors.Is(err, gzip.ErrChecksum), errors.As(err, &corrupt):
+		return fmt.Errorf("corrupt gzip data within %d bytes: %w", n, err)
+	}
+	return fmt.Errorf("reading the response after %d bytes: %w", n, err)
+}
+
 // meter shows a download's progress: a bar on a terminal, else a line at
-// the start, at each quarter when the length is known, and at the end.
+// the start, at each quarter of a large file of known length, and at the end.
 type meter struct {
 	w         io.Writer
 	term      bool
@@ -169,7 +183,7 @@ func (m *meter) start(name string, total int64) {
 			progressbar.OptionThrottle(100*time.Millisecond),
 			progressbar.OptionClearOnFinish(),
 		)
-	case total > 0:
+	case total >= 1<<20: // smaller files come and go too fast for it to matter
 		m.nextShown = total / 4
 	}
 }

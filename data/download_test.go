@@ -52,7 +52,8 @@ func withTinySpec(t *testing.T, set tinySet) *mirrorFiles {
 // newMirror serves files under /<mode>/<name>.gz, where mode says how:
 // good, 500 (server error), wrong (bad checksum), short (body cut short
 // of its Content-Length), cutgz (a complete HTTP body holding half a gzip
-// stream) or raw (uncompressed content). It returns the paths requested.
+// stream), badcrc (a gzip stream failing its CRC) or raw (uncompressed
+// content). It returns the paths requested.
 func newMirror(t *testing.T, files *mirrorFiles) (*httptest.Server, func() []string) {
 	var mu sync.Mutex
 	var hits []string
@@ -85,6 +86,10 @@ func newMirror(t *testing.T, files *mirrorFiles) (*httptest.Server, func() []str
 			w.Write(body[:len(body)/2])
 		case "raw":
 			w.Write(files.raw[base])
+		case "badcrc":
+			b := slices.Clone(body)
+			b[len(b)-8] ^= 0xff
+			w.Write(b)
 		default:
 			http.NotFound(w, r)
 		}
@@ -125,8 +130,9 @@ func TestDownload(t *testing.T) {
 		{"every failure, then good", []string{"wrong", "short", "cutgz", "500", "good"}, gzNames, nil},
 		{"raw content", []string{"raw"}, rawNames, nil},
 		{"wrong checksum", []string{"wrong"}, nil, []string{"checksum mismatch: SHA-256 of the"}},
-		{"cut short", []string{"short"}, nil, []string{"unexpected EOF"}},
-		{"half a gzip stream", []string{"cutgz"}, nil, []string{"unexpected EOF"}},
+		{"cut short", []string{"short"}, nil, []string{"/short/train-images-idx3-ubyte.gz: download broken off after", "unexpected EOF"}},
+		{"half a gzip stream", []string{"cutgz"}, nil, []string{"/cutgz/train-images-idx3-ubyte.gz: download broken off after 26 bytes: unexpected EOF"}},
+		{"corrupt gzip", []string{"badcrc"}, nil, []string{"corrupt gzip data within", "gzip: invalid checksum"}},
 		{"all fail", []string{"500", "wrong"}, nil, []string{
 			"/500/train-images-idx3-ubyte.gz: HTTP 500 Internal Server Error",
 			"/wrong/train-images-idx3-ubyte.gz: checksum mismatch",
@@ -150,6 +156,9 @@ func TestDownload(t *testing.T) {
 				var nf *NotFoundError
 				if !errors.As(err, &nf) || nf.Err == nil {
 					t.Fatalf("got %T %v, want *NotFoundError with a download error", err, err)
+				}
+				if testing.Verbose() && tt.name == "all fail" {
+					t.Logf("error:\n%v", err)
 				}
 				for _, want := range tt.errs {
 					if !strings.Contains(err.Error(), want) {
@@ -178,6 +187,9 @@ func TestDownload(t *testing.T) {
 			}
 			if n := len(hits()); n != 4*len(tt.mirrors) {
 				t.Errorf("%d requests, want %d: %v", n, 4*len(tt.mirrors), hits())
+			}
+			if testing.Verbose() && tt.name == "every failure, then good" {
+				t.Logf("progress:\n%s", progress.String())
 			}
 			out := progress.String()
 			for _, want := range []string{"data: downloading " + srv.URL + "/" + tt.mirrors[0] + "/train-images-idx3-ubyte.gz", "checksum ok"} {
@@ -253,16 +265,16 @@ func TestResolveMirrors(t *testing.T) {
 func TestMeterLines(t *testing.T) {
 	var out bytes.Buffer
 	m := newMeter(&out, "http://m/f.gz")
-	m.start("f.gz", 1000)
+	m.start("f.gz", 10<<20)
 	for range 10 {
-		m.Write(make([]byte, 100))
+		m.Write(make([]byte, 1<<20))
 	}
 	m.done(nil, 4000)
 	want := "data: downloading http://m/f.gz\n" +
-		"data: f.gz: 30% (300 of 1000 bytes)\n" +
-		"data: f.gz: 50% (500 of 1000 bytes)\n" +
-		"data: f.gz: 80% (800 of 1000 bytes)\n" +
-		"data: f.gz: 1000 bytes, 4000 decompressed, checksum ok\n"
+		"data: f.gz: 30% (3145728 of 10485760 bytes)\n" +
+		"data: f.gz: 50% (5242880 of 10485760 bytes)\n" +
+		"data: f.gz: 80% (8388608 of 10485760 bytes)\n" +
+		"data: f.gz: 10485760 bytes, 4000 decompressed, checksum ok\n"
 	if out.String() != want {
 		t.Errorf("got:\n%s\nwant:\n%s", out.String(), want)
 	}

@@ -223,7 +223,13 @@ func readIDX(r io.Reader, name string, want uint32, size int64) (dims []int, pay
 		}
 	}
 
-	payload, err = readPayload(src, int(total), known)
+	initial := min(total, firstChunk)
+	if compressed && total > firstChunk && gzipSizeHint(r, size) == uint32(uint64(hdrLen)+total) && total/maxDeflateRatio <= uint64(size) {
+		// The gzip trailer agrees with the header, and the compressed size
+		// could really expand this far: allocate once.
+		initial = total
+	}
+	payload, err = readPayload(src, int(total), known, int(initial))
 	if err != nil && len(payload) < int(total) {
 		return nil, nil, readFailure(name, truncatedMsg(uint64(len(payload)), total, dims[0], what), err)
 	}
@@ -262,17 +268,17 @@ func trailingMsg(extra uint64, n int, what string) string {
 }
 
 // readPayload reads want bytes. When the input's size was checked (known) it
-// allocates once; otherwise it grows the buffer geometrically with the data
-// that arrives, so a header that lies costs at most twice the bytes really
-// present. It may return all want bytes together with an error met at their
+// allocates once; otherwise it starts with initial bytes and grows the buffer
+// geometrically with the data that arrives, so a header that lies costs at
+// most twice the bytes really present. It may return all want bytes together with an error met at their
 // end (say, corrupt data after a gzip stream).
-func readPayload(src io.Reader, want int, known bool) ([]byte, error) {
+func readPayload(src io.Reader, want int, known bool, initial int) ([]byte, error) {
 	if known {
 		buf := make([]byte, want)
 		n, err := io.ReadFull(src, buf)
 		return buf[:n], err
 	}
-	buf := make([]byte, 0, min(want, firstChunk))
+	buf := make([]byte, 0, initial)
 	for len(buf) < want {
 		if len(buf) == cap(buf) {
 			buf = slices.Grow(buf, min(len(buf), want-len(buf)))
@@ -287,6 +293,25 @@ func readPayload(src io.Reader, want int, known bool) ([]byte, error) {
 		}
 	}
 	return buf[:want:want], nil
+}
+
+// maxDeflateRatio bounds how far deflate can expand its input (a 258-byte
+// match costs at least two bits, so about 1032:1).
+const maxDeflateRatio = 1032
+
+// gzipSizeHint returns the ISIZE field of a gzip file, its uncompressed size
+// mod 2^32 (of the last member only, so only a hint), or 0 when r cannot be
+// read at an offset.
+func gzipSizeHint(r io.Reader, size int64) uint32 {
+	ra, ok := r.(io.ReaderAt)
+	if !ok || size < 18 {
+		return 0
+	}
+	var b [4]byte
+	if _, err := ra.ReadAt(b[:], size-4); err != nil {
+		return 0
+	}
+	return binary.LittleEndian.Uint32(b[:])
 }
 
 // product multiplies dims, reporting false if the result exceeds math.MaxInt.

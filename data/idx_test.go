@@ -78,6 +78,7 @@ func TestReadImagesTestdata(t *testing.T) {
 		{file: "images-overflow.idx", err: "header claims 4294967295 images of 4294967295x4294967295: the byte count overflows"},
 		{file: "images-huge-count.idx", err: "truncated: got 1 of 2147483648 data bytes for 2147483648 images of 1x1", truncated: true},
 		{file: "images-huge-count.idx.gz", err: "truncated: got 1 of 2147483648 data bytes for 2147483648 images of 1x1", truncated: true},
+		{file: "images-lying-isize.idx.gz", err: "corrupt gzip data: gzip: invalid checksum"},
 		{file: "images-zero-cols.idx", err: "image size 28x0, want both dimensions > 0"},
 		{file: "images-truncated.idx.gz", err: "truncated", truncated: true},
 		{file: "images-bad-crc.idx.gz", err: "corrupt gzip data: gzip: invalid checksum"},
@@ -150,7 +151,7 @@ func checkFormatError(t *testing.T, err error, file, msg string, truncated bool)
 // A header that claims 2^31 images must not cost gigabytes: memory follows
 // what the input holds.
 func TestReadHugeClaimAllocatesLittle(t *testing.T) {
-	for _, name := range []string{"images-huge-count.idx", "images-huge-count.idx.gz"} {
+	for _, name := range []string{"images-huge-count.idx", "images-huge-count.idx.gz", "images-lying-isize.idx.gz"} {
 		raw, err := os.ReadFile(filepath.Join(testdataDir, name))
 		if err != nil {
 			t.Fatal(err)
@@ -272,5 +273,25 @@ func TestImagesHelpers(t *testing.T) {
 	s.Pix[0] = 99
 	if m.Pix[4] != 7 {
 		t.Error("Subset shares memory with the original")
+	}
+}
+
+// A gzip file whose trailer agrees with its header is read into one
+// allocation of the right size, not grown step by step.
+func TestReadGzipPresized(t *testing.T) {
+	m := randomImages(9, 3000, 28, 28) // 2.35 MB, past the first growth step
+	path := filepath.Join(t.TempDir(), "img.gz")
+	if err := WriteImagesFile(path, m); err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	got, err := ReadImagesFile(path)
+	runtime.ReadMemStats(&after)
+	if err != nil || !equalImages(got, m) {
+		t.Fatalf("read back: %v", err)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > uint64(len(m.Pix))*5/4 {
+		t.Errorf("allocated %d bytes for %d pixels", alloc, len(m.Pix))
 	}
 }

@@ -53,6 +53,10 @@ func testdataFiles() map[string][]byte {
 	badCRC := gz(images)
 	badCRC[len(badCRC)-8] ^= 0xff // first byte of the CRC-32 trailer
 	gzImages := gz(images)
+	// A gzip trailer whose ISIZE backs the header's 2^31-image claim; the
+	// compressed size cannot back it, so the reader must not trust it.
+	lyingISIZE := gz(huge)
+	binary.LittleEndian.PutUint32(lyingISIZE[len(lyingISIZE)-4:], 16+1<<31)
 	return map[string][]byte{
 		"images-2x3x2.idx":                 images,
 		"images-2x3x2.idx.gz":              gzImages,
@@ -63,6 +67,7 @@ func testdataFiles() map[string][]byte {
 		"images-overflow.idx":              idxHeader(imagesMagic, 0xffffffff, 0xffffffff, 0xffffffff),
 		"images-huge-count.idx":            huge,
 		"images-huge-count.idx.gz":         gz(huge),
+		"images-lying-isize.idx.gz":        lyingISIZE,
 		"images-zero-cols.idx":             idxHeader(imagesMagic, 1, 28, 0),
 		"images-truncated.idx.gz":          gzImages[:len(gzImages)-12],
 		"images-bad-crc.idx.gz":            badCRC,

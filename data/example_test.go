@@ -1,0 +1,72 @@
+package data_test
+
+import (
+	"fmt"
+	"log"
+
+	"github.com/govae/govae/data"
+)
+
+// A training loop: carve a validation set, then walk the batches of each
+// epoch. Any batch can be recomputed from (seed, epoch, batch), which is all
+// a checkpoint needs to resume mid-epoch.
+func ExampleLoader() {
+	// Ten 2x2 images; normally these come from data.Load.
+	imgs := &data.Images{N: 10, Rows: 2, Cols: 2, Pix: make([]uint8, 40)}
+	for i := range imgs.Pix {
+		imgs.Pix[i] = uint8(i * 6)
+	}
+	train, valid, err := data.ValidationSplit(imgs.N, 2, 1)
+	if err != nil {
+		log.Fatal(err)
+	}
+	l, err := data.NewLoader(imgs, train, data.LoaderOptions{
+		Batch: 3, Seed: 1, Shuffle: true, Binarize: data.BinarizeDynamic,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%d training, %d validation examples; %d batches of up to %d rows of %d\n",
+		l.Len(), len(valid), l.NumBatches(), l.BatchSize(), l.Dim())
+
+	x := make([]float32, l.BatchSize()*l.Dim())
+	for epoch := range 2 {
+		for b := range l.NumBatches() {
+			n, err := l.Batch(epoch, b, x)
+			if err != nil {
+				log.Fatal(err)
+			}
+			_ = x[:n*l.Dim()] // the model's input
+			if epoch == 0 {
+				fmt.Printf("epoch %d batch %d: %d rows\n", epoch, b, n)
+			}
+		}
+	}
+	// Output:
+	// 8 training, 2 validation examples; 3 batches of up to 3 rows of 4
+	// epoch 0 batch 0: 3 rows
+	// epoch 0 batch 1: 3 rows
+	// epoch 0 batch 2: 2 rows
+}
+
+func ExampleParseBinarization() {
+	for _, s := range []string{"dynamic", "Static", "grey"} {
+		b, err := data.ParseBinarization(s)
+		fmt.Println(b, err)
+	}
+	// Output:
+	// dynamic <nil>
+	// static <nil>
+	// none data: unknown binarization "grey" (want none, static or dynamic)
+}
+
+// Loading a dataset by name: the files come from -data-dir, $GOVAE_DATA,
+// the user cache or Debian's package, or are downloaded.
+func ExampleLoad() {
+	ds, err := data.Load("mnist", data.LoadOptions{Offline: true})
+	if err != nil {
+		fmt.Println("no MNIST here")
+		return
+	}
+	fmt.Println(ds.Train.Images.Rows, ds.Train.Images.Cols)
+}
