@@ -17,6 +17,7 @@ const (
 	kindEval                    // x, eps -> per-row reconstruction term, KL, log weights, mean of p(x|z)
 	kindEncode                  // x -> mean and log-variance of q(z|x)
 	kindDecode                  // z -> mean of p(x|z)
+	kindLogW                    // x, q's parameters, eps -> z, log p(x|z), log importance weight
 )
 
 // graph is one compiled computation for a fixed batch size. Inputs are bound
@@ -30,15 +31,30 @@ type graph struct {
 	vm    G.VM
 
 	x, eps, z, w, beta *G.Node // inputs (nil where unused)
+	// Inputs of k-sample training graphs (k > 1): rep is the (Bk x B)
+	// 0/1 matrix that repeats each example's q parameters k times, xk the
+	// examples repeated, wk each sample's weight w_i/k. Score-function
+	// graphs take z itself and each sample's advantage.
+	rep, xk, wk, adv *G.Node
+	// kindLogW inputs q's parameters per row.
+	muIn, logvarIn *G.Node
 
 	mu, logvar *G.Node // q(z|x)
 	mean       *G.Node // mean of p(x|z)
 	recon      *G.Node // log p(x|z) per row
 	kl         *G.Node // KL(q(z|x) || p(z)) per row, analytic
 	logq, logp *G.Node // log q(z|x) and log p(z) per row at the sampled z
+	zOut       *G.Node // the sampled z (kindLogW)
+	logw       *G.Node // log p(x|z) + log p(z) - log q(z|x) per row (kindLogW)
 	loss       *G.Node // training loss (scalar)
 	lossRecon  *G.Node // weighted mean of recon (scalar), for reporting
 	lossKL     *G.Node // weighted mean of kl (scalar)
+	bound      *G.Node // the objective's estimate per example, weighted mean (scalar)
+
+	// outs holds copies of the nodes read from Go, taken by gorgonia's Read
+	// op as each is computed: the tape machine reuses buffers in place, so
+	// an intermediate node's own value may be overwritten by the end of a run.
+	outs map[*G.Node]*G.Value
 }
 
 // builder carries the graph being built and small helpers bound to its dtype.
@@ -149,6 +165,99 @@ func (bd *builder) klDiag(mu, logvar *G.Node) *G.Node {
 	return must(G.Mul(t, bd.scalar(0.5)))
 }
 
+// logQEps is log q(z|x) per row for z = mu + exp(lv/2) eps, by the change of
+// variables: sum_j log N(eps_j; 0, 1) - lv_j/2.
+func (bd *builder) logQEps(eps, logvar *G.Node) *G.Node {
+	halfLV := must(G.Mul(must(G.Sum(logvar, 1)), bd.scalar(0.5)))
+	return must(G.Sub(bd.logStdNormal(eps), halfLV))
+}
+
+// logQAt is log q(z|x) per row at a given z: logQEps at the noise that
+// produces z, eps = (z - mu) exp(-lv/2).
+func (bd *builder) logQAt(z, mu, logvar *G.Node) *G.Node {
+	invStd := must(G.Exp(must(G.Mul(logvar, bd.scalar(-0.5)))))
+	return bd.logQEps(must(G.HadamardProd(must(G.Sub(z, mu)), invStd)), logvar)
+}
+
+// logMeanExp is log (1/k) sum_j exp(a_ij) per row of a (B x k), computed
+// stably: the row maximum is subtracted before exponentiating.
+func (bd *builder) logMeanExp(a *G.Node, k int) *G.Node {
+	mx := must(G.Max(a, 1))
+	shifted := must(G.BroadcastSub(a, mx, nil, []byte{1}))
+	lse := must(G.Add(must(G.Log(must(G.Sum(must(G.Exp(shifted)), 1)))), mx))
+	return must(G.Sub(lse, bd.scalar(math.Log(float64(k)))))
+}
+
+// trainGraph adds the training loss and its gradient for opts' objective,
+// number of samples k and estimator.
+//
+// With B examples and k samples each, rows of the sample-level tensors are
+// ordered example-major: row i*k + j is sample j of example i.
+func (bd *builder) trainGraph(gr *graph, opts TrainOptions) error {
+	B, D, L, k := gr.batch, bd.m.cfg.DataDim, bd.m.cfg.Latent, opts.K
+	n := B * k
+	gr.x = bd.input("x", B, D)
+	gr.w = bd.input("w", B)
+	gr.beta = bd.input("beta")
+	gr.mu, gr.logvar = bd.encode(gr.x)
+	mu, lv, xk := gr.mu, gr.logvar, gr.x
+	gr.wk = gr.w
+	if k > 1 {
+		gr.rep = bd.input("rep", n, B)
+		gr.xk = bd.input("xk", n, D)
+		gr.wk = bd.input("wk", n)
+		mu, lv, xk = must(G.Mul(gr.rep, gr.mu)), must(G.Mul(gr.rep, gr.logvar)), gr.xk
+	}
+	var z *G.Node
+	if opts.Estimator == EstimatorScore {
+		// z is sampled outside the graph: no gradient flows through it.
+		gr.z = bd.input("z", n, L)
+		gr.adv = bd.input("adv", n)
+		z = gr.z
+	} else {
+		gr.eps = bd.input("eps", n, L)
+		z = bd.reparameterize(mu, lv, gr.eps)
+	}
+	gr.recon = bd.logLikelihood(bd.decode(z), xk)
+	klDims := bd.klDiag(gr.mu, gr.logvar)
+	gr.kl = must(G.Sum(klDims, 1))
+	// Weighted sums are means over the real rows (and samples).
+	gr.lossRecon = must(G.Mul(gr.wk, gr.recon))
+	klPerDim := must(G.Mul(must(G.Transpose(klDims)), gr.w))
+	gr.lossKL = must(G.Sum(klPerDim))
+	klTerm := gr.lossKL
+	if opts.FreeBits > 0 {
+		// Free bits (Kingma et al. 2016): each dimension's batch-mean KL
+		// counts as at least lambda, so no gradient pushes it below.
+		lam := bd.scalar(opts.FreeBits)
+		klTerm = must(G.Sum(must(G.Add(must(G.Rectify(must(G.Sub(klPerDim, lam)))), lam))))
+	}
+	switch {
+	case opts.Objective == ObjectiveIWAE:
+		// log w = log p(x|z) + log p(z) - log q(z|x); the bound is the
+		// log of the mean weight (Burda et al. 2015).
+		logw := must(G.Sub(must(G.Add(gr.recon, bd.logStdNormal(z))), bd.logQEps(gr.eps, lv)))
+		perEx := bd.logMeanExp(must(G.Reshape(logw, []int{B, k})), k)
+		gr.bound = must(G.Mul(gr.w, perEx))
+		gr.loss = must(G.Neg(gr.bound))
+	case opts.Estimator == EstimatorScore:
+		// Surrogate whose encoder gradient is E[(log p(x|z) - b) grad log q(z|x)]
+		// (the score function), plus the exact gradient of the analytic KL.
+		// adv is an input, so the decoder's gradient comes from recon alone.
+		gr.logq = bd.logQAt(z, mu, lv)
+		score := must(G.Mul(gr.wk, must(G.HadamardProd(gr.adv, gr.logq))))
+		gr.bound = must(G.Sub(gr.lossRecon, gr.lossKL))
+		gr.loss = must(G.Sub(must(G.Sub(must(G.Mul(gr.beta, klTerm)), gr.lossRecon)), score))
+	default:
+		gr.bound = must(G.Sub(gr.lossRecon, gr.lossKL))
+		gr.loss = must(G.Sub(must(G.Mul(gr.beta, klTerm)), gr.lossRecon))
+	}
+	if _, err := G.Grad(gr.loss, bd.b.Nodes()...); err != nil {
+		return fmt.Errorf("amortized: differentiating the loss: %w", err)
+	}
+	return nil
+}
+
 // reparameterize is z = mu + exp(lv/2) * eps.
 func (bd *builder) reparameterize(mu, logvar, eps *G.Node) *G.Node {
 	std := must(G.Exp(must(G.Mul(logvar, bd.scalar(0.5)))))
@@ -186,41 +295,37 @@ func (m *Model) buildGraph(kind graphKind, batch int, opts TrainOptions) (gr *gr
 	case kindEncode:
 		gr.x = bd.input("x", batch, D)
 		gr.mu, gr.logvar = bd.encode(gr.x)
-	case kindEval, kindTrain:
+	case kindEval:
 		gr.x = bd.input("x", batch, D)
 		gr.eps = bd.input("eps", batch, L)
 		gr.mu, gr.logvar = bd.encode(gr.x)
 		z := bd.reparameterize(gr.mu, gr.logvar, gr.eps)
 		dec := bd.decode(z)
 		gr.recon = bd.logLikelihood(dec, gr.x)
-		klDims := bd.klDiag(gr.mu, gr.logvar)
-		gr.kl = must(G.Sum(klDims, 1))
-		if kind == kindEval {
-			gr.mean = dec.mean
-			// log q(z|x) = sum_j log N(eps_j; 0, 1) - lv_j/2 (change of variables).
-			halfLV := must(G.Mul(must(G.Sum(gr.logvar, 1)), bd.scalar(0.5)))
-			gr.logq = must(G.Sub(bd.logStdNormal(gr.eps), halfLV))
-			gr.logp = bd.logStdNormal(z)
-			break
+		gr.kl = must(G.Sum(bd.klDiag(gr.mu, gr.logvar), 1))
+		gr.mean = dec.mean
+		gr.logq = bd.logQEps(gr.eps, gr.logvar)
+		gr.logp = bd.logStdNormal(z)
+	case kindLogW:
+		gr.x = bd.input("x", batch, D)
+		gr.muIn, gr.logvarIn = bd.input("mu", batch, L), bd.input("logvar", batch, L)
+		gr.eps = bd.input("eps", batch, L)
+		gr.zOut = bd.reparameterize(gr.muIn, gr.logvarIn, gr.eps)
+		gr.recon = bd.logLikelihood(bd.decode(gr.zOut), gr.x)
+		lpz := bd.logStdNormal(gr.zOut)
+		gr.logw = must(G.Sub(must(G.Add(gr.recon, lpz)), bd.logQEps(gr.eps, gr.logvarIn)))
+	case kindTrain:
+		if err := bd.trainGraph(gr, opts); err != nil {
+			return nil, err
 		}
-		// w holds 1/n for the n real rows of a batch and 0 for padding, so
-		// sums against it are means over the real rows.
-		gr.w = bd.input("w", batch)
-		gr.beta = bd.input("beta")
-		gr.lossRecon = must(G.Mul(gr.w, gr.recon)) // inner product
-		klPerDim := must(G.Mul(must(G.Transpose(klDims)), gr.w))
-		gr.lossKL = must(G.Sum(klPerDim))
-		klTerm := gr.lossKL
-		if opts.FreeBits > 0 {
-			// Free bits (Kingma et al. 2016): each dimension's batch-mean KL
-			// counts as at least lambda, so no gradient pushes it below.
-			lam := bd.scalar(opts.FreeBits)
-			clamped := must(G.Add(must(G.Rectify(must(G.Sub(klPerDim, lam)))), lam))
-			klTerm = must(G.Sum(clamped))
-		}
-		gr.loss = must(G.Sub(must(G.Mul(gr.beta, klTerm)), gr.lossRecon))
-		if _, err := G.Grad(gr.loss, bd.b.Nodes()...); err != nil {
-			return nil, fmt.Errorf("amortized: differentiating the loss: %w", err)
+	}
+	gr.outs = map[*G.Node]*G.Value{}
+	for _, n := range []*G.Node{gr.mu, gr.logvar, gr.mean, gr.recon, gr.kl, gr.logq, gr.logp,
+		gr.zOut, gr.logw, gr.loss, gr.lossRecon, gr.lossKL, gr.bound} {
+		if n != nil {
+			v := new(G.Value)
+			G.Read(n, v)
+			gr.outs[n] = v
 		}
 	}
 	if kind == kindTrain {
@@ -275,10 +380,14 @@ func setScalar(n *G.Node, v float64) error {
 	return G.Let(n, G.NewF64(v))
 }
 
-// values returns a node's current value as float64s (a copy for float32).
-func values(n *G.Node, dst []float64) []float64 {
+// read returns the value an output node had when it was computed, as float64s.
+func (gr *graph) read(n *G.Node, dst []float64) []float64 {
+	v, ok := gr.outs[n]
+	if !ok || *v == nil {
+		panic("amortized: reading a node that is not a graph output") // a bug in this package
+	}
 	dst = dst[:0]
-	switch d := n.Value().Data().(type) {
+	switch d := (*v).Data().(type) {
 	case []float32:
 		for _, v := range d {
 			dst = append(dst, float64(v))
@@ -293,7 +402,22 @@ func values(n *G.Node, dst []float64) []float64 {
 	return dst
 }
 
-func scalarValue(n *G.Node) float64 {
+// tensorValues returns a tensor's data as float64s.
+func tensorValues(t tensor.Tensor, dst []float64) []float64 {
+	dst = dst[:0]
+	switch d := t.Data().(type) {
+	case []float32:
+		for _, v := range d {
+			dst = append(dst, float64(v))
+		}
+	case []float64:
+		dst = append(dst, d...)
+	}
+	return dst
+}
+
+// scalar reads a scalar output.
+func (gr *graph) scalar(n *G.Node) float64 {
 	var buf [1]float64
-	return values(n, buf[:0])[0]
+	return gr.read(n, buf[:0])[0]
 }

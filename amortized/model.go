@@ -146,7 +146,7 @@ func (m *Model) Encode(x [][]float32) ([][]float32, error) {
 		if err := g.run(); err != nil {
 			return err
 		}
-		buf = values(g.mu, buf)
+		buf = g.read(g.mu, buf)
 		for r := 0; r < rows; r++ {
 			out[start+r] = toFloat32(buf[r*L : (r+1)*L])
 		}
@@ -174,7 +174,7 @@ func (m *Model) decodeFlat(z []float32, n int) ([][]float32, error) {
 		if err := g.run(); err != nil {
 			return err
 		}
-		buf = values(g.mean, buf)
+		buf = g.read(g.mean, buf)
 		for r := 0; r < rows; r++ {
 			out[start+r] = toFloat32(buf[r*D : (r+1)*D])
 		}
@@ -205,7 +205,7 @@ func (m *Model) Reconstruct(x [][]float32, rng *rand.Rand) ([][]float32, error) 
 	D := m.cfg.DataDim
 	var buf []float64
 	err := m.evalRows(x, rng, func(g *graph, start, rows int) {
-		buf = values(g.mean, buf)
+		buf = g.read(g.mean, buf)
 		for r := 0; r < rows; r++ {
 			out[start+r] = toFloat32(buf[r*D : (r+1)*D])
 		}
@@ -220,7 +220,7 @@ func (m *Model) ELBO(x [][]float32, rng *rand.Rand) ([]float64, error) {
 	out := make([]float64, len(x))
 	var rec, kl []float64
 	err := m.evalRows(x, rng, func(g *graph, start, rows int) {
-		rec, kl = values(g.recon, rec), values(g.kl, kl)
+		rec, kl = g.read(g.recon, rec), g.read(g.kl, kl)
 		for r := 0; r < rows; r++ {
 			out[start+r] = rec[r] - kl[r]
 		}

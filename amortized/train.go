@@ -35,7 +35,27 @@ type TrainOptions struct {
 	// FreeBits is a per-dimension floor, in nats, on the batch-mean KL in the
 	// loss (Kingma et al. 2016). 0: none. Reported ELBOs never use it.
 	FreeBits float64 `json:"free_bits"`
+	// Objective is "elbo" (the default) or "iwae", the importance-weighted
+	// bound of Burda et al. (2015).
+	Objective string `json:"objective,omitempty"`
+	// K is the number of z drawn per example: the ELBO averages over them,
+	// the IWAE bound log-averages their weights. 0 means 1.
+	K int `json:"k,omitempty"`
+	// Estimator of the encoder's gradient: "pathwise" (the default, the
+	// reparameterization trick) or "score" (the score function, REINFORCE,
+	// with a moving-average baseline; ELBO objective only).
+	Estimator string `json:"estimator,omitempty"`
+	// BaselineDecay is the score estimator's moving-average decay; 0 means 0.9.
+	BaselineDecay float64 `json:"baseline_decay,omitempty"`
 }
+
+// Objectives and estimators.
+const (
+	ObjectiveELBO     = "elbo"
+	ObjectiveIWAE     = "iwae"
+	EstimatorPathwise = "pathwise"
+	EstimatorScore    = "score"
+)
 
 func (o TrainOptions) normalize() (TrainOptions, error) {
 	if o.LR == 0 {
@@ -50,7 +70,31 @@ func (o TrainOptions) normalize() (TrainOptions, error) {
 	if o.AdamEps == 0 {
 		o.AdamEps = 1e-8
 	}
+	if o.Objective == "" {
+		o.Objective = ObjectiveELBO
+	}
+	if o.Estimator == "" {
+		o.Estimator = EstimatorPathwise
+	}
+	if o.K == 0 {
+		o.K = 1
+	}
+	if o.BaselineDecay == 0 {
+		o.BaselineDecay = 0.9
+	}
 	switch {
+	case o.Objective != ObjectiveELBO && o.Objective != ObjectiveIWAE:
+		return o, fmt.Errorf("amortized: objective %q, want elbo or iwae", o.Objective)
+	case o.Estimator != EstimatorPathwise && o.Estimator != EstimatorScore:
+		return o, fmt.Errorf("amortized: estimator %q, want pathwise or score", o.Estimator)
+	case o.K < 1:
+		return o, fmt.Errorf("amortized: k = %d samples per example, want >= 1", o.K)
+	case o.Estimator == EstimatorScore && o.Objective != ObjectiveELBO:
+		return o, fmt.Errorf("amortized: the score-function estimator is implemented for the ELBO objective only")
+	case o.Objective == ObjectiveIWAE && (o.WarmupEpochs > 0 || o.FreeBits > 0):
+		return o, fmt.Errorf("amortized: KL warm-up and free bits act on the ELBO's KL term, which the IWAE bound does not have")
+	case !(o.BaselineDecay > 0 && o.BaselineDecay < 1):
+		return o, fmt.Errorf("amortized: baseline decay %g, want in (0,1)", o.BaselineDecay)
 	case o.Epochs < 1:
 		return o, fmt.Errorf("amortized: epochs %d, want >= 1", o.Epochs)
 	case !(o.LR > 0) || math.IsInf(o.LR, 0):
@@ -83,6 +127,7 @@ type Batches interface {
 type Sums struct {
 	Recon   float64 `json:"recon"` // sum of log p(x|z)
 	KL      float64 `json:"kl"`    // sum of KL(q||p)
+	Bound   float64 `json:"bound"` // sum of the objective's estimate (ELBO or IWAE bound)
 	N       int     `json:"n"`
 	Seconds float64 `json:"seconds"` // training time, evaluation excluded
 }
@@ -97,6 +142,10 @@ type TrainState struct {
 	// BestValELBO is the best validation ELBO seen (at BestEpoch); BestEpoch 0: none yet.
 	BestValELBO float64 `json:"best_val_elbo"`
 	BestEpoch   int     `json:"best_epoch"`
+	// Baseline is the score estimator's moving average of log p(x|z)
+	// (uncorrected), after BaselineUpdates updates.
+	Baseline        float64 `json:"baseline,omitempty"`
+	BaselineUpdates int64   `json:"baseline_updates,omitempty"`
 	// Run is the caller's description of the run (data, seeds), stored
 	// verbatim so that a resumed run rebuilds the same batches.
 	Run json.RawMessage `json:"run,omitempty"`
@@ -110,12 +159,15 @@ type Stats struct {
 	ELBO  float64 `json:"elbo"`
 	Recon float64 `json:"recon"`
 	KL    float64 `json:"kl"`
+	// Bound is the training objective's estimate: the ELBO, or the IWAE
+	// bound with the run's k. Zero in evaluations.
+	Bound float64 `json:"bound,omitempty"`
 	N     int     `json:"n"`
 }
 
 func (s Sums) stats() Stats {
 	n := float64(max(s.N, 1))
-	return Stats{ELBO: (s.Recon - s.KL) / n, Recon: s.Recon / n, KL: s.KL / n, N: s.N}
+	return Stats{ELBO: (s.Recon - s.KL) / n, Recon: s.Recon / n, KL: s.KL / n, Bound: s.Bound / n, N: s.N}
 }
 
 // StepStats describes one optimizer step.
@@ -125,6 +177,7 @@ type StepStats struct {
 	Rows         int
 	Loss         float64 // the minimized objective (with beta and free bits)
 	Recon, KL    float64 // batch means
+	Bound        float64 // batch mean of the objective's estimate (ELBO or IWAE bound)
 	Beta         float64
 }
 
@@ -167,11 +220,14 @@ type Trainer struct {
 	batch int
 	g     *graph
 	grads []tensor.Tensor
-	eps   []float64
-	w     []float64
+	eps   []float64 // noise, B*k rows
+	w     []float64 // per-example weights
+	wk    []float64 // per-sample weights (k > 1)
 	xbuf  []float32
-	rec   []float64
-	kl    []float64
+	xk    []float32 // examples repeated k times
+	// score estimator scratch
+	mu, lv, muK, lvK, zs, adv, recon []float64
+	fixedBaseline                    *float64 // replaces the moving average (GradientVariance)
 }
 
 // NewTrainer prepares to train m on batches of the given size. With a
@@ -197,8 +253,22 @@ func NewTrainer(m *Model, batch int, opts TrainOptions, resume *TrainState) (*Tr
 	if t.g, err = m.buildGraph(kindTrain, batch, opts); err != nil {
 		return nil, err
 	}
-	L, D := m.cfg.Latent, m.cfg.DataDim
-	t.eps, t.w, t.xbuf = make([]float64, batch*L), make([]float64, batch), make([]float32, batch*D)
+	L, D, k := m.cfg.Latent, m.cfg.DataDim, opts.K
+	n := batch * k
+	t.eps, t.w, t.xbuf = make([]float64, n*L), make([]float64, batch), make([]float32, batch*D)
+	if k > 1 {
+		t.xk, t.wk = make([]float32, n*D), make([]float64, n)
+		rep := make([]float64, n*batch)
+		for i := 0; i < batch; i++ {
+			for j := 0; j < k; j++ {
+				rep[(i*k+j)*batch+i] = 1
+			}
+		}
+		setRows64(t.g.rep, rep)
+	}
+	if opts.Estimator == EstimatorScore {
+		t.zs, t.adv, t.muK, t.lvK = make([]float64, n*L), make([]float64, n), make([]float64, n*L), make([]float64, n*L)
+	}
 	return t, nil
 }
 
@@ -237,17 +307,46 @@ func (t *Trainer) Close() { t.g.close() }
 // weight beta. On a non-finite loss or gradient it changes nothing and
 // returns a *NonFiniteError.
 func (t *Trainer) Step(x []float32, rows int, beta float64) (StepStats, error) {
-	D := t.m.cfg.DataDim
+	defer t.zeroGrads() // the tape machine adds into gradients
+	noise := rand.New(rand.NewPCG(t.opts.Seed, streamTrain+uint64(t.state.Step)))
+	s, err := t.gradients(x, rows, beta, noise)
+	if err != nil {
+		return s, err
+	}
+	if err := t.adam.update(t.m.params.All(), t.grads, s.Step); err != nil {
+		return s, err
+	}
+	t.state.Step++
+	if t.opts.Estimator == EstimatorScore {
+		d := t.opts.BaselineDecay
+		t.state.Baseline = d*t.state.Baseline + (1-d)*s.Recon
+		t.state.BaselineUpdates++
+	}
+	return s, nil
+}
+
+// baseline is the bias-corrected moving average of log p(x|z); 0 before the
+// first update. It depends only on earlier steps, so the score estimator
+// stays unbiased.
+func (t *Trainer) baseline() float64 {
+	if t.fixedBaseline != nil {
+		return *t.fixedBaseline
+	}
+	if t.state.BaselineUpdates == 0 {
+		return 0
+	}
+	return t.state.Baseline / (1 - math.Pow(t.opts.BaselineDecay, float64(t.state.BaselineUpdates)))
+}
+
+// gradients runs the training graph on x with noise from rng, leaving the
+// gradient of the loss in t.grads (the caller zeroes them).
+func (t *Trainer) gradients(x []float32, rows int, beta float64, rng *rand.Rand) (StepStats, error) {
+	D, k := t.m.cfg.DataDim, t.opts.K
 	if rows < 1 || rows > t.batch || len(x) < rows*D {
 		return StepStats{}, fmt.Errorf("amortized: step on %d rows (%d values), want 1..%d rows of %d", rows, len(x), t.batch, D)
 	}
 	g := t.g
 	setRows(g.x, x[:rows*D])
-	rng := rand.New(rand.NewPCG(t.opts.Seed, streamTrain+uint64(t.state.Step)))
-	for i := range t.eps {
-		t.eps[i] = rng.NormFloat64()
-	}
-	setRows64(g.eps, t.eps)
 	for i := range t.w {
 		t.w[i] = 0
 		if i < rows {
@@ -255,19 +354,41 @@ func (t *Trainer) Step(x []float32, rows int, beta float64) (StepStats, error) {
 		}
 	}
 	setRows64(g.w, t.w)
+	if k > 1 {
+		clear(t.xk)
+		for i := 0; i < rows; i++ {
+			for j := 0; j < k; j++ {
+				copy(t.xk[(i*k+j)*D:], x[i*D:(i+1)*D])
+				t.wk[i*k+j] = t.w[i] / float64(k)
+			}
+		}
+		clear(t.wk[rows*k:])
+		setRows(g.xk, t.xk)
+		setRows64(g.wk, t.wk)
+	}
 	if err := setScalar(g.beta, beta); err != nil {
 		return StepStats{}, err
 	}
+	for i := range t.eps {
+		t.eps[i] = rng.NormFloat64()
+	}
 	s := StepStats{Epoch: t.state.Epoch + 1, Batch: t.state.Batch, Step: t.state.Step + 1, Rows: rows, Beta: beta}
-	defer t.zeroGrads() // the tape machine adds into gradients
+	if t.opts.Estimator == EstimatorScore {
+		if err := t.scoreInputs(x, rows); err != nil {
+			return s, err
+		}
+	} else {
+		setRows64(g.eps, t.eps)
+	}
 	if err := g.run(); err != nil {
 		return s, fmt.Errorf("amortized: step %d: %w", s.Step, err)
 	}
 	if err := t.collectGrads(); err != nil {
 		return s, err
 	}
-	s.Loss, s.Recon, s.KL = scalarValue(g.loss), scalarValue(g.lossRecon), scalarValue(g.lossKL)
-	if bad := nonFinite(s.Loss); bad {
+	s.Loss, s.Recon, s.KL = g.scalar(g.loss), g.scalar(g.lossRecon), g.scalar(g.lossKL)
+	s.Bound = g.scalar(g.bound)
+	if nonFinite(s.Loss) {
 		return s, &NonFiniteError{Epoch: s.Epoch, Step: s.Step, What: "the loss"}
 	}
 	for i, gr := range t.grads {
@@ -275,11 +396,54 @@ func (t *Trainer) Step(x []float32, rows int, beta float64) (StepStats, error) {
 			return s, &NonFiniteError{Epoch: s.Epoch, Step: s.Step, What: "the gradient of " + t.m.params.All()[i].Name}
 		}
 	}
-	if err := t.adam.update(t.m.params.All(), t.grads, s.Step); err != nil {
-		return s, err
-	}
-	t.state.Step++
 	return s, nil
+}
+
+// scoreInputs draws z ~ q(z|x) outside the training graph and computes each
+// sample's advantage log p(x|z) - b for the score-function surrogate.
+func (t *Trainer) scoreInputs(x []float32, rows int) error {
+	m, D, L, k := t.m, t.m.cfg.DataDim, t.m.cfg.Latent, t.opts.K
+	n := t.batch * k
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	enc, err := m.graphFor(kindEncode, t.batch)
+	if err != nil {
+		return err
+	}
+	setRows(enc.x, x[:rows*D])
+	if err := enc.run(); err != nil {
+		return err
+	}
+	t.mu, t.lv = enc.read(enc.mu, t.mu), enc.read(enc.logvar, t.lv)
+	for i := 0; i < t.batch; i++ {
+		for j := 0; j < k; j++ {
+			copy(t.muK[(i*k+j)*L:(i*k+j+1)*L], t.mu[i*L:(i+1)*L])
+			copy(t.lvK[(i*k+j)*L:(i*k+j+1)*L], t.lv[i*L:(i+1)*L])
+		}
+	}
+	lw, err := m.graphFor(kindLogW, n)
+	if err != nil {
+		return err
+	}
+	if k > 1 {
+		setRows(lw.x, t.xk)
+	} else {
+		setRows(lw.x, x[:rows*D])
+	}
+	setRows64(lw.muIn, t.muK)
+	setRows64(lw.logvarIn, t.lvK)
+	setRows64(lw.eps, t.eps)
+	if err := lw.run(); err != nil {
+		return err
+	}
+	t.zs, t.recon = lw.read(lw.zOut, t.zs), lw.read(lw.recon, t.recon)
+	b := t.baseline()
+	for i := range t.adv {
+		t.adv[i] = t.recon[i] - b
+	}
+	setRows64(t.g.z, t.zs)
+	setRows64(t.g.adv, t.adv)
+	return nil
 }
 
 // collectGrads finds the gradient tensors, which the tape machine creates
@@ -371,6 +535,7 @@ func (t *Trainer) Fit(ctx context.Context, train, val Batches, h Hooks) error {
 			p := &t.state.Partial
 			p.Recon += s.Recon * float64(rows)
 			p.KL += s.KL * float64(rows)
+			p.Bound += s.Bound * float64(rows)
 			p.N += rows
 			p.Seconds += time.Since(start).Seconds()
 			t.state.Batch++
@@ -420,7 +585,7 @@ func (m *Model) Evaluate(b Batches, rng *rand.Rand) (Stats, error) {
 			return Stats{}, err
 		}
 		err = m.evalFlat(buf[:rows*b.Dim()], rows, rng, func(g *graph, _, n int) {
-			rec, kl = values(g.recon, rec), values(g.kl, kl)
+			rec, kl = g.read(g.recon, rec), g.read(g.kl, kl)
 			for r := 0; r < n; r++ {
 				sums.Recon += rec[r]
 				sums.KL += kl[r]

@@ -1,0 +1,192 @@
+package amortized
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// LogLikelihood estimates log p(x) of each row by importance sampling with
+// the posterior as the proposal (Burda et al. 2015):
+//
+//	log p(x) ~ log (1/k) sum_i p(x, z_i) / q(z_i|x),   z_i ~ q(z|x).
+//
+// The estimate is a lower bound in expectation (the IWAE bound), tightens as
+// k grows and is consistent as k -> infinity. Memory is bounded whatever k:
+// samples are processed in chunks and combined by a streaming log-sum-exp.
+// The work is spread over GOMAXPROCS goroutines; the result depends only on
+// rng's state, not on the scheduling. Do not call it while training m.
+func (m *Model) LogLikelihood(x [][]float32, k int, rng *rand.Rand) ([]float64, error) {
+	ll, _, err := m.LogLikelihoodSE(x, k, rng)
+	return ll, err
+}
+
+// LogLikelihoodSE is LogLikelihood that also returns each estimate's Monte
+// Carlo standard error, by the delta method: sd(w) / (sqrt(k) mean(w)) over
+// the k importance weights w. It is NaN for k = 1.
+func (m *Model) LogLikelihoodSE(x [][]float32, k int, rng *rand.Rand) (ll, se []float64, err error) {
+	if k < 1 {
+		return nil, nil, fmt.Errorf("amortized: LogLikelihood: k = %d importance samples, want >= 1", k)
+	}
+	if rng == nil {
+		return nil, nil, errors.New("amortized: LogLikelihood: rng is nil")
+	}
+	flat, err := m.checkData(x)
+	if err != nil {
+		return nil, nil, err
+	}
+	n, D, L := len(x), m.cfg.DataDim, m.cfg.Latent
+	mu, lv := make([]float64, 0, n*L), make([]float64, 0, n*L)
+	var bufMu, bufLV []float64
+	err = m.chunks(kindEncode, n, func(g *graph, start, rows int) error {
+		setRows(g.x, flat[start*D:(start+rows)*D])
+		if err := g.run(); err != nil {
+			return err
+		}
+		bufMu, bufLV = g.read(g.mu, bufMu), g.read(g.logvar, bufLV)
+		mu, lv = append(mu, bufMu[:rows*L]...), append(lv, bufLV[:rows*L]...)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	// One seed per row: the noise of (row, sample) is addressable, so any
+	// split of the work gives the same numbers.
+	seeds := make([]uint64, n)
+	for i := range seeds {
+		seeds[i] = rng.Uint64()
+	}
+
+	// A unit of work is a block of whole rows, so each row's accumulator
+	// has one owner.
+	rowsPerUnit := max(1, evalChunk/k)
+	size := min(rowsPerUnit, n) * k
+	if k >= evalChunk {
+		size = evalChunk
+	}
+	units := (n + rowsPerUnit - 1) / rowsPerUnit
+	acc := make([]lseAcc, n)
+	var next atomic.Int64
+	workers := min(runtime.GOMAXPROCS(0), units)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			g, err := m.buildGraph(kindLogW, size, TrainOptions{})
+			if err != nil {
+				errs[w] = err
+				return
+			}
+			defer g.close()
+			buf := newLogWBuffers(size, D, L)
+			for {
+				u := int(next.Add(1) - 1)
+				if u >= units {
+					return
+				}
+				r0, r1 := u*rowsPerUnit, min((u+1)*rowsPerUnit, n)
+				if err := buf.runUnit(g, flat, mu, lv, seeds, acc, r0, r1, k); err != nil {
+					errs[w] = err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, nil, err
+	}
+	ll, se = make([]float64, n), make([]float64, n)
+	for i := range acc {
+		ll[i], se[i] = acc[i].result(k)
+	}
+	return ll, se, nil
+}
+
+// logWBuffers are one worker's input buffers for a kindLogW graph.
+type logWBuffers struct {
+	x          []float32
+	mu, lv, ep []float64
+	item       []int // row of each filled item
+	lw         []float64
+	D, L, size int
+}
+
+func newLogWBuffers(size, D, L int) *logWBuffers {
+	return &logWBuffers{x: make([]float32, size*D), mu: make([]float64, size*L), lv: make([]float64, size*L),
+		ep: make([]float64, size*L), item: make([]int, 0, size), D: D, L: L, size: size}
+}
+
+// runUnit evaluates k weights for each of rows [r0, r1), in graph-sized chunks.
+func (b *logWBuffers) runUnit(g *graph, flat []float32, mu, lv []float64, seeds []uint64, acc []lseAcc, r0, r1, k int) error {
+	D, L := b.D, b.L
+	total := (r1 - r0) * k
+	for start := 0; start < total; start += b.size {
+		b.item = b.item[:0]
+		for t := start; t < min(start+b.size, total); t++ {
+			row, s := r0+t/k, t%k
+			i := len(b.item)
+			copy(b.x[i*D:(i+1)*D], flat[row*D:(row+1)*D])
+			copy(b.mu[i*L:(i+1)*L], mu[row*L:(row+1)*L])
+			copy(b.lv[i*L:(i+1)*L], lv[row*L:(row+1)*L])
+			r := rand.New(rand.NewPCG(seeds[row], uint64(s)))
+			for j := range L {
+				b.ep[i*L+j] = r.NormFloat64()
+			}
+			b.item = append(b.item, row)
+		}
+		used := len(b.item)
+		setRows(g.x, b.x[:used*D])
+		setRows64(g.muIn, b.mu[:used*L])
+		setRows64(g.logvarIn, b.lv[:used*L])
+		setRows64(g.eps, b.ep[:used*L])
+		if err := g.run(); err != nil {
+			return err
+		}
+		b.lw = g.read(g.logw, b.lw)
+		for i, row := range b.item {
+			acc[row].add(b.lw[i])
+		}
+	}
+	return nil
+}
+
+// lseAcc accumulates log-weights stably: with M the largest seen,
+// s1 = sum exp(a - M) and s2 = sum exp(2(a - M)).
+type lseAcc struct {
+	m, s1, s2 float64
+	n         int
+}
+
+func (a *lseAcc) add(v float64) {
+	switch {
+	case a.n == 0:
+		a.m, a.s1, a.s2 = v, 1, 1
+	case v > a.m:
+		r := math.Exp(a.m - v)
+		a.s1, a.s2, a.m = a.s1*r+1, a.s2*r*r+1, v
+	default:
+		e := math.Exp(v - a.m)
+		a.s1 += e
+		a.s2 += e * e
+	}
+	a.n++
+}
+
+// result is log((1/k) sum w) and its delta-method standard error.
+func (a *lseAcc) result(k int) (ll, se float64) {
+	ll = a.m + math.Log(a.s1/float64(k))
+	if k < 2 {
+		return ll, math.NaN()
+	}
+	kf := float64(k)
+	mean := a.s1 / kf
+	variance := math.Max(0, (a.s2-a.s1*a.s1/kf)/(kf-1))
+	return ll, math.Sqrt(variance/kf) / mean
+}

@@ -1,0 +1,182 @@
+package amortized
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestObjectiveGradientsMatchFiniteDifferences checks the gradients of the
+// k-sample ELBO, the IWAE bound and the score-function surrogate (at fixed
+// z and advantages) against central differences of the loss.
+func TestObjectiveGradientsMatchFiniteDifferences(t *testing.T) {
+	for _, opts := range []TrainOptions{
+		{Objective: ObjectiveELBO, K: 3},
+		{Objective: ObjectiveIWAE, K: 1},
+		{Objective: ObjectiveIWAE, K: 4},
+		{Estimator: EstimatorScore, K: 1},
+		{Estimator: EstimatorScore, K: 2, FreeBits: 0.2},
+	} {
+		opts.Epochs = 1
+		m := newSmall(t, "float64", Bernoulli, 7)
+		tr, err := NewTrainer(m, 4, opts, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fixed := 2.5
+		tr.fixedBaseline = &fixed
+		x := synthetic(3, 12, 8) // 3 real rows in a batch of 4
+		if _, err := tr.gradients(x, 3, 0.8, rand.New(rand.NewPCG(9, 9))); err != nil {
+			t.Fatal(err)
+		}
+		grads := make([][]float64, len(tr.grads))
+		for i, g := range tr.grads {
+			grads[i] = tensorValues(g, nil)
+		}
+		loss := func() float64 {
+			if err := tr.g.run(); err != nil {
+				t.Fatal(err)
+			}
+			return tr.g.scalar(tr.g.loss)
+		}
+		for i, p := range m.params.All() {
+			w := p.Float64s()
+			for j := 0; j < len(w); j += 1 + len(w)/10 {
+				const h = 1e-6
+				old := w[j]
+				w[j] = old + h
+				fp := loss()
+				w[j] = old - h
+				fm := loss()
+				w[j] = old
+				fd := (fp - fm) / (2 * h)
+				if math.Abs(fd-grads[i][j]) > 1e-5*(1+math.Abs(fd)) {
+					t.Errorf("%+v: dloss/d%s[%d] = %v, finite difference %v", opts, p.Name, j, grads[i][j], fd)
+				}
+			}
+		}
+		tr.Close()
+	}
+}
+
+// TestIWAEBoundBetweenELBOAndLogPx trains nothing: on a fixed model the
+// training graph's IWAE bound (k = 20) must sit above the ELBO and below the
+// quadrature log p(x), averaged over draws.
+func TestIWAEBoundBetweenELBOAndLogPx(t *testing.T) {
+	m := latent2Model(t)
+	x := []float32{1, 0, 1, 1, 0, 0, 1, 0}
+	truth := quadLogPx(t, m, x)
+	batch := make([]float32, 0, 16*8)
+	for range 16 {
+		batch = append(batch, x...)
+	}
+	bound := func(o TrainOptions) float64 {
+		o.Epochs = 1
+		tr, err := NewTrainer(m, 16, o, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tr.Close()
+		var s float64
+		for d := range 50 {
+			st, err := tr.gradients(batch, 16, 1, rand.New(rand.NewPCG(uint64(d), 5)))
+			tr.zeroGrads()
+			if err != nil {
+				t.Fatal(err)
+			}
+			s += st.Bound / 50
+		}
+		return s
+	}
+	elbo, iwae := bound(TrainOptions{}), bound(TrainOptions{Objective: ObjectiveIWAE, K: 20})
+	if !(elbo < iwae && iwae < truth+0.01) {
+		t.Fatalf("ELBO %.4f, IWAE(20) %.4f, log p(x) %.4f: want ELBO < IWAE <= log p(x)", elbo, iwae, truth)
+	}
+}
+
+// TestScoreEstimatorIsUnbiasedWithHigherVariance compares the two
+// estimators on one model and batch: same mean encoder gradient within Monte
+// Carlo error, identical decoder gradients (same z), and a larger variance
+// for the score function.
+func TestScoreEstimatorIsUnbiasedWithHigherVariance(t *testing.T) {
+	m := newSmall(t, "float64", Bernoulli, 3)
+	x := rowsOf(synthetic(8, 12, 4), 12)
+	const draws = 4000
+	pw, err := GradientVariance(m, x, TrainOptions{}, draws, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sf, err := GradientVariance(m, x, TrainOptions{Estimator: EstimatorScore}, draws, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pw[0].Group != "encoder" || pw[1].Group != "decoder" || len(pw) != 2 {
+		t.Fatalf("groups %+v", pw)
+	}
+	enc, dec := 0, 1
+	if math.Abs(pw[dec].Variance-sf[dec].Variance) > 1e-9*pw[dec].Variance {
+		t.Errorf("decoder gradient variance differs: %v vs %v", pw[dec].Variance, sf[dec].Variance)
+	}
+	if !(sf[enc].Variance > 3*pw[enc].Variance) {
+		t.Errorf("encoder variance: score %v, pathwise %v; want the score function clearly noisier", sf[enc].Variance, pw[enc].Variance)
+	}
+	// Unbiased: the difference of the means is within the standard error of
+	// the difference, summed over coordinates (a chi-square-like statistic).
+	var diff2 float64
+	for i := range pw[enc].Mean {
+		d := sf[enc].Mean[i] - pw[enc].Mean[i]
+		diff2 += d * d
+	}
+	expected := (sf[enc].Variance + pw[enc].Variance) / draws
+	if diff2 > 3*expected {
+		t.Errorf("mean encoder gradients differ by %v (squared norm), noise level %v", diff2, expected)
+	}
+	t.Logf("encoder gradient variance: pathwise %.4g, score %.4g (ratio %.1f)", pw[enc].Variance, sf[enc].Variance, sf[enc].Variance/pw[enc].Variance)
+}
+
+// TestScoreAndIWAETrainingImproveLogLikelihood trains with each alternative
+// objective or estimator and requires a much better log p(x) (k = 100). The
+// ELBO is not the yardstick: IWAE-trained encoders make loose single-sample
+// bounds (Rainforth et al. 2018).
+func TestScoreAndIWAETrainingImproveLogLikelihood(t *testing.T) {
+	for _, o := range []TrainOptions{{Estimator: EstimatorScore}, {Objective: ObjectiveIWAE, K: 5}} {
+		m := newSmall(t, "float32", Bernoulli, 3)
+		x := synthetic(200, 12, 1)
+		data := &memBatches{x: x, n: 200, dim: 12, bsz: 32, seed: 3}
+		ll := func() float64 {
+			v, err := m.LogLikelihood(rowsOf(x, 12), 100, rand.New(rand.NewPCG(1, 1)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return mean(v)
+		}
+		before := ll()
+		o.Epochs, o.Seed, o.LR = 30, 3, 1e-2
+		tr, err := NewTrainer(m, 32, o, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.Fit(context.Background(), data, nil, Hooks{}); err != nil {
+			t.Fatal(err)
+		}
+		// 12 pixels with 10% flips: the best possible is about -12 H(0.1) = -3.9 nats.
+		if after := ll(); !(after > before+3) || after < -5.5 {
+			t.Errorf("%+v: log p(x) %.3f -> %.3f", o, before, after)
+		}
+	}
+}
+
+func TestObjectiveOptionErrors(t *testing.T) {
+	m := newSmall(t, "float32", Bernoulli, 3)
+	for _, o := range []TrainOptions{
+		{Objective: "elbo2"}, {Estimator: "magic"}, {K: -1},
+		{Objective: ObjectiveIWAE, Estimator: EstimatorScore},
+		{Objective: ObjectiveIWAE, WarmupEpochs: 2},
+	} {
+		o.Epochs = 1
+		if _, err := NewTrainer(m, 4, o, nil); err == nil {
+			t.Errorf("%+v accepted", o)
+		}
+	}
+}
