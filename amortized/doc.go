@@ -46,6 +46,45 @@
 // per latent dimension to the batch-mean KL. With beta = 1 and lambda = 0
 // this is exactly -ELBO. Reported ELBOs always use beta = 1 and lambda = 0.
 //
+// With K > 1 samples per example (TrainOptions.K) the ELBO's reconstruction
+// term is averaged over the K draws. The importance-weighted bound of Burda,
+// Grosse & Salakhutdinov (2015), objective "iwae", is
+//
+//	L_K(x) = E[ log (1/K) sum_k w_k ],   w_k = p(x|z_k) p(z_k) / q(z_k|x),
+//
+// computed with a stable log-sum-exp inside the graph (the row maximum is
+// subtracted before exponentiating; gorgonia's own LogSumExp is not used).
+// L_1 is the ELBO with a sampled KL, L_K increases with K and tends to
+// log p(x). Warm-up and free bits act on the ELBO's KL term and are refused
+// with "iwae".
+//
+// # Gradient estimators
+//
+// "pathwise" differentiates through z = mu + sigma * eps (the
+// reparameterization trick). "score" is the score-function (REINFORCE,
+// likelihood-ratio) estimator for the encoder's gradient of the expected
+// log-likelihood,
+//
+//	grad_phi E_q[log p(x|z)] = E_q[(log p(x|z) - b) grad_phi log q(z|x)],
+//
+// with b a moving average of log p(x|z) over previous steps (decay
+// TrainOptions.BaselineDecay, bias-corrected; it never uses the current
+// draws, so the estimator stays unbiased). The KL term keeps its exact
+// analytic gradient and the decoder its pathwise one, so the two estimators
+// differ only where the comparison of Kucukelbir et al. (2017) looks. z is
+// sampled outside the training graph and the surrogate
+// (log p(x|z) - b) log q(z|x) carries the gradient. [GradientVariance]
+// measures either estimator's variance on a fixed model and batch.
+//
+// # Log-likelihood
+//
+// [Model.LogLikelihood] estimates log p(x) by importance sampling with q as
+// the proposal, log (1/k) sum_i w_i, in chunks combined by a streaming
+// log-sum-exp (bounded memory for any k, k = 5000 included), on all cores,
+// with the noise of (image, sample) drawn from its own stream so results do
+// not depend on scheduling. [Model.LogLikelihoodSE] adds the delta-method
+// Monte Carlo standard error sd(w) / (sqrt(k) mean(w)).
+//
 // A last partial batch is weighted by its own size (the loss is the mean over
 // its real rows): the graph has a fixed batch size, padding rows get weight 0.
 //
@@ -67,7 +106,14 @@
 // gives the same weights bit for bit, and training 2 epochs equals training
 // 1, saving, and resuming for 1.
 //
+// Graph outputs are read through gorgonia's Read op: the tape machine reuses
+// buffers in place, so an intermediate node's value can be overwritten
+// before a run ends.
+//
 // References: Kingma & Welling, Auto-Encoding Variational Bayes (2014);
+// Burda, Grosse & Salakhutdinov, Importance Weighted Autoencoders (2015);
+// Kucukelbir et al., Automatic Differentiation Variational Inference (2017);
+// Rainforth et al., Tighter Variational Bounds are Not Necessarily Better (2018);
 // Rezende, Mohamed & Wierstra, Stochastic Backpropagation (2014); Kingma et
 // al., Improved Variational Inference with Inverse Autoregressive Flow (2016);
 // Kingma & Ba, Adam (2015); Blei, Kucukelbir & McAuliffe, Variational

@@ -171,10 +171,14 @@ func TestBernoulliLikelihoodStableForLargeLogits(t *testing.T) {
 }
 
 func trainSynthetic(t *testing.T, seed uint64, epochs int, resumeAfter int) (*Model, TrainState) {
+	return trainSyntheticWith(t, TrainOptions{WarmupEpochs: 1.5}, seed, epochs, resumeAfter)
+}
+
+func trainSyntheticWith(t *testing.T, opts TrainOptions, seed uint64, epochs int, resumeAfter int) (*Model, TrainState) {
 	t.Helper()
 	m := newSmall(t, "float32", Bernoulli, seed)
 	data := &memBatches{x: synthetic(40, 12, 1), n: 40, dim: 12, bsz: 16, seed: seed}
-	opts := TrainOptions{Epochs: epochs, Seed: seed, WarmupEpochs: 1.5, LR: 3e-3}
+	opts.Epochs, opts.Seed, opts.LR = epochs, seed, 3e-3
 	if resumeAfter > 0 {
 		opts.Epochs = resumeAfter
 	}
@@ -239,6 +243,19 @@ func TestTrainingIsDeterministicAndResumable(t *testing.T) {
 	}
 	if sa.Step != sr.Step || sa.Epoch != 3 || sr.Epoch != 3 || sa.BestValELBO != sr.BestValELBO {
 		t.Fatalf("states differ: %+v vs %+v", sa, sr)
+	}
+}
+
+func TestResumeIsExactForEveryObjective(t *testing.T) {
+	for _, o := range []TrainOptions{{Estimator: EstimatorScore, K: 2}, {Objective: ObjectiveIWAE, K: 3}} {
+		a, sa := trainSyntheticWith(t, o, 4, 3, 0)
+		b, sb := trainSyntheticWith(t, o, 4, 3, 2)
+		if !sameWeights(a, b) || sa.Baseline != sb.Baseline || sa.BaselineUpdates != sb.BaselineUpdates {
+			t.Errorf("%+v: resumed run differs (baseline %v/%d vs %v/%d)", o, sa.Baseline, sa.BaselineUpdates, sb.Baseline, sb.BaselineUpdates)
+		}
+		if o.Estimator == EstimatorScore && sa.BaselineUpdates != sa.Step {
+			t.Errorf("baseline updated %d times in %d steps", sa.BaselineUpdates, sa.Step)
+		}
 	}
 }
 

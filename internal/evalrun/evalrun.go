@@ -1,0 +1,282 @@
+// Package evalrun evaluates a checkpoint on a dataset split for cmd/eval:
+// the ELBO, its reconstruction and KL terms, the importance-sampled log p(x)
+// with its Monte Carlo standard error, and the active units.
+//
+// Images are prepared as training evaluated them: a Bernoulli model sees a
+// fixed binarization (seed trainrun.EvalBinarizeSeed) of the split, a
+// Gaussian model grey levels. The dataset defaults to the one recorded in
+// the checkpoint's training state.
+//
+// Definitions, per image and then averaged over the N images:
+//
+//	elbo   = log p(x|z) - KL(q(z|x) || p(z)),   one z ~ q(z|x)
+//	log_px = log (1/k) sum_i p(x, z_i) / q(z_i|x),   z_i ~ q(z|x)   (Burda et al. 2015)
+//
+// log_px_stderr is the Monte Carlo standard error of the mean over images,
+// sqrt(sum_n se_n^2) / N with se_n the delta-method error of image n's
+// estimate: the spread a different seed would give on the same images.
+// sd_over_images is the standard deviation of the per-image estimates.
+// active_units counts latent dimensions u with Var_x(E_q[z_u|x]) > 0.01
+// (Burda et al. 2015).
+package evalrun
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/govae/govae/amortized"
+	"github.com/govae/govae/checkpoints"
+	"github.com/govae/govae/data"
+	"github.com/govae/govae/internal/atomicfile"
+	"github.com/govae/govae/internal/progress"
+	"github.com/govae/govae/internal/trainrun"
+)
+
+// Config is one evaluation.
+type Config struct {
+	Checkpoint string
+	Dataset    string // "" = the checkpoint's, else mnist
+	DataDir    string
+	Offline    bool
+	Split      string // test (default) or train
+	N          int    // first N images; 0 = all
+	K          int    // importance samples per image
+	Seed       uint64
+	JSON       string    // write the report here too; "" = no file
+	Stdout     io.Writer // nil = os.Stdout
+}
+
+// Report is what cmd/eval prints and writes. Log-likelihoods are in nats per image.
+type Report struct {
+	Checkpoint       string  `json:"checkpoint"`
+	Dataset          string  `json:"dataset"`
+	DataDir          string  `json:"data_dir"`
+	Split            string  `json:"split"`
+	N                int     `json:"n"`
+	Binarization     string  `json:"binarization"`
+	K                int     `json:"k"`
+	Seed             uint64  `json:"seed"`
+	ELBO             float64 `json:"elbo"`
+	Recon            float64 `json:"recon"`
+	KL               float64 `json:"kl"`
+	LogPx            float64 `json:"log_px"`
+	LogPxStderr      float64 `json:"log_px_stderr"`
+	LogPxSDOverImage float64 `json:"sd_over_images"`
+	NLL              float64 `json:"nll"`
+	ActiveUnits      int     `json:"active_units"`
+	Latent           int     `json:"latent"`
+	Seconds          float64 `json:"seconds"`
+	LogPxSeconds     float64 `json:"log_px_seconds"`
+}
+
+// UsageError is an error in the settings.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+func usagef(format string, args ...any) error { return &UsageError{fmt.Errorf(format, args...)} }
+
+// Run evaluates and prints a summary; it returns the report.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	start := time.Now()
+	out := cfg.Stdout
+	if out == nil {
+		out = os.Stdout
+	}
+	if cfg.K < 1 {
+		return nil, usagef("-k %d: want at least 1 importance sample", cfg.K)
+	}
+	if cfg.N < 0 {
+		return nil, usagef("-n %d: want 0 (all) or a positive count", cfg.N)
+	}
+	if cfg.Split == "" {
+		cfg.Split = "test"
+	}
+	if cfg.Split != "test" && cfg.Split != "train" {
+		return nil, usagef("-split %q: want test or train", cfg.Split)
+	}
+	if cfg.JSON != "" {
+		if _, err := os.Stat(filepath.Dir(cfg.JSON)); err != nil {
+			return nil, usagef("-json %s: %v", cfg.JSON, err)
+		}
+	}
+	m, err := checkpoints.Load(cfg.Checkpoint)
+	if err != nil {
+		return nil, err
+	}
+	dataset, dataDir := datasetOf(cfg)
+	ds, err := data.Load(dataset, data.LoadOptions{Dir: dataDir, Progress: out, Offline: cfg.Offline})
+	if err != nil {
+		return nil, err
+	}
+	split := ds.Test
+	if cfg.Split == "train" {
+		split = ds.Train
+	}
+	if d := split.Images.Dim(); d != m.DataDim() {
+		return nil, fmt.Errorf("%s has %d pixels per image, the model in %s wants %d", split.ImagesPath, d, cfg.Checkpoint, m.DataDim())
+	}
+	n := split.Images.N
+	if cfg.N > 0 {
+		if cfg.N > n {
+			return nil, usagef("-n %d: the %s split has only %d images", cfg.N, cfg.Split, n)
+		}
+		n = cfg.N
+	}
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	bin, binName := data.BinarizeStatic, fmt.Sprintf("static, seed %d", trainrun.EvalBinarizeSeed)
+	if m.Config().Likelihood == amortized.Gaussian {
+		bin, binName = data.BinarizeNone, "none (grey levels)"
+	}
+	loader, err := data.NewLoader(split.Images, idx, data.LoaderOptions{Batch: 1000, Seed: trainrun.EvalBinarizeSeed, Binarize: bin})
+	if err != nil {
+		return nil, err
+	}
+	x, err := rows(loader)
+	if err != nil {
+		return nil, err
+	}
+	r := &Report{Checkpoint: cfg.Checkpoint, Dataset: ds.Name, DataDir: ds.Dir, Split: cfg.Split, N: n,
+		Binarization: binName, K: cfg.K, Seed: cfg.Seed, Latent: m.LatentDim()}
+	fmt.Fprintf(out, "evaluating %s on %s %s (%d images, %s), k = %d\n", cfg.Checkpoint, ds.Name, cfg.Split, n, ds.Dir, cfg.K)
+
+	st, err := m.Evaluate(loader, rand.New(rand.NewPCG(cfg.Seed, 1)))
+	if err != nil {
+		return nil, err
+	}
+	r.ELBO, r.Recon, r.KL = st.ELBO, st.Recon, st.KL
+	if r.ActiveUnits, err = activeUnits(m, x); err != nil {
+		return nil, err
+	}
+
+	llStart := time.Now()
+	ll, se, err := logLikelihood(ctx, m, x, cfg.K, rand.New(rand.NewPCG(cfg.Seed, 2)), out)
+	if err != nil {
+		return nil, err
+	}
+	r.LogPxSeconds = time.Since(llStart).Seconds()
+	var sum, v float64
+	for i := range ll {
+		sum += ll[i]
+		v += se[i] * se[i]
+	}
+	r.LogPx = sum / float64(n)
+	r.NLL = -r.LogPx
+	r.LogPxStderr = math.Sqrt(v) / float64(n)
+	var ss float64
+	for _, l := range ll {
+		ss += (l - r.LogPx) * (l - r.LogPx)
+	}
+	r.LogPxSDOverImage = math.Sqrt(ss / float64(max(n-1, 1)))
+	r.Seconds = time.Since(start).Seconds()
+
+	stderr := fmt.Sprintf("± %.3f", r.LogPxStderr)
+	if cfg.K == 1 {
+		stderr, r.LogPxStderr = "(no error estimate with k = 1)", 0
+	}
+	fmt.Fprintf(out, "ELBO %.3f (recon %.3f, KL %.3f); log p(x) %.3f %s (k = %d); NLL %.3f; active units %d of %d; %.1fs\n",
+		r.ELBO, r.Recon, r.KL, r.LogPx, stderr, cfg.K, r.NLL, r.ActiveUnits, r.Latent, r.Seconds)
+	if cfg.JSON != "" {
+		b, _ := json.MarshalIndent(r, "", "  ")
+		if err := atomicfile.WriteFile(cfg.JSON, append(b, '\n'), 0o644); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(out, "wrote %s\n", cfg.JSON)
+	}
+	return r, nil
+}
+
+// datasetOf picks the dataset: the flags, else the checkpoint's training
+// run (model.safetensors beside a weights-only best.safetensors), else mnist.
+func datasetOf(cfg Config) (name, dir string) {
+	name, dir = cfg.Dataset, cfg.DataDir
+	if name != "" {
+		return name, dir
+	}
+	for _, p := range []string{cfg.Checkpoint, filepath.Join(filepath.Dir(cfg.Checkpoint), trainrun.LatestFile)} {
+		_, _, st, err := checkpoints.Inspect(p)
+		if err != nil || st == nil {
+			continue
+		}
+		var run struct {
+			Dataset string `json:"dataset"`
+			DataDir string `json:"data_dir"`
+		}
+		if json.Unmarshal(st.Run, &run) == nil && run.Dataset != "" {
+			if dir == "" {
+				dir = run.DataDir
+			}
+			return run.Dataset, dir
+		}
+	}
+	return "mnist", dir
+}
+
+func rows(l *data.Loader) ([][]float32, error) {
+	buf := make([]float32, l.BatchSize()*l.Dim())
+	var x [][]float32
+	for b := range l.NumBatches() {
+		n, err := l.Batch(0, b, buf)
+		if err != nil {
+			return nil, err
+		}
+		for i := range n {
+			x = append(x, append([]float32(nil), buf[i*l.Dim():(i+1)*l.Dim()]...))
+		}
+	}
+	return x, nil
+}
+
+// activeUnits counts dimensions whose posterior mean varies over the data.
+func activeUnits(m *amortized.Model, x [][]float32) (int, error) {
+	mu, err := m.Encode(x)
+	if err != nil {
+		return 0, err
+	}
+	active := 0
+	for j := range m.LatentDim() {
+		var s, ss float64
+		for _, r := range mu {
+			s += float64(r[j])
+			ss += float64(r[j]) * float64(r[j])
+		}
+		n := float64(len(mu))
+		if ss/n-(s/n)*(s/n) > 0.01 {
+			active++
+		}
+	}
+	return active, nil
+}
+
+// logLikelihood runs Model.LogLikelihoodSE in slices of rows to show
+// progress and honour cancellation; the per-row noise streams come from rng
+// in row order, so slicing does not change the numbers.
+func logLikelihood(ctx context.Context, m *amortized.Model, x [][]float32, k int, rng *rand.Rand, out io.Writer) (ll, se []float64, err error) {
+	step := max(50, 20000/k)
+	bar := progress.New(out, int64(len(x)), fmt.Sprintf("log p(x), k = %d", k), progress.WithUnit("images"))
+	defer bar.Finish()
+	for i := 0; i < len(x); i += step {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, errors.New("evaluation interrupted")
+		}
+		l, s, err := m.LogLikelihoodSE(x[i:min(i+step, len(x))], k, rng)
+		if err != nil {
+			return nil, nil, err
+		}
+		ll, se = append(ll, l...), append(se, s...)
+		bar.Add(int64(len(l)))
+	}
+	return ll, se, nil
+}
