@@ -88,69 +88,6 @@ func meanSE(v []float64) (mean, se float64) {
 	return mean, math.Sqrt(ss / float64(len(v)-1) / float64(len(v)))
 }
 
-// TestLossGradientMatchesFiniteDifferences checks the backward pass of the
-// whole training loss (reparameterization, both terms, free bits, beta,
-// padding weights) against central differences of the loss itself.
-func TestLossGradientMatchesFiniteDifferences(t *testing.T) {
-	for _, tc := range []struct {
-		lik      string
-		freeBits float64
-	}{{Bernoulli, 0}, {Gaussian, 0}, {Bernoulli, 0.3}} {
-		m := newSmall(t, "float64", tc.lik, 7)
-		tr, err := NewTrainer(m, 4, TrainOptions{Epochs: 1, FreeBits: tc.freeBits}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		g := tr.g
-		x := synthetic(3, 12, 8) // 3 real rows in a batch of 4: padding must not matter
-		setRows(g.x, x)
-		eps := make([]float64, 4*3)
-		rng := rand.New(rand.NewPCG(9, 9))
-		for i := range eps {
-			eps[i] = rng.NormFloat64()
-		}
-		setRows64(g.eps, eps)
-		setRows64(g.w, []float64{1. / 3, 1. / 3, 1. / 3, 0})
-		setScalar(g.beta, 0.7)
-		loss := func() float64 {
-			if err := g.run(); err != nil {
-				t.Fatal(err)
-			}
-			return g.scalar(g.loss)
-		}
-		loss()
-		if err := tr.collectGrads(); err != nil {
-			t.Fatal(err)
-		}
-		grads := make([][]float64, len(tr.grads))
-		for i, gr := range tr.grads {
-			grads[i] = append([]float64(nil), gr.Data().([]float64)...)
-		}
-		checked := 0
-		for i, p := range m.params.All() {
-			w := p.Float64s()
-			for j := 0; j < len(w); j += 1 + len(w)/15 {
-				const h = 1e-6
-				old := w[j]
-				w[j] = old + h
-				fp := loss()
-				w[j] = old - h
-				fm := loss()
-				w[j] = old
-				fd := (fp - fm) / (2 * h)
-				if math.Abs(fd-grads[i][j]) > 1e-5*(1+math.Abs(fd)) {
-					t.Errorf("%s fb=%v: dloss/d%s[%d] = %v, finite difference %v", tc.lik, tc.freeBits, p.Name, j, grads[i][j], fd)
-				}
-				checked++
-			}
-		}
-		if checked < 50 {
-			t.Fatalf("only %d coordinates checked", checked)
-		}
-		tr.Close()
-	}
-}
-
 func TestBernoulliLikelihoodStableForLargeLogits(t *testing.T) {
 	m := newSmall(t, "float32", Bernoulli, 1)
 	b := m.params.Get("decoder.logits.bias").Float32s()
