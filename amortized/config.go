@@ -2,6 +2,7 @@ package amortized
 
 import (
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/govae/govae/nets"
@@ -106,4 +107,53 @@ func (c Config) tensorDtype() tensor.Dtype {
 		return tensor.Float64
 	}
 	return tensor.Float32
+}
+
+// NumParams is the number of scalars in the network c describes. It errs
+// when the count does not fit in an int64, so that a configuration read from
+// a file can be checked before anything is allocated for it.
+func (c Config) NumParams() (int64, error) {
+	c, err := c.Normalize()
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	overflow := false
+	dense := func(in, out int) { // weights and biases of one layer
+		n, ok := mulInt64(int64(in)+1, int64(out))
+		if !ok || total > math.MaxInt64-n {
+			overflow = true
+			return
+		}
+		total += n
+	}
+	stack := func(in int, widths []int) int {
+		for _, w := range widths {
+			dense(in, w)
+			in = w
+		}
+		return in
+	}
+	h := stack(c.DataDim, c.Hidden)
+	dense(h, c.Latent) // mean
+	dense(h, c.Latent) // log-variance
+	h = stack(c.Latent, c.DecoderHidden)
+	dense(h, c.DataDim)
+	if c.Likelihood == Gaussian {
+		dense(h, c.DataDim)
+	}
+	if overflow {
+		return 0, fmt.Errorf("amortized: config: the network has more than 2^63 parameters")
+	}
+	return total, nil
+}
+
+func mulInt64(a, b int64) (int64, bool) {
+	if a == 0 || b == 0 {
+		return 0, true
+	}
+	if a > math.MaxInt64/b {
+		return 0, false
+	}
+	return a * b, true
 }

@@ -347,3 +347,16 @@ func TestConfigValidation(t *testing.T) {
 		t.Fatalf("reference config normalizes to %+v, %v", c, err)
 	}
 }
+
+func TestNumParamsMatchesTheNetwork(t *testing.T) {
+	for _, c := range []Config{ReferenceConfig(), smallConfig("float32", Gaussian), {DataDim: 5, Hidden: []int{}, Latent: 2}} {
+		m, err := New(c, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := c.NumParams()
+		if err != nil || n != int64(m.Params().Count()) {
+			t.Errorf("%+v: NumParams %d (%v), the model has %d", c, n, err, m.Params().Count())
+		}
+	}
+}

@@ -57,7 +57,9 @@ const (
 	EstimatorScore    = "score"
 )
 
-func (o TrainOptions) normalize() (TrainOptions, error) {
+// Normalize returns o with defaults filled in, or an error naming the
+// first invalid or contradictory setting.
+func (o TrainOptions) Normalize() (TrainOptions, error) {
 	if o.LR == 0 {
 		o.LR = 1e-3
 	}
@@ -208,7 +210,7 @@ type NonFiniteError struct {
 }
 
 func (e *NonFiniteError) Error() string {
-	return fmt.Sprintf("amortized: training diverged at epoch %d, step %d: %s is not finite; the weights of the last completed step are kept", e.Epoch, e.Step, e.What)
+	return fmt.Sprintf("amortized: training diverged at epoch %d, step %d: %s is not finite", e.Epoch, e.Step, e.What)
 }
 
 // Trainer maximizes the ELBO of a model by Adam on minibatches.
@@ -237,7 +239,7 @@ func NewTrainer(m *Model, batch int, opts TrainOptions, resume *TrainState) (*Tr
 	if batch < 1 {
 		return nil, fmt.Errorf("amortized: batch size %d, want >= 1", batch)
 	}
-	opts, err := opts.normalize()
+	opts, err := opts.Normalize()
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/govae/govae/amortized"
 	"github.com/govae/govae/nets"
@@ -155,6 +156,22 @@ func load(path string) (*File, *amortized.Model, error) {
 	_, cfg, err := header(path, f)
 	if err != nil {
 		return nil, nil, err
+	}
+	// The configuration decides what New allocates: check it against the
+	// values the file really holds first, so a forged header cannot make
+	// us allocate gigabytes.
+	want, err := cfg.NumParams()
+	if err != nil {
+		return nil, nil, fmt.Errorf("checkpoints: %s: %w", path, err)
+	}
+	var have int64
+	for _, t := range f.Tensors {
+		if !strings.HasPrefix(t.Name, prefixAdamM) && !strings.HasPrefix(t.Name, prefixAdamV) && t.DType.Size() > 0 {
+			have += int64(len(t.Data) / t.DType.Size())
+		}
+	}
+	if want > have { // fewer is caught below, tensor by tensor, with a precise message
+		return nil, nil, fmt.Errorf("checkpoints: %s: the configuration describes %d parameters, the file holds %d values", path, want, have)
 	}
 	m, err := amortized.New(cfg, 0)
 	if err != nil {

@@ -165,6 +165,19 @@ func TestLoadRejectsBadFiles(t *testing.T) {
 				f.Metadata["config"] = strings.Replace(f.Metadata["config"], `"latent":2`, `"latent":3`, 1)
 			})
 		}, "shape"},
+		{"huge config", func(p string) {
+			// A few bytes claiming a 2e9-unit layer must fail before any allocation.
+			os.WriteFile(p, raw, 0o644)
+			rewrite(t, p, func(f *File) {
+				f.Metadata["config"] = `{"data_dim":784,"hidden":[2000000000],"latent":2}`
+			})
+		}, "the configuration describes"},
+		{"overflowing config", func(p string) {
+			os.WriteFile(p, raw, 0o644)
+			rewrite(t, p, func(f *File) {
+				f.Metadata["config"] = `{"data_dim":9000000000000000000,"hidden":[9000000000000000000],"latent":2}`
+			})
+		}, "2^63"},
 		{"stranger tensor", func(p string) {
 			os.WriteFile(p, raw, 0o644)
 			rewrite(t, p, func(f *File) { f.AddFloat32("extra", []int{1}, []float32{0}) })

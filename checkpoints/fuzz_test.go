@@ -5,12 +5,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 )
 
-// FuzzDecode checks that Decode never panics, reports every failure as a
-// *FormatError, and that whatever it accepts survives Encode and Decode
-// unchanged.
+// FuzzDecode checks that Decode never panics, allocates no more than a
+// small multiple of the input, reports every failure as a *FormatError, and
+// that whatever it accepts survives Encode and Decode unchanged.
 func FuzzDecode(f *testing.F) {
 	paths, err := filepath.Glob(filepath.Join("testdata", "*.safetensors"))
 	if err != nil || len(paths) == 0 {
@@ -25,7 +26,11 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		in := bytes.Clone(b)
-		file, err := Decode(in, "fuzz")
+		var file *File
+		var err error
+		if a := allocated(func() { file, err = Decode(in, "fuzz") }); a > decodeAllocLimit(len(in)) {
+			t.Fatalf("Decode allocated %d bytes for %d input bytes (limit %d)", a, len(in), decodeAllocLimit(len(in)))
+		}
 		if err != nil {
 			var fe *FormatError
 			if !errors.As(err, &fe) {
@@ -55,4 +60,20 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("encoding is not stable (err %v)", err)
 		}
 	})
+}
+
+// decodeAllocLimit bounds what Decode may allocate for n input bytes: the
+// copy of the data section, and the JSON decoder's buffer and tokens, a few
+// bytes for each header byte. Nothing the header claims (tensor sizes, the
+// header length) may cost more.
+func decodeAllocLimit(n int) uint64 { return 64<<10 + 16*uint64(n) }
+
+// allocated returns the bytes fn allocates on the heap. Fuzz functions run
+// one at a time in each worker, so little else allocates meanwhile.
+func allocated(fn func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	fn()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
 }

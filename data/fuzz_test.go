@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -51,14 +52,56 @@ func checkFuzzError(t *testing.T, err error) {
 	}
 }
 
+// allocated returns the bytes fn allocates on the heap. Fuzz functions run
+// one at a time in each worker, so little else allocates meanwhile.
+func allocated(fn func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	fn()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// allocLimit is what reading in may allocate: the buffers of bufio and
+// gzip and the reader's first chunk, plus a few times the IDX bytes really
+// present (the payload buffer grows by doubling), plus, when the input's
+// size is known, what a gzip stream of that size could expand to, since
+// the reader allocates once when the gzip trailer backs the header's claim.
+// A header that lies about its size must cost no more.
+func allocLimit(in []byte, sized bool) uint64 {
+	n := uint64(len(in))
+	if len(in) >= 2 && in[0] == 0x1f && in[1] == 0x8b {
+		n = 0
+		if zr, err := gzip.NewReader(bytes.NewReader(in)); err == nil {
+			m, _ := io.Copy(io.Discard, zr) // what arrives before any error
+			n = uint64(m)
+		}
+		if sized {
+			n += maxDeflateRatio * uint64(len(in))
+		}
+	}
+	return 2*firstChunk + 4*n
+}
+
+func checkAllocs(t *testing.T, what string, got, limit uint64, in []byte) {
+	if got > limit {
+		t.Fatalf("%s allocated %d bytes for %d input bytes (limit %d)", what, got, len(in), limit)
+	}
+}
+
 // FuzzReadImages checks that the image reader never panics, fails only
 // with a *FormatError, that its two paths (input size known or not) agree,
-// and that whatever it accepts re-encodes to the same bytes.
+// that neither allocates more than the input justifies, and that whatever
+// it accepts re-encodes to the same bytes.
 func FuzzReadImages(f *testing.F) {
 	addSeeds(f)
 	f.Fuzz(func(t *testing.T, in []byte) {
-		m, err := ReadImages(bytes.NewReader(in), "fuzz")
-		m2, err2 := readImages(bytes.NewReader(in), "fuzz", int64(len(in)))
+		var m, m2 *Images
+		var err, err2 error
+		a := allocated(func() { m, err = ReadImages(bytes.NewReader(in), "fuzz") })
+		checkAllocs(t, "ReadImages", a, allocLimit(in, false), in)
+		a = allocated(func() { m2, err2 = readImages(bytes.NewReader(in), "fuzz", int64(len(in))) })
+		checkAllocs(t, "readImages with the size known", a, allocLimit(in, true), in)
 		if errString(err) != errString(err2) || !equalImages(m, m2) {
 			t.Fatalf("sized and streaming reads disagree: %v vs %v", err, err2)
 		}
@@ -83,8 +126,12 @@ func FuzzReadImages(f *testing.F) {
 func FuzzReadLabels(f *testing.F) {
 	addSeeds(f)
 	f.Fuzz(func(t *testing.T, in []byte) {
-		labels, err := ReadLabels(bytes.NewReader(in), "fuzz")
-		_, labels2, err2 := readIDX(bytes.NewReader(in), "fuzz", labelsMagic, int64(len(in)))
+		var labels, labels2 []byte
+		var err, err2 error
+		a := allocated(func() { labels, err = ReadLabels(bytes.NewReader(in), "fuzz") })
+		checkAllocs(t, "ReadLabels", a, allocLimit(in, false), in)
+		a = allocated(func() { _, labels2, err2 = readIDX(bytes.NewReader(in), "fuzz", labelsMagic, int64(len(in))) })
+		checkAllocs(t, "readIDX with the size known", a, allocLimit(in, true), in)
 		if errString(err) != errString(err2) || !bytes.Equal(labels, labels2) {
 			t.Fatalf("sized and streaming reads disagree: %v vs %v", err, err2)
 		}

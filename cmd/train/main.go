@@ -5,9 +5,12 @@
 //	go run ./cmd/train -resume -out runs/mnist -epochs 20
 //
 // It writes model.safetensors (resumable), best.safetensors, metrics.jsonl and
-// per-epoch PNG grids into -out. Ctrl-C or SIGTERM saves a resumable
-// checkpoint and exits 0. Exit status: 0 done or interrupted, 1 failure,
-// 2 bad flags.
+// per-epoch PNG grids into -out; -save-every also saves mid-epoch, and -keep
+// keeps the last few checkpoints. Ctrl-C or SIGTERM saves a resumable
+// checkpoint and exits 0; after a crash or kill -9, -resume continues from
+// the last save. A NaN stops training, or with -on-nan rollback goes back to
+// the last save at half the learning rate. Exit status: 0 done or
+// interrupted, 1 failure, 2 bad flags.
 package main
 
 import (
@@ -15,13 +18,17 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"math"
 	"os"
 	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/govae/govae/amortized"
+	"github.com/govae/govae/data"
 	"github.com/govae/govae/internal/trainrun"
 )
 
@@ -64,6 +71,7 @@ func parseFlags(args []string) (trainrun.Config, error) {
 		hidden    = fs.String("hidden", "400", "encoder hidden widths, comma-separated (the decoder mirrors them); empty for none")
 		decHidden = fs.String("decoder-hidden", "", "decoder hidden widths if not the mirror of -hidden")
 		seed      = fs.Uint64("seed", 1, "seed of every random draw: initialization, data order, binarization, noise")
+		every     saveEvery
 	)
 	fs.StringVar(&cfg.Dataset, "dataset", "mnist", "dataset name: mnist, fashion-mnist, or any name with -data-dir")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "folder with the four IDX files (searched before $GOVAE_DATA, the user cache and /usr/share/datasets)")
@@ -79,18 +87,34 @@ func parseFlags(args []string) (trainrun.Config, error) {
 	fs.Float64Var(&cfg.Train.LR, "lr", 1e-3, "Adam learning rate")
 	fs.Float64Var(&cfg.Train.WarmupEpochs, "warmup", 0, "epochs over which the KL weight rises from 0 to 1 (0: no warm-up)")
 	fs.Float64Var(&cfg.Train.FreeBits, "free-bits", 0, "per-dimension KL floor in nats (0: none)")
+	fs.StringVar(&cfg.Train.Objective, "objective", "elbo", "training objective: elbo, or iwae (the importance-weighted bound of Burda et al. 2015)")
+	fs.IntVar(&cfg.Train.K, "k", 1, "samples of z per image: the ELBO averages them, the IWAE bound log-averages their weights")
+	fs.StringVar(&cfg.Train.Estimator, "estimator", "pathwise", "encoder gradient: pathwise (reparameterization) or score (score function with a moving-average baseline)")
 	fs.IntVar(&cfg.ValSize, "val", -1, "training images held out for validation (-1: 10%, at most 10000; 0: none)")
 	fs.StringVar(&cfg.Out, "out", "runs/mnist", "run directory")
 	fs.BoolVar(&cfg.Resume, "resume", false, "continue the run in -out")
 	fs.BoolVar(&cfg.Force, "force", false, "start over even if -out holds a run")
 	fs.IntVar(&cfg.LogEvery, "log-every", 0, "print a line every N steps (0: per epoch only)")
+	fs.Var(&every, "save-every", "also save the resumable checkpoint every N steps, or every duration such as 10m (0: after each epoch only)")
+	fs.IntVar(&cfg.Keep, "keep", 0, "keep the N most recent checkpoints as ckpt-stepNNNNNNNNN.safetensors besides model.safetensors and best.safetensors (0: none)")
+	fs.StringVar(&cfg.OnNonFinite, "on-nan", "stop", "on a NaN or infinity: stop, or rollback to the last saved checkpoint with half the learning rate")
+	fs.IntVar(&cfg.MaxRollbacks, "max-rollbacks", trainrun.DefaultMaxRollbacks, "with -on-nan rollback: give up after this many rollbacks")
+	// Errors are printed once, by run, without the full flag list that the
+	// flag package would add; -h prints that list.
+	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
-		return cfg, err
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(os.Stderr)
+			fs.Usage()
+			return cfg, err
+		}
+		return cfg, fmt.Errorf("%w (train -h lists the flags)", err)
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected argument %q (flags start with -)", fs.Arg(0))
 	}
 	cfg.Seed, cfg.Train.Seed = *seed, *seed
+	cfg.SaveSteps, cfg.SaveInterval = every.steps, every.interval
 	cfg.Explicit = map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { cfg.Explicit[f.Name] = true })
 
@@ -110,16 +134,39 @@ func parseFlags(args []string) (trainrun.Config, error) {
 		return cfg, fmt.Errorf("-epochs %d: want >= 1", cfg.Train.Epochs)
 	case cfg.Batch < 1:
 		return cfg, fmt.Errorf("-batch %d: want >= 1", cfg.Batch)
-	case !(cfg.Train.LR > 0):
-		return cfg, fmt.Errorf("-lr %g: want > 0", cfg.Train.LR)
-	case !(cfg.Train.WarmupEpochs >= 0):
-		return cfg, fmt.Errorf("-warmup %g: want >= 0", cfg.Train.WarmupEpochs)
-	case !(cfg.Train.FreeBits >= 0):
-		return cfg, fmt.Errorf("-free-bits %g: want >= 0", cfg.Train.FreeBits)
+	case !(cfg.Train.LR > 0) || math.IsInf(cfg.Train.LR, 0):
+		return cfg, fmt.Errorf("-lr %g: want a finite number > 0", cfg.Train.LR)
+	case !(cfg.Train.WarmupEpochs >= 0) || math.IsInf(cfg.Train.WarmupEpochs, 0):
+		return cfg, fmt.Errorf("-warmup %g: want a finite number >= 0", cfg.Train.WarmupEpochs)
+	case !(cfg.Train.FreeBits >= 0) || math.IsInf(cfg.Train.FreeBits, 0):
+		return cfg, fmt.Errorf("-free-bits %g: want a finite number >= 0", cfg.Train.FreeBits)
+	case cfg.Train.Objective != amortized.ObjectiveELBO && cfg.Train.Objective != amortized.ObjectiveIWAE:
+		return cfg, fmt.Errorf("-objective %q: want elbo or iwae", cfg.Train.Objective)
+	case cfg.Train.K < 1:
+		return cfg, fmt.Errorf("-k %d: want >= 1 sample per image", cfg.Train.K)
+	case cfg.Train.Estimator != amortized.EstimatorPathwise && cfg.Train.Estimator != amortized.EstimatorScore:
+		return cfg, fmt.Errorf("-estimator %q: want pathwise or score", cfg.Train.Estimator)
 	case cfg.ValSize < -1:
 		return cfg, fmt.Errorf("-val %d: want -1 (default), 0 (none) or a count", cfg.ValSize)
 	case cfg.LogEvery < 0:
 		return cfg, fmt.Errorf("-log-every %d: want >= 0", cfg.LogEvery)
+	case cfg.Keep < 0:
+		return cfg, fmt.Errorf("-keep %d: want >= 0", cfg.Keep)
+	case cfg.OnNonFinite != "stop" && cfg.OnNonFinite != "rollback":
+		return cfg, fmt.Errorf("-on-nan %q: want stop or rollback", cfg.OnNonFinite)
+	case cfg.MaxRollbacks < 1:
+		return cfg, fmt.Errorf("-max-rollbacks %d: want >= 1", cfg.MaxRollbacks)
+	case cfg.Explicit["max-rollbacks"] && cfg.OnNonFinite != "rollback":
+		return cfg, errors.New("-max-rollbacks applies only with -on-nan rollback")
+	}
+	if _, err := cfg.Train.Normalize(); err != nil {
+		return cfg, fmt.Errorf("-objective %s -k %d -estimator %s -warmup %g -free-bits %g: %w",
+			cfg.Train.Objective, cfg.Train.K, cfg.Train.Estimator, cfg.Train.WarmupEpochs, cfg.Train.FreeBits, err)
+	}
+	if cfg.Binarize != "" {
+		if _, err := data.ParseBinarization(cfg.Binarize); err != nil {
+			return cfg, fmt.Errorf("-binarize: %w", err)
+		}
 	}
 	if _, err := (amortized.Config{DataDim: 1, Hidden: cfg.Model.Hidden, DecoderHidden: cfg.Model.DecoderHidden,
 		Latent: cfg.Model.Latent, Activation: cfg.Model.Activation, Likelihood: cfg.Model.Likelihood,
@@ -142,4 +189,29 @@ func parseWidths(name, s string) ([]int, error) {
 		out = append(out, n)
 	}
 	return out, nil
+}
+
+// saveEvery is the value of -save-every: a number of steps or a duration.
+type saveEvery struct {
+	steps    int64
+	interval time.Duration
+}
+
+func (s *saveEvery) String() string {
+	if s.interval > 0 {
+		return s.interval.String()
+	}
+	return strconv.FormatInt(s.steps, 10)
+}
+
+func (s *saveEvery) Set(v string) error {
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
+		*s = saveEvery{steps: n}
+		return nil
+	}
+	if d, err := time.ParseDuration(v); err == nil && d > 0 {
+		*s = saveEvery{interval: d}
+		return nil
+	}
+	return errors.New("want a number of steps >= 0 or a duration such as 10m")
 }

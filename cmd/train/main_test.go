@@ -2,15 +2,21 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/govae/govae/checkpoints"
 	"github.com/govae/govae/internal/synth"
+	"github.com/govae/govae/internal/trainrun"
 )
 
 func TestBadFlagsExitTwo(t *testing.T) {
@@ -26,15 +32,40 @@ func TestBadFlagsExitTwo(t *testing.T) {
 		{[]string{"-lr", "0"}, "-lr 0"},
 		{[]string{"-likelihood", "poisson"}, "likelihood \"poisson\""},
 		{[]string{"-activation", "gelu"}, "unknown activation"},
-		{[]string{"-posterior", "planar:4"}, "posterior \"planar:4\""},
+		{[]string{"-posterior", "nosuch:4"}, "posterior \"nosuch:4\""},
 		{[]string{"-free-bits", "-1"}, "-free-bits -1"},
 		{[]string{"-val", "-5"}, "-val -5"},
+		{[]string{"-objective", "vae"}, "-objective \"vae\""},
+		{[]string{"-k", "0"}, "-k 0"},
+		{[]string{"-estimator", "reinforce"}, "-estimator \"reinforce\""},
+		{[]string{"-objective", "iwae", "-estimator", "score"}, "score-function estimator is implemented for the ELBO"},
+		{[]string{"-objective", "iwae", "-free-bits", "0.5"}, "IWAE bound does not have"},
+		{[]string{"-save-every", "-3"}, "invalid value \"-3\" for flag -save-every"},
+		{[]string{"-save-every", "10x"}, "duration such as 10m"},
+		{[]string{"-keep", "-1"}, "-keep -1"},
+		{[]string{"-on-nan", "retry"}, "-on-nan \"retry\""},
+		{[]string{"-on-nan", "rollback", "-max-rollbacks", "0"}, "-max-rollbacks 0"},
+		{[]string{"-max-rollbacks", "2"}, "only with -on-nan rollback"},
 		{[]string{"-nosuchflag"}, "not defined"},
 		{[]string{"extra"}, "unexpected argument"},
 	} {
 		_, err := parseFlags(tc.args)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: err = %v, want %q", tc.args, err, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		want trainrun.Config
+	}{
+		{[]string{"-save-every", "25", "-keep", "3"}, trainrun.Config{SaveSteps: 25, Keep: 3, OnNonFinite: "stop", MaxRollbacks: 3}},
+		{[]string{"-save-every", "10m"}, trainrun.Config{SaveInterval: 10 * time.Minute, OnNonFinite: "stop", MaxRollbacks: 3}},
+		{[]string{"-on-nan", "rollback", "-max-rollbacks", "5"}, trainrun.Config{OnNonFinite: "rollback", MaxRollbacks: 5}},
+	} {
+		c, err := parseFlags(tc.args)
+		got := trainrun.Config{SaveSteps: c.SaveSteps, SaveInterval: c.SaveInterval, Keep: c.Keep, OnNonFinite: c.OnNonFinite, MaxRollbacks: c.MaxRollbacks}
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%v: got %+v, %v; want %+v", tc.args, got, err, tc.want)
 		}
 	}
 	// Through run(): a usage error exits 2, and so does one found later
@@ -56,55 +87,93 @@ func TestBadFlagsExitTwo(t *testing.T) {
 	}
 }
 
-// TestSIGTERMSavesResumableCheckpoint runs the real binary, stops it with
-// SIGTERM during training, and expects exit status 0, a message, and a
-// checkpoint from which -resume finishes the run.
-func TestSIGTERMSavesResumableCheckpoint(t *testing.T) {
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+// trainBinary builds the command once, for the tests that run it as a user
+// does: real signals, real exit codes, real stderr.
+func trainBinary(t *testing.T) string {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "train")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "govae-train-test-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "train")
+		if out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
 	}
-	dataDir, out := t.TempDir(), t.TempDir()
+	return binPath
+}
+
+// TestSignalSavesResumableCheckpoint runs the real binary, stops it with
+// SIGINT (Ctrl-C) or SIGTERM during training, and expects exit status 0, a
+// message, and a checkpoint from which -resume finishes the run.
+func TestSignalSavesResumableCheckpoint(t *testing.T) {
+	bin := trainBinary(t)
+	dataDir := t.TempDir()
 	if err := synth.WriteDataset(dataDir, 8, 2000, 100); err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"-dataset", "tiny", "-data-dir", dataDir, "-offline", "-out", out, "-batch", "4", "-epochs", "50", "-log-every", "20", "-force"}
-	cmd := exec.Command(bin, args...)
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(stdout)
-	var lines []string
-	signalled := false
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-		if !signalled && strings.HasPrefix(sc.Text(), "step 60 ") {
-			cmd.Process.Signal(syscall.SIGTERM)
-			signalled = true
-		}
-	}
-	err := cmd.Wait()
-	if !signalled {
-		t.Fatalf("never saw step 60; output:\n%s", strings.Join(lines, "\n"))
-	}
-	if err != nil {
-		t.Fatalf("exit: %v, want status 0; output:\n%s", err, strings.Join(lines, "\n"))
-	}
-	last := lines[len(lines)-1]
-	if !strings.Contains(last, "interrupted at epoch 1") || !strings.Contains(last, "-resume") {
-		t.Fatalf("last line %q, want the interruption message", last)
-	}
-	_, _, st, err := checkpoints.Inspect(filepath.Join(out, "model.safetensors"))
-	if err != nil || st.Step < 60 || st.Epoch != 0 {
-		t.Fatalf("saved state %+v, %v", st, err)
-	}
-	resume := exec.Command(bin, "-resume", "-out", out, "-epochs", "1")
-	if b, err := resume.CombinedOutput(); err != nil || !strings.Contains(string(b), "done: 1 epochs") {
-		t.Fatalf("resume: %v\n%s", err, b)
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			out := t.TempDir()
+			args := []string{"-dataset", "tiny", "-data-dir", dataDir, "-offline", "-out", out, "-batch", "4", "-epochs", "50", "-log-every", "20", "-force"}
+			cmd := exec.Command(bin, args...)
+			stdout, _ := cmd.StdoutPipe()
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			sc := bufio.NewScanner(stdout)
+			var lines []string
+			signalled := false
+			for sc.Scan() {
+				lines = append(lines, sc.Text())
+				if !signalled && strings.HasPrefix(sc.Text(), "step 60 ") {
+					cmd.Process.Signal(sig)
+					signalled = true
+				}
+			}
+			err := cmd.Wait()
+			if !signalled {
+				t.Fatalf("never saw step 60; output:\n%s\n%s", strings.Join(lines, "\n"), &stderr)
+			}
+			if err != nil {
+				t.Fatalf("exit: %v, want status 0; output:\n%s\n%s", err, strings.Join(lines, "\n"), &stderr)
+			}
+			last := lines[len(lines)-1]
+			if !strings.Contains(last, "interrupted at epoch 1") || !strings.Contains(last, "-resume") {
+				t.Fatalf("last line %q, want the interruption message", last)
+			}
+			_, _, st, err := checkpoints.Inspect(filepath.Join(out, "model.safetensors"))
+			if err != nil || st.Step < 60 || st.Epoch != 0 {
+				t.Fatalf("saved state %+v, %v", st, err)
+			}
+			resume := exec.Command(bin, "-resume", "-out", out, "-epochs", "1")
+			if b, err := resume.CombinedOutput(); err != nil || !strings.Contains(string(b), "done: 1 epochs") {
+				t.Fatalf("resume: %v\n%s", err, b)
+			}
+		})
 	}
 }

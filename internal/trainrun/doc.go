@@ -4,14 +4,42 @@
 //
 //	model.safetensors   latest weights and training state (resumable)
 //	best.safetensors    weights with the best validation ELBO so far
+//	ckpt-stepNNNNNNNNN.safetensors
+//	                    with Keep > 0: copies of the Keep most recent saves
 //	metrics.jsonl       one JSON object per finished epoch
 //	samples-eNNN.png    64 images from the prior (the same z every epoch)
 //	recon-eNNN.png      test images (odd rows) above their reconstructions
 //
-// Order of writes after an epoch: metrics, pictures, best, latest. A crash in
-// between leaves a checkpoint older than the last metrics line; on resume the
-// metrics lines beyond the checkpoint's epoch are dropped, so the file never
-// holds an epoch twice.
+// # Crashes
+//
+// Every checkpoint is written atomically (temporary file, fsync, rename), so
+// a crash at any moment, kill -9 included, leaves the previous file or the
+// new one. model.safetensors is saved after each epoch, when training is
+// cancelled (Ctrl-C), and with SaveSteps or SaveInterval also mid-epoch;
+// the state it holds is exact, so a run resumed from any save ends with the
+// same weights as one never stopped. After a crash, at most the steps since
+// the last save are lost. Starting again removes the temporary files a
+// crash left behind.
+//
+// Order of writes after an epoch: metrics, pictures, best, latest, its kept
+// copy. A crash in between leaves a checkpoint older than the last metrics
+// line; on resume the metrics lines beyond the checkpoint's epoch are
+// dropped, so the file never holds an epoch twice. Kept copies newer than
+// the checkpoint resumed from are deleted too: they belong to a run that is
+// not going on, and would otherwise count as the most recent.
+//
+// # Divergence
+//
+// A NaN or infinity in the loss or a gradient (found by the trainer), in
+// the weights about to be saved, or in a validation or test ELBO stops
+// training with a *amortized.NonFiniteError naming the epoch and step, and
+// nothing of that state is written: model.safetensors stays the last good
+// checkpoint. With OnNonFinite "rollback" training instead reloads it (or
+// restarts from the initial weights if nothing was saved yet), halves the
+// learning rate and goes on, logging each rollback, at most MaxRollbacks
+// times per call. A checkpoint saved just before the divergence may already
+// hold the step that caused it; with Keep, older copies remain to go back
+// to by hand.
 //
 // Evaluation sets use a fixed binarization (seed [EvalBinarizeSeed]) that does
 // not depend on the run's seed, so ELBOs of different runs are comparable.

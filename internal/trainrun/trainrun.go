@@ -57,7 +57,33 @@ type Config struct {
 	Explicit map[string]bool
 	LogEvery int       // steps between log lines; 0: per epoch only
 	Stdout   io.Writer // epoch lines and progress; nil means os.Stdout
+
+	// model.safetensors is saved after every epoch and, when cancelled,
+	// where training stopped. SaveSteps > 0 saves it also after each step
+	// whose number (counted from the start of the run, so resuming keeps
+	// the schedule) is a multiple of SaveSteps; SaveInterval > 0 saves it
+	// also when that long has passed since the last save.
+	SaveSteps    int64
+	SaveInterval time.Duration
+	// Keep > 0 keeps a copy of each of the Keep most recent saves as
+	// KeptFile(step); 0 keeps none.
+	Keep int
+	// OnNonFinite says what a NaN or infinity does: "" or "stop" ends the
+	// run with a *amortized.NonFiniteError; "rollback" reloads
+	// model.safetensors (the initial weights if none was saved yet), halves
+	// the learning rate and goes on, at most MaxRollbacks times per call
+	// (0 means DefaultMaxRollbacks).
+	OnNonFinite  string
+	MaxRollbacks int
+
+	// afterStep, when set, runs after each step's log line and before any
+	// save it is due; tests inject faults with it.
+	afterStep func(*amortized.Trainer, amortized.StepStats)
 }
+
+// DefaultMaxRollbacks is the number of rollbacks allowed when
+// Config.MaxRollbacks is 0.
+const DefaultMaxRollbacks = 3
 
 // UsageError is an error in the job's settings (the command line), as
 // opposed to a failure while running it.
@@ -91,6 +117,7 @@ type Metrics struct {
 	Epoch        int      `json:"epoch"`
 	Step         int64    `json:"step"`
 	TrainELBO    float64  `json:"train_elbo"`
+	TrainBound   float64  `json:"train_bound"` // the objective's estimate: the ELBO, or the IWAE bound
 	Recon        float64  `json:"recon"`
 	KL           float64  `json:"kl"`
 	ValELBO      *float64 `json:"val_elbo"`
@@ -110,11 +137,14 @@ type Metrics struct {
 
 // Train runs the job. It returns ErrInterrupted (after saving) when ctx is
 // cancelled, and a *amortized.NonFiniteError when training diverges (the
-// last good checkpoint is left in place).
+// last good checkpoint is left in place) and no rollback is allowed.
 func Train(ctx context.Context, cfg Config) error {
 	out := cfg.Stdout
 	if out == nil {
 		out = os.Stdout
+	}
+	if err := checkSettings(cfg); err != nil {
+		return err
 	}
 	if err := prepareOut(cfg); err != nil {
 		return err
@@ -219,18 +249,23 @@ func Train(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	defer tr.Close()
+	defer func() { // a rollback replaces tr
+		if tr != nil {
+			tr.Close()
+		}
+	}()
 	tr.SetRun(rj)
-	if err := trimMetrics(filepath.Join(cfg.Out, MetricsFile), tr.State().Epoch); err != nil {
+	if err := discardFuture(cfg.Out, tr.State()); err != nil {
 		return err
 	}
 
 	mc := m.Config()
 	fmt.Fprintf(out, "training %s: %d train / %d validation / %d test images (%s), binarize %s\n",
 		ds.Name, len(trainIdx), len(valIdx), ds.Test.Images.N, ds.Dir, r.Binarize)
-	fmt.Fprintf(out, "model %d-%s-%d (%s, %s likelihood, %s posterior, %s), %d parameters; batch %d, lr %g, epochs %d, seed %d\n",
+	o := tr.Options()
+	fmt.Fprintf(out, "model %d-%s-%d (%s, %s likelihood, %s posterior, %s), %d parameters; objective %s with k = %d, %s gradients; batch %d, lr %g, epochs %d, seed %d\n",
 		mc.DataDim, joinInts(mc.Hidden), mc.Latent, mc.Activation, mc.Likelihood, mc.Posterior, mc.Dtype,
-		m.Params().Count(), r.Batch, tr.Options().LR, tr.Options().Epochs, r.Seed)
+		m.Params().Count(), o.Objective, o.K, o.Estimator, r.Batch, o.LR, o.Epochs, r.Seed)
 	if cfg.Resume {
 		st := tr.State()
 		fmt.Fprintf(out, "resuming at epoch %d, batch %d (step %d)\n", st.Epoch+1, st.Batch, st.Step)
@@ -239,6 +274,10 @@ func Train(ctx context.Context, cfg Config) error {
 	pics, err := newPictures(m, testL)
 	if err != nil {
 		return err
+	}
+	sv := &saver{dir: cfg.Out, steps: cfg.SaveSteps, interval: cfg.SaveInterval, keep: cfg.Keep, last: time.Now(), step: -1}
+	if state != nil {
+		sv.step = state.Step
 	}
 	var bar *progress.Reporter
 	nb := trainL.NumBatches()
@@ -254,24 +293,75 @@ func Train(ctx context.Context, cfg Config) error {
 				fmt.Fprintf(out, "step %d (epoch %d, batch %d/%d): loss %.3f, recon %.3f, KL %.3f, beta %.3f\n",
 					s.Step, s.Epoch, s.Batch+1, nb, s.Loss, s.Recon, s.KL, s.Beta)
 			}
+			if cfg.afterStep != nil {
+				cfg.afterStep(t, s)
+			}
+			// AfterEpoch saves the epoch's last step, after evaluating it.
+			if t.State().Batch < nb && sv.due(s.Step) {
+				return sv.save(t.Model(), t.State(), s.Epoch)
+			}
 			return nil
 		},
 		AfterEpoch: func(t *amortized.Trainer, e amortized.EpochStats) error {
 			bar.Finish()
 			bar = nil
-			return endEpoch(cfg.Out, out, t, e, testL, pics)
+			return endEpoch(cfg.Out, out, t, e, testL, pics, sv)
 		},
 	}
-	err = tr.Fit(ctx, trainL, valL, hooks)
-	bar.Finish()
+	maxRollbacks := cfg.MaxRollbacks
+	if maxRollbacks == 0 {
+		maxRollbacks = DefaultMaxRollbacks
+	}
+	for rollbacks := 0; ; rollbacks++ {
+		err = tr.Fit(ctx, trainL, valL, hooks)
+		bar.Finish()
+		bar = nil
+		var nf *amortized.NonFiniteError
+		if cfg.OnNonFinite != "rollback" || !errors.As(err, &nf) {
+			break
+		}
+		if rollbacks == maxRollbacks {
+			err = fmt.Errorf("%w; giving up after %d rollbacks (-max-rollbacks)", err, rollbacks)
+			break
+		}
+		// Back to the last save, with half the step size; the new rate is
+		// saved with the state, so a later -resume keeps it.
+		lr := tr.Options().LR
+		opts := tr.Options()
+		opts.LR = lr / 2
+		gm, gst, from, gerr := lastGood(cfg, latest, mc, r.Seed)
+		if gerr != nil {
+			return fmt.Errorf("%v; rolling back failed: %w", nf, gerr)
+		}
+		tr.Close()
+		if tr, gerr = amortized.NewTrainer(gm, r.Batch, opts, gst); gerr != nil {
+			return fmt.Errorf("rolling back: %w", gerr)
+		}
+		tr.SetRun(rj)
+		pics.m = gm
+		sv.last = time.Now()
+		fmt.Fprintf(out, "%v\nrollback %d of %d: back to step %d (%s) with learning rate %g (was %g)\n",
+			nf, rollbacks+1, maxRollbacks, tr.State().Step, from, opts.LR, lr)
+	}
 	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		st := tr.State()
-		if err := checkpoints.Save(latest, m, &st); err != nil {
+		if err := sv.save(tr.Model(), st, st.Epoch+1); err != nil {
 			return fmt.Errorf("interrupted, and saving failed: %w", err)
 		}
 		fmt.Fprintf(out, "interrupted at epoch %d, batch %d (step %d); saved %s; continue with -resume -out %s\n",
 			st.Epoch+1, st.Batch, st.Step, latest, cfg.Out)
 		return ErrInterrupted
+	}
+	var nf *amortized.NonFiniteError
+	if errors.As(err, &nf) {
+		hint := "nothing was saved yet; start again with a smaller -lr"
+		if sv.step >= 0 {
+			hint = fmt.Sprintf("%s holds the last good state (step %d): continue with -resume -out %s and a smaller -lr", latest, sv.step, cfg.Out)
+		}
+		if cfg.OnNonFinite != "rollback" {
+			hint += ", or train with -on-nan rollback"
+		}
+		return fmt.Errorf("%w\n%s", err, hint)
 	}
 	if err != nil {
 		return err
@@ -285,8 +375,46 @@ func Train(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-// endEpoch evaluates the test set and writes metrics, pictures and checkpoints.
-func endEpoch(dir string, out io.Writer, t *amortized.Trainer, e amortized.EpochStats, test amortized.Batches, pics *pictures) error {
+// lastGood loads the state to roll back to: model.safetensors, or for a new
+// run that diverged before its first save, the initial weights. from
+// describes it for the log.
+func lastGood(cfg Config, latest string, mc amortized.Config, seed uint64) (m *amortized.Model, st *amortized.TrainState, from string, err error) {
+	m, st, err = checkpoints.LoadTraining(latest)
+	if errors.Is(err, os.ErrNotExist) && !cfg.Resume {
+		m, err = amortized.New(mc, seed)
+		return m, nil, "the initial weights, as nothing was saved yet", err
+	}
+	return m, st, latest, err
+}
+
+// discardFuture drops what the run directory holds beyond the state training
+// continues from: metrics lines of later epochs and later kept copies.
+func discardFuture(dir string, st amortized.TrainState) error {
+	if err := trimMetrics(filepath.Join(dir, MetricsFile), st.Epoch); err != nil {
+		return err
+	}
+	return dropKeptAfter(dir, st.Step)
+}
+
+// checkSettings rejects settings that need no data to be found wrong.
+func checkSettings(cfg Config) error {
+	switch {
+	case cfg.SaveSteps < 0 || cfg.SaveInterval < 0:
+		return usagef("-save-every: want a step count or a duration >= 0")
+	case cfg.Keep < 0:
+		return usagef("-keep %d: want >= 0", cfg.Keep)
+	case cfg.OnNonFinite != "" && cfg.OnNonFinite != "stop" && cfg.OnNonFinite != "rollback":
+		return usagef("-on-nan %q: want stop or rollback", cfg.OnNonFinite)
+	case cfg.MaxRollbacks < 0:
+		return usagef("-max-rollbacks %d: want >= 1", cfg.MaxRollbacks)
+	}
+	return nil
+}
+
+// endEpoch evaluates the test set and writes metrics, pictures and
+// checkpoints. A non-finite evaluation stops it before anything is written,
+// so no checkpoint of a diverged model is ever saved.
+func endEpoch(dir string, out io.Writer, t *amortized.Trainer, e amortized.EpochStats, test amortized.Batches, pics *pictures, sv *saver) error {
 	m := t.Model()
 	start := time.Now()
 	ts, err := m.Evaluate(test, rand.New(rand.NewPCG(t.Options().Seed, 0x74657374)))
@@ -294,8 +422,17 @@ func endEpoch(dir string, out io.Writer, t *amortized.Trainer, e amortized.Epoch
 		return fmt.Errorf("test ELBO after epoch %d: %w", e.Epoch, err)
 	}
 	evalSec := e.EvalSeconds + time.Since(start).Seconds()
+	if e.Val != nil && nonFinite(e.Val.ELBO) {
+		return &amortized.NonFiniteError{Epoch: e.Epoch, Step: e.Step, What: "the validation ELBO"}
+	}
+	if nonFinite(ts.ELBO) {
+		return &amortized.NonFiniteError{Epoch: e.Epoch, Step: e.Step, What: "the test ELBO"}
+	}
+	if err := checkFinite(m, e.Epoch, e.Step); err != nil {
+		return err
+	}
 	line := Metrics{
-		Epoch: e.Epoch, Step: e.Step, TrainELBO: e.Train.ELBO, Recon: e.Train.Recon, KL: e.Train.KL,
+		Epoch: e.Epoch, Step: e.Step, TrainELBO: e.Train.ELBO, TrainBound: e.Train.Bound, Recon: e.Train.Recon, KL: e.Train.KL,
 		TestELBO: ts.ELBO, TestRecon: ts.Recon, TestKL: ts.KL, Beta: e.Beta,
 		ImagesPerSec: e.ImagesPerSec, TrainSeconds: e.TrainSeconds, EvalSeconds: evalSec,
 		Seconds: e.TrainSeconds + evalSec, Best: e.Best, Time: time.Now().UTC().Format(time.RFC3339),
@@ -319,7 +456,7 @@ func endEpoch(dir string, out io.Writer, t *amortized.Trainer, e amortized.Epoch
 			return err
 		}
 	}
-	return checkpoints.Save(filepath.Join(dir, LatestFile), m, &st)
+	return sv.save(m, st, e.Epoch)
 }
 
 // prepareOut creates the run directory and refuses to overwrite a run.
@@ -333,11 +470,14 @@ func prepareOut(cfg Config) error {
 	latest := filepath.Join(cfg.Out, LatestFile)
 	_, err := os.Stat(latest)
 	exists := err == nil
+	kept, _ := keptFiles(cfg.Out)
 	switch {
 	case cfg.Resume && !exists:
 		return usagef("-resume: %s does not exist, so there is no run to continue", latest)
 	case !cfg.Resume && exists && !cfg.Force:
 		return usagef("-out %s already holds a run (%s); pass -resume to continue it or -force to start over", cfg.Out, LatestFile)
+	case !cfg.Resume && len(kept) > 0 && !cfg.Force:
+		return usagef("-out %s already holds checkpoints of a run (%s); pass -force to start over", cfg.Out, KeptFile(kept[len(kept)-1]))
 	}
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return usagef("-out: %w", err)
@@ -348,9 +488,14 @@ func prepareOut(cfg Config) error {
 		return usagef("-out %s is not writable: %w", cfg.Out, err)
 	}
 	os.Remove(probe)
+	if err := removeStaleTemps(cfg.Out); err != nil {
+		return err
+	}
 	if cfg.Force && !cfg.Resume {
-		for _, f := range []string{LatestFile, BestFile, MetricsFile} {
-			os.Remove(filepath.Join(cfg.Out, f))
+		// Everything a run writes, so that nothing of the old run mixes
+		// with the new one.
+		if err := removeMatching(cfg.Out, LatestFile, BestFile, MetricsFile, keptPrefix+"*"+keptSuffix, "samples-e*.png", "recon-e*.png"); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -374,6 +519,9 @@ func checkResumable(cfg Config, saved run, mc amortized.Config, opts amortized.T
 		{"dtype", cfg.Model.Dtype, mc.Dtype},
 		{"warmup", fmt.Sprint(cfg.Train.WarmupEpochs), fmt.Sprint(opts.WarmupEpochs)},
 		{"free-bits", fmt.Sprint(cfg.Train.FreeBits), fmt.Sprint(opts.FreeBits)},
+		{"objective", cfg.Train.Objective, opts.Objective},
+		{"k", fmt.Sprint(cfg.Train.K), fmt.Sprint(opts.K)},
+		{"estimator", cfg.Train.Estimator, opts.Estimator},
 	} {
 		if cfg.Explicit[p.flag] && p.given != p.saved {
 			diffs = append(diffs, fmt.Sprintf("-%s %s (the run was started with %s)", p.flag, p.given, p.saved))

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/govae/govae/amortized"
 	"github.com/govae/govae/checkpoints"
@@ -261,6 +262,11 @@ func TestBadSettings(t *testing.T) {
 		{func(c *Config) { c.Resume = true }, "no run to continue"},
 		{func(c *Config) { c.Out = "" }, "-out"},
 		{func(c *Config) { c.DataDir = filepath.Join(ds, "nope") }, "nope"},
+		{func(c *Config) { c.SaveSteps = -1 }, "-save-every"},
+		{func(c *Config) { c.SaveInterval = -time.Second }, "-save-every"},
+		{func(c *Config) { c.Keep = -2 }, "-keep -2"},
+		{func(c *Config) { c.OnNonFinite = "retry" }, `-on-nan "retry"`},
+		{func(c *Config) { c.MaxRollbacks = -1 }, "-max-rollbacks -1"},
 	} {
 		cfg := baseConfig(ds, t.TempDir(), 1)
 		tc.mod(&cfg)

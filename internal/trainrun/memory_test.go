@@ -1,0 +1,123 @@
+package trainrun
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/govae/govae/amortized"
+	"github.com/govae/govae/internal/memstat"
+	"github.com/govae/govae/internal/synth"
+)
+
+// rssPerEpoch is a Stdout that samples resident memory each time an epoch
+// line ("epoch 3/6: train ELBO ...") is written, that is after the epoch's
+// training, evaluation, metrics and pictures and before its checkpoints.
+type rssPerEpoch struct {
+	mu      sync.Mutex
+	samples []memstat.Usage
+	err     error
+}
+
+func (w *rssPerEpoch) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if bytes.HasPrefix(p, []byte("epoch ")) && bytes.Contains(p, []byte(": train ELBO")) {
+		u, err := memstat.Read()
+		if err != nil && w.err == nil {
+			w.err = err
+		}
+		w.samples = append(w.samples, u)
+	}
+	return len(p), nil
+}
+
+// referenceConfig trains the reference architecture (784-400-20-400-784,
+// batch 128) on the MNIST-format files in dataDir.
+func referenceConfig(dataDir, out string, epochs int, stdout *rssPerEpoch) Config {
+	ref := amortized.ReferenceConfig()
+	return Config{
+		Dataset: "mnist", DataDir: dataDir, Offline: true, Batch: 128, ValSize: -1, Seed: 1,
+		Model:    amortized.Config{Hidden: ref.Hidden, Latent: ref.Latent},
+		Train:    amortized.TrainOptions{Epochs: epochs, Seed: 1},
+		Out:      out,
+		Explicit: map[string]bool{},
+		Stdout:   stdout,
+	}
+}
+
+// TestTrainingMemoryIsFlat trains the reference architecture for 6 short
+// epochs and requires resident memory after the last epoch to be within
+// 32 MiB of that after epoch 2 (by then the heap has reached its working
+// size). Keeping 1 MiB per step, about one batch's activations, fails it
+// (9 steps an epoch; some 60 MiB of growth when tried).
+func TestTrainingMemoryIsFlat(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains the reference model for 6 epochs")
+	}
+	if _, err := memstat.Read(); err != nil {
+		t.Skip(err)
+	}
+	ds := t.TempDir()
+	if err := synth.WriteDataset(ds, 28, 1280, 200); err != nil {
+		t.Fatal(err)
+	}
+	w := &rssPerEpoch{}
+	const epochs = 6
+	if err := Train(context.Background(), referenceConfig(ds, t.TempDir(), epochs, w)); err != nil {
+		t.Fatal(err)
+	}
+	if w.err != nil || len(w.samples) != epochs {
+		t.Fatalf("%d samples for %d epochs (%v)", len(w.samples), epochs, w.err)
+	}
+	const slack = 32 << 20
+	mib := func(b uint64) float64 { return float64(b) / (1 << 20) }
+	var trace []string
+	for i, u := range w.samples {
+		trace = append(trace, fmt.Sprintf("epoch %d: %.1f MiB", i+1, mib(u.RSS)))
+	}
+	t.Logf("resident memory per epoch: %s", strings.Join(trace, ", "))
+	if second, last := w.samples[1].RSS, w.samples[epochs-1].RSS; last > second+slack {
+		t.Errorf("resident memory grew from %.1f MiB after epoch 2 to %.1f MiB after epoch %d", mib(second), mib(last), epochs)
+	}
+}
+
+// BenchmarkTrainReferenceMemory trains the reference model for 3 epochs on
+// MNIST ($GOVAE_DATA/mnist) per iteration and reports the peak resident
+// memory and its growth from the end of epoch 1 to the end of the last.
+func BenchmarkTrainReferenceMemory(b *testing.B) {
+	root := os.Getenv("GOVAE_DATA")
+	if root == "" {
+		b.Skip("GOVAE_DATA is not set: point it at the folder holding mnist/")
+	}
+	if _, err := memstat.Read(); err != nil {
+		b.Skip(err)
+	}
+	const epochs = 3
+	var peak, growth uint64
+	for b.Loop() {
+		if err := memstat.ResetPeak(); err != nil {
+			b.Logf("the peak includes earlier work in this process: %v", err)
+		}
+		w := &rssPerEpoch{}
+		cfg := referenceConfig(filepath.Join(root, "mnist"), b.TempDir(), epochs, w)
+		if err := Train(context.Background(), cfg); err != nil {
+			b.Fatal(err)
+		}
+		u, err := memstat.Read()
+		if err != nil || w.err != nil || len(w.samples) != epochs {
+			b.Fatalf("sampling memory: %v, %v, %d samples", err, w.err, len(w.samples))
+		}
+		peak = max(peak, u.Peak)
+		if last, first := w.samples[epochs-1].RSS, w.samples[0].RSS; last > first {
+			growth = max(growth, last-first)
+		}
+	}
+	b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
+	b.ReportMetric(float64(growth)/(1<<20), "RSS-growth-MiB")
+}
