@@ -519,7 +519,8 @@ func decode(b []byte, name string, copyData bool) (*File, error) {
 	}
 	n := binary.LittleEndian.Uint64(b)
 	if n > MaxHeaderSize {
-		return fail(nil, "header length %d exceeds the %d-byte limit", n, MaxHeaderSize)
+		// Text and other formats land here: their first 8 bytes read as a huge length.
+		return fail(nil, "not a safetensors file: header length %d exceeds the %d-byte limit", n, MaxHeaderSize)
 	}
 	if n > uint64(len(b)-8) {
 		return fail(io.ErrUnexpectedEOF, "header length %d runs past the end of the file: truncated (want at least %d bytes, found %d)", n, 8+n, len(b))
