@@ -85,6 +85,14 @@
 // not depend on scheduling. [Model.LogLikelihoodSE] adds the delta-method
 // Monte Carlo standard error sd(w) / (sqrt(k) mean(w)).
 //
+// # Imputation
+//
+// [Model.Impute] fills missing pixels by the iterated conditional sampling
+// of Rezende, Mohamed & Wierstra (2014): start the missing pixels at 0.5,
+// then repeatedly draw z ~ q(z|x) (or take its mean), decode, and replace
+// only the missing pixels by E[x|z]. Observed pixels come back exactly as
+// given. Averaging several chains estimates E[x_missing | x_observed].
+//
 // A last partial batch is weighted by its own size (the loss is the mean over
 // its real rows): the graph has a fixed batch size, padding rows get weight 0.
 //

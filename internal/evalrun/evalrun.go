@@ -113,7 +113,17 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	dataset, dataDir := datasetOf(cfg)
+	run, _ := trainrun.RunOf(cfg.Checkpoint, m.Config())
+	dataset, dataDir := cfg.Dataset, cfg.DataDir
+	if dataset == "" {
+		dataset = run.Dataset
+	}
+	if dataset == "" {
+		dataset = "mnist"
+	}
+	if dataDir == "" && dataset == run.Dataset {
+		dataDir = run.DataDir
+	}
 	ds, err := data.Load(dataset, data.LoadOptions{Dir: dataDir, Progress: out, Offline: cfg.Offline})
 	if err != nil {
 		return nil, err
@@ -136,9 +146,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	for i := range idx {
 		idx[i] = i
 	}
-	bin, binName := data.BinarizeStatic, fmt.Sprintf("static, seed %d", trainrun.EvalBinarizeSeed)
-	if m.Config().Likelihood == amortized.Gaussian {
-		bin, binName = data.BinarizeNone, "none (grey levels)"
+	bin, binName := trainrun.EvalBinarization(run, m.Config()), fmt.Sprintf("static, seed %d", trainrun.EvalBinarizeSeed)
+	if bin == data.BinarizeNone {
+		binName = "none (grey levels)"
 	}
 	loader, err := data.NewLoader(split.Images, idx, data.LoaderOptions{Batch: 1000, Seed: trainrun.EvalBinarizeSeed, Binarize: bin})
 	if err != nil {
@@ -196,32 +206,6 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		fmt.Fprintf(out, "wrote %s\n", cfg.JSON)
 	}
 	return r, nil
-}
-
-// datasetOf picks the dataset: the flags, else the checkpoint's training
-// run (model.safetensors beside a weights-only best.safetensors), else mnist.
-func datasetOf(cfg Config) (name, dir string) {
-	name, dir = cfg.Dataset, cfg.DataDir
-	if name != "" {
-		return name, dir
-	}
-	for _, p := range []string{cfg.Checkpoint, filepath.Join(filepath.Dir(cfg.Checkpoint), trainrun.LatestFile)} {
-		_, _, st, err := checkpoints.Inspect(p)
-		if err != nil || st == nil {
-			continue
-		}
-		var run struct {
-			Dataset string `json:"dataset"`
-			DataDir string `json:"data_dir"`
-		}
-		if json.Unmarshal(st.Run, &run) == nil && run.Dataset != "" {
-			if dir == "" {
-				dir = run.DataDir
-			}
-			return run.Dataset, dir
-		}
-	}
-	return "mnist", dir
 }
 
 func rows(l *data.Loader) ([][]float32, error) {

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+
+	"github.com/govae/govae/amortized"
+)
+
+type imputeOptions struct {
+	model                         modelFlags
+	output                        outputFlags
+	mask                          mask
+	mean                          bool
+	iters, chains, first, n, eval int
+	columns                       int
+	seed                          uint64
+}
+
+// hiddenGray is how a hidden pixel is shown in the masked row.
+const hiddenGray = 0.5
+
+func impute(o imputeOptions, stdout, stderr io.Writer) error {
+	src, err := openSource(o.model, stderr)
+	if err != nil {
+		return err
+	}
+	g, err := imageGrid(src.m, o.output.scale, 0)
+	if err != nil {
+		return err
+	}
+	if err := src.checkRange(o.first, o.eval, fmt.Sprintf("-first %d -eval %d", o.first, o.eval)); err != nil {
+		return err
+	}
+	x, _, err := src.testImages(indexRange(o.first, o.eval))
+	if err != nil {
+		return err
+	}
+	baseline, err := src.trainMean()
+	if err != nil {
+		return err
+	}
+	c := src.m.Config()
+	maskRng := rand.New(rand.NewPCG(o.seed, 1))
+	observed := make([][]bool, len(x))
+	for i := range observed {
+		observed[i] = o.mask.observed(c.ImageRows, c.ImageCols, maskRng)
+	}
+	opts := amortized.ImputeOptions{Iters: o.iters, Mean: o.mean, Chains: o.chains}
+	out, err := src.m.Impute(x, observed, opts, rand.New(rand.NewPCG(o.seed, 0)))
+	if err != nil {
+		return err
+	}
+	var sqModel, sqBase float64
+	hidden := 0
+	for i := range x {
+		for j, seen := range observed[i] {
+			if seen {
+				continue
+			}
+			dm, db := float64(out[i][j]-x[i][j]), float64(baseline[j]-x[i][j])
+			sqModel += dm * dm
+			sqBase += db * db
+			hidden++
+		}
+	}
+
+	var blocks [][][][]float32
+	for i := 0; i < o.n; i += o.columns {
+		j := min(i+o.columns, o.n)
+		masked := make([][]float32, 0, j-i)
+		for k := i; k < j; k++ {
+			m := append([]float32(nil), x[k]...)
+			for p, seen := range observed[k] {
+				if !seen {
+					m[p] = hiddenGray
+				}
+			}
+			masked = append(masked, m)
+		}
+		blocks = append(blocks, [][][]float32{x[i:j], masked, out[i:j]})
+	}
+	if err := writeBlocks(o.output.out, g, blocks); err != nil {
+		return err
+	}
+	method := fmt.Sprintf("z drawn from q(z|x), %d sweeps", o.iters)
+	if o.mean {
+		method = fmt.Sprintf("z the mean of q(z|x), %d sweeps", o.iters)
+	}
+	if o.chains > 1 {
+		method += fmt.Sprintf(", average of %d chains", o.chains)
+	}
+	fmt.Fprintf(stdout, "wrote %s: test images %d to %d of %s with the %s hidden; rows: original, masked, imputed (%s)\n",
+		o.output.out, o.first, o.first+o.n-1, src.ds.Name, o.mask, method)
+	fmt.Fprintf(stdout, "mean squared error on the %d hidden pixels of %d test images: %.5f imputed, %.5f with each pixel's training-set mean\n",
+		hidden, len(x), sqModel/float64(hidden), sqBase/float64(hidden))
+	return nil
+}
+
+// mask names the pixels to hide.
+type mask struct {
+	region   string  // top, bottom, left, right, center or random
+	fraction float64 // of pixels hidden, for random
+}
+
+func parseMask(s string) (mask, error) {
+	name, arg, hasArg := strings.Cut(s, ":")
+	switch name {
+	case "top", "bottom", "left", "right", "center":
+		if !hasArg {
+			return mask{region: name}, nil
+		}
+	case "random":
+		f, err := strconv.ParseFloat(arg, 64)
+		if !hasArg || err != nil || !(f > 0 && f < 1) {
+			return mask{}, usagef("-mask %q: want random:F with a fraction 0 < F < 1 of the pixels to hide, such as random:0.5", s)
+		}
+		return mask{region: name, fraction: f}, nil
+	}
+	return mask{}, usagef("-mask %q: want top, bottom, left, right, center or random:F", s)
+}
+
+func (mk mask) String() string {
+	switch mk.region {
+	case "center":
+		return "centred square of half the side"
+	case "random":
+		return fmt.Sprintf("random %g%% of the pixels", 100*mk.fraction)
+	}
+	return mk.region + " half"
+}
+
+// observed returns, for a rows x cols image, true where a pixel is shown.
+// Halves of an odd size hide the smaller part; a random mask hides exactly
+// round(fraction * pixels) of them, at least one and never all, chosen anew
+// for each image.
+func (mk mask) observed(rows, cols int, rng *rand.Rand) []bool {
+	seen := make([]bool, rows*cols)
+	if mk.region == "random" {
+		for j := range seen {
+			seen[j] = true
+		}
+		k := min(max(int(mk.fraction*float64(len(seen))+0.5), 1), len(seen)-1)
+		for _, j := range rng.Perm(len(seen))[:k] {
+			seen[j] = false
+		}
+		return seen
+	}
+	side, top, left := rows/2, (rows-rows/2)/2, (cols-cols/2)/2
+	for r := range rows {
+		for c := range cols {
+			var hidden bool
+			switch mk.region {
+			case "top":
+				hidden = r < rows/2
+			case "bottom":
+				hidden = r >= rows-rows/2
+			case "left":
+				hidden = c < cols/2
+			case "right":
+				hidden = c >= cols-cols/2
+			case "center":
+				hidden = r >= top && r < top+side && c >= left && c < left+cols/2
+			}
+			seen[r*cols+c] = !hidden
+		}
+	}
+	return seen
+}

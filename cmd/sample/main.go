@@ -1,0 +1,405 @@
+// Command sample draws pictures from a trained VAE checkpoint.
+//
+//	sample SUBCOMMAND -ckpt FILE [-data-dir DIR] -out FILE.png [flags]
+//
+// Subcommands:
+//
+//	generate     a grid of images decoded from the prior, z ~ N(0, T^2 I)
+//	reconstruct  test images, each above its reconstruction
+//	impute       test images with pixels hidden: rows of originals, masked and imputed images;
+//	             prints the error on the hidden pixels beside a per-pixel-mean baseline
+//	latent       scatter plot of posterior means of test images, coloured by label
+//	manifold     images decoded on a grid of latent points at normal quantiles
+//	interpolate  images decoded along linear and spherical paths between test images' latents
+//	curves       ELBO, reconstruction term and KL per epoch from a run's metrics.jsonl
+//
+// Examples:
+//
+//	go run ./cmd/sample generate -ckpt runs/mnist/best.safetensors -out samples.png -n 100 -temperature 0.8
+//	go run ./cmd/sample reconstruct -ckpt runs/mnist/best.safetensors -out recon.png -n 16
+//	go run ./cmd/sample impute -ckpt runs/mnist/best.safetensors -out impute.png -mask random:0.7 -method mean
+//	go run ./cmd/sample latent -ckpt runs/mnist/best.safetensors -out latent.png -n 5000
+//	go run ./cmd/sample manifold -ckpt runs/mnist/best.safetensors -out manifold.png -size 20
+//	go run ./cmd/sample interpolate -ckpt runs/mnist/best.safetensors -out path.png -from 0,2 -to 1,3
+//	go run ./cmd/sample curves -metrics runs/mnist/metrics.jsonl -out curves.png
+//
+// "sample SUBCOMMAND -h" documents each subcommand's flags.
+//
+// Test images come from the dataset the checkpoint was trained on (its
+// training state records the dataset and folder; for best.safetensors, which
+// holds weights only, those of model.safetensors beside it), found as
+// cmd/train finds data; -dataset and -data-dir override that. They are fed
+// to the model as in training's evaluation: binarized once with seed 0 for a
+// Bernoulli model, grey levels for a Gaussian one or a run trained without
+// binarization.
+//
+// Every output is written atomically, and on any error nothing is written.
+// Exit status: 0 written, 1 failure (such as a missing or foreign
+// checkpoint), 2 bad usage (an unknown subcommand, a bad flag value, an image
+// index out of range).
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/govae/govae/amortized"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// command is one subcommand: define registers its flags and returns the
+// function to call once they are parsed.
+type command struct {
+	name, synopsis, doc string
+	define              func(fs *flag.FlagSet) func(stdout, stderr io.Writer) error
+}
+
+var commands = []command{
+	{"generate", "-ckpt FILE -out FILE.png [-n 64] [-temperature 1]",
+		"Decodes n latent vectors drawn from the prior N(0, T^2 I), T = -temperature, into a grid of\nimages (the mean of p(x|z) of each). With -temperature 1 these are exactly Model.Sample's images.",
+		defineGenerate},
+	{"reconstruct", "-ckpt FILE -out FILE.png [-first 0] [-n 16]",
+		"Shows test images -first ... -first+n-1, each row of them above a row of their reconstructions\n(the mean of p(x|z) for z drawn from q(z|x), or for its mean with -mean).",
+		defineReconstruct},
+	{"impute", "-ckpt FILE -out FILE.png [-mask bottom] [-method sample] [-iters N]",
+		"Hides part of each test image (-mask) and fills it in by iterated conditional sampling\n(Rezende, Mohamed & Wierstra 2014; amortized.Model.Impute). The picture has blocks of three\nrows: originals, masked images (hidden pixels grey) and imputed images. It prints the mean\nsquared error on the hidden pixels of -eval test images beside that of filling each hidden\npixel with its mean over the training set.",
+		defineImpute},
+	{"latent", "-ckpt FILE -out FILE.png [-n 5000]",
+		"Plots the posterior means of n labelled test images, coloured by label. Two-dimensional\nlatents are plotted directly; higher dimensions are projected on their top two principal\ncomponents, with the share of variance each explains in the axis labels.",
+		defineLatent},
+	{"manifold", "-ckpt FILE -out FILE.png [-size 20]",
+		"Decodes a size x size grid of latent points whose coordinates are the normal quantiles\nPhi^-1((i+0.5)/size): z1 grows left to right and z2 bottom to top. With more than two latent\ndimensions the grid lies in the plane of the top two principal components of the test images'\nposterior means (the other coordinates at the prior's mean, 0).",
+		defineManifold},
+	{"interpolate", "-ckpt FILE -out FILE.png [-from 0] [-to 1] [-steps 10]",
+		"Decodes points along the path between the posterior means of test images -from and -to:\nfor each pair a row along the straight line and a row along the great circle (spherical\ninterpolation), each row between the two test images themselves.",
+		defineInterpolate},
+	{"curves", "-metrics FILE -out FILE.png",
+		"Plots the ELBO, the reconstruction term E_q[log p(x|z)] and KL(q(z|x) || p(z)) per epoch\nfrom a training run's metrics.jsonl, for the training set and the validation set (the test\nset when the run had no validation set).",
+		defineCurves},
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || slices.Contains([]string{"-h", "-help", "--help", "help"}, args[0]) {
+		printUsage(stderr)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	i := slices.IndexFunc(commands, func(c command) bool { return c.name == args[0] })
+	if i < 0 {
+		fmt.Fprintf(stderr, "sample: unknown subcommand %q; want one of %s\n", args[0], commandNames())
+		return 2
+	}
+	c := commands[i]
+	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: sample %s %s\n\n%s\n\nflags:\n", c.name, c.synopsis, c.doc)
+		fs.PrintDefaults()
+	}
+	do := c.define(fs)
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2 // the flag package has printed the error and the usage
+	}
+	var err error
+	if fs.NArg() > 0 {
+		err = usagef("unexpected argument %q (flags start with -)", fs.Arg(0))
+	} else {
+		err = do(stdout, stderr)
+	}
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(stderr, "sample %s: %v\n", c.name, err)
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	return 1
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintf(w, "usage: sample SUBCOMMAND -ckpt FILE [-data-dir DIR] -out FILE.png [flags]\n\nsubcommands:\n")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.synopsis)
+	}
+	fmt.Fprintf(w, "\n\"sample SUBCOMMAND -h\" describes a subcommand and its flags.\n")
+}
+
+func commandNames() string {
+	var names []string
+	for _, c := range commands {
+		names = append(names, c.name)
+	}
+	return strings.Join(names, ", ")
+}
+
+// usageError is a mistake on the command line, reported with exit status 2.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Errorf(format, args...)}
+}
+
+// outputFlags are the flags of every subcommand that writes a picture.
+type outputFlags struct {
+	out   string
+	scale int
+}
+
+func (o *outputFlags) define(fs *flag.FlagSet, scale int, what string) {
+	fs.StringVar(&o.out, "out", "", "the PNG file to write (required)")
+	fs.IntVar(&o.scale, "scale", scale, "enlargement: "+what)
+}
+
+// maxScale bounds -scale; pictures beyond it are too large to be useful.
+const maxScale = 16
+
+func (o *outputFlags) check() error {
+	if o.out == "" {
+		return usagef("-out: want the PNG file to write")
+	}
+	if !strings.EqualFold(filepath.Ext(o.out), ".png") {
+		return usagef("-out %s: want a file name ending in .png", o.out)
+	}
+	if fi, err := os.Stat(filepath.Dir(o.out)); err != nil || !fi.IsDir() {
+		return usagef("-out %s: the folder %s does not exist", o.out, filepath.Dir(o.out))
+	}
+	if o.scale < 1 || o.scale > maxScale {
+		return usagef("-scale %d: want 1 to %d", o.scale, maxScale)
+	}
+	return nil
+}
+
+// modelFlags say where the model and its test data come from.
+type modelFlags struct {
+	ckpt    string
+	dataset string
+	dataDir string
+	offline bool
+}
+
+func (m *modelFlags) define(fs *flag.FlagSet, withData bool, dataUse string) {
+	fs.StringVar(&m.ckpt, "ckpt", "", "the checkpoint to read (required), such as runs/mnist/best.safetensors")
+	if !withData {
+		return
+	}
+	fs.StringVar(&m.dataset, "dataset", "", dataUse+"dataset name (default: the checkpoint's training run's, else mnist)")
+	fs.StringVar(&m.dataDir, "data-dir", "", dataUse+"folder with the four IDX files (default: the training run's; then $GOVAE_DATA, the user cache, /usr/share/datasets)")
+	fs.BoolVar(&m.offline, "offline", false, dataUse+"never download a missing dataset")
+}
+
+func (m *modelFlags) check() error {
+	if m.ckpt == "" {
+		return usagef("-ckpt: want the checkpoint file to read")
+	}
+	return nil
+}
+
+// checkAll returns the first error of the checks.
+func checkAll(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func positive(name string, v int) error {
+	if v < 1 {
+		return usagef("-%s %d: want >= 1", name, v)
+	}
+	return nil
+}
+
+func nonNegative(name string, v int) error {
+	if v < 0 {
+		return usagef("-%s %d: want >= 0", name, v)
+	}
+	return nil
+}
+
+func defineGenerate(fs *flag.FlagSet) func(stdout, stderr io.Writer) error {
+	var o generateOptions
+	o.model.define(fs, false, "")
+	o.output.define(fs, 2, "each pixel becomes scale x scale pixels")
+	fs.IntVar(&o.n, "n", 64, "number of images")
+	fs.IntVar(&o.columns, "columns", 0, "images per grid row (0: a square grid)")
+	fs.Uint64Var(&o.seed, "seed", 1, "seed of the draws of z")
+	fs.Float64Var(&o.temperature, "temperature", 1, "standard deviation of z as a multiple of the prior's; below 1 gives cleaner, less varied images")
+	return func(stdout, _ io.Writer) error {
+		if err := checkAll(o.model.check(), o.output.check(), positive("n", o.n), nonNegative("columns", o.columns)); err != nil {
+			return err
+		}
+		if !(o.temperature > 0) || math.IsInf(o.temperature, 0) {
+			return usagef("-temperature %g: want a finite value > 0", o.temperature)
+		}
+		return generate(o, stdout)
+	}
+}
+
+func defineReconstruct(fs *flag.FlagSet) func(stdout, stderr io.Writer) error {
+	var o reconstructOptions
+	o.model.define(fs, true, "")
+	o.output.define(fs, 2, "each pixel becomes scale x scale pixels")
+	fs.IntVar(&o.first, "first", 0, "index of the first test image")
+	fs.IntVar(&o.n, "n", 16, "number of test images")
+	fs.IntVar(&o.columns, "columns", 8, "images per grid row")
+	fs.BoolVar(&o.mean, "mean", false, "decode the mean of q(z|x) instead of a draw from it")
+	fs.Uint64Var(&o.seed, "seed", 1, "seed of the draws of z")
+	return func(stdout, stderr io.Writer) error {
+		if err := checkAll(o.model.check(), o.output.check(), nonNegative("first", o.first), positive("n", o.n), positive("columns", o.columns)); err != nil {
+			return err
+		}
+		return reconstruct(o, stdout, stderr)
+	}
+}
+
+func defineImpute(fs *flag.FlagSet) func(stdout, stderr io.Writer) error {
+	var o imputeOptions
+	var mask, method string
+	o.model.define(fs, true, "")
+	o.output.define(fs, 2, "each pixel becomes scale x scale pixels")
+	fs.StringVar(&mask, "mask", "bottom", "pixels to hide: top, bottom, left or right (half), center (a centred square of half the side), or random:F (a random fraction F of each image's pixels, 0 < F < 1)")
+	fs.StringVar(&method, "method", "sample", "sample: each sweep draws z from q(z|x) (Rezende et al.); mean: each sweep uses the mean of q(z|x) (deterministic)")
+	fs.IntVar(&o.iters, "iters", amortized.DefaultImputeIters, "sweeps of encode, decode, replace the hidden pixels")
+	fs.IntVar(&o.chains, "chains", 1, "with -method sample: independent chains whose imputations are averaged, an estimate of E[x_hidden | x_shown] (least squared error, but blurred)")
+	fs.IntVar(&o.first, "first", 0, "index of the first test image")
+	fs.IntVar(&o.n, "n", 10, "number of test images in the picture")
+	fs.IntVar(&o.eval, "eval", 1000, "number of test images, from -first, over which the error is measured (at least -n; the picture shows the first n)")
+	fs.IntVar(&o.columns, "columns", 10, "images per grid row")
+	fs.Uint64Var(&o.seed, "seed", 1, "seed of the draws of z and of random masks")
+	return func(stdout, stderr io.Writer) error {
+		if err := checkAll(o.model.check(), o.output.check(), nonNegative("first", o.first), positive("n", o.n),
+			positive("iters", o.iters), positive("chains", o.chains), positive("columns", o.columns)); err != nil {
+			return err
+		}
+		if o.eval < o.n {
+			return usagef("-eval %d: want at least -n (%d), the images in the picture", o.eval, o.n)
+		}
+		var err error
+		if o.mask, err = parseMask(mask); err != nil {
+			return err
+		}
+		switch method {
+		case "sample":
+		case "mean":
+			o.mean = true
+			if o.chains > 1 {
+				return usagef("-chains %d with -method mean: the chains would be identical; want -method sample", o.chains)
+			}
+		default:
+			return usagef("-method %q: want sample or mean", method)
+		}
+		return impute(o, stdout, stderr)
+	}
+}
+
+func defineLatent(fs *flag.FlagSet) func(stdout, stderr io.Writer) error {
+	var o latentOptions
+	o.model.define(fs, true, "")
+	o.output.define(fs, 1, "the plot is drawn at 96*scale dots per inch")
+	fs.IntVar(&o.n, "n", 5000, "number of test images (the first n)")
+	return func(stdout, stderr io.Writer) error {
+		if err := checkAll(o.model.check(), o.output.check(), positive("n", o.n)); err != nil {
+			return err
+		}
+		if o.n < 2 {
+			return usagef("-n %d: want at least 2 points", o.n)
+		}
+		return latent(o, stdout, stderr)
+	}
+}
+
+func defineManifold(fs *flag.FlagSet) func(stdout, stderr io.Writer) error {
+	var o manifoldOptions
+	o.model.define(fs, true, "with more than 2 latent dimensions: ")
+	o.output.define(fs, 1, "each pixel becomes scale x scale pixels")
+	fs.IntVar(&o.size, "size", 20, "points per side of the grid")
+	fs.IntVar(&o.n, "n", 5000, "with more than 2 latent dimensions: number of test images whose posterior means give the principal plane")
+	return func(stdout, stderr io.Writer) error {
+		if err := checkAll(o.model.check(), o.output.check(), positive("n", o.n)); err != nil {
+			return err
+		}
+		if o.size < 2 {
+			return usagef("-size %d: want at least 2", o.size)
+		}
+		return manifold(o, stdout, stderr)
+	}
+}
+
+func defineInterpolate(fs *flag.FlagSet) func(stdout, stderr io.Writer) error {
+	var o interpolateOptions
+	var from, to string
+	o.model.define(fs, true, "")
+	o.output.define(fs, 2, "each pixel becomes scale x scale pixels")
+	fs.StringVar(&from, "from", "0", "index of the test image at the start, or several separated by commas")
+	fs.StringVar(&to, "to", "1", "index of the test image at the end, or as many as -from, separated by commas")
+	fs.IntVar(&o.steps, "steps", 10, "decoded points along each path, its ends included")
+	return func(stdout, stderr io.Writer) error {
+		if err := checkAll(o.model.check(), o.output.check()); err != nil {
+			return err
+		}
+		var err error
+		if o.from, err = parseIndices("from", from); err != nil {
+			return err
+		}
+		if o.to, err = parseIndices("to", to); err != nil {
+			return err
+		}
+		if len(o.from) != len(o.to) {
+			return usagef("-from has %d indices and -to %d; want one end for each start", len(o.from), len(o.to))
+		}
+		if o.steps < 2 {
+			return usagef("-steps %d: want at least 2 (the two ends)", o.steps)
+		}
+		return interpolate(o, stdout, stderr)
+	}
+}
+
+func defineCurves(fs *flag.FlagSet) func(stdout, stderr io.Writer) error {
+	var o curvesOptions
+	fs.StringVar(&o.metrics, "metrics", "", "the run's metrics.jsonl (required)")
+	o.output.define(fs, 1, "the plot is drawn at 96*scale dots per inch")
+	return func(stdout, _ io.Writer) error {
+		if o.metrics == "" {
+			return usagef("-metrics: want the metrics.jsonl file of a training run")
+		}
+		if err := o.output.check(); err != nil {
+			return err
+		}
+		return curves(o, stdout)
+	}
+}
+
+// parseIndices parses a comma-separated list of image indices.
+func parseIndices(name, s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		i, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || i < 0 {
+			return nil, usagef("-%s %q: want test image indices (integers >= 0) separated by commas", name, s)
+		}
+		out = append(out, i)
+	}
+	return out, nil
+}

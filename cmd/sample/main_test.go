@@ -1,0 +1,530 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/govae/govae/amortized"
+	"github.com/govae/govae/checkpoints"
+	"github.com/govae/govae/data"
+	"github.com/govae/govae/internal/imgrid"
+	"github.com/govae/govae/internal/plotting"
+	"github.com/govae/govae/internal/synth"
+	"github.com/govae/govae/internal/trainrun"
+)
+
+// fx holds the fixtures every test shares: synthetic 8x8 data with labels
+// 0 and 1 (40 test images), a model with 2 latent dimensions trained
+// briefly on it, and an untrained one with 3.
+var fx struct {
+	dir, data      string
+	ckpt, ckpt3    string
+	test           *data.Images
+	trained, three *amortized.Model
+}
+
+const size = 8 // synthetic images are size x size
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "govae-sample-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := 1
+	if err := setup(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "setup:", err)
+	} else {
+		code = m.Run()
+	}
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func setup(dir string) error {
+	fx.dir, fx.data = dir, filepath.Join(dir, "data")
+	if err := os.Mkdir(fx.data, 0o755); err != nil {
+		return err
+	}
+	if err := synth.WriteDataset(fx.data, size, 400, 40); err != nil {
+		return err
+	}
+	ds, err := data.LoadDir(fx.data)
+	if err != nil {
+		return err
+	}
+	fx.test = ds.Test.Images
+	cfg := amortized.Config{DataDim: size * size, ImageRows: size, ImageCols: size, Hidden: []int{32}, Latent: 2}
+	if fx.trained, err = amortized.New(cfg, 1); err != nil {
+		return err
+	}
+	train, err := data.NewLoader(ds.Train.Images, nil, data.LoaderOptions{Batch: 20, Seed: 1, Shuffle: true, Binarize: data.BinarizeDynamic})
+	if err != nil {
+		return err
+	}
+	tr, err := amortized.NewTrainer(fx.trained, 20, amortized.TrainOptions{Epochs: 15, LR: 1e-2, Seed: 1}, nil)
+	if err != nil {
+		return err
+	}
+	defer tr.Close()
+	if err := tr.Fit(context.Background(), train, nil, amortized.Hooks{}); err != nil {
+		return err
+	}
+	fx.ckpt = filepath.Join(dir, "trained.safetensors")
+	if err := checkpoints.Save(fx.ckpt, fx.trained, nil); err != nil {
+		return err
+	}
+	cfg.Latent = 3
+	if fx.three, err = amortized.New(cfg, 2); err != nil {
+		return err
+	}
+	fx.ckpt3 = filepath.Join(dir, "three.safetensors")
+	return checkpoints.Save(fx.ckpt3, fx.three, nil)
+}
+
+// sample runs the command and returns its exit status and output.
+func sample(args ...string) (code int, stdout, stderr string) {
+	var o, e bytes.Buffer
+	code = run(args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+// withData adds the flags that point a command at the synthetic data.
+func withData(args ...string) []string {
+	return append(args, "-dataset", "tiny", "-data-dir", fx.data, "-offline")
+}
+
+func mustSample(t *testing.T, args ...string) string {
+	t.Helper()
+	code, out, errOut := sample(args...)
+	if code != 0 {
+		t.Fatalf("sample %s: exit %d\n%s", strings.Join(args, " "), code, errOut)
+	}
+	if !strings.HasPrefix(out, "wrote ") {
+		t.Fatalf("sample %s: printed %q, want a summary starting with \"wrote\"", strings.Join(args, " "), out)
+	}
+	return out
+}
+
+func readPNG(t *testing.T, path string) image.Image {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// readGrid decodes a grid PNG and checks its size.
+func readGrid(t *testing.T, path string, w, h int) *image.Gray {
+	t.Helper()
+	img, ok := readPNG(t, path).(*image.Gray)
+	if !ok {
+		t.Fatalf("%s is not a grey image", path)
+	}
+	if b := img.Bounds(); b.Dx() != w || b.Dy() != h {
+		t.Fatalf("%s is %dx%d, want %dx%d", path, b.Dx(), b.Dy(), w, h)
+	}
+	return img
+}
+
+// gridSize is the pixel size of rows x cols cells of 8x8 images at a scale
+// with imageGrid's padding of 2.
+func gridSize(rows, cols, scale int) (w, h int) {
+	return cols*size*scale + (cols+1)*2, rows*size*scale + (rows+1)*2
+}
+
+// cell returns the pixels of the cell at grid position (r, c) of an image
+// drawn at scale 1 whose first cell row starts at y0.
+func cell(img *image.Gray, y0, r, c int) []uint8 {
+	out := make([]uint8, 0, size*size)
+	for y := range size {
+		off := img.PixOffset(2+c*(size+2), y0+2+r*(size+2)+y)
+		out = append(out, img.Pix[off:off+size]...)
+	}
+	return out
+}
+
+// testImage is test image i as the command feeds it to a Bernoulli model:
+// binarized with seed 0, as 0/255 grey levels.
+func testImage(t *testing.T, i int) []uint8 {
+	t.Helper()
+	l, err := data.NewLoader(fx.test, []int{i}, data.LoaderOptions{Batch: 1, Seed: trainrun.EvalBinarizeSeed, Binarize: data.BinarizeStatic})
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := make([]float32, size*size)
+	if _, err := l.Batch(0, 0, row); err != nil {
+		t.Fatal(err)
+	}
+	out := make([]uint8, len(row))
+	for j, v := range row {
+		out[j] = uint8(v * 255)
+	}
+	return out
+}
+
+func TestGenerateDrawsModelSamples(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "g.png")
+	mustSample(t, "generate", "-ckpt", fx.ckpt, "-out", out, "-n", "6", "-columns", "3", "-scale", "2", "-seed", "5")
+	w, h := gridSize(2, 3, 2)
+	img := readGrid(t, out, w, h)
+	// At temperature 1 the grid is Model.Sample's images, drawn as a grid.
+	imgs, err := fx.trained.Sample(6, rand.New(rand.NewPCG(5, 0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := imgrid.Grid{Rows: size, Cols: size, Columns: 3, Pad: 2, Scale: 2, Background: 96}.Render(imgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(img.Pix, want.Pix) {
+		t.Error("generate at temperature 1 differs from Model.Sample's images")
+	}
+	mustSample(t, "generate", "-ckpt", fx.ckpt, "-out", out, "-n", "6", "-columns", "3", "-scale", "2", "-seed", "5", "-temperature", "0.3")
+	if bytes.Equal(readGrid(t, out, w, h).Pix, want.Pix) {
+		t.Error("-temperature 0.3 changed nothing")
+	}
+}
+
+func TestReconstructShowsTestImagesAboveReconstructions(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "r.png")
+	mustSample(t, withData("reconstruct", "-ckpt", fx.ckpt, "-out", out, "-first", "3", "-n", "5", "-columns", "4", "-scale", "1")...)
+	// Two blocks (4 images, then 1), each an image row above its
+	// reconstructions, blockGap apart.
+	w, bh := gridSize(2, 4, 1)
+	img := readGrid(t, out, w, 2*bh+blockGap)
+	for k := range 5 {
+		y0, c := 0, k
+		if k == 4 {
+			y0, c = bh+blockGap, 0
+		}
+		if !bytes.Equal(cell(img, y0, 0, c), testImage(t, 3+k)) {
+			t.Errorf("cell of image %d is not test image %d", k, 3+k)
+		}
+		grey := 0
+		for _, p := range cell(img, y0, 1, c) {
+			if p != 0 && p != 255 {
+				grey++
+			}
+		}
+		if grey == 0 {
+			t.Errorf("reconstruction %d has no grey levels; want decoded probabilities", k)
+		}
+	}
+}
+
+func TestImputeKeepsShownPixelsAndBeatsPixelMeans(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "i.png")
+	for _, tc := range []struct {
+		mask   string
+		hidden int // per image
+	}{{"bottom", 32}, {"left", 32}, {"center", 16}, {"random:0.3", 19}} {
+		for _, method := range []string{"sample", "mean"} {
+			stdout := mustSample(t, withData("impute", "-ckpt", fx.ckpt, "-out", out, "-mask", tc.mask, "-method", method,
+				"-n", "4", "-columns", "4", "-eval", "40", "-iters", "20", "-scale", "1")...)
+			w, h := gridSize(3, 4, 1)
+			img := readGrid(t, out, w, h)
+			for k := range 4 {
+				orig, masked, imputed := cell(img, 0, 0, k), cell(img, 0, 1, k), cell(img, 0, 2, k)
+				if !bytes.Equal(orig, testImage(t, k)) {
+					t.Fatalf("%s: the original row's image %d is not test image %d", tc.mask, k, k)
+				}
+				hidden := 0
+				for p := range orig {
+					if masked[p] == uint8(hiddenGray*255+0.5) {
+						hidden++
+					} else if masked[p] != orig[p] || imputed[p] != orig[p] {
+						t.Fatalf("%s %s: image %d pixel %d is shown (%d) but the imputed image has %d", tc.mask, method, k, p, orig[p], imputed[p])
+					}
+				}
+				if hidden != tc.hidden {
+					t.Errorf("%s: image %d has %d hidden pixels, want %d", tc.mask, k, hidden, tc.hidden)
+				}
+			}
+			var n, images int
+			var mse, base float64
+			line := stdout[strings.Index(stdout, "\n")+1:]
+			if _, err := fmt.Sscanf(line, "mean squared error on the %d hidden pixels of %d test images: %g imputed, %g with", &n, &images, &mse, &base); err != nil {
+				t.Fatalf("%s: cannot read the error line %q: %v", tc.mask, line, err)
+			}
+			if n != 40*tc.hidden || images != 40 {
+				t.Errorf("%s: error over %d pixels of %d images, want %d of 40", tc.mask, n, images, 40*tc.hidden)
+			}
+			t.Logf("%s %s: squared error %.4f imputed, %.4f per-pixel mean", tc.mask, method, mse, base)
+			// The shown pixels tell the class apart, so a trained model beats
+			// the per-pixel mean by far.
+			if !(mse < 0.7*base) {
+				t.Errorf("%s %s: squared error %g imputed, %g per-pixel mean: want well below", tc.mask, method, mse, base)
+			}
+		}
+	}
+}
+
+func TestLatentScatterColouredByLabel(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "l.png")
+	stdout := mustSample(t, withData("latent", "-ckpt", fx.ckpt, "-out", out, "-n", "40")...)
+	if !strings.Contains(stdout, "z2 against z1") {
+		t.Errorf("2-D latents: %q, want z1 and z2 axes", stdout)
+	}
+	img := readPNG(t, out)
+	if b := img.Bounds(); b.Dx() != 7*plotting.DPI || b.Dy() != 6*plotting.DPI {
+		t.Fatalf("plot is %v, want 7 x 6 inches at %d dpi", b, plotting.DPI)
+	}
+	for label, want := range []bool{true, true, false} {
+		if got := countColour(img, plotting.Palette[label]) > 0; got != want {
+			t.Errorf("colour of label %d present: %v, want %v (labels are 0 and 1)", label, got, want)
+		}
+	}
+	stdout = mustSample(t, withData("latent", "-ckpt", fx.ckpt3, "-out", out, "-n", "40", "-scale", "2")...)
+	if !strings.Contains(stdout, "PC2 (") || !strings.Contains(stdout, "% of variance)") {
+		t.Errorf("3-D latents: %q, want principal-component axes with their variance", stdout)
+	}
+	if b := readPNG(t, out).Bounds(); b.Dx() != 14*plotting.DPI {
+		t.Errorf("-scale 2: width %d, want %d", b.Dx(), 14*plotting.DPI)
+	}
+}
+
+func countColour(img image.Image, c color.RGBA) int {
+	n := 0
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			if math.Abs(float64(r>>8)-float64(c.R))+math.Abs(float64(g>>8)-float64(c.G))+math.Abs(float64(bl>>8)-float64(c.B)) < 12 {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func TestManifoldGrid(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "m.png")
+	mustSample(t, "manifold", "-ckpt", fx.ckpt, "-out", out, "-size", "5")
+	w, h := gridSize(5, 5, 1)
+	img := readGrid(t, out, w, h)
+	// The centre cell decodes z = 0 exactly (the middle quantile).
+	zero, err := fx.trained.Decode([][]float32{{0, 0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := imgrid.Grid{Rows: size, Cols: size}.Render(zero)
+	if !bytes.Equal(cell(img, 0, 2, 2), want.Pix) {
+		t.Error("the centre of the manifold is not the decoding of z = 0")
+	}
+	if bytes.Equal(cell(img, 0, 0, 0), cell(img, 0, 4, 4)) {
+		t.Error("opposite corners of the manifold are the same image")
+	}
+	// More than two latent dimensions: the plane of the principal components.
+	stdout := mustSample(t, withData("manifold", "-ckpt", fx.ckpt3, "-out", out, "-size", "4", "-n", "40")...)
+	if !strings.Contains(stdout, "principal direction") {
+		t.Errorf("3-D latents: %q, want the principal directions named", stdout)
+	}
+	w, h = gridSize(4, 4, 1)
+	readGrid(t, out, w, h)
+}
+
+func TestInterpolateRunsBetweenTheTwoImages(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "p.png")
+	mustSample(t, withData("interpolate", "-ckpt", fx.ckpt, "-out", out, "-from", "0,5", "-to", "1,2", "-steps", "4", "-scale", "1")...)
+	w, bh := gridSize(2, 6, 1)
+	img := readGrid(t, out, w, 2*bh+blockGap)
+	for k, pair := range [][2]int{{0, 1}, {5, 2}} {
+		y0 := k * (bh + blockGap)
+		for r := range 2 { // straight, then spherical
+			if !bytes.Equal(cell(img, y0, r, 0), testImage(t, pair[0])) || !bytes.Equal(cell(img, y0, r, 5), testImage(t, pair[1])) {
+				t.Errorf("pair %d row %d does not run from test image %d to %d", k, r, pair[0], pair[1])
+			}
+		}
+		if !bytes.Equal(cell(img, y0, 0, 1), cell(img, y0, 1, 1)) {
+			t.Errorf("pair %d: the straight and spherical paths start at different points", k)
+		}
+	}
+}
+
+func TestCurvesFromMetrics(t *testing.T) {
+	dir := t.TempDir()
+	for _, val := range []bool{true, false} {
+		var buf bytes.Buffer
+		for e := 1; e <= 4; e++ {
+			m := trainrun.Metrics{Epoch: e, TrainELBO: -200 + 20*float64(e), Recon: -190 + 22*float64(e), KL: 10 + 2*float64(e),
+				TestELBO: -195 + 20*float64(e), TestRecon: -185 + 22*float64(e), TestKL: 10 + 2*float64(e)}
+			if val {
+				v, r, k := m.TestELBO+1, m.TestRecon+1, m.TestKL
+				m.ValELBO, m.ValRecon, m.ValKL = &v, &r, &k
+			}
+			b, _ := json.Marshal(m)
+			buf.Write(append(b, '\n'))
+		}
+		metrics := filepath.Join(dir, "metrics.jsonl")
+		if err := os.WriteFile(metrics, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(dir, "c.png")
+		stdout := mustSample(t, "curves", "-metrics", metrics, "-out", out)
+		wantHeld := "validation"
+		if !val {
+			wantHeld = "test (no validation set)"
+		}
+		if !strings.Contains(stdout, "over 4 epochs (train and "+wantHeld+")") {
+			t.Errorf("validation %v: %q, want 4 epochs of train and %s", val, stdout, wantHeld)
+		}
+		img := readPNG(t, out)
+		if b := img.Bounds(); b.Dx() != 3*4.5*plotting.DPI || b.Dy() != 4*plotting.DPI {
+			t.Fatalf("plot is %v, want three 4.5 x 4 inch panels", b)
+		}
+		if countColour(img, plotting.Palette[0]) == 0 || countColour(img, plotting.Palette[1]) == 0 {
+			t.Error("a series is missing")
+		}
+	}
+}
+
+// TestDataFromTrainingRun checks that best.safetensors, which holds weights
+// only, finds its data through the run description in model.safetensors
+// beside it.
+func TestDataFromTrainingRun(t *testing.T) {
+	dir := t.TempDir()
+	tr, err := amortized.NewTrainer(fx.trained, 4, amortized.TrainOptions{Epochs: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	tr.SetRun(json.RawMessage(fmt.Sprintf(`{"dataset":"tiny","data_dir":%q,"binarize":"dynamic"}`, fx.data)))
+	st := tr.State()
+	if err := checkpoints.Save(filepath.Join(dir, trainrun.LatestFile), fx.trained, &st); err != nil {
+		t.Fatal(err)
+	}
+	best := filepath.Join(dir, trainrun.BestFile)
+	if err := checkpoints.Save(best, fx.trained, nil); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "r.png")
+	stdout := mustSample(t, "reconstruct", "-ckpt", best, "-out", out, "-n", "2", "-offline")
+	if !strings.Contains(stdout, "of tiny") {
+		t.Errorf("%q, want the run's dataset, tiny", stdout)
+	}
+}
+
+func TestBadInputWritesNothing(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.png")
+	foreign := filepath.Join(dir, "foreign.safetensors")
+	notMetrics := filepath.Join(dir, "other.jsonl")
+	empty := filepath.Join(dir, "empty.jsonl")
+	for path, content := range map[string]string{foreign: "not a checkpoint at all", notMetrics: `{"loss": 1.5}` + "\n", empty: ""} {
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ck := fx.ckpt
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"generate", "-ckpt", filepath.Join(dir, "missing.safetensors"), "-out", out}, 1, "no such file"},
+		{[]string{"generate", "-ckpt", foreign, "-out", out}, 1, "-ckpt: checkpoints: " + foreign},
+		{[]string{"generate", "-out", out}, 2, "-ckpt: want the checkpoint"},
+		{[]string{"generate", "-ckpt", ck}, 2, "-out: want the PNG file"},
+		{[]string{"generate", "-ckpt", ck, "-out", filepath.Join(dir, "x.jpg")}, 2, "ending in .png"},
+		{[]string{"generate", "-ckpt", ck, "-out", filepath.Join(dir, "nowhere", "x.png")}, 2, "does not exist"},
+		{[]string{"generate", "-ckpt", ck, "-out", out, "-scale", "0"}, 2, "-scale 0"},
+		{[]string{"generate", "-ckpt", ck, "-out", out, "-temperature", "0"}, 2, "-temperature 0"},
+		{[]string{"generate", "-ckpt", ck, "-out", out, "-n", "0"}, 2, "-n 0"},
+		{[]string{"generate", "-ckpt", ck, "-out", out, "stray"}, 2, "unexpected argument \"stray\""},
+		{[]string{"generate", "-ckpt", ck, "-out", out, "-nosuch"}, 2, "flag provided but not defined"},
+		{withData("reconstruct", "-ckpt", ck, "-out", out, "-first", "39", "-n", "2"), 2, "-first 39 -n 2: out of range; the test set of tiny has 40 images"},
+		{withData("impute", "-ckpt", ck, "-out", out, "-first", "30", "-eval", "20"), 2, "out of range"},
+		{withData("impute", "-ckpt", ck, "-out", out, "-mask", "random:0"), 2, "0 < F < 1"},
+		{withData("impute", "-ckpt", ck, "-out", out, "-mask", "random:1"), 2, "0 < F < 1"},
+		{withData("impute", "-ckpt", ck, "-out", out, "-mask", "random"), 2, "0 < F < 1"},
+		{withData("impute", "-ckpt", ck, "-out", out, "-mask", "diagonal"), 2, "want top, bottom"},
+		{withData("impute", "-ckpt", ck, "-out", out, "-method", "median"), 2, "-method \"median\""},
+		{withData("impute", "-ckpt", ck, "-out", out, "-method", "mean", "-chains", "4"), 2, "-chains 4 with -method mean"},
+		{withData("impute", "-ckpt", ck, "-out", out, "-n", "20", "-eval", "10"), 2, "-eval 10"},
+		{withData("interpolate", "-ckpt", ck, "-out", out, "-from", "40"), 2, "-from 40: out of range"},
+		{withData("interpolate", "-ckpt", ck, "-out", out, "-from", "0,1", "-to", "2"), 2, "-from has 2 indices and -to 1"},
+		{withData("interpolate", "-ckpt", ck, "-out", out, "-from", "-3"), 2, "integers >= 0"},
+		{withData("latent", "-ckpt", ck, "-out", out, "-n", "41"), 2, "out of range"},
+		{[]string{"reconstruct", "-ckpt", ck, "-out", out, "-dataset", "tiny", "-data-dir", filepath.Join(dir, "nodata"), "-offline"}, 1, "not found"},
+		{[]string{"curves", "-metrics", notMetrics, "-out", out}, 1, "line 1: no \"epoch\" field"},
+		{[]string{"curves", "-metrics", ck, "-out", out}, 1, "not a JSON object"},
+		{[]string{"curves", "-metrics", empty, "-out", out}, 1, "no epochs"},
+		{[]string{"curves", "-metrics", filepath.Join(dir, "missing.jsonl"), "-out", out}, 1, "no such file"},
+		{[]string{"curves", "-out", out}, 2, "-metrics: want"},
+		{[]string{"scatter"}, 2, "unknown subcommand \"scatter\""},
+		{nil, 2, "usage: sample SUBCOMMAND"},
+	} {
+		code, _, stderr := sample(tc.args...)
+		if code != tc.code || !strings.Contains(stderr, tc.want) {
+			t.Errorf("sample %s: exit %d, %q; want exit %d and %q", strings.Join(tc.args, " "), code, stderr, tc.code, tc.want)
+		}
+		if strings.Contains(stderr, "goroutine ") {
+			t.Errorf("sample %s: a panic trace", strings.Join(tc.args, " "))
+		}
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			if strings.HasSuffix(e.Name(), ".png") || strings.Contains(e.Name(), ".tmp") {
+				t.Fatalf("sample %s left %s behind", strings.Join(tc.args, " "), e.Name())
+			}
+		}
+	}
+}
+
+func TestHelpDocumentsEachSubcommand(t *testing.T) {
+	for _, c := range commands {
+		code, _, stderr := sample(c.name, "-h")
+		if code != 0 || !strings.Contains(stderr, "usage: sample "+c.name) || !strings.Contains(stderr, "-out") {
+			t.Errorf("%s -h: exit %d, %q", c.name, code, stderr)
+		}
+	}
+}
+
+// TestRealMNIST runs the commands that read test images on real MNIST with
+// an untrained reference-architecture model: 28x28 grids and a plot.
+func TestRealMNIST(t *testing.T) {
+	if os.Getenv(data.EnvData) == "" {
+		t.Skip("GOVAE_DATA is not set; set it to a folder holding mnist/ to run this test")
+	}
+	m, err := amortized.New(amortized.ReferenceConfig(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ckpt := filepath.Join(dir, "ref.safetensors")
+	if err := checkpoints.Save(ckpt, m, nil); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "i.png")
+	mustSample(t, "impute", "-ckpt", ckpt, "-out", out, "-dataset", "mnist", "-offline", "-n", "5", "-eval", "20", "-iters", "2", "-scale", "1")
+	img, ok := readPNG(t, out).(*image.Gray)
+	if b := img.Bounds(); !ok || b.Dx() != 5*28+6*2 || b.Dy() != 3*28+4*2 {
+		t.Fatalf("impute grid is %v, want 5 x 3 cells of 28x28", b)
+	}
+	for _, p := range img.Pix[img.PixOffset(2, 2):img.PixOffset(2+28, 2)] {
+		if p != 0 && p != 255 {
+			t.Fatalf("test image pixel %d: want binarized images (0 or 255)", p)
+		}
+	}
+	mustSample(t, "latent", "-ckpt", ckpt, "-out", out, "-dataset", "mnist", "-offline", "-n", "300")
+	if b := readPNG(t, out).Bounds(); b.Dx() != 7*plotting.DPI {
+		t.Fatalf("latent plot is %v", b)
+	}
+}

@@ -1,0 +1,190 @@
+package main
+
+import (
+	"fmt"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/png"
+	"io"
+
+	"github.com/govae/govae/amortized"
+	"github.com/govae/govae/checkpoints"
+	"github.com/govae/govae/data"
+	"github.com/govae/govae/internal/atomicfile"
+	"github.com/govae/govae/internal/imgrid"
+	"github.com/govae/govae/internal/trainrun"
+)
+
+// source is a checkpoint's model and, loaded on first use, its dataset.
+type source struct {
+	m      *amortized.Model
+	flags  modelFlags
+	run    trainrun.RunInfo
+	stderr io.Writer // download progress
+	ds     *data.Dataset
+}
+
+func openSource(f modelFlags, stderr io.Writer) (*source, error) {
+	m, err := checkpoints.Load(f.ckpt)
+	if err != nil {
+		return nil, fmt.Errorf("-ckpt: %w", err)
+	}
+	run, _ := trainrun.RunOf(f.ckpt, m.Config())
+	return &source{m: m, flags: f, run: run, stderr: stderr}, nil
+}
+
+// dataset loads the test and training images: the flags' dataset if given,
+// else the training run's, else mnist.
+func (s *source) dataset() (*data.Dataset, error) {
+	if s.ds != nil {
+		return s.ds, nil
+	}
+	name, dir := s.flags.dataset, s.flags.dataDir
+	if name == "" {
+		name = s.run.Dataset
+	}
+	if name == "" {
+		name = "mnist"
+	}
+	if dir == "" && name == s.run.Dataset {
+		dir = s.run.DataDir
+	}
+	ds, err := data.Load(name, data.LoadOptions{Dir: dir, Offline: s.flags.offline, Progress: s.stderr})
+	if err != nil {
+		return nil, err
+	}
+	if d := ds.Test.Images.Dim(); d != s.m.DataDim() {
+		return nil, fmt.Errorf("dataset %s (%s) has %dx%d images, but the model takes %d pixels; pick its dataset with -dataset or -data-dir",
+			ds.Name, ds.Dir, ds.Test.Images.Rows, ds.Test.Images.Cols, s.m.DataDim())
+	}
+	s.ds = ds
+	return ds, nil
+}
+
+func (s *source) binarization() data.Binarization {
+	return trainrun.EvalBinarization(s.run, s.m.Config())
+}
+
+// testSize returns the number of test images, loading the data.
+func (s *source) testSize() (int, error) {
+	ds, err := s.dataset()
+	if err != nil {
+		return 0, err
+	}
+	return ds.Test.Images.N, nil
+}
+
+// checkRange reports a usage error, naming what, unless test images first
+// to first+n-1 exist.
+func (s *source) checkRange(first, n int, what string) error {
+	size, err := s.testSize()
+	if err != nil {
+		return err
+	}
+	if first+n > size {
+		return usagef("%s: out of range; the test set of %s has %d images, indices 0 to %d", what, s.ds.Name, size, size-1)
+	}
+	return nil
+}
+
+// testImages returns the test images at idx as the model sees them in
+// evaluation (see binarization), and their labels.
+func (s *source) testImages(idx []int) ([][]float32, []uint8, error) {
+	ds, err := s.dataset()
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := data.NewLoader(ds.Test.Images, idx, data.LoaderOptions{Batch: len(idx), Seed: trainrun.EvalBinarizeSeed, Binarize: s.binarization()})
+	if err != nil {
+		return nil, nil, err
+	}
+	D := l.Dim()
+	buf := make([]float32, len(idx)*D)
+	if _, err := l.Batch(0, 0, buf); err != nil {
+		return nil, nil, err
+	}
+	x := make([][]float32, len(idx))
+	labels := make([]uint8, len(idx))
+	for k, i := range idx {
+		x[k] = buf[k*D : (k+1)*D : (k+1)*D]
+		labels[k] = ds.Test.Labels[i]
+	}
+	return x, labels, nil
+}
+
+// trainMean is each pixel's mean over the training images, in [0,1]: the
+// expected value of a pixel under any of the binarizations.
+func (s *source) trainMean() ([]float32, error) {
+	ds, err := s.dataset()
+	if err != nil {
+		return nil, err
+	}
+	im := ds.Train.Images
+	D := im.Dim()
+	sum := make([]float64, D)
+	for i := range im.N {
+		for j, v := range im.Image(i) {
+			sum[j] += float64(v)
+		}
+	}
+	mean := make([]float32, D)
+	for j, v := range sum {
+		mean[j] = float32(v / (255 * float64(im.N)))
+	}
+	return mean, nil
+}
+
+// indexRange is first, first+1, ..., first+n-1.
+func indexRange(first, n int) []int {
+	idx := make([]int, n)
+	for k := range idx {
+		idx[k] = first + k
+	}
+	return idx
+}
+
+// imageGrid is the layout of every picture of images: 2 pixels of padding
+// on a grey that stands apart from both black and white pixels.
+func imageGrid(m *amortized.Model, scale, columns int) (imgrid.Grid, error) {
+	c := m.Config()
+	if c.ImageRows == 0 {
+		return imgrid.Grid{}, fmt.Errorf("the model's data are not images: its configuration has no image size (data_dim %d)", c.DataDim)
+	}
+	return imgrid.Grid{Rows: c.ImageRows, Cols: c.ImageCols, Columns: columns, Pad: 2, Scale: scale, Background: 96}, nil
+}
+
+// blockGap is the extra background between blocks of rows that belong
+// together (test images and their reconstructions), beyond the grid's
+// padding, so that the blocks read apart without a whole blank row.
+const blockGap = 8
+
+// writeBlocks renders each block of rows with g, stacks the blocks blockGap
+// pixels apart, and writes the PNG atomically to path.
+func writeBlocks(path string, g imgrid.Grid, blocks [][][][]float32) error {
+	if len(blocks) == 1 {
+		return g.WriteRowsPNG(path, blocks[0])
+	}
+	parts := make([]*image.Gray, len(blocks))
+	w, h := 0, (len(blocks)-1)*blockGap
+	for i, b := range blocks {
+		im, err := g.RenderRows(b)
+		if err != nil {
+			return err
+		}
+		parts[i] = im
+		w, h = max(w, im.Rect.Dx()), h+im.Rect.Dy()
+	}
+	out := image.NewGray(image.Rect(0, 0, w, h))
+	draw.Draw(out, out.Rect, &image.Uniform{color.Gray{g.Background}}, image.Point{}, draw.Src)
+	y := 0
+	for _, im := range parts {
+		draw.Draw(out, im.Rect.Add(image.Pt(0, y)), im, image.Point{}, draw.Src)
+		y += im.Rect.Dy() + blockGap
+	}
+	err := atomicfile.Write(path, 0o644, func(w io.Writer) error { return png.Encode(w, out) })
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}

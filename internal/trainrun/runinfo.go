@@ -1,0 +1,59 @@
+package trainrun
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"slices"
+
+	"github.com/govae/govae/amortized"
+	"github.com/govae/govae/checkpoints"
+	"github.com/govae/govae/data"
+)
+
+// RunInfo is the part of a training run's description (saved in the
+// training state) that says where the data came from and how it was fed.
+type RunInfo struct {
+	Dataset  string `json:"dataset"`
+	DataDir  string `json:"data_dir"`
+	Binarize string `json:"binarize"`
+}
+
+// RunOf returns the run description saved in the checkpoint at path or,
+// when that holds weights only (as best.safetensors does), in
+// model.safetensors beside it if that is a model of the same shape. It
+// returns false when neither has one; callers then use their defaults.
+func RunOf(path string, cfg amortized.Config) (RunInfo, bool) {
+	paths := []string{path}
+	if latest := filepath.Join(filepath.Dir(path), LatestFile); filepath.Clean(path) != latest {
+		paths = append(paths, latest)
+	}
+	for _, p := range paths {
+		_, c, st, err := checkpoints.Inspect(p)
+		if err != nil || st == nil || len(st.Run) == 0 || !sameShape(c, cfg) {
+			continue
+		}
+		var r RunInfo
+		if json.Unmarshal(st.Run, &r) == nil {
+			return r, true
+		}
+	}
+	return RunInfo{}, false
+}
+
+func sameShape(a, b amortized.Config) bool {
+	return a.DataDim == b.DataDim && a.Latent == b.Latent && slices.Equal(a.Hidden, b.Hidden)
+}
+
+// EvalBinarization is how training evaluated a model: a static draw (seed
+// EvalBinarizeSeed) unless the run used grey levels or, without a run
+// description, the model is Gaussian.
+func EvalBinarization(r RunInfo, cfg amortized.Config) data.Binarization {
+	b := r.Binarize
+	if b == "" && cfg.Likelihood == amortized.Gaussian {
+		b = "none"
+	}
+	if b == "none" {
+		return data.BinarizeNone
+	}
+	return data.BinarizeStatic
+}
