@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	"image/png"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -21,6 +20,7 @@ import (
 	"github.com/govae/govae/internal/imgrid"
 	"github.com/govae/govae/internal/plotting"
 	"github.com/govae/govae/internal/synth"
+	"github.com/govae/govae/internal/testutil"
 	"github.com/govae/govae/internal/trainrun"
 )
 
@@ -117,24 +117,10 @@ func mustSample(t *testing.T, args ...string) string {
 	return out
 }
 
-func readPNG(t *testing.T, path string) image.Image {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return img
-}
-
 // readGrid decodes a grid PNG and checks its size.
 func readGrid(t *testing.T, path string, w, h int) *image.Gray {
 	t.Helper()
-	img, ok := readPNG(t, path).(*image.Gray)
+	img, ok := testutil.ReadPNG(t, path).(*image.Gray)
 	if !ok {
 		t.Fatalf("%s is not a grey image", path)
 	}
@@ -283,7 +269,7 @@ func TestLatentScatterColouredByLabel(t *testing.T) {
 	if !strings.Contains(stdout, "z2 against z1") {
 		t.Errorf("2-D latents: %q, want z1 and z2 axes", stdout)
 	}
-	img := readPNG(t, out)
+	img := testutil.ReadPNG(t, out)
 	if b := img.Bounds(); b.Dx() != 7*plotting.DPI || b.Dy() != 6*plotting.DPI {
 		t.Fatalf("plot is %v, want 7 x 6 inches at %d dpi", b, plotting.DPI)
 	}
@@ -296,7 +282,7 @@ func TestLatentScatterColouredByLabel(t *testing.T) {
 	if !strings.Contains(stdout, "PC2 (") || !strings.Contains(stdout, "% of variance)") {
 		t.Errorf("3-D latents: %q, want principal-component axes with their variance", stdout)
 	}
-	if b := readPNG(t, out).Bounds(); b.Dx() != 14*plotting.DPI {
+	if b := testutil.ReadPNG(t, out).Bounds(); b.Dx() != 14*plotting.DPI {
 		t.Errorf("-scale 2: width %d, want %d", b.Dx(), 14*plotting.DPI)
 	}
 }
@@ -386,7 +372,7 @@ func TestCurvesFromMetrics(t *testing.T) {
 		if !strings.Contains(stdout, "over 4 epochs (train and "+wantHeld+")") {
 			t.Errorf("validation %v: %q, want 4 epochs of train and %s", val, stdout, wantHeld)
 		}
-		img := readPNG(t, out)
+		img := testutil.ReadPNG(t, out)
 		if b := img.Bounds(); b.Dx() != 3*4.5*plotting.DPI || b.Dy() != 4*plotting.DPI {
 			t.Fatalf("plot is %v, want three 4.5 x 4 inch panels", b)
 		}
@@ -514,7 +500,7 @@ func TestRealMNIST(t *testing.T) {
 	}
 	out := filepath.Join(dir, "i.png")
 	mustSample(t, "impute", "-ckpt", ckpt, "-out", out, "-dataset", "mnist", "-offline", "-n", "5", "-eval", "20", "-iters", "2", "-scale", "1")
-	img, ok := readPNG(t, out).(*image.Gray)
+	img, ok := testutil.ReadPNG(t, out).(*image.Gray)
 	if b := img.Bounds(); !ok || b.Dx() != 5*28+6*2 || b.Dy() != 3*28+4*2 {
 		t.Fatalf("impute grid is %v, want 5 x 3 cells of 28x28", b)
 	}
@@ -524,7 +510,7 @@ func TestRealMNIST(t *testing.T) {
 		}
 	}
 	mustSample(t, "latent", "-ckpt", ckpt, "-out", out, "-dataset", "mnist", "-offline", "-n", "300")
-	if b := readPNG(t, out).Bounds(); b.Dx() != 7*plotting.DPI {
+	if b := testutil.ReadPNG(t, out).Bounds(); b.Dx() != 7*plotting.DPI {
 		t.Fatalf("latent plot is %v", b)
 	}
 }

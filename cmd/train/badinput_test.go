@@ -14,6 +14,7 @@ import (
 
 	"github.com/govae/govae/checkpoints"
 	"github.com/govae/govae/internal/synth"
+	"github.com/govae/govae/internal/testutil"
 )
 
 // runBinary runs the command and returns its exit code and output. A Go
@@ -81,26 +82,6 @@ func names(state map[string][32]byte) []string {
 		n = append(n, k)
 	}
 	return n
-}
-
-// copyFiles copies the regular files of src into a new temporary folder.
-func copyFiles(t *testing.T, src string) string {
-	t.Helper()
-	dst := t.TempDir()
-	entries, err := os.ReadDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(src, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dst
 }
 
 func writeFile(t *testing.T, path string, b []byte) {
@@ -181,7 +162,7 @@ func TestBadDataThroughBinary(t *testing.T) {
 		}, []string{"not found", "missing " + labels}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := copyFiles(t, good)
+			dir := testutil.CopyDir(t, good)
 			tc.damage(t, dir)
 			out := filepath.Join(t.TempDir(), "run")
 			code, _, stderr := runBinary(t, bin, "-dataset", "tiny", "-data-dir", dir, "-offline", "-out", out, "-batch", "10", "-epochs", "1")
@@ -255,7 +236,7 @@ func TestBadCheckpointThroughBinary(t *testing.T) {
 		{"weights only", readFile(t, filepath.Join(run, "best.safetensors")), []string{latest, "holds weights only, no training state"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := copyFiles(t, run)
+			dir := testutil.CopyDir(t, run)
 			writeFile(t, filepath.Join(dir, latest), tc.content)
 			before := dirState(t, dir)
 			code, _, stderr := runBinary(t, bin, "-resume", "-out", dir, "-epochs", "2")

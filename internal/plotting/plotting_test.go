@@ -3,28 +3,15 @@ package plotting
 import (
 	"image"
 	"image/color"
-	"image/png"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-func decodePNG(t *testing.T, path string) image.Image {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return img
-}
+	"github.com/govae/govae/internal/testutil"
+)
 
 // countColor counts pixels within a small distance of c (drawn colours are
 // anti-aliased and blended, so only the core of a mark matches).
@@ -58,7 +45,7 @@ func TestScatterDrawsEachGroupAndScales(t *testing.T) {
 		if err := s.WritePNG(path, scale); err != nil {
 			t.Fatal(err)
 		}
-		img := decodePNG(t, path)
+		img := testutil.ReadPNG(t, path)
 		if b := img.Bounds(); b.Dx() != 4*DPI*scale || b.Dy() != 3*DPI*scale {
 			t.Fatalf("scale %d: %v, want %dx%d", scale, b, 4*DPI*scale, 3*DPI*scale)
 		}
@@ -82,7 +69,7 @@ func TestPanelsShareColoursAndLegend(t *testing.T) {
 	if err := ps.WritePNG(path, 1); err != nil {
 		t.Fatal(err)
 	}
-	img := decodePNG(t, path)
+	img := testutil.ReadPNG(t, path)
 	if b := img.Bounds(); b.Dx() != 9*DPI || b.Dy() != 4*DPI {
 		t.Fatalf("%v, want %dx%d (two panels of 4.5 x 4 inches)", b, 9*DPI, 4*DPI)
 	}

@@ -14,28 +14,8 @@ import (
 
 	"github.com/govae/govae/amortized"
 	"github.com/govae/govae/checkpoints"
+	"github.com/govae/govae/internal/testutil"
 )
-
-// copyDir copies the regular files of src into a new temporary folder: the
-// run directory as a crash at that moment would leave it.
-func copyDir(t *testing.T, src string) string {
-	t.Helper()
-	dst := t.TempDir()
-	entries, err := os.ReadDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(src, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dst
-}
 
 func savedStep(t *testing.T, path string) int64 {
 	t.Helper()
@@ -75,7 +55,7 @@ func TestSaveEveryCrashResumesExactly(t *testing.T) {
 	cfg.SaveSteps, cfg.Keep = 5, 2
 	cfg.afterStep = func(_ *amortized.Trainer, s amortized.StepStats) {
 		if s.Step == 22 {
-			crashed = copyDir(t, saving)
+			crashed = testutil.CopyDir(t, saving)
 		}
 	}
 	if err := Train(context.Background(), cfg); err != nil {
