@@ -25,6 +25,17 @@
 // Activations: relu max(0, x); tanh; softplus log(1 + e^x) (computed stably
 // by gorgonia: x for x > 14, 0 below -103).
 //
+// # Masked layers (MADE)
+//
+// A [MaskedLinear] computes y = x (W * M) + b with a fixed 0/1 mask M built
+// from unit degrees: hidden unit k may see input i only if deg(k) >= deg(i),
+// and an output of degree d only units of degree < d (strict). A [MADE]
+// (Germain et al. 2015) stacks such layers so that output i depends only on
+// inputs that come before i in its order (optionally reversed), which makes
+// its Jacobian strictly lower-triangular in that order: the building block of
+// inverse autoregressive flows (Kingma et al. 2016). Masks are rebuilt from
+// the layer sizes and the order, so checkpoints store only W and b.
+//
 // # Initialization
 //
 // [InitUniform] draws every weight and bias from U(-1/sqrt(in), 1/sqrt(in)),

@@ -1,0 +1,158 @@
+package nets
+
+import (
+	"fmt"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// MaskedLinear is a Linear layer y = x (W ⊙ M) + b whose weight is
+// multiplied elementwise by a fixed 0/1 mask M of shape (In, Out), the
+// building block of MADE (Germain et al. 2015). Masked weights get zero
+// gradient. The mask is not a parameter: it is a function of the degrees
+// it was built from, so a model rebuilds it from its configuration.
+type MaskedLinear struct {
+	Linear
+	// Mask is M in row-major (In, Out) order: Mask[i*Out+j] is 1 when
+	// output j may see input i, else 0.
+	Mask []float64
+}
+
+// NewMaskedLinear registers a Linear layer's parameters in ps and builds
+// its mask from the degrees of its inputs and outputs: output j may see
+// input i when outDeg[j] ≥ inDeg[i], or outDeg[j] > inDeg[i] if strict
+// (MADE's output layer, so that no output sees its own input).
+func NewMaskedLinear(ps *Params, name string, inDeg, outDeg []int, strict bool) (MaskedLinear, error) {
+	l, err := NewLinear(ps, name, len(inDeg), len(outDeg))
+	if err != nil {
+		return MaskedLinear{}, err
+	}
+	mask := make([]float64, len(inDeg)*len(outDeg))
+	for i, di := range inDeg {
+		for j, dj := range outDeg {
+			if dj > di || (!strict && dj == di) {
+				mask[i*len(outDeg)+j] = 1
+			}
+		}
+	}
+	return MaskedLinear{Linear: l, Mask: mask}, nil
+}
+
+// Forward computes x (W ⊙ M) + b for x of shape (B, In).
+func (l MaskedLinear) Forward(b *Binding, x *G.Node) (*G.Node, error) {
+	var m tensor.Tensor
+	if b.Dtype() == tensor.Float32 {
+		m32 := make([]float32, len(l.Mask))
+		for i, v := range l.Mask {
+			m32[i] = float32(v)
+		}
+		m = tensor.New(tensor.WithShape(l.In, l.Out), tensor.WithBacking(m32))
+	} else {
+		m = tensor.New(tensor.WithShape(l.In, l.Out), tensor.WithBacking(append([]float64(nil), l.Mask...)))
+	}
+	// Named: gorgonia merges constants by name, and the default name (the
+	// printed tensor) elides large masks, so distinct masks could merge.
+	mask := G.NewConstant(m, G.WithName(l.Name+".mask"))
+	w, err := G.HadamardProd(b.Node(l.WeightName()), mask)
+	if err != nil {
+		return nil, fmt.Errorf("nets: %s mask: %w", l.Name, err)
+	}
+	xw, err := G.Mul(x, w)
+	if err != nil {
+		return nil, fmt.Errorf("nets: %s: %w", l.Name, err)
+	}
+	y, err := G.BroadcastAdd(xw, b.Node(l.BiasName()), nil, []byte{0})
+	if err != nil {
+		return nil, fmt.Errorf("nets: %s bias: %w", l.Name, err)
+	}
+	return y, nil
+}
+
+// MADE is an autoregressive MLP (Germain et al. 2015): with inputs x of
+// width D taken in Order, output j depends only on the inputs before
+// input j mod D in that order, so its Jacobian is strictly lower
+// triangular in the order. The hidden layers apply Act; the output layer
+// is linear.
+type MADE struct {
+	Layers []MaskedLinear
+	Act    Activation
+	// Order lists the input indices from first to last; output j
+	// corresponds to input j mod len(Order).
+	Order []int
+}
+
+// NewMADE registers layers name.0, name.1, ... mapping in -> hidden[0] ->
+// ... -> outPerIn*in. The order is 0, 1, ..., in-1, or the reverse when
+// reverse is set (stacked autoregressive flows alternate it).
+//
+// Degrees follow Germain et al.: input i has degree 1 + its position in
+// the order, hidden units cycle deterministically through 1..in-1, and
+// output j has the degree of input j mod in. A hidden unit of degree k sees
+// inputs of degree ≤ k; an output sees hidden units of strictly smaller
+// degree. Hidden layers narrower than in-1 drop some of the allowed
+// dependencies but never add forbidden ones.
+func NewMADE(ps *Params, name string, in int, hidden []int, outPerIn int, act Activation, reverse bool) (MADE, error) {
+	if in <= 0 || outPerIn <= 0 {
+		return MADE{}, fmt.Errorf("nets: %s: MADE with %d inputs and %d outputs per input, want both > 0", name, in, outPerIn)
+	}
+	if _, err := ParseActivation(string(act)); err != nil {
+		return MADE{}, err
+	}
+	m := MADE{Act: act, Order: make([]int, in)}
+	inDeg := make([]int, in)
+	for pos := range in {
+		i := pos
+		if reverse {
+			i = in - 1 - pos
+		}
+		m.Order[pos] = i
+		inDeg[i] = pos + 1
+	}
+	prev := inDeg
+	for k, h := range hidden {
+		if h <= 0 {
+			return MADE{}, fmt.Errorf("nets: %s: hidden layer %d has size %d, want > 0", name, k, h)
+		}
+		deg := make([]int, h)
+		for u := range deg {
+			// With in = 1 there is nothing to see; degree 1 units then
+			// reach no output.
+			deg[u] = 1 + u%max(in-1, 1)
+		}
+		l, err := NewMaskedLinear(ps, fmt.Sprintf("%s.%d", name, k), prev, deg, false)
+		if err != nil {
+			return MADE{}, err
+		}
+		m.Layers = append(m.Layers, l)
+		prev = deg
+	}
+	outDeg := make([]int, outPerIn*in)
+	for j := range outDeg {
+		outDeg[j] = inDeg[j%in]
+	}
+	l, err := NewMaskedLinear(ps, fmt.Sprintf("%s.%d", name, len(hidden)), prev, outDeg, true)
+	if err != nil {
+		return MADE{}, err
+	}
+	m.Layers = append(m.Layers, l)
+	return m, nil
+}
+
+// Forward applies the layers, Act after every one but the last.
+func (m MADE) Forward(b *Binding, x *G.Node) (*G.Node, error) {
+	h := x
+	for k, l := range m.Layers {
+		var err error
+		if h, err = l.Forward(b, h); err != nil {
+			return nil, err
+		}
+		if k == len(m.Layers)-1 {
+			break
+		}
+		if h, err = m.Act.Apply(h); err != nil {
+			return nil, fmt.Errorf("nets: %s %s: %w", l.Name, m.Act, err)
+		}
+	}
+	return h, nil
+}
