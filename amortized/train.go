@@ -394,7 +394,7 @@ func (t *Trainer) gradients(x []float32, rows int, beta float64, rng *rand.Rand)
 		return s, &NonFiniteError{Epoch: s.Epoch, Step: s.Step, What: "the loss"}
 	}
 	for i, gr := range t.grads {
-		if !allFinite(gr) {
+		if !nets.AllFinite(gr) {
 			return s, &NonFiniteError{Epoch: s.Epoch, Step: s.Step, What: "the gradient of " + t.m.params.All()[i].Name}
 		}
 	}
@@ -475,24 +475,6 @@ func (t *Trainer) zeroGrads() {
 }
 
 func nonFinite(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) }
-
-func allFinite(t tensor.Tensor) bool {
-	switch d := t.Data().(type) {
-	case []float32:
-		for _, v := range d {
-			if v-v != 0 { // NaN or ±Inf
-				return false
-			}
-		}
-	case []float64:
-		for _, v := range d {
-			if v-v != 0 {
-				return false
-			}
-		}
-	}
-	return true
-}
 
 // beta is the KL weight at the current step.
 func (t *Trainer) beta(batchesPerEpoch int) float64 {

@@ -176,3 +176,34 @@ func (ps *Params) CopyFrom(src *Params) error {
 	}
 	return nil
 }
+
+// AllFinite reports whether a float tensor holds no NaN or infinity.
+func AllFinite(t tensor.Tensor) bool {
+	switch d := t.Data().(type) {
+	case []float32:
+		return allFinite(d)
+	case []float64:
+		return allFinite(d)
+	}
+	return true
+}
+
+func allFinite[T float32 | float64](v []T) bool {
+	for _, x := range v {
+		if x-x != 0 { // NaN or ±Inf
+			return false
+		}
+	}
+	return true
+}
+
+// NonFinite returns the name of the first parameter holding a NaN or an
+// infinity, or "" when all are finite.
+func (ps *Params) NonFinite() string {
+	for _, p := range ps.list {
+		if !AllFinite(p.Value) {
+			return p.Name
+		}
+	}
+	return ""
+}

@@ -125,27 +125,10 @@ func (s *saver) save(m *amortized.Model, st amortized.TrainState, epoch int) err
 // checkFinite returns a *amortized.NonFiniteError naming the first parameter
 // holding a NaN or an infinity.
 func checkFinite(m *amortized.Model, epoch int, step int64) error {
-	for _, p := range m.Params().All() {
-		var ok bool
-		if v := p.Float32s(); v != nil {
-			ok = allFinite(v)
-		} else {
-			ok = allFinite(p.Float64s())
-		}
-		if !ok {
-			return &amortized.NonFiniteError{Epoch: epoch, Step: step, What: "parameter " + p.Name}
-		}
+	if name := m.Params().NonFinite(); name != "" {
+		return &amortized.NonFiniteError{Epoch: epoch, Step: step, What: "parameter " + name}
 	}
 	return nil
-}
-
-func allFinite[T float32 | float64](v []T) bool {
-	for _, x := range v {
-		if x-x != 0 { // NaN or ±Inf
-			return false
-		}
-	}
-	return true
 }
 
 func nonFinite(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) }
