@@ -24,18 +24,11 @@ type imputeOptions struct {
 const hiddenGray = 0.5
 
 func impute(o imputeOptions, stdout, stderr io.Writer) error {
-	src, err := openSource(o.model, stderr)
+	src, g, err := openWithGrid(o.model, o.output.scale, 0, stderr)
 	if err != nil {
 		return err
 	}
-	g, err := imageGrid(src.m, o.output.scale, 0)
-	if err != nil {
-		return err
-	}
-	if err := src.checkRange(o.first, o.eval, fmt.Sprintf("-first %d -eval %d", o.first, o.eval)); err != nil {
-		return err
-	}
-	x, _, err := src.testImages(indexRange(o.first, o.eval))
+	x, err := src.testRange(o.first, o.eval, fmt.Sprintf("-first %d -eval %d", o.first, o.eval))
 	if err != nil {
 		return err
 	}

@@ -21,11 +21,7 @@ type generateOptions struct {
 // generate decodes z = T*eps, eps ~ N(0, I), drawn in the order Model.Sample
 // draws them, so that T = 1 gives exactly Sample's images.
 func generate(o generateOptions, stdout io.Writer) error {
-	src, err := openSource(o.model, nil)
-	if err != nil {
-		return err
-	}
-	g, err := imageGrid(src.m, o.output.scale, o.columns)
+	src, g, err := openWithGrid(o.model, o.output.scale, o.columns, nil)
 	if err != nil {
 		return err
 	}
@@ -57,18 +53,11 @@ type reconstructOptions struct {
 }
 
 func reconstruct(o reconstructOptions, stdout, stderr io.Writer) error {
-	src, err := openSource(o.model, stderr)
+	src, g, err := openWithGrid(o.model, o.output.scale, 0, stderr)
 	if err != nil {
 		return err
 	}
-	g, err := imageGrid(src.m, o.output.scale, 0)
-	if err != nil {
-		return err
-	}
-	if err := src.checkRange(o.first, o.n, fmt.Sprintf("-first %d -n %d", o.first, o.n)); err != nil {
-		return err
-	}
-	x, _, err := src.testImages(indexRange(o.first, o.n))
+	x, err := src.testRange(o.first, o.n, fmt.Sprintf("-first %d -n %d", o.first, o.n))
 	if err != nil {
 		return err
 	}
@@ -110,11 +99,7 @@ type manifoldOptions struct {
 // the prior, so that the grid covers the prior's mass evenly (Kingma &
 // Welling 2014, figure 4).
 func manifold(o manifoldOptions, stdout, stderr io.Writer) error {
-	src, err := openSource(o.model, stderr)
-	if err != nil {
-		return err
-	}
-	g, err := imageGrid(src.m, o.output.scale, o.size)
+	src, g, err := openWithGrid(o.model, o.output.scale, o.size, stderr)
 	if err != nil {
 		return err
 	}
@@ -181,11 +166,7 @@ type interpolateOptions struct {
 }
 
 func interpolate(o interpolateOptions, stdout, stderr io.Writer) error {
-	src, err := openSource(o.model, stderr)
-	if err != nil {
-		return err
-	}
-	g, err := imageGrid(src.m, o.output.scale, 0)
+	src, g, err := openWithGrid(o.model, o.output.scale, 0, stderr)
 	if err != nil {
 		return err
 	}

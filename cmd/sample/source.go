@@ -25,6 +25,26 @@ type source struct {
 	ds     *data.Dataset
 }
 
+// openWithGrid opens the checkpoint and the image grid its pictures use.
+func openWithGrid(f modelFlags, scale, columns int, stderr io.Writer) (*source, imgrid.Grid, error) {
+	src, err := openSource(f, stderr)
+	if err != nil {
+		return nil, imgrid.Grid{}, err
+	}
+	g, err := imageGrid(src.m, scale, columns)
+	return src, g, err
+}
+
+// testRange checks that test images first .. first+n-1 exist and returns them;
+// what names the flags in the error.
+func (s *source) testRange(first, n int, what string) ([][]float32, error) {
+	if err := s.checkRange(first, n, what); err != nil {
+		return nil, err
+	}
+	x, _, err := s.testImages(indexRange(first, n))
+	return x, err
+}
+
 func openSource(f modelFlags, stderr io.Writer) (*source, error) {
 	m, err := checkpoints.Load(f.ckpt)
 	if err != nil {
