@@ -64,14 +64,19 @@ func (l Linear) BiasName() string { return l.Name + ".bias" }
 
 // Forward computes x W + b for x of shape (B, In).
 func (l Linear) Forward(b *Binding, x *G.Node) (*G.Node, error) {
-	xw, err := G.Mul(x, b.Node(l.WeightName()))
+	return affine(l.Name, x, b.Node(l.WeightName()), b.Node(l.BiasName()))
+}
+
+// affine is x w + bias for the layer called name.
+func affine(name string, x, w, bias *G.Node) (*G.Node, error) {
+	xw, err := G.Mul(x, w)
 	if err != nil {
-		return nil, fmt.Errorf("nets: %s: %w", l.Name, err)
+		return nil, fmt.Errorf("nets: %s: %w", name, err)
 	}
 	// Add refuses a vector beside a matrix; broadcast the bias over rows.
-	y, err := G.BroadcastAdd(xw, b.Node(l.BiasName()), nil, []byte{0})
+	y, err := G.BroadcastAdd(xw, bias, nil, []byte{0})
 	if err != nil {
-		return nil, fmt.Errorf("nets: %s bias: %w", l.Name, err)
+		return nil, fmt.Errorf("nets: %s bias: %w", name, err)
 	}
 	return y, nil
 }

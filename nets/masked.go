@@ -58,15 +58,7 @@ func (l MaskedLinear) Forward(b *Binding, x *G.Node) (*G.Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nets: %s mask: %w", l.Name, err)
 	}
-	xw, err := G.Mul(x, w)
-	if err != nil {
-		return nil, fmt.Errorf("nets: %s: %w", l.Name, err)
-	}
-	y, err := G.BroadcastAdd(xw, b.Node(l.BiasName()), nil, []byte{0})
-	if err != nil {
-		return nil, fmt.Errorf("nets: %s bias: %w", l.Name, err)
-	}
-	return y, nil
+	return affine(l.Name, x, w, b.Node(l.BiasName()))
 }
 
 // MADE is an autoregressive MLP (Germain et al. 2015): with inputs x of
