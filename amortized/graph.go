@@ -271,9 +271,17 @@ func (bd *builder) logStdNormal(v *G.Node) *G.Node {
 	return must(G.Mul(must(G.Add(s, bd.scalar(d*math.Log(2*math.Pi)))), bd.scalar(-0.5)))
 }
 
-// buildGraph compiles a graph of the given kind and batch size. opts only
-// matters for training graphs.
-func (m *Model) buildGraph(kind graphKind, batch int, opts TrainOptions) (gr *graph, err error) {
+// buildGraph compiles a graph of the given kind and batch size on the
+// model's parameters. opts only matters for training graphs.
+func (m *Model) buildGraph(kind graphKind, batch int, opts TrainOptions) (*graph, error) {
+	return m.buildGraphOn(m.params, kind, batch, opts)
+}
+
+// buildGraphOn is buildGraph bound to ps, a store with the model's parameter
+// names. Graphs that run concurrently need their own copies: gorgonia sets
+// the engine of bound tensors when it compiles and may reshape them in place
+// while it runs, so two graphs sharing tensors race.
+func (m *Model) buildGraphOn(ps *nets.Params, kind graphKind, batch int, opts TrainOptions) (gr *graph, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			be, ok := r.(buildError)
@@ -284,7 +292,7 @@ func (m *Model) buildGraph(kind graphKind, batch int, opts TrainOptions) (gr *gr
 		}
 	}()
 	g := G.NewGraph()
-	bd := &builder{m: m, g: g, b: m.params.Bind(g), dt: m.params.Dtype()}
+	bd := &builder{m: m, g: g, b: ps.Bind(g), dt: ps.Dtype()}
 	gr = &graph{kind: kind, batch: batch, g: g, bind: bd.b}
 	D, L := m.cfg.DataDim, m.cfg.Latent
 

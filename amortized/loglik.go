@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+
+	"github.com/govae/govae/nets"
 )
 
 // LogLikelihood estimates log p(x) of each row by importance sampling with
@@ -72,13 +74,22 @@ func (m *Model) LogLikelihoodSE(x [][]float32, k int, rng *rand.Rand) (ll, se []
 	acc := make([]lseAcc, n)
 	var next atomic.Int64
 	workers := min(runtime.GOMAXPROCS(0), units)
+	// Each worker runs on its own copy of the weights (see buildGraphOn),
+	// made here, before any of them starts.
+	copies := make([]*nets.Params, workers)
+	for w := range copies {
+		copies[w] = m.params.ZerosLike()
+		if err := copies[w].CopyFrom(m.params); err != nil {
+			return nil, nil, err
+		}
+	}
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			g, err := m.buildGraph(kindLogW, size, TrainOptions{})
+			g, err := m.buildGraphOn(copies[w], kindLogW, size, TrainOptions{})
 			if err != nil {
 				errs[w] = err
 				return
