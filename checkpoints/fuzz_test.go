@@ -5,8 +5,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
+
+	"github.com/govae/govae/internal/testutil"
 )
 
 // FuzzDecode checks that Decode never panics, allocates no more than a
@@ -28,7 +29,7 @@ func FuzzDecode(f *testing.F) {
 		in := bytes.Clone(b)
 		var file *File
 		var err error
-		if a := allocated(func() { file, err = Decode(in, "fuzz") }); a > decodeAllocLimit(len(in)) {
+		if a := testutil.Allocated(func() { file, err = Decode(in, "fuzz") }); a > decodeAllocLimit(len(in)) {
 			t.Fatalf("Decode allocated %d bytes for %d input bytes (limit %d)", a, len(in), decodeAllocLimit(len(in)))
 		}
 		if err != nil {
@@ -67,13 +68,3 @@ func FuzzDecode(f *testing.F) {
 // bytes for each header byte. Nothing the header claims (tensor sizes, the
 // header length) may cost more.
 func decodeAllocLimit(n int) uint64 { return 64<<10 + 16*uint64(n) }
-
-// allocated returns the bytes fn allocates on the heap. Fuzz functions run
-// one at a time in each worker, so little else allocates meanwhile.
-func allocated(fn func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	fn()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}

@@ -7,9 +7,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/govae/govae/internal/testutil"
 )
 
 // addSeeds seeds f with every file in testdata/idx, valid and broken.
@@ -52,16 +53,6 @@ func checkFuzzError(t *testing.T, err error) {
 	}
 }
 
-// allocated returns the bytes fn allocates on the heap. Fuzz functions run
-// one at a time in each worker, so little else allocates meanwhile.
-func allocated(fn func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	fn()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
-
 // allocLimit is what reading in may allocate: the buffers of bufio and
 // gzip and the reader's first chunk, plus a few times the IDX bytes really
 // present (the payload buffer grows by doubling), plus, when the input's
@@ -98,9 +89,9 @@ func FuzzReadImages(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var m, m2 *Images
 		var err, err2 error
-		a := allocated(func() { m, err = ReadImages(bytes.NewReader(in), "fuzz") })
+		a := testutil.Allocated(func() { m, err = ReadImages(bytes.NewReader(in), "fuzz") })
 		checkAllocs(t, "ReadImages", a, allocLimit(in, false), in)
-		a = allocated(func() { m2, err2 = readImages(bytes.NewReader(in), "fuzz", int64(len(in))) })
+		a = testutil.Allocated(func() { m2, err2 = readImages(bytes.NewReader(in), "fuzz", int64(len(in))) })
 		checkAllocs(t, "readImages with the size known", a, allocLimit(in, true), in)
 		if errString(err) != errString(err2) || !equalImages(m, m2) {
 			t.Fatalf("sized and streaming reads disagree: %v vs %v", err, err2)
@@ -128,9 +119,9 @@ func FuzzReadLabels(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var labels, labels2 []byte
 		var err, err2 error
-		a := allocated(func() { labels, err = ReadLabels(bytes.NewReader(in), "fuzz") })
+		a := testutil.Allocated(func() { labels, err = ReadLabels(bytes.NewReader(in), "fuzz") })
 		checkAllocs(t, "ReadLabels", a, allocLimit(in, false), in)
-		a = allocated(func() { _, labels2, err2 = readIDX(bytes.NewReader(in), "fuzz", labelsMagic, int64(len(in))) })
+		a = testutil.Allocated(func() { _, labels2, err2 = readIDX(bytes.NewReader(in), "fuzz", labelsMagic, int64(len(in))) })
 		checkAllocs(t, "readIDX with the size known", a, allocLimit(in, true), in)
 		if errString(err) != errString(err2) || !bytes.Equal(labels, labels2) {
 			t.Fatalf("sized and streaming reads disagree: %v vs %v", err, err2)

@@ -6,6 +6,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 )
 
@@ -46,4 +47,14 @@ func CopyDir(t testing.TB, src string) string {
 		}
 	}
 	return dst
+}
+
+// Allocated returns the bytes fn allocates on the heap. Fuzz functions run
+// one at a time in each worker, so little else allocates meanwhile.
+func Allocated(fn func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	fn()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
 }
