@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// experiment is one registered comparison.
+type experiment struct {
+	name    string
+	summary string // one line, shown by -list
+	// run does the work and returns the result body (Markdown, without the
+	// provenance header, which the runner adds). Figures go to env.Out.
+	run func(ctx context.Context, e *env) (string, error)
+}
+
+var registry = map[string]experiment{}
+
+func register(x experiment) {
+	if _, dup := registry[x.name]; dup {
+		panic("experiments: " + x.name + " registered twice")
+	}
+	registry[x.name] = x
+}
+
+// env is what an experiment gets from the runner.
+type env struct {
+	Quick bool
+	Out   string    // directory for figures and the README, created
+	Data  string    // root holding mnist/ and fashion-mnist/ (may be empty)
+	Seed  uint64    // base seed
+	Log   io.Writer // progress lines
+	// datasets records the datasets and splits the experiment used, for the header.
+	datasets []string
+}
+
+// UseData notes a dataset and split for the provenance header, e.g.
+// "mnist: train 10,000-image subset, test 10,000 (dynamic binarization)".
+func (e *env) UseData(desc string) {
+	if !slices.Contains(e.datasets, desc) {
+		e.datasets = append(e.datasets, desc)
+	}
+}
+
+// Logf writes a progress line.
+func (e *env) Logf(format string, args ...any) { fmt.Fprintf(e.Log, format+"\n", args...) }
+
+func main() { os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func realMain(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("experiments", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	name := fs.String("run", "", "experiment to run (see -list)")
+	list := fs.Bool("list", false, "list the experiments and exit")
+	quick := fs.Bool("quick", false, "tiny sizes that finish in about a minute (to check the code, not the results)")
+	out := fs.String("out", "", "output directory (default experiments/results/NAME; -quick: a new temporary directory)")
+	dataDir := fs.String("data", "", "directory holding mnist/ and fashion-mnist/ (default $GOVAE_DATA, else ../shared/data)")
+	seed := fs.Uint64("seed", 1, "base random seed")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "experiments: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	names := make([]string, 0, len(registry))
+	for n := range registry {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	if *list {
+		for _, n := range names {
+			fmt.Fprintf(stdout, "%-14s %s\n", n, registry[n].summary)
+		}
+		return 0
+	}
+	x, ok := registry[*name]
+	if !ok {
+		fmt.Fprintf(stderr, "experiments: -run %q: want one of %s\n", *name, strings.Join(names, ", "))
+		return 2
+	}
+	e := &env{Quick: *quick, Data: findData(*dataDir), Seed: *seed, Log: stdout}
+	dir := *out
+	var err error
+	switch {
+	case dir != "":
+	case *quick:
+		if dir, err = os.MkdirTemp("", "govae-"+x.name+"-quick-"); err != nil {
+			fmt.Fprintf(stderr, "experiments: %v\n", err)
+			return 1
+		}
+	default:
+		dir = filepath.Join("experiments", "results", x.name)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		fmt.Fprintf(stderr, "experiments: -out %s: %v\n", dir, err)
+		return 1
+	}
+	e.Out = dir
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	start := time.Now()
+	body, err := x.run(ctx, e)
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			fmt.Fprintf(stderr, "experiments: %s interrupted; nothing written\n", x.name)
+		} else {
+			fmt.Fprintf(stderr, "experiments: %s: %v\n", x.name, err)
+		}
+		return 1
+	}
+	readme := header(x, e, args, time.Since(start)) + body
+	if err := writeFileAtomic(filepath.Join(dir, "README.md"), []byte(readme)); err != nil {
+		fmt.Fprintf(stderr, "experiments: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "wrote %s\n", filepath.Join(dir, "README.md"))
+	return 0
+}
+
+// findData returns the data root: the flag, $GOVAE_DATA, or ../shared/data
+// when it exists.
+func findData(flagged string) string {
+	if flagged != "" {
+		return flagged
+	}
+	if d := os.Getenv("GOVAE_DATA"); d != "" {
+		return d
+	}
+	if st, err := os.Stat(filepath.Join("..", "shared", "data")); err == nil && st.IsDir() {
+		abs, _ := filepath.Abs(filepath.Join("..", "shared", "data"))
+		return abs
+	}
+	return ""
+}
+
+func writeFileAtomic(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
