@@ -69,14 +69,9 @@ func (l Linear) Forward(b *Binding, x *G.Node) (*G.Node, error) {
 
 // affine is x w + bias for the layer called name.
 func affine(name string, x, w, bias *G.Node) (*G.Node, error) {
-	xw, err := G.Mul(x, w)
+	y, err := Dense(x, w, bias, "", false)
 	if err != nil {
 		return nil, fmt.Errorf("nets: %s: %w", name, err)
-	}
-	// Add refuses a vector beside a matrix; broadcast the bias over rows.
-	y, err := G.BroadcastAdd(xw, bias, nil, []byte{0})
-	if err != nil {
-		return nil, fmt.Errorf("nets: %s bias: %w", name, err)
 	}
 	return y, nil
 }
@@ -117,15 +112,19 @@ func (m MLP) Out(in int) int {
 }
 
 // Forward applies every layer and its activation.
-func (m MLP) Forward(b *Binding, x *G.Node) (*G.Node, error) {
+func (m MLP) Forward(b *Binding, x *G.Node) (*G.Node, error) { return m.forward(b, x, false) }
+
+// ForwardData is Forward for x that is data: x gets no gradient, which
+// saves the first layer's largest backward product.
+func (m MLP) ForwardData(b *Binding, x *G.Node) (*G.Node, error) { return m.forward(b, x, true) }
+
+func (m MLP) forward(b *Binding, x *G.Node, data bool) (*G.Node, error) {
 	h := x
-	for _, l := range m.Layers {
+	for i, l := range m.Layers {
 		var err error
-		if h, err = l.Forward(b, h); err != nil {
-			return nil, err
-		}
-		if h, err = m.Act.Apply(h); err != nil {
-			return nil, fmt.Errorf("nets: %s %s: %w", l.Name, m.Act, err)
+		h, err = Dense(h, b.Node(l.WeightName()), b.Node(l.BiasName()), m.Act, data && i == 0)
+		if err != nil {
+			return nil, fmt.Errorf("nets: %s: %w", l.Name, err)
 		}
 	}
 	return h, nil

@@ -1,0 +1,209 @@
+// Command benchpeer measures govae against the PyTorch peer
+// (../shared/bench/peer_vae_torch.py) on the same machine and data, side by
+// side: it alternates the two, Reps times each, and prints every run and
+// the median ratio of images per second (govae / peer).
+//
+//	go run ./internal/benchpeer                 # training, 3 alternating runs each
+//	go run ./internal/benchpeer -mode eval      # log p(x) with k = 1000
+//
+// Training: both train the reference model (784-400-20-400-784, ReLU,
+// Bernoulli, Adam 1e-3, batch 128) for -epochs epochs on all training
+// images (govae with -val 0) and the images/s of the last epoch is compared;
+// neither side counts evaluation time. Evaluation: the peer trains one epoch
+// and estimates test log p(x) with --iwae-k K over all 10,000 test images;
+// govae evaluates a 1-epoch checkpoint with cmd/eval -k K on the first -n
+// test images (the cost per image does not depend on which images), and the
+// ratio is of test images per second.
+//
+// The peer needs Debian's python3-torch; its speed depends on the BLAS
+// library installed (see BENCHMARKS.md). Run on a quiet machine.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintf(os.Stderr, "benchpeer: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	mode, data, peer, python string
+	reps, epochs, k, n       int
+	threads                  int
+}
+
+func run(args []string, stdout io.Writer) error {
+	var o options
+	fs := flag.NewFlagSet("benchpeer", flag.ContinueOnError)
+	fs.StringVar(&o.mode, "mode", "train", "train or eval")
+	fs.StringVar(&o.data, "data", "../shared/data/mnist", "dataset folder (IDX files)")
+	fs.StringVar(&o.peer, "peer", "../shared/bench/peer_vae_torch.py", "the peer script")
+	fs.StringVar(&o.python, "python", "/usr/bin/python3", "Python with torch")
+	fs.IntVar(&o.reps, "reps", 3, "alternating runs of each side")
+	fs.IntVar(&o.epochs, "epochs", 2, "training epochs per run (the last one is timed)")
+	fs.IntVar(&o.k, "k", 1000, "eval mode: importance samples per image")
+	fs.IntVar(&o.n, "n", 2000, "eval mode: test images govae evaluates")
+	fs.IntVar(&o.threads, "threads", 1, "the peer's torch threads (1 is its fastest on 2 cores)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if o.mode != "train" && o.mode != "eval" {
+		return fmt.Errorf("-mode %q: want train or eval", o.mode)
+	}
+	if o.reps < 1 || o.epochs < 1 || o.k < 1 || o.n < 1 {
+		return fmt.Errorf("-reps, -epochs, -k and -n must be >= 1")
+	}
+	for _, p := range []string{o.data, o.peer} {
+		if _, err := os.Stat(p); err != nil {
+			return fmt.Errorf("%v", err)
+		}
+	}
+	tmp, err := os.MkdirTemp("", "govae-benchpeer-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	bin := func(name string) string { return filepath.Join(tmp, name) }
+	for _, c := range []string{"train", "eval"} {
+		if out, err := exec.Command("go", "build", "-o", bin(c), "./cmd/"+c).CombinedOutput(); err != nil {
+			return fmt.Errorf("building cmd/%s: %v\n%s", c, err, out)
+		}
+	}
+
+	var ours, theirs []float64
+	for rep := 1; rep <= o.reps; rep++ {
+		p, err := o.peerRun()
+		if err != nil {
+			return err
+		}
+		g, err := o.ourRun(bin, filepath.Join(tmp, fmt.Sprintf("run%d", rep)))
+		if err != nil {
+			return err
+		}
+		theirs, ours = append(theirs, p), append(ours, g)
+		fmt.Fprintf(stdout, "rep %d: govae %.0f, peer %.0f images/s, ratio %.3f\n", rep, g, p, g/p)
+	}
+	ratios := make([]float64, len(ours))
+	for i := range ours {
+		ratios[i] = ours[i] / theirs[i]
+	}
+	what := "training"
+	if o.mode == "eval" {
+		what = fmt.Sprintf("log p(x), k = %d", o.k)
+	}
+	fmt.Fprintf(stdout, "%s: median govae %.0f, peer %.0f images/s; median ratio %.3f (%d alternating runs each)\n",
+		what, median(ours), median(theirs), median(ratios), o.reps)
+	return nil
+}
+
+// peerRun returns the peer's images/s: the last epoch's in train mode, test
+// images per second of its log p(x) in eval mode.
+func (o options) peerRun() (float64, error) {
+	args := []string{o.peer, "--data", o.data, "--threads", fmt.Sprint(o.threads)}
+	if o.mode == "train" {
+		args = append(args, "--epochs", fmt.Sprint(o.epochs))
+	} else {
+		args = append(args, "--epochs", "1", "--iwae-k", fmt.Sprint(o.k))
+	}
+	out, err := exec.Command(o.python, args...).Output()
+	if err != nil {
+		return 0, fmt.Errorf("peer: %v (%s)", err, stderrOf(err))
+	}
+	var last map[string]float64
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		var m map[string]float64
+		if json.Unmarshal(sc.Bytes(), &m) == nil {
+			if o.mode == "train" && m["images_per_s"] > 0 {
+				last = m
+			}
+			if o.mode == "eval" && m["eval_seconds"] > 0 {
+				last = m
+			}
+		}
+	}
+	if last == nil {
+		return 0, fmt.Errorf("peer printed no result:\n%s", out)
+	}
+	if o.mode == "train" {
+		return last["images_per_s"], nil
+	}
+	return 10000 / last["eval_seconds"], nil // the peer evaluates all 10,000 test images
+}
+
+// ourRun trains with cmd/train in dir and, in eval mode, times cmd/eval on
+// the result.
+func (o options) ourRun(bin func(string) string, dir string) (float64, error) {
+	epochs := o.epochs
+	if o.mode == "eval" {
+		epochs = 1
+	}
+	cmd := exec.Command(bin("train"), "-data-dir", o.data, "-offline", "-epochs", fmt.Sprint(epochs),
+		"-val", "0", "-out", dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("govae train: %v\n%s", err, out)
+	}
+	if o.mode == "eval" {
+		js := filepath.Join(dir, "eval.json")
+		cmd := exec.Command(bin("eval"), "-ckpt", filepath.Join(dir, "model.safetensors"), "-data-dir", o.data,
+			"-offline", "-n", fmt.Sprint(o.n), "-k", fmt.Sprint(o.k), "-json", js)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return 0, fmt.Errorf("govae eval: %v\n%s", err, out)
+		}
+		var r struct {
+			N            int     `json:"n"`
+			LogPxSeconds float64 `json:"log_px_seconds"`
+		}
+		b, err := os.ReadFile(js)
+		if err != nil {
+			return 0, err
+		}
+		if err := json.Unmarshal(b, &r); err != nil || r.LogPxSeconds <= 0 {
+			return 0, fmt.Errorf("govae eval: bad report %s: %v", js, err)
+		}
+		return float64(r.N) / r.LogPxSeconds, nil
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "metrics.jsonl"))
+	if err != nil {
+		return 0, err
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	var m struct {
+		ImagesPerSec float64 `json:"images_per_s"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &m); err != nil || m.ImagesPerSec <= 0 {
+		return 0, fmt.Errorf("govae: bad metrics line %q: %v", lines[len(lines)-1], err)
+	}
+	return m.ImagesPerSec, nil
+}
+
+func stderrOf(err error) string {
+	if ee, ok := err.(*exec.ExitError); ok {
+		return strings.TrimSpace(string(ee.Stderr))
+	}
+	return ""
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}

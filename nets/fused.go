@@ -1,0 +1,470 @@
+package nets
+
+import (
+	"fmt"
+	"hash"
+	"hash/fnv"
+	"math"
+	"runtime"
+	"sync"
+
+	"github.com/chewxy/hm"
+	"gonum.org/v1/gonum/blas"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Fused operations. Built from gorgonia's primitives, one dense layer
+// act(x W + b) is about ten tape instructions forward and ten backward
+// (reshape, repeat, add, compare, multiply, ...), each a full pass over the
+// activations with its own buffer, and gorgonia differentiates every
+// matrix product with respect to both operands, data included. These ops
+// do each layer in one pass forward and the fewest passes backward, call
+// the installed BLAS directly, and reuse their output buffers across runs.
+
+// Dense adds act(x W + b) to x's graph for x (B, In), w (In, Out), b (Out).
+// With dataInput set, x gets no gradient: use it where x is data (the
+// encoder's first layer), to skip the product dY W^T nobody reads.
+// Gradient nodes: dA = dY ⊙ act'(.) written in terms of the output Y
+// (relu: Y > 0; tanh: 1 - Y^2; softplus: 1 - e^-Y), dW = X^T dA,
+// db = column sums of dA, dX = dA W^T.
+func Dense(x, w, b *G.Node, act Activation, dataInput bool) (*G.Node, error) {
+	switch act {
+	case "", ReLU, Tanh, Softplus:
+	default:
+		return nil, fmt.Errorf("nets: dense: unknown activation %q", string(act))
+	}
+	if x.Shape().Dims() != 2 || w.Shape().Dims() != 2 || b.Shape().Dims() != 1 ||
+		x.Shape()[1] != w.Shape()[0] || w.Shape()[1] != b.Shape()[0] {
+		return nil, fmt.Errorf("nets: dense: shapes x %v, w %v, b %v do not fit x w + b", x.Shape(), w.Shape(), b.Shape())
+	}
+	return G.ApplyOp(denseOp{act: act, dataInput: dataInput}, x, w, b)
+}
+
+// BernoulliLogLik adds sum_j x_ij l_ij - softplus(l_ij) per row i: log p(x|z)
+// of a Bernoulli with logits l, finite for every l. x gets no gradient;
+// d/dl = (x - sigmoid(l)) times the row's incoming gradient.
+func BernoulliLogLik(x, logits *G.Node) (*G.Node, error) {
+	if x.Shape().Dims() != 2 || !x.Shape().Eq(logits.Shape()) {
+		return nil, fmt.Errorf("nets: Bernoulli log-likelihood: x %v and logits %v must be equal (B, D) shapes", x.Shape(), logits.Shape())
+	}
+	return G.ApplyOp(bernoulliOp{}, x, logits)
+}
+
+// opBase holds the methods every fused op shares.
+type opBase struct{}
+
+func (opBase) ReturnsPtr() bool     { return true }
+func (opBase) CallsExtern() bool    { return false }
+func (opBase) OverwritesInput() int { return -1 }
+
+func hashOf(s fmt.Stringer) uint32 {
+	h := fnv.New32a()
+	fmt.Fprint(h, s.String())
+	return h.Sum32()
+}
+
+func matT() G.TensorType { return G.TensorType{Dims: 2, Of: hm.TypeVariable('a')} }
+func vecT() G.TensorType { return G.TensorType{Dims: 1, Of: hm.TypeVariable('a')} }
+
+// out returns prealloc when it is a dense tensor of dtype dt and the given
+// shape (the tape machine hands back last run's buffer), else a new one.
+func out(prealloc G.Value, dt tensor.Dtype, shape ...int) *tensor.Dense {
+	if d, ok := prealloc.(*tensor.Dense); ok && d.Dtype() == dt && d.Shape().Eq(tensor.Shape(shape)) && !d.IsView() {
+		return d
+	}
+	return tensor.New(tensor.Of(dt), tensor.WithShape(shape...))
+}
+
+// dense returns v as a contiguous dense tensor.
+func dense(v G.Value, what string) (*tensor.Dense, error) {
+	d, ok := v.(*tensor.Dense)
+	if !ok {
+		return nil, fmt.Errorf("nets: %s: got %T, want a dense tensor", what, v)
+	}
+	if d.IsView() {
+		// Our graphs never pass views; refuse rather than read strided data as flat.
+		return nil, fmt.Errorf("nets: %s: got a strided view, want a contiguous tensor", what)
+	}
+	return d, nil
+}
+
+func denseAll(vs []G.Value, what string) ([]*tensor.Dense, error) {
+	ds := make([]*tensor.Dense, len(vs))
+	for i, v := range vs {
+		d, err := dense(v, what)
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 && d.Dtype() != ds[0].Dtype() {
+			return nil, fmt.Errorf("nets: %s: mixed dtypes %v and %v", what, ds[0].Dtype(), d.Dtype())
+		}
+		ds[i] = d
+	}
+	return ds, nil
+}
+
+// gemm is C = A' B' in row-major order with the installed BLAS (gorgonia's
+// and tensor's hook), where A' is A or its transpose.
+func gemm(tA, tB bool, m, n, k int, a, b, c *tensor.Dense) {
+	ta, tb := blas.NoTrans, blas.NoTrans
+	lda, ldb := k, n
+	if tA {
+		ta, lda = blas.Trans, m
+	}
+	if tB {
+		tb, ldb = blas.Trans, k
+	}
+	impl := tensor.WhichBLAS()
+	switch c.Dtype() {
+	case tensor.Float32:
+		impl.Sgemm(ta, tb, m, n, k, 1, a.Float32s(), lda, b.Float32s(), ldb, 0, c.Float32s(), n)
+	default:
+		impl.Dgemm(ta, tb, m, n, k, 1, a.Float64s(), lda, b.Float64s(), ldb, 0, c.Float64s(), n)
+	}
+}
+
+// parallelRows runs f over [0, rows) in up to GOMAXPROCS contiguous chunks
+// when work (elements touched) is large enough to pay for goroutines.
+// Each row is handled by exactly one call, so results do not depend on the
+// split.
+func parallelRows(rows, work int, f func(lo, hi int)) {
+	const minWork = 1 << 15
+	p := min(runtime.GOMAXPROCS(0), rows, max(work/minWork, 1))
+	if p <= 1 {
+		f(0, rows)
+		return
+	}
+	var wg sync.WaitGroup
+	for i := range p {
+		lo, hi := rows*i/p, rows*(i+1)/p
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(lo, hi)
+		}()
+	}
+	wg.Wait()
+}
+
+// denseOp is act(x W + b).
+type denseOp struct {
+	opBase
+	act       Activation
+	dataInput bool
+}
+
+func (op denseOp) Arity() int { return 3 }
+func (op denseOp) Type() hm.Type {
+	return hm.NewFnType(matT(), matT(), vecT(), matT())
+}
+func (op denseOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	x, w := in[0].(tensor.Shape), in[1].(tensor.Shape)
+	return tensor.Shape{x[0], w[1]}, nil
+}
+func (op denseOp) String() string                    { return fmt.Sprintf("dense[%s,data=%t]", op.act, op.dataInput) }
+func (op denseOp) WriteHash(h hash.Hash)             { fmt.Fprint(h, op.String()) }
+func (op denseOp) Hashcode() uint32                  { return hashOf(op) }
+func (op denseOp) DiffWRT(int) []bool                { return []bool{!op.dataInput, true, true} }
+func (op denseOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
+
+func (op denseOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
+	ds, err := denseAll(in, op.String())
+	if err != nil {
+		return nil, err
+	}
+	x, w, b := ds[0], ds[1], ds[2]
+	B, K, N := x.Shape()[0], x.Shape()[1], w.Shape()[1]
+	y := out(prealloc, x.Dtype(), B, N)
+	gemm(false, false, B, N, K, x, w, y)
+	switch y.Dtype() {
+	case tensor.Float32:
+		biasAct(y.Float32s(), b.Float32s(), B, N, op.act, softplus32)
+	default:
+		biasAct(y.Float64s(), b.Float64s(), B, N, op.act, softplus64)
+	}
+	return y, nil
+}
+
+func biasAct[T float32 | float64](y, b []T, rows, cols int, act Activation, softplus func(T) T) {
+	parallelRows(rows, rows*cols, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			r := y[i*cols : (i+1)*cols]
+			for j, bj := range b {
+				v := r[j] + bj
+				switch act {
+				case ReLU:
+					v = max(v, 0)
+				case Tanh:
+					v = T(math.Tanh(float64(v)))
+				case Softplus:
+					v = softplus(v)
+				}
+				r[j] = v
+			}
+		}
+	})
+}
+
+func (op denseOp) SymDiff(in G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	x, w := in[0], in[1]
+	dA := grad
+	if op.act != "" {
+		var err error
+		if dA, err = G.ApplyOp(actGradOp{act: op.act}, output, grad); err != nil {
+			return nil, err
+		}
+	}
+	dW, err := G.ApplyOp(matTNOp{}, x, dA)
+	if err != nil {
+		return nil, err
+	}
+	db, err := G.ApplyOp(colSumOp{}, dA)
+	if err != nil {
+		return nil, err
+	}
+	var dX *G.Node
+	if !op.dataInput {
+		if dX, err = G.ApplyOp(matNTOp{}, dA, w); err != nil {
+			return nil, err
+		}
+	}
+	return G.Nodes{dX, dW, db}, nil
+}
+
+// actGradOp is dY ⊙ act'(.) from the activation's output Y and dY.
+type actGradOp struct {
+	opBase
+	act Activation
+}
+
+func (op actGradOp) Arity() int    { return 2 }
+func (op actGradOp) Type() hm.Type { return hm.NewFnType(matT(), matT(), matT()) }
+func (op actGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	return in[0].(tensor.Shape).Clone(), nil
+}
+func (op actGradOp) String() string                    { return fmt.Sprintf("dact[%s]", op.act) }
+func (op actGradOp) WriteHash(h hash.Hash)             { fmt.Fprint(h, op.String()) }
+func (op actGradOp) Hashcode() uint32                  { return hashOf(op) }
+func (op actGradOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
+
+func (op actGradOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
+	ds, err := denseAll(in, op.String())
+	if err != nil {
+		return nil, err
+	}
+	y, g := ds[0], ds[1]
+	rows, cols := y.Shape()[0], y.Shape()[1]
+	d := out(prealloc, y.Dtype(), rows, cols)
+	switch d.Dtype() {
+	case tensor.Float32:
+		actGrad(d.Float32s(), y.Float32s(), g.Float32s(), rows, cols, op.act)
+	default:
+		actGrad(d.Float64s(), y.Float64s(), g.Float64s(), rows, cols, op.act)
+	}
+	return d, nil
+}
+
+func actGrad[T float32 | float64](d, y, g []T, rows, cols int, act Activation) {
+	parallelRows(rows, rows*cols, func(lo, hi int) {
+		for i := lo * cols; i < hi*cols; i++ {
+			switch act {
+			case ReLU:
+				if y[i] > 0 {
+					d[i] = g[i]
+				} else {
+					d[i] = 0
+				}
+			case Tanh:
+				d[i] = g[i] * (1 - y[i]*y[i])
+			case Softplus:
+				// sigmoid(a) = 1 - exp(-softplus(a)); expm1 keeps it
+				// accurate where softplus(a) is tiny.
+				d[i] = g[i] * T(-math.Expm1(-float64(y[i])))
+			}
+		}
+	})
+}
+
+// matTNOp is A^T B: the weight gradient X^T dA.
+type matTNOp struct{ opBase }
+
+func (op matTNOp) Arity() int                        { return 2 }
+func (op matTNOp) Type() hm.Type                     { return hm.NewFnType(matT(), matT(), matT()) }
+func (op matTNOp) String() string                    { return "AᵀB" }
+func (op matTNOp) WriteHash(h hash.Hash)             { fmt.Fprint(h, op.String()) }
+func (op matTNOp) Hashcode() uint32                  { return hashOf(op) }
+func (op matTNOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
+func (op matTNOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	a, b := in[0].(tensor.Shape), in[1].(tensor.Shape)
+	return tensor.Shape{a[1], b[1]}, nil
+}
+
+func (op matTNOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
+	ds, err := denseAll(in, op.String())
+	if err != nil {
+		return nil, err
+	}
+	a, b := ds[0], ds[1]
+	k, m, n := a.Shape()[0], a.Shape()[1], b.Shape()[1]
+	c := out(prealloc, a.Dtype(), m, n)
+	gemm(true, false, m, n, k, a, b, c)
+	return c, nil
+}
+
+// matNTOp is A B^T: the input gradient dA W^T.
+type matNTOp struct{ opBase }
+
+func (op matNTOp) Arity() int                        { return 2 }
+func (op matNTOp) Type() hm.Type                     { return hm.NewFnType(matT(), matT(), matT()) }
+func (op matNTOp) String() string                    { return "ABᵀ" }
+func (op matNTOp) WriteHash(h hash.Hash)             { fmt.Fprint(h, op.String()) }
+func (op matNTOp) Hashcode() uint32                  { return hashOf(op) }
+func (op matNTOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
+func (op matNTOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	a, b := in[0].(tensor.Shape), in[1].(tensor.Shape)
+	return tensor.Shape{a[0], b[0]}, nil
+}
+
+func (op matNTOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
+	ds, err := denseAll(in, op.String())
+	if err != nil {
+		return nil, err
+	}
+	a, b := ds[0], ds[1]
+	m, k, n := a.Shape()[0], a.Shape()[1], b.Shape()[0]
+	c := out(prealloc, a.Dtype(), m, n)
+	gemm(false, true, m, n, k, a, b, c)
+	return c, nil
+}
+
+// colSumOp sums a matrix's rows: the bias gradient.
+type colSumOp struct{ opBase }
+
+func (op colSumOp) Arity() int                        { return 1 }
+func (op colSumOp) Type() hm.Type                     { return hm.NewFnType(matT(), vecT()) }
+func (op colSumOp) String() string                    { return "Σrows" }
+func (op colSumOp) WriteHash(h hash.Hash)             { fmt.Fprint(h, op.String()) }
+func (op colSumOp) Hashcode() uint32                  { return hashOf(op) }
+func (op colSumOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
+func (op colSumOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	return tensor.Shape{in[0].(tensor.Shape)[1]}, nil
+}
+
+func (op colSumOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
+	a, err := dense(in[0], op.String())
+	if err != nil {
+		return nil, err
+	}
+	rows, cols := a.Shape()[0], a.Shape()[1]
+	s := out(prealloc, a.Dtype(), cols)
+	switch s.Dtype() {
+	case tensor.Float32:
+		colSum(s.Float32s(), a.Float32s(), rows, cols)
+	default:
+		colSum(s.Float64s(), a.Float64s(), rows, cols)
+	}
+	return s, nil
+}
+
+func colSum[T float32 | float64](s, a []T, rows, cols int) {
+	clear(s)
+	for i := range rows {
+		for j, v := range a[i*cols : (i+1)*cols] {
+			s[j] += v
+		}
+	}
+}
+
+// bernoulliOp is sum_j x_ij l_ij - softplus(l_ij) per row.
+type bernoulliOp struct{ opBase }
+
+func (op bernoulliOp) Arity() int                        { return 2 }
+func (op bernoulliOp) Type() hm.Type                     { return hm.NewFnType(matT(), matT(), vecT()) }
+func (op bernoulliOp) String() string                    { return "bernoulliLogLik" }
+func (op bernoulliOp) WriteHash(h hash.Hash)             { fmt.Fprint(h, op.String()) }
+func (op bernoulliOp) Hashcode() uint32                  { return hashOf(op) }
+func (op bernoulliOp) DiffWRT(int) []bool                { return []bool{false, true} }
+func (op bernoulliOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
+func (op bernoulliOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	return tensor.Shape{in[0].(tensor.Shape)[0]}, nil
+}
+
+func (op bernoulliOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
+	ds, err := denseAll(in, op.String())
+	if err != nil {
+		return nil, err
+	}
+	x, l := ds[0], ds[1]
+	rows, cols := x.Shape()[0], x.Shape()[1]
+	s := out(prealloc, x.Dtype(), rows)
+	switch s.Dtype() {
+	case tensor.Float32:
+		bernoulliRows(s.Float32s(), x.Float32s(), l.Float32s(), rows, cols, softplus32)
+	default:
+		bernoulliRows(s.Float64s(), x.Float64s(), l.Float64s(), rows, cols, softplus64)
+	}
+	return s, nil
+}
+
+func bernoulliRows[T float32 | float64](s, x, l []T, rows, cols int, softplus func(T) T) {
+	parallelRows(rows, rows*cols, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			xi, li := x[i*cols:(i+1)*cols], l[i*cols:(i+1)*cols]
+			var acc T
+			for j, lj := range li {
+				acc += xi[j]*lj - softplus(lj)
+			}
+			s[i] = acc
+		}
+	})
+}
+
+func (op bernoulliOp) SymDiff(in G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	dl, err := G.ApplyOp(bernoulliGradOp{}, in[0], in[1], grad)
+	if err != nil {
+		return nil, err
+	}
+	return G.Nodes{nil, dl}, nil
+}
+
+// bernoulliGradOp is g_i (x_ij - sigmoid(l_ij)).
+type bernoulliGradOp struct{ opBase }
+
+func (op bernoulliGradOp) Arity() int                        { return 3 }
+func (op bernoulliGradOp) Type() hm.Type                     { return hm.NewFnType(matT(), matT(), vecT(), matT()) }
+func (op bernoulliGradOp) String() string                    { return "dbernoulliLogLik" }
+func (op bernoulliGradOp) WriteHash(h hash.Hash)             { fmt.Fprint(h, op.String()) }
+func (op bernoulliGradOp) Hashcode() uint32                  { return hashOf(op) }
+func (op bernoulliGradOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
+func (op bernoulliGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	return in[0].(tensor.Shape).Clone(), nil
+}
+
+func (op bernoulliGradOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
+	ds, err := denseAll(in, op.String())
+	if err != nil {
+		return nil, err
+	}
+	x, l, g := ds[0], ds[1], ds[2]
+	rows, cols := x.Shape()[0], x.Shape()[1]
+	d := out(prealloc, x.Dtype(), rows, cols)
+	switch d.Dtype() {
+	case tensor.Float32:
+		bernoulliGrad(d.Float32s(), x.Float32s(), l.Float32s(), g.Float32s(), rows, cols, sigmoid32)
+	default:
+		bernoulliGrad(d.Float64s(), x.Float64s(), l.Float64s(), g.Float64s(), rows, cols, sigmoid64)
+	}
+	return d, nil
+}
+
+func bernoulliGrad[T float32 | float64](d, x, l, g []T, rows, cols int, sigmoid func(T) T) {
+	parallelRows(rows, rows*cols, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			gi := g[i]
+			for j := i * cols; j < (i+1)*cols; j++ {
+				d[j] = gi * (x[j] - sigmoid(l[j]))
+			}
+		}
+	})
+}

@@ -1,0 +1,302 @@
+package nets
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+func TestFastMathAgainstFloat64(t *testing.T) {
+	var worstExp, worstLog, worstSP, worstSig float64
+	for i := 0; i <= 400000; i++ {
+		x := -100 + float64(i)*(200.0/400000)
+		if x <= 0 {
+			got, want := float64(expNeg32(float32(x))), math.Exp(float64(float32(x)))
+			if want > 1e-37 { // below that float32 is subnormal
+				worstExp = max(worstExp, math.Abs(got-want)/want)
+			}
+		}
+		if tt := float64(i) / 400000; true {
+			got, want := float64(log1p32(float32(tt))), math.Log1p(float64(float32(tt)))
+			if want > 0 {
+				worstLog = max(worstLog, math.Abs(got-want)/want)
+			}
+		}
+		xf := float64(float32(x))
+		sp, spWant := float64(softplus32(float32(x))), softplus64(xf)
+		worstSP = max(worstSP, math.Abs(sp-spWant)/max(spWant, 1e-30))
+		sg, sgWant := float64(sigmoid32(float32(x))), sigmoid64(xf)
+		worstSig = max(worstSig, math.Abs(sg-sgWant)/max(sgWant, 1e-30))
+	}
+	// float32 has a relative rounding error of 6e-8; a few ulps is the aim.
+	for name, worst := range map[string]float64{"exp": worstExp, "log1p": worstLog, "softplus": worstSP, "sigmoid": worstSig} {
+		if worst > 4e-7 {
+			t.Errorf("%s: worst relative error %.3g, want <= 4e-7", name, worst)
+		}
+	}
+	if softplus32(1e5) != 1e5 || softplus32(-1e5) != 0 || sigmoid32(-1e5) != 0 || sigmoid32(1e5) != 1 {
+		t.Errorf("extremes: softplus(±1e5) = %v, %v; sigmoid(±1e5) = %v, %v",
+			softplus32(1e5), softplus32(-1e5), sigmoid32(1e5), sigmoid32(-1e5))
+	}
+}
+
+func matNode(g *G.ExprGraph, name string, rows, cols int, v []float64) *G.Node {
+	return G.NewMatrix(g, tensor.Float64, G.WithShape(rows, cols), G.WithName(name),
+		G.WithValue(tensor.New(tensor.WithShape(rows, cols), tensor.WithBacking(v))))
+}
+
+func randSlice(rng *rand.Rand, n int, scale float64) []float64 {
+	v := make([]float64, n)
+	for i := range v {
+		v[i] = rng.NormFloat64() * scale
+	}
+	return v
+}
+
+// TestDenseInputGradient checks dX = dA W^T, which the MLP test (weights
+// only) does not reach, and that ForwardData refuses a gradient to x.
+func TestDenseInputGradient(t *testing.T) {
+	for _, act := range []Activation{"", ReLU, Tanh, Softplus} {
+		rng := rand.New(rand.NewPCG(2, 3))
+		rows, in, outW := 3, 4, 5
+		x, w, b := randSlice(rng, rows*in, 1), randSlice(rng, in*outW, 1), randSlice(rng, outW, 1)
+		loss := func() float64 { // sum of squares of act(x w + b)
+			s := 0.0
+			for r := range rows {
+				for j := range outW {
+					v := b[j]
+					for i := range in {
+						v += x[r*in+i] * w[i*outW+j]
+					}
+					switch act {
+					case ReLU:
+						v = max(v, 0)
+					case Tanh:
+						v = math.Tanh(v)
+					case Softplus:
+						v = softplus64(v)
+					}
+					s += v * v
+				}
+			}
+			return s
+		}
+		g := G.NewGraph()
+		xn := matNode(g, "x", rows, in, x)
+		wn := matNode(g, "w", in, outW, w)
+		bn := G.NewVector(g, tensor.Float64, G.WithShape(outW), G.WithName("b"),
+			G.WithValue(tensor.New(tensor.WithShape(outW), tensor.WithBacking(b))))
+		y, err := Dense(xn, wn, bn, act, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := G.Must(G.Sum(G.Must(G.Square(y))))
+		if _, err := G.Grad(l, xn, wn, bn); err != nil {
+			t.Fatal(err)
+		}
+		vm := G.NewTapeMachine(g, G.BindDualValues(xn, wn, bn))
+		if err := vm.RunAll(); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			name string
+			n    *G.Node
+			v    []float64
+		}{{"x", xn, x}, {"w", wn, w}, {"b", bn, b}} {
+			gv, err := c.n.Grad()
+			if err != nil {
+				t.Fatal(err)
+			}
+			grad := gv.Data().([]float64)
+			for j := range c.v {
+				const h = 1e-6
+				old := c.v[j]
+				c.v[j] = old + h
+				fp := loss()
+				c.v[j] = old - h
+				fm := loss()
+				c.v[j] = old
+				if fd := (fp - fm) / (2 * h); math.Abs(fd-grad[j]) > 1e-6*(1+math.Abs(fd)) {
+					t.Fatalf("act %q: d/d%s[%d] = %v, finite difference %v", act, c.name, j, grad[j], fd)
+				}
+			}
+		}
+		vm.Close()
+
+		// With dataInput, x is not differentiable: asking for its gradient fails loudly.
+		g2 := G.NewGraph()
+		xn2, wn2 := matNode(g2, "x", rows, in, x), matNode(g2, "w", in, outW, w)
+		bn2 := G.NewVector(g2, tensor.Float64, G.WithShape(outW), G.WithName("b"),
+			G.WithValue(tensor.New(tensor.WithShape(outW), tensor.WithBacking(b))))
+		y2, err := Dense(xn2, wn2, bn2, act, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := G.Grad(G.Must(G.Sum(y2)), xn2); err == nil {
+			t.Fatalf("act %q: gradient to a data input was not refused", act)
+		}
+	}
+}
+
+// bernoulliRef is sum_j x l - log(1 + e^l) per row, in float64.
+func bernoulliRef(x, l []float64, rows, cols int) []float64 {
+	s := make([]float64, rows)
+	for i := range rows {
+		for j := range cols {
+			v := l[i*cols+j]
+			s[i] += x[i*cols+j]*v - softplus64(v)
+		}
+	}
+	return s
+}
+
+func TestBernoulliLogLik(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	rows, cols := 4, 300 // wide enough to take the parallel path
+	x := make([]float64, rows*cols)
+	for i := range x {
+		x[i] = float64(rng.IntN(2))
+	}
+	l := randSlice(rng, rows*cols, 6)
+	l[0], l[1], l[2] = 80, -80, 0 // saturated and central logits
+	rowW := randSlice(rng, rows, 1)
+	loss := func() float64 {
+		s := 0.0
+		for i, v := range bernoulliRef(x, l, rows, cols) {
+			s += rowW[i] * v
+		}
+		return s
+	}
+	for _, dt := range []tensor.Dtype{tensor.Float64, tensor.Float32} {
+		g := G.NewGraph()
+		mk := func(name string, v []float64, shape ...int) *G.Node {
+			var back any = v
+			if dt == tensor.Float32 {
+				v32 := make([]float32, len(v))
+				for i, f := range v {
+					v32[i] = float32(f)
+				}
+				back = v32
+			}
+			if len(shape) == 1 {
+				return G.NewVector(g, dt, G.WithShape(shape...), G.WithName(name), G.WithValue(tensor.New(tensor.WithShape(shape...), tensor.WithBacking(back))))
+			}
+			return G.NewMatrix(g, dt, G.WithShape(shape...), G.WithName(name), G.WithValue(tensor.New(tensor.WithShape(shape...), tensor.WithBacking(back))))
+		}
+		xn, ln, wn := mk("x", x, rows, cols), mk("l", l, rows, cols), mk("rw", rowW, rows)
+		ll, err := BernoulliLogLik(xn, ln)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var llv G.Value
+		G.Read(ll, &llv)
+		obj := G.Must(G.Mul(wn, ll))
+		if _, err := G.Grad(obj, ln); err != nil {
+			t.Fatal(err)
+		}
+		vm := G.NewTapeMachine(g, G.BindDualValues(ln))
+		tol := 1e-12
+		if dt == tensor.Float32 {
+			tol = 2e-6
+		}
+		want := bernoulliRef(x, l, rows, cols)
+		for run := range 2 { // the second run reuses last run's buffers
+			if err := vm.RunAll(); err != nil {
+				t.Fatal(err)
+			}
+			for i := range rows {
+				got := toF64(llv.Data())[i]
+				if math.Abs(got-want[i]) > tol*math.Abs(want[i])+tol {
+					t.Fatalf("%v run %d: row %d = %v, want %v", dt, run, i, got, want[i])
+				}
+			}
+			gv, err := ln.Grad()
+			if err != nil {
+				t.Fatal(err)
+			}
+			grad := toF64(gv.Data())
+			for _, j := range []int{0, 1, 2, 3, 299, 301, 777, 1199} {
+				const h = 1e-6
+				old := l[j]
+				l[j] = old + h
+				fp := loss()
+				l[j] = old - h
+				fm := loss()
+				l[j] = old
+				if fd := (fp - fm) / (2 * h); math.Abs(fd-grad[j]) > 1e-5+tol*10 {
+					t.Fatalf("%v run %d: d/dl[%d] = %v, finite difference %v", dt, run, j, grad[j], fd)
+				}
+			}
+			vm.Reset()
+			// The tape machine adds into bound gradients; zero them as trainers do.
+			switch d := gv.Data().(type) {
+			case []float64:
+				clear(d)
+			case []float32:
+				clear(d)
+			}
+		}
+		vm.Close()
+	}
+}
+
+func toF64(d any) []float64 {
+	switch v := d.(type) {
+	case []float64:
+		return v
+	case []float32:
+		out := make([]float64, len(v))
+		for i, f := range v {
+			out[i] = float64(f)
+		}
+		return out
+	}
+	return nil
+}
+
+// TestDenseFloat32MatchesFloat64 runs one layer in both dtypes (the float32
+// path has its own softplus and calls Sgemm).
+func TestDenseFloat32MatchesFloat64(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 8))
+	rows, in, outW := 130, 33, 17
+	x, w, b := randSlice(rng, rows*in, 1), randSlice(rng, in*outW, 0.3), randSlice(rng, outW, 1)
+	for _, act := range []Activation{"", ReLU, Tanh, Softplus} {
+		var res [2][]float64
+		for k, dt := range []tensor.Dtype{tensor.Float64, tensor.Float32} {
+			g := G.NewGraph()
+			conv := func(v []float64) any {
+				if dt == tensor.Float64 {
+					return v
+				}
+				o := make([]float32, len(v))
+				for i, f := range v {
+					o[i] = float32(f)
+				}
+				return o
+			}
+			xn := G.NewMatrix(g, dt, G.WithShape(rows, in), G.WithName("x"), G.WithValue(tensor.New(tensor.WithShape(rows, in), tensor.WithBacking(conv(x)))))
+			wn := G.NewMatrix(g, dt, G.WithShape(in, outW), G.WithName("w"), G.WithValue(tensor.New(tensor.WithShape(in, outW), tensor.WithBacking(conv(w)))))
+			bn := G.NewVector(g, dt, G.WithShape(outW), G.WithName("b"), G.WithValue(tensor.New(tensor.WithShape(outW), tensor.WithBacking(conv(b)))))
+			y, err := Dense(xn, wn, bn, act, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var yv G.Value
+			G.Read(y, &yv)
+			vm := G.NewTapeMachine(g)
+			if err := vm.RunAll(); err != nil {
+				t.Fatal(err)
+			}
+			res[k] = toF64(yv.Data())
+			vm.Close()
+		}
+		for i := range res[0] {
+			if math.Abs(res[0][i]-res[1][i]) > 1e-5*(1+math.Abs(res[0][i])) {
+				t.Fatalf("act %q: float32 %v, float64 %v at %d", act, res[1][i], res[0][i], i)
+			}
+		}
+	}
+}
