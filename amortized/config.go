@@ -15,11 +15,6 @@ const (
 	Gaussian  = "gaussian"
 )
 
-// Posterior families of q(z|x).
-const (
-	Diagonal = "diag"
-)
-
 // Config is everything needed to rebuild a model's network; it is stored in
 // checkpoints as JSON. The zero value of an optional field means the default
 // given in its comment.
@@ -40,8 +35,11 @@ type Config struct {
 	// GaussianMinVar is the floor added to the decoder's variance; 0 means 1e-3.
 	GaussianMinVar float64 `json:"gaussian_min_var,omitempty"`
 
-	Posterior string `json:"posterior"` // diag (default)
-	Dtype     string `json:"dtype"`     // float32 (default) or float64
+	// Posterior is q(z|x)'s family: diag (default), fullcov, planar:K,
+	// radial:K, iaf:K or iaf:K:H (see the package doc). Normalize writes
+	// "iaf:K" as "iaf:K:H" with the default H.
+	Posterior string `json:"posterior"`
+	Dtype     string `json:"dtype"` // float32 (default) or float64
 }
 
 // ReferenceConfig is the architecture everyone quotes: 784-400-20-400-784,
@@ -86,20 +84,32 @@ func (c Config) Normalize() (Config, error) {
 		return c, fmt.Errorf("amortized: config: likelihood %q, want bernoulli or gaussian", c.Likelihood)
 	case c.GaussianMinVar < 0:
 		return c, fmt.Errorf("amortized: config: gaussian_min_var %g, want >= 0", c.GaussianMinVar)
-	case c.Posterior != Diagonal:
-		return c, fmt.Errorf("amortized: config: posterior %q, want diag", c.Posterior)
 	case c.Dtype != "float32" && c.Dtype != "float64":
 		return c, fmt.Errorf("amortized: config: dtype %q, want float32 or float64", c.Dtype)
 	}
 	if _, err := nets.ParseActivation(c.Activation); err != nil {
 		return c, fmt.Errorf("amortized: config: %w", err)
 	}
+	p, err := parsePosterior(c.Posterior, c.Latent)
+	if err != nil {
+		return c, fmt.Errorf("amortized: config: %w", err)
+	}
+	c.Posterior = p.String()
 	for _, h := range append(slices.Clone(c.Hidden), c.DecoderHidden...) {
 		if h <= 0 {
 			return c, fmt.Errorf("amortized: config: hidden width %d, want > 0", h)
 		}
 	}
 	return c, nil
+}
+
+// posterior is the parsed Posterior of a normalized configuration.
+func (c Config) posterior() posteriorSpec {
+	p, err := parsePosterior(c.Posterior, c.Latent)
+	if err != nil {
+		panic(err) // Normalize accepted it
+	}
+	return p
 }
 
 func (c Config) tensorDtype() tensor.Dtype {
@@ -120,6 +130,10 @@ func (c Config) NumParams() (int64, error) {
 	var total int64
 	overflow := false
 	dense := func(in, out int) { // weights and biases of one layer
+		if in < 0 || out < 0 || in == math.MaxInt64 { // a width that overflowed
+			overflow = true
+			return
+		}
 		n, ok := mulInt64(int64(in)+1, int64(out))
 		if !ok || total > math.MaxInt64-n {
 			overflow = true
@@ -135,8 +149,19 @@ func (c Config) NumParams() (int64, error) {
 		return in
 	}
 	h := stack(c.DataDim, c.Hidden)
-	dense(h, c.Latent) // mean
-	dense(h, c.Latent) // log-variance
+	post := c.posterior()
+	if post.family == FullCov && c.Latent > math.MaxInt32 {
+		// L(L-1)/2 entries of L per example would overflow below.
+		return 0, fmt.Errorf("amortized: config: the network has more than 2^63 parameters")
+	}
+	for _, hd := range post.heads(c.Latent) {
+		dense(h, hd.width)
+	}
+	if post.family == IAF {
+		for range post.steps {
+			iafParams(c.Latent, post.hidden, dense)
+		}
+	}
 	h = stack(c.Latent, c.DecoderHidden)
 	dense(h, c.DataDim)
 	if c.Likelihood == Gaussian {

@@ -6,15 +6,73 @@
 //
 // # Model
 //
-// Encoder: h = MLP(x); mu = h W_mu + b_mu; lv = h W_lv + b_lv (log-variance).
-// Posterior (family "diag"): q(z|x) = N(mu, diag(exp(lv))), sampled by the
-// reparameterization trick (Kingma & Welling 2014; Rezende et al. 2014)
+// Encoder: h = MLP(x), then linear heads on h (parameters
+// encoder.<head>.weight and .bias), whose outputs are q(z|x)'s parameters
+// for this x: mu = h W_mean + b_mean, and the family's other heads below.
+// Every draw of z is a deterministic map of standard-normal noise eps
+// (the reparameterization trick: Kingma & Welling 2014; Rezende et al.
+// 2014), with eps fed into the graph as an input, so every draw comes from a
+// seeded stream and any batch size works.
 //
-//	z = mu + exp(lv/2) * eps,   eps ~ N(0, I),
+// # Posterior families
 //
-// with eps fed into the graph as an input, so every draw comes from a seeded
-// stream and any batch size works. [Model.Encode] returns mu, the posterior
-// mean, as the point summary.
+// Config.Posterior chooses q(z|x); L is the latent dimension and
+// log N(eps) = sum_j log N(eps_j; 0, 1).
+//
+// "diag", the default: q(z|x) = N(mu, diag(exp(lv))), heads mean and logvar,
+//
+//	z = mu + exp(lv/2) * eps,   log q(z|x) = log N(eps) - sum_j lv_j/2
+//	KL = 1/2 sum_j (mu_j^2 + exp(lv_j) - 1 - lv_j)
+//
+// "fullcov": q(z|x) = N(mu, Sigma) with Sigma = C C^T for a lower-triangular
+// Cholesky factor C with a positive diagonal (the full-covariance posterior
+// of Kingma & Welling 2014, appendix, as compared by Cremer, Li & Duvenaud
+// 2018). Heads: mean (L), logdiag (L: log C_jj, so C_jj = exp(logdiag_j) > 0
+// for any weights) and, for L > 1, lower (L(L-1)/2: the strict lower
+// triangle row by row, C_ij at column i(i-1)/2 + j for i > j). Then
+//
+//	z = mu + C eps,   log q(z|x) = log N(eps) - sum_j log C_jj   (log|det C|)
+//	KL = 1/2 (tr(C C^T) + |mu|^2 - L - 2 sum_j log C_jj),  tr(C C^T) = sum_ij C_ij^2
+//
+// "planar:K" and "radial:K": K normalizing flows (Rezende & Mohamed 2015) on
+// a diagonal base q0 = N(mu, diag(exp(lv))) as above, z_0 = mu + exp(lv/2) eps,
+// z_K = f_K(...f_1(z_0)), with every step's parameters produced by the
+// encoder per example (amortized), as in the reference code of Sylvester
+// flows (van den Berg et al. 2018): heads flow.k.u (L), flow.k.w (L),
+// flow.k.b (1) for planar step k = 0..K-1; flow.k.z0 (L), flow.k.alpha (1),
+// flow.k.beta (1) for radial (package flows gives the steps, their
+// invertibility constraints and log-determinants). By the change of variables
+//
+//	log q_K(z_K|x) = log q0(z_0|x) - sum_k log|det df_k/dz_{k-1}|
+//
+// "iaf:K" and "iaf:K:H": K inverse autoregressive flow steps (Kingma et al.
+// 2016) on the same diagonal base; step k is a MADE (Germain et al. 2015)
+// L -> H -> 2L with hidden width H (default [DefaultIAFHidden], 2L + 1)
+// giving m and s, with sigma = sigmoid(s + 2), f(z) = sigma z + (1 - sigma) m
+// and log|det| = sum_j log sigma_j. Its weights are global (parameters
+// encoder.iaf.k.made.*); the per-example part is the context: a head
+// "context" of width H whose value enters every step's first MADE layer
+// through a linear map (encoder.iaf.k.context.*). Successive steps reverse
+// the variable order. The same change of variables gives log q_K.
+//
+// Flows have no closed-form KL. Their KL term is the Monte Carlo estimate at
+// the sampled z_K (Rezende & Mohamed 2015, eq. 15),
+//
+//	KL ~ log q0(z_0|x) - sum_k log|det df_k/dz_{k-1}| - log p(z_K),
+//
+// so their ELBO is
+//
+//	E[log p(x|z_K) + log p(z_K) - log q0(z_0|x) + sum_k log|det df_k/dz_{k-1}|]
+//
+// estimated with the same draws, and the reported ELBO is recon - that KL.
+//
+// [Model.Encode]'s point summary of q(z|x) is the mean mu for diag and
+// fullcov (there also the mode). A flow posterior's mean has no closed
+// form, and averaging draws would make Encode random; the summary is
+// instead the flow applied to the base mean, f_K(...f_1(mu)): z_K at
+// eps = 0, a deterministic point of high density that the decoder was
+// trained on, and what Impute with Mean and a mean reconstruction decode.
+// It is neither q_K's mean nor necessarily its mode.
 //
 // Decoder: g = MLP'(z) and, per pixel d,
 //
@@ -33,10 +91,9 @@
 // Per example, in nats, summed over pixels and latent dimensions:
 //
 //	ELBO(x) = E_q[log p(x|z)] - KL(q(z|x) || p(z))
-//	KL      = 1/2 sum_j (mu_j^2 + exp(lv_j) - 1 - lv_j)      (closed form)
 //
-// The expectation is estimated with one reparameterized draw. Training
-// minimizes the batch mean of
+// with the KL of the posterior family (above). The expectation is estimated
+// with one reparameterized draw. Training minimizes the batch mean of
 //
 //	-log p(x|z) + beta * sum_j max(lambda, mean_batch KL_j)
 //
@@ -45,6 +102,10 @@
 // 2016), and lambda is the free-bits floor of Kingma et al. (2016) applied
 // per latent dimension to the batch-mean KL. With beta = 1 and lambda = 0
 // this is exactly -ELBO. Reported ELBOs always use beta = 1 and lambda = 0.
+// Warm-up weighs any family's KL term. Free bits need a KL per latent
+// dimension, which only "diag" has (a full covariance couples the
+// dimensions; a flow's KL is one sampled number per example), so other
+// families refuse them ([TrainOptions.NormalizeFor]).
 //
 // With K > 1 samples per example (TrainOptions.K) the ELBO's reconstruction
 // term is averaged over the K draws. The importance-weighted bound of Burda,
@@ -56,12 +117,17 @@
 // subtracted before exponentiating; gorgonia's own LogSumExp is not used).
 // L_1 is the ELBO with a sampled KL, L_K increases with K and tends to
 // log p(x). Warm-up and free bits act on the ELBO's KL term and are refused
-// with "iwae".
+// with "iwae". For every family log q is the density of the final z, with
+// the flows' log-determinants: log w = log p(x|z_K) + log p(z_K) -
+// log q0(z_0|x) + sum_k log|det df_k/dz_{k-1}|. With several samples per
+// example (TrainOptions.K > 1) each example's head values (flow parameters
+// and context included) are repeated once per sample, and a flow's sampled
+// KL is averaged over the samples like the reconstruction term.
 //
 // # Gradient estimators
 //
-// "pathwise" differentiates through z = mu + sigma * eps (the
-// reparameterization trick). "score" is the score-function (REINFORCE,
+// "pathwise" differentiates through the map from eps to z, such as
+// z = mu + sigma * eps (the reparameterization trick). "score" is the score-function (REINFORCE,
 // likelihood-ratio) estimator for the encoder's gradient of the expected
 // log-likelihood,
 //
@@ -76,10 +142,22 @@
 // (log p(x|z) - b) log q(z|x) carries the gradient. [GradientVariance]
 // measures either estimator's variance on a fixed model and batch.
 //
+// The surrogate needs log q(z|x) at a given z as a function of the encoder's
+// outputs: for "diag" at eps = (z - mu) exp(-lv/2); for "fullcov" at the eps
+// solving C eps = z - mu, by forward substitution in the graph (L-1 sweeps
+// of eps <- (z - mu - N eps) / diag(C), N the strict lower part, exact
+// because N is nilpotent). Planar and radial flows have no closed-form
+// inverse and an IAF's inverse costs L sequential MADE passes, so flow
+// families refuse the score estimator.
+//
 // # Log-likelihood
 //
 // [Model.LogLikelihood] estimates log p(x) by importance sampling with q as
-// the proposal, log (1/k) sum_i w_i, in chunks combined by a streaming
+// the proposal, log (1/k) sum_i w_i, with log w as for IWAE above. The
+// encoder runs once per image; its head values (every family's parameters
+// of q, flow parameters and IAF context included) are then fed to the
+// sampling graph for each chunk of samples, so the cost per sample is the
+// flow and the decoder, not the encoder. Chunks are combined by a streaming
 // log-sum-exp (bounded memory for any k, k = 5000 included), on all cores,
 // with the noise of (image, sample) drawn from its own stream so results do
 // not depend on scheduling. [Model.LogLikelihoodSE] adds the delta-method
@@ -89,9 +167,9 @@
 //
 // [Model.Impute] fills missing pixels by the iterated conditional sampling
 // of Rezende, Mohamed & Wierstra (2014): start the missing pixels at 0.5,
-// then repeatedly draw z ~ q(z|x) (or take its mean), decode, and replace
-// only the missing pixels by E[x|z]. Observed pixels come back exactly as
-// given. Averaging several chains estimates E[x_missing | x_observed].
+// then repeatedly draw z ~ q(z|x) (or take Encode's point summary), decode,
+// and replace only the missing pixels by E[x|z]. Observed pixels come back
+// exactly as given. Averaging several chains estimates E[x_missing | x_observed].
 //
 // A last partial batch is weighted by its own size (the loss is the mean over
 // its real rows): the graph has a fixed batch size, padding rows get weight 0.
@@ -119,6 +197,11 @@
 // before a run ends.
 //
 // References: Kingma & Welling, Auto-Encoding Variational Bayes (2014);
+// Rezende & Mohamed, Variational Inference with Normalizing Flows (2015);
+// van den Berg, Hasenclever, Tomczak & Welling, Sylvester Normalizing Flows
+// for Variational Inference (2018); Cremer, Li & Duvenaud, Inference
+// Suboptimality in Variational Autoencoders (2018); Germain, Gregor, Murray
+// & Larochelle, MADE (2015);
 // Burda, Grosse & Salakhutdinov, Importance Weighted Autoencoders (2015);
 // Kucukelbir et al., Automatic Differentiation Variational Inference (2017);
 // Rainforth et al., Tighter Variational Bounds are Not Necessarily Better (2018);

@@ -36,20 +36,27 @@ type graph struct {
 	// examples repeated, wk each sample's weight w_i/k. Score-function
 	// graphs take z itself and each sample's advantage.
 	rep, xk, wk, adv *G.Node
-	// kindLogW inputs q's parameters per row.
+	// kindLogW inputs q's parameters per row: the encoder's heads, in
+	// the model's head order.
+	qIn []*G.Node
+	// muIn and logvarIn are qIn[0] and qIn[1] when they are a diagonal
+	// Gaussian's (or a flow base's) mean and log-variance, else nil.
 	muIn, logvarIn *G.Node
 
-	mu, logvar *G.Node // q(z|x)
-	mean       *G.Node // mean of p(x|z)
-	recon      *G.Node // log p(x|z) per row
-	kl         *G.Node // KL(q(z|x) || p(z)) per row, analytic
-	logq, logp *G.Node // log q(z|x) and log p(z) per row at the sampled z
-	zOut       *G.Node // the sampled z (kindLogW)
-	logw       *G.Node // log p(x|z) + log p(z) - log q(z|x) per row (kindLogW)
-	loss       *G.Node // training loss (scalar)
-	lossRecon  *G.Node // weighted mean of recon (scalar), for reporting
-	lossKL     *G.Node // weighted mean of kl (scalar)
-	bound      *G.Node // the objective's estimate per example, weighted mean (scalar)
+	heads      []*G.Node // the encoder's heads: q(z|x)'s parameters (kindEncode)
+	mu         *G.Node   // mean of q(z|x) (of the base q0 for flows)
+	logvar     *G.Node   // log-variance of q(z|x) or q0 (diag and flows; kindEncode)
+	point      *G.Node   // Encode's point summary of q(z|x) (kindEncode)
+	mean       *G.Node   // mean of p(x|z)
+	recon      *G.Node   // log p(x|z) per row
+	kl         *G.Node   // KL(q(z|x) || p(z)) per row: analytic, or for flows log q(z|x) - log p(z) at the sampled z
+	logq, logp *G.Node   // log q(z|x) and log p(z) per row at the sampled z
+	zOut       *G.Node   // the sampled z (kindLogW)
+	logw       *G.Node   // log p(x|z) + log p(z) - log q(z|x) per row (kindLogW)
+	loss       *G.Node   // training loss (scalar)
+	lossRecon  *G.Node   // weighted mean of recon (scalar), for reporting
+	lossKL     *G.Node   // weighted mean of kl (scalar)
+	bound      *G.Node   // the objective's estimate per example, weighted mean (scalar)
 
 	// outs holds copies of the nodes read from Go, taken by gorgonia's Read
 	// op as each is computed: the tape machine reuses buffers in place, so
@@ -59,10 +66,11 @@ type graph struct {
 
 // builder carries the graph being built and small helpers bound to its dtype.
 type builder struct {
-	m  *Model
-	g  *G.ExprGraph
-	b  *nets.Binding
-	dt tensor.Dtype
+	m      *Model
+	g      *G.ExprGraph
+	b      *nets.Binding
+	dt     tensor.Dtype
+	consts map[string]*G.Node // constant matrices by name (constMatrix)
 }
 
 func (bd *builder) scalar(v float64) *G.Node {
@@ -110,15 +118,6 @@ func must(n *G.Node, err error) *G.Node {
 
 type buildError struct{ err error }
 
-// encode adds q(z|x)'s parameters for a batch x.
-func (bd *builder) encode(x *G.Node) (mu, logvar *G.Node) {
-	m := bd.m
-	h := must(m.encTrunk.Forward(bd.b, x))
-	mu = must(m.encMean.Forward(bd.b, h))
-	logvar = must(m.encLogVar.Forward(bd.b, h))
-	return mu, logvar
-}
-
 // decoderOut is p(x|z)'s parameters: logits (Bernoulli) or mean and variance (Gaussian).
 type decoderOut struct {
 	logits   *G.Node
@@ -130,8 +129,9 @@ func (bd *builder) decode(z *G.Node) decoderOut {
 	m := bd.m
 	h := must(m.decTrunk.Forward(bd.b, z))
 	if m.cfg.Likelihood == Bernoulli {
-		l := must(m.decOut.Forward(bd.b, h))
-		return decoderOut{logits: l, mean: must(G.Sigmoid(l))}
+		// The mean sigmoid(l) is added only where it is read (meanOf): the
+		// tape machine runs every node, and training never needs it.
+		return decoderOut{logits: must(m.decOut.Forward(bd.b, h))}
 	}
 	mean := must(G.Sigmoid(must(m.decOut.Forward(bd.b, h))))
 	raw := must(m.decVar.Forward(bd.b, h))
@@ -139,21 +139,27 @@ func (bd *builder) decode(z *G.Node) decoderOut {
 	return decoderOut{mean: mean, variance: variance}
 }
 
+// meanOf is the mean of p(x|z): sigmoid(l) for Bernoulli logits.
+func (bd *builder) meanOf(d decoderOut) *G.Node {
+	if d.mean == nil {
+		d.mean = must(G.Sigmoid(d.logits))
+	}
+	return d.mean
+}
+
 // logLikelihood is log p(x|z) per row, summed over pixels.
 //
 // Bernoulli with logits l: x l - softplus(l), which never forms log(sigmoid)
 // and so stays finite for any l. Gaussian: -(log 2 pi + log s2 + (x-m)^2/s2)/2.
 func (bd *builder) logLikelihood(d decoderOut, x *G.Node) *G.Node {
-	var per *G.Node
 	if d.logits != nil {
-		per = must(G.Sub(must(G.HadamardProd(x, d.logits)), must(G.Softplus(d.logits))))
-	} else {
-		diff := must(G.Sub(x, d.mean))
-		quad := must(G.HadamardDiv(must(G.Square(diff)), d.variance))
-		per = must(G.Add(must(G.Log(d.variance)), quad))
-		per = must(G.Add(per, bd.scalar(math.Log(2*math.Pi))))
-		per = must(G.Mul(per, bd.scalar(-0.5)))
+		return must(nets.BernoulliLogLik(x, d.logits))
 	}
+	diff := must(G.Sub(x, d.mean))
+	quad := must(G.HadamardDiv(must(G.Square(diff)), d.variance))
+	per := must(G.Add(must(G.Log(d.variance)), quad))
+	per = must(G.Add(per, bd.scalar(math.Log(2*math.Pi))))
+	per = must(G.Mul(per, bd.scalar(-0.5)))
 	return must(G.Sum(per, 1))
 }
 
@@ -199,16 +205,22 @@ func (bd *builder) trainGraph(gr *graph, opts TrainOptions) error {
 	gr.x = bd.input("x", B, D)
 	gr.w = bd.input("w", B)
 	gr.beta = bd.input("beta")
-	gr.mu, gr.logvar = bd.encode(gr.x)
-	mu, lv, xk := gr.mu, gr.logvar, gr.x
+	heads := bd.encodeHeads(gr.x)
+	gr.mu = heads[0]
+	qB := bd.posterior(heads) // one row per example
+	q, xk := qB, gr.x         // one row per sample
 	gr.wk = gr.w
 	if k > 1 {
 		gr.rep = bd.input("rep", n, B)
 		gr.xk = bd.input("xk", n, D)
 		gr.wk = bd.input("wk", n)
-		mu, lv, xk = must(G.Mul(gr.rep, gr.mu)), must(G.Mul(gr.rep, gr.logvar)), gr.xk
+		rh := make([]*G.Node, len(heads))
+		for i, h := range heads {
+			rh[i] = must(G.Mul(gr.rep, h))
+		}
+		q, xk = bd.posterior(rh), gr.xk
 	}
-	var z *G.Node
+	var z, logq *G.Node
 	if opts.Estimator == EstimatorScore {
 		// z is sampled outside the graph: no gradient flows through it.
 		gr.z = bd.input("z", n, L)
@@ -216,27 +228,41 @@ func (bd *builder) trainGraph(gr *graph, opts TrainOptions) error {
 		z = gr.z
 	} else {
 		gr.eps = bd.input("eps", n, L)
-		z = bd.reparameterize(mu, lv, gr.eps)
+		z, logq = q.sample(gr.eps)
 	}
 	gr.recon = bd.logLikelihood(bd.decode(z), xk)
-	klDims := bd.klDiag(gr.mu, gr.logvar)
-	gr.kl = must(G.Sum(klDims, 1))
 	// Weighted sums are means over the real rows (and samples).
 	gr.lossRecon = must(G.Mul(gr.wk, gr.recon))
-	klPerDim := must(G.Mul(must(G.Transpose(klDims)), gr.w))
-	gr.lossKL = must(G.Sum(klPerDim))
-	klTerm := gr.lossKL
-	if opts.FreeBits > 0 {
-		// Free bits (Kingma et al. 2016): each dimension's batch-mean KL
-		// counts as at least lambda, so no gradient pushes it below.
-		lam := bd.scalar(opts.FreeBits)
-		klTerm = must(G.Sum(must(G.Add(must(G.Rectify(must(G.Sub(klPerDim, lam)))), lam))))
+	var klTerm *G.Node
+	switch {
+	case qB.spec.family == Diagonal:
+		klDims := bd.klDiag(qB.mu, qB.logvar)
+		gr.kl = must(G.Sum(klDims, 1))
+		klPerDim := must(G.Mul(must(G.Transpose(klDims)), gr.w))
+		gr.lossKL = must(G.Sum(klPerDim))
+		klTerm = gr.lossKL
+		if opts.FreeBits > 0 {
+			// Free bits (Kingma et al. 2016): each dimension's batch-mean KL
+			// counts as at least lambda, so no gradient pushes it below.
+			lam := bd.scalar(opts.FreeBits)
+			klTerm = must(G.Sum(must(G.Add(must(G.Rectify(must(G.Sub(klPerDim, lam)))), lam))))
+		}
+	case qB.analyticKL():
+		gr.kl = qB.klRow()
+		gr.lossKL = must(G.Mul(gr.w, gr.kl))
+		klTerm = gr.lossKL
+	default:
+		// No closed form: the KL is estimated at each sample,
+		// log q(z|x) - log p(z) (Rezende & Mohamed 2015, eq. 15).
+		gr.kl = must(G.Sub(logq, bd.logStdNormal(z)))
+		gr.lossKL = must(G.Mul(gr.wk, gr.kl))
+		klTerm = gr.lossKL
 	}
 	switch {
 	case opts.Objective == ObjectiveIWAE:
 		// log w = log p(x|z) + log p(z) - log q(z|x); the bound is the
 		// log of the mean weight (Burda et al. 2015).
-		logw := must(G.Sub(must(G.Add(gr.recon, bd.logStdNormal(z))), bd.logQEps(gr.eps, lv)))
+		logw := must(G.Sub(must(G.Add(gr.recon, bd.logStdNormal(z))), logq))
 		perEx := bd.logMeanExp(must(G.Reshape(logw, []int{B, k})), k)
 		gr.bound = must(G.Mul(gr.w, perEx))
 		gr.loss = must(G.Neg(gr.bound))
@@ -244,7 +270,7 @@ func (bd *builder) trainGraph(gr *graph, opts TrainOptions) error {
 		// Surrogate whose encoder gradient is E[(log p(x|z) - b) grad log q(z|x)]
 		// (the score function), plus the exact gradient of the analytic KL.
 		// adv is an input, so the decoder's gradient comes from recon alone.
-		gr.logq = bd.logQAt(z, mu, lv)
+		gr.logq = q.logQAt(z)
 		score := must(G.Mul(gr.wk, must(G.HadamardProd(gr.adv, gr.logq))))
 		gr.bound = must(G.Sub(gr.lossRecon, gr.lossKL))
 		gr.loss = must(G.Sub(must(G.Sub(must(G.Mul(gr.beta, klTerm)), gr.lossRecon)), score))
@@ -299,38 +325,50 @@ func (m *Model) buildGraphOn(ps *nets.Params, kind graphKind, batch int, opts Tr
 	switch kind {
 	case kindDecode:
 		gr.z = bd.input("z", batch, L)
-		gr.mean = bd.decode(gr.z).mean
+		gr.mean = bd.meanOf(bd.decode(gr.z))
 	case kindEncode:
 		gr.x = bd.input("x", batch, D)
-		gr.mu, gr.logvar = bd.encode(gr.x)
+		gr.heads = bd.encodeHeads(gr.x)
+		q := bd.posterior(gr.heads)
+		gr.mu, gr.logvar, gr.point = q.mu, q.logvar, q.point()
 	case kindEval:
 		gr.x = bd.input("x", batch, D)
 		gr.eps = bd.input("eps", batch, L)
-		gr.mu, gr.logvar = bd.encode(gr.x)
-		z := bd.reparameterize(gr.mu, gr.logvar, gr.eps)
+		q := bd.posterior(bd.encodeHeads(gr.x))
+		gr.mu = q.mu
+		z, logq := q.sample(gr.eps)
 		dec := bd.decode(z)
 		gr.recon = bd.logLikelihood(dec, gr.x)
-		gr.kl = must(G.Sum(bd.klDiag(gr.mu, gr.logvar), 1))
-		gr.mean = dec.mean
-		gr.logq = bd.logQEps(gr.eps, gr.logvar)
-		gr.logp = bd.logStdNormal(z)
+		gr.mean = bd.meanOf(dec)
+		gr.logq, gr.logp = logq, bd.logStdNormal(z)
+		if q.analyticKL() {
+			gr.kl = q.klRow()
+		} else {
+			gr.kl = must(G.Sub(gr.logq, gr.logp))
+		}
 	case kindLogW:
 		gr.x = bd.input("x", batch, D)
-		gr.muIn, gr.logvarIn = bd.input("mu", batch, L), bd.input("logvar", batch, L)
+		for _, hd := range m.post.heads(L) {
+			gr.qIn = append(gr.qIn, bd.input("q."+hd.name, batch, hd.width))
+		}
+		if m.post.family != FullCov {
+			gr.muIn, gr.logvarIn = gr.qIn[0], gr.qIn[1]
+		}
 		gr.eps = bd.input("eps", batch, L)
-		gr.zOut = bd.reparameterize(gr.muIn, gr.logvarIn, gr.eps)
+		z, logq := bd.posterior(gr.qIn).sample(gr.eps)
+		gr.zOut = z
 		gr.recon = bd.logLikelihood(bd.decode(gr.zOut), gr.x)
 		lpz := bd.logStdNormal(gr.zOut)
-		gr.logw = must(G.Sub(must(G.Add(gr.recon, lpz)), bd.logQEps(gr.eps, gr.logvarIn)))
+		gr.logw = must(G.Sub(must(G.Add(gr.recon, lpz)), logq))
 	case kindTrain:
 		if err := bd.trainGraph(gr, opts); err != nil {
 			return nil, err
 		}
 	}
 	gr.outs = map[*G.Node]*G.Value{}
-	for _, n := range []*G.Node{gr.mu, gr.logvar, gr.mean, gr.recon, gr.kl, gr.logq, gr.logp,
-		gr.zOut, gr.logw, gr.loss, gr.lossRecon, gr.lossKL, gr.bound} {
-		if n != nil {
+	for _, n := range append([]*G.Node{gr.mu, gr.point, gr.mean, gr.recon, gr.kl, gr.logq, gr.logp,
+		gr.zOut, gr.logw, gr.loss, gr.lossRecon, gr.lossKL, gr.bound}, gr.heads...) {
+		if _, dup := gr.outs[n]; n != nil && !dup {
 			v := new(G.Value)
 			G.Read(n, v)
 			gr.outs[n] = v

@@ -22,8 +22,9 @@ type ImputeOptions struct {
 	// no way to ask for no sweep: the starting fill is not an imputation.
 	Iters int
 	// Mean uses the mean of q(z|x) in every sweep instead of a draw from
-	// it, a deterministic fixed-point iteration that needs no rng. False
-	// means draws: the Markov chain of Rezende et al. (2014).
+	// it (for flow posteriors, [Model.Encode]'s point summary, the flow
+	// applied to the base mean), a deterministic fixed-point iteration that
+	// needs no rng. False means draws: the Markov chain of Rezende et al. (2014).
 	Mean bool
 	// Chains is the number of independent chains run from each row, whose
 	// final missing pixels are averaged: an estimate of E[x_m | x_o], which
@@ -37,7 +38,7 @@ type ImputeOptions struct {
 // Wierstra (2014). Starting from x with its missing pixels set to 0.5, each
 // sweep
 //
-//	draws z ~ q(z|x)              (z = mean of q(z|x) with opts.Mean)
+//	draws z ~ q(z|x)              (z = Encode's summary of q(z|x) with opts.Mean)
 //	sets x_m = E[x_m | z]         for the missing pixels m only
 //
 // and the result is x after the last sweep (averaged over opts.Chains
@@ -75,7 +76,7 @@ func (m *Model) Impute(x [][]float32, observed [][]bool, opts ImputeOptions, rng
 			flat[r*D+j] = imputeStart
 		}
 	}
-	eps := make([]float64, min(n, evalChunk)*L) // stays zero with opts.Mean, so z = mu
+	eps := make([]float64, min(n, evalChunk)*L) // stays zero with opts.Mean: z is the point summary
 	var mean []float64
 	err := m.chunks(kindEval, n, func(g *graph, start, rows int) error {
 		xs := flat[start*D : (start+rows)*D]

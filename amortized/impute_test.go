@@ -64,7 +64,12 @@ func TestImputeKeepsObservedPixelsExactly(t *testing.T) {
 // methods it is made of: with Mean, Decode(Encode(x0)); with draws,
 // Reconstruct(x0) with the same noise; x0 is x with its missing pixels at 0.5.
 func TestImputeSweepIsEncodeSampleDecode(t *testing.T) {
-	m := newSmall(t, "float64", Bernoulli, 2)
+	for _, post := range families {
+		t.Run(post, func(t *testing.T) { checkImputeSweep(t, newFamily(t, post, "float64", Bernoulli, 2)) })
+	}
+}
+
+func checkImputeSweep(t *testing.T, m *Model) {
 	x := rowsOf(synthetic(6, 12, 3), 12)
 	obs := randomMask(6, 12, 4)
 	x0 := make([][]float32, len(x))

@@ -42,17 +42,11 @@ func (m *Model) LogLikelihoodSE(x [][]float32, k int, rng *rand.Rand) (ll, se []
 		return nil, nil, err
 	}
 	n, D, L := len(x), m.cfg.DataDim, m.cfg.Latent
-	mu, lv := make([]float64, 0, n*L), make([]float64, 0, n*L)
-	var bufMu, bufLV []float64
-	err = m.chunks(kindEncode, n, func(g *graph, start, rows int) error {
-		setRows(g.x, flat[start*D:(start+rows)*D])
-		if err := g.run(); err != nil {
-			return err
-		}
-		bufMu, bufLV = g.read(g.mu, bufMu), g.read(g.logvar, bufLV)
-		mu, lv = append(mu, bufMu[:rows*L]...), append(lv, bufLV[:rows*L]...)
-		return nil
-	})
+	// The encoder runs once per row; its heads (all of q's parameters,
+	// flow parameters and context included) are fed to the kindLogW graph
+	// for every chunk of samples, which is far cheaper than rerunning the
+	// encoder for each sample.
+	q, err := m.encodeHeads(flat, n)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -95,14 +89,14 @@ func (m *Model) LogLikelihoodSE(x [][]float32, k int, rng *rand.Rand) (ll, se []
 				return
 			}
 			defer g.close()
-			buf := newLogWBuffers(size, D, L)
+			buf := newLogWBuffers(size, D, L, m.headWidths())
 			for {
 				u := int(next.Add(1) - 1)
 				if u >= units {
 					return
 				}
 				r0, r1 := u*rowsPerUnit, min((u+1)*rowsPerUnit, n)
-				if err := buf.runUnit(g, flat, mu, lv, seeds, acc, r0, r1, k); err != nil {
+				if err := buf.runUnit(g, flat, q, seeds, acc, r0, r1, k); err != nil {
 					errs[w] = err
 					return
 				}
@@ -120,22 +114,61 @@ func (m *Model) LogLikelihoodSE(x [][]float32, k int, rng *rand.Rand) (ll, se []
 	return ll, se, nil
 }
 
+// encodeHeads runs the encoder on n validated rows and returns each head's
+// values, row-major, in the model's head order.
+func (m *Model) encodeHeads(flat []float32, n int) ([][]float64, error) {
+	D, widths := m.cfg.DataDim, m.headWidths()
+	out := make([][]float64, len(widths))
+	for h, w := range widths {
+		out[h] = make([]float64, 0, n*w)
+	}
+	var buf []float64
+	err := m.chunks(kindEncode, n, func(g *graph, start, rows int) error {
+		setRows(g.x, flat[start*D:(start+rows)*D])
+		if err := g.run(); err != nil {
+			return err
+		}
+		for h, w := range widths {
+			buf = g.read(g.heads[h], buf)
+			out[h] = append(out[h], buf[:rows*w]...)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// headWidths are the widths of the encoder's heads, in order.
+func (m *Model) headWidths() []int {
+	var w []int
+	for _, l := range m.heads {
+		w = append(w, l.Out)
+	}
+	return w
+}
+
 // logWBuffers are one worker's input buffers for a kindLogW graph.
 type logWBuffers struct {
 	x          []float32
-	mu, lv, ep []float64
+	q          [][]float64 // per head, size rows of its width
+	ep         []float64
 	item       []int // row of each filled item
 	lw         []float64
+	widths     []int
 	D, L, size int
 }
 
-func newLogWBuffers(size, D, L int) *logWBuffers {
-	return &logWBuffers{x: make([]float32, size*D), mu: make([]float64, size*L), lv: make([]float64, size*L),
-		ep: make([]float64, size*L), item: make([]int, 0, size), D: D, L: L, size: size}
+func newLogWBuffers(size, D, L int, widths []int) *logWBuffers {
+	b := &logWBuffers{x: make([]float32, size*D), ep: make([]float64, size*L), item: make([]int, 0, size),
+		widths: widths, D: D, L: L, size: size}
+	for _, w := range widths {
+		b.q = append(b.q, make([]float64, size*w))
+	}
+	return b
 }
 
-// runUnit evaluates k weights for each of rows [r0, r1), in graph-sized chunks.
-func (b *logWBuffers) runUnit(g *graph, flat []float32, mu, lv []float64, seeds []uint64, acc []lseAcc, r0, r1, k int) error {
+// runUnit evaluates k weights for each of rows [r0, r1), in graph-sized
+// chunks; q holds the encoder's heads of every row.
+func (b *logWBuffers) runUnit(g *graph, flat []float32, q [][]float64, seeds []uint64, acc []lseAcc, r0, r1, k int) error {
 	D, L := b.D, b.L
 	total := (r1 - r0) * k
 	for start := 0; start < total; start += b.size {
@@ -144,8 +177,9 @@ func (b *logWBuffers) runUnit(g *graph, flat []float32, mu, lv []float64, seeds 
 			row, s := r0+t/k, t%k
 			i := len(b.item)
 			copy(b.x[i*D:(i+1)*D], flat[row*D:(row+1)*D])
-			copy(b.mu[i*L:(i+1)*L], mu[row*L:(row+1)*L])
-			copy(b.lv[i*L:(i+1)*L], lv[row*L:(row+1)*L])
+			for h, w := range b.widths {
+				copy(b.q[h][i*w:(i+1)*w], q[h][row*w:(row+1)*w])
+			}
 			r := rand.New(rand.NewPCG(seeds[row], uint64(s)))
 			for j := range L {
 				b.ep[i*L+j] = r.NormFloat64()
@@ -154,8 +188,9 @@ func (b *logWBuffers) runUnit(g *graph, flat []float32, mu, lv []float64, seeds 
 		}
 		used := len(b.item)
 		setRows(g.x, b.x[:used*D])
-		setRows64(g.muIn, b.mu[:used*L])
-		setRows64(g.logvarIn, b.lv[:used*L])
+		for h, w := range b.widths {
+			setRows64(g.qIn[h], b.q[h][:used*w])
+		}
 		setRows64(g.eps, b.ep[:used*L])
 		if err := g.run(); err != nil {
 			return err

@@ -51,9 +51,12 @@ func logSumExp(v []float64) float64 {
 	return mx + math.Log(s)
 }
 
-func latent2Model(t *testing.T) *Model {
+func latent2Model(t *testing.T) *Model { return latent2ModelFor(t, Diagonal) }
+
+// latent2ModelFor is the 2-D latent test model with posterior post.
+func latent2ModelFor(t *testing.T, post string) *Model {
 	t.Helper()
-	m, err := New(Config{DataDim: 8, Hidden: []int{6}, Latent: 2, Activation: "tanh", Dtype: "float64"}, 21)
+	m, err := New(Config{DataDim: 8, Hidden: []int{6}, Latent: 2, Activation: "tanh", Dtype: "float64", Posterior: post}, 21)
 	if err != nil {
 		t.Fatal(err)
 	}

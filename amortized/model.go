@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"sync"
 
+	"github.com/govae/govae/flows"
 	"github.com/govae/govae/nets"
 )
 
@@ -16,11 +17,13 @@ type Model struct {
 	cfg    Config
 	params *nets.Params
 
-	encTrunk           nets.MLP
-	encMean, encLogVar nets.Linear
-	decTrunk           nets.MLP
-	decOut             nets.Linear // logits (Bernoulli) or pre-sigmoid mean (Gaussian)
-	decVar             nets.Linear // Gaussian only: pre-softplus variance
+	post     posteriorSpec // cfg.Posterior parsed
+	encTrunk nets.MLP
+	heads    []nets.Linear // q(z|x)'s parameters from the trunk, in post.heads order
+	iaf      []flows.IAF   // the IAF steps (family iaf)
+	decTrunk nets.MLP
+	decOut   nets.Linear // logits (Bernoulli) or pre-sigmoid mean (Gaussian)
+	decVar   nets.Linear // Gaussian only: pre-softplus variance
 
 	mu     sync.Mutex
 	graphs map[graphKey]*graph
@@ -63,8 +66,14 @@ func newModel(cfg Config) (*Model, error) {
 	m.encTrunk, err = nets.NewMLP(ps, "encoder", D, cfg.Hidden, act)
 	errs = append(errs, err)
 	h := m.encTrunk.Out(D)
-	m.encMean = add(nets.NewLinear(ps, "encoder.mean", h, L))
-	m.encLogVar = add(nets.NewLinear(ps, "encoder.logvar", h, L))
+	m.post = cfg.posterior()
+	for _, hd := range m.post.heads(L) {
+		m.heads = append(m.heads, add(nets.NewLinear(ps, "encoder."+hd.name, h, hd.width)))
+	}
+	if m.post.family == IAF {
+		m.iaf, err = newIAFSteps(ps, m.post, L, act)
+		errs = append(errs, err)
+	}
 	m.decTrunk, err = nets.NewMLP(ps, "decoder", L, cfg.DecoderHidden, act)
 	errs = append(errs, err)
 	h = m.decTrunk.Out(L)
@@ -131,8 +140,9 @@ func (m *Model) chunks(kind graphKind, n int, fn func(g *graph, start, rows int)
 	return nil
 }
 
-// Encode returns the mean of q(z|x) for each row of x, the posterior's
-// point summary for the diagonal family.
+// Encode returns a point summary of q(z|x) for each row of x: the mean for
+// the Gaussian families (diag, fullcov), and for flows the flow applied to
+// the base mean, f_K(...f_1(mu)) (see the package doc for why).
 func (m *Model) Encode(x [][]float32) ([][]float32, error) {
 	flat, err := m.checkData(x)
 	if err != nil {
@@ -146,7 +156,7 @@ func (m *Model) Encode(x [][]float32) ([][]float32, error) {
 		if err := g.run(); err != nil {
 			return err
 		}
-		buf = g.read(g.mu, buf)
+		buf = g.read(g.point, buf)
 		for r := 0; r < rows; r++ {
 			out[start+r] = toFloat32(buf[r*L : (r+1)*L])
 		}
@@ -215,7 +225,8 @@ func (m *Model) Reconstruct(x [][]float32, rng *rand.Rand) ([][]float32, error) 
 
 // ELBO is the evidence lower bound of each row in nats:
 // E_q[log p(x|z)] - KL(q(z|x) || p(z)), with the expectation estimated by one
-// reparameterized draw and the KL in closed form.
+// reparameterized draw and the KL in closed form (diag, fullcov) or, for
+// flow posteriors, estimated at the same draw as log q(z|x) - log p(z).
 func (m *Model) ELBO(x [][]float32, rng *rand.Rand) ([]float64, error) {
 	out := make([]float64, len(x))
 	var rec, kl []float64

@@ -112,8 +112,15 @@ func trainSynthetic(t *testing.T, seed uint64, epochs int, resumeAfter int) (*Mo
 }
 
 func trainSyntheticWith(t *testing.T, opts TrainOptions, seed uint64, epochs int, resumeAfter int) (*Model, TrainState) {
+	return trainSyntheticFamily(t, Diagonal, opts, seed, epochs, resumeAfter)
+}
+
+// trainSyntheticFamily trains a small model with posterior post for epochs
+// epochs, or for resumeAfter epochs and then, in a fresh model and trainer
+// from copies of the weights and state, to epochs.
+func trainSyntheticFamily(t *testing.T, post string, opts TrainOptions, seed uint64, epochs int, resumeAfter int) (*Model, TrainState) {
 	t.Helper()
-	m := newSmall(t, "float32", Bernoulli, seed)
+	m := newFamily(t, post, "float32", Bernoulli, seed)
 	data := &memBatches{x: synthetic(40, 12, 1), n: 40, dim: 12, bsz: 16, seed: seed}
 	opts.Epochs, opts.Seed, opts.LR = epochs, seed, 3e-3
 	if resumeAfter > 0 {

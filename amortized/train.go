@@ -128,7 +128,7 @@ type Batches interface {
 // Sums accumulates per-example terms over part of an epoch.
 type Sums struct {
 	Recon   float64 `json:"recon"` // sum of log p(x|z)
-	KL      float64 `json:"kl"`    // sum of KL(q||p)
+	KL      float64 `json:"kl"`    // sum of KL(q||p) (for flows, of its one-sample estimates)
 	Bound   float64 `json:"bound"` // sum of the objective's estimate (ELBO or IWAE bound)
 	N       int     `json:"n"`
 	Seconds float64 `json:"seconds"` // training time, evaluation excluded
@@ -228,8 +228,9 @@ type Trainer struct {
 	xbuf  []float32
 	xk    []float32 // examples repeated k times
 	// score estimator scratch
-	mu, lv, muK, lvK, zs, adv, recon []float64
-	fixedBaseline                    *float64 // replaces the moving average (GradientVariance)
+	headsK              [][]float64 // q's parameters repeated per sample
+	buf, zs, adv, recon []float64
+	fixedBaseline       *float64 // replaces the moving average (GradientVariance)
 }
 
 // NewTrainer prepares to train m on batches of the given size. With a
@@ -239,7 +240,7 @@ func NewTrainer(m *Model, batch int, opts TrainOptions, resume *TrainState) (*Tr
 	if batch < 1 {
 		return nil, fmt.Errorf("amortized: batch size %d, want >= 1", batch)
 	}
-	opts, err := opts.Normalize()
+	opts, err := opts.NormalizeFor(m.cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -269,7 +270,10 @@ func NewTrainer(m *Model, batch int, opts TrainOptions, resume *TrainState) (*Tr
 		setRows64(t.g.rep, rep)
 	}
 	if opts.Estimator == EstimatorScore {
-		t.zs, t.adv, t.muK, t.lvK = make([]float64, n*L), make([]float64, n), make([]float64, n*L), make([]float64, n*L)
+		t.zs, t.adv = make([]float64, n*L), make([]float64, n)
+		for _, w := range m.headWidths() {
+			t.headsK = append(t.headsK, make([]float64, n*w))
+		}
 	}
 	return t, nil
 }
@@ -404,7 +408,7 @@ func (t *Trainer) gradients(x []float32, rows int, beta float64, rng *rand.Rand)
 // scoreInputs draws z ~ q(z|x) outside the training graph and computes each
 // sample's advantage log p(x|z) - b for the score-function surrogate.
 func (t *Trainer) scoreInputs(x []float32, rows int) error {
-	m, D, L, k := t.m, t.m.cfg.DataDim, t.m.cfg.Latent, t.opts.K
+	m, D, k := t.m, t.m.cfg.DataDim, t.opts.K
 	n := t.batch * k
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -416,11 +420,12 @@ func (t *Trainer) scoreInputs(x []float32, rows int) error {
 	if err := enc.run(); err != nil {
 		return err
 	}
-	t.mu, t.lv = enc.read(enc.mu, t.mu), enc.read(enc.logvar, t.lv)
-	for i := 0; i < t.batch; i++ {
-		for j := 0; j < k; j++ {
-			copy(t.muK[(i*k+j)*L:(i*k+j+1)*L], t.mu[i*L:(i+1)*L])
-			copy(t.lvK[(i*k+j)*L:(i*k+j+1)*L], t.lv[i*L:(i+1)*L])
+	for h, w := range m.headWidths() {
+		t.buf = enc.read(enc.heads[h], t.buf)
+		for i := 0; i < t.batch; i++ {
+			for j := 0; j < k; j++ {
+				copy(t.headsK[h][(i*k+j)*w:(i*k+j+1)*w], t.buf[i*w:(i+1)*w])
+			}
 		}
 	}
 	lw, err := m.graphFor(kindLogW, n)
@@ -432,8 +437,9 @@ func (t *Trainer) scoreInputs(x []float32, rows int) error {
 	} else {
 		setRows(lw.x, x[:rows*D])
 	}
-	setRows64(lw.muIn, t.muK)
-	setRows64(lw.logvarIn, t.lvK)
+	for h, v := range t.headsK {
+		setRows64(lw.qIn[h], v)
+	}
 	setRows64(lw.eps, t.eps)
 	if err := lw.run(); err != nil {
 		return err

@@ -178,6 +178,26 @@ func TestLoadRejectsBadFiles(t *testing.T) {
 				f.Metadata["config"] = `{"data_dim":9000000000000000000,"hidden":[9000000000000000000],"latent":2}`
 			})
 		}, "2^63"},
+		{"posterior the file does not hold", func(p string) {
+			// A diag file relabelled with a flow posterior: its heads are
+			// missing, and the count says so before anything is allocated.
+			os.WriteFile(p, raw, 0o644)
+			rewrite(t, p, func(f *File) {
+				f.Metadata["config"] = strings.Replace(f.Metadata["config"], `"posterior":"diag"`, `"posterior":"planar:1000"`, 1)
+			})
+		}, "the configuration describes"},
+		{"fullcov label on a diag file", func(p string) {
+			os.WriteFile(p, raw, 0o644)
+			rewrite(t, p, func(f *File) {
+				f.Metadata["config"] = strings.Replace(f.Metadata["config"], `"posterior":"diag"`, `"posterior":"fullcov"`, 1)
+			})
+		}, "the configuration describes 349 parameters, the file holds 340"},
+		{"unknown posterior", func(p string) {
+			os.WriteFile(p, raw, 0o644)
+			rewrite(t, p, func(f *File) {
+				f.Metadata["config"] = strings.Replace(f.Metadata["config"], `"posterior":"diag"`, `"posterior":"vamp:3"`, 1)
+			})
+		}, `posterior "vamp:3": unknown family`},
 		{"stranger tensor", func(p string) {
 			os.WriteFile(p, raw, 0o644)
 			rewrite(t, p, func(f *File) { f.AddFloat32("extra", []int{1}, []float32{0}) })

@@ -15,8 +15,9 @@ import (
 )
 
 // TestNumPyEvaluatesCheckpointAsDocumented runs the NumPy code printed in
-// docs/checkpoint-format.md on checkpoints written here and compares its
-// encoder means, decoded images and ELBOs with the Go model's. It is the
+// docs/checkpoint-format.md on checkpoints written here, of every posterior
+// family, and compares its point summaries (Encode), decoded images and
+// ELBOs with the Go model's. It is the
 // proof that the page alone suffices to use a checkpoint.
 func TestNumPyEvaluatesCheckpointAsDocumented(t *testing.T) {
 	python := pythonWithNumPy()
@@ -37,13 +38,20 @@ import sys
 req = json.load(sys.stdin)
 cfg, w = load(req["path"])
 x, eps, z = (np.array(req[k], dtype=np.float64) for k in ("x", "eps", "z"))
-mu, _ = encode(cfg, w, x)
-json.dump({"mu": mu.tolist(), "decoded": decode(cfg, w, z).tolist(), "elbo": elbo(cfg, w, x, eps).tolist()}, sys.stdout)
+json.dump({"mu": point(cfg, w, x).tolist(), "decoded": decode(cfg, w, z).tolist(), "elbo": elbo(cfg, w, x, eps).tolist()}, sys.stdout)
 `
 	for _, tc := range []amortized.Config{
 		{DataDim: 6, Hidden: []int{5, 4}, Latent: 3, Activation: "tanh"},
 		{DataDim: 6, Hidden: []int{5}, DecoderHidden: []int{}, Latent: 2, Activation: "softplus", Likelihood: "gaussian", Dtype: "float64"},
 		{DataDim: 6, Hidden: []int{}, Latent: 2},
+		// Every posterior family: the page's formulas for q's parameters,
+		// z, log q and the KL, and the point summary.
+		{DataDim: 6, Hidden: []int{5}, Latent: 3, Activation: "tanh", Posterior: "fullcov", Dtype: "float64"},
+		{DataDim: 6, Hidden: []int{5}, Latent: 1, Posterior: "fullcov"},
+		{DataDim: 6, Hidden: []int{5, 4}, Latent: 3, Activation: "softplus", Posterior: "planar:3", Dtype: "float64"},
+		{DataDim: 6, Hidden: []int{5}, Latent: 2, Activation: "tanh", Posterior: "radial:2", Likelihood: "gaussian", Dtype: "float64"},
+		{DataDim: 6, Hidden: []int{5}, Latent: 3, Activation: "tanh", Posterior: "iaf:3:4", Dtype: "float64"},
+		{DataDim: 6, Hidden: []int{}, Latent: 2, Posterior: "iaf:2"},
 	} {
 		m, err := amortized.New(tc, 9)
 		if err != nil {

@@ -42,6 +42,17 @@
 //
 // Neither flow has an inverse in closed form, and this package offers none.
 //
+// [IAF] (Kingma et al. 2016), unlike the two above, owns its parameters: a
+// MADE (Germain et al. 2015) registered in a [nets.Params], bound to a graph
+// with [IAF.Bind] and an optional context h (the encoder's output):
+//
+//	[m, s] = MADE(z, h),  σ = sigmoid(s + 2)
+//	f(z) = σ ⊙ z + (1 - σ) ⊙ m,  log|det| = Σ_j log σ_j
+//
+// The Jacobian is triangular in the step's variable order with diagonal
+// σ ∈ (0, 1), so f is invertible for any weights; the inverse takes D
+// sequential passes and is not offered. Stacked steps alternate the order.
+//
 // # Numerics
 //
 // Where a determinant can reach 0 at the boundary of the invertibility

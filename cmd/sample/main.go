@@ -25,6 +25,11 @@
 //
 // "sample SUBCOMMAND -h" documents each subcommand's flags.
 //
+// A "posterior mean" is the checkpoint model's [amortized.Model.Encode]
+// summary of q(z|x): the mean for Gaussian posteriors (diag, fullcov), and
+// for flow posteriors (planar, radial, iaf) the flow applied to the base
+// Gaussian's mean.
+//
 // Test images come from the dataset the checkpoint was trained on (its
 // training state records the dataset and folder; for best.safetensors, which
 // holds weights only, those of model.safetensors beside it), found as
@@ -264,7 +269,7 @@ func defineReconstruct(fs *flag.FlagSet) func(stdout, stderr io.Writer) error {
 	fs.IntVar(&o.first, "first", 0, "index of the first test image")
 	fs.IntVar(&o.n, "n", 16, "number of test images")
 	fs.IntVar(&o.columns, "columns", 8, "images per grid row")
-	fs.BoolVar(&o.mean, "mean", false, "decode the mean of q(z|x) instead of a draw from it")
+	fs.BoolVar(&o.mean, "mean", false, "decode the mean of q(z|x) (for flow posteriors, the flow applied to the base mean) instead of a draw from it")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the draws of z")
 	return func(stdout, stderr io.Writer) error {
 		if err := checkAll(o.model.check(), o.output.check(), nonNegative("first", o.first), positive("n", o.n), positive("columns", o.columns)); err != nil {

@@ -514,3 +514,45 @@ func TestRealMNIST(t *testing.T) {
 		t.Fatalf("latent plot is %v", b)
 	}
 }
+
+// TestEveryPosteriorFamily runs the subcommands that encode images
+// (reconstruct, impute, latent, interpolate) on a checkpoint of each
+// posterior family, trained briefly so its pictures are not noise.
+func TestEveryPosteriorFamily(t *testing.T) {
+	ds, err := data.LoadDir(fx.data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	train, err := data.NewLoader(ds.Train.Images, nil, data.LoaderOptions{Batch: 20, Seed: 1, Shuffle: true, Binarize: data.BinarizeDynamic})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, post := range []string{"fullcov", "planar:2", "radial:2", "iaf:2"} {
+		t.Run(post, func(t *testing.T) {
+			cfg := amortized.Config{DataDim: size * size, ImageRows: size, ImageCols: size, Hidden: []int{32}, Latent: 3, Posterior: post}
+			m, err := amortized.New(cfg, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr, err := amortized.NewTrainer(m, 20, amortized.TrainOptions{Epochs: 2, LR: 1e-2, Seed: 1}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tr.Close()
+			if err := tr.Fit(context.Background(), train, nil, amortized.Hooks{}); err != nil {
+				t.Fatal(err)
+			}
+			ckpt := filepath.Join(t.TempDir(), "m.safetensors")
+			if err := checkpoints.Save(ckpt, m, nil); err != nil {
+				t.Fatal(err)
+			}
+			out := t.TempDir()
+			mustSample(t, withData("reconstruct", "-ckpt", ckpt, "-out", filepath.Join(out, "r.png"), "-n", "4")...)
+			mustSample(t, withData("reconstruct", "-ckpt", ckpt, "-out", filepath.Join(out, "rm.png"), "-n", "4", "-mean")...)
+			mustSample(t, withData("impute", "-ckpt", ckpt, "-out", filepath.Join(out, "i.png"), "-mask", "bottom", "-n", "4", "-iters", "3", "-eval", "20")...)
+			mustSample(t, withData("latent", "-ckpt", ckpt, "-out", filepath.Join(out, "l.png"), "-n", "40")...)
+			mustSample(t, withData("interpolate", "-ckpt", ckpt, "-out", filepath.Join(out, "p.png"), "-from", "0", "-to", "1", "-steps", "3")...)
+			mustSample(t, "generate", "-ckpt", ckpt, "-out", filepath.Join(out, "g.png"), "-n", "4")
+		})
+	}
+}

@@ -3,6 +3,7 @@
 //	go run ./cmd/train                      # the reference model on MNIST, into runs/mnist
 //	go run ./cmd/train -dataset fashion-mnist -latent 32 -epochs 50 -out runs/fmnist
 //	go run ./cmd/train -resume -out runs/mnist -epochs 20
+//	go run ./cmd/train -posterior iaf:4 -out runs/iaf   # q(z|x) with 4 inverse autoregressive flows
 //
 // It writes model.safetensors (resumable), best.safetensors, metrics.jsonl and
 // per-epoch PNG grids into -out; -save-every also saves mid-epoch, and -keep
@@ -80,7 +81,7 @@ func parseFlags(args []string) (trainrun.Config, error) {
 	fs.StringVar(&cfg.Model.Likelihood, "likelihood", "bernoulli", "p(x|z): bernoulli or gaussian")
 	fs.IntVar(&cfg.Model.Latent, "latent", ref.Latent, "latent dimension")
 	fs.StringVar(&cfg.Model.Activation, "activation", "relu", "hidden activation: relu, tanh or softplus")
-	fs.StringVar(&cfg.Model.Posterior, "posterior", "diag", "q(z|x) family: diag")
+	fs.StringVar(&cfg.Model.Posterior, "posterior", "diag", "q(z|x) family: diag (diagonal Gaussian), fullcov (full-covariance Gaussian),\nplanar:K or radial:K (K planar or radial flows with per-image parameters), iaf:K or iaf:K:H\n(K inverse autoregressive flows, MADE hidden width H, default 2*latent+1)")
 	fs.StringVar(&cfg.Model.Dtype, "dtype", "float32", "float32 or float64")
 	fs.IntVar(&cfg.Train.Epochs, "epochs", 10, "epochs to train (with -resume: the total to reach)")
 	fs.IntVar(&cfg.Batch, "batch", 128, "minibatch size")
@@ -168,10 +169,19 @@ func parseFlags(args []string) (trainrun.Config, error) {
 			return cfg, fmt.Errorf("-binarize: %w", err)
 		}
 	}
-	if _, err := (amortized.Config{DataDim: 1, Hidden: cfg.Model.Hidden, DecoderHidden: cfg.Model.DecoderHidden,
+	if _, err := amortized.CanonicalPosterior(cfg.Model.Posterior, cfg.Model.Latent); err != nil {
+		return cfg, fmt.Errorf("-posterior: %w", err)
+	}
+	mc, err := (amortized.Config{DataDim: 1, Hidden: cfg.Model.Hidden, DecoderHidden: cfg.Model.DecoderHidden,
 		Latent: cfg.Model.Latent, Activation: cfg.Model.Activation, Likelihood: cfg.Model.Likelihood,
-		Posterior: cfg.Model.Posterior, Dtype: cfg.Model.Dtype}).Normalize(); err != nil {
+		Posterior: cfg.Model.Posterior, Dtype: cfg.Model.Dtype}).Normalize()
+	if err != nil {
 		return cfg, err
+	}
+	if !cfg.Resume { // a resumed run keeps its saved posterior and options
+		if _, err := cfg.Train.NormalizeFor(mc); err != nil {
+			return cfg, fmt.Errorf("-posterior %s with -free-bits %g -estimator %s: %w", mc.Posterior, cfg.Train.FreeBits, cfg.Train.Estimator, err)
+		}
 	}
 	return cfg, nil
 }

@@ -32,7 +32,12 @@ func TestBadFlagsExitTwo(t *testing.T) {
 		{[]string{"-lr", "0"}, "-lr 0"},
 		{[]string{"-likelihood", "poisson"}, "likelihood \"poisson\""},
 		{[]string{"-activation", "gelu"}, "unknown activation"},
-		{[]string{"-posterior", "nosuch:4"}, "posterior \"nosuch:4\""},
+		{[]string{"-posterior", "nosuch:4"}, "-posterior: amortized: posterior \"nosuch:4\": unknown family"},
+		{[]string{"-posterior", "planar:0"}, "-posterior: amortized: posterior \"planar:0\": the number of flow steps K \"0\""},
+		{[]string{"-posterior", "iaf:2:wide"}, "-posterior: amortized: posterior \"iaf:2:wide\": the hidden width H"},
+		{[]string{"-posterior", "fullcov:2"}, "fullcov takes no parameters; want diag, fullcov, planar:K, radial:K, iaf:K or iaf:K:H"},
+		{[]string{"-posterior", "fullcov", "-free-bits", "0.5"}, "-posterior fullcov with -free-bits 0.5 -estimator pathwise: amortized: free bits"},
+		{[]string{"-posterior", "radial:2", "-estimator", "score"}, "-posterior radial:2 with -free-bits 0 -estimator score: amortized: the score-function estimator needs log q(z|x) at a given z"},
 		{[]string{"-free-bits", "-1"}, "-free-bits -1"},
 		{[]string{"-val", "-5"}, "-val -5"},
 		{[]string{"-objective", "vae"}, "-objective \"vae\""},
@@ -66,6 +71,15 @@ func TestBadFlagsExitTwo(t *testing.T) {
 		got := trainrun.Config{SaveSteps: c.SaveSteps, SaveInterval: c.SaveInterval, Keep: c.Keep, OnNonFinite: c.OnNonFinite, MaxRollbacks: c.MaxRollbacks}
 		if err != nil || !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%v: got %+v, %v; want %+v", tc.args, got, err, tc.want)
+		}
+	}
+	// Every posterior form parses, alone and with the IWAE objective.
+	for _, post := range []string{"diag", "fullcov", "planar:8", "radial:4", "iaf:2", "iaf:4:100"} {
+		for _, extra := range [][]string{nil, {"-objective", "iwae", "-k", "5"}} {
+			c, err := parseFlags(append([]string{"-posterior", post}, extra...))
+			if err != nil || c.Model.Posterior != post {
+				t.Errorf("-posterior %s %v: %q, %v", post, extra, c.Model.Posterior, err)
+			}
 		}
 	}
 	// Through run(): a usage error exits 2, and so does one found later

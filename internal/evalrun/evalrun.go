@@ -12,12 +12,19 @@
 //	elbo   = log p(x|z) - KL(q(z|x) || p(z)),   one z ~ q(z|x)
 //	log_px = log (1/k) sum_i p(x, z_i) / q(z_i|x),   z_i ~ q(z|x)   (Burda et al. 2015)
 //
+// The KL is in closed form for the Gaussian posteriors (diag, fullcov); for
+// flow posteriors (planar, radial, iaf) it is the one-sample estimate
+// log q(z|x) - log p(z) at the same z, so kl and elbo are then Monte Carlo
+// estimates with a spread over seeds.
+//
 // log_px_stderr is the Monte Carlo standard error of the mean over images,
 // sqrt(sum_n se_n^2) / N with se_n the delta-method error of image n's
 // estimate: the spread a different seed would give on the same images.
 // sd_over_images is the standard deviation of the per-image estimates.
 // active_units counts latent dimensions u with Var_x(E_q[z_u|x]) > 0.01
-// (Burda et al. 2015).
+// (Burda et al. 2015), with Model.Encode's point summary standing in for
+// E_q[z|x]: the mean for Gaussian posteriors, the flow applied to the base
+// mean for flows.
 package evalrun
 
 import (
@@ -73,6 +80,7 @@ type Report struct {
 	NLL              float64 `json:"nll"`
 	ActiveUnits      int     `json:"active_units"`
 	Latent           int     `json:"latent"`
+	Posterior        string  `json:"posterior"`
 	Seconds          float64 `json:"seconds"`
 	LogPxSeconds     float64 `json:"log_px_seconds"`
 }
@@ -159,8 +167,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	r := &Report{Checkpoint: cfg.Checkpoint, Dataset: ds.Name, DataDir: ds.Dir, Split: cfg.Split, N: n,
-		Binarization: binName, K: cfg.K, Seed: cfg.Seed, Latent: m.LatentDim()}
-	fmt.Fprintf(out, "evaluating %s on %s %s (%d images, %s), k = %d\n", cfg.Checkpoint, ds.Name, cfg.Split, n, ds.Dir, cfg.K)
+		Binarization: binName, K: cfg.K, Seed: cfg.Seed, Latent: m.LatentDim(), Posterior: m.Config().Posterior}
+	fmt.Fprintf(out, "evaluating %s (%s posterior) on %s %s (%d images, %s), k = %d\n", cfg.Checkpoint, r.Posterior, ds.Name, cfg.Split, n, ds.Dir, cfg.K)
 
 	st, err := m.Evaluate(loader, rand.New(rand.NewPCG(cfg.Seed, 1)))
 	if err != nil {

@@ -515,7 +515,7 @@ func checkResumable(cfg Config, saved run, mc amortized.Config, opts amortized.T
 		{"latent", fmt.Sprint(cfg.Model.Latent), fmt.Sprint(mc.Latent)},
 		{"likelihood", cfg.Model.Likelihood, mc.Likelihood},
 		{"activation", cfg.Model.Activation, mc.Activation},
-		{"posterior", cfg.Model.Posterior, mc.Posterior},
+		{"posterior", canonicalPosterior(cfg, mc), mc.Posterior},
 		{"dtype", cfg.Model.Dtype, mc.Dtype},
 		{"warmup", fmt.Sprint(cfg.Train.WarmupEpochs), fmt.Sprint(opts.WarmupEpochs)},
 		{"free-bits", fmt.Sprint(cfg.Train.FreeBits), fmt.Sprint(opts.FreeBits)},
@@ -531,6 +531,20 @@ func checkResumable(cfg Config, saved run, mc amortized.Config, opts amortized.T
 		return fmt.Errorf("these settings differ from the saved run: %s; drop them to resume, or start a new run", strings.Join(diffs, ", "))
 	}
 	return nil
+}
+
+// canonicalPosterior is the -posterior given, in the canonical form the
+// saved configuration uses ("iaf:2" is "iaf:2:H" with the default H for the
+// latent dimension), or as given when it does not parse.
+func canonicalPosterior(cfg Config, saved amortized.Config) string {
+	latent := saved.Latent
+	if cfg.Explicit["latent"] {
+		latent = cfg.Model.Latent
+	}
+	if p, err := amortized.CanonicalPosterior(cfg.Model.Posterior, latent); err == nil {
+		return p
+	}
+	return cfg.Model.Posterior
 }
 
 func joinInts(v []int) string {

@@ -276,3 +276,50 @@ func TestBadSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryPosteriorFamilyTrainsAndResumes trains each posterior family
+// through Train, as cmd/train does: 2 epochs straight equal 1 epoch resumed
+// for another bit for bit; the -posterior given on resume may be the short
+// form ("iaf:2" for the stored "iaf:2:5"), and a different one is refused.
+func TestEveryPosteriorFamilyTrainsAndResumes(t *testing.T) {
+	ds := writeDataset(t)
+	for _, tc := range []struct{ post, stored string }{
+		{"fullcov", "fullcov"}, {"planar:2", "planar:2"}, {"radial:3", "radial:3"}, {"iaf:2", "iaf:2:5"},
+	} {
+		t.Run(tc.post, func(t *testing.T) {
+			full, two := t.TempDir(), t.TempDir()
+			cfg := baseConfig(ds, full, 2)
+			cfg.Model.Posterior = tc.post
+			var out bytes.Buffer
+			cfg.Stdout = &out
+			if err := Train(context.Background(), cfg); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(out.String(), tc.stored+" posterior") {
+				t.Errorf("the run's description does not name the posterior %s:\n%s", tc.stored, &out)
+			}
+			cfg = baseConfig(ds, two, 1)
+			cfg.Model.Posterior = tc.post
+			if err := Train(context.Background(), cfg); err != nil {
+				t.Fatal(err)
+			}
+			cfg = baseConfig(ds, two, 2)
+			cfg.Resume, cfg.Model.Posterior = true, "diag"
+			cfg.Explicit = map[string]bool{"epochs": true, "posterior": true}
+			if err := Train(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "-posterior diag (the run was started with "+tc.stored+")") {
+				t.Fatalf("resuming with another posterior: %v", err)
+			}
+			cfg.Model.Posterior = tc.post
+			if err := Train(context.Background(), cfg); err != nil {
+				t.Fatal(err)
+			}
+			if !sameFloats(weights(t, filepath.Join(full, LatestFile)), weights(t, filepath.Join(two, LatestFile))) {
+				t.Fatal("1 epoch + 1 resumed differs from 2 epochs")
+			}
+			m, err := checkpoints.Load(filepath.Join(two, BestFile))
+			if err != nil || m.Config().Posterior != tc.stored {
+				t.Fatalf("best checkpoint: %v", err)
+			}
+		})
+	}
+}
