@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/govae/govae/internal/simd"
 	"github.com/govae/govae/nets"
 	"gorgonia.org/tensor"
 )
@@ -51,13 +52,13 @@ func (a *Adam) update(params []*nets.Param, grads []tensor.Tensor, t int64) erro
 			chunks = append(chunks, chunk{i, lo, min(lo+chunkLen, n)})
 		}
 	}
+	c32 := simd.NewAdamConsts(float32(a.Beta1), float32(a.Beta2), float32(step), float32(invSqrtBC2), float32(a.Eps), flushBelow)
 	run := func(c chunk) {
 		p, m, v := params[c.i], a.M.All()[c.i], a.V.All()[c.i]
 		switch w := p.Value.Data().(type) {
 		case []float32:
 			g, ms, vs := grads[c.i].Data().([]float32), m.Float32s(), v.Float32s()
-			adamKernel(w[c.lo:c.hi], g[c.lo:c.hi], ms[c.lo:c.hi], vs[c.lo:c.hi],
-				float32(a.Beta1), float32(a.Beta2), float32(step), float32(invSqrtBC2), float32(a.Eps))
+			simd.Adam(w[c.lo:c.hi], g[c.lo:c.hi], ms[c.lo:c.hi], vs[c.lo:c.hi], &c32)
 		case []float64:
 			g, ms, vs := grads[c.i].Data().([]float64), m.Float64s(), v.Float64s()
 			adamKernel(w[c.lo:c.hi], g[c.lo:c.hi], ms[c.lo:c.hi], vs[c.lo:c.hi],
@@ -85,6 +86,7 @@ func (a *Adam) update(params []*nets.Param, grads []tensor.Tensor, t int64) erro
 	return nil
 }
 
+// adamKernel is the float64 update; float32 uses internal/simd's kernel.
 func adamKernel[T float32 | float64](w, g, m, v []T, b1, b2, step, invSqrtBC2, eps T) {
 	for i := range w {
 		gi := g[i]

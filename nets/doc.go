@@ -22,8 +22,20 @@
 // is the "trunk" of an encoder or decoder and the heads on top of it are
 // plain Linear layers. An MLP with no layers is the identity.
 //
-// Activations: relu max(0, x); tanh; softplus log(1 + e^x) (computed stably
-// by gorgonia: x for x > 14, 0 below -103).
+// Activations: relu max(0, x); tanh; softplus log(1 + e^x), computed as
+// max(x, 0) + log1p(e^-|x|), finite for every x.
+//
+// # Fused operations and the matrix product
+//
+// Layers are single gorgonia ops ([Dense]: act(x W + b) in one pass; its
+// gradient ops compute dW = x^T dA, db = column sums of dA and, unless x is
+// data, dx = dA W^T), and [BernoulliLogLik] computes
+// sum_j x_j l_j - softplus(l_j) per row with gradient x - sigmoid(l). Their
+// float32 paths use internal/simd: AVX2 kernels with float32 exp and log1p accurate to a few ulps. Importing
+// this package installs internal/gemm's float32 matrix product (AVX-512 or
+// AVX2 assembly on amd64, pure Go elsewhere) as gorgonia's and tensor's BLAS;
+// a program may install another with gorgonia.Use after that, and the fused
+// ops use whichever is installed.
 //
 // # Masked layers (MADE)
 //

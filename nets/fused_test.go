@@ -9,40 +9,6 @@ import (
 	"gorgonia.org/tensor"
 )
 
-func TestFastMathAgainstFloat64(t *testing.T) {
-	var worstExp, worstLog, worstSP, worstSig float64
-	for i := 0; i <= 400000; i++ {
-		x := -100 + float64(i)*(200.0/400000)
-		if x <= 0 {
-			got, want := float64(expNeg32(float32(x))), math.Exp(float64(float32(x)))
-			if want > 1e-37 { // below that float32 is subnormal
-				worstExp = max(worstExp, math.Abs(got-want)/want)
-			}
-		}
-		if tt := float64(i) / 400000; true {
-			got, want := float64(log1p32(float32(tt))), math.Log1p(float64(float32(tt)))
-			if want > 0 {
-				worstLog = max(worstLog, math.Abs(got-want)/want)
-			}
-		}
-		xf := float64(float32(x))
-		sp, spWant := float64(softplus32(float32(x))), softplus64(xf)
-		worstSP = max(worstSP, math.Abs(sp-spWant)/max(spWant, 1e-30))
-		sg, sgWant := float64(sigmoid32(float32(x))), sigmoid64(xf)
-		worstSig = max(worstSig, math.Abs(sg-sgWant)/max(sgWant, 1e-30))
-	}
-	// float32 has a relative rounding error of 6e-8; a few ulps is the aim.
-	for name, worst := range map[string]float64{"exp": worstExp, "log1p": worstLog, "softplus": worstSP, "sigmoid": worstSig} {
-		if worst > 4e-7 {
-			t.Errorf("%s: worst relative error %.3g, want <= 4e-7", name, worst)
-		}
-	}
-	if softplus32(1e5) != 1e5 || softplus32(-1e5) != 0 || sigmoid32(-1e5) != 0 || sigmoid32(1e5) != 1 {
-		t.Errorf("extremes: softplus(±1e5) = %v, %v; sigmoid(±1e5) = %v, %v",
-			softplus32(1e5), softplus32(-1e5), sigmoid32(1e5), sigmoid32(-1e5))
-	}
-}
-
 func matNode(g *G.ExprGraph, name string, rows, cols int, v []float64) *G.Node {
 	return G.NewMatrix(g, tensor.Float64, G.WithShape(rows, cols), G.WithName(name),
 		G.WithValue(tensor.New(tensor.WithShape(rows, cols), tensor.WithBacking(v))))

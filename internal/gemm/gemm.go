@@ -1,0 +1,364 @@
+package gemm
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"gonum.org/v1/gonum/blas"
+)
+
+// Panic messages, identical to gonum.org/v1/gonum/blas/gonum.
+const (
+	mLT0         = "blas: m < 0"
+	nLT0         = "blas: n < 0"
+	kLT0         = "blas: k < 0"
+	badTranspose = "blas: illegal transpose"
+	badLdA       = "blas: bad leading dimension of A"
+	badLdB       = "blas: bad leading dimension of B"
+	badLdC       = "blas: bad leading dimension of C"
+	shortA       = "blas: insufficient length of a"
+	shortB       = "blas: insufficient length of b"
+	shortC       = "blas: insufficient length of c"
+)
+
+// Update modes of a micro-kernel call (see kernel_amd64.s).
+const (
+	modeOverwrite = 0 // C = alpha*acc (C not read: beta == 0)
+	modeAdd       = 1 // C = C + alpha*acc (beta == 1, and every k block but the first)
+	modeScale     = 2 // C = beta*C + alpha*acc
+)
+
+// A kernel is a register-blocked micro-kernel together with the cache
+// blocking used around it.
+type kernel struct {
+	name   string
+	mr, nr int // register block: an mr×nr tile of C per call
+	// fn computes the mr×nr tile c (row stride ldc) from the packed panels a
+	// (kc×mr, p-major) and b (kc×nr, p-major); see kernel_amd64.s.
+	fn func(kc int, a, b, c *float32, ldc int, alpha, beta float32, mode int)
+	// asmPack: use the AVX transposing pack helpers (pack_amd64.s).
+	asmPack bool
+}
+
+// Cache blocking (upper bounds; the actual block sizes are balanced so that
+// the blocks along a dimension have nearly equal sizes).
+//
+// kcMax: depth of a rank-kc update. A kc×nr packed B micro-panel
+// (256×32×4 B = 32 KiB for the AVX-512 kernel) is streamed from L1/L2 for
+// every mr-row micro-panel of A. kc also fixes the summation order, so it
+// depends only on k (never on m, n or the number of goroutines).
+//
+// mcMax×kc: the packed block of A (≈ 200 KiB), resident in L2 (1 MiB on
+// this Zen 4).
+//
+// ncMax×kc: the packed block of B, resident in L2/L3.
+var (
+	kcMax = 1024
+	mcMax = 96
+	ncMax = 512
+)
+
+var (
+	kernels = availableKernels() // usable kernels, fastest first
+	active  atomic.Pointer[kernel]
+)
+
+func init() { active.Store(kernels[0]) }
+
+// setKernel selects the micro-kernel used by Sgemm and returns the previous
+// one. It is the internal switch that lets the tests run both the assembly and
+// the pure-Go path in one process.
+func setKernel(k *kernel) *kernel { return active.Swap(k) }
+
+// KernelName reports which micro-kernel Sgemm uses on this machine:
+// "avx512", "avx2" or "generic".
+func KernelName() string { return active.Load().name }
+
+// Sgemm performs one of the matrix-matrix operations
+//
+//	C = alpha * A * B + beta * C
+//	C = alpha * Aᵀ * B + beta * C
+//	C = alpha * A * Bᵀ + beta * C
+//	C = alpha * Aᵀ * Bᵀ + beta * C
+//
+// where A is an m×k or k×m dense matrix, B is an n×k or k×n dense matrix, C is
+// an m×n matrix, all row-major, and alpha and beta are scalars. tA and tB
+// specify whether A or B are transposed (blas.ConjTrans is the same as
+// blas.Trans). If beta == 0, C is not read. The semantics, argument checks
+// and panic messages are those of gonum's Implementation.Sgemm; the one
+// difference is that alpha == 0 returns beta*C without reading A and B (as
+// reference BLAS does), where gonum would propagate NaN/Inf from A or B.
+func Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	switch tA {
+	default:
+		panic(badTranspose)
+	case blas.NoTrans, blas.Trans, blas.ConjTrans:
+	}
+	switch tB {
+	default:
+		panic(badTranspose)
+	case blas.NoTrans, blas.Trans, blas.ConjTrans:
+	}
+	if m < 0 {
+		panic(mLT0)
+	}
+	if n < 0 {
+		panic(nLT0)
+	}
+	if k < 0 {
+		panic(kLT0)
+	}
+	aTrans := tA == blas.Trans || tA == blas.ConjTrans
+	if aTrans {
+		if lda < max(1, m) {
+			panic(badLdA)
+		}
+	} else {
+		if lda < max(1, k) {
+			panic(badLdA)
+		}
+	}
+	bTrans := tB == blas.Trans || tB == blas.ConjTrans
+	if bTrans {
+		if ldb < max(1, k) {
+			panic(badLdB)
+		}
+	} else {
+		if ldb < max(1, n) {
+			panic(badLdB)
+		}
+	}
+	if ldc < max(1, n) {
+		panic(badLdC)
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	if aTrans {
+		if len(a) < (k-1)*lda+m {
+			panic(shortA)
+		}
+	} else {
+		if len(a) < (m-1)*lda+k {
+			panic(shortA)
+		}
+	}
+	if bTrans {
+		if len(b) < (n-1)*ldb+k {
+			panic(shortB)
+		}
+	} else {
+		if len(b) < (k-1)*ldb+n {
+			panic(shortB)
+		}
+	}
+	if len(c) < (m-1)*ldc+n {
+		panic(shortC)
+	}
+
+	if alpha == 0 || k == 0 {
+		if beta != 1 {
+			scaleC(m, n, beta, c, ldc)
+		}
+		return
+	}
+	run(active.Load(), aTrans, bTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, runtime.GOMAXPROCS(0))
+}
+
+// scaleC sets C = beta*C (C = 0 without reading it when beta == 0).
+func scaleC(m, n int, beta float32, c []float32, ldc int) {
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		if beta == 0 {
+			clear(row)
+			continue
+		}
+		for j := range row {
+			row[j] *= beta
+		}
+	}
+}
+
+// blockSize splits total into the fewest blocks of at most maxBlock (rounded
+// up to a multiple of unit) and returns the common block size, a multiple of
+// unit (only the last block may be smaller).
+func blockSize(total, maxBlock, unit int) int {
+	nb := (total + maxBlock - 1) / maxBlock
+	bs := (total + nb - 1) / nb
+	return (bs + unit - 1) / unit * unit
+}
+
+// kcFor returns the depth of the rank-kc updates for a given k. It must only
+// depend on k: the k blocking is the summation order of every element of C.
+func kcFor(k int) int {
+	nb := (k + kcMax - 1) / kcMax
+	return (k + nb - 1) / nb
+}
+
+// workspace holds the packing buffers of one goroutine; reused via wsPool.
+type workspace struct {
+	a, b []float32        // 64-byte aligned packing buffers
+	tile [12 * 32]float32 // edge tiles (≥ mr*nr of every kernel)
+}
+
+var wsPool = sync.Pool{New: func() any { return new(workspace) }}
+
+// aligned returns a zeroed slice of length n whose first element is 64-byte
+// aligned.
+func aligned(n int) []float32 {
+	buf := make([]float32, n+16)
+	off := int(uintptr(unsafe.Pointer(&buf[0]))&63) / 4
+	if off != 0 {
+		off = 16 - off
+	}
+	return buf[off : off+n : off+n]
+}
+
+func grow(buf []float32, n int) []float32 {
+	if cap(buf) < n {
+		return aligned(n)
+	}
+	return buf[:n]
+}
+
+// problem is one checked Sgemm call (alpha != 0, k > 0, m, n > 0) with its
+// blocking.
+type problem struct {
+	kern           *kernel
+	aTrans, bTrans bool
+	m, n, k        int
+	alpha, beta    float32
+	a, b, c        []float32
+	lda, ldb, ldc  int
+
+	kc, mc, nc int // block sizes
+	mPad, nPad int // m and n rounded up to mr and nr
+	firstMode  int // update mode of the first k block
+}
+
+func (p *problem) init(kern *kernel, aTrans, bTrans bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	*p = problem{
+		kern: kern, aTrans: aTrans, bTrans: bTrans,
+		m: m, n: n, k: k, alpha: alpha, beta: beta,
+		a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc,
+		kc:        kcFor(k),
+		mc:        blockSize(m, mcMax, kern.mr),
+		nc:        blockSize(n, ncMax, kern.nr),
+		mPad:      (m + kern.mr - 1) / kern.mr * kern.mr,
+		nPad:      (n + kern.nr - 1) / kern.nr * kern.nr,
+		firstMode: modeScale,
+	}
+	switch beta {
+	case 0:
+		p.firstMode = modeOverwrite
+	case 1:
+		p.firstMode = modeAdd
+	}
+}
+
+// packA packs A[ic:ic+mb, pc:pc+kb] into mr-row micro-panels at dst.
+func (p *problem) packA(dst []float32, ic, mb, pc, kb int) {
+	// A[i, p] is a[i*lda+p], or a[p*lda+i] if transposed.
+	if p.aTrans {
+		packCopy(dst, p.a, pc*p.lda+ic, p.lda, kb, mb, p.kern.mr, p.kern.asmPack)
+	} else {
+		packTrans(dst, p.a, ic*p.lda+pc, p.lda, kb, mb, p.kern.mr, p.kern.asmPack)
+	}
+}
+
+// packB packs B[pc:pc+kb, jc:jc+nb] into nr-column micro-panels at dst.
+func (p *problem) packB(dst []float32, jc, nb, pc, kb int) {
+	// B[p, j] is b[p*ldb+j], or b[j*ldb+p] if transposed.
+	if p.bTrans {
+		packTrans(dst, p.b, jc*p.ldb+pc, p.ldb, kb, nb, p.kern.nr, p.kern.asmPack)
+	} else {
+		packCopy(dst, p.b, pc*p.ldb+jc, p.ldb, kb, nb, p.kern.nr, p.kern.asmPack)
+	}
+}
+
+// compute computes the block C[i0:i1, j0:j1] (i0 a multiple of mr, j0 of nr)
+// with the five-loop Goto/BLIS algorithm:
+//
+//	for jc in steps of nc            (columns of C and B)
+//	  for pc in steps of kc          (the shared dimension)
+//	    pack B[pc:pc+kc, jc:jc+nc] into kc×nr micro-panels (B̃)
+//	    for ic in steps of mc        (rows of C and A)
+//	      pack A[ic:ic+mc, pc:pc+kc] into mr×kc micro-panels (Ã)
+//	      for jr in steps of nr      (B̃ micro-panel)
+//	        for ir in steps of mr    (Ã micro-panel)
+//	          micro-kernel: C[ic+ir:+mr, jc+jr:+nr] (+)= alpha·Ã_ir·B̃_jr
+//
+// sharedA (sharedB), if not nil, holds all of A (B) already packed by the
+// parallel driver: the block for (pc, ic) starts at pc*mPad + ic*kb (for
+// (pc, jc) at pc*nPad + jc*kb), and the corresponding range must then be
+// the whole of m (n).
+func (p *problem) compute(ws *workspace, i0, i1, j0, j1 int, sharedA, sharedB []float32) {
+	kc, mc, nc := p.kc, p.mc, p.nc
+	if sharedA == nil {
+		ws.a = grow(ws.a, min(mc, p.mPad)*kc)
+	}
+	if sharedB == nil {
+		ws.b = grow(ws.b, min(nc, p.nPad)*kc)
+	}
+	for jc := j0; jc < j1; jc += nc {
+		nb := min(nc, j1-jc)
+		for pc := 0; pc < p.k; pc += kc {
+			kb := min(kc, p.k-pc)
+			mode := modeAdd
+			if pc == 0 {
+				mode = p.firstMode
+			}
+			bp := ws.b
+			if sharedB != nil {
+				bp = sharedB[pc*p.nPad+jc*kb:]
+			} else {
+				p.packB(bp, jc, nb, pc, kb)
+			}
+			for ic := i0; ic < i1; ic += mc {
+				mb := min(mc, i1-ic)
+				ap := ws.a
+				if sharedA != nil {
+					ap = sharedA[pc*p.mPad+ic*kb:]
+				} else {
+					p.packA(ap, ic, mb, pc, kb)
+				}
+				p.macro(ws, ap, bp, ic, mb, jc, nb, kb, mode)
+			}
+		}
+	}
+}
+
+// macro runs the micro-kernel over the mb×nb block of C at (ic, jc) from the
+// packed blocks ap (mb×kb) and bp (kb×nb).
+func (p *problem) macro(ws *workspace, ap, bp []float32, ic, mb, jc, nb, kb, mode int) {
+	kern := p.kern
+	mr, nr := kern.mr, kern.nr
+	c, ldc := p.c, p.ldc
+	alpha, beta := p.alpha, p.beta
+	tile := ws.tile[:mr*nr]
+	for jr := 0; jr < nb; jr += nr {
+		nn := min(nr, nb-jr)
+		b := &bp[jr*kb]
+		for ir := 0; ir < mb; ir += mr {
+			mm := min(mr, mb-ir)
+			a := &ap[ir*kb]
+			ci := (ic+ir)*ldc + jc + jr
+			if mm == mr && nn == nr {
+				kern.fn(kb, a, b, &c[ci], ldc, alpha, beta, mode)
+				continue
+			}
+			// Edge tile: compute the full tile into the scratch tile and
+			// apply the same update to the valid part.
+			kern.fn(kb, a, b, &tile[0], nr, 1, 0, modeOverwrite)
+			for i := 0; i < mm; i++ {
+				crow := c[ci+i*ldc : ci+i*ldc+nn]
+				trow := tile[i*nr : i*nr+nn]
+				for j := range crow {
+					updateElem(&crow[j], trow[j], alpha, beta, mode)
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,321 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// Micro-kernels. Both compute an MR×NR tile of
+//
+//	acc[i][j] = Σ_{p<kc} Ã[p*MR+i] * B̃[p*NR+j]
+//
+// with one FMA chain per element (p ascending, starting from +0), and then
+// update the row-major tile at c (row stride ldc elements):
+//
+//	mode 0: c = alpha*acc            (c is not read)
+//	mode 1: c = c + alpha*acc
+//	mode 2: c = beta*c + alpha*acc
+//
+// with every product and sum rounded separately (no FMA in the update), so
+// that the Go edge-tile code in gemm.go produces bit-identical results.
+
+// ---------------------------------------------------------------------------
+// AVX-512: MR=12, NR=32. Accumulators Z8..Z31 (row r in Z(8+2r), Z(9+2r)),
+// B̃ row in Z0,Z1, Ã entries used through embedded broadcasts.
+
+#define K512(aoff, boff) \
+	VMOVUPS boff(DI), Z0; \
+	VMOVUPS boff+64(DI), Z1; \
+	VFMADD231PS.BCST aoff+0(SI), Z0, Z8; \
+	VFMADD231PS.BCST aoff+0(SI), Z1, Z9; \
+	VFMADD231PS.BCST aoff+4(SI), Z0, Z10; \
+	VFMADD231PS.BCST aoff+4(SI), Z1, Z11; \
+	VFMADD231PS.BCST aoff+8(SI), Z0, Z12; \
+	VFMADD231PS.BCST aoff+8(SI), Z1, Z13; \
+	VFMADD231PS.BCST aoff+12(SI), Z0, Z14; \
+	VFMADD231PS.BCST aoff+12(SI), Z1, Z15; \
+	VFMADD231PS.BCST aoff+16(SI), Z0, Z16; \
+	VFMADD231PS.BCST aoff+16(SI), Z1, Z17; \
+	VFMADD231PS.BCST aoff+20(SI), Z0, Z18; \
+	VFMADD231PS.BCST aoff+20(SI), Z1, Z19; \
+	VFMADD231PS.BCST aoff+24(SI), Z0, Z20; \
+	VFMADD231PS.BCST aoff+24(SI), Z1, Z21; \
+	VFMADD231PS.BCST aoff+28(SI), Z0, Z22; \
+	VFMADD231PS.BCST aoff+28(SI), Z1, Z23; \
+	VFMADD231PS.BCST aoff+32(SI), Z0, Z24; \
+	VFMADD231PS.BCST aoff+32(SI), Z1, Z25; \
+	VFMADD231PS.BCST aoff+36(SI), Z0, Z26; \
+	VFMADD231PS.BCST aoff+36(SI), Z1, Z27; \
+	VFMADD231PS.BCST aoff+40(SI), Z0, Z28; \
+	VFMADD231PS.BCST aoff+40(SI), Z1, Z29; \
+	VFMADD231PS.BCST aoff+44(SI), Z0, Z30; \
+	VFMADD231PS.BCST aoff+44(SI), Z1, Z31
+
+// Row updates; R9 points at the row, Z2 = alpha, Z3 = beta, Z4,Z5 scratch.
+#define ST512_0(x, y) \
+	VMULPS Z2, x, x; \
+	VMULPS Z2, y, y; \
+	VMOVUPS x, (R9); \
+	VMOVUPS y, 64(R9); \
+	ADDQ R8, R9
+
+#define ST512_1(x, y) \
+	VMULPS Z2, x, x; \
+	VMULPS Z2, y, y; \
+	VADDPS (R9), x, x; \
+	VADDPS 64(R9), y, y; \
+	VMOVUPS x, (R9); \
+	VMOVUPS y, 64(R9); \
+	ADDQ R8, R9
+
+#define ST512_2(x, y) \
+	VMULPS (R9), Z3, Z4; \
+	VMULPS 64(R9), Z3, Z5; \
+	VMULPS Z2, x, x; \
+	VMULPS Z2, y, y; \
+	VADDPS Z4, x, x; \
+	VADDPS Z5, y, y; \
+	VMOVUPS x, (R9); \
+	VMOVUPS y, 64(R9); \
+	ADDQ R8, R9
+
+#define ALL512(M) \
+	M(Z8, Z9); \
+	M(Z10, Z11); \
+	M(Z12, Z13); \
+	M(Z14, Z15); \
+	M(Z16, Z17); \
+	M(Z18, Z19); \
+	M(Z20, Z21); \
+	M(Z22, Z23); \
+	M(Z24, Z25); \
+	M(Z26, Z27); \
+	M(Z28, Z29); \
+	M(Z30, Z31)
+
+#define PF(x, y) \
+	PREFETCHT0 (R9); \
+	PREFETCHT0 64(R9); \
+	ADDQ R8, R9
+
+// func kernAVX512(kc int, a, b, c *float32, ldc int, alpha, beta float32, mode int)
+TEXT ·kernAVX512(SB), NOSPLIT, $0-56
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $2, R8
+
+	MOVQ DX, R9
+	ALL512(PF)
+
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+	VPXORD Z24, Z24, Z24
+	VPXORD Z25, Z25, Z25
+	VPXORD Z26, Z26, Z26
+	VPXORD Z27, Z27, Z27
+	VPXORD Z28, Z28, Z28
+	VPXORD Z29, Z29, Z29
+	VPXORD Z30, Z30, Z30
+	VPXORD Z31, Z31, Z31
+
+	MOVQ CX, BX
+	SHRQ $2, BX
+	JZ   tail512
+
+loop512:
+	K512(0, 0)
+	K512(48, 128)
+	K512(96, 256)
+	K512(144, 384)
+	ADDQ $192, SI
+	ADDQ $512, DI
+	DECQ BX
+	JNZ  loop512
+
+tail512:
+	ANDQ $3, CX
+	JZ   store512
+
+tailloop512:
+	K512(0, 0)
+	ADDQ $48, SI
+	ADDQ $128, DI
+	DECQ CX
+	JNZ  tailloop512
+
+store512:
+	VBROADCASTSS alpha+40(FP), Z2
+	VBROADCASTSS beta+44(FP), Z3
+	MOVQ DX, R9
+	MOVQ mode+48(FP), AX
+	CMPQ AX, $1
+	JEQ  mode1_512
+	CMPQ AX, $2
+	JEQ  mode2_512
+	ALL512(ST512_0)
+	VZEROUPPER
+	RET
+
+mode1_512:
+	ALL512(ST512_1)
+	VZEROUPPER
+	RET
+
+mode2_512:
+	ALL512(ST512_2)
+	VZEROUPPER
+	RET
+
+// ---------------------------------------------------------------------------
+// AVX2+FMA: MR=6, NR=16. Accumulators Y4..Y15 (row r in Y(4+2r), Y(5+2r)),
+// B̃ row in Y0,Y1, broadcast Ã entries in Y2,Y3.
+
+#define K256(aoff, boff) \
+	VMOVUPS boff(DI), Y0; \
+	VMOVUPS boff+32(DI), Y1; \
+	VBROADCASTSS aoff+0(SI), Y2; \
+	VBROADCASTSS aoff+4(SI), Y3; \
+	VFMADD231PS Y2, Y0, Y4; \
+	VFMADD231PS Y2, Y1, Y5; \
+	VFMADD231PS Y3, Y0, Y6; \
+	VFMADD231PS Y3, Y1, Y7; \
+	VBROADCASTSS aoff+8(SI), Y2; \
+	VBROADCASTSS aoff+12(SI), Y3; \
+	VFMADD231PS Y2, Y0, Y8; \
+	VFMADD231PS Y2, Y1, Y9; \
+	VFMADD231PS Y3, Y0, Y10; \
+	VFMADD231PS Y3, Y1, Y11; \
+	VBROADCASTSS aoff+16(SI), Y2; \
+	VBROADCASTSS aoff+20(SI), Y3; \
+	VFMADD231PS Y2, Y0, Y12; \
+	VFMADD231PS Y2, Y1, Y13; \
+	VFMADD231PS Y3, Y0, Y14; \
+	VFMADD231PS Y3, Y1, Y15
+
+// Row updates; R9 points at the row, Y2 = alpha, Y3 = beta, Y0,Y1 scratch.
+#define ST256_0(x, y) \
+	VMULPS Y2, x, x; \
+	VMULPS Y2, y, y; \
+	VMOVUPS x, (R9); \
+	VMOVUPS y, 32(R9); \
+	ADDQ R8, R9
+
+#define ST256_1(x, y) \
+	VMULPS Y2, x, x; \
+	VMULPS Y2, y, y; \
+	VADDPS (R9), x, x; \
+	VADDPS 32(R9), y, y; \
+	VMOVUPS x, (R9); \
+	VMOVUPS y, 32(R9); \
+	ADDQ R8, R9
+
+#define ST256_2(x, y) \
+	VMULPS (R9), Y3, Y0; \
+	VMULPS 32(R9), Y3, Y1; \
+	VMULPS Y2, x, x; \
+	VMULPS Y2, y, y; \
+	VADDPS Y0, x, x; \
+	VADDPS Y1, y, y; \
+	VMOVUPS x, (R9); \
+	VMOVUPS y, 32(R9); \
+	ADDQ R8, R9
+
+#define ALL256(M) \
+	M(Y4, Y5); \
+	M(Y6, Y7); \
+	M(Y8, Y9); \
+	M(Y10, Y11); \
+	M(Y12, Y13); \
+	M(Y14, Y15)
+
+#define PF256(x, y) \
+	PREFETCHT0 (R9); \
+	PREFETCHT0 63(R9); \
+	ADDQ R8, R9
+
+// func kernAVX2(kc int, a, b, c *float32, ldc int, alpha, beta float32, mode int)
+TEXT ·kernAVX2(SB), NOSPLIT, $0-56
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $2, R8
+
+	MOVQ DX, R9
+	ALL256(PF256)
+
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	VXORPS Y12, Y12, Y12
+	VXORPS Y13, Y13, Y13
+	VXORPS Y14, Y14, Y14
+	VXORPS Y15, Y15, Y15
+
+	MOVQ CX, BX
+	SHRQ $2, BX
+	JZ   tail256
+
+loop256:
+	K256(0, 0)
+	K256(24, 64)
+	K256(48, 128)
+	K256(72, 192)
+	ADDQ $96, SI
+	ADDQ $256, DI
+	DECQ BX
+	JNZ  loop256
+
+tail256:
+	ANDQ $3, CX
+	JZ   store256
+
+tailloop256:
+	K256(0, 0)
+	ADDQ $24, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  tailloop256
+
+store256:
+	VBROADCASTSS alpha+40(FP), Y2
+	VBROADCASTSS beta+44(FP), Y3
+	MOVQ DX, R9
+	MOVQ mode+48(FP), AX
+	CMPQ AX, $1
+	JEQ  mode1_256
+	CMPQ AX, $2
+	JEQ  mode2_256
+	ALL256(ST256_0)
+	VZEROUPPER
+	RET
+
+mode1_256:
+	ALL256(ST256_1)
+	VZEROUPPER
+	RET
+
+mode2_256:
+	ALL256(ST256_2)
+	VZEROUPPER
+	RET

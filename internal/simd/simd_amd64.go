@@ -1,0 +1,22 @@
+//go:build amd64 && !purego
+
+package simd
+
+import "golang.org/x/sys/cpu"
+
+var useAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+// adamAVX2 is Adam on the first n elements, n a multiple of 8.
+//
+//go:noescape
+func adamAVX2(w, grad, m, v *float32, n int, c *AdamConsts)
+
+// bernoulliRowAVX2 is BernoulliRow on the first n elements, n a multiple of 8.
+//
+//go:noescape
+func bernoulliRowAVX2(x, l *float32, n int) float32
+
+// bernoulliGradAVX2 is BernoulliGrad on the first n elements, n a multiple of 8.
+//
+//go:noescape
+func bernoulliGradAVX2(d, x, l *float32, n int, scale float32)

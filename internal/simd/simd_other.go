@@ -1,0 +1,10 @@
+//go:build !amd64 || purego
+
+package simd
+
+const useAVX2 = false
+
+func adamAVX2(w, g, m, v *float32, n int, c *AdamConsts) { panic("unreachable") }
+
+func bernoulliRowAVX2(x, l *float32, n int) float32        { panic("unreachable") }
+func bernoulliGradAVX2(d, x, l *float32, n int, g float32) { panic("unreachable") }
