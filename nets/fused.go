@@ -196,17 +196,26 @@ func biasAct[T float32 | float64](y, b []T, rows, cols int, act Activation, soft
 	parallelRows(rows, rows*cols, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			r := y[i*cols : (i+1)*cols]
-			for j, bj := range b {
-				v := r[j] + bj
-				switch act {
-				case ReLU:
-					v = max(v, 0)
-				case Tanh:
-					v = T(math.Tanh(float64(v)))
-				case Softplus:
-					v = softplus(v)
+			r = r[:len(b)]
+			// One loop per activation: a switch inside the loop costs more
+			// than the arithmetic.
+			switch act {
+			case ReLU:
+				for j, bj := range b {
+					r[j] = max(r[j]+bj, 0)
 				}
-				r[j] = v
+			case Tanh:
+				for j, bj := range b {
+					r[j] = T(math.Tanh(float64(r[j] + bj)))
+				}
+			case Softplus:
+				for j, bj := range b {
+					r[j] = softplus(r[j] + bj)
+				}
+			default:
+				for j, bj := range b {
+					r[j] += bj
+				}
 			}
 		}
 	})
@@ -273,20 +282,25 @@ func (op actGradOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, err
 
 func actGrad[T float32 | float64](d, y, g []T, rows, cols int, act Activation) {
 	parallelRows(rows, rows*cols, func(lo, hi int) {
-		for i := lo * cols; i < hi*cols; i++ {
-			switch act {
-			case ReLU:
-				if y[i] > 0 {
+		d, y, g := d[lo*cols:hi*cols], y[lo*cols:hi*cols], g[lo*cols:hi*cols]
+		switch act {
+		case ReLU:
+			for i, yi := range y {
+				if yi > 0 {
 					d[i] = g[i]
 				} else {
 					d[i] = 0
 				}
-			case Tanh:
-				d[i] = g[i] * (1 - y[i]*y[i])
-			case Softplus:
-				// sigmoid(a) = 1 - exp(-softplus(a)); expm1 keeps it
-				// accurate where softplus(a) is tiny.
-				d[i] = g[i] * T(-math.Expm1(-float64(y[i])))
+			}
+		case Tanh:
+			for i, yi := range y {
+				d[i] = g[i] * (1 - yi*yi)
+			}
+		case Softplus:
+			// sigmoid(a) = 1 - exp(-softplus(a)); expm1 keeps it accurate
+			// where softplus(a) is tiny.
+			for i, yi := range y {
+				d[i] = g[i] * T(-math.Expm1(-float64(yi)))
 			}
 		}
 	})
