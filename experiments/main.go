@@ -110,6 +110,9 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The revision is taken before the run: the tree may change while a
+	// long experiment runs.
+	rev := gitRevision()
 	start := time.Now()
 	body, err := x.run(ctx, e)
 	if err != nil {
@@ -120,7 +123,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		}
 		return 1
 	}
-	readme := header(x, e, args, time.Since(start)) + body
+	readme := header(x, e, args, rev, time.Since(start)) + body
 	if err := writeFileAtomic(filepath.Join(dir, "README.md"), []byte(readme)); err != nil {
 		fmt.Fprintf(stderr, "experiments: %v\n", err)
 		return 1

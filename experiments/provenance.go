@@ -11,14 +11,14 @@ import (
 )
 
 // header is the provenance block that opens every result README.
-func header(x experiment, e *env, args []string, wall time.Duration) string {
+func header(x experiment, e *env, args []string, rev string, wall time.Duration) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s\n\n%s\n\n", x.name, x.summary)
 	if e.Quick {
 		b.WriteString("**Quick run: sizes chosen to test the code; the numbers mean nothing.**\n\n")
 	}
 	fmt.Fprintf(&b, "- Command: `go run ./experiments %s`\n", strings.Join(args, " "))
-	fmt.Fprintf(&b, "- Git revision: %s\n", gitRevision())
+	fmt.Fprintf(&b, "- Git revision: %s\n", rev)
 	for _, d := range e.datasets {
 		fmt.Fprintf(&b, "- Data: %s\n", d)
 	}
