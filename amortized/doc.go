@@ -24,15 +24,31 @@
 //	z = mu + exp(lv/2) * eps,   log q(z|x) = log N(eps) - sum_j lv_j/2
 //	KL = 1/2 sum_j (mu_j^2 + exp(lv_j) - 1 - lv_j)
 //
-// "fullcov": q(z|x) = N(mu, Sigma) with Sigma = C C^T for a lower-triangular
-// Cholesky factor C with a positive diagonal (the full-covariance posterior
-// of Kingma & Welling 2014, appendix, as compared by Cremer, Li & Duvenaud
-// 2018). Heads: mean (L), logdiag (L: log C_jj, so C_jj = exp(logdiag_j) > 0
-// for any weights) and, for L > 1, lower (L(L-1)/2: the strict lower
-// triangle row by row, C_ij at column i(i-1)/2 + j for i > j). Then
+// "fullcov": q(z|x) = N(mu, Sigma) with Sigma = C C^T for the Cholesky
+// factor C = (I + N) diag(sigma), sigma = exp(lv/2), N strictly
+// lower-triangular (the full-covariance posterior of Kingma & Welling 2014,
+// appendix, as compared by Cremer, Li & Duvenaud 2018). Heads: mean (L),
+// logvar (L, as for "diag") and, for L > 1, lower (L(L-1)/2: the entries
+// n_ij of N, i > j, row by row at column i(i-1)/2 + j). So C_jj = sigma_j > 0
+// for any weights and C_ij = n_ij sigma_j below the diagonal: Sigma = (I + N)
+// diag(exp(lv)) (I + N)^T is the LDL^T form, the same family as the linear
+// IAF step of Kingma et al. (2016). With u = sigma * eps,
 //
-//	z = mu + C eps,   log q(z|x) = log N(eps) - sum_j log C_jj   (log|det C|)
-//	KL = 1/2 (tr(C C^T) + |mu|^2 - L - 2 sum_j log C_jj),  tr(C C^T) = sum_ij C_ij^2
+//	z = mu + u + N u,   log q(z|x) = log N(eps) - sum_j lv_j/2   (log|det C|)
+//	KL = 1/2 (tr(C C^T) + |mu|^2 - L - sum_j lv_j),
+//	tr(C C^T) = sum_ij C_ij^2 = sum_j exp(lv_j) (1 + sum_{i>j} n_ij^2)
+//
+// so z_i = mu_i + u_i + sum_{j<i} n_ij u_j regresses each dimension's noise
+// on the earlier dimensions' scaled noise. With N = 0 this is "diag" exactly,
+// computed by the same operations, and New starts the lower head at zero
+// (weights and bias), so training starts from the diagonal family. An
+// off-diagonal entry is relative to sigma_j, not in absolute units (an
+// absolute C_ij injects noise of its own size into z_i however small sigma_i
+// is). On the reference model (MNIST; validation ELBO of 2,000 test images)
+// this form was 1.7 nats behind "diag" after 8 epochs (mean of 3 seeds,
+// 0.1 to 2.6) and 0.4 ahead after 30 (one seed); the absolute form (heads
+// log C_jj and C_ij) was 8.3 behind after 8, and starting the lower head at
+// random draws rather than zero costs about 3 nats after 8.
 //
 // "planar:K" and "radial:K": K normalizing flows (Rezende & Mohamed 2015) on
 // a diagonal base q0 = N(mu, diag(exp(lv))) as above, z_0 = mu + exp(lv/2) eps,
@@ -143,12 +159,12 @@
 // measures either estimator's variance on a fixed model and batch.
 //
 // The surrogate needs log q(z|x) at a given z as a function of the encoder's
-// outputs: for "diag" at eps = (z - mu) exp(-lv/2); for "fullcov" at the eps
-// solving C eps = z - mu, by forward substitution in the graph (L-1 sweeps
-// of eps <- (z - mu - N eps) / diag(C), N the strict lower part, exact
-// because N is nilpotent). Planar and radial flows have no closed-form
-// inverse and an IAF's inverse costs L sequential MADE passes, so flow
-// families refuse the score estimator.
+// outputs: for "diag" at eps = (z - mu) exp(-lv/2); for "fullcov" at
+// eps = u exp(-lv/2) with u solving (I + N) u = z - mu, by forward
+// substitution in the graph (L-1 sweeps of u <- z - mu - N u, exact because
+// N is nilpotent; the unit diagonal needs no division). Planar and radial
+// flows have no closed-form inverse and an IAF's inverse costs L sequential
+// MADE passes, so flow families refuse the score estimator.
 //
 // # Log-likelihood
 //

@@ -39,13 +39,13 @@ type graph struct {
 	// kindLogW inputs q's parameters per row: the encoder's heads, in
 	// the model's head order.
 	qIn []*G.Node
-	// muIn and logvarIn are qIn[0] and qIn[1] when they are a diagonal
-	// Gaussian's (or a flow base's) mean and log-variance, else nil.
+	// muIn and logvarIn are qIn[0] and qIn[1]: every family's mean and
+	// log-variance (of a flow's base; of the scaled noise for fullcov).
 	muIn, logvarIn *G.Node
 
 	heads      []*G.Node // the encoder's heads: q(z|x)'s parameters (kindEncode)
 	mu         *G.Node   // mean of q(z|x) (of the base q0 for flows)
-	logvar     *G.Node   // log-variance of q(z|x) or q0 (diag and flows; kindEncode)
+	logvar     *G.Node   // the logvar head: q(z|x)'s (diag), q0's (flows), the diagonal's (fullcov); kindEncode
 	point      *G.Node   // Encode's point summary of q(z|x) (kindEncode)
 	mean       *G.Node   // mean of p(x|z)
 	recon      *G.Node   // log p(x|z) per row
@@ -181,8 +181,14 @@ func (bd *builder) logQEps(eps, logvar *G.Node) *G.Node {
 // logQAt is log q(z|x) per row at a given z: logQEps at the noise that
 // produces z, eps = (z - mu) exp(-lv/2).
 func (bd *builder) logQAt(z, mu, logvar *G.Node) *G.Node {
+	return bd.logQOffset(must(G.Sub(z, mu)), logvar)
+}
+
+// logQOffset is logQEps at eps = u exp(-lv/2): log q of the point whose
+// offset from the mean is u = exp(lv/2) eps.
+func (bd *builder) logQOffset(u, logvar *G.Node) *G.Node {
 	invStd := must(G.Exp(must(G.Mul(logvar, bd.scalar(-0.5)))))
-	return bd.logQEps(must(G.HadamardProd(must(G.Sub(z, mu)), invStd)), logvar)
+	return bd.logQEps(must(G.HadamardProd(u, invStd)), logvar)
 }
 
 // logMeanExp is log (1/k) sum_j exp(a_ij) per row of a (B x k), computed
@@ -286,8 +292,13 @@ func (bd *builder) trainGraph(gr *graph, opts TrainOptions) error {
 
 // reparameterize is z = mu + exp(lv/2) * eps.
 func (bd *builder) reparameterize(mu, logvar, eps *G.Node) *G.Node {
+	return must(G.Add(mu, bd.scaledNoise(logvar, eps)))
+}
+
+// scaledNoise is exp(lv/2) * eps.
+func (bd *builder) scaledNoise(logvar, eps *G.Node) *G.Node {
 	std := must(G.Exp(must(G.Mul(logvar, bd.scalar(0.5)))))
-	return must(G.Add(mu, must(G.HadamardProd(std, eps))))
+	return must(G.HadamardProd(std, eps))
 }
 
 // logStdNormal is sum_j log N(v_j; 0, 1) per row.
@@ -351,9 +362,7 @@ func (m *Model) buildGraphOn(ps *nets.Params, kind graphKind, batch int, opts Tr
 		for _, hd := range m.post.heads(L) {
 			gr.qIn = append(gr.qIn, bd.input("q."+hd.name, batch, hd.width))
 		}
-		if m.post.family != FullCov {
-			gr.muIn, gr.logvarIn = gr.qIn[0], gr.qIn[1]
-		}
+		gr.muIn, gr.logvarIn = gr.qIn[0], gr.qIn[1]
 		gr.eps = bd.input("eps", batch, L)
 		z, logq := bd.posterior(gr.qIn).sample(gr.eps)
 		gr.zOut = z

@@ -100,9 +100,9 @@ type LocalResult struct {
 
 // LocalELBO measures the amortization gap of Cremer, Li & Duvenaud (2018).
 // For each row of x it optimizes that row's own variational parameters
-// (the encoder's outputs: mean and log-variance for "diag"; mean, log of
-// the Cholesky diagonal and its lower triangle for "fullcov"; the base
-// Gaussian and the per-example flow parameters for "planar:K" and
+// (the encoder's outputs: mean and log-variance for "diag"; those and the
+// off-diagonal n_ij of the unit lower-triangular factor for "fullcov"; the
+// base Gaussian and the per-example flow parameters for "planar:K" and
 // "radial:K"; the base Gaussian and the context for "iaf:K", whose
 // autoregressive networks are shared and stay fixed) to maximize its ELBO,
 // starting from the encoder's output, with the decoder fixed:

@@ -60,6 +60,7 @@ func latent2ModelFor(t *testing.T, post string) *Model {
 	if err != nil {
 		t.Fatal(err)
 	}
+	drawZeroInitHeads(m, 21)
 	// Sharpen the decoder so the posterior is far from the prior and the
 	// untrained encoder a poor proposal: the estimator must still converge.
 	for _, name := range []string{"decoder.logits.weight", "decoder.0.weight"} {

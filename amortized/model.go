@@ -38,13 +38,23 @@ type graphKey struct {
 // large enough for efficient matrix products, small enough to bound memory.
 const evalChunk = 500
 
-// New builds a model for cfg with weights drawn from a generator seeded by seed.
+// New builds a model for cfg with weights drawn from a generator seeded by
+// seed, except fullcov's head lower, which starts at zero (so q starts as a
+// diagonal Gaussian); its draws are still taken, so every other weight is
+// what it would be without the reset.
 func New(cfg Config, seed uint64) (*Model, error) {
 	m, err := newModel(cfg)
 	if err != nil {
 		return nil, err
 	}
 	m.params.InitUniform(rand.New(rand.NewPCG(seed, streamInit)))
+	for i, hd := range m.post.heads(m.cfg.Latent) {
+		if hd.zeroInit {
+			for _, name := range []string{m.heads[i].WeightName(), m.heads[i].BiasName()} {
+				m.params.Get(name).Value.Zero()
+			}
+		}
+	}
 	return m, nil
 }
 

@@ -15,7 +15,7 @@ import (
 // Posterior families of q(z|x), the part of Config.Posterior before any ':'.
 const (
 	Diagonal = "diag"    // N(mu, diag(exp(logvar)))
-	FullCov  = "fullcov" // N(mu, C C^T), C lower-triangular with a positive diagonal
+	FullCov  = "fullcov" // N(mu, C C^T), C = (I + N) diag(exp(logvar/2)), N strictly lower-triangular
 	Planar   = "planar"  // "planar:K": K planar flows on a diagonal Gaussian
 	Radial   = "radial"  // "radial:K": K radial flows on a diagonal Gaussian
 	IAF      = "iaf"     // "iaf:K" or "iaf:K:H": K inverse autoregressive flows on a diagonal Gaussian
@@ -110,6 +110,9 @@ func (p posteriorSpec) isFlow() bool {
 type headSpec struct {
 	name  string // the parameters are encoder.<name>.weight and .bias
 	width int
+	// zeroInit: [New] starts the head's weights and bias at zero instead of
+	// the uniform draws, so that its output is 0 for every x.
+	zeroInit bool
 }
 
 // heads lists the encoder's heads for latent dimension L, in the order of
@@ -117,27 +120,28 @@ type headSpec struct {
 func (p posteriorSpec) heads(L int) []headSpec {
 	switch p.family {
 	case FullCov:
-		hs := []headSpec{{"mean", L}, {"logdiag", L}}
+		hs := []headSpec{{name: "mean", width: L}, {name: "logvar", width: L}}
 		if L > 1 {
-			hs = append(hs, headSpec{"lower", L * (L - 1) / 2})
+			// Zero at the start: training begins at the diagonal family.
+			hs = append(hs, headSpec{name: "lower", width: L * (L - 1) / 2, zeroInit: true})
 		}
 		return hs
 	case Planar:
-		hs := []headSpec{{"mean", L}, {"logvar", L}}
+		hs := []headSpec{{name: "mean", width: L}, {name: "logvar", width: L}}
 		for k := range p.steps {
-			hs = append(hs, headSpec{fmt.Sprintf("flow.%d.u", k), L}, headSpec{fmt.Sprintf("flow.%d.w", k), L}, headSpec{fmt.Sprintf("flow.%d.b", k), 1})
+			hs = append(hs, headSpec{name: fmt.Sprintf("flow.%d.u", k), width: L}, headSpec{name: fmt.Sprintf("flow.%d.w", k), width: L}, headSpec{name: fmt.Sprintf("flow.%d.b", k), width: 1})
 		}
 		return hs
 	case Radial:
-		hs := []headSpec{{"mean", L}, {"logvar", L}}
+		hs := []headSpec{{name: "mean", width: L}, {name: "logvar", width: L}}
 		for k := range p.steps {
-			hs = append(hs, headSpec{fmt.Sprintf("flow.%d.z0", k), L}, headSpec{fmt.Sprintf("flow.%d.alpha", k), 1}, headSpec{fmt.Sprintf("flow.%d.beta", k), 1})
+			hs = append(hs, headSpec{name: fmt.Sprintf("flow.%d.z0", k), width: L}, headSpec{name: fmt.Sprintf("flow.%d.alpha", k), width: 1}, headSpec{name: fmt.Sprintf("flow.%d.beta", k), width: 1})
 		}
 		return hs
 	case IAF:
-		return []headSpec{{"mean", L}, {"logvar", L}, {"context", p.hidden}}
+		return []headSpec{{name: "mean", width: L}, {name: "logvar", width: L}, {name: "context", width: p.hidden}}
 	}
-	return []headSpec{{"mean", L}, {"logvar", L}}
+	return []headSpec{{name: "mean", width: L}, {name: "logvar", width: L}}
 }
 
 // iafStepName is the parameter prefix of IAF step k.
@@ -171,22 +175,19 @@ type posterior struct {
 	spec  posteriorSpec
 	heads []*G.Node
 	mu    *G.Node // mean of the Gaussian (the base q0 of a flow)
-	// logvar is the diagonal log-variance (diag and flow bases); logdiag
-	// log L_jj and lower the strict lower triangle of L, row by row (fullcov).
-	logvar, logdiag, lower *G.Node
-	flow                   flows.Flow // built on first use
+	// logvar is the log-variance of the diagonal Gaussian, of a flow's base,
+	// or for fullcov of the scaled noise u = exp(logvar/2) eps.
+	logvar *G.Node
+	// lower holds fullcov's n_ij, the strict lower triangle of the unit
+	// lower-triangular I + N, row by row; nil otherwise and for L = 1.
+	lower *G.Node
+	flow  flows.Flow // built on first use
 }
 
 func (bd *builder) posterior(heads []*G.Node) *posterior {
-	q := &posterior{bd: bd, spec: bd.m.post, heads: heads, mu: heads[0]}
-	switch q.spec.family {
-	case FullCov:
-		q.logdiag = heads[1]
-		if len(heads) > 2 {
-			q.lower = heads[2]
-		}
-	default:
-		q.logvar = heads[1]
+	q := &posterior{bd: bd, spec: bd.m.post, heads: heads, mu: heads[0], logvar: heads[1]}
+	if q.spec.family == FullCov && len(heads) > 2 {
+		q.lower = heads[2]
 	}
 	return q
 }
@@ -237,14 +238,17 @@ func (q *posterior) flows() flows.Flow {
 // sample draws z ~ q(z|x) from standard-normal noise eps by the
 // reparameterization trick and returns z with log q(z|x) per row.
 //
-//	diag:    z = mu + exp(lv/2) eps,   log q = log N(eps; 0, I) - sum lv/2
-//	fullcov: z = mu + L eps,           log q = log N(eps; 0, I) - sum log L_jj
-//	flows:   z = f_K(...f_1(z0)),      log q = log q0(z0) - sum_k log|det J_k|
+//	diag:    z = mu + exp(lv/2) eps,        log q = log N(eps; 0, I) - sum lv/2
+//	fullcov: z = mu + u + N u,              log q = log N(eps; 0, I) - sum lv/2
+//	         (u = exp(lv/2) eps, so z = mu + C eps with C = (I + N) diag(exp(lv/2)))
+//	flows:   z = f_K(...f_1(z0)),           log q = log q0(z0) - sum_k log|det J_k|
+//
+// With N = 0 fullcov computes exactly what diag does (u + N u = u + 0).
 func (q *posterior) sample(eps *G.Node) (z, logq *G.Node) {
 	bd := q.bd
 	if q.spec.family == FullCov {
-		z = must(G.Add(q.mu, q.lowerTimes(eps)))
-		return z, must(G.Sub(bd.logStdNormal(eps), must(G.Sum(q.logdiag, 1))))
+		z = must(G.Add(q.mu, q.unitLowerTimes(bd.scaledNoise(q.logvar, eps))))
+		return z, bd.logQEps(eps, q.logvar)
 	}
 	z = bd.reparameterize(q.mu, q.logvar, eps)
 	logq = bd.logQEps(eps, q.logvar)
@@ -276,73 +280,96 @@ func (q *posterior) analyticKL() bool { return !q.spec.isFlow() }
 
 // klRow is the closed-form KL(q(z|x) || N(0, I)) per row (diag, fullcov):
 //
-//	fullcov: 1/2 (tr(L L^T) + |mu|^2 - L - 2 sum_j log L_jj),
-//	         tr(L L^T) = sum_j exp(2 log L_jj) + sum_{i>j} L_ij^2
+//	diag:    1/2 sum_j (mu_j^2 + exp(lv_j) - 1 - lv_j)
+//	fullcov: 1/2 (tr(C C^T) + |mu|^2 - L - sum_j lv_j)
+//	         = diag's + 1/2 sum_j exp(lv_j) sum_{i>j} n_ij^2,
+//
+// as tr(C C^T) = sum_ij C_ij^2 and C_ij = n_ij exp(lv_j/2) below the
+// diagonal, C_jj = exp(lv_j/2).
 func (q *posterior) klRow() *G.Node {
 	bd := q.bd
-	if q.spec.family == Diagonal {
-		return must(G.Sum(bd.klDiag(q.mu, q.logvar), 1))
+	kl := must(G.Sum(bd.klDiag(q.mu, q.logvar), 1))
+	if q.lower == nil { // diag, and fullcov with L = 1
+		return kl
 	}
-	t := must(G.Add(must(G.Exp(must(G.Mul(q.logdiag, bd.scalar(2))))), must(G.Square(q.mu))))
-	t = must(G.Sub(t, must(G.Add(must(G.Mul(q.logdiag, bd.scalar(2))), bd.scalar(1)))))
-	s := must(G.Sum(t, 1))
-	if q.lower != nil {
-		s = must(G.Add(s, must(G.Sum(must(G.Square(q.lower)), 1))))
-	}
-	return must(G.Mul(s, bd.scalar(0.5)))
+	// (n * n) Pick^T sums each column j of N's squares over the rows i > j.
+	colSq := must(G.Mul(must(G.Square(q.lower)), bd.lowerPick(true)))
+	off := must(G.Sum(must(G.HadamardProd(must(G.Exp(q.logvar)), colSq)), 1))
+	return must(G.Add(kl, must(G.Mul(off, bd.scalar(0.5)))))
 }
 
 // logQAt is log q(z|x) per row at a given z (diag, fullcov), for the
 // score-function estimator: log q at the noise that produces z. For fullcov
-// that noise solves L eps = z - mu, by forward substitution.
+// that noise is eps = u exp(-lv/2) with u solving (I + N) u = z - mu, by
+// forward substitution (unit diagonal: no division).
 func (q *posterior) logQAt(z *G.Node) *G.Node {
 	bd := q.bd
-	if q.spec.family == Diagonal {
+	if q.lower == nil { // diag, and fullcov with L = 1
 		return bd.logQAt(z, q.mu, q.logvar)
 	}
 	d := must(G.Sub(z, q.mu))
-	invDiag := must(G.Exp(must(G.Neg(q.logdiag))))
-	eps := must(G.HadamardProd(d, invDiag))
-	// eps_i = (d_i - sum_{j<i} L_ij eps_j) / L_ii. Each pass below redoes
-	// every row of that recurrence from the previous pass's eps; as the
-	// strictly lower part is nilpotent, after pass t the first t+1
-	// components are final, so L-1 passes give forward substitution exactly.
-	if q.lower != nil {
-		for range bd.m.cfg.Latent - 1 {
-			eps = must(G.HadamardProd(must(G.Sub(d, q.strictLowerTimes(eps))), invDiag))
-		}
+	// u_i = d_i - sum_{j<i} n_ij u_j. Each pass below redoes every row of
+	// that recurrence from the previous pass's u; as N is nilpotent, after
+	// pass t the first t+1 components are final, so L-1 passes give forward
+	// substitution exactly. With N = 0 every pass returns d unchanged.
+	u := d
+	for range bd.m.cfg.Latent - 1 {
+		u = must(G.Sub(d, q.strictLowerTimes(u)))
 	}
-	return must(G.Sub(bd.logStdNormal(eps), must(G.Sum(q.logdiag, 1))))
+	return bd.logQOffset(u, q.logvar)
 }
 
-// lowerTimes is L v per row: exp(logdiag) * v + (strict lower part) v.
-func (q *posterior) lowerTimes(v *G.Node) *G.Node {
-	out := must(G.HadamardProd(must(G.Exp(q.logdiag)), v))
-	if q.lower != nil {
-		out = must(G.Add(out, q.strictLowerTimes(v)))
+// unitLowerTimes is (I + N) v per row, v + N v (fullcov).
+func (q *posterior) unitLowerTimes(v *G.Node) *G.Node {
+	if q.lower == nil {
+		return v
 	}
-	return out
+	return must(G.Add(v, q.strictLowerTimes(v)))
 }
 
-// strictLowerTimes is N v per row for N the strict lower triangle of L.
+// strictLowerTimes is N v per row for fullcov's strictly lower-triangular
+// N (entries n_ij, i > j, in the head lower).
 // With the P = L(L-1)/2 entries p = (i, j), i > j, stored row by row
 // (p = i(i-1)/2 + j), it is ((v E) * lower) R for constant 0/1 matrices E
 // (L x P, E[j,p] = 1: picks v_j for entry p) and R (P x L, R[p,i] = 1: sums
 // entries into their row): two matrix products, no slicing.
 func (q *posterior) strictLowerTimes(v *G.Node) *G.Node {
-	bd := q.bd
+	return must(G.Mul(must(G.HadamardProd(must(G.Mul(v, q.bd.lowerPick(false))), q.lower)), q.bd.lowerRows()))
+}
+
+// lowerPick is E (L x P, E[j,p] = 1 where entry p = (i, j) of the strict
+// lower triangle is in column j), or with transposed its transpose (P x L).
+func (bd *builder) lowerPick(transposed bool) *G.Node {
 	L := bd.m.cfg.Latent
 	P := L * (L - 1) / 2
-	e, r := make([]float64, L*P), make([]float64, P*L)
+	e := make([]float64, L*P)
 	for i := 1; i < L; i++ {
 		for j := range i {
 			p := i*(i-1)/2 + j
-			e[j*P+p] = 1
-			r[p*L+i] = 1
+			if transposed {
+				e[p*L+j] = 1
+			} else {
+				e[j*P+p] = 1
+			}
 		}
 	}
-	E, R := bd.constMatrix("fullcov.pick", e, L, P), bd.constMatrix("fullcov.rows", r, P, L)
-	return must(G.Mul(must(G.HadamardProd(must(G.Mul(v, E)), q.lower)), R))
+	if transposed {
+		return bd.constMatrix("fullcov.cols", e, P, L)
+	}
+	return bd.constMatrix("fullcov.pick", e, L, P)
+}
+
+// lowerRows is R (P x L, R[p,i] = 1 where entry p = (i, j) is in row i).
+func (bd *builder) lowerRows() *G.Node {
+	L := bd.m.cfg.Latent
+	P := L * (L - 1) / 2
+	r := make([]float64, P*L)
+	for i := 1; i < L; i++ {
+		for j := range i {
+			r[(i*(i-1)/2+j)*L+i] = 1
+		}
+	}
+	return bd.constMatrix("fullcov.rows", r, P, L)
 }
 
 // constMatrix is a named constant (rows x cols) of the graph's dtype. The

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -17,7 +18,8 @@ import (
 // families are the posterior forms every family-wide test runs on.
 var families = []string{"diag", "fullcov", "planar:3", "radial:3", "iaf:2:7", "iaf:1"}
 
-// newFamily is the small test model with posterior post.
+// newFamily is the small test model with posterior post, every head drawn
+// at random (fullcov's lower included: see drawZeroInitHeads).
 func newFamily(t *testing.T, post, dtype, lik string, seed uint64) *Model {
 	t.Helper()
 	c := smallConfig(dtype, lik)
@@ -26,7 +28,30 @@ func newFamily(t *testing.T, post, dtype, lik string, seed uint64) *Model {
 	if err != nil {
 		t.Fatal(err)
 	}
+	drawZeroInitHeads(m, seed)
 	return m
+}
+
+// drawZeroInitHeads gives the heads that New starts at zero (fullcov's
+// lower) uniform draws like every other layer's, so that the family-wide
+// tests see a correlated q rather than the diagonal family.
+func drawZeroInitHeads(m *Model, seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, 77))
+	for i, hd := range m.post.heads(m.cfg.Latent) {
+		if !hd.zeroInit {
+			continue
+		}
+		for _, name := range []string{m.heads[i].WeightName(), m.heads[i].BiasName()} {
+			p := m.params.Get(name)
+			bound := 1 / math.Sqrt(float64(max(p.FanIn, 1)))
+			for j := range p.Float32s() {
+				p.Float32s()[j] = float32((2*rng.Float64() - 1) * bound)
+			}
+			for j := range p.Float64s() {
+				p.Float64s()[j] = (2*rng.Float64() - 1) * bound
+			}
+		}
+	}
 }
 
 func TestPosteriorForms(t *testing.T) {
@@ -178,7 +203,7 @@ func (r *qRig) setHeads(rng *rand.Rand) [][]float64 {
 	for i, hd := range r.m.post.heads(r.m.cfg.Latent) {
 		scale := 1.0
 		switch {
-		case hd.name == "logvar" || hd.name == "logdiag":
+		case hd.name == "logvar":
 			scale = 0.5
 		case hd.name == "mean" || hd.name == "context" || strings.HasSuffix(hd.name, ".w"):
 			scale = 1.5
@@ -304,8 +329,10 @@ func TestLogQIsChangeOfVariablesOfTheWholeMap(t *testing.T) {
 }
 
 // TestFullCovLogQMatchesMultivariateNormal evaluates log N(z; mu, Sigma)
-// directly, with Sigma = L L^T assembled entry by entry from the heads and
-// its determinant and inverse from gonum (no Cholesky factor, no eps):
+// directly, with Sigma = C C^T for C = (I + N) diag(exp(logvar/2))
+// assembled entry by entry from the heads (C_ii = exp(logvar_i/2),
+// C_ij = n_ij exp(logvar_j/2) for i > j) and its determinant and inverse
+// from gonum (no triangular solve, no eps):
 // the graph's log q at its sampled z, and its log q at a given z (the
 // forward substitution behind the score estimator), must both agree.
 // The analytic KL is checked against 1/2 (tr Sigma + |mu|^2 - L - log det Sigma).
@@ -328,9 +355,9 @@ func TestFullCovLogQMatchesMultivariateNormal(t *testing.T) {
 			mu := heads[0][b*L : (b+1)*L]
 			low := mat.NewDense(L, L, nil)
 			for i := range L {
-				low.Set(i, i, math.Exp(heads[1][b*L+i]))
+				low.Set(i, i, math.Exp(heads[1][b*L+i]/2))
 				for j := range i {
-					low.Set(i, j, heads[2][b*(L*(L-1)/2)+i*(i-1)/2+j])
+					low.Set(i, j, heads[2][b*(L*(L-1)/2)+i*(i-1)/2+j]*math.Exp(heads[1][b*L+j]/2))
 				}
 			}
 			var sigma, inv mat.Dense
@@ -359,15 +386,155 @@ func TestFullCovLogQMatchesMultivariateNormal(t *testing.T) {
 			if math.Abs(kl[b]-wantKL) > 1e-9*(1+wantKL) {
 				t.Errorf("L=%d row %d: KL %v, direct %v", L, b, kl[b], wantKL)
 			}
-			// z = mu + L eps exactly.
+			// z = mu + C eps exactly.
 			for i := range L {
 				zi := mu[i]
 				for j := range L {
 					zi += low.At(i, j) * eps[b*L+j]
 				}
 				if math.Abs(zi-z[b*L+i]) > 1e-12*(1+math.Abs(zi)) {
-					t.Errorf("L=%d row %d: z[%d] %v, mu + L eps %v", L, b, i, z[b*L+i], zi)
+					t.Errorf("L=%d row %d: z[%d] %v, mu + C eps %v", L, b, i, z[b*L+i], zi)
 				}
+			}
+		}
+	}
+}
+
+// TestFullCovWithZeroLowerIsDiag: with its lower head at zero, as New
+// starts it, fullcov is the diagonal family computed the same way. Given
+// the diag model's weights (mean, logvar, trunk and decoder copied over),
+// the fullcov model matches it bit for bit: z, log q at the sample and at
+// a given z (the forward substitution), the analytic KL, ELBO, Evaluate,
+// LogLikelihood, and the training gradients of every shared parameter under
+// the pathwise and score-function estimators and IWAE; only the lower
+// head's own gradient is extra (and nonzero: training can leave the
+// diagonal family).
+func TestFullCovWithZeroLowerIsDiag(t *testing.T) {
+	for _, dtype := range []string{"float32", "float64"} {
+		c := smallConfig(dtype, Bernoulli)
+		c.Posterior = "fullcov"
+		fc, err := New(c, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"encoder.lower.weight", "encoder.lower.bias"} {
+			vals := tensorValues(fc.params.Get(name).Value, nil)
+			if len(vals) == 0 || slices.ContainsFunc(vals, func(v float64) bool { return v != 0 }) {
+				t.Fatalf("%s: New's %s is %v, want zeros", dtype, name, vals)
+			}
+		}
+		c.Posterior = "diag"
+		dg, err := New(c, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range dg.params.All() {
+			src := fc.params.Get(p.Name)
+			copy(p.Float32s(), src.Float32s())
+			copy(p.Float64s(), src.Float64s())
+		}
+		same := func(what string, a, b []float64) {
+			t.Helper()
+			if len(a) != len(b) || len(a) == 0 {
+				t.Fatalf("%s %s: %d values from fullcov, %d from diag", dtype, what, len(a), len(b))
+			}
+			for i := range a {
+				if a[i] != b[i] || math.IsNaN(a[i]) {
+					t.Fatalf("%s %s[%d]: fullcov %v, diag %v", dtype, what, i, a[i], b[i])
+				}
+			}
+		}
+
+		const B = 7
+		flat := synthetic(B, 12, 3)
+		x := rowsOf(flat, 12)
+		// The posterior's formulas on the encoder's own head values.
+		hf, err := fc.encodeHeads(flat, B)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hd, err := dg.encodeHeads(flat, B)
+		if err != nil {
+			t.Fatal(err)
+		}
+		same("mean head", hf[0], hd[0])
+		same("logvar head", hf[1], hd[1])
+		rf, rd := newQRig(t, fc, B), newQRig(t, dg, B)
+		for i := range hf {
+			setRows64(rf.heads[i], hf[i])
+		}
+		for i := range hd {
+			setRows64(rd.heads[i], hd[i])
+		}
+		eps := randn(rand.New(rand.NewPCG(2, 2)), B*3)
+		rf.run(eps)
+		rd.run(eps)
+		for _, n := range []struct {
+			what   string
+			nf, nd *G.Node
+		}{{"z", rf.z, rd.z}, {"log q", rf.logq, rd.logq}, {"log q at z", rf.logQA, rd.logQA}, {"KL", rf.kl, rd.kl}, {"point", rf.point, rd.point}} {
+			same(n.what, rf.get(n.nf), rd.get(n.nd))
+		}
+
+		// The public API.
+		ef, err := fc.ELBO(x, rand.New(rand.NewPCG(3, 3)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ed, err := dg.ELBO(x, rand.New(rand.NewPCG(3, 3)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		same("ELBO", ef, ed)
+		data := &memBatches{x: flat, n: B, dim: 12, bsz: 4}
+		sf, err := fc.Evaluate(data, rand.New(rand.NewPCG(4, 4)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sd, err := dg.Evaluate(data, rand.New(rand.NewPCG(4, 4)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		same("Evaluate ELBO, recon, KL", []float64{sf.ELBO, sf.Recon, sf.KL}, []float64{sd.ELBO, sd.Recon, sd.KL})
+		lf, err := fc.LogLikelihood(x, 600, rand.New(rand.NewPCG(5, 5)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ld, err := dg.LogLikelihood(x, 600, rand.New(rand.NewPCG(5, 5)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		same("LogLikelihood", lf, ld)
+
+		// Training gradients.
+		for _, o := range []TrainOptions{{}, {Estimator: EstimatorScore, K: 2}, {Objective: ObjectiveIWAE, K: 3}} {
+			o.Epochs = 1
+			grads := func(m *Model) (map[string][]float64, float64) {
+				tr, err := NewTrainer(m, 8, o, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer tr.Close()
+				st, err := tr.gradients(flat, B, 1, rand.New(rand.NewPCG(6, 6)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				out := map[string][]float64{}
+				for i, n := range tr.g.bind.Nodes() {
+					out[n.Name()] = tensorValues(tr.grads[i], nil)
+				}
+				tr.zeroGrads()
+				return out, st.Bound
+			}
+			gf, bf := grads(fc)
+			gd, bd := grads(dg)
+			what := fmt.Sprintf("%s/%s/k=%d", o.Objective, o.Estimator, o.K)
+			same(what+" bound", []float64{bf}, []float64{bd})
+			for name, g := range gd {
+				same(what+" gradient of "+name, gf[name], g)
+			}
+			if g := gf["encoder.lower.weight"]; !slices.ContainsFunc(g, func(v float64) bool { return v != 0 }) {
+				t.Errorf("%s %s: the lower head's gradient is zero", dtype, what)
 			}
 		}
 	}

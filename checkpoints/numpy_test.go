@@ -57,6 +57,18 @@ json.dump({"mu": point(cfg, w, x).tolist(), "decoded": decode(cfg, w, z).tolist(
 		if err != nil {
 			t.Fatal(err)
 		}
+		// fullcov's lower head starts at zero (a diagonal q): give it
+		// weights, so that the page's off-diagonal formulas are checked.
+		for i, name := range []string{"encoder.lower.weight", "encoder.lower.bias"} {
+			if p := m.Params().Get(name); p != nil {
+				for j := range p.Float32s() {
+					p.Float32s()[j] = 0.3 * float32(math.Sin(float64(7*j+i+1)))
+				}
+				for j := range p.Float64s() {
+					p.Float64s()[j] = 0.3 * math.Sin(float64(7*j+i+1))
+				}
+			}
+		}
 		path := filepath.Join(t.TempDir(), "m.safetensors")
 		if err := Save(path, m, nil); err != nil {
 			t.Fatal(err)

@@ -188,7 +188,7 @@ func gapReport(e *env, sz gapSize, rows []*gapRow) (string, error) {
 	fmt.Fprintf(&b, "Each model is the reference network (784-400-20-400-784, ReLU, Bernoulli decoder) trained for %s on %s MNIST training images "+
 		"(Adam 1e-3, batch %d, dynamic binarization, seed %d, no validation split) with the objective and posterior family named. "+
 		"On each of the first %s MNIST test images (fixed binarization), the image's own parameters of q (all the encoder's outputs for it: "+
-		"mean and log-variance; the Cholesky factor for fullcov; the per-image flow parameters for planar) are optimized with the decoder fixed, "+
+		"mean and log-variance; for fullcov also the off-diagonal entries of its unit lower-triangular factor; the per-image flow parameters for planar) are optimized with the decoder fixed, "+
 		"from the encoder's output, by Adam for %d steps of %d draws each (reparameterized gradient of the ELBO; step size %g decaying linearly to %g). "+
 		"ELBO*_local and ELBO_amortized are then estimated from the same %s draws of the noise per image. "+
 		"log p̂(x) is per image the larger of two importance-sampled estimates, with the amortized q (k = %s) and with the optimized q (k = %s). "+
