@@ -12,12 +12,13 @@ import (
 // IAFForgetBias is the constant added to the gate pre-activation s of an
 // [IAF] step, so that σ = sigmoid(s + 2) ≈ 0.88 while s ≈ 0 at
 // initialization: every step starts close to the identity (out ≈ 0.88 z +
-// 0.12 m) and deep stacks train stably. Kingma et al. (2016) recommend
-// that the autoregressive network's s start "sufficiently positive, such as
-// close to +1 or +2", so that each step initially changes z only slightly;
-// a constant offset does that for any initialization of the weights. 2 is
+// 0.12 m). Kingma et al. (2016) recommend starting s sufficiently positive
+// (around +1 or +2) so that each step initially changes z only slightly; a
+// constant offset does that for any initialization of the weights. 2 is
 // also Pyro's default sigmoid_bias for its stable affine autoregressive
-// transform.
+// transform. A stack of K steps still starts by shrinking z by about
+// 0.88^K (0.02 for K = 32); for deep stacks, also initialize the MADE's s
+// biases above 0 (experiments/flows2d.go adds 2).
 const IAFForgetBias = 2.0
 
 // IAF is one inverse-autoregressive-flow step (Kingma et al. 2016) on a MADE with optional context.
