@@ -30,30 +30,30 @@ const (
 	modeScale     = 2 // C = beta*C + alpha*acc
 )
 
-// A kernel is a register-blocked micro-kernel together with the cache
-// blocking used around it.
+// A kernel is a register-blocked micro-kernel.
 type kernel struct {
 	name   string
 	mr, nr int // register block: an mr×nr tile of C per call
 	// fn computes the mr×nr tile c (row stride ldc) from the packed panels a
 	// (kc×mr, p-major) and b (kc×nr, p-major); see kernel_amd64.s.
 	fn func(kc int, a, b, c *float32, ldc int, alpha, beta float32, mode int)
-	// asmPack: use the AVX transposing pack helpers (pack_amd64.s).
+	// asmPack: use the AVX packing helpers (pack_amd64.s).
 	asmPack bool
 }
 
 // Cache blocking (upper bounds; the actual block sizes are balanced so that
-// the blocks along a dimension have nearly equal sizes).
+// the blocks along a dimension have nearly equal sizes). Tuned on the Zen 4
+// (32 KiB L1d, 1 MiB L2 per core, 32 MiB L3) with TestTune.
 //
-// kcMax: depth of a rank-kc update. A kc×nr packed B micro-panel
-// (256×32×4 B = 32 KiB for the AVX-512 kernel) is streamed from L1/L2 for
-// every mr-row micro-panel of A. kc also fixes the summation order, so it
-// depends only on k (never on m, n or the number of goroutines).
+// kcMax: depth of a rank-kc update. Long updates measured best: the kc×nr
+// packed B micro-panel (≤ 128 KiB for the AVX-512 kernel) and the Ã
+// micro-panels are streamed from L2 by the hardware prefetchers, and C and
+// the packing are touched fewer times. kc also fixes the summation order,
+// so it depends only on k (never on m, n or the number of goroutines).
 //
-// mcMax×kc: the packed block of A (≈ 200 KiB), resident in L2 (1 MiB on
-// this Zen 4).
+// mcMax×kc: the packed block Ã of A (≤ 384 KiB), resident in L2.
 //
-// ncMax×kc: the packed block of B, resident in L2/L3.
+// ncMax×kc: the packed block B̃ of B (≤ 2 MiB), resident in L2/L3.
 var (
 	kcMax = 1024
 	mcMax = 96
@@ -71,6 +71,15 @@ func init() { active.Store(kernels[0]) }
 // one. It is the internal switch that lets the tests run both the assembly and
 // the pure-Go path in one process.
 func setKernel(k *kernel) *kernel { return active.Swap(k) }
+
+var maxThreads atomic.Int64
+
+// SetMaxThreads limits the number of goroutines one Sgemm call may use to
+// n (n <= 0: no limit beyond GOMAXPROCS, the default) and returns the
+// previous limit. Results do not depend on it. A limit of 1 can pay off
+// when other processes keep all the cores busy: a parallel call has to wait
+// for a helper that the OS preempted in the middle of its chunk.
+func SetMaxThreads(n int) int { return int(maxThreads.Swap(int64(max(n, 0)))) }
 
 // KernelName reports which micro-kernel Sgemm uses on this machine:
 // "avx512", "avx2" or "generic".
@@ -164,7 +173,13 @@ func Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda i
 		}
 		return
 	}
-	run(active.Load(), aTrans, bTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, runtime.GOMAXPROCS(0))
+	procs := runtime.GOMAXPROCS(0)
+	if t := int(maxThreads.Load()); t > 0 {
+		procs = min(procs, t)
+	}
+	var p problem
+	p.init(active.Load(), aTrans, bTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	run(&p, procs)
 }
 
 // scaleC sets C = beta*C (C = 0 without reading it when beta == 0).
@@ -294,7 +309,11 @@ func (p *problem) packB(dst []float32, jc, nb, pc, kb int) {
 // parallel driver: the block for (pc, ic) starts at pc*mPad + ic*kb (for
 // (pc, jc) at pc*nPad + jc*kb), and the corresponding range must then be
 // the whole of m (n).
-func (p *problem) compute(ws *workspace, i0, i1, j0, j1 int, sharedA, sharedB []float32) {
+//
+// If ready is not nil, the shared operand is still being packed by another
+// goroutine, and ready is set when it is complete: compute packs its own
+// first block of the other operand before waiting for it.
+func (p *problem) compute(ws *workspace, i0, i1, j0, j1 int, sharedA, sharedB []float32, ready *atomic.Bool) {
 	kc, mc, nc := p.kc, p.mc, p.nc
 	if sharedA == nil {
 		ws.a = grow(ws.a, min(mc, p.mPad)*kc)
@@ -323,6 +342,12 @@ func (p *problem) compute(ws *workspace, i0, i1, j0, j1 int, sharedA, sharedB []
 					ap = sharedA[pc*p.mPad+ic*kb:]
 				} else {
 					p.packA(ap, ic, mb, pc, kb)
+				}
+				if ready != nil {
+					for !ready.Load() {
+						runtime.Gosched()
+					}
+					ready = nil
 				}
 				p.macro(ws, ap, bp, ic, mb, jc, nb, kb, mode)
 			}
@@ -353,12 +378,30 @@ func (p *problem) macro(ws *workspace, ap, bp []float32, ic, mb, jc, nb, kb, mod
 			// apply the same update to the valid part.
 			kern.fn(kb, a, b, &tile[0], nr, 1, 0, modeOverwrite)
 			for i := 0; i < mm; i++ {
-				crow := c[ci+i*ldc : ci+i*ldc+nn]
-				trow := tile[i*nr : i*nr+nn]
-				for j := range crow {
-					updateElem(&crow[j], trow[j], alpha, beta, mode)
-				}
+				updateRow(c[ci+i*ldc:ci+i*ldc+nn], tile[i*nr:i*nr+nn], alpha, beta, mode)
 			}
+		}
+	}
+}
+
+// updateRow applies the micro-kernel update (see updateElem) to one row of
+// an edge tile.
+func updateRow(c, t []float32, alpha, beta float32, mode int) {
+	t = t[:len(c)]
+	switch {
+	case mode == modeOverwrite && alpha == 1:
+		copy(c, t)
+	case mode == modeOverwrite:
+		for j, v := range t {
+			c[j] = float32(alpha * v)
+		}
+	case mode == modeAdd:
+		for j, v := range t {
+			c[j] = c[j] + float32(alpha*v)
+		}
+	default:
+		for j, v := range t {
+			c[j] = float32(beta*c[j]) + float32(alpha*v)
 		}
 	}
 }

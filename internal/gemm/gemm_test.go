@@ -174,6 +174,14 @@ var alphaBetas = [][2]float32{
 	{0, 0}, {0, 1}, {0, 0.3},
 }
 
+// noAdapt disables the adaptive choice between serial and parallel
+// execution (a loaded machine may make serial faster) so that a test surely
+// exercises the parallel path; it returns the function restoring it.
+func noAdapt() func() {
+	adaptive = false
+	return func() { adaptive = true }
+}
+
 // forEachKernel runs f with every kernel available on this machine (the
 // assembly ones and the pure-Go fallback), restoring the default after.
 func forEachKernel(t *testing.T, f func(t *testing.T)) {
@@ -255,16 +263,30 @@ func TestSgemmNaNC(t *testing.T) {
 	})
 }
 
-// TestSgemmModelShapes runs the reference model's GEMM shapes (large enough
-// to take the parallel path with GOMAXPROCS > 1).
+// TestSgemmModelShapes runs the reference model's GEMM shapes, and shapes
+// whose parallel split spans several nc blocks of the shared operand, with
+// at least 2 goroutines so that the parallel path is checked against the
+// reference too.
 func TestSgemmModelShapes(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(2, runtime.GOMAXPROCS(0))))
+	defer noAdapt()()
+	shapes := []benchShape{
+		{"splitM_multiNC", blas.NoTrans, blas.Trans, 1100, 530, 40},
+		{"splitN_multiMC", blas.Trans, blas.NoTrans, 250, 1030, 40},
+	}
+	for _, s := range benchShapes {
+		if s.m <= 128 || s.n <= 128 || s.k <= 128 { // keep the float64 reference cheap
+			shapes = append(shapes, s)
+		}
+	}
 	forEachKernel(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(9, 10))
-		for _, s := range benchShapes {
-			if s.m > 128 && s.n > 128 && s.k > 128 {
-				continue // keep the float64 reference cheap
+		for i, s := range shapes {
+			ab := alphaBetas[i%len(alphaBetas)]
+			if ab[0] == 0 {
+				ab[0] = 1
 			}
-			check(t, r, gemmCase{tA: s.tA, tB: s.tB, m: s.m, n: s.n, k: s.k, alpha: 1, beta: 0})
+			check(t, r, gemmCase{tA: s.tA, tB: s.tB, m: s.m, n: s.n, k: s.k, alpha: ab[0], beta: ab[1], padC: i % 2})
 		}
 	})
 }
@@ -337,9 +359,10 @@ func TestSgemmDeterministic(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	oldThr, oldMin, oldShared := parThreshold, minChunkFlops, maxShared
 	defer func() { parThreshold, minChunkFlops, maxShared = oldThr, oldMin, oldShared }()
+	defer noAdapt()()
 	forEachKernel(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(13, 14))
-		shapes := [][3]int{{128, 400, 784}, {784, 400, 128}, {128, 20, 400}, {500, 784, 400}, {37, 301, 263}, {301, 37, 263}}
+		shapes := [][3]int{{128, 400, 784}, {784, 400, 128}, {128, 20, 400}, {500, 784, 400}, {37, 301, 263}, {301, 37, 263}, {1100, 530, 40}}
 		if KernelName() == "generic" { // slow: smaller problems
 			shapes = [][3]int{{128, 20, 400}, {37, 301, 263}, {301, 37, 263}, {60, 200, 150}}
 		}
@@ -354,8 +377,14 @@ func TestSgemmDeterministic(t *testing.T) {
 					{3, oldThr, oldMin, oldShared},
 					{2, 0, 1, oldShared}, // split as finely as possible
 					{3, 0, 1, oldShared},
-					{2, 0, 1, 0}, // without the shared packed operand
+					{2, 0, 1, 0},          // without the shared packed operand
+					{-1, 0, 1, oldShared}, // SetMaxThreads(1) with GOMAXPROCS 2
 				} {
+					threads := 0
+					if cfg.procs < 0 {
+						cfg.procs, threads = 2, 1
+					}
+					SetMaxThreads(threads)
 					runtime.GOMAXPROCS(cfg.procs)
 					parThreshold, minChunkFlops, maxShared = cfg.thr, cfg.minChunk, cfg.shared
 					c := slices.Clone(o.c)
@@ -371,6 +400,46 @@ func TestSgemmDeterministic(t *testing.T) {
 					}
 				}
 				parThreshold, minChunkFlops, maxShared = oldThr, oldMin, oldShared
+				SetMaxThreads(0)
+			}
+		}
+	})
+}
+
+// TestSgemmTilingInvariance checks that an element of C does not depend on
+// where the micro-tile grid falls: computing the sub-product for C[i0:, j0:]
+// (which moves elements between full tiles, done in assembly, and edge
+// tiles, finished in Go) gives bit-identical values. This is what makes any
+// split of the work over goroutines safe.
+func TestSgemmTilingInvariance(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	forEachKernel(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(17, 18))
+		for _, tr := range transes {
+			for _, ab := range [][2]float32{{1, 0}, {-0.5, 1}, {0.7, 0.3}} {
+				tc := gemmCase{tA: tr[0], tB: tr[1], m: 41, n: 75, k: 300, alpha: ab[0], beta: ab[1], padA: 2, padB: 1, padC: 3}
+				o := tc.operands(r)
+				full := slices.Clone(o.c)
+				Sgemm(tc.tA, tc.tB, tc.m, tc.n, tc.k, tc.alpha, o.a, o.lda, o.b, o.ldb, tc.beta, full, o.ldc)
+				for _, off := range [][2]int{{1, 0}, {0, 5}, {7, 13}, {13, 33}} {
+					i0, j0 := off[0], off[1]
+					a, b := o.a[i0*o.lda:], o.b[j0:]
+					if tc.tA != blas.NoTrans {
+						a = o.a[i0:]
+					}
+					if tc.tB != blas.NoTrans {
+						b = o.b[j0*o.ldb:]
+					}
+					c := slices.Clone(o.c)
+					Sgemm(tc.tA, tc.tB, tc.m-i0, tc.n-j0, tc.k, tc.alpha, a, o.lda, b, o.ldb, tc.beta, c[i0*o.ldc+j0:], o.ldc)
+					for i := i0; i < tc.m; i++ {
+						for j := j0; j < tc.n; j++ {
+							if g, w := c[i*o.ldc+j], full[i*o.ldc+j]; math.Float32bits(g) != math.Float32bits(w) {
+								t.Fatalf("%v offset %v: C[%d,%d] = %v, full product gives %v", tc, off, i, j, g, w)
+							}
+						}
+					}
+				}
 			}
 		}
 	})
@@ -379,6 +448,9 @@ func TestSgemmDeterministic(t *testing.T) {
 // TestSgemmNoAllocs checks that steady-state calls do not allocate, serial
 // and parallel.
 func TestSgemmNoAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items under the race detector")
+	}
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	r := rand.New(rand.NewPCG(15, 16))
 	for _, procs := range []int{1, 2} {

@@ -22,13 +22,9 @@ func packCopy(dst, src []float32, base, ld, kb, cnt, w int, useAsm bool) {
 		case useAsm && cw == w && (w == 32 || w == 16 || w == 12 || w == 6):
 			_ = src[s+(kb-1)*ld+w-1] // the whole panel lies within src
 			copyPack(&d[0], &src[s], ld, w, kb)
-		case cw == 32 && w == 32:
+		case cw == 4 && w == 4: // the generic kernel
 			for p := 0; p < kb; p++ {
-				*(*[32]float32)(d[p*32:]) = *(*[32]float32)(src[s+p*ld:])
-			}
-		case cw == 16 && w == 16:
-			for p := 0; p < kb; p++ {
-				*(*[16]float32)(d[p*16:]) = *(*[16]float32)(src[s+p*ld:])
+				*(*[4]float32)(d[p*4:]) = *(*[4]float32)(src[s+p*ld:])
 			}
 		default:
 			for p := 0; p < kb; p++ {

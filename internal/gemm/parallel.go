@@ -4,31 +4,44 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Parallelism. A problem whose flop count reaches parThreshold is cut into
 // chunks along n (or along m when m > n) at micro-tile granularity, and the
 // chunks are claimed dynamically by the calling goroutine and up to
 // GOMAXPROCS-1 helper goroutines. The operand that is not split (A when
-// splitting n) is needed by every chunk: it is first packed once, all of it,
-// into a shared buffer by all the workers together (one panel at a time),
-// and after that barrier each chunk only packs its own part of the other
-// operand. k is never split and the k blocking only depends on k, so every
-// element of C is summed in the same order whatever the number of
-// goroutines: results are bit-identical.
+// splitting n) is needed by every chunk: the caller packs all of it once
+// into a shared buffer while the helpers wake up and pack their first block
+// of the other operand, and after that each chunk only packs its own part
+// of the other operand. k is never split and the k blocking only depends on
+// k, so every element of C is summed in the same order whatever the number
+// of goroutines: results are bit-identical.
+//
+// The caller never waits for a helper that has not started (it just does
+// all the chunks itself); it only waits for chunks that are in progress.
 var (
-	// parThreshold is the minimum 2·m·n·k for going parallel. Below it the
-	// hand-off to a helper (waking it takes several µs) costs more than it
-	// saves.
-	parThreshold = 3_000_000
-	// chunksPerWorker > 1 lets a worker that got less CPU (other processes
-	// on the machine) hand its share to the others.
-	chunksPerWorker = 3
+	// parThreshold is the minimum 2·m·n·k for considering a parallel
+	// run. With a helper already awake (spinning, see helperSpin), 2 MFLOP
+	// products (≈ 20–40 µs) ran 1.2–1.6× faster on 2 cores on the quiet
+	// machine and 0.3–0.7 MFLOP ones not at all; with a helper to wake
+	// (50–100 µs) products below ≈ 8 MFLOP lose. Above the threshold the
+	// adaptive choice below settles, per shape, on whichever is faster.
+	parThreshold = 1_500_000
+	// maxChunksPerWorker bounds the number of chunks when the operand that
+	// is not split is shared (chunks then cost almost nothing extra); small
+	// chunks let the workers balance the load when one of them gets less
+	// CPU time (other processes on the machine).
+	maxChunksPerWorker = 8
 	// minChunkFlops keeps chunks from becoming tiny.
-	minChunkFlops = 1_000_000
+	minChunkFlops = 250_000
 	// maxShared bounds the shared packed operand (floats); beyond it every
-	// chunk packs its own blocks of both operands.
+	// chunk packs its own blocks of both operands, and there are only two
+	// chunks per worker.
 	maxShared = 1 << 22
+	// spinWait is how long the caller spins (yielding) for the chunks still
+	// in progress on helpers before blocking.
+	spinWait = 50 * time.Microsecond
 )
 
 type task struct {
@@ -36,57 +49,56 @@ type task struct {
 	splitN  bool // split along n (else along m)
 	units   int  // number of micro-tiles along the split dimension
 	nchunks int
-	next    atomic.Int64
+	next    atomic.Int64  // next chunk to claim
+	done    atomic.Int64  // chunks completed
+	doneCh  chan struct{} // receives once all chunks are completed
+	refs    atomic.Int32  // goroutines holding the task; the last one recycles it
 
 	// Shared packed operand (A if splitN, else B); nil when not shared.
 	shared    []float32
-	sharedBuf []float32 // keeps the allocation across uses of the task
-	panels    int       // micro-panels to pack into shared
-	packNext  atomic.Int64
-	packDone  atomic.Int64
-
-	wg sync.WaitGroup
+	sharedBuf []float32   // keeps the allocation across uses of the task
+	ready     atomic.Bool // shared is completely packed
 }
 
-var taskPool = sync.Pool{New: func() any { return new(task) }}
+var taskPool = sync.Pool{New: func() any { return &task{doneCh: make(chan struct{}, 1)} }}
 
-// packShared packs micro-panel q (all k blocks) of the shared operand.
-func (t *task) packShared(q int) {
+// release drops a reference to t, recycling it after the last one.
+func (t *task) release() {
+	if t.refs.Add(-1) == 0 {
+		t.p.a, t.p.b, t.p.c, t.shared = nil, nil, nil, nil
+		taskPool.Put(t)
+	}
+}
+
+// packShared packs all of the shared operand, one k block at a time, in
+// the layout documented at compute.
+func (t *task) packShared() {
 	p := &t.p
 	for pc := 0; pc < p.k; pc += p.kc {
 		kb := min(p.kc, p.k-pc)
 		if t.splitN {
-			i := q * p.kern.mr
-			p.packA(t.shared[pc*p.mPad+i*kb:], i, min(p.kern.mr, p.m-i), pc, kb)
+			p.packA(t.shared[pc*p.mPad:], 0, p.m, pc, kb)
 		} else {
-			j := q * p.kern.nr
-			p.packB(t.shared[pc*p.nPad+j*kb:], j, min(p.kern.nr, p.n-j), pc, kb)
+			p.packB(t.shared[pc*p.nPad:], 0, p.n, pc, kb)
 		}
 	}
 }
 
-// work takes part in packing the shared operand, waits until it is
-// complete, then claims and computes chunks until none is left.
+// work claims and computes chunks until none is left.
 func (t *task) work() {
-	ws := wsPool.Get().(*workspace)
-	if t.shared != nil {
-		for {
-			q := int(t.packNext.Add(1) - 1)
-			if q >= t.panels {
-				break
-			}
-			t.packShared(q)
-			t.packDone.Add(1)
-		}
-		for t.packDone.Load() < int64(t.panels) {
-			runtime.Gosched()
-		}
+	if int(t.next.Load()) >= t.nchunks {
+		return // late helper: nothing left
 	}
+	ws := wsPool.Get().(*workspace)
 	var sharedA, sharedB []float32
 	if t.splitN {
 		sharedA = t.shared
 	} else {
 		sharedB = t.shared
+	}
+	var ready *atomic.Bool
+	if t.shared != nil && !t.ready.Load() {
+		ready = &t.ready
 	}
 	p := &t.p
 	for {
@@ -97,89 +109,297 @@ func (t *task) work() {
 		u0 := i * t.units / t.nchunks
 		u1 := (i + 1) * t.units / t.nchunks
 		if t.splitN {
-			p.compute(ws, 0, p.m, u0*p.kern.nr, min(u1*p.kern.nr, p.n), sharedA, nil)
+			p.compute(ws, 0, p.m, u0*p.kern.nr, min(u1*p.kern.nr, p.n), sharedA, nil, ready)
 		} else {
-			p.compute(ws, u0*p.kern.mr, min(u1*p.kern.mr, p.m), 0, p.n, nil, sharedB)
+			p.compute(ws, u0*p.kern.mr, min(u1*p.kern.mr, p.m), 0, p.n, nil, sharedB, ready)
+		}
+		ready = nil
+		if int(t.done.Add(1)) == t.nchunks {
+			t.doneCh <- struct{}{}
 		}
 	}
 	wsPool.Put(ws)
 }
 
-// Helper goroutines are started on demand and then wait on helperCh forever;
-// a send succeeds immediately only if a helper is idle.
+// Helper goroutines are started on demand. After finishing a task a helper
+// spins (yielding to other goroutines) for helperSpin, polling spinSlots,
+// and then blocks on helperCh. Waking a blocked helper costs 50–100 µs on
+// this VM (futex wake of an idle thread, IPI to a halted vCPU), as much as
+// a 5–10 MFLOP product, while the GEMMs of a training step come in quick
+// succession: the spinning keeps the helpers hot across them.
 var (
-	helperCh    = make(chan *task)
+	helperCh    = make(chan *task) // a send succeeds at once only if a helper is blocked idle
 	helperCount atomic.Int64
+	spinners    atomic.Int32 // helpers currently polling spinSlots
+	spinSlots   [8]atomic.Pointer[task]
+	// helperSpin is how long an idle helper keeps polling for new work.
+	helperSpin = 300 * time.Microsecond
 )
 
-const maxHelpers = 256
+const maxHelpers = 64
 
 func helper() {
 	for t := range helperCh {
-		t.work()
-		t.wg.Done()
+		for t != nil {
+			t.work()
+			t.release()
+			t = spinForTask()
+		}
 	}
 }
 
-// run computes C = alpha*op(A)*op(B) + beta*C (arguments already checked,
-// alpha != 0, k > 0) on up to procs goroutines.
-func run(kern *kernel, aTrans, bTrans bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, procs int) {
-	flops := 2 * m * n * k
-	workers := 1
-	// Splitting n duplicates nothing but the packing of A (m·k), splitting m
-	// that of B (k·n): split the larger dimension.
-	splitN := n >= m
-	var units, nchunks int
-	if procs > 1 && flops >= parThreshold {
-		if splitN {
-			units = (n + kern.nr - 1) / kern.nr
-		} else {
-			units = (m + kern.mr - 1) / kern.mr
+// spinForTask polls spinSlots for up to helperSpin, unless spinning is
+// currently unwelcome (see chooseMode).
+func spinForTask() *task {
+	if !spinOK.Load() {
+		return nil
+	}
+	spinners.Add(1)
+	defer spinners.Add(-1)
+	start := time.Now()
+	for i := 0; ; i++ {
+		for j := range spinSlots {
+			if spinSlots[j].Load() != nil {
+				if t := spinSlots[j].Swap(nil); t != nil {
+					return t
+				}
+			}
 		}
-		nchunks = min(units, procs*chunksPerWorker, max(1, flops/minChunkFlops))
-		workers = min(procs, nchunks)
+		if i&15 == 15 && time.Since(start) > helperSpin {
+			return nil
+		}
+		runtime.Gosched()
 	}
-	if workers <= 1 {
-		var p problem
-		p.init(kern, aTrans, bTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-		ws := wsPool.Get().(*workspace)
-		p.compute(ws, 0, m, 0, n, nil, nil)
-		wsPool.Put(ws)
-		return
-	}
+}
 
-	t := taskPool.Get().(*task)
-	buf := t.sharedBuf
-	*t = task{splitN: splitN, units: units, nchunks: nchunks}
-	t.p.init(kern, aTrans, bTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-	size := t.p.mPad * k
-	t.panels = t.p.mPad / kern.mr
-	if !splitN {
-		size = t.p.nPad * k
-		t.panels = t.p.nPad / kern.nr
-	}
-	if size <= maxShared {
-		buf = grow(buf, size)
-		t.shared = buf
-	}
-	t.sharedBuf = buf
-
-	t.wg.Add(workers - 1)
-	for w := 1; w < workers; w++ {
-		select {
-		case helperCh <- t:
-		default:
-			if helperCount.Load() < maxHelpers {
-				helperCount.Add(1)
-				go helper()
-				helperCh <- t
-			} else {
-				t.wg.Done() // all helpers busy: do without this one
+// dispatch hands t to one more helper: a spinning one if any, else a blocked
+// one, else a new one. It reports false if none can be had.
+func dispatch(t *task) bool {
+	if spinners.Load() > 0 {
+		for j := range spinSlots {
+			if spinSlots[j].CompareAndSwap(nil, t) {
+				return true
 			}
 		}
 	}
+	select {
+	case helperCh <- t:
+		return true
+	default:
+	}
+	if helperCount.Load() < maxHelpers {
+		helperCount.Add(1)
+		go helper()
+		helperCh <- t
+		return true
+	}
+	return false
+}
+
+// reclaim takes back the copies of t that no spinning helper picked up.
+func reclaim(t *task) {
+	for j := range spinSlots {
+		if spinSlots[j].Load() == t && spinSlots[j].CompareAndSwap(t, nil) {
+			t.release()
+		}
+	}
+}
+
+// plan is how a problem is split over goroutines.
+type plan struct {
+	splitN  bool // split along n (else along m)
+	shared  bool // pack the operand that is not split once, for all chunks
+	units   int  // micro-tiles along the split dimension
+	nchunks int
+	workers int // goroutines, the caller included
+}
+
+// makePlan decides how to run p on up to procs goroutines (workers == 1:
+// serially).
+func makePlan(p *problem, procs int) plan {
+	pl := plan{workers: 1}
+	flops := 2 * p.m * p.n * p.k
+	if procs < 2 || flops < parThreshold {
+		return pl
+	}
+	// Splitting n needs all of A in every chunk, splitting m all of B:
+	// split the larger dimension, so that the operand every chunk needs
+	// (packed once and shared, or else packed again by every chunk) is the
+	// smaller one.
+	pl.splitN = p.n >= p.m
+	perWorker := maxChunksPerWorker
+	if pl.splitN {
+		pl.units = p.nPad / p.kern.nr
+		pl.shared = p.mPad*p.k <= maxShared
+	} else {
+		pl.units = p.mPad / p.kern.mr
+		pl.shared = p.nPad*p.k <= maxShared
+	}
+	if !pl.shared {
+		perWorker = 2
+	}
+	pl.nchunks = min(pl.units, procs*perWorker, max(1, flops/minChunkFlops))
+	pl.workers = min(procs, pl.nchunks)
+	return pl
+}
+
+// run computes C = alpha*op(A)*op(B) + beta*C for the checked problem p
+// (alpha != 0, k > 0) on up to procs goroutines.
+func run(p *problem, procs int) {
+	pl := makePlan(p, procs)
+	if pl.workers > 1 && adaptive {
+		if parallel, st := chooseMode(shapeKey{p.m, p.n, p.k, p.aTrans, p.bTrans}); st != nil {
+			start := time.Now()
+			if parallel {
+				runParallel(p, pl)
+			} else {
+				runSerial(p)
+			}
+			record(st, parallel, time.Since(start))
+			return
+		}
+	}
+	if pl.workers > 1 {
+		runParallel(p, pl)
+	} else {
+		runSerial(p)
+	}
+}
+
+// runSerial computes p on the calling goroutine.
+func runSerial(p *problem) {
+	ws := wsPool.Get().(*workspace)
+	p.compute(ws, 0, p.m, 0, p.n, nil, nil, nil)
+	wsPool.Put(ws)
+}
+
+// runParallel computes p with the caller and pl.workers-1 helpers.
+func runParallel(p *problem, pl plan) {
+	t := taskPool.Get().(*task)
+	t.p = *p
+	t.splitN, t.units, t.nchunks = pl.splitN, pl.units, pl.nchunks
+	t.next.Store(0)
+	t.done.Store(0)
+	t.ready.Store(false)
+	t.shared = nil
+	if pl.shared {
+		size := p.mPad * p.k
+		if !pl.splitN {
+			size = p.nPad * p.k
+		}
+		t.sharedBuf = grow(t.sharedBuf, size)
+		t.shared = t.sharedBuf
+	}
+	t.refs.Store(int32(pl.workers))
+	for w := 1; w < pl.workers; w++ {
+		if !dispatch(t) {
+			t.refs.Add(-1) // all helpers busy: do without this one
+		}
+	}
+	if t.shared != nil {
+		t.packShared()
+		t.ready.Store(true)
+	}
 	t.work()
-	t.wg.Wait()
-	t.p.a, t.p.b, t.p.c, t.shared = nil, nil, nil, nil
-	taskPool.Put(t)
+	reclaim(t)
+	// Wait for the chunks still in progress on helpers: spin briefly (a
+	// blocked goroutine takes tens of µs to wake up), then block.
+	if int(t.done.Load()) < t.nchunks {
+		start := time.Now()
+		for int(t.done.Load()) < t.nchunks && time.Since(start) < spinWait {
+			runtime.Gosched()
+		}
+	}
+	<-t.doneCh
+	t.release()
+}
+
+// Adaptive choice between serial and parallel execution. Whether two
+// goroutines beat one depends on more than the shape: when other processes
+// keep the cores busy, the helper gets little CPU, competes with the caller
+// for it, and may be preempted in the middle of a chunk that the caller
+// then has to wait for, so a parallel call can take much longer than a
+// serial one. Since a training loop issues the same shapes over and over,
+// Sgemm keeps, per shape, a moving average of the wall time of serial and
+// of parallel calls, runs the faster mode, and every probeEvery-th call
+// re-measures the other one. This never changes the results, which are the
+// same in both modes.
+var (
+	adaptive   = true // false in tests that must exercise the parallel path
+	probeEvery = int64(16)
+	statsMu    sync.Mutex
+	stats      = map[shapeKey]*shapeStat{}
+	// spinOK is false while the last decision was a parallel probe of a
+	// shape for which serial calls are faster (a loaded machine): idle
+	// helpers then block at once instead of competing with the caller for
+	// the CPU.
+	spinOK atomic.Bool
+)
+
+func init() { spinOK.Store(true) }
+
+const maxStats = 256
+
+type shapeKey struct {
+	m, n, k        int
+	aTrans, bTrans bool
+}
+
+type shapeStat struct {
+	calls         int64
+	serial, par   float64 // moving averages of the wall time, ns (0: unknown)
+	nSerial, nPar int64   // number of measurements
+}
+
+// chooseMode reports whether the next call of this shape should run in
+// parallel. A nil *shapeStat means that the shape is not tracked.
+func chooseMode(key shapeKey) (parallel bool, st *shapeStat) {
+	statsMu.Lock()
+	defer statsMu.Unlock()
+	st = stats[key]
+	if st == nil {
+		if len(stats) >= maxStats {
+			return true, nil
+		}
+		st = new(shapeStat)
+		stats[key] = st
+	}
+	st.calls++
+	switch {
+	case st.nPar < 2: // measure both modes first (the first call may be cold)
+		spinOK.Store(true)
+		return true, st
+	case st.nSerial < 2:
+		return false, st
+	}
+	parBetter := st.par <= st.serial
+	every := probeEvery
+	if max(st.par, st.serial) > 1.5*min(st.par, st.serial) {
+		every *= 4 // clear winner: probe less often
+	}
+	parallel = parBetter
+	if st.calls%every == 0 {
+		parallel = !parBetter
+	}
+	if parallel {
+		spinOK.Store(parBetter)
+	}
+	return parallel, st
+}
+
+// record folds the wall time of a call into the statistics of its shape.
+func record(st *shapeStat, parallel bool, d time.Duration) {
+	ns := float64(d.Nanoseconds())
+	statsMu.Lock()
+	defer statsMu.Unlock()
+	avg, cnt := &st.serial, &st.nSerial
+	if parallel {
+		avg, cnt = &st.par, &st.nPar
+	}
+	if *cnt == 0 {
+		*avg = ns
+	} else {
+		*avg += 0.25 * (ns - *avg)
+	}
+	*cnt++
 }
