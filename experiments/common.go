@@ -15,6 +15,7 @@ import (
 
 	"github.com/govae/govae/amortized"
 	"github.com/govae/govae/data"
+	"github.com/govae/govae/internal/evalrun"
 	"github.com/govae/govae/internal/plotting"
 	"github.com/govae/govae/internal/trainrun"
 )
@@ -217,7 +218,7 @@ func evaluate(ctx context.Context, m *amortized.Model, ds *dataset, k int, iw []
 		ev.KL += st.KL / elboDraws
 	}
 	var err error
-	if ev.ActiveUnits, err = activeUnits(m, ds.TestX); err != nil {
+	if ev.ActiveUnits, err = evalrun.ActiveUnits(m, ds.TestX); err != nil {
 		return nil, err
 	}
 	for _, j := range iw {
@@ -260,30 +261,6 @@ func logLikelihood(ctx context.Context, m *amortized.Model, x [][]float32, k int
 		ll, se = append(ll, l...), append(se, s...)
 	}
 	return ll, se, nil
-}
-
-// activeUnits counts the latent dimensions u with Cov_x(E_q[z_u|x]) > 0.01
-// over the rows of x (Burda et al. 2015), with Encode's point summary as
-// E_q[z|x]. It is internal/evalrun's definition (unexported there),
-// written again here.
-func activeUnits(m *amortized.Model, x [][]float32) (int, error) {
-	mu, err := m.Encode(x)
-	if err != nil {
-		return 0, err
-	}
-	active := 0
-	for j := range m.LatentDim() {
-		var s, ss float64
-		for _, r := range mu {
-			s += float64(r[j])
-			ss += float64(r[j]) * float64(r[j])
-		}
-		n := float64(len(mu))
-		if ss/n-(s/n)*(s/n) > 0.01 {
-			active++
-		}
-	}
-	return active, nil
 }
 
 func mean(v []float64) float64 {

@@ -175,7 +175,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	r.ELBO, r.Recon, r.KL = st.ELBO, st.Recon, st.KL
-	if r.ActiveUnits, err = activeUnits(m, x); err != nil {
+	if r.ActiveUnits, err = ActiveUnits(m, x); err != nil {
 		return nil, err
 	}
 
@@ -231,8 +231,10 @@ func rows(l *data.Loader) ([][]float32, error) {
 	return x, nil
 }
 
-// activeUnits counts dimensions whose posterior mean varies over the data.
-func activeUnits(m *amortized.Model, x [][]float32) (int, error) {
+// ActiveUnits counts the latent dimensions u with Cov_x(E_q[z_u|x]) > 0.01
+// over the rows of x (Burda et al. 2015), with Encode's point summary as
+// E_q[z|x].
+func ActiveUnits(m *amortized.Model, x [][]float32) (int, error) {
 	mu, err := m.Encode(x)
 	if err != nil {
 		return 0, err
