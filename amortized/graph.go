@@ -441,11 +441,16 @@ func (gr *graph) read(n *G.Node, dst []float64) []float64 {
 	if !ok || *v == nil {
 		panic("amortized: reading a node that is not a graph output") // a bug in this package
 	}
+	return valueFloats(*v, dst)
+}
+
+// valueFloats returns a value's data (tensor or scalar) as float64s.
+func valueFloats(v G.Value, dst []float64) []float64 {
 	dst = dst[:0]
-	switch d := (*v).Data().(type) {
+	switch d := v.Data().(type) {
 	case []float32:
-		for _, v := range d {
-			dst = append(dst, float64(v))
+		for _, f := range d {
+			dst = append(dst, float64(f))
 		}
 	case []float64:
 		dst = append(dst, d...)

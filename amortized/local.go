@@ -478,30 +478,12 @@ func (lg *localGraph) step(est []float64, grads [][]float64) ([]float64, error) 
 			lg.grads = append(lg.grads, gt)
 		}
 	}
-	est = localFloats(lg.outElbo, est)
+	est = valueFloats(lg.outElbo, est)
 	for h, gt := range lg.grads {
 		grads[h] = tensorValues(gt, grads[h])
 		gt.Zero() // the tape machine adds into gradients
 	}
 	return est, nil
-}
-
-// localFloats returns a value read by G.Read as float64s.
-func localFloats(v G.Value, dst []float64) []float64 {
-	dst = dst[:0]
-	switch d := v.Data().(type) {
-	case []float32:
-		for _, f := range d {
-			dst = append(dst, float64(f))
-		}
-	case []float64:
-		dst = append(dst, d...)
-	case float32:
-		dst = append(dst, float64(d))
-	case float64:
-		dst = append(dst, d)
-	}
-	return dst
 }
 
 // localAdam is Adam (betas 0.9, 0.999, epsilon 1e-8, PyTorch's placement of

@@ -76,7 +76,7 @@ func TestLocalELBOGradientMatchesFiniteDifferences(t *testing.T) {
 			grads := run()
 			loss := func() float64 {
 				run()
-				return localFloats(lg.outLoss, nil)[0]
+				return valueFloats(lg.outLoss, nil)[0]
 			}
 			for h, w := range widths {
 				for i := range params[h] {
