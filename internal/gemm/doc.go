@@ -77,10 +77,10 @@
 // core, which the micro-kernels reach on L1-resident panels) with
 // go test -bench Sgemm; shapes are m×k·k×n, batch 128 unless stated:
 //
-//	shape (GFLOP/s)              gonum 1 core   ours 1 core   ours 2 cores
-//	128×784·784×400 (NN)         11.5           86.8          70.6
-//	128×400·(784×400)ᵀ (NT)      12.8           88.4          68.6
-//	(784×128)ᵀ·(400×128)ᵀ (TT)    3.3           89.0          70.3
+//	m×k×n = 128×784×400, GFLOP/s   gonum 1 core   ours 1 core   ours 2 cores
+//	C = A·B (NN)                  11.5           86.8          70.6
+//	C = A·Bᵀ (NT)                 12.8           88.4          68.6
+//	C = Aᵀ·Bᵀ (TT)                 3.3           89.0          70.3
 //
 // (2026-11-22, go test -bench 'Sgemm/128x784x400/', with other jobs on the
 // cores: the two-core column was measured on a busy machine and is below
