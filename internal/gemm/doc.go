@@ -47,50 +47,100 @@
 // first, then AVX2+FMA, then Go).
 //
 // Cache blocking: the block sizes (kcMax = 1024, mcMax = 96, ncMax = 512)
-// are upper bounds and are balanced so that blocks along a dimension have
-// nearly equal sizes (k = 784 is one block of 784, not 512 + 272). On the
-// Zen 4 this was tuned on (32 KiB L1d, 1 MiB L2 per core), a long kc
-// measured best: the kc×nr B̃ micro-panel (up to 128 KiB) and the mc×kc Ã
-// block (up to 384 KiB) are streamed from L2 by the hardware prefetchers
-// rather than kept in L1, and a single rank-kc update per element of C
-// minimises the traffic on C and the packing overhead; nc bounds the B̃
-// block (≤ 2 MiB, in L3). For the model's shapes (k ≤ 784) there is a
-// single k block. The k blocking is also the summation order of every
-// element of C; it depends only on k.
+// are upper bounds, balanced so that the blocks along a dimension have
+// nearly equal sizes (k = 1100 is two blocks of 550, not 1024 + 76). The
+// textbook choice keeps the kc×nr B̃ micro-panel in L1 and the mc×kc Ã
+// block in L2; on the Zen 4 this was tuned on (32 KiB L1d, 1 MiB L2 per
+// core) a longer kc measured 1.5–2% faster than kc = 256 (kc = 512 and 1024
+// tie; mc and nc in 48–192 and 512–1536 made no measurable difference):
+// the B̃ micro-panel (≤ 128 KiB) and the Ã micro-panels are streamed from
+// L2 by the hardware prefetchers, which sustain the kernel's modest
+// bandwidth need (176 bytes per 24 zmm FMAs), while fewer rank-kc updates
+// mean less traffic on C and fewer kernel calls. For the model's shapes
+// (k ≤ 784) there is a single k block. The k blocking is also the
+// summation order of every element of C, so it depends only on k.
 //
 // # Parallelism
 //
-// Problems with at least parThreshold = 2·m·n·k flops are split along n (or
-// along m when m > n) into chunks of whole micro-tiles, claimed dynamically
-// by the caller and up to GOMAXPROCS-1 long-lived helper goroutines. The
-// operand that every chunk needs (A when splitting n) is packed once, by all
-// workers together, into a shared buffer; each chunk then packs only its
-// own part of the other operand. k is never split, so results are
-// bit-identical for any number of goroutines (every element of C is summed
-// in the same order). Steady-state calls do not allocate: packing buffers
-// and task descriptors are recycled through sync.Pool and the helpers are
-// reused.
+// Products of at least parThreshold = 1.5 MFLOP (2·m·n·k) can be split
+// along n (or along m when m > n) into chunks of whole micro-tiles, claimed
+// dynamically by the caller and up to GOMAXPROCS-1 long-lived helper
+// goroutines. The operand that every chunk needs (A when splitting n) is
+// packed once by the caller into a shared buffer while the helpers wake up;
+// each chunk then packs only its own part of the other operand. k is never
+// split and the k blocking depends only on k, so results are bit-identical
+// for any number of goroutines (every element of C is summed in the same
+// order, and edge tiles finished in Go round exactly like the assembly).
+//
+// Waking a blocked goroutine costs 50–100 µs on this VM, as much as a
+// 5–10 MFLOP product, so an idle helper spins (yielding) for 300 µs before
+// blocking: the GEMMs of a training step come in quick succession and find
+// it awake. With an awake helper even 2 MFLOP products run 1.2–1.6× faster
+// on 2 cores; products below 16 MFLOP only go parallel when a helper is
+// awake.
+//
+// When other processes keep the cores busy, a helper gets little CPU and
+// may be preempted in the middle of its chunk, and a parallel call can be
+// much slower than a serial one. Sgemm therefore times, per shape, serial
+// and parallel calls (moving averages), runs the faster mode and re-probes
+// the other every 32nd call; results do not depend on the choice.
+// SetMaxThreads caps the goroutines per call.
+//
+// Steady-state calls do not allocate: packing buffers and task descriptors
+// are recycled through sync.Pool and the helpers are reused.
 //
 // # Performance
 //
-// Measured on the 2-core AMD EPYC (Zen 4, AVX-512; peak ≈ 116 GFLOP/s per
-// core, which the micro-kernels reach on L1-resident panels) with
-// go test -bench Sgemm; shapes are m×k·k×n, batch 128 unless stated:
+// AMD EPYC (Zen 4, 2 vCPUs, AVX-512; a zmm FMA is executed as two 256-bit
+// halves, so the AVX-512 and AVX2 kernels have the same peak, ≈ 116 GFLOP/s
+// per core at ≈ 3.6 GHz, which both reach on L1-resident panels; AVX-512 is
+// preferred, being as fast here, faster on the n = 20 layers thanks to its
+// fewer edge tiles, and twice as fast on CPUs with full-width AVX-512
+// units). go test -bench Sgemm, GFLOP/s, best of 19 runs taken in quiet
+// moments of the shared machine (median in parentheses); shapes are m×k·k×n:
 //
-//	m×k×n = 128×784×400, GFLOP/s   gonum 1 core   ours 1 core   ours 2 cores
-//	C = A·B (NN)                  11.5           86.8          70.6
-//	C = A·Bᵀ (NT)                 12.8           88.4          68.6
-//	C = Aᵀ·Bᵀ (TT)                 3.3           89.0          70.3
+//	shape               op  gonum 1 core  gonum 2 cores  ours 1 core    ours 2 cores
+//	fwd 128×784·784×400 NN   12.9 (12.0)   24.0 (19.8)   100.3  (97.5)  161.4 (150.5)
+//	fwd 128×400·400×20  NN    7.3  (6.4)    7.2  (6.5)    52.5  (50.5)   51.1  (48.4)
+//	fwd 128×20·20×400   NN   12.3 (11.4)   13.8 (11.5)    85.0  (78.2)   86.2  (80.0)
+//	fwd 128×400·400×784 NN   13.1 (12.6)   24.8 (20.6)   101.2  (99.3)  176.0 (137.8)
+//	dx  128×400·400×784 NT   14.5 (12.5)   27.2 (21.8)   100.9  (96.4)  171.6 (137.7)
+//	dx  128×20·20×400   NT    7.1  (6.3)   10.7  (7.7)    79.5  (75.5)   77.9  (74.5)
+//	dx  128×400·400×20  NT   20.4 (19.5)   20.3 (19.6)    53.1  (50.6)   52.8  (49.5)
+//	dx  128×784·784×400 NT   14.9 (13.5)   26.4 (21.9)    98.7  (95.5)  160.7 (137.8)
+//	dW  784×128·128×400 TN   13.1 (12.2)   24.4 (18.9)   105.6 (101.2)  175.7 (132.6)
+//	dW  400×128·128×20  TN    7.4  (6.7)   11.4  (9.3)    53.9  (51.5)   54.1  (51.6)
+//	dW  20×128·128×400  TN   13.1 (12.0)   16.3 (13.7)    71.2  (69.4)   71.0  (68.4)
+//	dW  400×128·128×784 TN   13.3 (12.6)   24.5 (18.2)   105.8 (102.3)  172.7 (153.4)
+//	fwd 500×784·784×400 NN   12.7 (11.5)   24.3 (20.5)   102.0  (98.4)  182.3 (173.2)
+//	fwd 500×400·400×784 NN   12.9 (11.7)   24.1 (20.5)   105.5  (99.3)  191.0 (179.9)
+//	fwd 1000×784·…×400  NN   12.8 (11.7)   23.8 (21.1)   103.8 (100.1)  185.4 (174.2)
+//	fwd 1000×400·…×784  NN   12.9 (11.8)   25.1 (20.7)   104.0  (98.8)  189.5 (176.6)
+//	    128×784·784×400 TT    4.1  (4.0)    8.0  (6.3)    98.2  (93.6)  158.1 (135.9)
 //
-// (2026-11-22, go test -bench 'Sgemm/128x784x400/', with other jobs on the
-// cores: the two-core column was measured on a busy machine and is below
-// the one-core one there; the split threshold needs a quiet measurement.)
+// All the GEMMs of one training step of the reference model
+// (BenchmarkSgemmStep, 14 products, 419 MFLOP): gonum 33.3 ms (12.6 GFLOP/s)
+// on 1 core, 18.3 ms on 2; ours 4.50 ms (93 GFLOP/s, median 5.0 ms) on 1
+// core, 2.73 ms (154 GFLOP/s, median 3.3 ms) on 2.
 //
-// Semantics: identical to gonum's Implementation.Sgemm, including the
-// argument checks and panic messages, beta == 0 overwriting C without
-// reading it, and blas.ConjTrans treated as blas.Trans; the only deviation
-// is that alpha == 0 returns beta·C without reading A and B (as reference
-// BLAS does), where gonum would let NaN or Inf in A or B through. Rounding
-// differs from gonum's (FMA, different summation order) within normal
+// The 2 MFLOP products (the 20-wide layers) stay serial in these per-shape
+// benchmarks because no helper is awake between their calls; in a training
+// step the large products keep the helper awake and they then go parallel
+// where that measures faster. The n = 20 products
+// are also limited by the 32-wide tiles (20 of 32 columns useful). When
+// the other core is busy with another process, the 2-core column falls
+// back to about the 1-core one. The pure-Go kernel (other architectures,
+// purego) reaches ≈ 4 GFLOP/s on this amd64 (it spills
+// registers here; arm64, with 32 FP registers, compiles it to 16 FMADDs and
+// 8 loads per step without spills).
+//
+// # Semantics
+//
+// Identical to gonum's Implementation.Sgemm, including the argument checks
+// and panic messages, beta == 0 overwriting C without reading it, and
+// blas.ConjTrans treated as blas.Trans; the only deviation is that
+// alpha == 0 returns beta·C without reading A and B (as reference BLAS
+// does), where gonum would let NaN or Inf in A or B through. Rounding
+// differs from gonum's (FMA, a different summation order) within normal
 // float32 error.
 package gemm

@@ -6,10 +6,16 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
+	"sort"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
 )
 
 // ---------------------------------------------------------------------------
@@ -91,10 +97,8 @@ func (tc gemmCase) String() string {
 		}
 		return "T"
 	}
-	return fmt.Sprintf("%s%s/m%d_n%d_k%d/alpha%g_beta%g/pad%d,%d,%d/nan%v", t(tA(tc)), t(tc.tB), tc.m, tc.n, tc.k, tc.alpha, tc.beta, tc.padA, tc.padB, tc.padC, tc.nanC)
+	return fmt.Sprintf("%s%s/m%d_n%d_k%d/alpha%g_beta%g/pad%d,%d,%d/nan%v", t(tc.tA), t(tc.tB), tc.m, tc.n, tc.k, tc.alpha, tc.beta, tc.padA, tc.padB, tc.padC, tc.nanC)
 }
-
-func tA(tc gemmCase) blas.Transpose { return tc.tA }
 
 type operands struct {
 	a, b, c       []float32
@@ -445,6 +449,48 @@ func TestSgemmTilingInvariance(t *testing.T) {
 	})
 }
 
+// TestAdaptiveChoice drives the serial/parallel choice with synthetic
+// timings: it must settle on the faster mode and keep probing the other.
+func TestAdaptiveChoice(t *testing.T) {
+	defer func(s bool) { spinOK.Store(s) }(spinOK.Load())
+	for _, parFaster := range []bool{true, false} {
+		key := shapeKey{m: 1000 + len(stats), n: 1000, k: 1000} // big, untracked so far
+		var modes []bool
+		for range 200 {
+			parallel, measure, st := chooseMode(key)
+			if st == nil {
+				t.Fatal("shape not tracked")
+			}
+			modes = append(modes, parallel)
+			d := 1000 * time.Microsecond
+			if parallel == parFaster {
+				d = 600 * time.Microsecond
+			}
+			if measure {
+				record(st, parallel, d)
+			}
+		}
+		// Warm-up: two parallel calls, then a serial one.
+		if !modes[0] || !modes[1] || modes[2] {
+			t.Fatalf("parFaster=%v: warm-up modes %v", parFaster, modes[:3])
+		}
+		fast, slow := 0, 0
+		for _, m := range modes[3:] {
+			if m == parFaster {
+				fast++
+			} else {
+				slow++
+			}
+		}
+		if slow == 0 || slow > len(modes)/8 {
+			t.Errorf("parFaster=%v: %d calls in the faster mode, %d in the slower", parFaster, fast, slow)
+		}
+		if spinOK.Load() != parFaster {
+			t.Errorf("parFaster=%v: spinOK = %v", parFaster, spinOK.Load())
+		}
+	}
+}
+
 // TestSgemmNoAllocs checks that steady-state calls do not allocate, serial
 // and parallel.
 func TestSgemmNoAllocs(t *testing.T) {
@@ -462,6 +508,120 @@ func TestSgemmNoAllocs(t *testing.T) {
 			f()
 			if n := testing.AllocsPerRun(20, f); n != 0 {
 				t.Errorf("GOMAXPROCS=%d %v: %v allocations per call", procs, tc, n)
+			}
+		}
+	}
+}
+
+// ---------------------------------------------------------------------------
+// gorgonia integration.
+
+// recorder wraps Implementation and records the Sgemm call patterns that
+// gorgonia issues.
+type recorder struct {
+	Implementation
+	mu    *sync.Mutex
+	calls map[string]int
+}
+
+func (r recorder) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	r.mu.Lock()
+	r.calls[fmt.Sprintf("%s m=%d n=%d k=%d alpha=%g beta=%g lda=%d ldb=%d ldc=%d", transName(tA, tB), m, n, k, alpha, beta, lda, ldb, ldc)]++
+	r.mu.Unlock()
+	r.Implementation.Sgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// mlpGrads builds a two-layer graph cost = Σ (tanh(x·W1)·W2)², runs it with
+// a tape machine and returns the cost, dcost/dx, dcost/dW1 and dcost/dW2.
+func mlpGrads(t *testing.T, x, w1, w2 *tensor.Dense) (cost float32, grads [3][]float32) {
+	t.Helper()
+	g := G.NewGraph()
+	xn := G.NewMatrix(g, G.Float32, G.WithShape(x.Shape()...), G.WithName("x"), G.WithValue(x.Clone()))
+	w1n := G.NewMatrix(g, G.Float32, G.WithShape(w1.Shape()...), G.WithName("w1"), G.WithValue(w1.Clone()))
+	w2n := G.NewMatrix(g, G.Float32, G.WithShape(w2.Shape()...), G.WithName("w2"), G.WithValue(w2.Clone()))
+	h := G.Must(G.Tanh(G.Must(G.Mul(xn, w1n))))
+	y := G.Must(G.Mul(h, w2n))
+	c := G.Must(G.Sum(G.Must(G.Square(y))))
+	if _, err := G.Grad(c, xn, w1n, w2n); err != nil {
+		t.Fatal(err)
+	}
+	m := G.NewTapeMachine(g)
+	defer m.Close()
+	if err := m.RunAll(); err != nil {
+		t.Fatal(err)
+	}
+	cost = c.Value().Data().(float32)
+	for i, n := range []*G.Node{xn, w1n, w2n} {
+		gv, err := n.Grad()
+		if err != nil {
+			t.Fatal(err)
+		}
+		grads[i] = append([]float32(nil), gv.Data().([]float32)...)
+	}
+	return cost, grads
+}
+
+// TestGorgonia plugs Implementation into gorgonia, runs a forward and
+// backward pass through two matrix products and compares with gonum's BLAS.
+func TestGorgonia(t *testing.T) {
+	defer G.Use(gonum.Implementation{})
+	r := rand.New(rand.NewPCG(21, 22))
+	rnd := func(rows, cols int) *tensor.Dense {
+		return tensor.New(tensor.WithShape(rows, cols), tensor.WithBacking(randSlice(r, rows*cols)))
+	}
+	// Big enough for the parallel path, with edges in every dimension.
+	x, w1, w2 := rnd(37, 131), rnd(131, 150), rnd(150, 9)
+
+	G.Use(gonum.Implementation{})
+	wantCost, want := mlpGrads(t, x, w1, w2)
+
+	rec := recorder{mu: new(sync.Mutex), calls: map[string]int{}}
+	G.Use(rec)
+	if _, ok := G.WhichBLAS().(recorder); !ok {
+		t.Fatal("gorgonia.Use did not install the implementation")
+	}
+	gotCost, got := mlpGrads(t, x, w1, w2)
+	G.Use(gonum.Implementation{})
+
+	if len(rec.calls) == 0 {
+		t.Fatal("gorgonia never called Sgemm")
+	}
+	var pats []string
+	for p, n := range rec.calls {
+		pats = append(pats, fmt.Sprintf("%s ×%d", p, n))
+	}
+	sort.Strings(pats)
+	t.Logf("gorgonia Sgemm calls:\n%s", strings.Join(pats, "\n"))
+
+	if d := math.Abs(float64(gotCost - wantCost)); d > 1e-4*math.Abs(float64(wantCost)) {
+		t.Errorf("cost = %v, gonum gives %v", gotCost, wantCost)
+	}
+	for i, name := range []string{"dx", "dW1", "dW2"} {
+		var maxAbs float64
+		for _, v := range want[i] {
+			maxAbs = max(maxAbs, math.Abs(float64(v)))
+		}
+		for j := range want[i] {
+			if d := math.Abs(float64(got[i][j] - want[i][j])); d > 1e-4*maxAbs {
+				t.Fatalf("%s[%d] = %v, gonum gives %v", name, j, got[i][j], want[i][j])
+			}
+		}
+	}
+
+	// And the plain value (not a recorder) is accepted by both packages.
+	G.Use(Implementation{})
+	tensor.Use(Implementation{})
+	if _, ok := G.WhichBLAS().(Implementation); !ok {
+		t.Error("gorgonia.Use(Implementation{}) not installed")
+	}
+	gotCost2, got2 := mlpGrads(t, x, w1, w2)
+	if gotCost2 != gotCost {
+		t.Errorf("cost with Implementation{} = %v, with recorder %v", gotCost2, gotCost)
+	}
+	for i := range got2 {
+		for j := range got2[i] {
+			if got2[i][j] != got[i][j] {
+				t.Fatalf("grad %d differs between runs", i)
 			}
 		}
 	}
@@ -540,5 +700,55 @@ func BenchmarkSgemm(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// stepShapes are the GEMMs of one training step of the reference model
+// (784-400-20-400-784, batch 128), in the order gorgonia issues them:
+// forward, then backward (dX = dY·Wᵀ as NT, dW = Xᵀ·dY as TN).
+var stepShapes = []benchShape{
+	{"x·W1", blas.NoTrans, blas.NoTrans, 128, 400, 784},
+	{"h·Wmu", blas.NoTrans, blas.NoTrans, 128, 20, 400},
+	{"h·Wlv", blas.NoTrans, blas.NoTrans, 128, 20, 400},
+	{"z·W3", blas.NoTrans, blas.NoTrans, 128, 400, 20},
+	{"h3·W4", blas.NoTrans, blas.NoTrans, 128, 784, 400},
+	{"dW4", blas.Trans, blas.NoTrans, 400, 784, 128},
+	{"dh3", blas.NoTrans, blas.Trans, 128, 400, 784},
+	{"dW3", blas.Trans, blas.NoTrans, 20, 400, 128},
+	{"dz", blas.NoTrans, blas.Trans, 128, 20, 400},
+	{"dWmu", blas.Trans, blas.NoTrans, 400, 20, 128},
+	{"dWlv", blas.Trans, blas.NoTrans, 400, 20, 128},
+	{"dh(mu)", blas.NoTrans, blas.Trans, 128, 400, 20},
+	{"dh(lv)", blas.NoTrans, blas.Trans, 128, 400, 20},
+	{"dW1", blas.Trans, blas.NoTrans, 784, 400, 128},
+}
+
+// BenchmarkSgemmStep/<impl>/p<GOMAXPROCS> runs the GEMMs of one training
+// step back to back (≈ 420 MFLOP) and reports GFLOP/s; ns/op is the GEMM
+// time per step.
+func BenchmarkSgemmStep(b *testing.B) {
+	r := rand.New(rand.NewPCG(2, 2))
+	var ops []operands
+	var flops float64
+	for _, s := range stepShapes {
+		ops = append(ops, gemmCase{tA: s.tA, tB: s.tB, m: s.m, n: s.n, k: s.k, alpha: 1}.operands(r))
+		flops += 2 * float64(s.m*s.n*s.k)
+	}
+	for _, im := range []struct {
+		name string
+		f    func(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
+	}{{"ours", Sgemm}, {"gonum", gonum.Implementation{}.Sgemm}} {
+		for _, procs := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%s/p%d", im.name, procs), func(b *testing.B) {
+				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+				for b.Loop() {
+					for i, s := range stepShapes {
+						o := ops[i]
+						im.f(s.tA, s.tB, s.m, s.n, s.k, 1, o.a, o.lda, o.b, o.ldb, 0, o.c, o.ldc)
+					}
+				}
+				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
 	}
 }

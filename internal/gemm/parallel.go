@@ -25,8 +25,9 @@ var (
 	// run. With a helper already awake (spinning, see helperSpin), 2 MFLOP
 	// products (≈ 20–40 µs) ran 1.2–1.6× faster on 2 cores on the quiet
 	// machine and 0.3–0.7 MFLOP ones not at all; with a helper to wake
-	// (50–100 µs) products below ≈ 8 MFLOP lose. Above the threshold the
-	// adaptive choice below settles, per shape, on whichever is faster.
+	// (50–100 µs) products below ≈ 8 MFLOP lose, so products below
+	// bigFlops only go parallel when a helper is awake. Above the threshold
+	// the adaptive choice below settles, per shape, on whichever is faster.
 	parThreshold = 1_500_000
 	// maxChunksPerWorker bounds the number of chunks when the operand that
 	// is not split is shared (chunks then cost almost nothing extra); small
@@ -165,7 +166,7 @@ func spinForTask() *task {
 				}
 			}
 		}
-		if i&15 == 15 && time.Since(start) > helperSpin {
+		if i&15 == 15 && (time.Since(start) > helperSpin || !spinOK.Load()) {
 			return nil
 		}
 		runtime.Gosched()
@@ -247,15 +248,22 @@ func makePlan(p *problem, procs int) plan {
 // (alpha != 0, k > 0) on up to procs goroutines.
 func run(p *problem, procs int) {
 	pl := makePlan(p, procs)
+	if pl.workers > 1 && adaptive && 2*p.m*p.n*p.k < bigFlops && spinners.Load() == 0 {
+		// Small product and no helper awake: waking one would cost more
+		// than it can save.
+		pl.workers = 1
+	}
 	if pl.workers > 1 && adaptive {
-		if parallel, st := chooseMode(shapeKey{p.m, p.n, p.k, p.aTrans, p.bTrans}); st != nil {
+		if parallel, measure, st := chooseMode(shapeKey{p.m, p.n, p.k, p.aTrans, p.bTrans}); st != nil {
 			start := time.Now()
 			if parallel {
 				runParallel(p, pl)
 			} else {
 				runSerial(p)
 			}
-			record(st, parallel, time.Since(start))
+			if measure {
+				record(st, parallel, time.Since(start))
+			}
 			return
 		}
 	}
@@ -322,18 +330,23 @@ func runParallel(p *problem, pl plan) {
 // serial one. Since a training loop issues the same shapes over and over,
 // Sgemm keeps, per shape, a moving average of the wall time of serial and
 // of parallel calls, runs the faster mode, and every probeEvery-th call
-// re-measures the other one. This never changes the results, which are the
-// same in both modes.
+// re-measures the other one (so a wrong choice, after a burst of load say,
+// is undone after a probe or two). A parallel measurement takes two calls
+// and only the second is recorded, the first one having woken the helpers
+// up. The probes cost about 2% on a quiet machine. This never changes the
+// results, which are the same in both modes.
 var (
 	adaptive   = true // false in tests that must exercise the parallel path
-	probeEvery = int64(16)
+	probeEvery = int64(32)
 	statsMu    sync.Mutex
 	stats      = map[shapeKey]*shapeStat{}
-	// spinOK is false while the last decision was a parallel probe of a
-	// shape for which serial calls are faster (a loaded machine): idle
+	// spinOK tells idle helpers whether to spin. It is cleared when a large
+	// product (≥ bigFlops, for which a parallel run should clearly win)
+	// runs faster serially, the sign of an overloaded machine, so that idle
 	// helpers then block at once instead of competing with the caller for
-	// the CPU.
-	spinOK atomic.Bool
+	// the CPU; it is set again when a large product prefers parallel runs.
+	spinOK   atomic.Bool
+	bigFlops = 16_000_000
 )
 
 func init() { spinOK.Store(true) }
@@ -347,44 +360,52 @@ type shapeKey struct {
 
 type shapeStat struct {
 	calls         int64
-	serial, par   float64 // moving averages of the wall time, ns (0: unknown)
+	serial, par   float64 // moving averages of the wall time, ns
 	nSerial, nPar int64   // number of measurements
+	probe         int     // parallel calls left in the current measurement
 }
 
-// chooseMode reports whether the next call of this shape should run in
-// parallel. A nil *shapeStat means that the shape is not tracked.
-func chooseMode(key shapeKey) (parallel bool, st *shapeStat) {
+// chooseMode reports whether this call of shape key should run in parallel
+// and whether its time should be recorded. A nil *shapeStat means that the
+// shape is not tracked (run in parallel).
+func chooseMode(key shapeKey) (parallel, measure bool, st *shapeStat) {
+	big := 2*key.m*key.n*key.k >= bigFlops
 	statsMu.Lock()
 	defer statsMu.Unlock()
 	st = stats[key]
 	if st == nil {
 		if len(stats) >= maxStats {
-			return true, nil
+			return true, false, nil
 		}
-		st = new(shapeStat)
+		st = &shapeStat{probe: 2}
 		stats[key] = st
 	}
 	st.calls++
-	switch {
-	case st.nPar < 2: // measure both modes first (the first call may be cold)
-		spinOK.Store(true)
-		return true, st
-	case st.nSerial < 2:
-		return false, st
+	if st.probe > 0 {
+		st.probe--
+		if big {
+			spinOK.Store(true)
+		}
+		return true, st.probe == 0, st
+	}
+	if st.nSerial == 0 {
+		return false, true, st
 	}
 	parBetter := st.par <= st.serial
-	every := probeEvery
-	if max(st.par, st.serial) > 1.5*min(st.par, st.serial) {
-		every *= 4 // clear winner: probe less often
-	}
-	parallel = parBetter
-	if st.calls%every == 0 {
-		parallel = !parBetter
-	}
-	if parallel {
+	if big {
 		spinOK.Store(parBetter)
 	}
-	return parallel, st
+	if st.calls%probeEvery != 0 {
+		return parBetter, true, st
+	}
+	if parBetter {
+		return false, true, st // probe serial
+	}
+	st.probe = 1 // probe parallel: this call and the next, record the next
+	if big {
+		spinOK.Store(true)
+	}
+	return true, false, st
 }
 
 // record folds the wall time of a call into the statistics of its shape.
@@ -399,7 +420,7 @@ func record(st *shapeStat, parallel bool, d time.Duration) {
 	if *cnt == 0 {
 		*avg = ns
 	} else {
-		*avg += 0.25 * (ns - *avg)
+		*avg += 0.5 * (ns - *avg)
 	}
 	*cnt++
 }

@@ -183,3 +183,38 @@ func TestTunePar(t *testing.T) {
 		t.Logf("%-12s %6.2f MFLOP: %s", s.name, flops/1e6, strings.Join(res, " "))
 	}
 }
+
+// TestTuneAB compares, under whatever load the machine has, serial calls
+// with default (adaptive, up to GOMAXPROCS goroutines) calls of the same
+// shape in alternating blocks, so that both see the same conditions
+// (GEMM_TUNE=1).
+func TestTuneAB(t *testing.T) {
+	if os.Getenv("GEMM_TUNE") == "" {
+		t.Skip("set GEMM_TUNE=1")
+	}
+	r := rand.New(rand.NewPCG(1, 1))
+	for _, s := range benchShapes[:12] {
+		tc := gemmCase{tA: s.tA, tB: s.tB, m: s.m, n: s.n, k: s.k, alpha: 1, beta: 0}
+		o := tc.operands(r)
+		f := func() { Sgemm(s.tA, s.tB, s.m, s.n, s.k, 1, o.a, o.lda, o.b, o.ldb, 0, o.c, o.ldc) }
+		var tot [2]time.Duration
+		var cnt [2]int
+		const block = 16
+		for round := range 20 {
+			mode := round % 2 // 0: serial, 1: default
+			SetMaxThreads(1 - mode)
+			for i := range block {
+				t0 := time.Now()
+				f()
+				if i > 0 {
+					tot[mode] += time.Since(t0)
+					cnt[mode]++
+				}
+			}
+		}
+		SetMaxThreads(0)
+		ser := tot[0] / time.Duration(cnt[0])
+		par := tot[1] / time.Duration(cnt[1])
+		t.Logf("%-18s %s serial %9v default %9v speed-up %.2f", s.name, transName(s.tA, s.tB), ser, par, float64(ser)/float64(par))
+	}
+}
