@@ -22,7 +22,9 @@ import (
 // activations with its own buffer, and gorgonia differentiates every
 // matrix product with respect to both operands, data included. These ops
 // do each layer in one pass forward and the fewest passes backward, call
-// the installed BLAS directly, and reuse their output buffers across runs.
+// the installed BLAS directly. (They take a preallocated output when the
+// tape machine offers one; after vm.Reset it offers none, so each run still
+// allocates every output: caching outputs in the ops is left to do.)
 
 // Every graph's float32 matrix products go through internal/gemm, several
 // times faster than gonum's pure-Go Sgemm on the shapes of a VAE.
@@ -74,7 +76,8 @@ func matT() G.TensorType { return G.TensorType{Dims: 2, Of: hm.TypeVariable('a')
 func vecT() G.TensorType { return G.TensorType{Dims: 1, Of: hm.TypeVariable('a')} }
 
 // out returns prealloc when it is a dense tensor of dtype dt and the given
-// shape (the tape machine hands back last run's buffer), else a new one.
+// shape (a register the tape machine filled earlier in the same run), else
+// a new one.
 func out(prealloc G.Value, dt tensor.Dtype, shape ...int) *tensor.Dense {
 	if d, ok := prealloc.(*tensor.Dense); ok && d.Dtype() == dt && d.Shape().Eq(tensor.Shape(shape)) && !d.IsView() {
 		return d

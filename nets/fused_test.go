@@ -169,7 +169,7 @@ func TestBernoulliLogLik(t *testing.T) {
 			tol = 2e-6
 		}
 		want := bernoulliRef(x, l, rows, cols)
-		for run := range 2 { // the second run reuses last run's buffers
+		for run := range 2 { // a second run on the same machine gives the same results
 			if err := vm.RunAll(); err != nil {
 				t.Fatal(err)
 			}
