@@ -191,3 +191,20 @@ func (l *Loader) locate(epoch, b int) (order []int, start, n int, err error) {
 	start = b * l.opts.Batch
 	return order, start, min(l.opts.Batch, len(l.idx)-start), nil
 }
+
+// Rows returns every example of the given epoch, in batch order, as rows of
+// Dim() values (a copy; for evaluation sets that fit in memory).
+func (l *Loader) Rows(epoch int) ([][]float32, error) {
+	buf := make([]float32, l.BatchSize()*l.Dim())
+	x := make([][]float32, 0, l.Len())
+	for b := range l.NumBatches() {
+		n, err := l.Batch(epoch, b, buf)
+		if err != nil {
+			return nil, err
+		}
+		for i := range n {
+			x = append(x, append([]float32(nil), buf[i*l.Dim():(i+1)*l.Dim()]...))
+		}
+	}
+	return x, nil
+}

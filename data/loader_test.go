@@ -476,3 +476,29 @@ func TestValidationSplit(t *testing.T) {
 		}
 	}
 }
+
+func TestLoaderRows(t *testing.T) {
+	imgs := randomImages(3, 37, 4, 5)
+	l := mustLoader(t, imgs, nil, LoaderOptions{Batch: 8, Seed: 7, Shuffle: true, Binarize: BinarizeDynamic})
+	rows, err := l.Rows(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != l.Len() {
+		t.Fatalf("%d rows, want %d", len(rows), l.Len())
+	}
+	dst := make([]float32, l.BatchSize()*l.Dim())
+	r := 0
+	for b := range l.NumBatches() {
+		n, err := l.Batch(2, b, dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range n {
+			if !slices.Equal(rows[r], dst[i*l.Dim():(i+1)*l.Dim()]) {
+				t.Fatalf("row %d differs from batch %d row %d", r, b, i)
+			}
+			r++
+		}
+	}
+}

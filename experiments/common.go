@@ -68,7 +68,7 @@ func loadDataset(e *env, name string, nTrain, nTest int) (*dataset, error) {
 	if err != nil {
 		return nil, err
 	}
-	if d.TestX, err = loaderRows(d.Test); err != nil {
+	if d.TestX, err = d.Test.Rows(0); err != nil {
 		return nil, err
 	}
 	subset := "all"
@@ -87,22 +87,6 @@ func seq(n int) []int {
 		s[i] = i
 	}
 	return s
-}
-
-// loaderRows reads epoch 0 of l as rows.
-func loaderRows(l *data.Loader) ([][]float32, error) {
-	buf := make([]float32, l.BatchSize()*l.Dim())
-	var x [][]float32
-	for b := range l.NumBatches() {
-		n, err := l.Batch(0, b, buf)
-		if err != nil {
-			return nil, err
-		}
-		for i := range n {
-			x = append(x, append([]float32(nil), buf[i*l.Dim():(i+1)*l.Dim()]...))
-		}
-	}
-	return x, nil
 }
 
 // trainLoader serves the training subset in a seeded order with dynamic binarization.

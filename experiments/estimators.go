@@ -88,7 +88,7 @@ func runEstimators(ctx context.Context, e *env) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	vx, err := loaderRows(vl)
+	vx, err := vl.Rows(0)
 	if err != nil {
 		return "", err
 	}

@@ -162,7 +162,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	x, err := rows(loader)
+	x, err := loader.Rows(0)
 	if err != nil {
 		return nil, err
 	}
@@ -214,21 +214,6 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		fmt.Fprintf(out, "wrote %s\n", cfg.JSON)
 	}
 	return r, nil
-}
-
-func rows(l *data.Loader) ([][]float32, error) {
-	buf := make([]float32, l.BatchSize()*l.Dim())
-	var x [][]float32
-	for b := range l.NumBatches() {
-		n, err := l.Batch(0, b, buf)
-		if err != nil {
-			return nil, err
-		}
-		for i := range n {
-			x = append(x, append([]float32(nil), buf[i*l.Dim():(i+1)*l.Dim()]...))
-		}
-	}
-	return x, nil
 }
 
 // ActiveUnits counts the latent dimensions u with Cov_x(E_q[z_u|x]) > 0.01
