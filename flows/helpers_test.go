@@ -255,3 +255,44 @@ func dot(a, b []float64) float64 {
 	}
 	return s
 }
+
+// checkPushforwardMass integrates the density of a 2-D standard normal pushed
+// through a flow over the image of an n×n grid: x holds the images of the
+// (n+1)² grid corners (row-major, 2 values each), z the inputs of all
+// points, and ld the log-determinants, with the n² cell centres at point
+// index corners + i*n + j. Each image cell is a quadrilateral whose area the
+// shoelace formula gives; the mass must be 1 within tol, and far from 1
+// without the log-determinant (else the test proves little).
+func checkPushforwardMass(t *testing.T, x, z, ld []float64, n, corners int, tol float64) {
+	t.Helper()
+	pt := func(i, j int) (float64, float64) {
+		k := i*(n+1) + j
+		return x[2*k], x[2*k+1]
+	}
+	var mass, massNoLogDet float64
+	for i := range n {
+		for j := range n {
+			// Corners counter-clockwise in z: (i,j), (i+1,j), (i+1,j+1), (i,j+1).
+			ax, ay := pt(i, j)
+			bx, by := pt(i+1, j)
+			cx, cy := pt(i+1, j+1)
+			dx, dy := pt(i, j+1)
+			area := 0.5 * ((ax*by - bx*ay) + (bx*cy - cx*by) + (cx*dy - dx*cy) + (dx*ay - ax*dy))
+			if area <= 0 {
+				t.Fatalf("cell (%d,%d) is folded: image area %g", i, j, area)
+			}
+			k := corners + i*n + j
+			c0, c1 := z[2*k], z[2*k+1]
+			logN := -(c0*c0+c1*c1)/2 - math.Log(2*math.Pi)
+			mass += math.Exp(logN-ld[k]) * area
+			massNoLogDet += math.Exp(logN) * area
+		}
+	}
+	if math.Abs(mass-1) > tol {
+		t.Errorf("pushforward mass %.6f, want 1 ± %g", mass, tol)
+	}
+	if math.Abs(massNoLogDet-1) < 10*tol {
+		t.Errorf("mass without the log-determinant %.6f is within %g of 1: the flow barely changes volume and the test proves little", massNoLogDet, 10*tol)
+	}
+	t.Logf("mass %.6f; ignoring the log-determinant it would be %.6f", mass, massNoLogDet)
+}
