@@ -133,6 +133,32 @@ DATA fmk<>+504(SB)/4, $0x3f800000
 DATA fmk<>+508(SB)/4, $0x3ed413cd
 GLOBL fmk<>(SB), RODATA|NOPTR, $512
 
+// EXPNEG sets Y6 = exp(-|l|) for l in Y1, step by step as ExpNeg (0 below
+// expMin); it clobbers Y2-Y5 and Y7 and reads the constants in Y9-Y15.
+#define EXPNEG \
+	VORPS   Y15, Y1, Y2;  \
+	VCMPPS  $0x11, Y14, Y2, Y3;  \
+	VMULPS  Y13, Y2, Y4;  \
+	VADDPS  Y12, Y4, Y4;  \
+	VSUBPS  Y12, Y4, Y4;  \
+	VMOVAPS Y2, Y5;  \
+	VFNMADD231PS Y11, Y4, Y5;  \
+	VFNMADD231PS Y10, Y4, Y5;  \
+	VMOVUPS fmk<>+0(SB), Y6;  \
+	VFMADD213PS fmk<>+32(SB), Y5, Y6;  \
+	VFMADD213PS fmk<>+64(SB), Y5, Y6;  \
+	VFMADD213PS fmk<>+96(SB), Y5, Y6;  \
+	VFMADD213PS fmk<>+128(SB), Y5, Y6;  \
+	VFMADD213PS fmk<>+160(SB), Y5, Y6;  \
+	VMULPS  Y5, Y5, Y7;  \
+	VADDPS  Y9, Y5, Y5;  \
+	VFMADD213PS Y5, Y7, Y6;  \
+	VCVTPS2DQ Y4, Y4;  \
+	VPADDD  fmk<>+448(SB), Y4, Y4;  \
+	VPSLLD  $23, Y4, Y4;  \
+	VMULPS  Y4, Y6, Y6;  \
+	VANDNPS Y6, Y3, Y6
+
 // func bernoulliRowAVX2(x, l *float32, n int) float32
 // Sum over the first n elements (a multiple of 8) of x l - softplus(l),
 // softplus(l) = max(l, 0) + log1p(exp(-|l|)), step by step as Softplus.
@@ -154,28 +180,7 @@ rowloop:
 	CMPQ CX, $8
 	JL   rowdone
 	VMOVUPS (DI), Y1                 // l
-	VORPS   Y15, Y1, Y2              // y = -|l|
-	VCMPPS  $0x11, Y14, Y2, Y3       // y < expMin: underflow to 0
-	VMULPS  Y13, Y2, Y4
-	VADDPS  Y12, Y4, Y4
-	VSUBPS  Y12, Y4, Y4              // n = round(y log2 e)
-	VMOVAPS Y2, Y5
-	VFNMADD231PS Y11, Y4, Y5         // r = y - n ln2hi
-	VFNMADD231PS Y10, Y4, Y5         // r -= n ln2lo
-	VMOVUPS fmk<>+0(SB), Y6
-	VFMADD213PS fmk<>+32(SB), Y5, Y6
-	VFMADD213PS fmk<>+64(SB), Y5, Y6
-	VFMADD213PS fmk<>+96(SB), Y5, Y6
-	VFMADD213PS fmk<>+128(SB), Y5, Y6
-	VFMADD213PS fmk<>+160(SB), Y5, Y6
-	VMULPS  Y5, Y5, Y7               // r*r
-	VADDPS  Y9, Y5, Y5               // r+1
-	VFMADD213PS Y5, Y7, Y6           // p = p r^2 + r + 1
-	VCVTPS2DQ Y4, Y4
-	VPADDD  fmk<>+448(SB), Y4, Y4
-	VPSLLD  $23, Y4, Y4              // 2^n
-	VMULPS  Y4, Y6, Y6
-	VANDNPS Y6, Y3, Y6               // e = 0 where y < expMin
+	EXPNEG
 	VCMPPS  $0x1E, Y8, Y6, Y3        // t > sqrt2 - 1
 	VSUBPS  Y9, Y6, Y4               // t - 1
 	VBLENDVPS Y3, Y4, Y6, Y4         // num
@@ -237,28 +242,7 @@ gradloop:
 	CMPQ CX, $8
 	JL   graddone
 	VMOVUPS (DI), Y1                 // l
-	VORPS   Y15, Y1, Y2              // y = -|l|
-	VCMPPS  $0x11, Y14, Y2, Y3       // y < expMin: underflow to 0
-	VMULPS  Y13, Y2, Y4
-	VADDPS  Y12, Y4, Y4
-	VSUBPS  Y12, Y4, Y4              // n = round(y log2 e)
-	VMOVAPS Y2, Y5
-	VFNMADD231PS Y11, Y4, Y5         // r = y - n ln2hi
-	VFNMADD231PS Y10, Y4, Y5         // r -= n ln2lo
-	VMOVUPS fmk<>+0(SB), Y6
-	VFMADD213PS fmk<>+32(SB), Y5, Y6
-	VFMADD213PS fmk<>+64(SB), Y5, Y6
-	VFMADD213PS fmk<>+96(SB), Y5, Y6
-	VFMADD213PS fmk<>+128(SB), Y5, Y6
-	VFMADD213PS fmk<>+160(SB), Y5, Y6
-	VMULPS  Y5, Y5, Y7               // r*r
-	VADDPS  Y9, Y5, Y5               // r+1
-	VFMADD213PS Y5, Y7, Y6           // p = p r^2 + r + 1
-	VCVTPS2DQ Y4, Y4
-	VPADDD  fmk<>+448(SB), Y4, Y4
-	VPSLLD  $23, Y4, Y4              // 2^n
-	VMULPS  Y4, Y6, Y6
-	VANDNPS Y6, Y3, Y6               // e = 0 where y < expMin
+	EXPNEG
 	VXORPS  Y2, Y2, Y2
 	VCMPPS  $0x1D, Y2, Y1, Y3        // l >= 0
 	VBLENDVPS Y3, Y9, Y6, Y4         // numerator: 1 or e
