@@ -3,8 +3,6 @@ package amortized
 import (
 	"fmt"
 	"math"
-	"runtime"
-	"sync"
 
 	"github.com/govae/govae/internal/simd"
 	"github.com/govae/govae/nets"
@@ -32,57 +30,42 @@ func newAdam(ps *nets.Params, o TrainOptions) *Adam {
 	return &Adam{LR: o.LR, Beta1: o.Beta1, Beta2: o.Beta2, Eps: o.AdamEps, M: ps.ZerosLike(), V: ps.ZerosLike()}
 }
 
-// update applies step t (1-based) to params given their gradients. The
-// update is element-wise, so it is split into chunks run on all cores;
-// every element's arithmetic is the same however it is split.
-func (a *Adam) update(params []*nets.Param, grads []tensor.Tensor, t int64) error {
+// update applies step t (1-based) to params given their gradients, zeroes
+// the gradients (the tape machine adds into them) and copies the new
+// weights into the replicas (stores with params' layout). The update is
+// element-wise, so it is split into chunks run on all cores; every
+// element's arithmetic is the same however it is split.
+func (a *Adam) update(params []*nets.Param, grads []tensor.Tensor, replicas []*nets.Params, t int64) error {
 	bc1 := 1 - math.Pow(a.Beta1, float64(t))
 	bc2 := 1 - math.Pow(a.Beta2, float64(t))
 	step := a.LR / bc1
 	invSqrtBC2 := 1 / math.Sqrt(bc2)
-	type chunk struct{ i, lo, hi int }
-	const chunkLen = 1 << 15
-	var chunks []chunk
-	for i, p := range params {
+	for _, p := range params {
 		if dt := p.Value.Dtype(); dt != tensor.Float32 && dt != tensor.Float64 {
 			return fmt.Errorf("amortized: adam: parameter %s has dtype %v", p.Name, dt)
 		}
-		n := p.Value.Shape().TotalSize()
-		for lo := 0; lo < n; lo += chunkLen {
-			chunks = append(chunks, chunk{i, lo, min(lo+chunkLen, n)})
-		}
 	}
 	c32 := simd.NewAdamConsts(float32(a.Beta1), float32(a.Beta2), float32(step), float32(invSqrtBC2), float32(a.Eps), flushBelow)
-	run := func(c chunk) {
-		p, m, v := params[c.i], a.M.All()[c.i], a.V.All()[c.i]
+	forChunks(grads, func(i, lo, hi int) {
+		p, m, v := params[i], a.M.All()[i], a.V.All()[i]
 		switch w := p.Value.Data().(type) {
 		case []float32:
-			g, ms, vs := grads[c.i].Data().([]float32), m.Float32s(), v.Float32s()
-			simd.Adam(w[c.lo:c.hi], g[c.lo:c.hi], ms[c.lo:c.hi], vs[c.lo:c.hi], &c32)
-		case []float64:
-			g, ms, vs := grads[c.i].Data().([]float64), m.Float64s(), v.Float64s()
-			adamKernel(w[c.lo:c.hi], g[c.lo:c.hi], ms[c.lo:c.hi], vs[c.lo:c.hi],
-				a.Beta1, a.Beta2, step, invSqrtBC2, a.Eps)
-		}
-	}
-	workers := min(runtime.GOMAXPROCS(0), len(chunks))
-	if workers <= 1 {
-		for _, c := range chunks {
-			run(c)
-		}
-		return nil
-	}
-	var wg sync.WaitGroup
-	for k := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := k; j < len(chunks); j += workers {
-				run(chunks[j])
+			g, ms, vs := grads[i].Data().([]float32), m.Float32s(), v.Float32s()
+			simd.Adam(w[lo:hi], g[lo:hi], ms[lo:hi], vs[lo:hi], &c32)
+			clear(g[lo:hi])
+			for _, r := range replicas {
+				copy(r.All()[i].Float32s()[lo:hi], w[lo:hi])
 			}
-		}()
-	}
-	wg.Wait()
+		case []float64:
+			g, ms, vs := grads[i].Data().([]float64), m.Float64s(), v.Float64s()
+			adamKernel(w[lo:hi], g[lo:hi], ms[lo:hi], vs[lo:hi],
+				a.Beta1, a.Beta2, step, invSqrtBC2, a.Eps)
+			clear(g[lo:hi])
+			for _, r := range replicas {
+				copy(r.All()[i].Float64s()[lo:hi], w[lo:hi])
+			}
+		}
+	})
 	return nil
 }
 

@@ -6,25 +6,33 @@ import (
 )
 
 // BenchmarkTrainStepReference times one Adam step of the reference model
-// (784-400-20-400-784, batch 128) and reports images per second.
+// (784-400-20-400-784, batch 128) and reports images per second: with the
+// default shards (two), and with the batch in one graph.
 func BenchmarkTrainStepReference(b *testing.B) {
-	m, err := New(ReferenceConfig(), 1)
-	if err != nil {
-		b.Fatal(err)
+	for _, bc := range []struct {
+		name   string
+		shards int
+	}{{"default", 0}, {"shards=1", 1}} {
+		b.Run(bc.name, func(b *testing.B) {
+			m, err := New(ReferenceConfig(), 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			tr, err := NewTrainer(m, 128, TrainOptions{Epochs: 1, Shards: bc.shards}, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer tr.Close()
+			x := synthetic(128, 784, 1)
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := tr.Step(x, 128, 1); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(128*b.N)/b.Elapsed().Seconds(), "images/s")
+		})
 	}
-	tr, err := NewTrainer(m, 128, TrainOptions{Epochs: 1}, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer tr.Close()
-	x := synthetic(128, 784, 1)
-	b.ResetTimer()
-	for b.Loop() {
-		if _, err := tr.Step(x, 128, 1); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(128*b.N)/b.Elapsed().Seconds(), "images/s")
 }
 
 // BenchmarkELBOReference times the per-image ELBO of 1000 images.

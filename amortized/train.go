@@ -47,6 +47,13 @@ type TrainOptions struct {
 	Estimator string `json:"estimator,omitempty"`
 	// BaselineDecay is the score estimator's moving-average decay; 0 means 0.9.
 	BaselineDecay float64 `json:"baseline_decay,omitempty"`
+	// Shards is the number of parts each batch is cut into and
+	// differentiated in parallel, on their own goroutines, with the
+	// gradients summed (see shard.go). It changes the order of
+	// floating-point additions only. 0 means 2 for batches of at least 64
+	// rows and 1 otherwise, or with free bits or the score estimator,
+	// which need the whole batch in one graph.
+	Shards int `json:"shards,omitempty"`
 }
 
 // Objectives and estimators.
@@ -91,6 +98,12 @@ func (o TrainOptions) Normalize() (TrainOptions, error) {
 		return o, fmt.Errorf("amortized: estimator %q, want pathwise or score", o.Estimator)
 	case o.K < 1:
 		return o, fmt.Errorf("amortized: k = %d samples per example, want >= 1", o.K)
+	case o.Shards < 0:
+		return o, fmt.Errorf("amortized: %d shards per batch, want >= 1 (0: the default)", o.Shards)
+	case o.Shards > 1 && o.FreeBits > 0:
+		return o, fmt.Errorf("amortized: free bits floor each dimension's KL averaged over the whole batch, which a shard does not see: use one shard")
+	case o.Shards > 1 && o.Estimator == EstimatorScore:
+		return o, fmt.Errorf("amortized: the score-function estimator samples z for the whole batch in one graph: use one shard")
 	case o.Estimator == EstimatorScore && o.Objective != ObjectiveELBO:
 		return o, fmt.Errorf("amortized: the score-function estimator is implemented for the ELBO objective only")
 	case o.Objective == ObjectiveIWAE && (o.WarmupEpochs > 0 || o.FreeBits > 0):
@@ -220,13 +233,14 @@ type Trainer struct {
 	state TrainState
 	adam  *Adam
 	batch int
-	g     *graph
-	grads []tensor.Tensor
-	eps   []float64 // noise, B*k rows
-	w     []float64 // per-example weights
-	wk    []float64 // per-sample weights (k > 1)
-	xbuf  []float32
-	xk    []float32 // examples repeated k times
+	// shards cut each batch (see shard.go); g and grads are shard 0's
+	// graph and gradients, which hold the batch's summed gradient after
+	// gradients().
+	shards []*shard
+	g      *graph
+	grads  []tensor.Tensor
+	eps    []float64 // noise, B*k rows
+	xbuf   []float32
 	// score estimator scratch
 	headsK              [][]float64 // q's parameters repeated per sample
 	buf, zs, adv, recon []float64
@@ -253,22 +267,20 @@ func NewTrainer(m *Model, batch int, opts TrainOptions, resume *TrainState) (*Tr
 	}
 	t.state.Options = opts
 	t.state.AdamM, t.state.AdamV = adam.M, adam.V
-	if t.g, err = m.buildGraph(kindTrain, batch, opts); err != nil {
+	nShards := opts.Shards
+	if nShards == 0 {
+		nShards = defaultShards(batch, opts)
+	}
+	if nShards > batch {
+		return nil, fmt.Errorf("amortized: %d shards for batches of %d rows, want at most one shard per row", nShards, batch)
+	}
+	if t.shards, err = m.newShards(batch, nShards, opts); err != nil {
 		return nil, err
 	}
+	t.g = t.shards[0].g
 	L, D, k := m.cfg.Latent, m.cfg.DataDim, opts.K
 	n := batch * k
-	t.eps, t.w, t.xbuf = make([]float64, n*L), make([]float64, batch), make([]float32, batch*D)
-	if k > 1 {
-		t.xk, t.wk = make([]float32, n*D), make([]float64, n)
-		rep := make([]float64, n*batch)
-		for i := 0; i < batch; i++ {
-			for j := 0; j < k; j++ {
-				rep[(i*k+j)*batch+i] = 1
-			}
-		}
-		setRows64(t.g.rep, rep)
-	}
+	t.eps, t.xbuf = make([]float64, n*L), make([]float32, batch*D)
 	if opts.Estimator == EstimatorScore {
 		t.zs, t.adv = make([]float64, n*L), make([]float64, n)
 		for _, w := range m.headWidths() {
@@ -306,20 +318,22 @@ func (t *Trainer) Model() *Model { return t.m }
 // Options are the normalized options.
 func (t *Trainer) Options() TrainOptions { return t.opts }
 
-// Close releases the training graph.
-func (t *Trainer) Close() { t.g.close() }
+// Close releases the training graphs.
+func (t *Trainer) Close() { closeShards(t.shards) }
 
 // Step takes one Adam step on the first rows rows of x (row-major) with KL
 // weight beta. On a non-finite loss or gradient it changes nothing and
 // returns a *NonFiniteError.
 func (t *Trainer) Step(x []float32, rows int, beta float64) (StepStats, error) {
-	defer t.zeroGrads() // the tape machine adds into gradients
 	noise := rand.New(rand.NewPCG(t.opts.Seed, streamTrain+uint64(t.state.Step)))
 	s, err := t.gradients(x, rows, beta, noise)
 	if err != nil {
+		t.zeroGrads() // the tape machine adds into gradients
 		return s, err
 	}
-	if err := t.adam.update(t.m.params.All(), t.grads, s.Step); err != nil {
+	// Adam zeroes the gradients as it reads them.
+	if err := t.adam.update(t.m.params.All(), t.grads, t.replicas(), s.Step); err != nil {
+		t.zeroGrads()
 		return s, err
 	}
 	t.state.Step++
@@ -344,63 +358,48 @@ func (t *Trainer) baseline() float64 {
 	return t.state.Baseline / (1 - math.Pow(t.opts.BaselineDecay, float64(t.state.BaselineUpdates)))
 }
 
-// gradients runs the training graph on x with noise from rng, leaving the
-// gradient of the loss in t.grads (the caller zeroes them).
+// gradients runs the training graphs on x with noise from rng, leaving the
+// gradient of the loss in t.grads (the caller zeroes them). Shards without
+// real rows are skipped: their gradient would be zero.
 func (t *Trainer) gradients(x []float32, rows int, beta float64, rng *rand.Rand) (StepStats, error) {
-	D, k := t.m.cfg.DataDim, t.opts.K
+	D := t.m.cfg.DataDim
 	if rows < 1 || rows > t.batch || len(x) < rows*D {
 		return StepStats{}, fmt.Errorf("amortized: step on %d rows (%d values), want 1..%d rows of %d", rows, len(x), t.batch, D)
-	}
-	g := t.g
-	setRows(g.x, x[:rows*D])
-	for i := range t.w {
-		t.w[i] = 0
-		if i < rows {
-			t.w[i] = 1 / float64(rows)
-		}
-	}
-	setRows64(g.w, t.w)
-	if k > 1 {
-		clear(t.xk)
-		for i := 0; i < rows; i++ {
-			for j := 0; j < k; j++ {
-				copy(t.xk[(i*k+j)*D:], x[i*D:(i+1)*D])
-				t.wk[i*k+j] = t.w[i] / float64(k)
-			}
-		}
-		clear(t.wk[rows*k:])
-		setRows(g.xk, t.xk)
-		setRows64(g.wk, t.wk)
-	}
-	if err := setScalar(g.beta, beta); err != nil {
-		return StepStats{}, err
 	}
 	for i := range t.eps {
 		t.eps[i] = rng.NormFloat64()
 	}
 	s := StepStats{Epoch: t.state.Epoch + 1, Batch: t.state.Batch, Step: t.state.Step + 1, Rows: rows, Beta: beta}
+	active := t.shards
+	for len(active) > 1 && active[len(active)-1].lo >= rows {
+		active = active[:len(active)-1]
+	}
+	for _, sh := range active {
+		if err := t.setInputs(sh, x, rows, beta); err != nil {
+			return s, err
+		}
+	}
 	if t.opts.Estimator == EstimatorScore {
 		if err := t.scoreInputs(x, rows); err != nil {
 			return s, err
 		}
-	} else {
-		setRows64(g.eps, t.eps)
 	}
-	if err := g.run(); err != nil {
+	if err := runShards(active); err != nil {
 		return s, fmt.Errorf("amortized: step %d: %w", s.Step, err)
 	}
-	if err := t.collectGrads(); err != nil {
-		return s, err
+	t.grads = t.shards[0].grads
+	for _, sh := range active {
+		s.Loss += sh.loss
+		s.Recon += sh.recon
+		s.KL += sh.kl
+		s.Bound += sh.bound
 	}
-	s.Loss, s.Recon, s.KL = g.scalar(g.loss), g.scalar(g.lossRecon), g.scalar(g.lossKL)
-	s.Bound = g.scalar(g.bound)
+	bad := reduceGrads(active)
 	if nonFinite(s.Loss) {
 		return s, &NonFiniteError{Epoch: s.Epoch, Step: s.Step, What: "the loss"}
 	}
-	for i, gr := range t.grads {
-		if !nets.AllFinite(gr) {
-			return s, &NonFiniteError{Epoch: s.Epoch, Step: s.Step, What: "the gradient of " + t.m.params.All()[i].Name}
-		}
+	if bad >= 0 {
+		return s, &NonFiniteError{Epoch: s.Epoch, Step: s.Step, What: "the gradient of " + t.m.params.All()[bad].Name}
 	}
 	return s, nil
 }
@@ -433,7 +432,7 @@ func (t *Trainer) scoreInputs(x []float32, rows int) error {
 		return err
 	}
 	if k > 1 {
-		setRows(lw.x, t.xk)
+		setRows(lw.x, t.shards[0].xk)
 	} else {
 		setRows(lw.x, x[:rows*D])
 	}
@@ -454,29 +453,11 @@ func (t *Trainer) scoreInputs(x []float32, rows int) error {
 	return nil
 }
 
-// collectGrads finds the gradient tensors, which the tape machine creates
-// on its first run and reuses afterwards.
-func (t *Trainer) collectGrads() error {
-	if t.grads != nil {
-		return nil
-	}
-	for _, n := range t.g.bind.Nodes() {
-		gv, err := n.Grad()
-		if err != nil {
-			return fmt.Errorf("amortized: gradient of %s: %w", n.Name(), err)
-		}
-		gt, ok := gv.(tensor.Tensor)
-		if !ok {
-			return fmt.Errorf("amortized: parameter %s has no gradient tensor (%T)", n.Name(), gv)
-		}
-		t.grads = append(t.grads, gt)
-	}
-	return nil
-}
-
 func (t *Trainer) zeroGrads() {
-	for _, g := range t.grads {
-		g.Zero()
+	for _, sh := range t.shards {
+		for _, g := range sh.grads {
+			g.Zero()
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/chewxy/hm"
+	"github.com/govae/govae/internal/cores"
 	"github.com/govae/govae/internal/gemm"
 	"github.com/govae/govae/internal/simd"
 	"gonum.org/v1/gonum/blas"
@@ -22,9 +23,9 @@ import (
 // activations with its own buffer, and gorgonia differentiates every
 // matrix product with respect to both operands, data included. These ops
 // do each layer in one pass forward and the fewest passes backward, call
-// the installed BLAS directly. (They take a preallocated output when the
-// tape machine offers one; after vm.Reset it offers none, so each run still
-// allocates every output: caching outputs in the ops is left to do.)
+// the installed BLAS directly. Each op node keeps its output tensor from one
+// run to the next (see opBase.out): the tape machine's Reset drops every
+// register, so a preallocated output is never offered after the first run.
 
 // Every graph's float32 matrix products go through internal/gemm, several
 // times faster than gonum's pure-Go Sgemm on the shapes of a VAE.
@@ -46,7 +47,7 @@ func Dense(x, w, b *G.Node, act Activation, dataInput bool) (*G.Node, error) {
 		x.Shape()[1] != w.Shape()[0] || w.Shape()[1] != b.Shape()[0] {
 		return nil, fmt.Errorf("nets: dense: shapes x %v, w %v, b %v do not fit x w + b", x.Shape(), w.Shape(), b.Shape())
 	}
-	return G.ApplyOp(denseOp{act: act, dataInput: dataInput}, x, w, b)
+	return G.ApplyOp(denseOp{opBase: newBase(), act: act, dataInput: dataInput}, x, w, b)
 }
 
 // BernoulliLogLik adds sum_j x_ij l_ij - softplus(l_ij) per row i: log p(x|z)
@@ -56,11 +57,17 @@ func BernoulliLogLik(x, logits *G.Node) (*G.Node, error) {
 	if x.Shape().Dims() != 2 || !x.Shape().Eq(logits.Shape()) {
 		return nil, fmt.Errorf("nets: Bernoulli log-likelihood: x %v and logits %v must be equal (B, D) shapes", x.Shape(), logits.Shape())
 	}
-	return G.ApplyOp(bernoulliOp{}, x, logits)
+	return G.ApplyOp(bernoulliOp{newBase()}, x, logits)
 }
 
-// opBase holds the methods every fused op shares.
-type opBase struct{}
+// opBase holds the methods every fused op shares and the node's output
+// buffer. Ops are values; the buffer is behind a pointer, so each ApplyOp
+// (one node) gets its own with newBase.
+type opBase struct{ cache *outCache }
+
+type outCache struct{ t *tensor.Dense }
+
+func newBase() opBase { return opBase{cache: &outCache{}} }
 
 func (opBase) ReturnsPtr() bool     { return true }
 func (opBase) CallsExtern() bool    { return false }
@@ -75,11 +82,25 @@ func hashOf(s fmt.Stringer) uint32 {
 func matT() G.TensorType { return G.TensorType{Dims: 2, Of: hm.TypeVariable('a')} }
 func vecT() G.TensorType { return G.TensorType{Dims: 1, Of: hm.TypeVariable('a')} }
 
-// out returns prealloc when it is a dense tensor of dtype dt and the given
-// shape (a register the tape machine filled earlier in the same run), else
-// a new one.
-func out(prealloc G.Value, dt tensor.Dtype, shape ...int) *tensor.Dense {
-	if d, ok := prealloc.(*tensor.Dense); ok && d.Dtype() == dt && d.Shape().Eq(tensor.Shape(shape)) && !d.IsView() {
+// out returns the node's output tensor of dtype dt and the given shape: the
+// one it returned on the previous run when it fits, else a new one, kept for
+// the next run. A node runs once per run and its value is dead before the
+// tape machine could hand its register to another instruction, so reusing
+// the tensor across runs is safe; it spares allocating and zeroing every
+// output of every step (the weight gradients are megabytes). Without a
+// cache (an op built without newBase) it returns prealloc when that fits,
+// else a new tensor.
+func (b opBase) out(prealloc G.Value, dt tensor.Dtype, shape ...int) *tensor.Dense {
+	fits := func(d *tensor.Dense) bool {
+		return d != nil && d.Dtype() == dt && d.Shape().Eq(tensor.Shape(shape)) && !d.IsView()
+	}
+	if b.cache != nil {
+		if !fits(b.cache.t) {
+			b.cache.t = tensor.New(tensor.Of(dt), tensor.WithShape(shape...))
+		}
+		return b.cache.t
+	}
+	if d, ok := prealloc.(*tensor.Dense); ok && fits(d) {
 		return d
 	}
 	return tensor.New(tensor.Of(dt), tensor.WithShape(shape...))
@@ -140,7 +161,7 @@ func matmul(tA, tB bool, m, n, k int, a, b, c *tensor.Dense) {
 func parallelRows(rows, work int, f func(lo, hi int)) {
 	const minWork = 1 << 15
 	p := min(runtime.GOMAXPROCS(0), rows, max(work/minWork, 1))
-	if p <= 1 {
+	if p <= 1 || !cores.Spare() {
 		f(0, rows)
 		return
 	}
@@ -184,7 +205,7 @@ func (op denseOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error
 	}
 	x, w, b := ds[0], ds[1], ds[2]
 	B, K, N := x.Shape()[0], x.Shape()[1], w.Shape()[1]
-	y := out(prealloc, x.Dtype(), B, N)
+	y := op.out(prealloc, x.Dtype(), B, N)
 	matmul(false, false, B, N, K, x, w, y)
 	switch y.Dtype() {
 	case tensor.Float32:
@@ -229,21 +250,21 @@ func (op denseOp) SymDiff(in G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	dA := grad
 	if op.act != "" {
 		var err error
-		if dA, err = G.ApplyOp(actGradOp{act: op.act}, output, grad); err != nil {
+		if dA, err = G.ApplyOp(actGradOp{opBase: newBase(), act: op.act}, output, grad); err != nil {
 			return nil, err
 		}
 	}
-	dW, err := G.ApplyOp(matTNOp{}, x, dA)
+	dW, err := G.ApplyOp(matTNOp{newBase()}, x, dA)
 	if err != nil {
 		return nil, err
 	}
-	db, err := G.ApplyOp(colSumOp{}, dA)
+	db, err := G.ApplyOp(colSumOp{newBase()}, dA)
 	if err != nil {
 		return nil, err
 	}
 	var dX *G.Node
 	if !op.dataInput {
-		if dX, err = G.ApplyOp(matNTOp{}, dA, w); err != nil {
+		if dX, err = G.ApplyOp(matNTOp{newBase()}, dA, w); err != nil {
 			return nil, err
 		}
 	}
@@ -273,7 +294,7 @@ func (op actGradOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, err
 	}
 	y, g := ds[0], ds[1]
 	rows, cols := y.Shape()[0], y.Shape()[1]
-	d := out(prealloc, y.Dtype(), rows, cols)
+	d := op.out(prealloc, y.Dtype(), rows, cols)
 	switch d.Dtype() {
 	case tensor.Float32:
 		actGrad(d.Float32s(), y.Float32s(), g.Float32s(), rows, cols, op.act)
@@ -330,7 +351,7 @@ func (op matTNOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error
 	}
 	a, b := ds[0], ds[1]
 	k, m, n := a.Shape()[0], a.Shape()[1], b.Shape()[1]
-	c := out(prealloc, a.Dtype(), m, n)
+	c := op.out(prealloc, a.Dtype(), m, n)
 	matmul(true, false, m, n, k, a, b, c)
 	return c, nil
 }
@@ -356,7 +377,7 @@ func (op matNTOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error
 	}
 	a, b := ds[0], ds[1]
 	m, k, n := a.Shape()[0], a.Shape()[1], b.Shape()[0]
-	c := out(prealloc, a.Dtype(), m, n)
+	c := op.out(prealloc, a.Dtype(), m, n)
 	matmul(false, true, m, n, k, a, b, c)
 	return c, nil
 }
@@ -380,7 +401,7 @@ func (op colSumOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, erro
 		return nil, err
 	}
 	rows, cols := a.Shape()[0], a.Shape()[1]
-	s := out(prealloc, a.Dtype(), cols)
+	s := op.out(prealloc, a.Dtype(), cols)
 	switch s.Dtype() {
 	case tensor.Float32:
 		colSum(s.Float32s(), a.Float32s(), rows, cols)
@@ -420,7 +441,7 @@ func (op bernoulliOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, e
 	}
 	x, l := ds[0], ds[1]
 	rows, cols := x.Shape()[0], x.Shape()[1]
-	s := out(prealloc, x.Dtype(), rows)
+	s := op.out(prealloc, x.Dtype(), rows)
 	switch s.Dtype() {
 	case tensor.Float32:
 		xs, ls, ss := x.Float32s(), l.Float32s(), s.Float32s()
@@ -449,7 +470,7 @@ func bernoulliRows(s, x, l []float64, rows, cols int) {
 }
 
 func (op bernoulliOp) SymDiff(in G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	dl, err := G.ApplyOp(bernoulliGradOp{}, in[0], in[1], grad)
+	dl, err := G.ApplyOp(bernoulliGradOp{newBase()}, in[0], in[1], grad)
 	if err != nil {
 		return nil, err
 	}
@@ -476,7 +497,7 @@ func (op bernoulliGradOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Valu
 	}
 	x, l, g := ds[0], ds[1], ds[2]
 	rows, cols := x.Shape()[0], x.Shape()[1]
-	d := out(prealloc, x.Dtype(), rows, cols)
+	d := op.out(prealloc, x.Dtype(), rows, cols)
 	switch d.Dtype() {
 	case tensor.Float32:
 		ds, xs, ls, gs := d.Float32s(), x.Float32s(), l.Float32s(), g.Float32s()

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"strings"
 
+	"github.com/govae/govae/internal/simd"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -181,14 +182,14 @@ func (ps *Params) CopyFrom(src *Params) error {
 func AllFinite(t tensor.Tensor) bool {
 	switch d := t.Data().(type) {
 	case []float32:
-		return allFinite(d)
+		return simd.Finite(d)
 	case []float64:
 		return allFinite(d)
 	}
 	return true
 }
 
-func allFinite[T float32 | float64](v []T) bool {
+func allFinite(v []float64) bool {
 	for _, x := range v {
 		if x-x != 0 { // NaN or ±Inf
 			return false

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/govae/govae/internal/cores"
 	"gonum.org/v1/gonum/blas"
 )
 
@@ -176,6 +177,9 @@ func Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda i
 	procs := runtime.GOMAXPROCS(0)
 	if t := int(maxThreads.Load()); t > 0 {
 		procs = min(procs, t)
+	}
+	if !cores.Spare() {
+		procs = 1 // the caller's own goroutines already fill the cores
 	}
 	var p problem
 	p.init(active.Load(), aTrans, bTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/govae/govae/internal/cores"
 )
 
 // Parallelism. A problem whose flop count reaches parThreshold is cut into
@@ -152,7 +154,7 @@ func helper() {
 // spinForTask polls spinSlots for up to helperSpin, unless spinning is
 // currently unwelcome (see chooseMode).
 func spinForTask() *task {
-	if !spinOK.Load() {
+	if !spinOK.Load() || !cores.Spare() {
 		return nil
 	}
 	spinners.Add(1)
@@ -166,7 +168,7 @@ func spinForTask() *task {
 				}
 			}
 		}
-		if i&15 == 15 && (time.Since(start) > helperSpin || !spinOK.Load()) {
+		if i&15 == 15 && (time.Since(start) > helperSpin || !spinOK.Load() || !cores.Spare()) {
 			return nil
 		}
 		runtime.Gosched()

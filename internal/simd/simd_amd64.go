@@ -20,3 +20,13 @@ func bernoulliRowAVX2(x, l *float32, n int) float32
 //
 //go:noescape
 func bernoulliGradAVX2(d, x, l *float32, n int, scale float32)
+
+// addFiniteAVX2 is AddFinite on the first n elements, n a multiple of 8.
+//
+//go:noescape
+func addFiniteAVX2(dst, src *float32, n int) bool
+
+// finiteAVX2 is Finite on the first n elements, n a multiple of 8.
+//
+//go:noescape
+func finiteAVX2(x *float32, n int) bool

@@ -60,3 +60,81 @@ loop:
 done:
 	VZEROUPPER
 	RET
+
+// func addFiniteAVX2(dst, src *float32, n int) bool
+// dst += src; the result is whether every sum is finite: s - s is +0 for
+// finite s and NaN otherwise, and the OR of those stays zero only if all are.
+TEXT ·addFiniteAVX2(SB), NOSPLIT, $0-25
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+add16:
+	CMPQ CX, $16
+	JL   add8
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y1
+	VADDPS  (SI), Y0, Y0
+	VADDPS  32(SI), Y1, Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VSUBPS  Y0, Y0, Y4
+	VSUBPS  Y1, Y1, Y5
+	VORPS   Y4, Y2, Y2
+	VORPS   Y5, Y3, Y3
+	ADDQ $64, DI
+	ADDQ $64, SI
+	SUBQ $16, CX
+	JMP  add16
+
+add8:
+	CMPQ CX, $8
+	JL   addDone
+	VMOVUPS (DI), Y0
+	VADDPS  (SI), Y0, Y0
+	VMOVUPS Y0, (DI)
+	VSUBPS  Y0, Y0, Y4
+	VORPS   Y4, Y2, Y2
+
+addDone:
+	VORPS  Y3, Y2, Y2
+	VPTEST Y2, Y2
+	SETEQ  ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func finiteAVX2(x *float32, n int) bool
+TEXT ·finiteAVX2(SB), NOSPLIT, $0-17
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+fin16:
+	CMPQ CX, $16
+	JL   fin8
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VSUBPS  Y0, Y0, Y4
+	VSUBPS  Y1, Y1, Y5
+	VORPS   Y4, Y2, Y2
+	VORPS   Y5, Y3, Y3
+	ADDQ $64, SI
+	SUBQ $16, CX
+	JMP  fin16
+
+fin8:
+	CMPQ CX, $8
+	JL   finDone
+	VMOVUPS (SI), Y0
+	VSUBPS  Y0, Y0, Y4
+	VORPS   Y4, Y2, Y2
+
+finDone:
+	VORPS  Y3, Y2, Y2
+	VPTEST Y2, Y2
+	SETEQ  ret+16(FP)
+	VZEROUPPER
+	RET

@@ -8,3 +8,6 @@ func adamAVX2(w, g, m, v *float32, n int, c *AdamConsts) { panic("unreachable") 
 
 func bernoulliRowAVX2(x, l *float32, n int) float32        { panic("unreachable") }
 func bernoulliGradAVX2(d, x, l *float32, n int, g float32) { panic("unreachable") }
+
+func addFiniteAVX2(dst, src *float32, n int) bool { panic("unreachable") }
+func finiteAVX2(x *float32, n int) bool           { panic("unreachable") }

@@ -1,0 +1,278 @@
+package amortized
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/govae/govae/internal/cores"
+	"github.com/govae/govae/internal/simd"
+	"github.com/govae/govae/nets"
+	"gorgonia.org/tensor"
+)
+
+// Data-parallel training. A batch of B rows is cut into S contiguous
+// shards; each has its own training graph (for its rows) on its own copy of
+// the weights, and the shards run on their own goroutines. The loss is a
+// weighted sum over rows with weights 1/rows, so the batch's loss and
+// gradient are the sums of the shards': the maths is the single graph's,
+// with the same noise, and only the order of floating-point additions
+// differs. Each shard's tape machine runs one op at a time, so shards are
+// what puts every core to work on the whole step (the element-wise ops,
+// gorgonia's own bookkeeping), not only on the large matrix products.
+//
+// The shard count is fixed by the options and the batch size, never by the
+// machine, so a seed gives the same weights on any number of cores.
+
+// minShardRows is the smallest shard the default splits a batch into.
+const minShardRows = 32
+
+// defaultShards is the shard count when TrainOptions.Shards is 0: two for
+// batches of at least 2*minShardRows rows, else one. Free bits act on the
+// batch-mean KL of each dimension and the score estimator feeds the graph
+// samples drawn by another graph, so both keep the batch whole.
+func defaultShards(batch int, o TrainOptions) int {
+	if o.FreeBits > 0 || o.Estimator == EstimatorScore || batch < 2*minShardRows {
+		return 1
+	}
+	return 2
+}
+
+// shard is one part of every batch and the graph that differentiates it.
+type shard struct {
+	lo, hi int          // the batch rows it holds
+	g      *graph       // built for hi-lo rows
+	params *nets.Params // shard 0: the model's own; others: replicas
+	grads  []tensor.Tensor
+	w, wk  []float64
+	xk     []float32
+	// outputs of the last run, weighted sums over its rows
+	loss, recon, kl, bound float64
+}
+
+// newShards builds the training graphs of batch rows cut into n shards.
+// Shard 0 is bound to the model's parameters, the others to replicas,
+// which Adam keeps equal to them (gorgonia's tape machines must not share
+// tensors, see buildGraphOn).
+func (m *Model) newShards(batch, n int, opts TrainOptions) ([]*shard, error) {
+	var out []*shard
+	D, k := m.cfg.DataDim, opts.K
+	for s := range n {
+		sh := &shard{lo: s * batch / n, hi: (s + 1) * batch / n, params: m.params}
+		if s > 0 {
+			sh.params = m.params.ZerosLike()
+			if err := sh.params.CopyFrom(m.params); err != nil {
+				closeShards(out)
+				return nil, err
+			}
+		}
+		rows := sh.hi - sh.lo
+		g, err := m.buildGraphOn(sh.params, kindTrain, rows, opts)
+		if err != nil {
+			closeShards(out)
+			return nil, err
+		}
+		sh.g = g
+		sh.w = make([]float64, rows)
+		if k > 1 {
+			sh.xk, sh.wk = make([]float32, rows*k*D), make([]float64, rows*k)
+			rep := make([]float64, rows*k*rows)
+			for i := 0; i < rows; i++ {
+				for j := 0; j < k; j++ {
+					rep[(i*k+j)*rows+i] = 1
+				}
+			}
+			setRows64(g.rep, rep)
+		}
+		out = append(out, sh)
+	}
+	return out, nil
+}
+
+func closeShards(shs []*shard) {
+	for _, sh := range shs {
+		sh.g.close()
+	}
+}
+
+// replicas are the weight copies of shards 1.., which Adam updates too.
+func (t *Trainer) replicas() []*nets.Params {
+	var r []*nets.Params
+	for _, sh := range t.shards[1:] {
+		r = append(r, sh.params)
+	}
+	return r
+}
+
+// setInputs writes the shard's part of batch x (rows real rows) and of the
+// noise t.eps into its graph.
+func (t *Trainer) setInputs(sh *shard, x []float32, rows int, beta float64) error {
+	g, D, L, k := sh.g, t.m.cfg.DataDim, t.m.cfg.Latent, t.opts.K
+	real := min(max(rows-sh.lo, 0), sh.hi-sh.lo) // real rows in this shard
+	setRows(g.x, x[sh.lo*D:(sh.lo+real)*D])
+	for i := range sh.w {
+		sh.w[i] = 0
+		if i < real {
+			sh.w[i] = 1 / float64(rows)
+		}
+	}
+	setRows64(g.w, sh.w)
+	if k > 1 {
+		clear(sh.xk)
+		clear(sh.wk)
+		for i := 0; i < real; i++ {
+			for j := 0; j < k; j++ {
+				copy(sh.xk[(i*k+j)*D:], x[(sh.lo+i)*D:(sh.lo+i+1)*D])
+				sh.wk[i*k+j] = sh.w[i] / float64(k)
+			}
+		}
+		setRows(g.xk, sh.xk)
+		setRows64(g.wk, sh.wk)
+	}
+	if err := setScalar(g.beta, beta); err != nil {
+		return err
+	}
+	if g.eps != nil {
+		setRows64(g.eps, t.eps[sh.lo*k*L:sh.hi*k*L])
+	}
+	return nil
+}
+
+// runShard runs the shard's graph on its current inputs and keeps its
+// outputs; its gradients are left in sh.grads.
+func (sh *shard) run() error {
+	if err := sh.g.run(); err != nil {
+		return err
+	}
+	if sh.grads == nil {
+		for _, n := range sh.g.bind.Nodes() {
+			gv, err := n.Grad()
+			if err != nil {
+				return fmt.Errorf("gradient of %s: %w", n.Name(), err)
+			}
+			gt, ok := gv.(tensor.Tensor)
+			if !ok {
+				return fmt.Errorf("parameter %s has no gradient tensor (%T)", n.Name(), gv)
+			}
+			nets.FastAccumulate(gt)
+			sh.grads = append(sh.grads, gt)
+		}
+	}
+	g := sh.g
+	sh.loss, sh.recon, sh.kl, sh.bound = g.scalar(g.loss), g.scalar(g.lossRecon), g.scalar(g.lossKL), g.scalar(g.bound)
+	return nil
+}
+
+// runShards runs the first n shards, each on its own goroutine (shard 0 on
+// the caller's), holding the cores meanwhile so that the GEMM and the
+// element-wise ops inside run serially rather than compete with the shards.
+func runShards(shs []*shard) error {
+	if len(shs) == 1 || runtime.GOMAXPROCS(0) == 1 {
+		for _, sh := range shs {
+			if err := sh.run(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	release := cores.Hold()
+	defer release()
+	errs := make([]error, len(shs))
+	var wg sync.WaitGroup
+	for i := 1; i < len(shs); i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = shs[i].run()
+		}()
+	}
+	errs[0] = shs[0].run()
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// reduceGrads adds the gradients of shards 1..n-1 into shard 0's, zeroes
+// theirs (the tape machine adds into them), and returns the index of the
+// first parameter whose summed gradient is not finite, or -1.
+func reduceGrads(shs []*shard) int {
+	dst := shs[0].grads
+	bad := make([]atomic.Bool, len(dst))
+	forChunks(dst, func(i, lo, hi int) {
+		ok := true
+		switch d := dst[i].Data().(type) {
+		case []float32:
+			if len(shs) == 1 {
+				ok = simd.Finite(d[lo:hi])
+				break
+			}
+			for _, sh := range shs[1:] {
+				src := sh.grads[i].Data().([]float32)[lo:hi]
+				ok = simd.AddFinite(d[lo:hi], src)
+				clear(src)
+			}
+		case []float64:
+			for _, sh := range shs[1:] {
+				src := sh.grads[i].Data().([]float64)[lo:hi]
+				for j, v := range src {
+					d[lo+j] += v
+				}
+				clear(src)
+			}
+			for _, v := range d[lo:hi] {
+				ok = ok && !nonFinite(v)
+			}
+		}
+		if !ok {
+			bad[i].Store(true)
+		}
+	})
+	for i := range bad {
+		if bad[i].Load() {
+			return i
+		}
+	}
+	return -1
+}
+
+// chunkLen is the length of the pieces element-wise passes over all
+// parameters are cut into: small enough to balance the cores, large enough
+// that a piece costs far more than handing it out.
+const chunkLen = 1 << 15
+
+// forChunks calls f(i, lo, hi) for consecutive pieces [lo, hi) of every
+// tensor ts[i], spread over all cores. Each element is in exactly one piece,
+// so element-wise work gives the same result however it is spread.
+func forChunks(ts []tensor.Tensor, f func(i, lo, hi int)) {
+	type chunk struct{ i, lo, hi int }
+	var chunks []chunk
+	for i, t := range ts {
+		n := t.Shape().TotalSize()
+		for lo := 0; lo < n; lo += chunkLen {
+			chunks = append(chunks, chunk{i, lo, min(lo+chunkLen, n)})
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(chunks))
+	if workers <= 1 || !cores.Spare() {
+		for _, c := range chunks {
+			f(c.i, c.lo, c.hi)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for k := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := k; j < len(chunks); j += workers {
+				f(chunks[j].i, chunks[j].lo, chunks[j].hi)
+			}
+		}()
+	}
+	wg.Wait()
+}
