@@ -3,6 +3,7 @@ package amortized
 import (
 	"fmt"
 	"math"
+	"runtime"
 
 	"github.com/govae/govae/internal/simd"
 	"github.com/govae/govae/nets"
@@ -23,6 +24,9 @@ type Adam struct {
 	LR, Beta1, Beta2, Eps float64
 	// M and V are the first and second moments under the parameters' names.
 	M, V *nets.Params
+	// per-goroutine sums of the shards' gradient chunks
+	scratch32 [][]float32
+	scratch64 [][]float64
 }
 
 // newAdam returns Adam with zero moments shaped like ps.
@@ -30,43 +34,60 @@ func newAdam(ps *nets.Params, o TrainOptions) *Adam {
 	return &Adam{LR: o.LR, Beta1: o.Beta1, Beta2: o.Beta2, Eps: o.AdamEps, M: ps.ZerosLike(), V: ps.ZerosLike()}
 }
 
-// update applies step t (1-based) to params given their gradients, zeroes
-// the gradients (the tape machine adds into them) and copies the new
-// weights into the replicas (stores with params' layout). The update is
-// element-wise, so it is split into chunks run on all cores; every
-// element's arithmetic is the same however it is split.
-func (a *Adam) update(params []*nets.Param, grads []tensor.Tensor, replicas []*nets.Params, t int64) error {
+// update applies step t (1-based) to params given their gradients, the sum
+// over shards of grads[s][i], and copies the new weights into the replicas
+// (stores with params' layout). The update is element-wise, so it is split
+// into chunks run on all cores; every element's arithmetic is the same
+// however it is split.
+func (a *Adam) update(params []*nets.Param, grads [][]tensor.Tensor, replicas []*nets.Params, t int64) error {
 	bc1 := 1 - math.Pow(a.Beta1, float64(t))
 	bc2 := 1 - math.Pow(a.Beta2, float64(t))
 	step := a.LR / bc1
 	invSqrtBC2 := 1 / math.Sqrt(bc2)
-	for _, p := range params {
+	ts := make([]tensor.Tensor, len(params))
+	for i, p := range params {
 		if dt := p.Value.Dtype(); dt != tensor.Float32 && dt != tensor.Float64 {
 			return fmt.Errorf("amortized: adam: parameter %s has dtype %v", p.Name, dt)
 		}
+		ts[i] = p.Value
+	}
+	if n := runtime.GOMAXPROCS(0); len(a.scratch32) < n {
+		a.scratch32, a.scratch64 = make([][]float32, n), make([][]float64, n)
 	}
 	c32 := simd.NewAdamConsts(float32(a.Beta1), float32(a.Beta2), float32(step), float32(invSqrtBC2), float32(a.Eps), flushBelow)
-	forChunks(grads, func(i, lo, hi int) {
+	forChunks(ts, func(w, i, lo, hi int) {
 		p, m, v := params[i], a.M.All()[i], a.V.All()[i]
-		switch w := p.Value.Data().(type) {
+		switch ws := p.Value.Data().(type) {
 		case []float32:
-			g, ms, vs := grads[i].Data().([]float32), m.Float32s(), v.Float32s()
-			simd.Adam(w[lo:hi], g[lo:hi], ms[lo:hi], vs[lo:hi], &c32)
-			clear(g[lo:hi])
+			g := shardSum(grads, i, lo, hi, &a.scratch32[w])
+			simd.Adam(ws[lo:hi], g, m.Float32s()[lo:hi], v.Float32s()[lo:hi], &c32)
 			for _, r := range replicas {
-				copy(r.All()[i].Float32s()[lo:hi], w[lo:hi])
+				copy(r.All()[i].Float32s()[lo:hi], ws[lo:hi])
 			}
 		case []float64:
-			g, ms, vs := grads[i].Data().([]float64), m.Float64s(), v.Float64s()
-			adamKernel(w[lo:hi], g[lo:hi], ms[lo:hi], vs[lo:hi],
+			g := shardSum(grads, i, lo, hi, &a.scratch64[w])
+			adamKernel(ws[lo:hi], g, m.Float64s()[lo:hi], v.Float64s()[lo:hi],
 				a.Beta1, a.Beta2, step, invSqrtBC2, a.Eps)
-			clear(g[lo:hi])
 			for _, r := range replicas {
-				copy(r.All()[i].Float64s()[lo:hi], w[lo:hi])
+				copy(r.All()[i].Float64s()[lo:hi], ws[lo:hi])
 			}
 		}
 	})
 	return nil
+}
+
+// shardSum is the sum over shards of grads[s][i][lo:hi]: the one shard's
+// slice itself, or a sum in *scratch (kept for reuse).
+func shardSum[T float32 | float64](grads [][]tensor.Tensor, i, lo, hi int, scratch *[]T) []T {
+	if len(grads) == 1 {
+		return grads[0][i].Data().([]T)[lo:hi]
+	}
+	if cap(*scratch) < hi-lo {
+		*scratch = make([]T, chunkLen)
+	}
+	dst := (*scratch)[:hi-lo]
+	addShards(dst, grads, i, lo, hi)
+	return dst
 }
 
 // adamKernel is the float64 update; float32 uses internal/simd's kernel.

@@ -48,7 +48,6 @@ func GradientVariance(m *Model, x [][]float32, opts TrainOptions, draws int, see
 		var sum float64
 		for d := range draws {
 			s, err := t.gradients(flat, len(x), 1, rand.New(rand.NewPCG(seed, uint64(draws+d))))
-			t.zeroGrads()
 			if err != nil {
 				return nil, err
 			}
@@ -63,12 +62,11 @@ func GradientVariance(m *Model, x [][]float32, opts TrainOptions, draws int, see
 	for d := range draws {
 		_, err := t.gradients(flat, len(x), 1, rand.New(rand.NewPCG(seed, uint64(d))))
 		if err != nil {
-			t.zeroGrads()
 			return nil, err
 		}
 		// Welford's update, coordinate by coordinate.
 		off, n := 0, float64(d+1)
-		for _, g := range t.grads {
+		for _, g := range t.batchGrads() {
 			buf = tensorValues(g, buf)
 			for i, v := range buf {
 				delta := v - mean[off+i]
@@ -77,7 +75,6 @@ func GradientVariance(m *Model, x [][]float32, opts TrainOptions, draws int, see
 			}
 			off += len(buf)
 		}
-		t.zeroGrads()
 	}
 	var out []GradientStats
 	off := 0

@@ -57,6 +57,9 @@ type graph struct {
 	lossRecon  *G.Node   // weighted mean of recon (scalar), for reporting
 	lossKL     *G.Node   // weighted mean of kl (scalar)
 	bound      *G.Node   // the objective's estimate per example, weighted mean (scalar)
+	// gradNodes are the loss's gradient with respect to each parameter, in
+	// the binding's order (kindTrain).
+	gradNodes []*G.Node
 
 	// outs holds copies of the nodes read from Go, taken by gorgonia's Read
 	// op as each is computed: the tape machine reuses buffers in place, so
@@ -284,9 +287,22 @@ func (bd *builder) trainGraph(gr *graph, opts TrainOptions) error {
 		gr.bound = must(G.Sub(gr.lossRecon, gr.lossKL))
 		gr.loss = must(G.Sub(must(G.Mul(gr.beta, klTerm)), gr.lossRecon))
 	}
-	if _, err := G.Grad(gr.loss, bd.b.Nodes()...); err != nil {
+	grads, err := G.Grad(gr.loss, bd.b.Nodes()...)
+	if err != nil {
 		return fmt.Errorf("amortized: differentiating the loss: %w", err)
 	}
+	// The gradients are read from these nodes' values after a run, rather
+	// than added into dual values (gorgonia's way, a pass over every weight
+	// in the slow tensor loop, plus zeroing). That is only sound if nothing
+	// else reads a gradient node: an op that did could overwrite its value
+	// in place. Every parameter enters through nets' fused ops or a
+	// mask product, whose gradients feed nothing.
+	for i, gn := range grads {
+		if gr.g.To(gn.ID()).Len() > 0 {
+			return fmt.Errorf("amortized: the gradient of %s feeds other nodes", bd.b.Nodes()[i].Name())
+		}
+	}
+	gr.gradNodes = grads
 	return nil
 }
 
@@ -383,11 +399,7 @@ func (m *Model) buildGraphOn(ps *nets.Params, kind graphKind, batch int, opts Tr
 			gr.outs[n] = v
 		}
 	}
-	if kind == kindTrain {
-		gr.vm = G.NewTapeMachine(g, G.BindDualValues(bd.b.Nodes()...))
-	} else {
-		gr.vm = G.NewTapeMachine(g)
-	}
+	gr.vm = G.NewTapeMachine(g)
 	return gr, nil
 }
 

@@ -76,8 +76,8 @@ func checkLossGradients(t *testing.T, m *Model, opts TrainOptions) {
 	if _, err := tr.gradients(x, 3, 0.8, rand.New(rand.NewPCG(9, 9))); err != nil {
 		t.Fatal(err)
 	}
-	grads := make([][]float64, len(tr.grads))
-	for i, g := range tr.grads {
+	grads := make([][]float64, len(tr.batchGrads()))
+	for i, g := range tr.batchGrads() {
 		grads[i] = tensorValues(g, nil)
 	}
 	// Rerunning the graph keeps its inputs (x, noise, z, advantages).
@@ -131,7 +131,6 @@ func TestIWAEBoundBetweenELBOAndLogPx(t *testing.T) {
 		var s float64
 		for d := range 50 {
 			st, err := tr.gradients(batch, 16, 1, rand.New(rand.NewPCG(uint64(d), 5)))
-			tr.zeroGrads()
 			if err != nil {
 				t.Fatal(err)
 			}

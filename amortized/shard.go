@@ -1,10 +1,10 @@
 package amortized
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"runtime"
-	"sync"
-	"sync/atomic"
 
 	"github.com/govae/govae/internal/cores"
 	"github.com/govae/govae/internal/simd"
@@ -47,8 +47,10 @@ type shard struct {
 	grads  []tensor.Tensor
 	w, wk  []float64
 	xk     []float32
-	// outputs of the last run, weighted sums over its rows
+	// outputs of the last run: weighted sums over its rows, and the index
+	// of the first parameter whose gradient failed the bound (-1: none)
 	loss, recon, kl, bound float64
+	bad                    int
 }
 
 // newShards builds the training graphs of batch rows cut into n shards.
@@ -139,38 +141,55 @@ func (t *Trainer) setInputs(sh *shard, x []float32, rows int, beta float64) erro
 	return nil
 }
 
-// runShard runs the shard's graph on its current inputs and keeps its
-// outputs; its gradients are left in sh.grads.
-func (sh *shard) run() error {
+// run runs the shard's graph on its current inputs and keeps its outputs:
+// the scalars, its gradient tensors (the gradient nodes' values, which
+// nothing overwrites until the next run) and the index of the first
+// parameter whose gradient is not below limit in magnitude (-1 if none).
+func (sh *shard) run(limit float64) error {
 	if err := sh.g.run(); err != nil {
 		return err
 	}
-	if sh.grads == nil {
-		for _, n := range sh.g.bind.Nodes() {
-			gv, err := n.Grad()
-			if err != nil {
-				return fmt.Errorf("gradient of %s: %w", n.Name(), err)
-			}
-			gt, ok := gv.(tensor.Tensor)
-			if !ok {
-				return fmt.Errorf("parameter %s has no gradient tensor (%T)", n.Name(), gv)
-			}
-			nets.FastAccumulate(gt)
-			sh.grads = append(sh.grads, gt)
+	g := sh.g
+	sh.grads = sh.grads[:0]
+	sh.bad = -1
+	for i, n := range g.gradNodes {
+		gt, ok := n.Value().(tensor.Tensor)
+		if !ok {
+			return fmt.Errorf("the gradient of %s is %T, not a tensor", g.bind.Nodes()[i].Name(), n.Value())
+		}
+		sh.grads = append(sh.grads, gt)
+		if sh.bad < 0 && !allBelow(gt, limit) {
+			sh.bad = i
 		}
 	}
-	g := sh.g
 	sh.loss, sh.recon, sh.kl, sh.bound = g.scalar(g.loss), g.scalar(g.lossRecon), g.scalar(g.lossKL), g.scalar(g.bound)
 	return nil
 }
 
-// runShards runs the first n shards, each on its own goroutine (shard 0 on
-// the caller's), holding the cores meanwhile so that the GEMM and the
-// element-wise ops inside run serially rather than compete with the shards.
-func runShards(shs []*shard) error {
+// allBelow reports whether every element of t is below limit in magnitude
+// (false at a NaN or infinity).
+func allBelow(t tensor.Tensor, limit float64) bool {
+	switch d := t.Data().(type) {
+	case []float32:
+		return simd.AllBelow(d, float32(limit))
+	case []float64:
+		for _, v := range d {
+			if !(math.Abs(v) < limit) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// runShards runs the shards, each on its own goroutine (shard 0 on the
+// caller's, see cores.Run), holding the cores meanwhile so that the GEMM and the
+// element-wise ops inside run serially rather than compete with the
+// shards. Each shard checks its gradients against limit (see gradLimit).
+func runShards(shs []*shard, limit float64) error {
 	if len(shs) == 1 || runtime.GOMAXPROCS(0) == 1 {
 		for _, sh := range shs {
-			if err := sh.run(); err != nil {
+			if err := sh.run(limit); err != nil {
 				return err
 			}
 		}
@@ -179,65 +198,60 @@ func runShards(shs []*shard) error {
 	release := cores.Hold()
 	defer release()
 	errs := make([]error, len(shs))
-	var wg sync.WaitGroup
-	for i := 1; i < len(shs); i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = shs[i].run()
-		}()
-	}
-	errs[0] = shs[0].run()
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	cores.Run(len(shs), func(i int) { errs[i] = shs[i].run(limit) })
+	return errors.Join(errs...)
 }
 
-// reduceGrads adds the gradients of shards 1..n-1 into shard 0's, zeroes
-// theirs (the tape machine adds into them), and returns the index of the
-// first parameter whose summed gradient is not finite, or -1.
-func reduceGrads(shs []*shard) int {
-	dst := shs[0].grads
-	bad := make([]atomic.Bool, len(dst))
-	forChunks(dst, func(i, lo, hi int) {
-		ok := true
-		switch d := dst[i].Data().(type) {
-		case []float32:
-			if len(shs) == 1 {
-				ok = simd.Finite(d[lo:hi])
-				break
-			}
-			for _, sh := range shs[1:] {
-				src := sh.grads[i].Data().([]float32)[lo:hi]
-				ok = simd.AddFinite(d[lo:hi], src)
-				clear(src)
-			}
-		case []float64:
-			for _, sh := range shs[1:] {
-				src := sh.grads[i].Data().([]float64)[lo:hi]
-				for j, v := range src {
-					d[lo+j] += v
-				}
-				clear(src)
-			}
-			for _, v := range d[lo:hi] {
-				ok = ok && !nonFinite(v)
-			}
-		}
-		if !ok {
-			bad[i].Store(true)
-		}
-	})
-	for i := range bad {
-		if bad[i].Load() {
-			return i
+// gradLimit is the bound on the magnitude of each shard's gradients: below
+// it, the sum over n shards cannot overflow, so a step whose shards all
+// pass has a finite gradient, checked before anything is changed.
+func gradLimit(dt tensor.Dtype, n int) float64 {
+	if dt == tensor.Float32 {
+		return math.MaxFloat32 / float64(n)
+	}
+	return math.MaxFloat64 / float64(n)
+}
+
+// sumGrads returns the batch's gradient: the single shard's tensors, or
+// the shards' sum in dst (tensors shaped like the parameters, allocated
+// when nil).
+func sumGrads(shs []*shard, dst []tensor.Tensor) []tensor.Tensor {
+	if len(shs) == 1 {
+		return shs[0].grads
+	}
+	if dst == nil {
+		for _, g := range shs[0].grads {
+			dst = append(dst, tensor.New(tensor.Of(g.Dtype()), tensor.WithShape(g.Shape().Clone()...)))
 		}
 	}
-	return -1
+	srcs := make([][]tensor.Tensor, len(shs))
+	for s, sh := range shs {
+		srcs[s] = sh.grads
+	}
+	forChunks(dst, func(_, i, lo, hi int) {
+		switch d := dst[i].Data().(type) {
+		case []float32:
+			addShards(d[lo:hi], srcs, i, lo, hi)
+		case []float64:
+			addShards(d[lo:hi], srcs, i, lo, hi)
+		}
+	})
+	return dst
+}
+
+// addShards sets dst to the sum over shards of srcs[s][i][lo:hi].
+func addShards[T float32 | float64](dst []T, srcs [][]tensor.Tensor, i, lo, hi int) {
+	copy(dst, srcs[0][i].Data().([]T)[lo:hi])
+	for _, src := range srcs[1:] {
+		s := src[i].Data().([]T)[lo:hi]
+		if d32, ok := any(dst).([]float32); ok {
+			simd.Add(d32, any(s).([]float32))
+			continue
+		}
+		for j, v := range s {
+			dst[j] += v
+		}
+	}
 }
 
 // chunkLen is the length of the pieces element-wise passes over all
@@ -245,10 +259,11 @@ func reduceGrads(shs []*shard) int {
 // that a piece costs far more than handing it out.
 const chunkLen = 1 << 15
 
-// forChunks calls f(i, lo, hi) for consecutive pieces [lo, hi) of every
-// tensor ts[i], spread over all cores. Each element is in exactly one piece,
-// so element-wise work gives the same result however it is spread.
-func forChunks(ts []tensor.Tensor, f func(i, lo, hi int)) {
+// forChunks calls f(w, i, lo, hi) for consecutive pieces [lo, hi) of every
+// tensor ts[i], spread over all cores; w < GOMAXPROCS numbers the goroutine
+// (for scratch space). Each element is in exactly one piece, so element-wise
+// work gives the same result however it is spread.
+func forChunks(ts []tensor.Tensor, f func(w, i, lo, hi int)) {
 	type chunk struct{ i, lo, hi int }
 	var chunks []chunk
 	for i, t := range ts {
@@ -260,19 +275,13 @@ func forChunks(ts []tensor.Tensor, f func(i, lo, hi int)) {
 	workers := min(runtime.GOMAXPROCS(0), len(chunks))
 	if workers <= 1 || !cores.Spare() {
 		for _, c := range chunks {
-			f(c.i, c.lo, c.hi)
+			f(0, c.i, c.lo, c.hi)
 		}
 		return
 	}
-	var wg sync.WaitGroup
-	for k := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := k; j < len(chunks); j += workers {
-				f(chunks[j].i, chunks[j].lo, chunks[j].hi)
-			}
-		}()
-	}
-	wg.Wait()
+	cores.Run(workers, func(k int) {
+		for j := k; j < len(chunks); j += workers {
+			f(k, chunks[j].i, chunks[j].lo, chunks[j].hi)
+		}
+	})
 }

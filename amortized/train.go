@@ -233,14 +233,14 @@ type Trainer struct {
 	state TrainState
 	adam  *Adam
 	batch int
-	// shards cut each batch (see shard.go); g and grads are shard 0's
-	// graph and gradients, which hold the batch's summed gradient after
-	// gradients().
-	shards []*shard
-	g      *graph
-	grads  []tensor.Tensor
-	eps    []float64 // noise, B*k rows
-	xbuf   []float32
+	// shards cut each batch (see shard.go); g is shard 0's graph; active
+	// are the shards that ran in the last gradients() call.
+	shards  []*shard
+	active  []*shard
+	g       *graph
+	gradSum []tensor.Tensor // batchGrads' sum over shards
+	eps     []float64       // noise, B*k rows
+	xbuf    []float32
 	// score estimator scratch
 	headsK              [][]float64 // q's parameters repeated per sample
 	buf, zs, adv, recon []float64
@@ -328,12 +328,13 @@ func (t *Trainer) Step(x []float32, rows int, beta float64) (StepStats, error) {
 	noise := rand.New(rand.NewPCG(t.opts.Seed, streamTrain+uint64(t.state.Step)))
 	s, err := t.gradients(x, rows, beta, noise)
 	if err != nil {
-		t.zeroGrads() // the tape machine adds into gradients
 		return s, err
 	}
-	// Adam zeroes the gradients as it reads them.
-	if err := t.adam.update(t.m.params.All(), t.grads, t.replicas(), s.Step); err != nil {
-		t.zeroGrads()
+	grads := make([][]tensor.Tensor, len(t.active))
+	for i, sh := range t.active {
+		grads[i] = sh.grads
+	}
+	if err := t.adam.update(t.m.params.All(), grads, t.replicas(), s.Step); err != nil {
 		return s, err
 	}
 	t.state.Step++
@@ -359,8 +360,9 @@ func (t *Trainer) baseline() float64 {
 }
 
 // gradients runs the training graphs on x with noise from rng, leaving the
-// gradient of the loss in t.grads (the caller zeroes them). Shards without
-// real rows are skipped: their gradient would be zero.
+// gradient of the loss in the active shards' gradients (summed by
+// batchGrads). Shards without real rows are skipped: their gradient would
+// be zero. Nothing of the model or the optimizer changes.
 func (t *Trainer) gradients(x []float32, rows int, beta float64, rng *rand.Rand) (StepStats, error) {
 	D := t.m.cfg.DataDim
 	if rows < 1 || rows > t.batch || len(x) < rows*D {
@@ -384,24 +386,38 @@ func (t *Trainer) gradients(x []float32, rows int, beta float64, rng *rand.Rand)
 			return s, err
 		}
 	}
-	if err := runShards(active); err != nil {
+	t.active = nil
+	if err := runShards(active, gradLimit(t.m.params.Dtype(), len(active))); err != nil {
 		return s, fmt.Errorf("amortized: step %d: %w", s.Step, err)
 	}
-	t.grads = t.shards[0].grads
+	bad := -1
 	for _, sh := range active {
 		s.Loss += sh.loss
 		s.Recon += sh.recon
 		s.KL += sh.kl
 		s.Bound += sh.bound
+		if sh.bad >= 0 && (bad < 0 || sh.bad < bad) {
+			bad = sh.bad
+		}
 	}
-	bad := reduceGrads(active)
 	if nonFinite(s.Loss) {
 		return s, &NonFiniteError{Epoch: s.Epoch, Step: s.Step, What: "the loss"}
 	}
 	if bad >= 0 {
 		return s, &NonFiniteError{Epoch: s.Epoch, Step: s.Step, What: "the gradient of " + t.m.params.All()[bad].Name}
 	}
+	t.active = active
 	return s, nil
+}
+
+// batchGrads returns the gradient of the last gradients() call's loss,
+// one tensor per parameter: the sum over its shards.
+func (t *Trainer) batchGrads() []tensor.Tensor {
+	if len(t.active) == 1 {
+		return t.active[0].grads
+	}
+	t.gradSum = sumGrads(t.active, t.gradSum)
+	return t.gradSum
 }
 
 // scoreInputs draws z ~ q(z|x) outside the training graph and computes each
@@ -451,14 +467,6 @@ func (t *Trainer) scoreInputs(x []float32, rows int) error {
 	setRows64(t.g.z, t.zs)
 	setRows64(t.g.adv, t.adv)
 	return nil
-}
-
-func (t *Trainer) zeroGrads() {
-	for _, sh := range t.shards {
-		for _, g := range sh.grads {
-			g.Zero()
-		}
-	}
 }
 
 func nonFinite(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) }

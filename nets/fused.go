@@ -6,7 +6,6 @@ import (
 	"hash/fnv"
 	"math"
 	"runtime"
-	"sync"
 
 	"github.com/chewxy/hm"
 	"github.com/govae/govae/internal/cores"
@@ -165,16 +164,7 @@ func parallelRows(rows, work int, f func(lo, hi int)) {
 		f(0, rows)
 		return
 	}
-	var wg sync.WaitGroup
-	for i := range p {
-		lo, hi := rows*i/p, rows*(i+1)/p
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f(lo, hi)
-		}()
-	}
-	wg.Wait()
+	cores.Run(p, func(i int) { f(rows*i/p, rows*(i+1)/p) })
 }
 
 // denseOp is act(x W + b).
@@ -295,8 +285,13 @@ func (op actGradOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, err
 	y, g := ds[0], ds[1]
 	rows, cols := y.Shape()[0], y.Shape()[1]
 	d := op.out(prealloc, y.Dtype(), rows, cols)
-	switch d.Dtype() {
-	case tensor.Float32:
+	switch {
+	case d.Dtype() == tensor.Float32 && op.act == ReLU:
+		ds, ys, gs := d.Float32s(), y.Float32s(), g.Float32s()
+		parallelRows(rows, rows*cols, func(lo, hi int) {
+			simd.ReluGrad(ds[lo*cols:hi*cols], ys[lo*cols:hi*cols], gs[lo*cols:hi*cols])
+		})
+	case d.Dtype() == tensor.Float32:
 		actGrad(d.Float32s(), y.Float32s(), g.Float32s(), rows, cols, op.act)
 	default:
 		actGrad(d.Float64s(), y.Float64s(), g.Float64s(), rows, cols, op.act)

@@ -182,7 +182,7 @@ func (ps *Params) CopyFrom(src *Params) error {
 func AllFinite(t tensor.Tensor) bool {
 	switch d := t.Data().(type) {
 	case []float32:
-		return simd.Finite(d)
+		return simd.AllBelow(d, float32(math.Inf(1)))
 	case []float64:
 		return allFinite(d)
 	}

@@ -23,6 +23,7 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -37,6 +38,9 @@ func main() {
 	os.Exit(run(os.Args[1:]))
 }
 
+// cpuProfile is the -cpuprofile file ("": none).
+var cpuProfile string
+
 func run(args []string) int {
 	cfg, err := parseFlags(args)
 	if errors.Is(err, flag.ErrHelp) {
@@ -45,6 +49,19 @@ func run(args []string) int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "train:", err)
 		return 2
+	}
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "train: -cpuprofile:", err)
+			return 2
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "train: -cpuprofile:", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -100,6 +117,8 @@ func parseFlags(args []string) (trainrun.Config, error) {
 	fs.IntVar(&cfg.Keep, "keep", 0, "keep the N most recent checkpoints as ckpt-stepNNNNNNNNN.safetensors besides model.safetensors and best.safetensors (0: none)")
 	fs.StringVar(&cfg.OnNonFinite, "on-nan", "stop", "on a NaN or infinity: stop, or rollback to the last saved checkpoint with half the learning rate")
 	fs.IntVar(&cfg.MaxRollbacks, "max-rollbacks", trainrun.DefaultMaxRollbacks, "with -on-nan rollback: give up after this many rollbacks")
+	fs.IntVar(&cfg.Train.Shards, "shards", 0, "cut each batch into N shards differentiated in parallel, gradients summed (0: 2 for batches of 64 or more, else 1;\n1 with -free-bits or -estimator score); changes only the rounding, never the maths")
+	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof reads it)")
 	// Errors are printed once, by run, without the full flag list that the
 	// flag package would add; -h prints that list.
 	fs.SetOutput(io.Discard)
@@ -135,6 +154,8 @@ func parseFlags(args []string) (trainrun.Config, error) {
 		return cfg, fmt.Errorf("-epochs %d: want >= 1", cfg.Train.Epochs)
 	case cfg.Batch < 1:
 		return cfg, fmt.Errorf("-batch %d: want >= 1", cfg.Batch)
+	case cfg.Train.Shards < 0 || cfg.Train.Shards > cfg.Batch:
+		return cfg, fmt.Errorf("-shards %d: want 1 to -batch (%d), or 0 for the default", cfg.Train.Shards, cfg.Batch)
 	case !(cfg.Train.LR > 0) || math.IsInf(cfg.Train.LR, 0):
 		return cfg, fmt.Errorf("-lr %g: want a finite number > 0", cfg.Train.LR)
 	case !(cfg.Train.WarmupEpochs >= 0) || math.IsInf(cfg.Train.WarmupEpochs, 0):

@@ -6,60 +6,80 @@ import (
 	"testing"
 )
 
-// TestFinite plants one NaN, +Inf or -Inf at every position of slices of
-// every length up to 40 (vector body and scalar tail) and checks both
-// functions, and AddFinite's sums, against the scalar definition.
-func TestFinite(t *testing.T) {
+// TestAllBelow plants one NaN, ±Inf or out-of-bound value at every position
+// of slices of every length up to 40 (vector body and scalar tail).
+func TestAllBelow(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	bad := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))}
+	inf := float32(math.Inf(1))
 	for n := 0; n <= 40; n++ {
 		x := make([]float32, n)
 		for i := range x {
 			x[i] = float32(rng.NormFloat64() * 1e30)
 		}
-		if !Finite(x) {
-			t.Fatalf("n=%d: finite values reported non-finite", n)
+		if !AllBelow(x, inf) || !AllBelow(x, 1e32) {
+			t.Fatalf("n=%d: values in bounds reported out of bounds", n)
 		}
 		for pos := 0; pos < n; pos++ {
-			for _, b := range bad {
+			for _, c := range []struct {
+				v, limit float32
+			}{{float32(math.NaN()), inf}, {inf, inf}, {-inf, inf}, {2e32, 1e32}, {-1e32, 1e32}, {float32(math.NaN()), 1e32}} {
 				y := clone(x)
-				y[pos] = b
-				if Finite(y) {
-					t.Fatalf("n=%d: %v at %d not found", n, b, pos)
+				y[pos] = c.v
+				if AllBelow(y, c.limit) {
+					t.Fatalf("n=%d: %v at %d passed the bound %v", n, c.v, pos, c.limit)
 				}
-				// As the source of a sum, and as a sum that overflows.
-				dst := clone(x)
-				if AddFinite(dst, y) {
-					t.Fatalf("n=%d: AddFinite missed %v at %d", n, b, pos)
-				}
-				big := make([]float32, n)
-				big[pos] = math.MaxFloat32
-				over := make([]float32, n)
-				over[pos] = math.MaxFloat32
-				if AddFinite(over, big) {
-					t.Fatalf("n=%d: AddFinite missed an overflow at %d", n, pos)
-				}
-			}
-		}
-		dst, src := clone(x), make([]float32, n)
-		for i := range src {
-			src[i] = float32(rng.NormFloat64())
-		}
-		if !AddFinite(dst, src) {
-			t.Fatalf("n=%d: finite sums reported non-finite", n)
-		}
-		for i := range dst {
-			if want := x[i] + src[i]; dst[i] != want {
-				t.Fatalf("n=%d: dst[%d] = %v, want %v", n, i, dst[i], want)
 			}
 		}
 	}
 }
 
-func BenchmarkAddFinite(b *testing.B) {
-	dst, src := make([]float32, 1<<15), make([]float32, 1<<15)
-	b.SetBytes(3 * 4 << 15)
+func TestAdd(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for n := 0; n <= 80; n++ {
+		x, y := make([]float32, n), make([]float32, n)
+		for i := range x {
+			x[i], y[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
+		}
+		want := clone(x)
+		for i := range want {
+			want[i] += y[i]
+		}
+		Add(x, y)
+		for i := range x {
+			if x[i] != want[i] {
+				t.Fatalf("n=%d: [%d] = %v, want %v", n, i, x[i], want[i])
+			}
+		}
+	}
+}
+
+func BenchmarkAllBelow(b *testing.B) {
+	x := make([]float32, 1<<15)
+	b.SetBytes(4 << 15)
 	for b.Loop() {
-		AddFinite(dst, src)
+		AllBelow(x, 1e30)
+	}
+}
+
+func TestReluGrad(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for n := 0; n <= 40; n++ {
+		y, g, d := make([]float32, n), make([]float32, n), make([]float32, n)
+		for i := range y {
+			y[i], g[i], d[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64()), 99
+		}
+		if n > 3 {
+			y[1], y[2], y[3] = 0, float32(math.NaN()), float32(math.Copysign(0, -1))
+		}
+		ReluGrad(d, y, g)
+		for i := range d {
+			want := float32(0)
+			if y[i] > 0 {
+				want = g[i]
+			}
+			if math.Float32bits(d[i]) != math.Float32bits(want) {
+				t.Fatalf("n=%d: d[%d] = %v for y %v, g %v; want %v", n, i, d[i], y[i], g[i], want)
+			}
+		}
 	}
 }

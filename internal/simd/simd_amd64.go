@@ -21,12 +21,17 @@ func bernoulliRowAVX2(x, l *float32, n int) float32
 //go:noescape
 func bernoulliGradAVX2(d, x, l *float32, n int, scale float32)
 
-// addFiniteAVX2 is AddFinite on the first n elements, n a multiple of 8.
+// addAVX2 is Add on the first n elements, n a multiple of 8.
 //
 //go:noescape
-func addFiniteAVX2(dst, src *float32, n int) bool
+func addAVX2(dst, src *float32, n int)
 
-// finiteAVX2 is Finite on the first n elements, n a multiple of 8.
+// allBelowAVX2 is AllBelow on the first n elements, n a multiple of 8.
 //
 //go:noescape
-func finiteAVX2(x *float32, n int) bool
+func allBelowAVX2(x *float32, n int, limit float32) bool
+
+// reluGradAVX2 is ReluGrad on the first n elements, n a multiple of 8.
+//
+//go:noescape
+func reluGradAVX2(d, y, grad *float32, n int)

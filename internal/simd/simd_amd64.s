@@ -61,33 +61,32 @@ done:
 	VZEROUPPER
 	RET
 
-// func addFiniteAVX2(dst, src *float32, n int) bool
-// dst += src; the result is whether every sum is finite: s - s is +0 for
-// finite s and NaN otherwise, and the OR of those stays zero only if all are.
-TEXT ·addFiniteAVX2(SB), NOSPLIT, $0-25
+// func addAVX2(dst, src *float32, n int)
+// dst += src.
+TEXT ·addAVX2(SB), NOSPLIT, $0-24
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ n+16(FP), CX
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
 
-add16:
-	CMPQ CX, $16
+add32:
+	CMPQ CX, $32
 	JL   add8
 	VMOVUPS (DI), Y0
 	VMOVUPS 32(DI), Y1
+	VMOVUPS 64(DI), Y2
+	VMOVUPS 96(DI), Y3
 	VADDPS  (SI), Y0, Y0
 	VADDPS  32(SI), Y1, Y1
+	VADDPS  64(SI), Y2, Y2
+	VADDPS  96(SI), Y3, Y3
 	VMOVUPS Y0, (DI)
 	VMOVUPS Y1, 32(DI)
-	VSUBPS  Y0, Y0, Y4
-	VSUBPS  Y1, Y1, Y5
-	VORPS   Y4, Y2, Y2
-	VORPS   Y5, Y3, Y3
-	ADDQ $64, DI
-	ADDQ $64, SI
-	SUBQ $16, CX
-	JMP  add16
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ $128, DI
+	ADDQ $128, SI
+	SUBQ $32, CX
+	JMP  add32
 
 add8:
 	CMPQ CX, $8
@@ -95,46 +94,86 @@ add8:
 	VMOVUPS (DI), Y0
 	VADDPS  (SI), Y0, Y0
 	VMOVUPS Y0, (DI)
-	VSUBPS  Y0, Y0, Y4
-	VORPS   Y4, Y2, Y2
+	ADDQ $32, DI
+	ADDQ $32, SI
+	SUBQ $8, CX
+	JMP  add8
 
 addDone:
+	VZEROUPPER
+	RET
+
+// func allBelowAVX2(x *float32, n int, limit float32) bool
+// Whether |x| < limit everywhere: the compare "not less than, or
+// unordered" is all zeros only if every element passes (NaN fails).
+TEXT ·allBelowAVX2(SB), NOSPLIT, $0-25
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	VBROADCASTSS limit+16(FP), Y6
+	MOVL $0x7fffffff, DX
+	MOVL DX, X7
+	VPBROADCASTD X7, Y7      // abs mask
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+below16:
+	CMPQ CX, $16
+	JL   below8
+	VANDPS  (SI), Y7, Y0
+	VANDPS  32(SI), Y7, Y1
+	VCMPPS  $0x15, Y6, Y0, Y0
+	VCMPPS  $0x15, Y6, Y1, Y1
+	VORPS   Y0, Y2, Y2
+	VORPS   Y1, Y3, Y3
+	ADDQ $64, SI
+	SUBQ $16, CX
+	JMP  below16
+
+below8:
+	CMPQ CX, $8
+	JL   belowDone
+	VANDPS  (SI), Y7, Y0
+	VCMPPS  $0x15, Y6, Y0, Y0
+	VORPS   Y0, Y2, Y2
+
+belowDone:
 	VORPS  Y3, Y2, Y2
 	VPTEST Y2, Y2
 	SETEQ  ret+24(FP)
 	VZEROUPPER
 	RET
 
-// func finiteAVX2(x *float32, n int) bool
-TEXT ·finiteAVX2(SB), NOSPLIT, $0-17
-	MOVQ x+0(FP), SI
-	MOVQ n+8(FP), CX
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
+// func reluGradAVX2(d, y, grad *float32, n int)
+// d = g where y > 0, else 0 (y NaN: 0).
+TEXT ·reluGradAVX2(SB), NOSPLIT, $0-32
+	MOVQ d+0(FP), DI
+	MOVQ y+8(FP), SI
+	MOVQ grad+16(FP), DX
+	MOVQ n+24(FP), CX
+	VXORPS Y7, Y7, Y7
 
-fin16:
+rg16:
 	CMPQ CX, $16
-	JL   fin8
-	VMOVUPS (SI), Y0
-	VMOVUPS 32(SI), Y1
-	VSUBPS  Y0, Y0, Y4
-	VSUBPS  Y1, Y1, Y5
-	VORPS   Y4, Y2, Y2
-	VORPS   Y5, Y3, Y3
+	JL   rg8
+	VCMPPS $0x11, (SI), Y7, Y0    // 0 < y (ordered: NaN gives 0)
+	VCMPPS $0x11, 32(SI), Y7, Y1
+	VANDPS (DX), Y0, Y0
+	VANDPS 32(DX), Y1, Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ $64, DI
 	ADDQ $64, SI
+	ADDQ $64, DX
 	SUBQ $16, CX
-	JMP  fin16
+	JMP  rg16
 
-fin8:
+rg8:
 	CMPQ CX, $8
-	JL   finDone
-	VMOVUPS (SI), Y0
-	VSUBPS  Y0, Y0, Y4
-	VORPS   Y4, Y2, Y2
+	JL   rgDone
+	VCMPPS $0x11, (SI), Y7, Y0
+	VANDPS (DX), Y0, Y0
+	VMOVUPS Y0, (DI)
 
-finDone:
-	VORPS  Y3, Y2, Y2
-	VPTEST Y2, Y2
-	SETEQ  ret+16(FP)
+rgDone:
 	VZEROUPPER
 	RET

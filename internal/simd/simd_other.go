@@ -9,5 +9,7 @@ func adamAVX2(w, g, m, v *float32, n int, c *AdamConsts) { panic("unreachable") 
 func bernoulliRowAVX2(x, l *float32, n int) float32        { panic("unreachable") }
 func bernoulliGradAVX2(d, x, l *float32, n int, g float32) { panic("unreachable") }
 
-func addFiniteAVX2(dst, src *float32, n int) bool { panic("unreachable") }
-func finiteAVX2(x *float32, n int) bool           { panic("unreachable") }
+func addAVX2(dst, src *float32, n int)                   { panic("unreachable") }
+func allBelowAVX2(x *float32, n int, limit float32) bool { panic("unreachable") }
+
+func reluGradAVX2(d, y, g *float32, n int) { panic("unreachable") }

@@ -177,6 +177,9 @@ func Train(ctx context.Context, cfg Config) error {
 		if cfg.Explicit["epochs"] {
 			cfg.Train.Epochs = given.Epochs
 		}
+		if cfg.Explicit["shards"] {
+			cfg.Train.Shards = given.Shards // rounding only: free to change
+		}
 		if cfg.Explicit["lr"] {
 			// A changed step size is the usual remedy for a run that diverged.
 			cfg.Train.LR = given.LR
