@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/govae/govae/internal/tape"
 	"github.com/govae/govae/nets"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -28,7 +29,7 @@ type graph struct {
 	batch int
 	g     *G.ExprGraph
 	bind  *nets.Binding
-	vm    G.VM
+	vm    *tape.Machine // run on the caller's goroutine (see internal/tape)
 
 	x, eps, z, w, beta *G.Node // inputs (nil where unused)
 	// Inputs of k-sample training graphs (k > 1): rep is the (Bk x B)
@@ -399,17 +400,18 @@ func (m *Model) buildGraphOn(ps *nets.Params, kind graphKind, batch int, opts Tr
 			gr.outs[n] = v
 		}
 	}
-	gr.vm = G.NewTapeMachine(g)
+	if gr.vm, err = tape.New(G.NewTapeMachine(g)); err != nil {
+		return nil, err
+	}
 	return gr, nil
 }
 
 // run executes the graph once on its current inputs.
 func (gr *graph) run() error {
-	defer gr.vm.Reset()
-	return gr.vm.RunAll()
+	return gr.vm.Run()
 }
 
-func (gr *graph) close() { gr.vm.Close() }
+func (gr *graph) close() { gr.vm.VM().Close() }
 
 // setRows copies rows of width dim from src into the input node, zero-filling
 // the padding rows beyond len(src)/dim.
