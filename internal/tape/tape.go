@@ -11,7 +11,6 @@ import (
 //go:linkname runall gorgonia.org/gorgonia.(*tapeMachine).runall
 func runall(m unsafe.Pointer, errChan chan error, doneChan chan struct{})
 
-
 // Machine is a tape machine with the channels its execution loop reports on.
 type Machine struct {
 	vm         G.VM
