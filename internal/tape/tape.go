@@ -13,11 +13,10 @@ func runall(m unsafe.Pointer, errChan chan error, doneChan chan struct{})
 
 // Machine is a tape machine with the channels its execution loop reports on.
 type Machine struct {
-	vm         G.VM
-	m          unsafe.Pointer
-	errc       chan error
-	done       chan struct{}
-	ownsThread bool
+	vm   G.VM
+	m    unsafe.Pointer
+	errc chan error
+	done chan struct{}
 }
 
 // New wraps vm, which must come from G.NewTapeMachine without
