@@ -3,6 +3,10 @@ package data
 import (
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
+
+	"github.com/govae/govae/internal/cores"
 )
 
 // LoaderOptions configures a Loader. The zero value, apart from Batch, is
@@ -122,29 +126,62 @@ func (l *Loader) Batch(epoch, b int, dst []float32) (int, error) {
 	if l.opts.Binarize == BinarizeDynamic {
 		key = dynamicKey(l.opts.Seed, epoch)
 	}
-	d := l.dim
-	for r := range n {
-		p := start + r
-		if order != nil {
-			p = order[p]
+	// Rows are independent and each is written by one call, so the batch
+	// is the same however the rows are spread over the cores.
+	j := fillPool.Get().(*fillJob)
+	defer fillPool.Put(j)
+	j.l, j.dst, j.order, j.start, j.n, j.key = l, dst, order, start, n, key
+	j.workers = 1
+	if n*l.dim >= 1<<15 && cores.Spare() {
+		j.workers = min(runtime.GOMAXPROCS(0), n)
+	}
+	cores.Run(j.workers, j.fn)
+	j.l, j.dst, j.order = nil, nil, nil
+	return n, nil
+}
+
+// fillJob writes the rows of one batch, split into workers parts; jobs are
+// pooled and fn (its run method) is bound once, so Batch does not allocate.
+type fillJob struct {
+	l        *Loader
+	dst      []float32
+	order    []int
+	start, n int
+	key      uint64
+	workers  int
+	fn       func(int)
+}
+
+var fillPool = sync.Pool{New: func() any {
+	j := new(fillJob)
+	j.fn = j.run
+	return j
+}}
+
+// run writes part w of the rows.
+func (j *fillJob) run(w int) {
+	l, d := j.l, j.l.dim
+	for r := j.n * w / j.workers; r < j.n*(w+1)/j.workers; r++ {
+		p := j.start + r
+		if j.order != nil {
+			p = j.order[p]
 		}
 		i := l.idx[p]
-		row := dst[r*d : (r+1)*d]
+		row := j.dst[r*d : (r+1)*d]
 		switch l.opts.Binarize {
 		case BinarizeNone:
-			for j, v := range l.imgs.Image(i) {
-				row[j] = unitScale[v]
+			for k, v := range l.imgs.Image(i) {
+				row[k] = unitScale[v]
 			}
 		case BinarizeStatic:
 			words := l.bits[p*l.words : (p+1)*l.words]
-			for j := range row {
-				row[j] = float32(words[j/64] >> (j % 64) & 1)
+			for k := range row {
+				row[k] = float32(words[k/64] >> (k % 64) & 1)
 			}
 		case BinarizeDynamic:
-			drawBinary(row, l.imgs.Image(i), key, i)
+			drawBinary(row, l.imgs.Image(i), j.key, i)
 		}
 	}
-	return n, nil
 }
 
 // BatchIndices writes the Images indices of the examples in batch b of epoch

@@ -25,18 +25,23 @@ func Run(n int, f func(i int)) {
 		f(0)
 		return
 	}
-	b := &batch{f: f}
+	b := batchPool.Get().(*batch)
+	defer batchPool.Put(b)
+	b.f = f
 	b.left.Store(int32(n - 1))
 	b.wg.Add(n - 1)
-	ts := make([]*task, n-1)
+	if cap(b.tasks) < n-1 {
+		b.tasks = make([]task, n-1)
+	}
+	ts := b.tasks[:n-1]
 	for i := range ts {
-		ts[i] = &task{b: b, i: i + 1}
-		dispatch(ts[i])
+		ts[i] = task{b: b, i: i + 1}
+		dispatch(&ts[i])
 	}
 	f(0)
-	for _, t := range ts {
-		if reclaim(t) {
-			t.run()
+	for i := range ts {
+		if reclaim(&ts[i]) {
+			ts[i].run()
 		}
 	}
 	start := time.Now()
@@ -44,17 +49,23 @@ func Run(n int, f func(i int)) {
 		runtime.Gosched()
 	}
 	b.wg.Wait()
+	b.f = nil
 }
 
 // spinFor is how long an idle helper, or a caller waiting for helpers,
 // polls before blocking.
 const spinFor = 500 * time.Microsecond
 
+// batch is one call of Run; batches are pooled, so that Run does not
+// allocate. A helper touches a task last in wg.Done, before Wait returns.
 type batch struct {
-	f    func(int)
-	left atomic.Int32 // tasks not yet finished
-	wg   sync.WaitGroup
+	f     func(int)
+	left  atomic.Int32 // tasks not yet finished
+	wg    sync.WaitGroup
+	tasks []task
 }
+
+var batchPool = sync.Pool{New: func() any { return new(batch) }}
 
 type task struct {
 	b *batch
