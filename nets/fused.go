@@ -197,8 +197,15 @@ func (op denseOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error
 	B, K, N := x.Shape()[0], x.Shape()[1], w.Shape()[1]
 	y := op.out(prealloc, x.Dtype(), B, N)
 	matmul(false, false, B, N, K, x, w, y)
-	switch y.Dtype() {
-	case tensor.Float32:
+	switch {
+	case y.Dtype() == tensor.Float32 && op.act == ReLU:
+		ys, bs := y.Float32s(), b.Float32s()
+		parallelRows(B, B*N, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				simd.BiasRelu(ys[i*N:(i+1)*N], bs)
+			}
+		})
+	case y.Dtype() == tensor.Float32:
 		biasAct(y.Float32s(), b.Float32s(), B, N, op.act, simd.Softplus)
 	default:
 		biasAct(y.Float64s(), b.Float64s(), B, N, op.act, softplus64)
@@ -399,7 +406,11 @@ func (op colSumOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, erro
 	s := op.out(prealloc, a.Dtype(), cols)
 	switch s.Dtype() {
 	case tensor.Float32:
-		colSum(s.Float32s(), a.Float32s(), rows, cols)
+		ss, as := s.Float32s(), a.Float32s()
+		clear(ss)
+		for i := range rows {
+			simd.Add(ss, as[i*cols:(i+1)*cols])
+		}
 	default:
 		colSum(s.Float64s(), a.Float64s(), rows, cols)
 	}

@@ -83,3 +83,26 @@ func TestReluGrad(t *testing.T) {
 		}
 	}
 }
+
+func TestBiasRelu(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for n := 0; n <= 40; n++ {
+		r, b := make([]float32, n), make([]float32, n)
+		for i := range r {
+			r[i], b[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
+		}
+		if n > 2 {
+			r[1], b[2] = float32(math.NaN()), float32(math.Inf(-1))
+		}
+		want := clone(r)
+		for i := range want {
+			want[i] = max(want[i]+b[i], 0)
+		}
+		BiasRelu(r, b)
+		for i := range r {
+			if math.Float32bits(r[i]) != math.Float32bits(want[i]) && !(r[i] != r[i] && want[i] != want[i]) {
+				t.Fatalf("n=%d: [%d] = %v, want %v", n, i, r[i], want[i])
+			}
+		}
+	}
+}

@@ -35,3 +35,8 @@ func allBelowAVX2(x *float32, n int, limit float32) bool
 //
 //go:noescape
 func reluGradAVX2(d, y, grad *float32, n int)
+
+// biasReluAVX2 is BiasRelu on the first n elements, n a multiple of 8.
+//
+//go:noescape
+func biasReluAVX2(r, b *float32, n int)

@@ -177,3 +177,40 @@ rg8:
 rgDone:
 	VZEROUPPER
 	RET
+
+// func biasReluAVX2(r, b *float32, n int)
+// r = max(r + b, 0); r + b NaN stays NaN (VMAXPS returns its second
+// source, r + b, when either is NaN).
+TEXT ·biasReluAVX2(SB), NOSPLIT, $0-24
+	MOVQ r+0(FP), DI
+	MOVQ b+8(FP), SI
+	MOVQ n+16(FP), CX
+	VXORPS Y7, Y7, Y7
+
+br16:
+	CMPQ CX, $16
+	JL   br8
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y1
+	VADDPS  (SI), Y0, Y0
+	VADDPS  32(SI), Y1, Y1
+	VMAXPS  Y0, Y7, Y0
+	VMAXPS  Y1, Y7, Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ $64, DI
+	ADDQ $64, SI
+	SUBQ $16, CX
+	JMP  br16
+
+br8:
+	CMPQ CX, $8
+	JL   brDone
+	VMOVUPS (DI), Y0
+	VADDPS  (SI), Y0, Y0
+	VMAXPS  Y0, Y7, Y0
+	VMOVUPS Y0, (DI)
+
+brDone:
+	VZEROUPPER
+	RET

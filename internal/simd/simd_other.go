@@ -13,3 +13,5 @@ func addAVX2(dst, src *float32, n int)                   { panic("unreachable") 
 func allBelowAVX2(x *float32, n int, limit float32) bool { panic("unreachable") }
 
 func reluGradAVX2(d, y, g *float32, n int) { panic("unreachable") }
+
+func biasReluAVX2(r, b *float32, n int) { panic("unreachable") }
