@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/govae/govae/internal/cores"
 	"github.com/govae/govae/nets"
 )
 
@@ -68,6 +69,11 @@ func (m *Model) LogLikelihoodSE(x [][]float32, k int, rng *rand.Rand) (ll, se []
 	acc := make([]lseAcc, n)
 	var next atomic.Int64
 	workers := min(runtime.GOMAXPROCS(0), units)
+	if workers > 1 {
+		// One worker per core: the kernels inside run serially (see internal/cores).
+		release := cores.Hold()
+		defer release()
+	}
 	// Each worker runs on its own copy of the weights (see buildGraphOn),
 	// made here, before any of them starts.
 	copies := make([]*nets.Params, workers)
