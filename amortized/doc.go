@@ -193,10 +193,29 @@
 // # Optimization
 //
 // [Adam] follows PyTorch's update (epsilon added to the bias-corrected
-// sqrt(v)); gradients are zeroed after every step because gorgonia's tape
-// machine adds into them; float32 moments are flushed to zero below 1e-30.
-// A step whose loss or gradient is NaN or infinite changes nothing and stops
-// training with a [NonFiniteError] naming the epoch and step.
+// sqrt(v)); float32 moments are flushed to zero below 1e-30. A step whose
+// loss or gradient is NaN or infinite changes nothing and stops training
+// with a [NonFiniteError] naming the epoch and step. Gradients are read from
+// the gradient nodes G.Grad returns, not accumulated into dual values, so
+// nothing needs zeroing between steps (a build-time check makes sure no
+// other node reads a gradient node, which could overwrite it in place).
+//
+// # Data-parallel shards
+//
+// Each batch of B rows is cut into S contiguous shards
+// (TrainOptions.Shards; by default 2 when B >= 64, else 1), each with its
+// own training graph on its own copy of the weights, run on its own core.
+// The loss is sum_i w_i l_i with w_i = 1/rows on real rows and 0 on padding,
+// so the batch's loss and gradient are exactly the sums over shards of
+// theirs, with the same noise: only the order of floating-point additions
+// changes. Adam sums the shards' gradients chunk by chunk as it reads them
+// and copies the new weights into the replicas. Each shard bounds its
+// gradients by MaxFloat/S in magnitude, so the sum is finite whenever every
+// shard passes, and the check happens before anything changes. Free bits
+// (a floor on each dimension's batch-mean KL, nonlinear in the batch) and
+// the score estimator (whose samples come from a separate graph) keep the
+// batch in one graph. S depends on the options and B only, never on the
+// machine, so results are the same on any number of cores.
 //
 // # Reproducibility
 //

@@ -31,7 +31,11 @@
 // gradient ops compute dW = x^T dA, db = column sums of dA and, unless x is
 // data, dx = dA W^T), and [BernoulliLogLik] computes
 // sum_j x_j l_j - softplus(l_j) per row with gradient x - sigmoid(l). Their
-// float32 paths use internal/simd: AVX2 kernels with float32 exp and log1p accurate to a few ulps. Importing
+// float32 paths use internal/simd: AVX2 kernels with float32 exp and log1p
+// accurate to a few ulps, and branch-free ReLU and its gradient. Each fused
+// op node keeps its output tensor from one run to the next (the tape
+// machine's Reset drops its registers, so it would otherwise allocate and
+// zero every output, weight gradients included, on every step). Importing
 // this package installs internal/gemm's float32 matrix product (AVX-512 or
 // AVX2 assembly on amd64, pure Go elsewhere) as gorgonia's and tensor's BLAS;
 // a program may install another with gorgonia.Use after that, and the fused
