@@ -59,6 +59,33 @@ func TestLossGradientsEveryFamily(t *testing.T) {
 // to 4, at fixed noise (or fixed z and advantages for the score estimator).
 func checkLossGradients(t *testing.T, m *Model, opts TrainOptions) {
 	t.Helper()
+	x := synthetic(3, 12, 8) // 3 real rows in a batch of 4: padding must not matter
+	if m.cfg.Likelihood == Gaussian {
+		for i := range x {
+			x[i] = 0.1 + 0.8*x[i]
+		}
+	}
+	checkLossGradientsOn(t, m, opts, x)
+}
+
+// TestLossGradientsWithSparseData is the same check on images with few
+// pixels on (binary, and grey for the Gaussian), as binarized MNIST is.
+func TestLossGradientsWithSparseData(t *testing.T) {
+	for _, lik := range []string{Bernoulli, Gaussian} {
+		x := make([]float32, 3*12)
+		for _, i := range []int{1, 5, 14, 20, 29, 33} { // 6 of 36 on
+			x[i] = 1
+			if lik == Gaussian {
+				x[i] = 0.3 + float32(i)/60
+			}
+		}
+		checkLossGradientsOn(t, newSmall(t, "float64", lik, 7), TrainOptions{}, x)
+	}
+}
+
+// checkLossGradientsOn is checkLossGradients on the 3 rows x.
+func checkLossGradientsOn(t *testing.T, m *Model, opts TrainOptions, x []float32) {
+	t.Helper()
 	opts.Epochs = 1
 	tr, err := NewTrainer(m, 4, opts, nil)
 	if err != nil {
@@ -67,12 +94,6 @@ func checkLossGradients(t *testing.T, m *Model, opts TrainOptions) {
 	defer tr.Close()
 	fixed := 2.5
 	tr.fixedBaseline = &fixed
-	x := synthetic(3, 12, 8) // 3 real rows in a batch of 4: padding must not matter
-	if m.cfg.Likelihood == Gaussian {
-		for i := range x {
-			x[i] = 0.1 + 0.8*x[i]
-		}
-	}
 	if _, err := tr.gradients(x, 3, 0.8, rand.New(rand.NewPCG(9, 9))); err != nil {
 		t.Fatal(err)
 	}
