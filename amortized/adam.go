@@ -59,6 +59,11 @@ func (a *Adam) update(params []*nets.Param, grads [][]tensor.Tensor, replicas []
 		p, m, v := params[i], a.M.All()[i], a.V.All()[i]
 		switch ws := p.Value.Data().(type) {
 		case []float32:
+			if len(grads) == 2 && len(replicas) == 1 { // the default: two shards
+				simd.Adam2(ws[lo:hi], grads[0][i].Data().([]float32)[lo:hi], grads[1][i].Data().([]float32)[lo:hi],
+					m.Float32s()[lo:hi], v.Float32s()[lo:hi], replicas[0].All()[i].Float32s()[lo:hi], &c32)
+				return
+			}
 			g := shardSum(grads, i, lo, hi, &a.scratch32[w])
 			simd.Adam(ws[lo:hi], g, m.Float32s()[lo:hi], v.Float32s()[lo:hi], &c32)
 			for _, r := range replicas {

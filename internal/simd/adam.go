@@ -45,3 +45,26 @@ func adamGo(w, g, m, v []float32, c *AdamConsts) {
 		w[i] -= c.Step * mi / (sqrt32(vi)*c.InvSqrtBC2 + c.Eps)
 	}
 }
+
+// Adam2 is Adam with the gradient g0 + g1 (two data-parallel shards' sum,
+// added as Add does) that also stores the new weights into wcopy (the
+// second shard's replica): one pass where a sum, an update and a copy would
+// take three. All slices have the same length.
+func Adam2(w, g0, g1, m, v, wcopy []float32, c *AdamConsts) {
+	n := len(w)
+	if len(g0) != n || len(g1) != n || len(m) != n || len(v) != n || len(wcopy) != n {
+		panic("simd: Adam2: slices of different lengths")
+	}
+	done := 0
+	if useAVX2 {
+		done = n &^ 7
+		if done > 0 {
+			adam2AVX2(&w[0], &g0[0], &g1[0], &m[0], &v[0], &wcopy[0], done, c)
+		}
+	}
+	for i := done; i < n; i++ {
+		g := [1]float32{g0[i] + g1[i]}
+		adamGo(w[i:i+1], g[:], m[i:i+1], v[i:i+1], c)
+		wcopy[i] = w[i]
+	}
+}

@@ -73,3 +73,32 @@ func BenchmarkAdam(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/param")
 }
+
+// TestAdam2MatchesAddThenAdam: the fused two-gradient step equals, bit for
+// bit, adding the gradients and taking Adam's step, and copies the weights.
+func TestAdam2MatchesAddThenAdam(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	c := NewAdamConsts(0.9, 0.999, 1e-3, 1.2, 1e-8, 1e-30)
+	for _, n := range []int{0, 1, 7, 8, 9, 33, 100} {
+		w, g0, g1, m, v := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+		for i := range w {
+			w[i], g0[i], g1[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64()), float32(rng.NormFloat64())
+			m[i], v[i] = float32(rng.NormFloat64())*0.1, float32(rng.Float64())*0.1
+		}
+		if n > 3 {
+			m[2], v[3] = 1e-35, 1e-35 // flushed
+		}
+		w2, m2, v2 := clone(w), clone(m), clone(v)
+		g := clone(g0)
+		Add(g, g1)
+		Adam(w2, g, m2, v2, &c)
+		wc := make([]float32, n)
+		Adam2(w, g0, g1, m, v, wc, &c)
+		for i := range w {
+			if math.Float32bits(w[i]) != math.Float32bits(w2[i]) || math.Float32bits(m[i]) != math.Float32bits(m2[i]) ||
+				math.Float32bits(v[i]) != math.Float32bits(v2[i]) || math.Float32bits(wc[i]) != math.Float32bits(w[i]) {
+				t.Fatalf("n=%d, [%d]: Adam2 gives w %v m %v v %v copy %v; Add+Adam w %v m %v v %v", n, i, w[i], m[i], v[i], wc[i], w2[i], m2[i], v2[i])
+			}
+		}
+	}
+}

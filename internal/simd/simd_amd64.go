@@ -40,3 +40,8 @@ func reluGradAVX2(d, y, grad *float32, n int)
 //
 //go:noescape
 func biasReluAVX2(r, b *float32, n int)
+
+// adam2AVX2 is Adam2 on the first n elements, n a multiple of 8.
+//
+//go:noescape
+func adam2AVX2(w, g0, g1, m, v, wcopy *float32, n int, c *AdamConsts)

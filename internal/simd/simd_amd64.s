@@ -214,3 +214,66 @@ br8:
 brDone:
 	VZEROUPPER
 	RET
+
+// func adam2AVX2(w, g0, g1, m, v, wcopy *float32, n int, c *AdamConsts)
+// adamAVX2 with the gradient g0 + g1 (one float32 addition, as Add) and the
+// new weights also stored into wcopy.
+TEXT ·adam2AVX2(SB), NOSPLIT, $0-64
+	MOVQ w+0(FP), DI
+	MOVQ g0+8(FP), SI
+	MOVQ g1+16(FP), DX
+	MOVQ m+24(FP), R8
+	MOVQ v+32(FP), R9
+	MOVQ wcopy+40(FP), R10
+	MOVQ n+48(FP), CX
+	MOVQ c+56(FP), AX
+	VBROADCASTSS 0(AX), Y8   // b1
+	VBROADCASTSS 4(AX), Y9   // 1-b1
+	VBROADCASTSS 8(AX), Y10  // b2
+	VBROADCASTSS 12(AX), Y11 // 1-b2
+	VBROADCASTSS 16(AX), Y12 // step
+	VBROADCASTSS 20(AX), Y13 // invSqrtBC2
+	VBROADCASTSS 24(AX), Y14 // eps
+	VBROADCASTSS 28(AX), Y15 // flush
+	MOVL $0x7fffffff, BX
+	MOVL BX, X7
+	VPBROADCASTD X7, Y7      // abs mask
+
+loop2:
+	CMPQ CX, $8
+	JL   done2
+	VMOVUPS (SI), Y0
+	VADDPS  (DX), Y0, Y0     // g = g0 + g1
+	VMULPS  (R8), Y8, Y1     // b1*m
+	VFMADD231PS Y0, Y9, Y1   // m = (1-b1)*g + b1*m
+	VMULPS  Y0, Y0, Y2       // g*g
+	VMULPS  (R9), Y10, Y3    // b2*v
+	VFMADD231PS Y2, Y11, Y3  // v = (1-b2)*g*g + b2*v
+	VANDPS  Y7, Y1, Y4       // |m|
+	VCMPPS  $0x11, Y15, Y4, Y5 // |m| < flush (ordered: NaN stays)
+	VANDNPS Y1, Y5, Y1       // m = 0 there
+	VCMPPS  $0x11, Y15, Y3, Y5 // v < flush
+	VANDNPS Y3, Y5, Y3
+	VMOVUPS Y1, (R8)
+	VMOVUPS Y3, (R9)
+	VSQRTPS Y3, Y4
+	VMULPS  Y13, Y4, Y4      // sqrt(v)*invSqrtBC2
+	VADDPS  Y14, Y4, Y4      // + eps
+	VMULPS  Y12, Y1, Y5      // step*m
+	VDIVPS  Y4, Y5, Y5       // / denominator
+	VMOVUPS (DI), Y6
+	VSUBPS  Y5, Y6, Y6
+	VMOVUPS Y6, (DI)
+	VMOVUPS Y6, (R10)
+	ADDQ $32, SI
+	ADDQ $32, DX
+	ADDQ $32, DI
+	ADDQ $32, R8
+	ADDQ $32, R9
+	ADDQ $32, R10
+	SUBQ $8, CX
+	JMP  loop2
+
+done2:
+	VZEROUPPER
+	RET

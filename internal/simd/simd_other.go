@@ -15,3 +15,5 @@ func allBelowAVX2(x *float32, n int, limit float32) bool { panic("unreachable") 
 func reluGradAVX2(d, y, g *float32, n int) { panic("unreachable") }
 
 func biasReluAVX2(r, b *float32, n int) { panic("unreachable") }
+
+func adam2AVX2(w, g0, g1, m, v, wcopy *float32, n int, c *AdamConsts) { panic("unreachable") }
