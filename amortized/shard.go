@@ -206,7 +206,10 @@ func runShards(shs []*shard, limit float64) error {
 // it, the sum over n shards cannot overflow, so a step whose shards all
 // pass has a finite gradient, checked before anything is changed.
 func gradLimit(dt tensor.Dtype, n int) float64 {
-	if dt == tensor.Float32 {
+	switch {
+	case n == 1:
+		return math.Inf(1) // finite is enough
+	case dt == tensor.Float32:
 		return math.MaxFloat32 / float64(n)
 	}
 	return math.MaxFloat64 / float64(n)

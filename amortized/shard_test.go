@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"gorgonia.org/tensor"
 )
 
 // shardGrads runs one gradient evaluation of m on x (rows real rows of a
@@ -186,5 +188,25 @@ func TestShardOptionErrors(t *testing.T) {
 			t.Errorf("%+v: %d shards, want %d", o, len(tr.shards), want)
 		}
 		tr.Close()
+	}
+}
+
+// TestGradLimitKeepsShardSumsFinite: with two shards a float32 gradient of
+// 2e38 (finite, but two of them overflow) fails the bound; with one shard
+// only NaN and infinity do.
+func TestGradLimitKeepsShardSumsFinite(t *testing.T) {
+	g := tensor.New(tensor.WithShape(3), tensor.WithBacking([]float32{1, 2e38, -3}))
+	if allBelow(g, gradLimit(tensor.Float32, 2)) {
+		t.Error("2e38 passed the two-shard bound")
+	}
+	if !allBelow(g, gradLimit(tensor.Float32, 1)) {
+		t.Error("a finite gradient failed the one-shard bound")
+	}
+	g.Float32s()[0] = float32(math.Inf(-1))
+	if allBelow(g, gradLimit(tensor.Float32, 1)) {
+		t.Error("-Inf passed the one-shard bound")
+	}
+	if big := g.Float32s()[1]; !math.IsInf(float64(big+big), 1) {
+		t.Fatal("2e38 + 2e38 is finite in float32: the premise of this test")
 	}
 }

@@ -247,7 +247,9 @@ type Trainer struct {
 	fixedBaseline       *float64 // replaces the moving average (GradientVariance)
 }
 
-// NewTrainer prepares to train m on batches of the given size. With a
+// NewTrainer prepares to train m on batches of the given size. While the
+// trainer is in use, change m's weights only through it: with more than one
+// shard it keeps copies of them (see TrainOptions.Shards). With a
 // non-nil resume state it continues that run (whose moments must match m's
 // parameters); opts.Epochs may then exceed the saved one.
 func NewTrainer(m *Model, batch int, opts TrainOptions, resume *TrainState) (*Trainer, error) {

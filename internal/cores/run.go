@@ -26,7 +26,6 @@ func Run(n int, f func(i int)) {
 		return
 	}
 	b := batchPool.Get().(*batch)
-	defer batchPool.Put(b)
 	b.f = f
 	b.left.Store(int32(n - 1))
 	b.wg.Add(n - 1)
@@ -50,6 +49,7 @@ func Run(n int, f func(i int)) {
 	}
 	b.wg.Wait()
 	b.f = nil
+	batchPool.Put(b) // not deferred: after a panic, helpers may still hold b
 }
 
 // spinFor is how long an idle helper, or a caller waiting for helpers,
