@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/govae/govae/internal/cores"
 	"github.com/govae/govae/nets"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -157,6 +158,11 @@ func (m *Model) LocalELBO(x [][]float32, opts LocalOptions, rng *rand.Rand) (Loc
 	perUnit := max(1, evalChunk/opts.Samples)
 	units := (n + perUnit - 1) / perUnit
 	workers := min(runtime.GOMAXPROCS(0), units)
+	if workers > 1 {
+		// One worker per core: the kernels inside run serially (see internal/cores).
+		release := cores.Hold()
+		defer release()
+	}
 	copies := make([]*nets.Params, workers)
 	for w := range copies {
 		copies[w] = m.params.ZerosLike()
