@@ -14,23 +14,7 @@ func BenchmarkTrainStepReference(b *testing.B) {
 		shards int
 	}{{"default", 0}, {"shards=1", 1}} {
 		b.Run(bc.name, func(b *testing.B) {
-			m, err := New(ReferenceConfig(), 1)
-			if err != nil {
-				b.Fatal(err)
-			}
-			tr, err := NewTrainer(m, 128, TrainOptions{Epochs: 1, Shards: bc.shards}, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer tr.Close()
-			x := synthetic(128, 784, 1)
-			b.ResetTimer()
-			for b.Loop() {
-				if _, err := tr.Step(x, 128, 1); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(128*b.N)/b.Elapsed().Seconds(), "images/s")
+			benchSteps(b, ReferenceConfig(), TrainOptions{Epochs: 1, Shards: bc.shards})
 		})
 	}
 }
@@ -77,23 +61,29 @@ func BenchmarkTrainStepPosterior(b *testing.B) {
 		b.Run(post, func(b *testing.B) {
 			cfg := ReferenceConfig()
 			cfg.Posterior = post
-			m, err := New(cfg, 1)
-			if err != nil {
-				b.Fatal(err)
-			}
-			tr, err := NewTrainer(m, 128, TrainOptions{Epochs: 1}, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer tr.Close()
-			x := synthetic(128, 784, 1)
-			b.ResetTimer()
-			for b.Loop() {
-				if _, err := tr.Step(x, 128, 1); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(128*b.N)/b.Elapsed().Seconds(), "images/s")
+			benchSteps(b, cfg, TrainOptions{Epochs: 1})
 		})
 	}
+}
+
+// benchSteps times Adam steps of a model of configuration cfg on batches of
+// 128 synthetic images and reports images per second.
+func benchSteps(b *testing.B, cfg Config, opts TrainOptions) {
+	m, err := New(cfg, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tr, err := NewTrainer(m, 128, opts, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tr.Close()
+	x := synthetic(128, 784, 1)
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := tr.Step(x, 128, 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(128*b.N)/b.Elapsed().Seconds(), "images/s")
 }

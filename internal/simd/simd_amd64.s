@@ -2,11 +2,49 @@
 
 #include "textflag.h"
 
-// func adamAVX2(w, grad, m, v *float32, n int, c *AdamConsts)
-// Per lane, exactly as adamGo:
-//   m = fma(1-b1, g, b1*m); v = fma(1-b2, g*g, b2*v)
-//   m = 0 where |m| < flush; v = 0 where v < flush
-//   w = w - (step*m) / (sqrt(v)*invSqrtBC2 + eps)
+// ADAM_CONSTS loads the AdamConsts at AX into Y8-Y15 (b1, 1-b1, b2, 1-b2,
+// step, invSqrtBC2, eps, flush) and the abs mask into Y7; clobbers BX.
+#define ADAM_CONSTS \
+	VBROADCASTSS 0(AX), Y8;  \
+	VBROADCASTSS 4(AX), Y9;  \
+	VBROADCASTSS 8(AX), Y10;  \
+	VBROADCASTSS 12(AX), Y11;  \
+	VBROADCASTSS 16(AX), Y12;  \
+	VBROADCASTSS 20(AX), Y13;  \
+	VBROADCASTSS 24(AX), Y14;  \
+	VBROADCASTSS 28(AX), Y15;  \
+	MOVL $0x7fffffff, BX;  \
+	MOVL BX, X7;  \
+	VPBROADCASTD X7, Y7
+
+// ADAM_STEP updates 8 lanes given the gradient g in Y0, exactly as adamGo:
+//   m = fma(1-b1, g, b1*m) at R8; v = fma(1-b2, g*g, b2*v) at R9
+//   m = 0 where |m| < flush, v = 0 where v < flush (ordered: NaN stays)
+//   w = w - (step*m) / (sqrt(v)*invSqrtBC2 + eps) at DI, also left in Y6
+#define ADAM_STEP \
+	VMULPS  (R8), Y8, Y1;  \
+	VFMADD231PS Y0, Y9, Y1;  \
+	VMULPS  Y0, Y0, Y2;  \
+	VMULPS  (R9), Y10, Y3;  \
+	VFMADD231PS Y2, Y11, Y3;  \
+	VANDPS  Y7, Y1, Y4;  \
+	VCMPPS  $0x11, Y15, Y4, Y5;  \
+	VANDNPS Y1, Y5, Y1;  \
+	VCMPPS  $0x11, Y15, Y3, Y5;  \
+	VANDNPS Y3, Y5, Y3;  \
+	VMOVUPS Y1, (R8);  \
+	VMOVUPS Y3, (R9);  \
+	VSQRTPS Y3, Y4;  \
+	VMULPS  Y13, Y4, Y4;  \
+	VADDPS  Y14, Y4, Y4;  \
+	VMULPS  Y12, Y1, Y5;  \
+	VDIVPS  Y4, Y5, Y5;  \
+	VMOVUPS (DI), Y6;  \
+	VSUBPS  Y5, Y6, Y6;  \
+	VMOVUPS Y6, (DI)
+
+// func adamAVX2(w, grad, m, v *float32, n int, c *AdamConsts): ADAM_STEP
+// over n elements.
 TEXT ·adamAVX2(SB), NOSPLIT, $0-48
 	MOVQ w+0(FP), DI
 	MOVQ grad+8(FP), SI
@@ -14,42 +52,13 @@ TEXT ·adamAVX2(SB), NOSPLIT, $0-48
 	MOVQ v+24(FP), R9
 	MOVQ n+32(FP), CX
 	MOVQ c+40(FP), AX
-	VBROADCASTSS 0(AX), Y8   // b1
-	VBROADCASTSS 4(AX), Y9   // 1-b1
-	VBROADCASTSS 8(AX), Y10  // b2
-	VBROADCASTSS 12(AX), Y11 // 1-b2
-	VBROADCASTSS 16(AX), Y12 // step
-	VBROADCASTSS 20(AX), Y13 // invSqrtBC2
-	VBROADCASTSS 24(AX), Y14 // eps
-	VBROADCASTSS 28(AX), Y15 // flush
-	MOVL $0x7fffffff, DX
-	MOVL DX, X7
-	VPBROADCASTD X7, Y7      // abs mask
+	ADAM_CONSTS
 
 loop:
 	CMPQ CX, $8
 	JL   done
 	VMOVUPS (SI), Y0         // g
-	VMULPS  (R8), Y8, Y1     // b1*m
-	VFMADD231PS Y0, Y9, Y1   // m = (1-b1)*g + b1*m
-	VMULPS  Y0, Y0, Y2       // g*g
-	VMULPS  (R9), Y10, Y3    // b2*v
-	VFMADD231PS Y2, Y11, Y3  // v = (1-b2)*g*g + b2*v
-	VANDPS  Y7, Y1, Y4       // |m|
-	VCMPPS  $0x11, Y15, Y4, Y5 // |m| < flush (ordered: NaN stays)
-	VANDNPS Y1, Y5, Y1       // m = 0 there
-	VCMPPS  $0x11, Y15, Y3, Y5 // v < flush
-	VANDNPS Y3, Y5, Y3
-	VMOVUPS Y1, (R8)
-	VMOVUPS Y3, (R9)
-	VSQRTPS Y3, Y4
-	VMULPS  Y13, Y4, Y4      // sqrt(v)*invSqrtBC2
-	VADDPS  Y14, Y4, Y4      // + eps
-	VMULPS  Y12, Y1, Y5      // step*m
-	VDIVPS  Y4, Y5, Y5       // / denominator
-	VMOVUPS (DI), Y6
-	VSUBPS  Y5, Y6, Y6
-	VMOVUPS Y6, (DI)
+	ADAM_STEP
 	ADDQ $32, SI
 	ADDQ $32, DI
 	ADDQ $32, R8
@@ -227,43 +236,14 @@ TEXT ·adam2AVX2(SB), NOSPLIT, $0-64
 	MOVQ wcopy+40(FP), R10
 	MOVQ n+48(FP), CX
 	MOVQ c+56(FP), AX
-	VBROADCASTSS 0(AX), Y8   // b1
-	VBROADCASTSS 4(AX), Y9   // 1-b1
-	VBROADCASTSS 8(AX), Y10  // b2
-	VBROADCASTSS 12(AX), Y11 // 1-b2
-	VBROADCASTSS 16(AX), Y12 // step
-	VBROADCASTSS 20(AX), Y13 // invSqrtBC2
-	VBROADCASTSS 24(AX), Y14 // eps
-	VBROADCASTSS 28(AX), Y15 // flush
-	MOVL $0x7fffffff, BX
-	MOVL BX, X7
-	VPBROADCASTD X7, Y7      // abs mask
+	ADAM_CONSTS
 
 loop2:
 	CMPQ CX, $8
 	JL   done2
 	VMOVUPS (SI), Y0
 	VADDPS  (DX), Y0, Y0     // g = g0 + g1
-	VMULPS  (R8), Y8, Y1     // b1*m
-	VFMADD231PS Y0, Y9, Y1   // m = (1-b1)*g + b1*m
-	VMULPS  Y0, Y0, Y2       // g*g
-	VMULPS  (R9), Y10, Y3    // b2*v
-	VFMADD231PS Y2, Y11, Y3  // v = (1-b2)*g*g + b2*v
-	VANDPS  Y7, Y1, Y4       // |m|
-	VCMPPS  $0x11, Y15, Y4, Y5 // |m| < flush (ordered: NaN stays)
-	VANDNPS Y1, Y5, Y1       // m = 0 there
-	VCMPPS  $0x11, Y15, Y3, Y5 // v < flush
-	VANDNPS Y3, Y5, Y3
-	VMOVUPS Y1, (R8)
-	VMOVUPS Y3, (R9)
-	VSQRTPS Y3, Y4
-	VMULPS  Y13, Y4, Y4      // sqrt(v)*invSqrtBC2
-	VADDPS  Y14, Y4, Y4      // + eps
-	VMULPS  Y12, Y1, Y5      // step*m
-	VDIVPS  Y4, Y5, Y5       // / denominator
-	VMOVUPS (DI), Y6
-	VSUBPS  Y5, Y6, Y6
-	VMOVUPS Y6, (DI)
+	ADAM_STEP
 	VMOVUPS Y6, (R10)
 	ADDQ $32, SI
 	ADDQ $32, DX
