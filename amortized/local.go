@@ -5,12 +5,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 
-	"github.com/govae/govae/internal/cores"
 	"github.com/govae/govae/nets"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -157,19 +155,12 @@ func (m *Model) LocalELBO(x [][]float32, opts LocalOptions, rng *rand.Rand) (Loc
 	// perUnit*Samples rows.
 	perUnit := max(1, evalChunk/opts.Samples)
 	units := (n + perUnit - 1) / perUnit
-	workers := min(runtime.GOMAXPROCS(0), units)
-	if workers > 1 {
-		// One worker per core: the kernels inside run serially (see internal/cores).
-		release := cores.Hold()
-		defer release()
+	copies, release, err := m.workerCopies(units)
+	if err != nil {
+		return LocalResult{}, err
 	}
-	copies := make([]*nets.Params, workers)
-	for w := range copies {
-		copies[w] = m.params.ZerosLike()
-		if err := copies[w].CopyFrom(m.params); err != nil {
-			return LocalResult{}, err
-		}
-	}
+	defer release()
+	workers := len(copies)
 	lj := &localJob{m: m, opts: opts, flat: flat, widths: widths, q0: q0, optSeeds: optSeeds, evalSeeds: evalSeeds,
 		traces: make([][]float64, units),
 		res: LocalResult{AmortizedELBO: make([]float64, n), LocalELBO: make([]float64, n),

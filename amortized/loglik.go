@@ -68,21 +68,12 @@ func (m *Model) LogLikelihoodSE(x [][]float32, k int, rng *rand.Rand) (ll, se []
 	units := (n + rowsPerUnit - 1) / rowsPerUnit
 	acc := make([]lseAcc, n)
 	var next atomic.Int64
-	workers := min(runtime.GOMAXPROCS(0), units)
-	if workers > 1 {
-		// One worker per core: the kernels inside run serially (see internal/cores).
-		release := cores.Hold()
-		defer release()
+	copies, release, err := m.workerCopies(units)
+	if err != nil {
+		return nil, nil, err
 	}
-	// Each worker runs on its own copy of the weights (see buildGraphOn),
-	// made here, before any of them starts.
-	copies := make([]*nets.Params, workers)
-	for w := range copies {
-		copies[w] = m.params.ZerosLike()
-		if err := copies[w].CopyFrom(m.params); err != nil {
-			return nil, nil, err
-		}
-	}
+	defer release()
+	workers := len(copies)
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
@@ -241,4 +232,25 @@ func (a *lseAcc) result(k int) (ll, se float64) {
 	mean := a.s1 / kf
 	variance := math.Max(0, (a.s2-a.s1*a.s1/kf)/(kf-1))
 	return ll, math.Sqrt(variance/kf) / mean
+}
+
+// workerCopies prepares parallel workers for units of work: one per core at
+// most, each with its own copy of the weights (see buildGraphOn), made
+// before any starts. With more than one worker the cores are held until
+// release is called: the kernels inside the workers run serially (see
+// internal/cores).
+func (m *Model) workerCopies(units int) (copies []*nets.Params, release func(), err error) {
+	workers := max(1, min(runtime.GOMAXPROCS(0), units))
+	copies = make([]*nets.Params, workers)
+	for w := range copies {
+		copies[w] = m.params.ZerosLike()
+		if err := copies[w].CopyFrom(m.params); err != nil {
+			return nil, nil, err
+		}
+	}
+	release = func() {}
+	if workers > 1 {
+		release = cores.Hold()
+	}
+	return copies, release, nil
 }
