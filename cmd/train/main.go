@@ -182,8 +182,8 @@ func parseFlags(args []string) (trainrun.Config, error) {
 		return cfg, errors.New("-max-rollbacks applies only with -on-nan rollback")
 	}
 	if _, err := cfg.Train.Normalize(); err != nil {
-		return cfg, fmt.Errorf("-objective %s -k %d -estimator %s -warmup %g -free-bits %g: %w",
-			cfg.Train.Objective, cfg.Train.K, cfg.Train.Estimator, cfg.Train.WarmupEpochs, cfg.Train.FreeBits, err)
+		return cfg, fmt.Errorf("-objective %s -k %d -estimator %s -warmup %g -free-bits %g -shards %d: %w",
+			cfg.Train.Objective, cfg.Train.K, cfg.Train.Estimator, cfg.Train.WarmupEpochs, cfg.Train.FreeBits, cfg.Train.Shards, err)
 	}
 	if cfg.Binarize != "" {
 		if _, err := data.ParseBinarization(cfg.Binarize); err != nil {

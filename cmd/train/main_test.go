@@ -51,6 +51,10 @@ func TestBadFlagsExitTwo(t *testing.T) {
 		{[]string{"-on-nan", "retry"}, "-on-nan \"retry\""},
 		{[]string{"-on-nan", "rollback", "-max-rollbacks", "0"}, "-max-rollbacks 0"},
 		{[]string{"-max-rollbacks", "2"}, "only with -on-nan rollback"},
+		{[]string{"-shards", "-1"}, "-shards -1: want 1 to -batch (128)"},
+		{[]string{"-batch", "16", "-shards", "17"}, "-shards 17: want 1 to -batch (16)"},
+		{[]string{"-shards", "2", "-free-bits", "0.5"}, "-free-bits 0.5 -shards 2: amortized: free bits floor each dimension's KL averaged over the whole batch"},
+		{[]string{"-shards", "2", "-estimator", "score"}, "-shards 2: amortized: the score-function estimator samples z for the whole batch"},
 		{[]string{"-nosuchflag"}, "not defined"},
 		{[]string{"extra"}, "unexpected argument"},
 	} {

@@ -323,3 +323,27 @@ func TestEveryPosteriorFamilyTrainsAndResumes(t *testing.T) {
 		})
 	}
 }
+
+// TestResumeMayChangeShards: -shards changes only the rounding, so a run
+// may resume with another value; the saved options then carry it.
+func TestResumeMayChangeShards(t *testing.T) {
+	ds, out := writeDataset(t), t.TempDir()
+	cfg := baseConfig(ds, out, 1)
+	cfg.Train.Shards = 1
+	if err := Train(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg = baseConfig(ds, out, 2)
+	cfg.Train.Shards = 2
+	cfg.Resume, cfg.Explicit["epochs"], cfg.Explicit["shards"] = true, true, true
+	if err := Train(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	_, st, err := checkpoints.LoadTraining(filepath.Join(out, LatestFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Epoch != 2 || st.Options.Shards != 2 {
+		t.Fatalf("after the resume: epoch %d, shards %d; want 2 and 2", st.Epoch, st.Options.Shards)
+	}
+}
