@@ -180,6 +180,98 @@ mode2_512:
 	VZEROUPPER
 	RET
 
+// The same for the first 4 rows of a 12-row panel (edge tiles of m mod 12
+// = 1..4, such as the last rows of a 64-row product): 8 accumulators
+// Z8..Z15, the same packed layout and the same FMA chain per element, so
+// the rows it computes are bit-identical to the full kernel's.
+
+#define K512x4(aoff, boff) \
+	VMOVUPS boff(DI), Z0; \
+	VMOVUPS boff+64(DI), Z1; \
+	VFMADD231PS.BCST aoff+0(SI), Z0, Z8; \
+	VFMADD231PS.BCST aoff+0(SI), Z1, Z9; \
+	VFMADD231PS.BCST aoff+4(SI), Z0, Z10; \
+	VFMADD231PS.BCST aoff+4(SI), Z1, Z11; \
+	VFMADD231PS.BCST aoff+8(SI), Z0, Z12; \
+	VFMADD231PS.BCST aoff+8(SI), Z1, Z13; \
+	VFMADD231PS.BCST aoff+12(SI), Z0, Z14; \
+	VFMADD231PS.BCST aoff+12(SI), Z1, Z15
+
+#define ALL512x4(M) \
+	M(Z8, Z9); \
+	M(Z10, Z11); \
+	M(Z12, Z13); \
+	M(Z14, Z15)
+
+// func kernAVX512x4(kc int, a, b, c *float32, ldc int, alpha, beta float32, mode int)
+TEXT ·kernAVX512x4(SB), NOSPLIT, $0-56
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $2, R8
+
+	MOVQ DX, R9
+	ALL512x4(PF)
+
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+
+	MOVQ CX, BX
+	SHRQ $2, BX
+	JZ   tail512x4
+
+loop512x4:
+	K512x4(0, 0)
+	K512x4(48, 128)
+	K512x4(96, 256)
+	K512x4(144, 384)
+	ADDQ $192, SI
+	ADDQ $512, DI
+	DECQ BX
+	JNZ  loop512x4
+
+tail512x4:
+	ANDQ $3, CX
+	JZ   store512x4
+
+tailloop512x4:
+	K512x4(0, 0)
+	ADDQ $48, SI
+	ADDQ $128, DI
+	DECQ CX
+	JNZ  tailloop512x4
+
+store512x4:
+	VBROADCASTSS alpha+40(FP), Z2
+	VBROADCASTSS beta+44(FP), Z3
+	MOVQ DX, R9
+	MOVQ mode+48(FP), AX
+	CMPQ AX, $1
+	JEQ  mode1_512x4
+	CMPQ AX, $2
+	JEQ  mode2_512x4
+	ALL512x4(ST512_0)
+	VZEROUPPER
+	RET
+
+mode1_512x4:
+	ALL512x4(ST512_1)
+	VZEROUPPER
+	RET
+
+mode2_512x4:
+	ALL512x4(ST512_2)
+	VZEROUPPER
+	RET
+
 // ---------------------------------------------------------------------------
 // AVX2+FMA: MR=6, NR=16. Accumulators Y4..Y15 (row r in Y(4+2r), Y(5+2r)),
 // B̃ row in Y0,Y1, broadcast Ã entries in Y2,Y3.
