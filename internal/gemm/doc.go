@@ -32,10 +32,11 @@
 // O(mnk) flops. Rows and columns beyond the matrix edge are zero-padded in
 // the packed panels; edge tiles are computed by the same micro-kernel into a
 // scratch tile whose valid part is then added to C in Go. An AVX-512 edge
-// tile of at most 4 rows uses a 4×32 variant of the kernel (the same sums
-// for those rows, a third of the work): products with 64 rows, a training
-// shard's, end in a 4-row tile, which the full kernel computed as 12; that
-// made them 8-15% faster.
+// tile of at most 4 rows uses a 4×32 variant of the kernel, and one of at
+// most 16 columns a 12×16 variant (the same sums for those elements, a
+// third or a half of the work): products with 64 rows, a training shard's,
+// end in a 4-row tile, which the full kernel computed as 12 (the variant
+// made them 8-15% faster), and 400-wide ones in a 16-column tile.
 //
 // The micro-kernel keeps an mr×nr tile of C in registers and performs, for
 // each p < kc, a rank-1 update with one row of B̃ (vector loads) and one

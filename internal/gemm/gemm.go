@@ -42,6 +42,9 @@ type kernel struct {
 	// sums, about a third of the work), used for edge tiles of at most 4
 	// rows.
 	fn4 func(kc int, a, b, c *float32, ldc int, alpha, beta float32, mode int)
+	// fnHalf, if set, is fn for the first nr/2 columns only, used for edge
+	// tiles of at most nr/2 columns.
+	fnHalf func(kc int, a, b, c *float32, ldc int, alpha, beta float32, mode int)
 	// asmPack: use the AVX packing helpers (pack_amd64.s).
 	asmPack bool
 }
@@ -383,15 +386,23 @@ func (p *problem) macro(ws *workspace, ap, bp []float32, ic, mb, jc, nb, kb, mod
 				continue
 			}
 			fn := kern.fn
-			if mm <= 4 && kern.fn4 != nil {
+			switch {
+			case mm <= 4 && kern.fn4 != nil:
 				if mm == 4 && nn == nr {
 					kern.fn4(kb, a, b, &c[ci], ldc, alpha, beta, mode)
 					continue
 				}
 				fn = kern.fn4
+			case 2*nn <= nr && kern.fnHalf != nil:
+				if mm == mr && 2*nn == nr {
+					kern.fnHalf(kb, a, b, &c[ci], ldc, alpha, beta, mode)
+					continue
+				}
+				fn = kern.fnHalf
 			}
-			// Edge tile: compute the tile (its first 4 rows with fn4) into
-			// the scratch tile and apply the same update to the valid part.
+			// Edge tile: compute the tile (its first 4 rows with fn4, its
+			// first nr/2 columns with fnHalf) into the scratch tile and
+			// apply the same update to the valid part.
 			fn(kb, a, b, &tile[0], nr, 1, 0, modeOverwrite)
 			for i := 0; i < mm; i++ {
 				updateRow(c[ci+i*ldc:ci+i*ldc+nn], tile[i*nr:i*nr+nn], alpha, beta, mode)

@@ -207,7 +207,10 @@ func forEachKernel(t *testing.T, f func(t *testing.T)) {
 func TestSgemmShapes(t *testing.T) {
 	dims := []int{1, 2, 3, 4, 5, 6, 7, 11, 12, 13, 15, 16, 17, 20, 23, 24, 25, 31, 32, 33, 36, 63, 64, 65, 127, 128, 129}
 	type shape struct{ m, n, k int }
-	shapes := []shape{{1, 1, 1}, {7, 13, 17}, {31, 33, 127}, {129, 127, 31}, {13, 7, 1}, {1, 129, 33}, {129, 1, 17}}
+	shapes := []shape{{1, 1, 1}, {7, 13, 17}, {31, 33, 127}, {129, 127, 31}, {13, 7, 1}, {1, 129, 33}, {129, 1, 17},
+		// the AVX-512 edge variants: 4-row and 16-column tiles, written in
+		// place or through the scratch tile
+		{4, 32, 5}, {16, 64, 9}, {64, 400, 31}, {12, 16, 9}, {24, 48, 17}, {28, 16, 3}, {3, 16, 6}}
 	r := rand.New(rand.NewPCG(1, 2))
 	for range 40 {
 		shapes = append(shapes, shape{dims[r.IntN(len(dims))], dims[r.IntN(len(dims))], dims[r.IntN(len(dims))]})

@@ -14,13 +14,18 @@ func kernAVX512(kc int, a, b, c *float32, ldc int, alpha, beta float32, mode int
 //go:noescape
 func kernAVX512x4(kc int, a, b, c *float32, ldc int, alpha, beta float32, mode int)
 
+// kernAVX512n16 is kernAVX512 for the first 16 columns of the panel.
+//
+//go:noescape
+func kernAVX512n16(kc int, a, b, c *float32, ldc int, alpha, beta float32, mode int)
+
 // kernAVX2 is the 6×16 AVX2+FMA micro-kernel (kernel_amd64.s).
 //
 //go:noescape
 func kernAVX2(kc int, a, b, c *float32, ldc int, alpha, beta float32, mode int)
 
 var (
-	avx512Kernel = &kernel{name: "avx512", mr: 12, nr: 32, fn: kernAVX512, fn4: kernAVX512x4, asmPack: true}
+	avx512Kernel = &kernel{name: "avx512", mr: 12, nr: 32, fn: kernAVX512, fn4: kernAVX512x4, fnHalf: kernAVX512n16, asmPack: true}
 	avx2Kernel   = &kernel{name: "avx2", mr: 6, nr: 16, fn: kernAVX2, asmPack: true}
 )
 

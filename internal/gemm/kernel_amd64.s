@@ -272,6 +272,134 @@ mode2_512x4:
 	VZEROUPPER
 	RET
 
+// And for the first 16 columns of the panel (edge tiles of n mod 32 =
+// 1..16, such as the last columns of a 400-wide product): one accumulator
+// per row, Z8, Z10, ..., Z30.
+
+#define K512n16(aoff, boff) \
+	VMOVUPS boff(DI), Z0; \
+	VFMADD231PS.BCST aoff+0(SI), Z0, Z8; \
+	VFMADD231PS.BCST aoff+4(SI), Z0, Z10; \
+	VFMADD231PS.BCST aoff+8(SI), Z0, Z12; \
+	VFMADD231PS.BCST aoff+12(SI), Z0, Z14; \
+	VFMADD231PS.BCST aoff+16(SI), Z0, Z16; \
+	VFMADD231PS.BCST aoff+20(SI), Z0, Z18; \
+	VFMADD231PS.BCST aoff+24(SI), Z0, Z20; \
+	VFMADD231PS.BCST aoff+28(SI), Z0, Z22; \
+	VFMADD231PS.BCST aoff+32(SI), Z0, Z24; \
+	VFMADD231PS.BCST aoff+36(SI), Z0, Z26; \
+	VFMADD231PS.BCST aoff+40(SI), Z0, Z28; \
+	VFMADD231PS.BCST aoff+44(SI), Z0, Z30
+
+#define ST512h_0(x) \
+	VMULPS Z2, x, x; \
+	VMOVUPS x, (R9); \
+	ADDQ R8, R9
+
+#define ST512h_1(x) \
+	VMULPS Z2, x, x; \
+	VADDPS (R9), x, x; \
+	VMOVUPS x, (R9); \
+	ADDQ R8, R9
+
+#define ST512h_2(x) \
+	VMULPS (R9), Z3, Z4; \
+	VMULPS Z2, x, x; \
+	VADDPS Z4, x, x; \
+	VMOVUPS x, (R9); \
+	ADDQ R8, R9
+
+#define PFh(x) \
+	PREFETCHT0 (R9); \
+	ADDQ R8, R9
+
+#define ALL512h(M) \
+	M(Z8); \
+	M(Z10); \
+	M(Z12); \
+	M(Z14); \
+	M(Z16); \
+	M(Z18); \
+	M(Z20); \
+	M(Z22); \
+	M(Z24); \
+	M(Z26); \
+	M(Z28); \
+	M(Z30)
+
+// func kernAVX512n16(kc int, a, b, c *float32, ldc int, alpha, beta float32, mode int)
+TEXT ·kernAVX512n16(SB), NOSPLIT, $0-56
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $2, R8
+
+	MOVQ DX, R9
+	ALL512h(PFh)
+
+	VPXORD Z8, Z8, Z8
+	VPXORD Z10, Z10, Z10
+	VPXORD Z12, Z12, Z12
+	VPXORD Z14, Z14, Z14
+	VPXORD Z16, Z16, Z16
+	VPXORD Z18, Z18, Z18
+	VPXORD Z20, Z20, Z20
+	VPXORD Z22, Z22, Z22
+	VPXORD Z24, Z24, Z24
+	VPXORD Z26, Z26, Z26
+	VPXORD Z28, Z28, Z28
+	VPXORD Z30, Z30, Z30
+
+	MOVQ CX, BX
+	SHRQ $2, BX
+	JZ   tail512n16
+
+loop512n16:
+	K512n16(0, 0)
+	K512n16(48, 128)
+	K512n16(96, 256)
+	K512n16(144, 384)
+	ADDQ $192, SI
+	ADDQ $512, DI
+	DECQ BX
+	JNZ  loop512n16
+
+tail512n16:
+	ANDQ $3, CX
+	JZ   store512n16
+
+tailloop512n16:
+	K512n16(0, 0)
+	ADDQ $48, SI
+	ADDQ $128, DI
+	DECQ CX
+	JNZ  tailloop512n16
+
+store512n16:
+	VBROADCASTSS alpha+40(FP), Z2
+	VBROADCASTSS beta+44(FP), Z3
+	MOVQ DX, R9
+	MOVQ mode+48(FP), AX
+	CMPQ AX, $1
+	JEQ  mode1_512n16
+	CMPQ AX, $2
+	JEQ  mode2_512n16
+	ALL512h(ST512h_0)
+	VZEROUPPER
+	RET
+
+mode1_512n16:
+	ALL512h(ST512h_1)
+	VZEROUPPER
+	RET
+
+mode2_512n16:
+	ALL512h(ST512h_2)
+	VZEROUPPER
+	RET
+
 // ---------------------------------------------------------------------------
 // AVX2+FMA: MR=6, NR=16. Accumulators Y4..Y15 (row r in Y(4+2r), Y(5+2r)),
 // B̃ row in Y0,Y1, broadcast Ã entries in Y2,Y3.
