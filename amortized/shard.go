@@ -98,15 +98,6 @@ func closeShards(shs []*shard) {
 	}
 }
 
-// replicas are the weight copies of shards 1.., which Adam updates too.
-func (t *Trainer) replicas() []*nets.Params {
-	var r []*nets.Params
-	for _, sh := range t.shards[1:] {
-		r = append(r, sh.params)
-	}
-	return r
-}
-
 // setInputs writes the shard's part of batch x (rows real rows) and of the
 // noise t.eps into its graph.
 func (t *Trainer) setInputs(sh *shard, x []float32, rows int, beta float64) error {

@@ -108,7 +108,7 @@ func TestShardsAreDeterministicOnAnyCoreCount(t *testing.T) {
 	if !sameWeights(a, b) {
 		t.Fatal("weights differ between GOMAXPROCS 1 and the default")
 	}
-	for _, r := range tra.replicas() {
+	for _, r := range tra.reps {
 		for i, p := range a.params.All() {
 			q := r.All()[i].Float32s()
 			for j, v := range p.Float32s() {

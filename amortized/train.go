@@ -237,6 +237,8 @@ type Trainer struct {
 	// are the shards that ran in the last gradients() call.
 	shards  []*shard
 	active  []*shard
+	reps    []*nets.Params    // shards 1..'s weight copies, which Adam updates too
+	grads   [][]tensor.Tensor // the active shards' gradients, for Adam
 	g       *graph
 	gradSum []tensor.Tensor // batchGrads' sum over shards
 	eps     []float64       // noise, B*k rows
@@ -280,6 +282,9 @@ func NewTrainer(m *Model, batch int, opts TrainOptions, resume *TrainState) (*Tr
 		return nil, err
 	}
 	t.g = t.shards[0].g
+	for _, sh := range t.shards[1:] {
+		t.reps = append(t.reps, sh.params)
+	}
 	L, D, k := m.cfg.Latent, m.cfg.DataDim, opts.K
 	n := batch * k
 	t.eps, t.xbuf = make([]float64, n*L), make([]float32, batch*D)
@@ -332,11 +337,11 @@ func (t *Trainer) Step(x []float32, rows int, beta float64) (StepStats, error) {
 	if err != nil {
 		return s, err
 	}
-	grads := make([][]tensor.Tensor, len(t.active))
-	for i, sh := range t.active {
-		grads[i] = sh.grads
+	t.grads = t.grads[:0]
+	for _, sh := range t.active {
+		t.grads = append(t.grads, sh.grads)
 	}
-	if err := t.adam.update(t.m.params.All(), grads, t.replicas(), s.Step); err != nil {
+	if err := t.adam.update(t.m.params.All(), t.grads, t.reps, s.Step); err != nil {
 		return s, err
 	}
 	t.state.Step++

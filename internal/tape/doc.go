@@ -13,6 +13,7 @@
 // pinned gorgonia version (v0.9.18, see go.mod): if a gorgonia upgrade
 // renames it, the build fails to link rather than misbehaving. Only machines
 // built without BindDualValues may use Run: RunAll also executes queued
-// gradient closures, which only dual-value machines create, and Run refuses
-// anything but a tape machine.
+// gradient closures, which only dual-value machines create and Run skips
+// (it cannot tell such a machine apart; the caller must not pass one). New
+// refuses anything but a tape machine.
 package tape
