@@ -74,7 +74,7 @@ func dynamicKey(seed uint64, epoch int) uint64 { return streamKey(seed, tagDynam
 // feeds, which makes a fixed binarized test set easy to save and share.
 func (m *Images) Binarize(seed uint64) *Images {
 	d := m.Dim()
-	out := &Images{N: m.N, Rows: m.Rows, Cols: m.Cols, Pix: make([]uint8, len(m.Pix))}
+	out := &Images{N: m.N, Channels: m.Channels, Rows: m.Rows, Cols: m.Cols, Pix: make([]uint8, len(m.Pix))}
 	row := make([]float32, d)
 	key := staticKey(seed)
 	for i := range m.N {

@@ -1,6 +1,7 @@
 package data
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Environment variables read by Load.
@@ -23,6 +25,16 @@ const (
 	EnvMirrors = "GOVAE_MIRRORS"
 	// EnvOffline, when true (1, t, true, ...), disables downloading.
 	EnvOffline = "GOVAE_OFFLINE"
+	// EnvMaxBytes replaces DefaultMaxBytes (a number of bytes; negative for
+	// no limit) when LoadOptions.MaxBytes is 0.
+	EnvMaxBytes = "GOVAE_DATA_MAX_BYTES"
+)
+
+// Kinds of data folder, as reported in Dataset.Kind.
+const (
+	KindIDX         = "idx"
+	KindCIFAR10     = "cifar-10"
+	KindImageFolder = "image folder"
 )
 
 // Where Load found a dataset, as reported in Dataset.Source.
@@ -30,6 +42,7 @@ const (
 	SourceDir      = "-data-dir"
 	SourceEnv      = "$" + EnvData
 	SourceCache    = "user cache"
+	SourceModule   = "GoMNIST module"
 	SourceSystem   = "Debian dataset package"
 	SourceDownload = "download"
 )
@@ -40,16 +53,69 @@ var systemDir = "/usr/share/datasets"
 
 // Split is one part (train or test) of a dataset.
 type Split struct {
-	Images                 *Images
-	Labels                 []uint8 // one per image
+	Images *Images
+	Labels []uint8 // one per image
+	// ImagesPath and LabelsPath name the files read (for CIFAR-10 and image
+	// folders, the folder or first file: what an error should point at).
 	ImagesPath, LabelsPath string
+	// Files names each image's file, for an image folder (nil otherwise).
+	Files []string
 }
 
 // Dataset is a train and a test split read from one folder.
 type Dataset struct {
-	Name, Dir   string
-	Source      string // how Dir was found: one of the Source* constants
+	Name, Dir string
+	Source    string // how Dir was found: one of the Source* constants
+	// SourceNote adds to Source (the GoMNIST module's version).
+	SourceNote string
+	Kind       string // one of the Kind* constants
+	// Classes names the labels, label i being Classes[i], when the data
+	// names them (CIFAR-10, an image folder's sub-folders); nil otherwise.
+	Classes     []string
 	Train, Test Split
+	// Verified says the files' checksums matched the official ones.
+	Verified bool
+}
+
+// Description says which copy of which data this is, for the console:
+// name, how much of the official set (a subset is called one), shape,
+// source and folder.
+func (ds *Dataset) Description() string {
+	tr, te := ds.Train.Images, ds.Test.Images
+	title, size := ds.Name, ""
+	if sp := lookup(ds.Name); sp != nil && ds.Kind == KindIDX {
+		title = sp.title
+		switch {
+		case tr.N == sp.trainN && te.N == sp.testN:
+			size = fmt.Sprintf("full: %s training and %s test images", commas(tr.N), commas(te.N))
+		case tr.N < sp.trainN:
+			size = fmt.Sprintf("%s-image training subset of the %s, %s test images", commas(tr.N), commas(sp.trainN), commas(te.N))
+		}
+	}
+	if size == "" {
+		size = fmt.Sprintf("%s training and %s test images", commas(tr.N), commas(te.N))
+	}
+	src := ds.Source
+	if ds.SourceNote != "" {
+		src += " " + ds.SourceNote
+	}
+	if ds.Verified {
+		src += ", SHA-256 verified"
+	}
+	cls := ""
+	if len(ds.Classes) > 0 {
+		cls = fmt.Sprintf(", %d classes", len(ds.Classes))
+	}
+	return fmt.Sprintf("%s (%s) of %s%s, %s, from %s (%s)", title, size, tr.shape(), cls, ds.Kind, ds.Dir, src)
+}
+
+// commas writes n with thousands separators.
+func commas(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 // LoadOptions says where Load looks and whether and how it downloads.
@@ -71,6 +137,14 @@ type LoadOptions struct {
 	// that does not answer within a minute or a file that takes over
 	// 30 minutes.
 	HTTPClient *http.Client
+	// IdleTimeout gives up on a download that receives nothing for this
+	// long (0 means DefaultIdleTimeout).
+	IdleTimeout time.Duration
+	// MaxBytes bounds each split's decompressed data: 0 means
+	// $GOVAE_DATA_MAX_BYTES or DefaultMaxBytes, negative no limit.
+	MaxBytes int64
+	// Images says how an image folder is read (size, channels, split).
+	Images ImageFolderOptions
 }
 
 // The four files of a dataset, under their usual names.
@@ -91,6 +165,9 @@ var fileNames = [4]string{
 // spec describes a dataset that Load knows by name and can download.
 type spec struct {
 	name    string
+	title   string
+	// official split sizes, to tell the full set from a subset
+	trainN, testN int
 	mirrors []string
 	// sha256 of each file's decompressed content, by role. Checking the
 	// content rather than the .gz lets re-compressed copies (Debian's) pass.
@@ -101,18 +178,16 @@ type spec struct {
 
 var datasets = []*spec{
 	{
-		name: "mnist",
+		name:   "mnist",
+		title:  "MNIST",
+		trainN: 60000, testN: 10000,
 		mirrors: []string{
 			"https://ossci-datasets.s3.amazonaws.com/mnist/",
 			"https://storage.googleapis.com/cvdf-datasets/mnist/",
 		},
 		sha256: [4]string{
-			// The training files are not on this project's machines (only a
-			// subset is); these are the published SHA-256s of the official
-			// decompressed files, as listed identically by several
-			// independent projects, and consistent with the well-known MD5s
-			// of the decompressed files (6bbc9ace898e44ae57da46a324031adb,
-			// a25bea736e30d166cdddb491f175f624).
+			// Computed from the GoMNIST module's official files, whose .gz
+			// MD5s (f68b3c2d..., d53e105e...) match the published ones.
 			trainImages: "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
 			trainLabels: "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
 			// Computed from the official test files, whose .gz MD5s
@@ -123,6 +198,8 @@ var datasets = []*spec{
 	},
 	{
 		name:    "fashion-mnist",
+		title:   "Fashion-MNIST",
+		trainN:  60000, testN: 10000,
 		mirrors: []string{"http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"},
 		// Computed from the decompressed files of Debian's
 		// dataset-fashion-mnist, which are upstream's bytes.
@@ -155,8 +232,10 @@ func lookup(name string) *spec {
 }
 
 // place is one folder Load searches, or the reason a place has no folder.
+// verify, when set, checks the files found there ("" if they are right).
 type place struct {
-	source, dir, why string
+	source, dir, why, note string
+	verify             func(paths [4]string) string
 }
 
 func (p place) String() string {
@@ -166,16 +245,48 @@ func (p place) String() string {
 	return p.dir + " (" + p.source + "): " + p.why
 }
 
-// Load finds the dataset called name and reads both of its splits. It looks,
-// in order, in opts.Dir (and opts.Dir/<name>), $GOVAE_DATA/<name>, the user
-// cache and /usr/share/datasets/<name>, and takes the first folder that
-// holds all four files. If none does it downloads the files into the user
-// cache, unless offline. A name Load does not know is accepted with an
-// explicit opts.Dir, which is then the only place searched.
+// Load is LoadContext without cancellation.
 func Load(name string, opts LoadOptions) (*Dataset, error) {
+	return LoadContext(context.Background(), name, opts)
+}
+
+// LoadContext finds the dataset called name and reads both of its splits.
+//
+// With opts.Dir (the -data-dir flag) only opts.Dir and opts.Dir/<name> are
+// searched, and the folder may hold IDX files, CIFAR-10 binary batches or
+// PNG/JPEG images (see DetectKind); nothing is downloaded. Otherwise a known
+// name is looked for, in order, in $GOVAE_DATA/<name>, the user cache, the
+// GoMNIST module's data/ folder (for mnist, checksums verified) and
+// /usr/share/datasets/<name>; the first folder that holds all four IDX
+// files wins. If none does the files are downloaded into the user cache,
+// unless offline. The copy used is described on opts.Progress.
+//
+// Reading stops soon after ctx is cancelled, with an error wrapping ctx's.
+func LoadContext(ctx context.Context, name string, opts LoadOptions) (*Dataset, error) {
+	ds, err := load(ctx, name, opts)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Progress != nil {
+		fmt.Fprintf(opts.Progress, "data: using %s\n", ds.Description())
+	}
+	return ds, nil
+}
+
+func load(ctx context.Context, name string, opts LoadOptions) (*Dataset, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("data: loading %s: %w", name, err)
+	}
 	sp := lookup(name)
-	if sp == nil && opts.Dir == "" {
-		return nil, fmt.Errorf("data: unknown dataset %q (known: %s); any folder holding the four IDX files loads with an explicit directory (-data-dir)",
+	ro, err := readOptions(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Dir != "" {
+		return loadExplicit(ctx, name, sp, opts, ro)
+	}
+	if sp == nil {
+		return nil, fmt.Errorf("data: unknown dataset %q (known: %s); any folder holding IDX files, CIFAR-10 batches or PNG/JPEG images loads with an explicit directory (-data-dir)",
 			name, strings.Join(KnownDatasets(), ", "))
 	}
 	offline := opts.Offline
@@ -187,24 +298,29 @@ func Load(name string, opts LoadOptions) (*Dataset, error) {
 		offline = offline || b
 	}
 
-	places, cache := searchPath(name, sp != nil, opts)
-	if name == "" {
-		name = filepath.Base(opts.Dir)
-	}
-	nf := &NotFoundError{Name: name, known: sp != nil, offline: offline}
+	places, cache := searchPath(name, opts)
+	nf := &NotFoundError{Name: name, known: true, offline: offline}
 	for _, p := range places {
 		if p.dir == "" {
 			nf.Searched = append(nf.Searched, p.String())
 			continue
 		}
 		paths, why := findFiles(p.dir)
+		if why == "" && p.verify != nil {
+			why = p.verify(paths)
+		}
 		if why == "" {
-			return loadFiles(name, p.dir, p.source, paths)
+			ds, err := loadFiles(ro, name, p.dir, p.source, paths)
+			if ds != nil {
+				ds.Verified = p.verify != nil
+				ds.SourceNote = p.note
+			}
+			return ds, err
 		}
 		p.why = why
 		nf.Searched = append(nf.Searched, p.String())
 	}
-	if sp == nil || offline {
+	if offline {
 		return nil, nf
 	}
 	if cache == "" {
@@ -219,7 +335,14 @@ func Load(name string, opts LoadOptions) (*Dataset, error) {
 	if client == nil {
 		client = defaultClient
 	}
-	if err := download(sp, cache, mirrors, client, opts.Progress); err != nil {
+	idle := opts.IdleTimeout
+	if idle == 0 {
+		idle = DefaultIdleTimeout
+	}
+	if err := download(ctx, sp, cache, mirrors, client, idle, opts.Progress); err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("data: downloading %s: %w", name, err)
+		}
 		nf.Err = err
 		return nil, nf
 	}
@@ -227,21 +350,70 @@ func Load(name string, opts LoadOptions) (*Dataset, error) {
 	if why != "" {
 		return nil, fmt.Errorf("data: %s after downloading: %s", cache, why)
 	}
-	return loadFiles(name, cache, SourceDownload, paths)
+	ds, err := loadFiles(ro, name, cache, SourceDownload, paths)
+	if ds != nil {
+		ds.Verified = true
+	}
+	return ds, err
 }
 
-// searchPath lists the places Load searches for name, and the folder
-// downloads go to ("" if there is none).
-func searchPath(name string, known bool, opts LoadOptions) (places []place, cache string) {
-	if opts.Dir != "" {
-		places = append(places, place{source: SourceDir, dir: opts.Dir})
-		if filepath.IsLocal(name) {
-			places = append(places, place{source: SourceDir, dir: filepath.Join(opts.Dir, name)})
+// readOptions resolves the size limit: the option, else $GOVAE_DATA_MAX_BYTES,
+// else DefaultMaxBytes.
+func readOptions(ctx context.Context, opts LoadOptions) (ReadOptions, error) {
+	ro := ReadOptions{Context: ctx, MaxBytes: opts.MaxBytes}
+	if ro.MaxBytes == 0 {
+		if v := os.Getenv(EnvMaxBytes); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n == 0 {
+				return ro, fmt.Errorf("data: %s=%q: want a number of bytes (negative for no limit)", EnvMaxBytes, v)
+			}
+			ro.MaxBytes = n
 		}
 	}
-	if !known {
-		return places, ""
+	return ro, nil
+}
+
+// loadExplicit loads from opts.Dir or opts.Dir/<name>, whatever kind of
+// folder it is, and never downloads: a user who names a folder wants that
+// folder, and a silent download elsewhere would hide a typo.
+func loadExplicit(ctx context.Context, name string, sp *spec, opts LoadOptions, ro ReadOptions) (*Dataset, error) {
+	dirs := []string{opts.Dir}
+	if name != "" && filepath.IsLocal(name) {
+		dirs = append(dirs, filepath.Join(opts.Dir, name))
 	}
+	if name == "" {
+		name = filepath.Base(opts.Dir)
+	}
+	nf := &NotFoundError{Name: name, known: sp != nil, explicit: true}
+	for _, dir := range dirs {
+		kind, why := DetectKind(dir)
+		if why == "" {
+			return loadKind(ctx, name, dir, kind, opts, ro)
+		}
+		nf.Searched = append(nf.Searched, place{source: SourceDir, dir: dir, why: why}.String())
+	}
+	return nil, nf
+}
+
+// loadKind reads the dataset in dir, a folder of the given kind.
+func loadKind(ctx context.Context, name, dir, kind string, opts LoadOptions, ro ReadOptions) (*Dataset, error) {
+	switch kind {
+	case KindCIFAR10:
+		return loadCIFAR(ro, dir)
+	case KindImageFolder:
+		return loadImageFolder(ctx, dir, opts.Images, ro)
+	}
+	paths, why := findFiles(dir)
+	if why != "" {
+		return nil, fmt.Errorf("data: %s: %s", dir, why)
+	}
+	return loadFiles(ro, name, dir, SourceDir, paths)
+}
+
+// searchPath lists the places Load searches for the known dataset name
+// without an explicit folder, and the folder downloads go to ("" if there
+// is none).
+func searchPath(name string, opts LoadOptions) (places []place, cache string) {
 	if env := os.Getenv(EnvData); env != "" {
 		places = append(places, place{source: SourceEnv, dir: filepath.Join(env, name)})
 	} else {
@@ -259,6 +431,9 @@ func searchPath(name string, known bool, opts LoadOptions) (places []place, cach
 		cache = filepath.Join(root, name)
 		places = append(places, place{source: SourceCache, dir: cache})
 	}
+	if name == "mnist" {
+		places = append(places, goMNISTPlace())
+	}
 	places = append(places, place{source: SourceSystem, dir: filepath.Join(systemDir, name)})
 	return places, cache
 }
@@ -270,16 +445,22 @@ type NotFoundError struct {
 	Searched []string // each place searched and why it did not do
 	Err      error    // why the download failed; nil when none was tried
 
-	known, offline bool
+	known, offline, explicit bool
 }
 
 func (e *NotFoundError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "data: dataset %q not found; searched:", e.Name)
+	if e.explicit {
+		fmt.Fprintf(&b, "data: no dataset in the -data-dir folder; searched:")
+	} else {
+		fmt.Fprintf(&b, "data: dataset %q not found; searched:", e.Name)
+	}
 	for _, s := range e.Searched {
 		b.WriteString("\n  " + s)
 	}
 	switch {
+	case e.explicit:
+		b.WriteString("\n-data-dir names the folder to use, so nothing else is searched and nothing is downloaded")
 	case !e.known:
 		b.WriteString("\nit is not a known dataset, so it cannot be downloaded")
 	case e.offline:
@@ -287,10 +468,23 @@ func (e *NotFoundError) Error() string {
 	case e.Err != nil:
 		b.WriteString("\ndownload failed: " + e.Err.Error())
 	}
+	if e.explicit {
+		b.WriteString("\na data folder holds one of:")
+		fmt.Fprintf(&b, "\n  - IDX files: %s (each with or without .gz)", strings.Join(fileNames[:], ", "))
+		b.WriteString("\n  - CIFAR-10 binary batches: data_batch_1.bin ... data_batch_5.bin and test_batch.bin")
+		b.WriteString("\n  - PNG or JPEG images, optionally in one sub-folder per class, and optionally split into train/ and test/")
+		if e.known {
+			fmt.Fprintf(&b, "\nwithout -data-dir, %q is searched for in the usual places and downloaded if missing", e.Name)
+		}
+		return b.String()
+	}
 	b.WriteString("\nto supply the files:")
 	fmt.Fprintf(&b, "\n  - pass -data-dir DIR, a folder holding %s (each with or without .gz)", strings.Join(fileNames[:], ", "))
 	if e.known {
 		fmt.Fprintf(&b, "\n  - or set %s=DIR with the files in DIR/%s/", EnvData, e.Name)
+		if e.Name == "mnist" {
+			fmt.Fprintf(&b, "\n  - or put the GoMNIST module in the Go module cache: go mod download %s@%s", goMNISTPath, goMNISTVersion)
+		}
 		if sp := lookup(e.Name); sp != nil && sp.debian != "" {
 			fmt.Fprintf(&b, "\n  - or install them with: sudo apt-get install %s", sp.debian)
 		}
@@ -303,13 +497,14 @@ func (e *NotFoundError) Error() string {
 
 func (e *NotFoundError) Unwrap() error { return e.Err }
 
-// LoadDir reads a dataset from the four IDX files in dir.
+// LoadDir reads the dataset in dir, whatever its kind (see DetectKind),
+// with the default limits.
 func LoadDir(dir string) (*Dataset, error) {
-	paths, why := findFiles(dir)
+	kind, why := DetectKind(dir)
 	if why != "" {
 		return nil, fmt.Errorf("data: %s: %s", dir, why)
 	}
-	return loadFiles(filepath.Base(dir), dir, SourceDir, paths)
+	return loadKind(context.Background(), filepath.Base(dir), dir, kind, LoadOptions{}, ReadOptions{})
 }
 
 // findFiles locates the four files in dir, each under the first of its
@@ -317,77 +512,113 @@ func LoadDir(dir string) (*Dataset, error) {
 // "train-images.idx3-ubyte" spelling some archives use. why says what is
 // wrong when not all four are there.
 func findFiles(dir string) (paths [4]string, why string) {
-	fi, err := os.Stat(dir)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return paths, "does not exist"
-	case err != nil:
-		return paths, err.Error()
-	case !fi.IsDir():
-		return paths, "not a folder"
+	if why := checkDir(dir); why != "" {
+		return paths, why
 	}
-	var missing []string
+	var missing, bad []string
 	for role, base := range fileNames {
-		path, err := findFile(dir, base)
+		path, problem, err := findFile(dir, base)
 		if err != nil {
 			return paths, err.Error()
 		}
-		if path == "" {
+		switch {
+		case problem != "":
+			bad = append(bad, problem)
+		case path == "":
 			missing = append(missing, base+"[.gz]")
 		}
 		paths[role] = path
 	}
+	var whys []string
 	if len(missing) > 0 {
-		return paths, "missing " + strings.Join(missing, ", ")
+		whys = append(whys, "missing "+strings.Join(missing, ", "))
 	}
-	return paths, ""
+	return paths, strings.Join(append(whys, bad...), "; ")
+}
+
+// checkDir says why dir cannot hold a dataset ("" if it can).
+func checkDir(dir string) string {
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "does not exist"
+	case err != nil:
+		return err.Error()
+	case !fi.IsDir():
+		return "not a folder"
+	}
+	return ""
 }
 
 // findFile returns the path of base in dir under any accepted name, "" if
-// none exists.
-func findFile(dir, base string) (string, error) {
+// none exists. problem names a candidate that exists but is not a regular
+// file (a directory, say), which is reported as such rather than as missing.
+func findFile(dir, base string) (path, problem string, err error) {
 	dotted := strings.Replace(base, "-idx", ".idx", 1)
 	for _, name := range []string{base, base + ".gz", dotted, dotted + ".gz"} {
-		path := filepath.Join(dir, name)
-		fi, err := os.Stat(path)
+		p := filepath.Join(dir, name)
+		fi, err := os.Stat(p)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
-			return "", err
+			return "", "", err
 		}
 		if fi.Mode().IsRegular() {
-			return path, nil
+			return p, "", nil
+		}
+		if problem == "" {
+			what := "not a regular file"
+			if fi.IsDir() {
+				what = "a directory"
+			}
+			problem = name + " is " + what + ", want a data file"
 		}
 	}
-	return "", nil
+	return "", problem, nil
 }
+
+// ErrNoImages is wrapped by the error for a split without images.
+var ErrNoImages = errors.New("no images")
 
 // loadFiles reads the two splits concurrently: gzip decoding dominates and
 // the splits are independent.
-func loadFiles(name, dir, source string, paths [4]string) (*Dataset, error) {
-	ds := &Dataset{Name: name, Dir: dir, Source: source}
+func loadFiles(ro ReadOptions, name, dir, source string, paths [4]string) (*Dataset, error) {
+	ds := &Dataset{Name: name, Dir: dir, Source: source, Kind: KindIDX}
 	var wg sync.WaitGroup
 	var trainErr, testErr error
-	wg.Go(func() { ds.Train, trainErr = loadSplit(paths[trainImages], paths[trainLabels]) })
-	wg.Go(func() { ds.Test, testErr = loadSplit(paths[testImages], paths[testLabels]) })
+	wg.Go(func() { ds.Train, trainErr = loadSplit(ro, paths[trainImages], paths[trainLabels]) })
+	wg.Go(func() { ds.Test, testErr = loadSplit(ro, paths[testImages], paths[testLabels]) })
 	wg.Wait()
 	if err := errors.Join(trainErr, testErr); err != nil {
 		return nil, err
 	}
-	tr, te := ds.Train.Images, ds.Test.Images
-	if tr.Rows != te.Rows || tr.Cols != te.Cols {
-		return nil, &FormatError{File: ds.Test.ImagesPath, Msg: fmt.Sprintf("images are %dx%d, want %dx%d like %s", te.Rows, te.Cols, tr.Rows, tr.Cols, ds.Train.ImagesPath)}
-	}
-	return ds, nil
+	return ds, ds.check()
 }
 
-func loadSplit(imagesPath, labelsPath string) (Split, error) {
-	imgs, err := ReadImagesFile(imagesPath)
+// check refuses empty splits and splits of different image sizes.
+func (ds *Dataset) check() error {
+	for _, s := range []struct {
+		split *Split
+		what  string
+	}{{&ds.Train, "training"}, {&ds.Test, "test"}} {
+		if s.split.Images.N == 0 {
+			return &FormatError{File: s.split.ImagesPath, Msg: fmt.Sprintf("holds 0 images; the %s split needs at least one", s.what), Err: ErrNoImages}
+		}
+	}
+	tr, te := ds.Train.Images, ds.Test.Images
+	if tr.Channels != te.Channels || tr.Rows != te.Rows || tr.Cols != te.Cols {
+		return &FormatError{File: ds.Test.ImagesPath, Msg: fmt.Sprintf("images are %s, want %s like %s", te.shape(), tr.shape(), ds.Train.ImagesPath)}
+	}
+	return nil
+}
+
+func loadSplit(ro ReadOptions, imagesPath, labelsPath string) (Split, error) {
+	imgs, err := ro.ReadImagesFile(imagesPath)
 	if err != nil {
 		return Split{}, err
 	}
-	labels, err := ReadLabelsFile(labelsPath)
+	labels, err := ro.ReadLabelsFile(labelsPath)
 	if err != nil {
 		return Split{}, err
 	}

@@ -2,6 +2,7 @@ package data
 
 import (
 	"bufio"
+	"context"
 	"compress/flate"
 	"compress/gzip"
 	"crypto/sha256"
@@ -34,17 +35,19 @@ var defaultClient = &http.Client{
 
 // download fetches into dir whichever of sp's files it does not hold yet,
 // trying the mirrors in order for each file.
-func download(sp *spec, dir string, mirrors []string, client *http.Client, progress io.Writer) error {
+func download(ctx context.Context, sp *spec, dir string, mirrors []string, client *http.Client, idle time.Duration, progress io.Writer) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	for role, base := range fileNames {
-		if path, err := findFile(dir, base); err != nil {
+		if path, problem, err := findFile(dir, base); err != nil {
 			return err
+		} else if problem != "" {
+			return fmt.Errorf("%s: %s", dir, problem)
 		} else if path != "" {
 			continue
 		}
-		if err := fetchFile(client, mirrors, dir, base, sp.sha256[role], progress); err != nil {
+		if err := fetchFile(ctx, client, idle, mirrors, dir, base, sp.sha256[role], progress); err != nil {
 			return err
 		}
 	}
@@ -54,14 +57,17 @@ func download(sp *spec, dir string, mirrors []string, client *http.Client, progr
 // fetchFile downloads base.gz from the first mirror that serves it with the
 // right content. Every failure is reported, so that the final error says
 // what each mirror did.
-func fetchFile(client *http.Client, mirrors []string, dir, base, want string, progress io.Writer) error {
+func fetchFile(ctx context.Context, client *http.Client, idle time.Duration, mirrors []string, dir, base, want string, progress io.Writer) error {
 	var fails []string
 	for k, m := range mirrors {
 		u, err := url.JoinPath(m, base+".gz")
 		if err == nil {
-			err = fetch(client, u, dir, base, want, progress)
+			err = fetch(ctx, client, idle, u, dir, base, want, progress)
 			if err == nil {
 				return nil
+			}
+			if ctx.Err() != nil {
+				return err
 			}
 		} else {
 			u = m
@@ -82,8 +88,19 @@ func fetchFile(client *http.Client, mirrors []string, dir, base, want string, pr
 // content while it streams, so the file is only renamed into place, complete
 // and verified. A mirror serving uncompressed data is accepted: the file is
 // then stored without the .gz suffix.
-func fetch(client *http.Client, u, dir, base, want string, progress io.Writer) error {
-	req, err := http.NewRequest(http.MethodGet, u, nil)
+func fetch(ctx context.Context, client *http.Client, idle time.Duration, u, dir, base, want string, progress io.Writer) (err error) {
+	// A stalled server is given up after idle without data: the timer
+	// cancels the request, and each read that brings bytes rewinds it.
+	rctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	timer := time.AfterFunc(idle, func() { cancel(errIdle) })
+	defer timer.Stop()
+	defer func() {
+		if err != nil && context.Cause(rctx) == errIdle {
+			err = fmt.Errorf("no data for %v (idle timeout): %w", idle, errIdle)
+		}
+	}()
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, u, nil)
 	if err != nil {
 		return err
 	}
@@ -98,7 +115,7 @@ func fetch(client *http.Client, u, dir, base, want string, progress io.Writer) e
 		return fmt.Errorf("HTTP %s", resp.Status)
 	}
 
-	body := bufio.NewReaderSize(resp.Body, 64<<10)
+	body := bufio.NewReaderSize(idleReader{resp.Body, timer, idle}, 64<<10)
 	sig, _ := body.Peek(2)
 	compressed := len(sig) == 2 && sig[0] == 0x1f && sig[1] == 0x8b
 	name := base
@@ -129,6 +146,28 @@ func fetch(client *http.Client, u, dir, base, want string, progress io.Writer) e
 	})
 	m.done(err, size)
 	return err
+}
+
+// errIdle is the cause of a download cancelled for lack of data.
+var errIdle = errors.New("download stalled")
+
+// DefaultIdleTimeout is how long a download may receive nothing before it
+// is given up.
+const DefaultIdleTimeout = 30 * time.Second
+
+// idleReader rewinds the idle timer whenever data arrives.
+type idleReader struct {
+	r     io.Reader
+	timer *time.Timer
+	idle  time.Duration
+}
+
+func (r idleReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if n > 0 {
+		r.timer.Reset(r.idle)
+	}
+	return n, err
 }
 
 // bodyError says what went wrong n bytes into a response body.

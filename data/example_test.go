@@ -12,7 +12,7 @@ import (
 // a checkpoint needs to resume mid-epoch.
 func ExampleLoader() {
 	// Ten 2x2 images; normally these come from data.Load.
-	imgs := &data.Images{N: 10, Rows: 2, Cols: 2, Pix: make([]uint8, 40)}
+	imgs := &data.Images{N: 10, Channels: 1, Rows: 2, Cols: 2, Pix: make([]uint8, 40)}
 	for i := range imgs.Pix {
 		imgs.Pix[i] = uint8(i * 6)
 	}

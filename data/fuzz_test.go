@@ -91,9 +91,10 @@ func FuzzReadImages(f *testing.F) {
 		var err, err2 error
 		a := testutil.Allocated(func() { m, err = ReadImages(bytes.NewReader(in), "fuzz") })
 		checkAllocs(t, "ReadImages", a, allocLimit(in, false), in)
-		a = testutil.Allocated(func() { m2, err2 = readImages(bytes.NewReader(in), "fuzz", int64(len(in))) })
+		a = testutil.Allocated(func() { m2, err2 = ReadOptions{}.readImages(bytes.NewReader(in), "fuzz", int64(len(in))) })
 		checkAllocs(t, "readImages with the size known", a, allocLimit(in, true), in)
-		if errString(err) != errString(err2) || !equalImages(m, m2) {
+		// The sized path may refuse a gzip file sooner, with its own words.
+		if (err == nil) != (err2 == nil) || !equalImages(m, m2) {
 			t.Fatalf("sized and streaming reads disagree: %v vs %v", err, err2)
 		}
 		if err != nil {
@@ -121,9 +122,9 @@ func FuzzReadLabels(f *testing.F) {
 		var err, err2 error
 		a := testutil.Allocated(func() { labels, err = ReadLabels(bytes.NewReader(in), "fuzz") })
 		checkAllocs(t, "ReadLabels", a, allocLimit(in, false), in)
-		a = testutil.Allocated(func() { _, labels2, err2 = readIDX(bytes.NewReader(in), "fuzz", labelsMagic, int64(len(in))) })
+		a = testutil.Allocated(func() { _, labels2, err2 = ReadOptions{}.readIDX(bytes.NewReader(in), "fuzz", labelsMagic, int64(len(in))) })
 		checkAllocs(t, "readIDX with the size known", a, allocLimit(in, true), in)
-		if errString(err) != errString(err2) || !bytes.Equal(labels, labels2) {
+		if (err == nil) != (err2 == nil) || !bytes.Equal(labels, labels2) {
 			t.Fatalf("sized and streaming reads disagree: %v vs %v", err, err2)
 		}
 		if err != nil {

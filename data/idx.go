@@ -2,6 +2,7 @@ package data
 
 import (
 	"bufio"
+	"context"
 	"compress/flate"
 	"compress/gzip"
 	"encoding/binary"
@@ -49,15 +50,22 @@ func (e *FormatError) Error() string {
 
 func (e *FormatError) Unwrap() error { return e.Err }
 
-// Images holds N grayscale images of Rows x Cols uint8 pixels, stored
-// row-major and image after image in Pix (len N*Rows*Cols).
+// Images holds N images of Channels x Rows x Cols uint8 values. Pix holds
+// them image after image, each channel-major (CHW: all of channel 0 row by
+// row, then channel 1, ...), the layout a convolutional trunk reads and the
+// one CIFAR-10 stores; len(Pix) = N*Channels*Rows*Cols. Channels is 1 (grey)
+// or 3 (red, green, blue). The 8-bit values are kept as they are, for
+// discretized likelihoods; Float32 and the Loader give value/255 in [0, 1].
 type Images struct {
-	N, Rows, Cols int
-	Pix           []uint8
+	N, Channels, Rows, Cols int
+	Pix                     []uint8
 }
 
-// Dim is the number of pixels in one image.
-func (m *Images) Dim() int { return m.Rows * m.Cols }
+// Dim is the number of values in one image, Channels*Rows*Cols.
+func (m *Images) Dim() int { return m.Channels * m.Rows * m.Cols }
+
+// Plane is the number of values in one channel of one image, Rows*Cols.
+func (m *Images) Plane() int { return m.Rows * m.Cols }
 
 // Image returns the pixels of image i; the slice shares memory with m.Pix.
 func (m *Images) Image(i int) []uint8 {
@@ -78,12 +86,15 @@ func (m *Images) Float32() []float32 {
 // Like slice indexing, it panics if an index is out of range.
 func (m *Images) Subset(idx []int) *Images {
 	d := m.Dim()
-	out := &Images{N: len(idx), Rows: m.Rows, Cols: m.Cols, Pix: make([]uint8, len(idx)*d)}
+	out := &Images{N: len(idx), Channels: m.Channels, Rows: m.Rows, Cols: m.Cols, Pix: make([]uint8, len(idx)*d)}
 	for k, i := range idx {
 		copy(out.Pix[k*d:], m.Image(i))
 	}
 	return out
 }
+
+// shape writes m's image shape as channels x rows x cols.
+func (m *Images) shape() string { return fmt.Sprintf("%dx%dx%d", m.Channels, m.Rows, m.Cols) }
 
 // check reports whether m is internally consistent, so that bad values are
 // caught where they enter rather than as an index panic later.
@@ -91,12 +102,15 @@ func (m *Images) check() error {
 	if m == nil {
 		return errors.New("data: nil *Images")
 	}
-	if m.N < 0 || m.Rows <= 0 || m.Cols <= 0 {
-		return fmt.Errorf("data: invalid image dimensions %d x %d x %d", m.N, m.Rows, m.Cols)
+	if m.Channels != 1 && m.Channels != 3 {
+		return fmt.Errorf("data: images have %d channels, want 1 (grey) or 3 (RGB)", m.Channels)
 	}
-	want, ok := product(uint64(m.N), uint64(m.Rows), uint64(m.Cols))
+	if m.N < 0 || m.Rows <= 0 || m.Cols <= 0 {
+		return fmt.Errorf("data: invalid image dimensions %d x %d x %d x %d", m.N, m.Channels, m.Rows, m.Cols)
+	}
+	want, ok := product(uint64(m.N), uint64(m.Channels), uint64(m.Rows), uint64(m.Cols))
 	if !ok || uint64(len(m.Pix)) != want {
-		return fmt.Errorf("data: images hold %d pixels, want %d x %d x %d", len(m.Pix), m.N, m.Rows, m.Cols)
+		return fmt.Errorf("data: images hold %d values, want %d x %d x %d x %d", len(m.Pix), m.N, m.Channels, m.Rows, m.Cols)
 	}
 	return nil
 }
@@ -109,68 +123,152 @@ var unitScale = func() (t [256]float32) {
 	return t
 }()
 
+// DefaultMaxBytes bounds the decompressed data of one file (and of one
+// split of an image or CIFAR folder) unless ReadOptions.MaxBytes,
+// LoadOptions.MaxBytes or $GOVAE_DATA_MAX_BYTES say otherwise: 2 GiB, room
+// for 2.7 million 28x28 images or 700,000 32x32 colour ones, far below this
+// machine's memory. A header claiming more is refused before anything is
+// allocated or decompressed.
+const DefaultMaxBytes int64 = 2 << 30
+
+// ErrTooLarge is wrapped by the error for input over the size limit.
+var ErrTooLarge = errors.New("over the size limit")
+
+// ReadOptions bounds and cancels the IDX readers. The zero value reads with
+// DefaultMaxBytes and no cancellation.
+type ReadOptions struct {
+	// Context, when set, stops a read within one 1 MiB chunk of its
+	// cancellation, returning an error that wraps the context's.
+	Context context.Context
+	// MaxBytes bounds the decompressed payload (pixels or labels): 0 means
+	// DefaultMaxBytes, a negative value no limit.
+	MaxBytes int64
+}
+
+func (o ReadOptions) limit() uint64 {
+	switch {
+	case o.MaxBytes == 0:
+		return uint64(DefaultMaxBytes)
+	case o.MaxBytes < 0:
+		return math.MaxInt
+	}
+	return uint64(o.MaxBytes)
+}
+
+func (o ReadOptions) ctx() context.Context {
+	if o.Context == nil {
+		return context.Background()
+	}
+	return o.Context
+}
+
 // ReadImages reads an IDX image file (magic 0x00000803, uint8 pixels) from r,
 // gzip-compressed or raw: the format is detected from the content. name
 // identifies the input in error messages.
 func ReadImages(r io.Reader, name string) (*Images, error) {
-	return readImages(r, name, -1)
+	return ReadOptions{}.ReadImages(r, name)
 }
 
 // ReadLabels reads an IDX label file (magic 0x00000801) from r, gzip or raw.
 func ReadLabels(r io.Reader, name string) ([]uint8, error) {
-	_, payload, err := readIDX(r, name, labelsMagic, -1)
-	return payload, err
+	return ReadOptions{}.ReadLabels(r, name)
 }
 
 // ReadImagesFile reads an IDX image file, gzip-compressed or raw.
-func ReadImagesFile(path string) (*Images, error) {
-	f, size, err := openSized(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return readImages(f, path, size)
-}
+func ReadImagesFile(path string) (*Images, error) { return ReadOptions{}.ReadImagesFile(path) }
 
 // ReadLabelsFile reads an IDX label file, gzip-compressed or raw.
-func ReadLabelsFile(path string) ([]uint8, error) {
+func ReadLabelsFile(path string) ([]uint8, error) { return ReadOptions{}.ReadLabelsFile(path) }
+
+// ReadImages is the package's ReadImages with o's bounds and context.
+func (o ReadOptions) ReadImages(r io.Reader, name string) (*Images, error) {
+	return o.readImages(r, name, -1)
+}
+
+// ReadLabels is the package's ReadLabels with o's bounds and context.
+func (o ReadOptions) ReadLabels(r io.Reader, name string) ([]uint8, error) {
+	_, payload, err := o.readIDX(r, name, labelsMagic, -1)
+	return payload, err
+}
+
+// ReadImagesFile is the package's ReadImagesFile with o's bounds and context.
+func (o ReadOptions) ReadImagesFile(path string) (*Images, error) {
 	f, size, err := openSized(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	_, payload, err := readIDX(f, path, labelsMagic, size)
+	return o.readImages(f, path, size)
+}
+
+// ReadLabelsFile is the package's ReadLabelsFile with o's bounds and context.
+func (o ReadOptions) ReadLabelsFile(path string) ([]uint8, error) {
+	f, size, err := openSized(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	_, payload, err := o.readIDX(f, path, labelsMagic, size)
 	return payload, err
 }
 
 // openSized opens path and returns its size when it is a regular file (-1
 // otherwise), so that a raw file's header can be checked against it before
-// anything is allocated.
+// anything is allocated. A directory is refused by name.
 func openSized(path string) (*os.File, int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, 0, fmt.Errorf("data: %w", err)
 	}
 	size := int64(-1)
-	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
-		size = fi.Size()
+	if fi, err := f.Stat(); err == nil {
+		if fi.IsDir() {
+			f.Close()
+			return nil, 0, &FormatError{File: path, Msg: "is a directory, want a data file"}
+		}
+		if fi.Mode().IsRegular() {
+			size = fi.Size()
+		}
 	}
 	return f, size, nil
 }
 
-func readImages(r io.Reader, name string, size int64) (*Images, error) {
-	dims, payload, err := readIDX(r, name, imagesMagic, size)
+func (o ReadOptions) readImages(r io.Reader, name string, size int64) (*Images, error) {
+	dims, payload, err := o.readIDX(r, name, imagesMagic, size)
 	if err != nil {
 		return nil, err
 	}
-	return &Images{N: dims[0], Rows: dims[1], Cols: dims[2], Pix: payload}, nil
+	return &Images{N: dims[0], Channels: 1, Rows: dims[1], Cols: dims[2], Pix: payload}, nil
+}
+
+// ctxReader stops reading once its context is done, and reads at most
+// ctxChunk bytes per call so that a cancellation is seen promptly.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+const ctxChunk = 1 << 20
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	if len(p) > ctxChunk {
+		p = p[:ctxChunk]
+	}
+	return c.r.Read(p)
 }
 
 // readIDX reads one uint8 IDX file whose magic must be want. size is the
 // total input size when known (a regular file), else -1.
-func readIDX(r io.Reader, name string, want uint32, size int64) (dims []int, payload []byte, err error) {
+func (o ReadOptions) readIDX(r io.Reader, name string, want uint32, size int64) (dims []int, payload []byte, err error) {
 	ndim := int(want & 0xff)
-	br := bufio.NewReaderSize(r, 64<<10)
+	ctx := o.ctx()
+	if err := ctx.Err(); err != nil {
+		return nil, nil, fmt.Errorf("data: %s: %w", name, err)
+	}
+	br := bufio.NewReaderSize(ctxReader{ctx, r}, 64<<10)
 	var src io.Reader = br
 	compressed := false
 	if sig, _ := br.Peek(2); len(sig) == 2 && sig[0] == 0x1f && sig[1] == 0x8b {
@@ -209,6 +307,14 @@ func readIDX(r io.Reader, name string, want uint32, size int64) (dims []int, pay
 	total, ok := product(udims...)
 	if !ok {
 		return nil, nil, &FormatError{File: name, Msg: fmt.Sprintf("header claims %d %s: the byte count overflows", dims[0], what)}
+	}
+
+	if limit := o.limit(); total > limit {
+		return nil, nil, &FormatError{File: name, Msg: fmt.Sprintf("header claims %d %s, %d bytes, over the limit of %d bytes (raise it with $%s or LoadOptions.MaxBytes)", dims[0], what, total, limit, EnvMaxBytes), Err: ErrTooLarge}
+	}
+	if compressed && size >= 0 && total > uint64(size)*maxDeflateRatio {
+		// A gzip bomb or a lying header: deflate cannot expand this far.
+		return nil, nil, &FormatError{File: name, Msg: fmt.Sprintf("header claims %d %s, %d bytes, but %d compressed bytes expand to at most %d", dims[0], what, total, size, uint64(size)*maxDeflateRatio), Err: io.ErrUnexpectedEOF}
 	}
 
 	known := !compressed && size >= 0
@@ -359,6 +465,9 @@ func readFailure(name, msg string, err error) error {
 func WriteImages(w io.Writer, m *Images) error {
 	if err := m.check(); err != nil {
 		return err
+	}
+	if m.Channels != 1 {
+		return fmt.Errorf("data: IDX image files hold grey images; these have %d channels", m.Channels)
 	}
 	if err := checkUint32(m.N, m.Rows, m.Cols); err != nil {
 		return err

@@ -12,7 +12,7 @@ import (
 
 func randomImages(seed uint64, n, rows, cols int) *Images {
 	r := rand.New(rand.NewPCG(seed, 0))
-	m := &Images{N: n, Rows: rows, Cols: cols, Pix: make([]uint8, n*rows*cols)}
+	m := &Images{N: n, Channels: 1, Rows: rows, Cols: cols, Pix: make([]uint8, n*rows*cols)}
 	for i := range m.Pix {
 		m.Pix[i] = uint8(r.IntN(256))
 	}
@@ -183,7 +183,7 @@ func TestLoaderShuffle(t *testing.T) {
 // Pinned values: a change here changes what resumed runs and saved data
 // orders mean, so it must be deliberate.
 func TestLoaderStreamsPinned(t *testing.T) {
-	imgs := &Images{N: 10, Rows: 1, Cols: 8, Pix: slices.Repeat([]uint8{0, 40, 80, 120, 160, 200, 240, 255}, 10)}
+	imgs := &Images{N: 10, Channels: 1, Rows: 1, Cols: 8, Pix: slices.Repeat([]uint8{0, 40, 80, 120, 160, 200, 240, 255}, 10)}
 	l := mustLoader(t, imgs, nil, LoaderOptions{Batch: 10, Seed: 42, Shuffle: true, Binarize: BinarizeDynamic})
 	rows, idx := epochRows(t, l, 3)
 	if want := []int{8, 4, 2, 9, 6, 0, 1, 7, 5, 3}; !slices.Equal(idx, want) {
@@ -341,7 +341,7 @@ func TestLoaderErrors(t *testing.T) {
 		err  string
 	}{
 		{"nil images", nil, nil, LoaderOptions{Batch: 1}, "nil *Images"},
-		{"bad images", &Images{N: 2, Rows: 2, Cols: 2, Pix: make([]uint8, 3)}, nil, LoaderOptions{Batch: 1}, "images hold 3 pixels"},
+		{"bad images", &Images{N: 2, Channels: 1, Rows: 2, Cols: 2, Pix: make([]uint8, 3)}, nil, LoaderOptions{Batch: 1}, "images hold 3 values, want 2 x 1 x 2 x 2"},
 		{"batch 0", imgs, nil, LoaderOptions{}, "batch size 0"},
 		{"index high", imgs, []int{0, 5}, LoaderOptions{Batch: 1}, "index 5 (position 1) out of range [0, 5)"},
 		{"index negative", imgs, []int{-1}, LoaderOptions{Batch: 1}, "index -1"},

@@ -19,7 +19,7 @@ func WriteDataset(dir string, size, nTrain, nTest int) error {
 		n      int
 	}{{"train", nTrain}, {"t10k", nTest}} {
 		d := size * size
-		im := &data.Images{N: split.n, Rows: size, Cols: size, Pix: make([]uint8, split.n*d)}
+		im := &data.Images{N: split.n, Channels: 1, Rows: size, Cols: size, Pix: make([]uint8, split.n*d)}
 		lab := make([]uint8, split.n)
 		for i := range split.n {
 			lab[i] = uint8(i % 2)
