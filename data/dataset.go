@@ -164,11 +164,11 @@ var fileNames = [4]string{
 
 // spec describes a dataset that Load knows by name and can download.
 type spec struct {
-	name    string
-	title   string
+	name  string
+	title string
 	// official split sizes, to tell the full set from a subset
 	trainN, testN int
-	mirrors []string
+	mirrors       []string
 	// sha256 of each file's decompressed content, by role. Checking the
 	// content rather than the .gz lets re-compressed copies (Debian's) pass.
 	sha256 [4]string
@@ -197,9 +197,9 @@ var datasets = []*spec{
 		},
 	},
 	{
-		name:    "fashion-mnist",
-		title:   "Fashion-MNIST",
-		trainN:  60000, testN: 10000,
+		name:   "fashion-mnist",
+		title:  "Fashion-MNIST",
+		trainN: 60000, testN: 10000,
 		mirrors: []string{"http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"},
 		// Computed from the decompressed files of Debian's
 		// dataset-fashion-mnist, which are upstream's bytes.
@@ -235,7 +235,7 @@ func lookup(name string) *spec {
 // verify, when set, checks the files found there ("" if they are right).
 type place struct {
 	source, dir, why, note string
-	verify             func(paths [4]string) string
+	verify                 func(paths [4]string) string
 }
 
 func (p place) String() string {

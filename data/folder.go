@@ -477,4 +477,3 @@ func centreCrop(b image.Rectangle, rows, cols int) image.Rectangle {
 	y0 := b.Min.Y + (h-ch)/2
 	return image.Rect(b.Min.X, y0, b.Max.X, y0+ch)
 }
-

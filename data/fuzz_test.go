@@ -122,7 +122,9 @@ func FuzzReadLabels(f *testing.F) {
 		var err, err2 error
 		a := testutil.Allocated(func() { labels, err = ReadLabels(bytes.NewReader(in), "fuzz") })
 		checkAllocs(t, "ReadLabels", a, allocLimit(in, false), in)
-		a = testutil.Allocated(func() { _, labels2, err2 = ReadOptions{}.readIDX(bytes.NewReader(in), "fuzz", labelsMagic, int64(len(in))) })
+		a = testutil.Allocated(func() {
+			_, labels2, err2 = ReadOptions{}.readIDX(bytes.NewReader(in), "fuzz", labelsMagic, int64(len(in)))
+		})
 		checkAllocs(t, "readIDX with the size known", a, allocLimit(in, true), in)
 		if (err == nil) != (err2 == nil) || !bytes.Equal(labels, labels2) {
 			t.Fatalf("sized and streaming reads disagree: %v vs %v", err, err2)

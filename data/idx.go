@@ -2,9 +2,9 @@ package data
 
 import (
 	"bufio"
-	"context"
 	"compress/flate"
 	"compress/gzip"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
