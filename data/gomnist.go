@@ -63,8 +63,8 @@ func goMNISTModuleVersion() string {
 // why says why there is none.
 func goModCache() (dir, why string) {
 	file := goEnvFile()
-	get := func(key string) string {
-		if v, ok := os.LookupEnv(key); ok {
+	get := func(key string) string { // as the go command: empty means unset
+		if v := os.Getenv(key); v != "" {
 			return v
 		}
 		return file[key]

@@ -132,7 +132,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if dataDir == "" && dataset == run.Dataset {
 		dataDir = run.DataDir
 	}
-	ds, err := data.Load(dataset, data.LoadOptions{Dir: dataDir, Progress: out, Offline: cfg.Offline})
+	ds, err := data.LoadContext(ctx, dataset, data.LoadOptions{Dir: dataDir, Progress: out, Offline: cfg.Offline})
 	if err != nil {
 		return nil, err
 	}

@@ -190,7 +190,7 @@ func Train(ctx context.Context, cfg Config) error {
 		}
 	}
 
-	ds, err := data.Load(r.Dataset, data.LoadOptions{Dir: r.DataDir, Progress: out, Offline: cfg.Offline})
+	ds, err := data.LoadContext(ctx, r.Dataset, data.LoadOptions{Dir: r.DataDir, Progress: out, Offline: cfg.Offline})
 	if err != nil {
 		return err
 	}
