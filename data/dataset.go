@@ -451,7 +451,7 @@ type NotFoundError struct {
 func (e *NotFoundError) Error() string {
 	var b strings.Builder
 	if e.explicit {
-		fmt.Fprintf(&b, "data: no dataset in the -data-dir folder; searched:")
+		fmt.Fprintf(&b, "data: dataset %q not found in the -data-dir folder; searched:", e.Name)
 	} else {
 		fmt.Fprintf(&b, "data: dataset %q not found; searched:", e.Name)
 	}

@@ -86,6 +86,10 @@ func newMirror(t *testing.T, files *mirrorFiles) (*httptest.Server, func() []str
 			w.Write(body[:len(body)/2])
 		case "raw":
 			w.Write(files.raw[base])
+		case "stall": // half the body, then silence until the client leaves
+			w.Write(body[:len(body)/2])
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
 		case "badcrc":
 			b := slices.Clone(body)
 			b[len(b)-8] ^= 0xff
