@@ -142,3 +142,46 @@ func FuzzReadLabels(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReadImagesGzip feeds the reader the gzip compression of the fuzzed
+// bytes, so that the fuzzer explores IDX headers and payloads behind gzip
+// (where sizes are not known in advance) instead of breaking the CRC. The
+// gzip'd reading must agree with the raw reading of the same bytes, fail
+// only with a *FormatError, and allocate no more than the bytes present
+// justify; a header claiming more than the limit or than the compressed
+// size can expand to (a gzip bomb) must cost nothing.
+func FuzzReadImagesGzip(f *testing.F) {
+	addSeeds(f)
+	f.Add(idxHeader(imagesMagic, 60_000_000, 28, 28))                              // the bomb's claim
+	f.Add(append(idxHeader(imagesMagic, 5_000_000, 28, 28), make([]byte, 1<<12)...)) // 5M blank images, cut
+	f.Add(append(idxHeader(imagesMagic, 1, 1<<12, 1<<12), make([]byte, 1<<16)...))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		in := gz(raw)
+		var m, m2 *Images
+		var err, err2 error
+		a := testutil.Allocated(func() { m, err = ReadImages(bytes.NewReader(in), "fuzz") })
+		checkAllocs(t, "ReadImages of gzip", a, allocLimit(in, false), in)
+		a = testutil.Allocated(func() { m2, err2 = ReadOptions{}.readImages(bytes.NewReader(in), "fuzz", int64(len(in))) })
+		checkAllocs(t, "readImages of gzip with the size known", a, allocLimit(in, true), in)
+		if (err == nil) != (err2 == nil) || !equalImages(m, m2) {
+			t.Fatalf("sized and streaming reads disagree: %v vs %v", err, err2)
+		}
+		if len(raw) < 2 || raw[0] != 0x1f || raw[1] != 0x8b {
+			m3, err3 := ReadImages(bytes.NewReader(raw), "fuzz")
+			if (err == nil) != (err3 == nil) || !equalImages(m, m3) {
+				t.Fatalf("gzip'd and raw reads disagree: %v vs %v", err, err3)
+			}
+		}
+		if err != nil {
+			checkFuzzError(t, err)
+			return
+		}
+		var buf bytes.Buffer
+		if err := WriteImages(&buf, m); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(buf.Bytes(), raw) {
+			t.Fatal("accepted input does not re-encode to itself")
+		}
+	})
+}
