@@ -152,7 +152,7 @@ func FuzzReadLabels(f *testing.F) {
 // size can expand to (a gzip bomb) must cost nothing.
 func FuzzReadImagesGzip(f *testing.F) {
 	addSeeds(f)
-	f.Add(idxHeader(imagesMagic, 60_000_000, 28, 28))                              // the bomb's claim
+	f.Add(idxHeader(imagesMagic, 60_000_000, 28, 28))                                // the bomb's claim
 	f.Add(append(idxHeader(imagesMagic, 5_000_000, 28, 28), make([]byte, 1<<12)...)) // 5M blank images, cut
 	f.Add(append(idxHeader(imagesMagic, 1, 1<<12, 1<<12), make([]byte, 1<<16)...))
 	f.Fuzz(func(t *testing.T, raw []byte) {
