@@ -23,8 +23,8 @@ import (
 
 // DetectKind says what kind of dataset folder dir is: KindIDX when it holds
 // the four IDX files, KindCIFAR10 when it holds CIFAR-10 binary batches,
-// KindImageFolder when it holds PNG or JPEG files (within three folder
-// levels). why says what dir lacks when it is none of these.
+// KindImageFolder when it holds PNG or JPEG files (looked for within three
+// folder levels: dir/train/class/x.png). why says what dir lacks when it is none of these.
 func DetectKind(dir string) (kind, why string) {
 	if why := checkDir(dir); why != "" {
 		return "", why
@@ -188,16 +188,23 @@ func loadImageFolder(ctx context.Context, dir string, opts ImageFolderOptions, r
 		}
 	}
 
+	// Checks and errors look at the files in lexical order, so that they
+	// name the same file whatever the split.
+	all := slices.Concat(trainFiles, testFiles)
+	slices.SortFunc(all, func(a, b imageFile) int { return strings.Compare(a.path, b.path) })
+
 	// The classes: labelled when every image is in a class folder.
-	labelled := trainFiles[0].class != ""
-	for _, f := range slices.Concat(trainFiles, testFiles) {
-		if (f.class != "") != labelled {
-			return nil, &FormatError{File: f.path, Msg: "some images are in class folders and some are not; put every image in a class folder (label = folder name) or none"}
+	labelled := all[0].class != ""
+	if i := slices.IndexFunc(all, func(f imageFile) bool { return (f.class != "") != labelled }); i >= 0 {
+		loose, inClass := all[0], all[i]
+		if labelled {
+			loose, inClass = inClass, loose
 		}
+		return nil, &FormatError{File: loose.path, Msg: fmt.Sprintf("is in no class folder, but %s is in one; put every image in a class folder (label = folder name) or none", inClass.path)}
 	}
 	var classes []string
 	if labelled {
-		for _, f := range slices.Concat(trainFiles, testFiles) {
+		for _, f := range all {
 			classes = append(classes, f.class)
 		}
 		slices.Sort(classes)
@@ -208,7 +215,6 @@ func loadImageFolder(ctx context.Context, dir string, opts ImageFolderOptions, r
 	}
 
 	// The shape: from the options, else from the files, which must agree.
-	all := slices.Concat(trainFiles, testFiles)
 	rows, cols := opts.Rows, opts.Cols
 	if rows == 0 {
 		rows, cols = all[0].h, all[0].w
