@@ -95,7 +95,7 @@ func NewLoader(imgs *Images, indices []int, opts LoaderOptions) (*Loader, error)
 // Len is the number of examples.
 func (l *Loader) Len() int { return len(l.idx) }
 
-// Dim is the number of values per row, rows*cols.
+// Dim is the number of values per row, channels*rows*cols.
 func (l *Loader) Dim() int { return l.dim }
 
 // BatchSize is the number of rows in a full batch.
@@ -182,6 +182,35 @@ func (j *fillJob) run(w int) {
 			drawBinary(row, l.imgs.Image(i), j.key, i)
 		}
 	}
+}
+
+// BatchPixels writes the raw 8-bit values of batch b of epoch e into dst
+// (len >= rows*Dim()), the same rows in the same order as Batch, and
+// returns the number of rows. Binarization does not apply: these are the
+// values discretized likelihoods (logistic, 256-way categorical) model,
+// and Batch's BinarizeNone rows are exactly these divided by 255.
+func (l *Loader) BatchPixels(epoch, b int, dst []uint8) (int, error) {
+	order, start, n, err := l.locate(epoch, b)
+	if err != nil {
+		return 0, err
+	}
+	if len(dst) < n*l.dim {
+		return 0, fmt.Errorf("data: batch %d needs %d x %d = %d values, dst holds %d", b, n, l.dim, n*l.dim, len(dst))
+	}
+	for r := range n {
+		p := start + r
+		if order != nil {
+			p = order[p]
+		}
+		copy(dst[r*l.dim:(r+1)*l.dim], l.imgs.Image(l.idx[p]))
+	}
+	return n, nil
+}
+
+// Shape is the image shape of each row of Dim() = channels*rows*cols
+// values, stored channel-major (see Images).
+func (l *Loader) Shape() (channels, rows, cols int) {
+	return l.imgs.Channels, l.imgs.Rows, l.imgs.Cols
 }
 
 // BatchIndices writes the Images indices of the examples in batch b of epoch

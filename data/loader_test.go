@@ -505,3 +505,45 @@ func TestLoaderRows(t *testing.T) {
 		}
 	}
 }
+
+// BatchPixels serves the raw values of Batch's rows, in Batch's order.
+func TestBatchPixels(t *testing.T) {
+	m := &Images{N: 7, Channels: 3, Rows: 2, Cols: 1, Pix: make([]uint8, 42)}
+	for i := range m.Pix {
+		m.Pix[i] = uint8(i * 6)
+	}
+	l, err := NewLoader(m, []int{6, 2, 4, 0, 5}, LoaderOptions{Batch: 2, Seed: 3, Shuffle: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, r, k := l.Shape(); c != 3 || r != 2 || k != 1 || l.Dim() != 6 {
+		t.Fatalf("Shape = %d, %d, %d; Dim %d", c, r, k, l.Dim())
+	}
+	x := make([]float32, 12)
+	px := make([]uint8, 12)
+	idx := make([]int, 2)
+	for b := range l.NumBatches() {
+		n, err := l.Batch(1, b, x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n2, err := l.BatchPixels(1, b, px)
+		if err != nil || n2 != n {
+			t.Fatalf("BatchPixels: %d rows, %v; Batch %d", n2, err, n)
+		}
+		l.BatchIndices(1, b, idx)
+		for r := range n {
+			if !slices.Equal(px[r*6:(r+1)*6], m.Image(idx[r])) {
+				t.Fatalf("batch %d row %d: %v, want image %d", b, r, px[r*6:(r+1)*6], idx[r])
+			}
+			for k := range 6 {
+				if x[r*6+k] != float32(px[r*6+k])/255 {
+					t.Fatalf("batch %d row %d value %d: %g vs raw %d", b, r, k, x[r*6+k], px[r*6+k])
+				}
+			}
+		}
+	}
+	if _, err := l.BatchPixels(0, 0, px[:5]); err == nil {
+		t.Error("short dst accepted")
+	}
+}
