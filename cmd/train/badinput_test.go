@@ -142,7 +142,7 @@ func TestBadDataThroughBinary(t *testing.T) {
 			b := readFile(t, filepath.Join(dir, images))
 			binary.BigEndian.PutUint32(b[4:], 1<<30)
 			writeFile(t, filepath.Join(dir, images), b)
-		}, []string{images + ": truncated", "for 1073741824 images"}},
+		}, []string{images + ": header claims 1073741824 images of 8x8, 68719476736 bytes, over the limit"}},
 		{"one label short", func(t *testing.T, dir string) {
 			b := readFile(t, filepath.Join(dir, labels))
 			binary.BigEndian.PutUint32(b[4:], 99)
@@ -156,7 +156,7 @@ func TestBadDataThroughBinary(t *testing.T) {
 			for _, f := range []string{"t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"} {
 				writeFile(t, filepath.Join(dir, f), readFile(t, filepath.Join(small, f)))
 			}
-		}, []string{"t10k-images-idx3-ubyte: images are 4x4, want 8x8"}},
+		}, []string{"t10k-images-idx3-ubyte: images are 1x4x4, want 1x8x8"}},
 		{"missing file", func(t *testing.T, dir string) {
 			os.Remove(filepath.Join(dir, labels))
 		}, []string{"not found", "missing " + labels}},
