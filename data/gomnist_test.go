@@ -94,6 +94,9 @@ func realGoMNIST(t *testing.T) (modcache, dir string) {
 // With nothing else on the machine, mnist is the full, verified GoMNIST
 // copy, and the console says so.
 func TestLoadGoMNIST(t *testing.T) {
+	if raceEnabled {
+		t.Skip("reads 55 MB: 15 s under -race, and the small-file tests cover the concurrency")
+	}
 	modcache, dir := realGoMNIST(t)
 	isolate(t)
 	t.Setenv("GOMODCACHE", modcache)

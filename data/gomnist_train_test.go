@@ -12,6 +12,9 @@ import (
 // One training step on the full MNIST from the GoMNIST module, found the
 // way cmd/train finds it with no flag and no environment.
 func TestTrainStepOnGoMNIST(t *testing.T) {
+	if data.RaceEnabled {
+		t.Skip("20 s under -race; the data race tests are elsewhere")
+	}
 	t.Setenv(data.EnvData, "")
 	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	ds, err := data.Load("mnist", data.LoadOptions{Offline: true})
