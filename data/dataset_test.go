@@ -342,3 +342,21 @@ func TestLoadEnvErrors(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+func TestDescription(t *testing.T) {
+	mk := func(n int) *Images { return &Images{N: n, Channels: 1, Rows: 28, Cols: 28} }
+	ds := &Dataset{Name: "mnist", Dir: "/d", Source: SourceEnv, Kind: KindIDX, Train: Split{Images: mk(10000)}, Test: Split{Images: mk(10000)}}
+	if got, want := ds.Description(), "MNIST (10,000-image training subset of the 60,000, 10,000 test images) of 1x28x28, idx, from /d ($GOVAE_DATA)"; got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	ds.Train.Images = mk(60000)
+	ds.Verified, ds.Source, ds.SourceNote = true, SourceModule, "m@v"
+	if got, want := ds.Description(), "MNIST (full: 60,000 training and 10,000 test images) of 1x28x28, idx, from /d (GoMNIST module m@v, SHA-256 verified)"; got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	ds = &Dataset{Name: "pets", Dir: "/p", Source: SourceDir, Kind: KindImageFolder, Classes: []string{"cat", "dog"},
+		Train: Split{Images: &Images{N: 1234567, Channels: 3, Rows: 8, Cols: 8}}, Test: Split{Images: &Images{N: 5, Channels: 3, Rows: 8, Cols: 8}}}
+	if got, want := ds.Description(), "pets (1,234,567 training and 5 test images) of 3x8x8, 2 classes, image folder, from /p (-data-dir)"; got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}

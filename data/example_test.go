@@ -60,13 +60,33 @@ func ExampleParseBinarization() {
 	// none data: unknown binarization "grey" (want none, static or dynamic)
 }
 
-// Loading a dataset by name: the files come from -data-dir, $GOVAE_DATA,
-// the user cache or Debian's package, or are downloaded.
+// Loading a dataset by name: the files come from $GOVAE_DATA, the user
+// cache, the GoMNIST module (for mnist) or Debian's package, or are
+// downloaded. Description says which copy it is.
 func ExampleLoad() {
 	ds, err := data.Load("mnist", data.LoadOptions{Offline: true})
 	if err != nil {
 		fmt.Println("no MNIST here")
 		return
 	}
-	fmt.Println(ds.Train.Images.Rows, ds.Train.Images.Cols)
+	fmt.Println(ds.Description())
+	fmt.Println(ds.Train.Images.Channels, ds.Train.Images.Rows, ds.Train.Images.Cols)
+}
+
+// Any folder of PNG or JPEG images, one sub-folder per class, loads with an
+// explicit directory; here every image becomes 3 x 32 x 32 (centre crop and
+// resize), channel-major, and 10% are held out for testing.
+func ExampleLoad_imageFolder() {
+	ds, err := data.Load("", data.LoadOptions{
+		Dir:    "photos",
+		Images: data.ImageFolderOptions{Rows: 32, Cols: 32, Channels: 3},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	x := ds.Train.Images
+	fmt.Println(ds.Kind, ds.Classes, x.N, x.Channels, x.Rows, x.Cols)
+	// Pixel (c, y, x) of image i, in [0, 255]:
+	_ = x.Image(0)[0*x.Plane()+0*x.Cols+0]
 }
