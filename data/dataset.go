@@ -120,11 +120,13 @@ func commas(n int) string {
 
 // LoadOptions says where Load looks and whether and how it downloads.
 type LoadOptions struct {
-	// Dir is an explicit folder (the -data-dir flag), searched first: the
-	// files may be in Dir itself or in Dir/<name>.
+	// Dir is an explicit folder (the -data-dir flag), then the only place
+	// searched, and nothing is downloaded: the files (IDX, CIFAR-10 or
+	// images) may be in Dir itself or in Dir/<name>.
 	Dir string
-	// Progress receives download progress: a bar when it is a terminal,
-	// plain lines otherwise. Nil means silent.
+	// Progress receives download progress (a bar when it is a terminal,
+	// plain lines otherwise) and one line saying which copy of the data is
+	// used. Nil means silent.
 	Progress io.Writer
 	// Offline disables downloading, as does GOVAE_OFFLINE=1.
 	Offline bool
