@@ -456,3 +456,48 @@ func TestDetectKind(t *testing.T) {
 		}
 	}
 }
+
+// FuzzImageFile loads a folder holding one fuzzed file next to a valid
+// image, as is and resized: it must load or fail with a *FormatError that
+// names the fuzzed file, and never panic.
+func FuzzImageFile(f *testing.F) {
+	enc := func(im image.Image, jpg bool) []byte {
+		var buf bytes.Buffer
+		if jpg {
+			jpeg.Encode(&buf, im, nil)
+		} else {
+			png.Encode(&buf, im)
+		}
+		return buf.Bytes()
+	}
+	pal := image.NewPaletted(image.Rect(0, 0, 3, 5), color.Palette{color.Black, color.RGBA{200, 10, 10, 255}})
+	pal.SetColorIndex(1, 1, 1)
+	f.Add(enc(greyImage(4, 4, 0), false))
+	f.Add(enc(uniform(7, 3, color.RGBA{1, 2, 3, 128}), false))
+	f.Add(enc(pal, false))
+	f.Add(enc(uniform(9, 9, color.RGBA{90, 80, 70, 255}), true))
+	f.Add(enc(image.NewGray16(image.Rect(0, 0, 1, 1)), false))
+	f.Add(pngHeaderClaiming(nil, 1<<16, 1<<16))
+	f.Add([]byte("\x89PNG\r\n\x1a\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		dir := t.TempDir()
+		writeImage(t, filepath.Join(dir, "a.png"), greyImage(4, 4, 0))
+		bad := filepath.Join(dir, "b.png")
+		if err := os.WriteFile(bad, in, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range []ImageFolderOptions{{TestFraction: 0.5}, {Rows: 3, Cols: 5, TestFraction: 0.5}} {
+			ds, err := Load("x", LoadOptions{Dir: dir, Images: o})
+			if err != nil {
+				var fe *FormatError
+				if !errors.As(err, &fe) || (fe.File != bad && !strings.Contains(err.Error(), bad)) {
+					t.Fatalf("%+v: got %v, want a *FormatError naming %s", o, err, bad)
+				}
+				continue
+			}
+			if err := ds.Train.Images.check(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
