@@ -399,6 +399,10 @@ func loadExplicit(ctx context.Context, name string, sp *spec, opts LoadOptions, 
 
 // loadKind reads the dataset in dir, a folder of the given kind.
 func loadKind(ctx context.Context, name, dir, kind string, opts LoadOptions, ro ReadOptions) (*Dataset, error) {
+	if kind != KindImageFolder && opts.Images != (ImageFolderOptions{}) {
+		// Options that would be silently ignored are refused.
+		return nil, fmt.Errorf("data: %s is a %s folder; size, channel and split options apply only to image folders", dir, kind)
+	}
 	switch kind {
 	case KindCIFAR10:
 		return loadCIFAR(ro, dir)

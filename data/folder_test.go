@@ -414,6 +414,11 @@ func TestCIFAR10(t *testing.T) {
 	_, err = LoadDir(dir)
 	checkFormatError(t, err, filepath.Join(dir, "data_batch_2.bin"), "3000 bytes, not a whole number of 3073-byte records", false)
 
+	_, err = Load("x", LoadOptions{Dir: dir, Images: ImageFolderOptions{Rows: 8, Cols: 8}})
+	if err == nil || !strings.Contains(err.Error(), "is a cifar-10 folder; size, channel and split options apply only to image folders") {
+		t.Errorf("image options on CIFAR-10: %v", err)
+	}
+
 	_, err = Load("x", LoadOptions{Dir: dir, MaxBytes: 100})
 	if !errors.Is(err, ErrTooLarge) {
 		t.Errorf("limit: %v", err)
