@@ -401,7 +401,8 @@ func loadExplicit(ctx context.Context, name string, sp *spec, opts LoadOptions, 
 func loadKind(ctx context.Context, name, dir, kind string, opts LoadOptions, ro ReadOptions) (*Dataset, error) {
 	if kind != KindImageFolder && opts.Images != (ImageFolderOptions{}) {
 		// Options that would be silently ignored are refused.
-		return nil, fmt.Errorf("data: %s is a %s folder; size, channel and split options apply only to image folders", dir, kind)
+		what := map[string]string{KindIDX: "an IDX", KindCIFAR10: "a CIFAR-10"}[kind]
+		return nil, fmt.Errorf("data: %s is %s folder; size, channel and split options apply only to image folders", dir, what)
 	}
 	switch kind {
 	case KindCIFAR10:

@@ -415,7 +415,7 @@ func TestCIFAR10(t *testing.T) {
 	checkFormatError(t, err, filepath.Join(dir, "data_batch_2.bin"), "3000 bytes, not a whole number of 3073-byte records", false)
 
 	_, err = Load("x", LoadOptions{Dir: dir, Images: ImageFolderOptions{Rows: 8, Cols: 8}})
-	if err == nil || !strings.Contains(err.Error(), "is a cifar-10 folder; size, channel and split options apply only to image folders") {
+	if err == nil || !strings.Contains(err.Error(), "is a CIFAR-10 folder; size, channel and split options apply only to image folders") {
 		t.Errorf("image options on CIFAR-10: %v", err)
 	}
 
