@@ -138,6 +138,25 @@ func goMNISTDir() (dir, version, why string) {
 	return filepath.Join(cache, filepath.FromSlash(escapeModulePath(goMNISTPath)+"@"+version), "data"), version, ""
 }
 
+// GoMNISTDir is the GoMNIST module's data/ folder holding the full,
+// official MNIST (60,000 training and 10,000 test images), once its four
+// files have the official SHA-256; for callers that need the full set
+// whatever $GOVAE_DATA holds (the experiments that quote the papers).
+func GoMNISTDir() (string, error) {
+	pl := goMNISTPlace()
+	if pl.why != "" {
+		return "", fmt.Errorf("data: the GoMNIST module's MNIST: %s", pl.why)
+	}
+	paths, why := findFiles(pl.dir)
+	if why == "" {
+		why = pl.verify(paths)
+	}
+	if why != "" {
+		return "", fmt.Errorf("data: the GoMNIST module's MNIST in %s: %s", pl.dir, why)
+	}
+	return pl.dir, nil
+}
+
 // goMNISTPlace is the search place of the GoMNIST copy, which is used only
 // when every file has the official checksum.
 func goMNISTPlace() place {

@@ -141,6 +141,20 @@ func TestLoadGoMNIST(t *testing.T) {
 	}
 }
 
+// GoMNISTDir finds the verified module copy whatever $GOVAE_DATA says.
+func TestGoMNISTDir(t *testing.T) {
+	modcache, dir := realGoMNIST(t)
+	t.Setenv("GOMODCACHE", modcache)
+	got, err := GoMNISTDir()
+	if err != nil || got != dir {
+		t.Fatalf("GoMNISTDir() = %q, %v; want %q", got, err, dir)
+	}
+	t.Setenv("GOMODCACHE", t.TempDir())
+	if got, err := GoMNISTDir(); err == nil {
+		t.Fatalf("GoMNISTDir() in an empty module cache = %q, want an error", got)
+	}
+}
+
 // $GOVAE_DATA comes first, and its subset is called a subset.
 func TestGoMNISTAfterEnv(t *testing.T) {
 	shared := os.Getenv(EnvData)

@@ -54,9 +54,21 @@ type dataset struct {
 // once with the seed internal/trainrun uses for every evaluation, so that the
 // numbers compare with cmd/train's and cmd/eval's.
 func loadDataset(e *env, name string, nTrain, nTest int) (*dataset, error) {
-	ds, err := data.Load(name, data.LoadOptions{Dir: e.Data, Progress: e.Log})
+	return loadDatasetIn(e, e.Data, name, nTrain, nTest)
+}
+
+// loadDatasetIn is loadDataset from the folder dir instead of the data root;
+// nTrain or nTest 0 means all the images.
+func loadDatasetIn(e *env, dir, name string, nTrain, nTest int) (*dataset, error) {
+	ds, err := data.Load(name, data.LoadOptions{Dir: dir, Progress: e.Log})
 	if err != nil {
 		return nil, err
+	}
+	if nTrain == 0 {
+		nTrain = ds.Train.Images.N
+	}
+	if nTest == 0 {
+		nTest = ds.Test.Images.N
 	}
 	if nTrain > ds.Train.Images.N || nTest > ds.Test.Images.N {
 		return nil, fmt.Errorf("%s in %s has %d training and %d test images; the experiment wants %d and %d",
@@ -112,6 +124,22 @@ type trained struct {
 	// Diverged is the error that stopped training early (a NaN or infinity),
 	// nil when it ran to the end.
 	Diverged *amortized.NonFiniteError
+	// Stopped: training ended at a time budget before its last epoch.
+	Stopped bool
+}
+
+// addEpoch records one epoch of training and logs it; epochs is the number
+// the run aims at.
+func (t *trained) addEpoch(e *env, label string, epochs int, es amortized.EpochStats) {
+	p := epochPoint{Epoch: es.Epoch, TrainBound: es.Train.Bound, TrainELBO: es.Train.ELBO, TestELBO: math.NaN()}
+	if es.Val != nil {
+		p.TestELBO = es.Val.ELBO
+	}
+	t.Curve = append(t.Curve, p)
+	t.TrainSeconds += es.TrainSeconds
+	t.Images += es.Train.N
+	t.Steps = es.Step
+	e.Logf("%s: epoch %d/%d: train bound %.2f, test ELBO %.2f, %.0f images/s", label, es.Epoch, epochs, p.TrainBound, p.TestELBO, es.ImagesPerSec)
 }
 
 // ImagesPerSec is the training throughput.
@@ -141,15 +169,7 @@ func trainModel(ctx context.Context, e *env, label string, ds *dataset, cfg amor
 	out := &trained{Model: m}
 	h := amortized.Hooks{AfterStep: hooks.AfterStep}
 	h.AfterEpoch = func(t *amortized.Trainer, es amortized.EpochStats) error {
-		p := epochPoint{Epoch: es.Epoch, TrainBound: es.Train.Bound, TrainELBO: es.Train.ELBO, TestELBO: math.NaN()}
-		if es.Val != nil {
-			p.TestELBO = es.Val.ELBO
-		}
-		out.Curve = append(out.Curve, p)
-		out.TrainSeconds += es.TrainSeconds
-		out.Images += es.Train.N
-		out.Steps = es.Step
-		e.Logf("%s: epoch %d/%d: train bound %.2f, test ELBO %.2f, %.0f images/s", label, es.Epoch, opts.Epochs, p.TrainBound, p.TestELBO, es.ImagesPerSec)
+		out.addEpoch(e, label, opts.Epochs, es)
 		if hooks.AfterEpoch != nil {
 			return hooks.AfterEpoch(t, es)
 		}

@@ -36,10 +36,13 @@ func register(x experiment) {
 // env is what an experiment gets from the runner.
 type env struct {
 	Quick bool
-	Out   string    // directory for figures and the README, created
-	Data  string    // root holding mnist/ and fashion-mnist/ (may be empty)
-	Seed  uint64    // base seed
-	Log   io.Writer // progress lines
+	Out   string // directory for figures and the README, created
+	Data  string // root holding mnist/ and fashion-mnist/ (may be empty)
+	Seed  uint64 // base seed
+	// Budget, when not 0, replaces an experiment's own wall-time budget per
+	// model (for the experiments that have one).
+	Budget time.Duration
+	Log    io.Writer // progress lines
 	// datasets records the datasets and splits the experiment used, for the header.
 	datasets []string
 }
@@ -63,10 +66,14 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	name := fs.String("run", "", "experiment to run (see -list)")
 	list := fs.Bool("list", false, "list the experiments and exit")
 	quick := fs.Bool("quick", false, "tiny sizes that finish in about a minute (to check the code, not the results)")
-	out := fs.String("out", "", "output directory (default experiments/results/NAME; -quick: a new temporary directory)")
-	dataDir := fs.String("data", "", "directory holding mnist/ and fashion-mnist/ (default $GOVAE_DATA, else ../shared/data)")
+	out := fs.String("out", "", "output directory (default experiments/results/NAME; with -quick a new temporary directory, printed at the end)")
+	dataDir := fs.String("data", "", "directory holding mnist/ and fashion-mnist/ (default $GOVAE_DATA, else the trainer's own search: the GoMNIST module, the user cache, ...)")
 	seed := fs.Uint64("seed", 1, "base random seed")
+	budget := fs.Duration("budget", 0, "training time per model for experiments with a time budget (burda), e.g. 10m (0: the experiment's own)")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0 // -h asked for the usage, as in cmd/train
+		}
 		return 2
 	}
 	if fs.NArg() > 0 {
@@ -89,7 +96,11 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "experiments: -run %q: want one of %s\n", *name, strings.Join(names, ", "))
 		return 2
 	}
-	e := &env{Quick: *quick, Data: findData(*dataDir), Seed: *seed, Log: stdout}
+	if *budget < 0 {
+		fmt.Fprintf(stderr, "experiments: -budget %v, want a duration >= 0\n", *budget)
+		return 2
+	}
+	e := &env{Quick: *quick, Data: findData(*dataDir), Seed: *seed, Log: stdout, Budget: *budget}
 	dir := *out
 	var err error
 	switch {
@@ -132,20 +143,13 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// findData returns the data root: the flag, $GOVAE_DATA, or ../shared/data
-// when it exists.
+// findData returns the data root: the flag, else $GOVAE_DATA, else ""
+// (data.Load's own search).
 func findData(flagged string) string {
 	if flagged != "" {
 		return flagged
 	}
-	if d := os.Getenv("GOVAE_DATA"); d != "" {
-		return d
-	}
-	if st, err := os.Stat(filepath.Join("..", "shared", "data")); err == nil && st.IsDir() {
-		abs, _ := filepath.Abs(filepath.Join("..", "shared", "data"))
-		return abs
-	}
-	return ""
+	return os.Getenv("GOVAE_DATA")
 }
 
 func writeFileAtomic(path string, b []byte) error {

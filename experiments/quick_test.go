@@ -39,7 +39,7 @@ func dataRoot(t *testing.T) string {
 func TestQuickRuns(t *testing.T) {
 	root := dataRoot(t)
 	t.Setenv("GOVAE_OFFLINE", "1") // never download in a test
-	for _, name := range []string{"posteriors", "objectives", "estimators", "gap"} {
+	for _, name := range []string{"posteriors", "objectives", "estimators", "gap", "burda"} {
 		t.Run(name, func(t *testing.T) {
 			if name == "posteriors" {
 				if _, err := os.Stat(filepath.Join(root, "fashion-mnist")); err != nil {
