@@ -119,11 +119,11 @@ func planarNodes(u, w, b, z *G.Node) (out, logDet *G.Node, err error) {
 // planarStep is one planar step on a row: inputs z, u, w (width L) and b.
 type planarStep struct{ L int }
 
-func (s planarStep) String() string   { return fmt.Sprintf("planar(%d)", s.L) }
-func (s planarStep) dim() int         { return s.L }
-func (s planarStep) inWidths() []int  { return []int{s.L, s.L, s.L, 1} }
-func (s planarStep) outWidth() int    { return s.L + 1 }
-func (s planarStep) workSize() int    { return 0 }
+func (s planarStep) String() string  { return fmt.Sprintf("planar(%d)", s.L) }
+func (s planarStep) dim() int        { return s.L }
+func (s planarStep) inWidths() []int { return []int{s.L, s.L, s.L, 1} }
+func (s planarStep) outWidth() int   { return s.L + 1 }
+func (s planarStep) workSize() int   { return 0 }
 
 // planarParts is what forward and backward share: wu = w·u, ww = |w|²,
 // m = w·û, c = (m - wu)/ww (û = u + c w), t = tanh(w·z + b), det.
