@@ -194,6 +194,7 @@ var specs = []spec{planar, radial, planarThenRadial}
 // flowRig is a rig holding one flow applied to an input z.
 type flowRig struct {
 	*rig
+	flow           flows.Flow
 	z, out, logDet *G.Node
 	params         []*G.Node
 }
@@ -209,6 +210,7 @@ func newFlowRig(t *testing.T, s spec, z []float64, params [][]float64, B, L int)
 	if err != nil {
 		t.Fatal(err)
 	}
+	fr.flow = f
 	if fr.out, fr.logDet, err = f.Forward(fr.z); err != nil {
 		t.Fatal(err)
 	}
