@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash"
 	"hash/fnv"
+	"math"
 	"runtime"
 	"strings"
 
@@ -82,6 +83,10 @@ type outCache struct {
 	t *tensor.Dense
 	// f64 holds float64 copies of float32 inputs and outputs.
 	f64 [][]float64
+	// For a resumer: every row's work after the last forward run, and
+	// that run's output, by which the backward op recognizes it.
+	saved, savedOut []float64
+	savedOK         bool
 }
 
 func (c *outCache) out(dt tensor.Dtype, shape ...int) *tensor.Dense {
@@ -104,7 +109,7 @@ func (c *outCache) buf(k, n int) []float64 {
 
 // float64s returns v's elements as float64: its own backing for float64,
 // else a copy in cache slot k.
-func float64s(v G.Value, c *outCache, k int, what string) ([]float64, error) {
+func float64s(v G.Value, c *outCache, k int, what fmt.Stringer) ([]float64, error) {
 	d, ok := v.(*tensor.Dense)
 	if !ok {
 		return nil, fmt.Errorf("flows: %s: got %T, want a dense tensor", what, v)
@@ -208,6 +213,13 @@ func (opCommon) ReturnsPtr() bool     { return true }
 func (opCommon) CallsExtern() bool    { return false }
 func (opCommon) OverwritesInput() int { return -1 }
 
+// resumer is a rowMap whose forward leaves in work what backward needs:
+// resume is backward given that work, without recomputing the forward pass.
+type resumer interface {
+	rowMap
+	resume(in [][]float64, out, gout []float64, gin [][]float64, work []float64) error
+}
+
 // rowOp is m applied to every row.
 type rowOp struct {
 	opCommon
@@ -244,17 +256,33 @@ func (op *rowOp) UsePreallocDo(_ G.Value, in ...G.Value) (G.Value, error) {
 	flat := make([][]float64, len(in))
 	for a, v := range in {
 		var err error
-		if flat[a], err = float64s(v, op.cache, a, op.m.String()); err != nil {
+		if flat[a], err = float64s(v, op.cache, a, op); err != nil {
 			return nil, err
 		}
 	}
 	B := len(flat[0]) / ws[0]
 	W := op.m.outWidth()
 	t, out := result(op.cache, in[0].Dtype(), len(in), B, W)
+	c := op.cache
+	_, keep := op.m.(resumer)
+	c.savedOK = false
+	nw := op.m.workSize()
+	if keep {
+		if cap(c.saved) < B*nw {
+			c.saved = make([]float64, B*nw)
+		}
+		c.saved = c.saved[:B*nw]
+	}
 	err := forRows(B, B*(sum(ws)+W)*4, func(lo, hi int) error {
 		rows := make([][]float64, len(ws))
-		work := make([]float64, op.m.workSize())
+		var work []float64
+		if !keep {
+			work = make([]float64, nw)
+		}
 		for i := lo; i < hi; i++ {
+			if keep {
+				work = c.saved[i*nw : (i+1)*nw]
+			}
 			if err := op.m.forward(rowSlices(rows, flat, ws, i), out[i*W:(i+1)*W], work); err != nil {
 				return fmt.Errorf("row %d: %w", i, err)
 			}
@@ -264,15 +292,37 @@ func (op *rowOp) UsePreallocDo(_ G.Value, in ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
+	if keep {
+		c.savedOut = append(c.savedOut[:0], out...)
+		c.savedOK = true
+	}
 	finish(t, out)
 	return t, nil
+}
+
+// resumable reports whether the forward op's saved work belongs to out
+// (float64 values of the forward output this backward pass was given):
+// then backward need not recompute the forward pass.
+func (c *outCache) resumable(out []float64, dt tensor.Dtype) bool {
+	if c == nil || !c.savedOK || len(c.savedOut) != len(out) {
+		return false
+	}
+	for i, v := range c.savedOut {
+		if dt == tensor.Float32 {
+			v = float64(float32(v))
+		}
+		if v != out[i] && !(math.IsNaN(v) && math.IsNaN(out[i])) {
+			return false
+		}
+	}
+	return true
 }
 
 // SymDiff is one rowGradOp giving every input's gradient packed side by
 // side, split into one node per input.
 func (op *rowOp) SymDiff(in G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	all := append(append(G.Nodes{}, in...), output, grad)
-	packed, err := G.ApplyOp(&rowGradOp{m: op.m, vec: op.vec, cache: &outCache{}}, all...)
+	packed, err := G.ApplyOp(&rowGradOp{m: op.m, vec: op.vec, cache: &outCache{}, fwd: op.cache}, all...)
 	if err != nil {
 		return nil, err
 	}
@@ -295,6 +345,7 @@ type rowGradOp struct {
 	m     rowMap
 	vec   []bool
 	cache *outCache
+	fwd   *outCache // the forward op's, for resumers
 }
 
 func (op *rowGradOp) Arity() int { return len(op.vec) + 2 }
@@ -319,7 +370,7 @@ func (op *rowGradOp) UsePreallocDo(_ G.Value, in ...G.Value) (G.Value, error) {
 	flat := make([][]float64, n+2)
 	for a, v := range in {
 		var err error
-		if flat[a], err = float64s(v, op.cache, a, op.String()); err != nil {
+		if flat[a], err = float64s(v, op.cache, a, op); err != nil {
 			return nil, err
 		}
 	}
@@ -327,17 +378,29 @@ func (op *rowGradOp) UsePreallocDo(_ G.Value, in ...G.Value) (G.Value, error) {
 	W, S := op.m.outWidth(), sum(ws)
 	t, g := result(op.cache, in[0].Dtype(), n+2, B, S)
 	clear(g)
+	r, isResumer := op.m.(resumer)
+	resume := isResumer && op.fwd.resumable(flat[n], in[0].Dtype())
+	nw := op.m.workSize()
 	err := forRows(B, B*(S+W)*8, func(lo, hi int) error {
 		rows := make([][]float64, n)
 		gin := make([][]float64, n)
-		work := make([]float64, op.m.workSize())
+		var work []float64
+		if !resume {
+			work = make([]float64, nw)
+		}
 		for i := lo; i < hi; i++ {
 			off := i * S
 			for a, w := range ws {
 				gin[a] = g[off : off+w]
 				off += w
 			}
-			err := op.m.backward(rowSlices(rows, flat, ws, i), flat[n][i*W:(i+1)*W], flat[n+1][i*W:(i+1)*W], gin, work)
+			var err error
+			rs, o, gout := rowSlices(rows, flat, ws, i), flat[n][i*W:(i+1)*W], flat[n+1][i*W:(i+1)*W]
+			if resume {
+				err = r.resume(rs, o, gout, gin, op.fwd.saved[i*nw:(i+1)*nw])
+			} else {
+				err = op.m.backward(rs, o, gout, gin, work)
+			}
 			if err != nil {
 				return fmt.Errorf("row %d: %w", i, err)
 			}
@@ -546,44 +609,58 @@ func (s stack) workSize() int {
 	return len(s.ss)*(2*s.L+1) + w + 3*(s.L+1)
 }
 
-// layout hands out the stack's scratch.
-func (s stack) layout(work []float64) (zs, outs [][]float64, stepWork, g, gz, tmp []float64) {
-	K, L := len(s.ss), s.L
-	zs, outs = make([][]float64, K), make([][]float64, K)
-	for k := range K {
-		zs[k], work = work[:L], work[L:]
-		outs[k], work = work[:L+1], work[L+1:]
-	}
+// zk and outk are step k's input z and output row in the stack's scratch.
+func (s stack) zk(work []float64, k int) []float64 {
+	o := k * (2*s.L + 1)
+	return work[o : o+s.L]
+}
+
+func (s stack) outk(work []float64, k int) []float64 {
+	o := k*(2*s.L+1) + s.L
+	return work[o : o+s.L+1]
+}
+
+// tail hands out the rest of the scratch.
+func (s stack) tail(work []float64) (stepWork, g, gz, tmp []float64) {
+	L := s.L
+	work = work[len(s.ss)*(2*L+1):]
 	g, work = work[:L+1], work[L+1:]
 	gz, work = work[:L+1], work[L+1:]
 	tmp, work = work[:L+1], work[L+1:]
-	return zs, outs, work, g, gz, tmp
+	return work, g, gz, tmp
 }
 
-// stepIn returns the inputs of step k within the stack's inputs, with z.
-func (s stack) stepIn(dst [][]float64, in [][]float64, k int, z []float64) [][]float64 {
+// stepArgs returns step k's inputs (z first) as a window of in whose first
+// element is temporarily z; restore puts the overwritten element back. The
+// framework rebuilds in for every row, so borrowing it allocates nothing.
+func (s stack) stepArgs(in [][]float64, k int, z []float64) (args [][]float64, restore func()) {
 	a := s.off[k]
-	return append(append(dst[:0], z), in[a:a+len(s.ss[k].inWidths())-1]...)
+	saved := in[a-1]
+	in[a-1] = z
+	return in[a-1 : a+len(s.ss[k].inWidths())-1], func() { in[a-1] = saved }
 }
 
 func (s stack) forward(in [][]float64, out, work []float64) error {
-	zs, outs, sw, _, _, _ := s.layout(work)
-	return s.run(in, out, zs, outs, sw)
+	return s.run(in, out, work)
 }
 
-func (s stack) run(in [][]float64, out []float64, zs, outs [][]float64, sw []float64) error {
+// run computes the stack, leaving every step's input and output in work.
+func (s stack) run(in [][]float64, out, work []float64) error {
 	L := s.L
+	sw, _, _, _ := s.tail(work)
 	z := in[0]
 	ld := 0.0
-	var args [][]float64
 	for k, st := range s.ss {
-		copy(zs[k], z)
-		args = s.stepIn(args, in, k, zs[k])
-		if err := st.forward(args, outs[k], sw[:st.workSize()]); err != nil {
+		zk, ok := s.zk(work, k), s.outk(work, k)
+		copy(zk, z)
+		args, restore := s.stepArgs(in, k, zk)
+		err := st.forward(args, ok, sw[:st.workSize()])
+		restore()
+		if err != nil {
 			return fmt.Errorf("step %d: %w", k+1, err)
 		}
-		z = outs[k][:L]
-		ld += outs[k][L]
+		z = ok[:L]
+		ld += ok[L]
 	}
 	copy(out, z)
 	out[L] = ld
@@ -591,20 +668,28 @@ func (s stack) run(in [][]float64, out []float64, zs, outs [][]float64, sw []flo
 }
 
 func (s stack) backward(in [][]float64, out, gout []float64, gin [][]float64, work []float64) error {
-	L := s.L
-	zs, outs, sw, g, gz, tmp := s.layout(work)
-	if err := s.run(in, tmp, zs, outs, sw); err != nil {
+	_, _, _, tmp := s.tail(work)
+	if err := s.run(in, tmp, work); err != nil {
 		return err
 	}
+	return s.resume(in, out, gout, gin, work)
+}
+
+// resume is backward from the steps' inputs and outputs that run left in work.
+func (s stack) resume(in [][]float64, _, gout []float64, gin [][]float64, work []float64) error {
+	L := s.L
+	sw, g, gz, _ := s.tail(work)
 	copy(g, gout)
-	var args, gargs [][]float64
 	for k := len(s.ss) - 1; k >= 0; k-- {
 		st := s.ss[k]
-		args = s.stepIn(args, in, k, zs[k])
 		clear(gz[:L])
-		gargs = s.stepIn(gargs, gin, k, gz[:L])
+		args, restore := s.stepArgs(in, k, s.zk(work, k))
+		gargs, grestore := s.stepArgs(gin, k, gz[:L])
 		g[L] = gout[L] // every step's log-det enters the sum with weight 1
-		if err := st.backward(args, outs[k], g, gargs, sw[:st.workSize()]); err != nil {
+		err := st.backward(args, s.outk(work, k), g, gargs, sw[:st.workSize()])
+		restore()
+		grestore()
+		if err != nil {
 			return fmt.Errorf("step %d: %w", k+1, err)
 		}
 		copy(g[:L], gz[:L])
