@@ -566,20 +566,27 @@ type fusable interface {
 
 // stack is steps applied in order, output (z_K, sum of log-dets).
 type stack struct {
-	ss  []step
-	L   int
-	off []int // off[k]: index of step k's first parameter among the inputs
+	ss   []step
+	L    int
+	off  []int // off[k]: index of step k's first parameter among the inputs
+	woff []int // woff[k]: offset of step k's scratch in the steps' scratch; woff[K] its size
 }
 
 func newStack(ss []step, L int) stack {
 	off := make([]int, len(ss))
+	woff := make([]int, len(ss)+1)
 	a := 1
 	for k, st := range ss {
 		off[k] = a
 		a += len(st.inWidths()) - 1
+		woff[k+1] = woff[k] + st.workSize()
 	}
-	return stack{ss: ss, L: L, off: off}
+	return stack{ss: ss, L: L, off: off, woff: woff}
 }
+
+// stepWork is step k's own scratch: steps that are resumers find there
+// what their forward pass left.
+func (s stack) stepWork(sw []float64, k int) []float64 { return sw[s.woff[k]:s.woff[k+1]] }
 
 func (s stack) String() string {
 	names := make([]string, len(s.ss))
@@ -599,14 +606,10 @@ func (s stack) inWidths() []int {
 
 func (s stack) outWidth() int { return s.L + 1 }
 
-// workSize: every step's input z and output row, then the largest step
-// scratch and room for one step's output gradient.
+// workSize: every step's input z and output row, every step's scratch,
+// and room for one step's output gradient.
 func (s stack) workSize() int {
-	w := 0
-	for _, st := range s.ss {
-		w = max(w, st.workSize())
-	}
-	return len(s.ss)*(2*s.L+1) + w + 3*(s.L+1)
+	return len(s.ss)*(2*s.L+1) + s.woff[len(s.ss)] + 3*(s.L+1)
 }
 
 // zk and outk are step k's input z and output row in the stack's scratch.
@@ -627,7 +630,7 @@ func (s stack) tail(work []float64) (stepWork, g, gz, tmp []float64) {
 	g, work = work[:L+1], work[L+1:]
 	gz, work = work[:L+1], work[L+1:]
 	tmp, work = work[:L+1], work[L+1:]
-	return work, g, gz, tmp
+	return work[:s.woff[len(s.ss)]], g, gz, tmp
 }
 
 // stepArgs returns step k's inputs (z first) as a window of in whose first
@@ -654,7 +657,7 @@ func (s stack) run(in [][]float64, out, work []float64) error {
 		zk, ok := s.zk(work, k), s.outk(work, k)
 		copy(zk, z)
 		args, restore := s.stepArgs(in, k, zk)
-		err := st.forward(args, ok, sw[:st.workSize()])
+		err := st.forward(args, ok, s.stepWork(sw, k))
 		restore()
 		if err != nil {
 			return fmt.Errorf("step %d: %w", k+1, err)
@@ -686,7 +689,12 @@ func (s stack) resume(in [][]float64, _, gout []float64, gin [][]float64, work [
 		args, restore := s.stepArgs(in, k, s.zk(work, k))
 		gargs, grestore := s.stepArgs(gin, k, gz[:L])
 		g[L] = gout[L] // every step's log-det enters the sum with weight 1
-		err := st.backward(args, s.outk(work, k), g, gargs, sw[:st.workSize()])
+		var err error
+		if r, isR := st.(resumer); isR {
+			err = r.resume(args, s.outk(work, k), g, gargs, s.stepWork(sw, k))
+		} else {
+			err = st.backward(args, s.outk(work, k), g, gargs, s.stepWork(sw, k))
+		}
 		restore()
 		grestore()
 		if err != nil {

@@ -279,3 +279,61 @@ func BenchmarkFlow(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSylvester times one forward and backward pass of K Sylvester or
+// Householder steps on a (128, 20) float32 batch (orthogonal: M = 10).
+func BenchmarkSylvester(b *testing.B) {
+	for _, s := range []spec{orthoSylvesterThin, householderSylvester, triangularSylvester(true), householderFlow} {
+		for _, K := range []int{4, 16} {
+			b.Run(fmt.Sprintf("%s/K=%d", s.name, K), func(b *testing.B) {
+				const B, L = 128, 20
+				rng := rand.New(rand.NewPCG(1, 2))
+				g := G.NewGraph()
+				in := func(name string, shape ...int) *G.Node {
+					n := 1
+					for _, d := range shape {
+						n *= d
+					}
+					v := make([]float32, n)
+					for i := range v {
+						v[i] = float32(rng.NormFloat64())
+					}
+					return G.NewTensor(g, tensor.Float32, len(shape), G.WithShape(shape...), G.WithName(name),
+						G.WithValue(tensor.New(tensor.WithShape(shape...), tensor.WithBacking(v))))
+				}
+				z := in("z", B, L)
+				wrt := []*G.Node{z}
+				fs := make([]flows.Flow, K)
+				for k := range K {
+					var ps []*G.Node
+					for a, shape := range s.shapes(B, L) {
+						ps = append(ps, in(fmt.Sprintf("p%d.%d", k, a), shape...))
+					}
+					f, err := s.build(ps)
+					if err != nil {
+						b.Fatal(err)
+					}
+					fs[k] = f
+					wrt = append(wrt, ps...)
+				}
+				out, ld, err := flows.Compose(fs...).Forward(z)
+				if err != nil {
+					b.Fatal(err)
+				}
+				loss := must(G.Add(must(G.Sum(out)), must(G.Sum(ld))))
+				if _, err := G.Grad(loss, wrt...); err != nil {
+					b.Fatal(err)
+				}
+				vm := G.NewTapeMachine(g, G.BindDualValues(wrt...))
+				defer vm.Close()
+				for b.Loop() {
+					if err := vm.RunAll(); err != nil {
+						b.Fatal(err)
+					}
+					vm.Reset()
+				}
+				b.ReportMetric(float64(B)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+			})
+		}
+	}
+}

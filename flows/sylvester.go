@@ -70,7 +70,7 @@ func NewOrthogonalSylvester(qRaw, d, diag1, diag2, b *G.Node) (*Sylvester, error
 		return nil, fmt.Errorf("flows: orthogonal Sylvester raw Q is not in b's graph or dtype")
 	}
 	L := qRaw.Shape()[1] / M
-	q, err := applyRowMap(orthoMap{L: L, M: M}, qRaw)
+	q, err := applyRowMap(orthoMap{L: L, M: M, N: 1}, qRaw)
 	if err != nil {
 		return nil, fmt.Errorf("flows: orthogonal Sylvester: %w", err)
 	}
@@ -91,7 +91,7 @@ func NewHouseholderSylvester(v, d, diag1, diag2, b *G.Node) (*Sylvester, error) 
 	if v.Graph() != b.Graph() || v.Dtype() != b.Dtype() {
 		return nil, fmt.Errorf("flows: Householder Sylvester v is not in b's graph or dtype")
 	}
-	q, err := applyRowMap(householderQMap{L: L, H: v.Shape()[1] / L}, v)
+	q, err := applyRowMap(householderQMap{L: L, H: v.Shape()[1] / L, N: 1}, v)
 	if err != nil {
 		return nil, fmt.Errorf("flows: Householder Sylvester: %w", err)
 	}
@@ -300,10 +300,15 @@ func (s sylvesterStep) forward(in [][]float64, out, work []float64) error {
 	return nil
 }
 
-func (s sylvesterStep) backward(in [][]float64, _, gout []float64, gin [][]float64, work []float64) error {
+func (s sylvesterStep) backward(in [][]float64, out, gout []float64, gin [][]float64, work []float64) error {
+	s.fwd(s.row(in, work))
+	return s.resume(in, out, gout, gin, work)
+}
+
+// resume is backward with the intermediates forward left in work.
+func (s sylvesterStep) resume(in [][]float64, _, gout []float64, gin [][]float64, work []float64) error {
 	L, M := s.L, s.M
 	r := s.row(in, work)
-	s.fwd(r)
 	w := work[5*M:]
 	gc, gh, ga, gy := w[:M], w[M:2*M], w[2*M:3*M], w[3*M:4*M]
 	g, gl := gout[:L], gout[L]
@@ -373,18 +378,40 @@ const (
 	bjorckSteps = 200
 )
 
-// orthoMap is the orthogonal polar factor of an L×M matrix (row-major),
-// computed by Björck's iteration.
-type orthoMap struct{ L, M int }
+// orthoMap is the orthogonal polar factor of each of N L×M matrices
+// (row-major, side by side), computed by Björck's iteration.
+type orthoMap struct{ L, M, N int }
 
-func (m orthoMap) String() string  { return fmt.Sprintf("orthogonalize(%d,%d)", m.L, m.M) }
-func (m orthoMap) inWidths() []int { return []int{m.L * m.M} }
-func (m orthoMap) outWidth() int   { return m.L * m.M }
+func (m orthoMap) String() string  { return fmt.Sprintf("orthogonalize(%d,%d)x%d", m.L, m.M, m.N) }
+func (m orthoMap) inWidths() []int { return []int{m.N * m.L * m.M} }
+func (m orthoMap) outWidth() int   { return m.N * m.L * m.M }
 func (m orthoMap) workSize() int   { return m.L*m.M + 2*m.M*m.M }
 
 func (m orthoMap) forward(in [][]float64, out, work []float64) error {
+	n := m.L * m.M
+	for b := range m.N {
+		if err := m.one(in[0][b*n:(b+1)*n], out[b*n:(b+1)*n], work); err != nil {
+			if m.N > 1 {
+				return fmt.Errorf("matrix %d: %w", b+1, err)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func (m orthoMap) backward(in [][]float64, out, gout []float64, gin [][]float64, _ []float64) error {
+	n := m.L * m.M
+	for b := range m.N {
+		if err := m.oneGrad(in[0][b*n:(b+1)*n], out[b*n:(b+1)*n], gout[b*n:(b+1)*n], gin[0][b*n:(b+1)*n]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m orthoMap) one(a, out, work []float64) error {
 	L, M := m.L, m.M
-	a := in[0]
 	var fro float64
 	for _, v := range a {
 		fro += v * v
@@ -429,9 +456,9 @@ func (m orthoMap) forward(in [][]float64, out, work []float64) error {
 // dU = (I - UUᵀ) dA P⁻¹ + U Ω with P Ω + Ω P = Uᵀ dA - dAᵀ U, whose
 // adjoint is Ā = (I - UUᵀ) Ū P⁻¹ + U Z, P Z + Z P = UᵀŪ - ŪᵀU. With
 // P = V Λ Vᵀ: P⁻¹ = V Λ⁻¹ Vᵀ and Z = V [(Vᵀ C V)_ij / (λ_i + λ_j)] Vᵀ.
-func (m orthoMap) backward(in [][]float64, out, gout []float64, gin [][]float64, _ []float64) error {
+func (m orthoMap) oneGrad(a, out, gout, g []float64) error {
 	L, M := m.L, m.M
-	A := mat.NewDense(L, M, in[0])
+	A := mat.NewDense(L, M, a)
 	U := mat.NewDense(L, M, out)
 	Ub := mat.NewDense(L, M, gout)
 	var P mat.Dense
@@ -478,7 +505,6 @@ func (m orthoMap) backward(in [][]float64, out, gout []float64, gin [][]float64,
 	Ab.Mul(&proj, &Pinv)
 	UZ.Mul(U, &Z)
 	Ab.Add(&Ab, &UZ)
-	g := gin[0]
 	for i := range L {
 		for j := range M {
 			g[i*M+j] += Ab.At(i, j)
@@ -487,13 +513,35 @@ func (m orthoMap) backward(in [][]float64, out, gout []float64, gin [][]float64,
 	return nil
 }
 
-// householderQMap is Q = H_1 ... H_H (L×L, row-major) from v_1..v_H.
-type householderQMap struct{ L, H int }
+// householderQMap is Q = H_1 ... H_H (L×L, row-major) from v_1..v_H, for
+// each of N groups of H vectors side by side.
+type householderQMap struct{ L, H, N int }
 
-func (m householderQMap) String() string  { return fmt.Sprintf("householderQ(%d,%d)", m.L, m.H) }
-func (m householderQMap) inWidths() []int { return []int{m.L * m.H} }
-func (m householderQMap) outWidth() int   { return m.L * m.L }
-func (m householderQMap) workSize() int   { return 4*m.L + 2*m.L*m.L }
+func (m householderQMap) String() string  { return fmt.Sprintf("householderQ(%d,%d)x%d", m.L, m.H, m.N) }
+func (m householderQMap) inWidths() []int { return []int{m.N * m.L * m.H} }
+func (m householderQMap) outWidth() int   { return m.N * m.L * m.L }
+
+func (m householderQMap) forward(in [][]float64, out, work []float64) error {
+	nv, nq := m.L*m.H, m.L*m.L
+	for b := range m.N {
+		if err := m.one(in[0][b*nv:(b+1)*nv], out[b*nq:(b+1)*nq], work); err != nil {
+			if m.N > 1 {
+				return fmt.Errorf("group %d: %w", b+1, err)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func (m householderQMap) backward(in [][]float64, out, gout []float64, gin [][]float64, work []float64) error {
+	nv, nq := m.L*m.H, m.L*m.L
+	for b := range m.N {
+		m.oneGrad(in[0][b*nv:(b+1)*nv], out[b*nq:(b+1)*nq], gout[b*nq:(b+1)*nq], gin[0][b*nv:(b+1)*nv], work)
+	}
+	return nil
+}
+func (m householderQMap) workSize() int { return 4*m.L + 2*m.L*m.L }
 
 // reflect sets q = q (I - 2 u uᵀ) for unit u, using qu (width L) as scratch.
 func reflect(q, u, qu []float64, L int) {
@@ -527,7 +575,7 @@ func unit(u, v []float64) float64 {
 	return n
 }
 
-func (m householderQMap) forward(in [][]float64, out, work []float64) error {
+func (m householderQMap) one(v, out, work []float64) error {
 	L := m.L
 	clear(out)
 	for i := range L {
@@ -535,7 +583,7 @@ func (m householderQMap) forward(in [][]float64, out, work []float64) error {
 	}
 	u, qu := work[:L], work[L:2*L]
 	for h := range m.H {
-		if n := unit(u, in[0][h*L:(h+1)*L]); !(n > 0) || math.IsInf(n, 0) {
+		if n := unit(u, v[h*L:(h+1)*L]); !(n > 0) || math.IsInf(n, 0) {
 			return fmt.Errorf("flows: Householder Sylvester: v_%d has norm %g, want finite and > 0", h+1, n)
 		}
 		reflect(out, u, qu, L)
@@ -546,14 +594,14 @@ func (m householderQMap) forward(in [][]float64, out, work []float64) error {
 // backward walks the product from the end: Q_{h-1} = Q_h H_h (H_h is its
 // own inverse), Ḡ_{h-1} = Ḡ_h H_h, and for Q_h = Q_{h-1} - 2 Q_{h-1} u uᵀ,
 // ū = -2 (Q_{h-1}ᵀ Ḡ_h u + Ḡ_hᵀ Q_{h-1} u), v̄ = (ū - u (u·ū))/|v|.
-func (m householderQMap) backward(in [][]float64, out, gout []float64, gin [][]float64, work []float64) error {
+func (m householderQMap) oneGrad(v, out, gout, gv []float64, work []float64) {
 	L := m.L
 	u, qu, ub, gu := work[:L], work[L:2*L], work[2*L:3*L], work[3*L:4*L]
 	q, g := work[4*L:4*L+L*L], work[4*L+L*L:4*L+2*L*L]
 	copy(q, out)
 	copy(g, gout)
 	for h := m.H - 1; h >= 0; h-- {
-		n := unit(u, in[0][h*L:(h+1)*L])
+		n := unit(u, v[h*L:(h+1)*L])
 		reflect(q, u, qu, L) // q is now Q_{h-1}
 		// a = Q_{h-1} u, b = Ḡ_h u.
 		for i := range L {
@@ -574,11 +622,10 @@ func (m householderQMap) backward(in [][]float64, out, gout []float64, gin [][]f
 			ub[j] = -2 * s
 			uu += u[j] * ub[j]
 		}
-		gv := gin[0][h*L : (h+1)*L]
+		gvh := gv[h*L : (h+1)*L]
 		for j := range L {
-			gv[j] += (ub[j] - u[j]*uu) / n
+			gvh[j] += (ub[j] - u[j]*uu) / n
 		}
 		reflect(g, u, qu, L)
 	}
-	return nil
 }
