@@ -385,7 +385,7 @@ type orthoMap struct{ L, M, N int }
 func (m orthoMap) String() string  { return fmt.Sprintf("orthogonalize(%d,%d)x%d", m.L, m.M, m.N) }
 func (m orthoMap) inWidths() []int { return []int{m.N * m.L * m.M} }
 func (m orthoMap) outWidth() int   { return m.N * m.L * m.M }
-func (m orthoMap) workSize() int   { return m.L*m.M + 2*m.M*m.M }
+func (m orthoMap) workSize() int   { return m.L*m.M + m.M*m.M }
 
 func (m orthoMap) forward(in [][]float64, out, work []float64) error {
 	n := m.L * m.M
@@ -423,31 +423,51 @@ func (m orthoMap) one(a, out, work []float64) error {
 	for i, v := range a {
 		out[i] = v / fro
 	}
-	q := mat.NewDense(L, M, out)
-	tmp := mat.NewDense(L, M, work[:L*M])
-	qtq := mat.NewDense(M, M, work[L*M:L*M+M*M])
-	corr := mat.NewDense(M, M, work[L*M+M*M:L*M+2*M*M])
+	// Plain loops: the matrices are small, and gonum's per-call overhead
+	// dominated at these sizes.
+	q, tmp := out, work[:L*M]
+	corr := work[L*M : L*M+M*M]
 	res := math.Inf(1)
 	for range bjorckSteps {
-		qtq.Mul(q.T(), q)
-		// corr = I + (I - QᵀQ)/2; res = |QᵀQ - I|_F.
+		// corr = I + (I - QᵀQ)/2 (symmetric); res = |QᵀQ - I|_F.
+		clear(corr)
+		for l := range L {
+			row := q[l*M : (l+1)*M]
+			for i, qi := range row {
+				c := corr[i*M:]
+				for j := i; j < M; j++ {
+					c[j] += qi * row[j]
+				}
+			}
+		}
 		res = 0
 		for i := range M {
-			for j := range M {
-				e := qtq.At(i, j)
+			for j := i; j < M; j++ {
+				e := corr[i*M+j]
 				if i == j {
 					e--
+					res += e * e
+				} else {
+					res += 2 * e * e
 				}
-				res += e * e
-				corr.Set(i, j, -e/2)
+				corr[i*M+j], corr[j*M+i] = -e/2, -e/2
 			}
-			corr.Set(i, i, corr.At(i, i)+1)
+			corr[i*M+i]++
 		}
 		if res = math.Sqrt(res); res < bjorckTol {
 			return nil
 		}
-		tmp.Mul(q, corr)
-		q.Copy(tmp)
+		for l := range L {
+			row, t := q[l*M:(l+1)*M], tmp[l*M:(l+1)*M]
+			clear(t)
+			for k, qk := range row {
+				c := corr[k*M : (k+1)*M]
+				for j, cj := range c {
+					t[j] += qk * cj
+				}
+			}
+		}
+		copy(q, tmp)
 	}
 	return fmt.Errorf("flows: orthogonal Sylvester: Björck orthogonalization did not converge in %d steps (|QᵀQ - I| = %.3g): the raw Q is (nearly) rank-deficient", bjorckSteps, res)
 }
