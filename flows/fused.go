@@ -151,10 +151,12 @@ func finish(t *tensor.Dense, f []float64) {
 }
 
 // forRows runs f over [0, rows) in up to GOMAXPROCS contiguous chunks when
-// work (multiply-adds) pays for goroutines; each row is handled by one call,
-// so results do not depend on the split. f returns the first error.
+// work (about 4 flops per input and output element) pays for goroutines;
+// each row is handled by one call, so results do not depend on the split.
+// f returns the first error. Below about 2^18 (one planar step on a
+// (128, 20) batch is 2^15) the hand-off costs more than it saves.
 func forRows(rows, work int, f func(lo, hi int) error) error {
-	const minWork = 1 << 15
+	const minWork = 1 << 18
 	p := min(runtime.GOMAXPROCS(0), rows, max(work/minWork, 1))
 	if p <= 1 || !cores.Spare() {
 		return f(0, rows)
@@ -569,19 +571,20 @@ type stack struct {
 	ss   []step
 	L    int
 	off  []int // off[k]: index of step k's first parameter among the inputs
+	np   []int // np[k]: step k's number of parameters
 	woff []int // woff[k]: offset of step k's scratch in the steps' scratch; woff[K] its size
 }
 
 func newStack(ss []step, L int) stack {
-	off := make([]int, len(ss))
+	off, np := make([]int, len(ss)), make([]int, len(ss))
 	woff := make([]int, len(ss)+1)
 	a := 1
 	for k, st := range ss {
-		off[k] = a
-		a += len(st.inWidths()) - 1
+		off[k], np[k] = a, len(st.inWidths())-1
+		a += np[k]
 		woff[k+1] = woff[k] + st.workSize()
 	}
-	return stack{ss: ss, L: L, off: off, woff: woff}
+	return stack{ss: ss, L: L, off: off, np: np, woff: woff}
 }
 
 // stepWork is step k's own scratch: steps that are resumers find there
@@ -634,14 +637,16 @@ func (s stack) tail(work []float64) (stepWork, g, gz, tmp []float64) {
 }
 
 // stepArgs returns step k's inputs (z first) as a window of in whose first
-// element is temporarily z; restore puts the overwritten element back. The
-// framework rebuilds in for every row, so borrowing it allocates nothing.
-func (s stack) stepArgs(in [][]float64, k int, z []float64) (args [][]float64, restore func()) {
+// element is temporarily z; restoreArgs puts the overwritten element back.
+// Borrowing in this way allocates nothing.
+func (s stack) stepArgs(in [][]float64, k int, z []float64) (args [][]float64, saved []float64) {
 	a := s.off[k]
-	saved := in[a-1]
+	saved = in[a-1]
 	in[a-1] = z
-	return in[a-1 : a+len(s.ss[k].inWidths())-1], func() { in[a-1] = saved }
+	return in[a-1 : a+s.np[k]], saved
 }
+
+func restoreArgs(args [][]float64, saved []float64) { args[0] = saved }
 
 func (s stack) forward(in [][]float64, out, work []float64) error {
 	return s.run(in, out, work)
@@ -656,9 +661,9 @@ func (s stack) run(in [][]float64, out, work []float64) error {
 	for k, st := range s.ss {
 		zk, ok := s.zk(work, k), s.outk(work, k)
 		copy(zk, z)
-		args, restore := s.stepArgs(in, k, zk)
+		args, saved := s.stepArgs(in, k, zk)
 		err := st.forward(args, ok, s.stepWork(sw, k))
-		restore()
+		restoreArgs(args, saved)
 		if err != nil {
 			return fmt.Errorf("step %d: %w", k+1, err)
 		}
@@ -686,8 +691,8 @@ func (s stack) resume(in [][]float64, _, gout []float64, gin [][]float64, work [
 	for k := len(s.ss) - 1; k >= 0; k-- {
 		st := s.ss[k]
 		clear(gz[:L])
-		args, restore := s.stepArgs(in, k, s.zk(work, k))
-		gargs, grestore := s.stepArgs(gin, k, gz[:L])
+		args, saved := s.stepArgs(in, k, s.zk(work, k))
+		gargs, gsaved := s.stepArgs(gin, k, gz[:L])
 		g[L] = gout[L] // every step's log-det enters the sum with weight 1
 		var err error
 		if r, isR := st.(resumer); isR {
@@ -695,8 +700,8 @@ func (s stack) resume(in [][]float64, _, gout []float64, gin [][]float64, work [
 		} else {
 			err = st.backward(args, s.outk(work, k), g, gargs, s.stepWork(sw, k))
 		}
-		restore()
-		grestore()
+		restoreArgs(args, saved)
+		restoreArgs(gargs, gsaved)
 		if err != nil {
 			return fmt.Errorf("step %d: %w", k+1, err)
 		}

@@ -123,7 +123,7 @@ func (s planarStep) String() string  { return fmt.Sprintf("planar(%d)", s.L) }
 func (s planarStep) dim() int        { return s.L }
 func (s planarStep) inWidths() []int { return []int{s.L, s.L, s.L, 1} }
 func (s planarStep) outWidth() int   { return s.L + 1 }
-func (s planarStep) workSize() int   { return 0 }
+func (s planarStep) workSize() int   { return 6 } // planarParts, for resume
 
 // planarParts is what forward and backward share: wu = w·u, ww = |w|²,
 // m = w·û, c = (m - wu)/ww (û = u + c w), t = tanh(w·z + b), det.
@@ -146,9 +146,18 @@ func (s planarStep) parts(in [][]float64) planarParts {
 	return p
 }
 
-func (s planarStep) forward(in [][]float64, out, _ []float64) error {
+func (p planarParts) save(work []float64) {
+	work[0], work[1], work[2], work[3], work[4], work[5] = p.wu, p.ww, p.m, p.c, p.t, p.det
+}
+
+func loadPlanarParts(work []float64) planarParts {
+	return planarParts{work[0], work[1], work[2], work[3], work[4], work[5]}
+}
+
+func (s planarStep) forward(in [][]float64, out, work []float64) error {
 	z, u, w := in[0], in[1], in[2]
 	p := s.parts(in)
+	p.save(work)
 	for j := range z {
 		out[j] = z[j] + (u[j]+p.c*w[j])*p.t
 	}
@@ -156,10 +165,16 @@ func (s planarStep) forward(in [][]float64, out, _ []float64) error {
 	return nil
 }
 
-func (s planarStep) backward(in [][]float64, _, gout []float64, gin [][]float64, _ []float64) error {
+func (s planarStep) backward(in [][]float64, out, gout []float64, gin [][]float64, work []float64) error {
+	s.parts(in).save(work)
+	return s.resume(in, out, gout, gin, work)
+}
+
+// resume is backward with the parts forward saved in work.
+func (s planarStep) resume(in [][]float64, _, gout []float64, gin [][]float64, work []float64) error {
 	z, u, w := in[0], in[1], in[2]
 	gz, gu, gw, gb := gin[0], gin[1], gin[2], gin[3]
-	p := s.parts(in)
+	p := loadPlanarParts(work)
 	g, gl := gout[:s.L], gout[s.L]
 	gdet := gl * math.Copysign(1, p.det) / (math.Abs(p.det) + logEps)
 	// out = z + û t;  det = 1 + (1 - t²) m.
