@@ -38,9 +38,12 @@ import (
 //     reference code (which stops at 1e-6 in float32). The limit is the
 //     orthogonal polar factor A (AᵀA)^(-1/2); its gradient is that of the
 //     polar factor (solved with an M×M eigendecomposition), not the unrolled
-//     iteration's.
+//     iteration's. A rank-deficient A (no convergence in 200 steps) is an
+//     error naming the row; a zero or non-finite A gives NaN, as inputs
+//     outside the domain do for the other flows.
 //   - Householder ([NewHouseholderSylvester]): Q = H_1 ... H_H, a product of
-//     H Householder reflections I - 2 v vᵀ/|v|² with amortized v (M = L).
+//     H Householder reflections I - 2 v vᵀ/|v|² with amortized v (M = L);
+//     v = 0 gives NaN.
 //   - triangular ([NewTriangularSylvester]): Q = I, or the reversal
 //     permutation on alternate steps (M = L).
 //
@@ -418,7 +421,10 @@ func (m orthoMap) one(a, out, work []float64) error {
 	}
 	fro = math.Sqrt(fro)
 	if !(fro > 0) || math.IsInf(fro, 0) {
-		return fmt.Errorf("flows: orthogonal Sylvester: raw Q has Frobenius norm %g, want finite and > 0", fro)
+		// Non-finite or zero input: NaN out, as the other flows give for
+		// inputs outside their domain, so trainers see a non-finite loss.
+		fill(out, math.NaN())
+		return nil
 	}
 	for i, v := range a {
 		out[i] = v / fro
@@ -490,8 +496,9 @@ func (m orthoMap) oneGrad(a, out, gout, g []float64) error {
 		}
 	}
 	var eig mat.EigenSym
-	if !eig.Factorize(ps, true) {
-		return fmt.Errorf("flows: orthogonal Sylvester: eigendecomposition of the polar factor's P failed")
+	if !allFinite(out) || !eig.Factorize(ps, true) {
+		fill(g, math.NaN())
+		return nil
 	}
 	lam := eig.Values(nil)
 	var V mat.Dense
@@ -604,7 +611,8 @@ func (m householderQMap) one(v, out, work []float64) error {
 	u, qu := work[:L], work[L:2*L]
 	for h := range m.H {
 		if n := unit(u, v[h*L:(h+1)*L]); !(n > 0) || math.IsInf(n, 0) {
-			return fmt.Errorf("flows: Householder Sylvester: v_%d has norm %g, want finite and > 0", h+1, n)
+			fill(out, math.NaN()) // outside the domain, as for Householder
+			return nil
 		}
 		reflect(out, u, qu, L)
 	}
@@ -648,4 +656,19 @@ func (m householderQMap) oneGrad(v, out, gout, gv []float64, work []float64) {
 		}
 		reflect(g, u, qu, L)
 	}
+}
+
+func fill(v []float64, x float64) {
+	for i := range v {
+		v[i] = x
+	}
+}
+
+func allFinite(v []float64) bool {
+	for _, x := range v {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return false
+		}
+	}
+	return true
 }

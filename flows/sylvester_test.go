@@ -96,6 +96,45 @@ func TestOrthogonalizationRefusesRankDeficient(t *testing.T) {
 	}
 }
 
+// A zero or non-finite raw Q or v yields NaN in that row only, as inputs
+// outside the domain do for the other flows, not an error that would stop
+// a training run.
+func TestSylvesterNonFiniteInputsGiveNaN(t *testing.T) {
+	const B, L, M = 3, 3, 2
+	rng := rand.New(rand.NewPCG(3, 3))
+	raw := randn(rng, B*L*M, 1)
+	raw[0] = math.NaN() // row 0
+	v := randn(rng, B*L, 1)
+	clear(v[2*L : 3*L]) // row 2: v = 0
+	r := newRig(t)
+	zero := func(w int) *G.Node { return r.input(make([]float64, B*w), B, w) }
+	orth, err := flows.NewOrthogonalSylvester(r.input(raw, B, L*M), zero(M*M), zero(M), zero(M), zero(M))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hh, err := flows.NewHouseholderSylvester(r.input(v, B, L), zero(L*L), zero(L), zero(L), zero(L))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.watch(orth.Q(), hh.Q())
+	r.run()
+	for _, c := range []struct {
+		name string
+		q    []float64
+		w    int
+		bad  int
+	}{{"orthogonal", r.get(orth.Q()), L * M, 0}, {"Householder", r.get(hh.Q()), L * L, 2}} {
+		for i := range B {
+			for _, x := range c.q[i*c.w : (i+1)*c.w] {
+				if math.IsNaN(x) != (i == c.bad) {
+					t.Errorf("%s row %d: Q entry %g (NaN expected only in row %d)", c.name, i, x, c.bad)
+					break
+				}
+			}
+		}
+	}
+}
+
 // The Householder variant's Q is the product H_1 ... H_H of the reflections,
 // orthogonal, with det (-1)^H.
 func TestHouseholderSylvesterQ(t *testing.T) {
