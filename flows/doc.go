@@ -81,8 +81,15 @@
 // op per composition: [Compose] chains consecutive steps of these kinds into
 // a single node forward and a single node backward (plus nodes that split
 // the packed output and gradients), instead of 25-75 elementwise nodes per
-// step. The forward pass keeps every step's input per row, so the backward
-// pass does not recompute it. The node-by-node planar and radial
+// step. The forward pass keeps every step's input (and its intermediates,
+// for planar and Sylvester steps) per row, so the backward pass does not
+// recompute them.
+//
+// Packed stacks ([NewPlanarStack], [NewRadialStack],
+// [NewTriangularSylvesterStack], [NewOrthogonalSylvesterStack],
+// [NewHouseholderSylvesterStack]) take K steps' raw parameters side by side
+// in one matrix (one encoder head of K times the step's width instead of
+// 2-4 heads per step), with the same maths as the single steps. The node-by-node planar and radial
 // compositions remain in the tests as references; BenchmarkFlow compares
 // them.
 //
