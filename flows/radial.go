@@ -134,13 +134,14 @@ func (s radialStep) String() string  { return fmt.Sprintf("radial(%d)", s.L) }
 func (s radialStep) dim() int        { return s.L }
 func (s radialStep) inWidths() []int { return []int{s.L, s.L, 1, 1} }
 func (s radialStep) outWidth() int   { return s.L + 1 }
-func (s radialStep) workSize() int   { return 0 }
+func (s radialStep) workSize() int   { return 3 } // α, s, r for resume
 
-func (s radialStep) forward(in [][]float64, out, _ []float64) error {
+func (s radialStep) forward(in [][]float64, out, work []float64) error {
 	z, z0 := in[0], in[1]
 	alpha, sp := softplus(in[2][0]), softplus(in[3][0])
 	beta := sp - alpha
 	r := dist(z, z0)
+	work[0], work[1], work[2] = alpha, sp, r
 	ar := alpha + r
 	c := beta / ar
 	for j := range z {
@@ -161,12 +162,17 @@ func dist(a, b []float64) float64 {
 	return math.Sqrt(r)
 }
 
-func (s radialStep) backward(in [][]float64, _, gout []float64, gin [][]float64, _ []float64) error {
+func (s radialStep) backward(in [][]float64, out, gout []float64, gin [][]float64, work []float64) error {
+	work[0], work[1], work[2] = softplus(in[2][0]), softplus(in[3][0]), dist(in[0], in[1])
+	return s.resume(in, out, gout, gin, work)
+}
+
+// resume is backward with α, softplus(raw β) and r saved in work by forward.
+func (s radialStep) resume(in [][]float64, _, gout []float64, gin [][]float64, work []float64) error {
 	z, z0 := in[0], in[1]
 	gz, gz0, gra, grb := gin[0], gin[1], gin[2], gin[3]
-	alpha, sp := softplus(in[2][0]), softplus(in[3][0])
+	alpha, sp, r := work[0], work[1], work[2]
 	beta := sp - alpha
-	r := dist(z, z0)
 	ar := alpha + r
 	c := beta / ar
 	g, gl := gout[:s.L], gout[s.L]
