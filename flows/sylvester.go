@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 
-	"gonum.org/v1/gonum/mat"
 	G "gorgonia.org/gorgonia"
 )
 
@@ -388,7 +387,7 @@ type orthoMap struct{ L, M, N int }
 func (m orthoMap) String() string  { return fmt.Sprintf("orthogonalize(%d,%d)x%d", m.L, m.M, m.N) }
 func (m orthoMap) inWidths() []int { return []int{m.N * m.L * m.M} }
 func (m orthoMap) outWidth() int   { return m.N * m.L * m.M }
-func (m orthoMap) workSize() int   { return m.L*m.M + m.M*m.M }
+func (m orthoMap) workSize() int   { return max(m.L*m.M+m.M*m.M, 5*m.M*m.M+3*m.M) }
 
 func (m orthoMap) forward(in [][]float64, out, work []float64) error {
 	n := m.L * m.M
@@ -403,12 +402,10 @@ func (m orthoMap) forward(in [][]float64, out, work []float64) error {
 	return nil
 }
 
-func (m orthoMap) backward(in [][]float64, out, gout []float64, gin [][]float64, _ []float64) error {
+func (m orthoMap) backward(in [][]float64, out, gout []float64, gin [][]float64, work []float64) error {
 	n := m.L * m.M
 	for b := range m.N {
-		if err := m.oneGrad(in[0][b*n:(b+1)*n], out[b*n:(b+1)*n], gout[b*n:(b+1)*n], gin[0][b*n:(b+1)*n]); err != nil {
-			return err
-		}
+		m.oneGrad(in[0][b*n:(b+1)*n], out[b*n:(b+1)*n], gout[b*n:(b+1)*n], gin[0][b*n:(b+1)*n], work)
 	}
 	return nil
 }
@@ -478,66 +475,165 @@ func (m orthoMap) one(a, out, work []float64) error {
 	return fmt.Errorf("flows: orthogonal Sylvester: Björck orthogonalization did not converge in %d steps (|QᵀQ - I| = %.3g): the raw Q is (nearly) rank-deficient", bjorckSteps, res)
 }
 
-// backward is the gradient of the polar factor U = A P⁻¹, P = (AᵀA)^½:
+// oneGrad is the gradient of the polar factor U = A P⁻¹, P = (AᵀA)^½:
 // dU = (I - UUᵀ) dA P⁻¹ + U Ω with P Ω + Ω P = Uᵀ dA - dAᵀ U, whose
 // adjoint is Ā = (I - UUᵀ) Ū P⁻¹ + U Z, P Z + Z P = UᵀŪ - ŪᵀU. With
-// P = V Λ Vᵀ: P⁻¹ = V Λ⁻¹ Vᵀ and Z = V [(Vᵀ C V)_ij / (λ_i + λ_j)] Vᵀ.
-func (m orthoMap) oneGrad(a, out, gout, g []float64) error {
+// P = V Λ Vᵀ (P = UᵀA, symmetrized; Jacobi's method): P⁻¹ = V Λ⁻¹ Vᵀ and
+// Z = V [(Vᵀ C V)_ij / (λ_i + λ_j)] Vᵀ. Plain loops on work: gonum's
+// EigenSym and products allocated on every call, which dominated.
+func (m orthoMap) oneGrad(a, out, gout, g, work []float64) {
 	L, M := m.L, m.M
-	A := mat.NewDense(L, M, a)
-	U := mat.NewDense(L, M, out)
-	Ub := mat.NewDense(L, M, gout)
-	var P mat.Dense
-	P.Mul(U.T(), A)
-	ps := mat.NewSymDense(M, nil)
-	for i := range M {
-		for j := i; j < M; j++ {
-			ps.SetSym(i, j, (P.At(i, j)+P.At(j, i))/2)
-		}
-	}
-	var eig mat.EigenSym
-	if !allFinite(out) || !eig.Factorize(ps, true) {
+	MM := M * M
+	if !allFinite(out) {
 		fill(g, math.NaN())
-		return nil
+		return
 	}
-	lam := eig.Values(nil)
-	var V mat.Dense
-	eig.VectorsTo(&V)
-	// C = UᵀŪ - ŪᵀU, then Z.
-	var UtG, C, VtCV, Z, tmp mat.Dense
-	UtG.Mul(U.T(), Ub)
-	C.Sub(&UtG, UtG.T())
-	tmp.Mul(V.T(), &C)
-	VtCV.Mul(&tmp, &V)
+	P, V, G, T, W := work[:MM], work[MM:2*MM], work[2*MM:3*MM], work[3*MM:4*MM], work[4*MM:5*MM]
+	lam, row, rv := work[5*MM:5*MM+M], work[5*MM+M:5*MM+2*M], work[5*MM+2*M:5*MM+3*M]
+	// P = UᵀA (symmetrized), G = UᵀŪ.
+	clear(P)
+	clear(G)
+	for l := range L {
+		u, al, gl := out[l*M:(l+1)*M], a[l*M:(l+1)*M], gout[l*M:(l+1)*M]
+		for i, ui := range u {
+			for j := range M {
+				P[i*M+j] += ui * al[j]
+				G[i*M+j] += ui * gl[j]
+			}
+		}
+	}
+	for i := range M {
+		for j := i + 1; j < M; j++ {
+			v := (P[i*M+j] + P[j*M+i]) / 2
+			P[i*M+j], P[j*M+i] = v, v
+		}
+	}
+	jacobiEigen(P, V, lam, M)
+	// T = Vᵀ C V with C = G - Gᵀ, divided by λ_i + λ_j; then Z = V T Vᵀ in P.
+	// First P ← C V (P is free after the eigendecomposition).
 	for i := range M {
 		for j := range M {
-			VtCV.Set(i, j, VtCV.At(i, j)/(lam[i]+lam[j]))
+			var s float64
+			for k := range M {
+				s += (G[i*M+k] - G[k*M+i]) * V[k*M+j]
+			}
+			P[i*M+j] = s
 		}
 	}
-	tmp.Mul(&V, &VtCV)
-	Z.Mul(&tmp, V.T())
-	// Pinv = V Λ⁻¹ Vᵀ.
-	var VL, Pinv mat.Dense
-	VL.CloneFrom(&V)
-	for j := range M {
-		for i := range M {
-			VL.Set(i, j, VL.At(i, j)/lam[j])
-		}
-	}
-	Pinv.Mul(&VL, V.T())
-	// (I - UUᵀ) Ū = Ū - U (UᵀŪ).
-	var proj, UUtG, Ab, UZ mat.Dense
-	UUtG.Mul(U, &UtG)
-	proj.Sub(Ub, &UUtG)
-	Ab.Mul(&proj, &Pinv)
-	UZ.Mul(U, &Z)
-	Ab.Add(&Ab, &UZ)
-	for i := range L {
+	for i := range M {
 		for j := range M {
-			g[i*M+j] += Ab.At(i, j)
+			var s float64
+			for k := range M {
+				s += V[k*M+i] * P[k*M+j]
+			}
+			T[i*M+j] = s / (lam[i] + lam[j])
 		}
 	}
-	return nil
+	mulVTVt(P, V, T, W, M) // P = Z
+	// Ā = (Ū - U G) P⁻¹ + U Z, row by row; P⁻¹ = V Λ⁻¹ Vᵀ applied as
+	// ((row V) / λ) Vᵀ.
+	for l := range L {
+		u, gl := out[l*M:(l+1)*M], gout[l*M:(l+1)*M]
+		for j := range M {
+			s := gl[j]
+			for k, uk := range u {
+				s -= uk * G[k*M+j]
+			}
+			row[j] = s
+		}
+		for j := range M {
+			var s float64
+			for k := range M {
+				s += row[k] * V[k*M+j]
+			}
+			rv[j] = s / lam[j]
+		}
+		dst := g[l*M : (l+1)*M]
+		for j := range M {
+			var s float64
+			for k := range M {
+				s += rv[k]*V[j*M+k] + u[k]*P[k*M+j]
+			}
+			dst[j] += s
+		}
+	}
+}
+
+// mulVTVt sets dst = V T Vᵀ (M×M, row-major), using w (M×M) as scratch.
+func mulVTVt(dst, V, T, w []float64, M int) {
+	for k := range M { // w = T Vᵀ
+		for j := range M {
+			var t float64
+			for l := range M {
+				t += T[k*M+l] * V[j*M+l]
+			}
+			w[k*M+j] = t
+		}
+	}
+	for i := range M {
+		for j := range M {
+			var s float64
+			for k := range M {
+				s += V[i*M+k] * w[k*M+j]
+			}
+			dst[i*M+j] = s
+		}
+	}
+}
+
+// jacobiEigen diagonalizes the symmetric M×M matrix A (overwritten) by
+// cyclic Jacobi rotations: A = V diag(lam) Vᵀ with V orthogonal. It stops
+// when the off-diagonal mass is below 1e-30 of the diagonal's (quadratic
+// convergence: a few sweeps) or after 60 sweeps.
+func jacobiEigen(A, V, lam []float64, M int) {
+	clear(V)
+	for i := range M {
+		V[i*M+i] = 1
+	}
+	for range 60 {
+		var off, diag float64
+		for i := range M {
+			diag += A[i*M+i] * A[i*M+i]
+			for j := i + 1; j < M; j++ {
+				off += A[i*M+j] * A[i*M+j]
+			}
+		}
+		if off <= 1e-30*diag {
+			break
+		}
+		for p := range M {
+			for q := p + 1; q < M; q++ {
+				apq := A[p*M+q]
+				if apq == 0 {
+					continue
+				}
+				theta := (A[q*M+q] - A[p*M+p]) / (2 * apq)
+				var t float64
+				if math.Abs(theta) > 1e150 {
+					t = 1 / (2 * theta)
+				} else {
+					t = math.Copysign(1, theta) / (math.Abs(theta) + math.Sqrt(theta*theta+1))
+				}
+				c := 1 / math.Sqrt(t*t+1)
+				s := t * c
+				for k := range M { // columns p, q
+					akp, akq := A[k*M+p], A[k*M+q]
+					A[k*M+p], A[k*M+q] = c*akp-s*akq, s*akp+c*akq
+				}
+				for k := range M { // rows p, q
+					apk, aqk := A[p*M+k], A[q*M+k]
+					A[p*M+k], A[q*M+k] = c*apk-s*aqk, s*apk+c*aqk
+				}
+				for k := range M {
+					vkp, vkq := V[k*M+p], V[k*M+q]
+					V[k*M+p], V[k*M+q] = c*vkp-s*vkq, s*vkp+c*vkq
+				}
+			}
+		}
+	}
+	for i := range M {
+		lam[i] = A[i*M+i]
+	}
 }
 
 // householderQMap is Q = H_1 ... H_H (L×L, row-major) from v_1..v_H, for
