@@ -815,8 +815,8 @@ func f2dKey(s f2dSpec) string { return fmt.Sprintf("%s/%s/%d", s.target.name, s.
 // f2dCost is a rough relative cost of a fit, for scheduling.
 func f2dCost(s f2dSpec) int {
 	per := 1
-	if s.family == f2dIAF {
-		per = 2
+	if s.family == f2dIAF || s.family == f2dSylvester {
+		per = 2 // a MADE per step; Björck's iteration per step
 	}
 	return s.K * per
 }
