@@ -1,7 +1,8 @@
 package main
 
-// flows2d: fitting planar, radial and IAF flows to the four unnormalized 2-D
-// densities of Rezende & Mohamed (2015), Table 1 and Figure 3.
+// flows2d: fitting planar, radial, IAF, Sylvester and Householder flows to the
+// four unnormalized 2-D densities of Rezende & Mohamed (2015), Table 1 and
+// Figure 3.
 //
 // Each fit minimizes the reverse KL divergence from q_K to the target p ∝
 // exp(-U) over free (not amortized) flow parameters,
@@ -18,14 +19,16 @@ package main
 // a soft wall ½((|z1| - 4)₊ / 0.2)², zero on the paper's [-4, 4] window;
 // U1 is used as printed.
 //
-// Sizes: the full run fits K ∈ {2, 8, 32} steps of planar, radial and IAF
-// flows (a MADE with one hidden layer of 16 tanh units per step, gate biases
-// starting at +2 so deep stacks start near the identity) to U1-U4, 36 fits
-// of 10,000 Adam iterations (rate 5e-3, ×0.1 for the last fifth) on 256
-// noise samples, β annealed over the first quarter, two fits at a time on
-// their own graphs; each is then evaluated on 200,000 fresh samples. It took
-// 26 minutes on 2 cores shared with other jobs (38 under heavier load). The
-// quick run fits K = 2 to U1 and U2 for 200 iterations (about 10 seconds).
+// Sizes: the full run fits K ∈ {2, 8, 32} steps of planar, radial, IAF (a
+// MADE with one hidden layer of 16 tanh units per step, gate biases starting
+// at +2 so deep stacks start near the identity), orthogonal Sylvester (M = 2)
+// and Householder flows to U1-U4, 60 fits of 10,000 Adam iterations (rate
+// 5e-3, ×0.1 for the last fifth) on 256 noise samples, β annealed over the
+// first quarter, two fits at a time on their own graphs; each is then
+// evaluated on 200,000 fresh samples. With the first three families only
+// (36 fits) it took 26 minutes on 2 cores shared with other jobs (38 under
+// heavier load). The quick run fits K = 2 to U1 and U2 for 200 iterations
+// (about 15 seconds).
 //
 // A fit whose loss or gradient is not finite for 100 steps in a row is
 // reported as diverged; isolated non-finite steps are skipped and counted.
@@ -64,7 +67,7 @@ import (
 func init() {
 	register(experiment{
 		name:    "flows2d",
-		summary: "planar, radial and IAF flows (K = 2, 8, 32) fitted to the 2-D targets U1-U4 of Rezende & Mohamed (2015) by reverse KL",
+		summary: "planar, radial, IAF, Sylvester and Householder flows (K = 2, 8, 32) fitted to the 2-D targets U1-U4 of Rezende & Mohamed (2015) by reverse KL",
 		run:     runFlows2D,
 	})
 }
@@ -260,12 +263,14 @@ func (tg f2dTarget) logZ(half float64, n int) float64 {
 type f2dFamily string
 
 const (
-	f2dPlanar f2dFamily = "planar"
-	f2dRadial f2dFamily = "radial"
-	f2dIAF    f2dFamily = "IAF"
+	f2dPlanar      f2dFamily = "planar"
+	f2dRadial      f2dFamily = "radial"
+	f2dIAF         f2dFamily = "IAF"
+	f2dSylvester   f2dFamily = "Sylvester"
+	f2dHouseholder f2dFamily = "Householder"
 )
 
-var flows2dFamilies = []f2dFamily{f2dPlanar, f2dRadial, f2dIAF}
+var flows2dFamilies = []f2dFamily{f2dPlanar, f2dRadial, f2dIAF, f2dSylvester, f2dHouseholder}
 
 // f2dModel is one family's K steps on top of the learned base N(μ, diag σ²),
 // parameters "base.mu" and "base.logscale" (1, 2).
@@ -279,8 +284,9 @@ type f2dModel struct {
 // newF2DModel registers the parameters and draws their initial values:
 // planar u, w ~ N(0, 1) and b = 0; radial z0 ~ N(0, 1), raw α ~ N(0, 1)
 // and raw β = raw α (β ≈ 0: the identity); IAF weights from
-// nets.Params.InitUniform, plus f2dIAFGateInit on the gate biases; the base
-// starts at N(0, I).
+// nets.Params.InitUniform, plus f2dIAFGateInit on the gate biases;
+// Sylvester raw Q, D, ρ, ρ̃ ~ N(0, 1) and b = 0; Householder v ~ N(0, 1);
+// the base starts at N(0, I).
 func newF2DModel(family f2dFamily, K int, rng *rand.Rand) (*f2dModel, error) {
 	ps, err := nets.NewParams(tensor.Float64)
 	if err != nil {
@@ -319,6 +325,15 @@ func newF2DModel(family f2dFamily, K int, rng *rand.Rand) (*f2dModel, error) {
 			var f flows.IAF
 			f, err = flows.NewIAF(ps, fmt.Sprintf("iaf.%d", k), 2, flows2dHidden, 0, nets.Tanh, k%2 == 1)
 			m.iafs = append(m.iafs, f)
+		case f2dSylvester: // orthogonal, M = L = 2
+			err = errors.Join(
+				newP(fmt.Sprintf("sylvester.%d.q", k), normal, 1, 4),
+				newP(fmt.Sprintf("sylvester.%d.d", k), normal, 1, 4),
+				newP(fmt.Sprintf("sylvester.%d.diag1", k), normal, 1, 2),
+				newP(fmt.Sprintf("sylvester.%d.diag2", k), normal, 1, 2),
+				newP(fmt.Sprintf("sylvester.%d.b", k), zero, 1, 2))
+		case f2dHouseholder:
+			err = newP(fmt.Sprintf("householder.%d.v", k), normal, 1, 2)
 		default:
 			err = fmt.Errorf("unknown flow family %q", family)
 		}
@@ -398,6 +413,11 @@ func (m *f2dModel) buildFit(tg f2dTarget, B int, train bool) (fg *f2dGraph, err 
 			f, err = flows.NewRadial(rows(fmt.Sprintf("radial.%d.z0", k)), rows(fmt.Sprintf("radial.%d.alpha", k)), rows(fmt.Sprintf("radial.%d.beta", k)))
 		case f2dIAF:
 			f = m.iafs[k].Bind(b, nil)
+		case f2dSylvester:
+			sy := func(what string) *G.Node { return rows(fmt.Sprintf("sylvester.%d.%s", k, what)) }
+			f, err = flows.NewOrthogonalSylvester(sy("q"), sy("d"), sy("diag1"), sy("diag2"), sy("b"))
+		case f2dHouseholder:
+			f, err = flows.NewHouseholder(rows(fmt.Sprintf("householder.%d.v", k)))
 		}
 		if err != nil {
 			return nil, err
@@ -795,8 +815,8 @@ func f2dKey(s f2dSpec) string { return fmt.Sprintf("%s/%s/%d", s.target.name, s.
 // f2dCost is a rough relative cost of a fit, for scheduling.
 func f2dCost(s f2dSpec) int {
 	per := 1
-	if s.family == f2dIAF {
-		per = 2
+	if s.family == f2dIAF || s.family == f2dSylvester {
+		per = 2 // a MADE per step; Björck's iteration per step
 	}
 	return s.K * per
 }
@@ -895,6 +915,8 @@ func flows2dReport(targets []f2dTarget, Ks []int, logZ map[string]float64, resul
 		flows2dLR, iters, flows2dBatch, len(results), workers, fitWall.Round(time.Second))
 	fmt.Fprintf(&b, "- planar: f(z) = z + û tanh(wᵀz + b), 5 parameters per step; radial: f(z) = z + β(z − z0)/(α + ‖z − z0‖), 4 per step (both with the invertibility reparameterizations of `flows`).\n")
 	fmt.Fprintf(&b, "- IAF: a MADE with one hidden layer of %d tanh units per step (%d parameters per step), orders alternating; σ = sigmoid(s + 2) (`flows.IAF`).\n", flows2dHidden[0], f2dIAFStepParams())
+	b.WriteString("- Sylvester (van den Berg et al. 2018), orthogonal variant with M = 2: f(z) = z + Q R tanh(R̃ Qᵀz + b), Q the orthogonalized raw 2×2 matrix, R and R̃ upper triangular with tanh diagonals, 14 parameters per step (`flows.NewOrthogonalSylvester`).\n")
+	b.WriteString("- Householder (Tomczak & Welling 2016): f(z) = (I − 2vvᵀ/‖v‖²) z, 2 parameters per step. Volume-preserving: on the diagonal base it can only rotate it, so q stays Gaussian, N(Uμ, U diag(σ²) Uᵀ), whatever K; it is the reference for what the other flows gain beyond a full-covariance Gaussian (`flows.NewHouseholder`).\n")
 	b.WriteString("- w1 = sin(2πz1/4), w2 = 3 exp(−½((z1−1)/0.6)²), w3 = 3σ((z1−1)/0.3).\n")
 	for _, tg := range targets {
 		wall := ""

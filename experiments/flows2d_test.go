@@ -156,17 +156,18 @@ func TestFlows2DFitRecoversGaussian(t *testing.T) {
 	}
 }
 
-// Quick sizes run end to end and write the three figures and the table.
+// Quick sizes run end to end and write the five figures and the table.
 func TestFlows2DQuickRun(t *testing.T) {
 	if testing.Short() {
-		t.Skip("trains 6 small fits")
+		t.Skip("trains 10 small fits")
 	}
 	e := &env{Quick: true, Out: t.TempDir(), Seed: 1, Log: f2dTestLog{t}}
 	body, err := runFlows2D(context.Background(), e)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| U1 | planar |", "| U2 | IAF |", "flows2d_radial.png", "log Z"} {
+	for _, want := range []string{"| U1 | planar |", "| U2 | IAF |", "| U1 | Sylvester |", "| U2 | Householder |",
+		"flows2d_radial.png", "flows2d_sylvester.png", "flows2d_householder.png", "log Z"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("report lacks %q", want)
 		}

@@ -28,22 +28,66 @@ func Compose(fs ...Flow) Flow { return composition(slices.Clone(fs)) }
 
 type composition []Flow
 
+// Forward runs the steps in order; each run of consecutive fusable steps
+// (planar, radial, Householder, Sylvester, and compositions of them) is one
+// graph node forward and one backward.
 func (c composition) Forward(z *G.Node) (out, logDet *G.Node, err error) {
 	if _, _, err := batchShape(z); err != nil {
 		return nil, nil, err
 	}
 	out = z
+	add := func(y, ld *G.Node) error {
+		out = y
+		if logDet == nil {
+			logDet = ld
+			return nil
+		}
+		var err error
+		if logDet, err = G.Add(logDet, ld); err != nil {
+			return fmt.Errorf("flows: summing log-determinants: %w", err)
+		}
+		return nil
+	}
+	var run []step
+	var params [][]*G.Node
+	first := 0 // the step number of run[0], for errors
+	flush := func() error {
+		if len(run) == 0 {
+			return nil
+		}
+		y, ld, err := forwardSteps(out, run, params)
+		if err != nil {
+			return fmt.Errorf("%w (steps %d-%d of %d)", err, first+1, first+len(run), len(c))
+		}
+		run, params = nil, nil
+		return add(y, ld)
+	}
 	for i, f := range c {
+		if ss, ps, ok := fusableSteps(f); ok {
+			// Every step keeps z's shape, so checking each against the
+			// input of the run checks it against its own input.
+			if err := checkFusable(f, out); err != nil {
+				return nil, nil, fmt.Errorf("%w (step %d of %d)", err, i+1, len(c))
+			}
+			if len(run) == 0 {
+				first = i
+			}
+			run, params = append(run, ss...), append(params, ps...)
+			continue
+		}
+		if err := flush(); err != nil {
+			return nil, nil, err
+		}
 		y, ld, err := f.Forward(out)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w (step %d of %d)", err, i+1, len(c))
 		}
-		if logDet == nil {
-			logDet = ld
-		} else if logDet, err = G.Add(logDet, ld); err != nil {
-			return nil, nil, fmt.Errorf("flows: summing log-determinants: %w", err)
+		if err := add(y, ld); err != nil {
+			return nil, nil, err
 		}
-		out = y
+	}
+	if err := flush(); err != nil {
+		return nil, nil, err
 	}
 	if logDet == nil {
 		// A constant: gorgonia merges unnamed inputs of equal shape, which
@@ -53,6 +97,40 @@ func (c composition) Forward(z *G.Node) (out, logDet *G.Node, err error) {
 		logDet = G.NewConstant(zeros, G.In(z.Graph()), G.WithName(fmt.Sprintf("flows.zeros(%v,%d)", z.Dtype(), B)))
 	}
 	return out, logDet, nil
+}
+
+// fusableSteps returns f's steps when f is made of fusable steps only.
+func fusableSteps(f Flow) (ss []step, params [][]*G.Node, ok bool) {
+	switch f := f.(type) {
+	case fusable:
+		ss, params = f.steps()
+		return ss, params, true
+	case composition:
+		for _, g := range f {
+			s, p, ok := fusableSteps(g)
+			if !ok {
+				return nil, nil, false
+			}
+			ss, params = append(ss, s...), append(params, p...)
+		}
+		return ss, params, true
+	}
+	return nil, nil, false
+}
+
+// checkFusable reports the error f.Forward would for input z's shape.
+func checkFusable(f Flow, z *G.Node) error {
+	switch f := f.(type) {
+	case fusable:
+		return f.check(z)
+	case composition:
+		for i, g := range f {
+			if err := checkFusable(g, z); err != nil {
+				return fmt.Errorf("%w (step %d of %d)", err, i+1, len(f))
+			}
+		}
+	}
+	return nil
 }
 
 // batchShape returns B and L of a batch node of shape (B, L).
