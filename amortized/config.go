@@ -46,7 +46,7 @@ type Config struct {
 	// Trunk makes the encoder and decoder bodies: mlp (the default) or any
 	// registered trunk. Omitted from JSON when it is the default.
 	Trunk string `json:"trunk,omitempty"`
-	Dtype     string `json:"dtype"` // float32 (default) or float64
+	Dtype string `json:"dtype"` // float32 (default) or float64
 }
 
 // ReferenceConfig is the architecture everyone quotes: 784-400-20-400-784,

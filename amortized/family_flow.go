@@ -58,7 +58,7 @@ func (q flowPosterior) Point() *G.Node {
 // parseSteps reads the K of "name:K".
 func parseSteps(name string, args []string) (int, error) {
 	if len(args) != 1 {
-		return 0, fmt.Errorf("%s takes K, the number of flow steps", name)
+		return 0, fmt.Errorf("%s takes K", name)
 	}
 	return countArg("the number of flow steps K", args[0], MaxFlowSteps)
 }

@@ -19,8 +19,8 @@ func init() {
 
 type bernoulli struct{}
 
-func (bernoulli) String() string             { return Bernoulli }
-func (bernoulli) Heads(c Config) []Head      { return []Head{{Name: "logits", Width: c.DataDim}} }
+func (bernoulli) String() string            { return Bernoulli }
+func (bernoulli) Heads(c Config) []Head     { return []Head{{Name: "logits", Width: c.DataDim}} }
 func (bernoulli) Preprocess() Preprocessing { return PreprocessBinarize }
 
 var errUnit = errors.New("want a value in [0,1] for a Bernoulli model")

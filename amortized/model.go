@@ -7,8 +7,8 @@ import (
 	"math/rand/v2"
 	"sync"
 
-	"strings"
 	"github.com/govae/govae/nets"
+	"strings"
 )
 
 // Model is a trained or freshly initialized VAE. Its methods take and return

@@ -15,7 +15,7 @@ func init() {
 
 type standardNormal struct{}
 
-func (standardNormal) String() string           { return StandardNormal }
+func (standardNormal) String() string             { return StandardNormal }
 func (standardNormal) Bind(b *Builder) BoundPrior { return boundStandardNormal{b} }
 
 type boundStandardNormal struct{ b *Builder }

@@ -113,8 +113,24 @@ func PartNames(kind string) []string {
 			out = append(out, forms)
 		}
 	}
-	slices.Sort(out)
+	slices.SortFunc(out, func(a, b string) int {
+		ra, rb := builtinRank(a), builtinRank(b)
+		if ra != rb {
+			return ra - rb
+		}
+		return strings.Compare(a, b)
+	})
 	return out
+}
+
+// builtinRank orders the built-in families as the documentation lists
+// them, before any other part.
+func builtinRank(forms string) int {
+	name, _ := SplitPart(forms)
+	if i := slices.Index([]string{Diagonal, FullCov, Planar, Radial, IAF}, name); i >= 0 {
+		return i
+	}
+	return 100
 }
 
 func parsePart[T, P any](m map[string]P, kind, field, s string, call func(P, []string) (T, error)) (T, error) {
@@ -123,12 +139,13 @@ func parsePart[T, P any](m map[string]P, kind, field, s string, call func(P, []s
 	registry.RLock()
 	p, ok := m[name]
 	registry.RUnlock()
+	want := strings.Join(PartNames(strings.ToLower(kind)), ", ")
 	if !ok {
-		return zero, fmt.Errorf("%s %q: unknown %s %q; want %s", field, s, strings.ToLower(kind), name, strings.Join(PartNames(strings.ToLower(kind)), ", "))
+		return zero, fmt.Errorf("%s %q: unknown %s %q; want %s", field, s, strings.ToLower(kind), name, want)
 	}
 	v, err := call(p, args)
 	if err != nil {
-		return zero, fmt.Errorf("%s %q: %w", field, s, err)
+		return zero, fmt.Errorf("%s %q: %w; want %s", field, s, err, want)
 	}
 	return v, nil
 }

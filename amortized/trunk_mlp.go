@@ -1,8 +1,8 @@
 package amortized
 
 import (
-	G "gorgonia.org/gorgonia"
 	"github.com/govae/govae/nets"
+	G "gorgonia.org/gorgonia"
 )
 
 // MLPTrunk is "mlp" (the default): the encoder is a stack of dense layers of
