@@ -244,7 +244,7 @@ func (lj *localJob) work(ps *nets.Params, size, units, perUnit int, next *atomic
 // optimize runs Adam on the q parameters of rows [r0, r1), leaving them in
 // lj.q, and returns the sum over the rows of the ELBO estimate at each step.
 func (lj *localJob) optimize(lg *localGraph, r0, r1 int) ([]float64, error) {
-	D, L, M, o := lj.m.cfg.DataDim, lj.m.cfg.Latent, lj.opts.Samples, lj.opts
+	D, L, M, o := lj.m.cfg.DataDim, lj.m.noiseWidth(), lj.opts.Samples, lj.opts
 	rows := r1 - r0
 	xk := make([]float32, rows*M*D)
 	for b := range rows {
@@ -260,10 +260,9 @@ func (lj *localJob) optimize(lg *localGraph, r0, r1 int) ([]float64, error) {
 	setRows64(lg.w, w)
 	eps := make([]float64, rows*M*L)
 	params := make([][]float64, len(lj.widths)) // this unit's rows of each head, updated in place
-	adams := make([]*localAdam, len(lj.widths))
+	opt := NewAdam(o.LR, 0.9, 0.999, 1e-8)
 	for h, wd := range lj.widths {
 		params[h] = lj.q[h][r0*wd : r1*wd]
-		adams[h] = newLocalAdam(len(params[h]))
 	}
 	trace := make([]float64, o.Steps)
 	var est []float64
@@ -298,8 +297,8 @@ func (lj *localJob) optimize(lg *localGraph, r0, r1 int) ([]float64, error) {
 					return nil, fmt.Errorf("amortized: LocalELBO: a gradient is not finite at step %d (rows %d-%d)", t, r0, r1-1)
 				}
 			}
-			adams[h].step(p, g, lr)
 		}
+		opt.StepFloat64s(params, grads, lr)
 	}
 	return trace, nil
 }
@@ -307,7 +306,7 @@ func (lj *localJob) optimize(lg *localGraph, r0, r1 int) ([]float64, error) {
 // evaluate estimates, for rows [r0, r1), both ELBOs and both
 // importance-weighted bounds from the same EvalSamples draws per row.
 func (lj *localJob) evaluate(eg *graph, r0, r1 int) error {
-	D, L, S := lj.m.cfg.DataDim, lj.m.cfg.Latent, lj.opts.EvalSamples
+	D, L, S := lj.m.cfg.DataDim, lj.m.noiseWidth(), lj.opts.EvalSamples
 	size := eg.batch
 	x := make([]float32, size*D)
 	ep := make([]float64, size*L)
@@ -470,26 +469,4 @@ func (lg *localGraph) step(est []float64, grads [][]float64) ([]float64, error) 
 		gt.Zero() // the tape machine adds into gradients
 	}
 	return est, nil
-}
-
-// localAdam is Adam (betas 0.9, 0.999, epsilon 1e-8, PyTorch's placement of
-// epsilon, as [Adam]) on a slice of float64 parameters.
-type localAdam struct {
-	m, v []float64
-	t    int
-}
-
-func newLocalAdam(n int) *localAdam { return &localAdam{m: make([]float64, n), v: make([]float64, n)} }
-
-// step moves w against the gradient g with step size lr.
-func (a *localAdam) step(w, g []float64, lr float64) {
-	const b1, b2, eps = 0.9, 0.999, 1e-8
-	a.t++
-	bc1 := 1 - math.Pow(b1, float64(a.t))
-	invSqrtBC2 := 1 / math.Sqrt(1-math.Pow(b2, float64(a.t)))
-	for i := range w {
-		a.m[i] = b1*a.m[i] + (1-b1)*g[i]
-		a.v[i] = b2*a.v[i] + (1-b2)*g[i]*g[i]
-		w[i] -= lr / bc1 * a.m[i] / (math.Sqrt(a.v[i])*invSqrtBC2 + eps)
-	}
 }
