@@ -167,31 +167,19 @@ func (c Config) tensorDtype() tensor.Dtype {
 // configuration read from a file can be checked before anything is
 // allocated for it.
 func (c Config) NumParams() (int64, error) {
-	return c.numParams(math.MaxInt64)
-}
-
-// numParams is NumParams that fails once the count exceeds limit.
-func (c Config) numParams(limit int64) (int64, error) {
 	c, p, err := c.normalize()
 	if err != nil {
 		return 0, err
 	}
-	ps, err := nets.NewCounter(c.tensorDtype(), limit)
+	ps, err := nets.NewCounter(c.tensorDtype(), math.MaxInt64)
 	if err != nil {
 		return 0, err
 	}
 	if _, err := define(ps, c, p); err != nil {
 		if errors.Is(err, nets.ErrTooMany) {
-			if limit == math.MaxInt64 {
-				return 0, fmt.Errorf("amortized: config: the network has more than 2^63 parameters")
-			}
-			return 0, fmt.Errorf("amortized: config: the network has more than %d parameters", limit)
+			return 0, fmt.Errorf("amortized: config: the network has more than 2^63 parameters")
 		}
 		return 0, err
 	}
 	return int64(ps.Count()), nil
 }
-
-// CheckSize returns the configuration's number of parameters, or an error
-// when it exceeds limit (checked while counting, before any allocation).
-func (c Config) CheckSize(limit int64) (int64, error) { return c.numParams(limit) }

@@ -117,6 +117,9 @@ func TestV1FixtureLoads(t *testing.T) {
 	if st.Step != want.Step {
 		t.Errorf("step %d, want %d", st.Step, want.Step)
 	}
+	if d, err := ReadData(v1Fixture); err != nil || d != nil {
+		t.Errorf("ReadData(version 1 file) = %+v, %v; want no description and no error", d, err)
+	}
 	got := v1Measure(t, m)
 	for i := range want.ELBO {
 		if got.ELBO[i] != want.ELBO[i] {
@@ -134,5 +137,32 @@ func TestV1FixtureLoads(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestDataRoundTrip: the data description is typed metadata that reads back
+// as written, and a file saved without one has none.
+func TestDataRoundTrip(t *testing.T) {
+	m, err := amortized.New(amortized.Config{DataDim: 6, ImageRows: 2, ImageCols: 3, Hidden: []int{4}, Latent: 2}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	want := Data{Dataset: "fashion-mnist", Dir: "/data/fm", Binarize: "static", EvalSeed: 9, Rows: 2, Cols: 3, Channels: 1}
+	with, without := filepath.Join(dir, "with.safetensors"), filepath.Join(dir, "without.safetensors")
+	if err := SaveWithData(with, m, nil, &want); err != nil {
+		t.Fatal(err)
+	}
+	if err := Save(without, m, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ReadData(with); err != nil || got == nil || *got != want {
+		t.Errorf("ReadData = %+v, %v; want %+v", got, err, want)
+	}
+	if got, err := ReadData(without); err != nil || got != nil {
+		t.Errorf("ReadData(no description) = %+v, %v; want nil", got, err)
+	}
+	if _, err := Load(with); err != nil {
+		t.Error(err)
 	}
 }

@@ -197,6 +197,19 @@ func Train(ctx context.Context, cfg Config) error {
 	if cfg.Resume && ds.Train.Images.Dim() != m.DataDim() {
 		return usagef("-resume: the data has %d pixels per image, the saved model %d", ds.Train.Images.Dim(), m.DataDim())
 	}
+	if cfg.Resume {
+		// Files of format version 2 say what they were trained on.
+		saved, err := checkpoints.ReadData(latest)
+		if err != nil {
+			return err
+		}
+		if saved != nil && saved.Dataset != ds.Name {
+			return usagef("-resume: %s was trained on %s (found in %s), but the data loaded now is %s (found in %s); resume on %s, or start a new run",
+				latest, saved.Dataset, saved.Dir, ds.Name, ds.Dir, saved.Dataset)
+		}
+	}
+	trainedOn := &checkpoints.Data{Dataset: ds.Name, Dir: ds.Dir, EvalSeed: EvalBinarizeSeed,
+		Rows: ds.Train.Images.Rows, Cols: ds.Train.Images.Cols, Channels: 1}
 	if m == nil {
 		mc := cfg.Model
 		mc.DataDim, mc.ImageRows, mc.ImageCols = ds.Train.Images.Dim(), ds.Train.Images.Rows, ds.Train.Images.Cols
@@ -210,6 +223,7 @@ func Train(ctx context.Context, cfg Config) error {
 			r.Binarize = "none"
 		}
 	}
+	trainedOn.Binarize = r.Binarize
 	bin, err := data.ParseBinarization(r.Binarize)
 	if err != nil {
 		return usagef("-binarize: %w", err)
@@ -278,7 +292,7 @@ func Train(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	sv := &saver{dir: cfg.Out, steps: cfg.SaveSteps, interval: cfg.SaveInterval, keep: cfg.Keep, last: time.Now(), step: -1}
+	sv := &saver{dir: cfg.Out, data: trainedOn, steps: cfg.SaveSteps, interval: cfg.SaveInterval, keep: cfg.Keep, last: time.Now(), step: -1}
 	if state != nil {
 		sv.step = state.Step
 	}
@@ -455,7 +469,7 @@ func endEpoch(dir string, out io.Writer, t *amortized.Trainer, e amortized.Epoch
 	}
 	st := t.State()
 	if e.Best || e.Val == nil {
-		if err := checkpoints.Save(filepath.Join(dir, BestFile), m, nil); err != nil {
+		if err := checkpoints.SaveWithData(filepath.Join(dir, BestFile), m, nil, sv.data); err != nil {
 			return err
 		}
 	}
