@@ -183,3 +183,18 @@ func (c Config) NumParams() (int64, error) {
 	}
 	return int64(ps.Count()), nil
 }
+
+// Preprocess is the pixel preprocessing c's likelihood wants: binarization
+// (Bernoulli) or grey levels (Gaussian). An unknown likelihood gets
+// binarization, the default's.
+func (c Config) Preprocess() Preprocessing {
+	name := c.Likelihood
+	if name == "" {
+		name = Bernoulli
+	}
+	l, err := parseLikelihood(name, c)
+	if err != nil {
+		return PreprocessBinarize
+	}
+	return l.Preprocess()
+}

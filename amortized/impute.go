@@ -140,6 +140,9 @@ func (m *Model) checkImpute(x [][]float32, observed [][]bool, opts ImputeOptions
 	case rng == nil && !opts.Mean:
 		return errors.New("amortized: Impute: rng is nil; drawing z needs one (or set Mean)")
 	}
+	if err := checkAlloc("Impute", fmt.Sprintf("Chains = %d for %d rows", max(opts.Chains, 1), len(x)), max(opts.Chains, 1), len(x)*D); err != nil {
+		return err
+	}
 	for i, row := range x {
 		if len(row) != D {
 			return fmt.Errorf("amortized: Impute: x row %d has %d values, want %d", i, len(row), D)

@@ -246,6 +246,11 @@ func (a *lseAcc) result(k int) (ll, se float64) {
 func (m *Model) workerCopies(units int) (copies []*nets.Params, release func(), err error) {
 	workers := max(1, min(runtime.GOMAXPROCS(0), units))
 	copies = make([]*nets.Params, workers)
+	// Under the lock: another call may be compiling or running a graph on
+	// m.params (gorgonia writes the tensors' engine field and may reshape
+	// them in place).
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	for w := range copies {
 		copies[w] = m.params.ZerosLike()
 		if err := copies[w].CopyFrom(m.params); err != nil {

@@ -144,7 +144,8 @@ func (m *Model) AnalyticKL() bool {
 // Config returns the model's configuration with defaults filled in.
 func (m *Model) Config() Config { return m.cfg }
 
-// Params exposes the parameter store (for checkpoints and optimizers).
+// Params exposes the live parameter store (for checkpoints and
+// optimizers); changing it is not synchronized with the model's methods.
 func (m *Model) Params() *nets.Params { return m.params }
 
 // LatentDim is the dimension of z.

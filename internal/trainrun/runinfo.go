@@ -61,7 +61,7 @@ func sameShape(a, b amortized.Config) bool {
 // description, the model is Gaussian.
 func EvalBinarization(r RunInfo, cfg amortized.Config) data.Binarization {
 	b := r.Binarize
-	if b == "" && cfg.Likelihood == amortized.Gaussian {
+	if b == "" && cfg.Preprocess() == amortized.PreprocessGrey {
 		b = "none"
 	}
 	if b == "none" {

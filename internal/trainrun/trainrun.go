@@ -219,7 +219,7 @@ func Train(ctx context.Context, cfg Config) error {
 	}
 	if r.Binarize == "" {
 		r.Binarize = "dynamic"
-		if m.Config().Likelihood == amortized.Gaussian {
+		if m.Config().Preprocess() == amortized.PreprocessGrey {
 			r.Binarize = "none"
 		}
 	}
@@ -228,8 +228,8 @@ func Train(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return usagef("-binarize: %w", err)
 	}
-	if bin != data.BinarizeNone && m.Config().Likelihood == amortized.Gaussian {
-		fmt.Fprintln(out, "note: a Gaussian likelihood on binarized pixels is unusual; -binarize none is the usual choice")
+	if bin != data.BinarizeNone && m.Config().Preprocess() == amortized.PreprocessGrey {
+		fmt.Fprintf(out, "note: a %s likelihood wants grey levels; on binarized pixels it is unusual; -binarize none is the usual choice\n", m.Config().Likelihood)
 	}
 	n := ds.Train.Images.N
 	if r.ValSize < 0 {
