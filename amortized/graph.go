@@ -2,6 +2,7 @@ package amortized
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/govae/govae/internal/tape"
 	"github.com/govae/govae/nets"
@@ -166,6 +167,12 @@ func (bd *Builder) trainGraph(gr *graph, opts TrainOptions) error {
 	return nil
 }
 
+// graphBuild serializes the construction of graphs: gorgonia keeps global
+// state while building (internal/encoding's group counter, written without
+// synchronization), so graphs built on two goroutines at once race.
+// Running them in parallel is fine.
+var graphBuild sync.Mutex
+
 // buildGraph compiles a graph of the given kind and batch size on the
 // model's parameters. opts only matters for training graphs.
 func (m *Model) buildGraph(kind graphKind, batch int, opts TrainOptions) (*graph, error) {
@@ -184,6 +191,8 @@ func (m *Model) newBuilder(ps *nets.Params) *Builder {
 // the engine of bound tensors when it compiles and may reshape them in place
 // while it runs, so two graphs sharing tensors race.
 func (m *Model) buildGraphOn(ps *nets.Params, kind graphKind, batch int, opts TrainOptions) (gr *graph, err error) {
+	graphBuild.Lock()
+	defer graphBuild.Unlock()
 	defer recoverBuild(&err, "graph")
 	bd := m.newBuilder(ps)
 	gr = &graph{kind: kind, batch: batch, g: bd.g, bind: bd.b, in: map[string]*G.Node{}, out: map[string]*G.Node{}}

@@ -398,6 +398,8 @@ type localGraph struct {
 // newLocalGraph builds a localGraph for batch rows and samples draws on the
 // weights in ps.
 func (m *Model) newLocalGraph(ps *nets.Params, batch, samples int) (lg *localGraph, err error) {
+	graphBuild.Lock()
+	defer graphBuild.Unlock()
 	defer recoverBuild(&err, "the local ELBO graph")
 	bd := m.newBuilder(ps)
 	g := bd.g
