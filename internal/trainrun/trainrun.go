@@ -280,8 +280,12 @@ func Train(ctx context.Context, cfg Config) error {
 	fmt.Fprintf(out, "training %s: %d train / %d validation / %d test images (%s), binarize %s\n",
 		ds.Name, len(trainIdx), len(valIdx), ds.Test.Images.N, ds.Dir, r.Binarize)
 	o := tr.Options()
-	fmt.Fprintf(out, "model %d-%s-%d (%s, %s likelihood, %s posterior, %s), %d parameters; objective %s with k = %d, %s gradients; batch %d, lr %g, epochs %d, seed %d\n",
-		mc.DataDim, joinInts(mc.Hidden), mc.Latent, mc.Activation, mc.Likelihood, mc.Posterior, mc.Dtype,
+	kl := "closed-form KL"
+	if !m.AnalyticKL() {
+		kl = "Monte Carlo KL"
+	}
+	fmt.Fprintf(out, "model %d-%s-%d (%s, %s likelihood, %s posterior, %s, %s), %d parameters; objective %s with k = %d, %s gradients; batch %d, lr %g, epochs %d, seed %d\n",
+		mc.DataDim, joinInts(mc.Hidden), mc.Latent, mc.Activation, mc.Likelihood, mc.Posterior, kl, mc.Dtype,
 		m.Params().Count(), o.Objective, o.K, o.Estimator, r.Batch, o.LR, o.Epochs, r.Seed)
 	if cfg.Resume {
 		st := tr.State()
