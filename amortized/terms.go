@@ -52,7 +52,7 @@ type klTerms struct {
 	dims     *G.Node // per example and dimension, or nil
 }
 
-// heads returns the family's heads of the model in order, with their values.
+// orderedHeads are the family's heads, in parameter order.
 func (bd *Builder) orderedHeads() []Head { return bd.m.family.Heads(bd.m.cfg) }
 
 // bindQ binds q on heads (one row per example) and data x.
