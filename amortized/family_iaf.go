@@ -60,19 +60,6 @@ func iafStepName(k int) string { return fmt.Sprintf("encoder.iaf.%d", k) }
 // order, so that every variable can depend on every other.
 func (f *iafFamily) Define(ps *nets.Params, c Config) error {
 	L := c.Latent
-	if ps.Counting() {
-		// The MADEs' masks and degrees take Go memory of the size of the
-		// weights; count the layers' parameters (L -> H -> 2L and the context
-		// map H -> H) through the store instead, which bounds them first.
-		for k := range f.steps {
-			for i, io := range [][2]int{{L, f.hidden}, {f.hidden, 2 * L}, {f.hidden, f.hidden}} {
-				if _, err := nets.NewLinear(ps, fmt.Sprintf("%s.count%d", iafStepName(k), i), io[0], io[1]); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	}
 	f.iaf = make([]flows.IAF, f.steps)
 	for k := range f.iaf {
 		var err error

@@ -2,6 +2,7 @@ package amortized
 
 import (
 	"encoding/json"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -89,5 +90,26 @@ func TestConfigParts(t *testing.T) {
 	}
 	if Config.Preprocess(Config{Likelihood: Gaussian}) != PreprocessGrey || (Config{}).Preprocess() != PreprocessBinarize {
 		t.Error("Preprocess: want grey levels for gaussian, binarization for bernoulli")
+	}
+}
+
+// TestNumParamsAllocatesNothing: counting a huge configuration (an IAF
+// whose MADE masks alone would take hundreds of gigabytes) allocates
+// nothing of its size.
+func TestNumParamsAllocatesNothing(t *testing.T) {
+	c := Config{DataDim: 784, Hidden: []int{400}, Latent: 20, Posterior: "iaf:1:2147483647"}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	n, err := c.NumParams()
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	H := int64(2147483647)
+	if n < 20*H+H*40+H*H {
+		t.Errorf("NumParams = %d, want at least the MADE and the context map", n)
+	}
+	if d := after.TotalAlloc - before.TotalAlloc; d > 1<<20 {
+		t.Errorf("NumParams allocated %d bytes", d)
 	}
 }
