@@ -20,18 +20,51 @@ const flushBelow = 1e-30
 //
 //	m <- b1 m + (1-b1) g;  v <- b2 v + (1-b2) g^2
 //	w <- w - lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)
+//
+// It is the project's one Adam: the trainer steps a parameter store with
+// it (moments M and V, saved in checkpoints), and [Model.LocalELBO] and the
+// flows2d experiment step plain float64 slices with [Adam.StepFloat64s].
+// Both paths run the same element kernel (internal/simd's for float32).
 type Adam struct {
 	LR, Beta1, Beta2, Eps float64
-	// M and V are the first and second moments under the parameters' names.
+	// M and V are the first and second moments under the parameters' names
+	// (the parameter-store path).
 	M, V *nets.Params
 	// per-goroutine sums of the shards' gradient chunks
 	scratch32 [][]float32
 	scratch64 [][]float64
+	// the slice path's moments and step count
+	m64, v64 [][]float64
+	t        int64
+}
+
+// NewAdam returns Adam with step size lr, decay rates beta1 and beta2 and
+// epsilon eps, for the slice path ([Adam.StepFloat64s]).
+func NewAdam(lr, beta1, beta2, eps float64) *Adam {
+	return &Adam{LR: lr, Beta1: beta1, Beta2: beta2, Eps: eps}
 }
 
 // newAdam returns Adam with zero moments shaped like ps.
 func newAdam(ps *nets.Params, o TrainOptions) *Adam {
 	return &Adam{LR: o.LR, Beta1: o.Beta1, Beta2: o.Beta2, Eps: o.AdamEps, M: ps.ZerosLike(), V: ps.ZerosLike()}
+}
+
+// StepFloat64s takes one step on the slices w[i] against their gradients
+// g[i] (at least as long) with step size lr (a schedule's current rate,
+// often a.LR). The moments are allocated at the first step; later steps
+// must pass slices of the same lengths.
+func (a *Adam) StepFloat64s(w, g [][]float64, lr float64) {
+	if a.m64 == nil {
+		for _, wi := range w {
+			a.m64, a.v64 = append(a.m64, make([]float64, len(wi))), append(a.v64, make([]float64, len(wi)))
+		}
+	}
+	a.t++
+	bc1 := 1 - math.Pow(a.Beta1, float64(a.t))
+	invSqrtBC2 := 1 / math.Sqrt(1-math.Pow(a.Beta2, float64(a.t)))
+	for i, wi := range w {
+		adamKernel(wi, g[i][:len(wi)], a.m64[i], a.v64[i], a.Beta1, a.Beta2, lr/bc1, invSqrtBC2, a.Eps)
+	}
 }
 
 // update applies step t (1-based) to params given their gradients, the sum

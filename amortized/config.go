@@ -1,18 +1,13 @@
 package amortized
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
 
 	"github.com/govae/govae/nets"
 	"gorgonia.org/tensor"
-)
-
-// Likelihood names of p(x|z).
-const (
-	Bernoulli = "bernoulli"
-	Gaussian  = "gaussian"
 )
 
 // Config is everything needed to rebuild a model's network; it is stored in
@@ -22,6 +17,8 @@ type Config struct {
 	DataDim   int `json:"data_dim"`             // width of x; required
 	ImageRows int `json:"image_rows,omitempty"` // x as an image, for pictures; 0 = not an image
 	ImageCols int `json:"image_cols,omitempty"`
+	// ImageChannels is the number of channels of an image; 0 means 1.
+	ImageChannels int `json:"image_channels,omitempty"`
 
 	// Hidden are the encoder's hidden widths, input side first.
 	Hidden []int `json:"hidden"`
@@ -31,15 +28,25 @@ type Config struct {
 	Latent        int    `json:"latent"`     // dimension of z; required
 	Activation    string `json:"activation"` // relu (default), tanh, softplus
 
-	Likelihood string `json:"likelihood"` // bernoulli (default) or gaussian
+	// Likelihood is p(x|z): bernoulli (default) or gaussian, or any
+	// registered likelihood (RegisterLikelihood).
+	Likelihood string `json:"likelihood"`
 	// GaussianMinVar is the floor added to the decoder's variance; 0 means 1e-3.
 	GaussianMinVar float64 `json:"gaussian_min_var,omitempty"`
 
 	// Posterior is q(z|x)'s family: diag (default), fullcov, planar:K,
-	// radial:K, iaf:K or iaf:K:H (see the package doc). Normalize writes
-	// "iaf:K" as "iaf:K:H" with the default H.
+	// radial:K, iaf:K or iaf:K:H (see the package doc), or any registered
+	// family (RegisterFamily). Normalize writes the family's canonical form
+	// ("iaf:K" becomes "iaf:K:H" with the default H).
 	Posterior string `json:"posterior"`
-	Dtype     string `json:"dtype"` // float32 (default) or float64
+	// Prior is p(z): normal, N(0, I) (the default), or any registered prior.
+	// Omitted from JSON when it is the default, so files read the same by
+	// older programs.
+	Prior string `json:"prior,omitempty"`
+	// Trunk makes the encoder and decoder bodies: mlp (the default) or any
+	// registered trunk. Omitted from JSON when it is the default.
+	Trunk string `json:"trunk,omitempty"`
+	Dtype string `json:"dtype"` // float32 (default) or float64
 }
 
 // ReferenceConfig is the architecture everyone quotes: 784-400-20-400-784,
@@ -51,6 +58,21 @@ func ReferenceConfig() Config {
 // Normalize returns c with defaults filled in, or an error naming the first
 // invalid field.
 func (c Config) Normalize() (Config, error) {
+	c, _, err := c.normalize()
+	return c, err
+}
+
+// parts are a configuration's parsed parts.
+type parts struct {
+	family Family
+	prior  Prior
+	lik    Likelihood
+	trunk  Trunk
+}
+
+// normalize is Normalize that also returns the parsed parts.
+func (c Config) normalize() (Config, parts, error) {
+	var p parts
 	c.Hidden = slices.Clone(c.Hidden)
 	if c.DecoderHidden == nil {
 		c.DecoderHidden = slices.Clone(c.Hidden)
@@ -73,43 +95,63 @@ func (c Config) Normalize() (Config, error) {
 	if c.Dtype == "" {
 		c.Dtype = "float32"
 	}
+	channels := max(c.ImageChannels, 1)
 	switch {
 	case c.DataDim <= 0:
-		return c, fmt.Errorf("amortized: config: data_dim %d, want > 0", c.DataDim)
+		return c, p, fmt.Errorf("amortized: config: data_dim %d, want > 0", c.DataDim)
 	case c.Latent <= 0:
-		return c, fmt.Errorf("amortized: config: latent %d, want > 0", c.Latent)
-	case c.ImageRows < 0 || c.ImageCols < 0 || (c.ImageRows*c.ImageCols != 0 && c.ImageRows*c.ImageCols != c.DataDim):
-		return c, fmt.Errorf("amortized: config: image %dx%d does not match data_dim %d", c.ImageRows, c.ImageCols, c.DataDim)
-	case c.Likelihood != Bernoulli && c.Likelihood != Gaussian:
-		return c, fmt.Errorf("amortized: config: likelihood %q, want bernoulli or gaussian", c.Likelihood)
+		return c, p, fmt.Errorf("amortized: config: latent %d, want > 0", c.Latent)
+	case c.ImageRows < 0 || c.ImageCols < 0 || c.ImageChannels < 0 || c.ImageRows > math.MaxInt32 || c.ImageCols > math.MaxInt32 || channels > math.MaxInt32 ||
+		(c.ImageRows*c.ImageCols != 0 && (c.DataDim%(c.ImageRows*c.ImageCols) != 0 || c.DataDim/(c.ImageRows*c.ImageCols) != channels)):
+		return c, p, fmt.Errorf("amortized: config: image %dx%dx%d does not match data_dim %d", c.ImageRows, c.ImageCols, channels, c.DataDim)
 	case c.GaussianMinVar < 0:
-		return c, fmt.Errorf("amortized: config: gaussian_min_var %g, want >= 0", c.GaussianMinVar)
+		return c, p, fmt.Errorf("amortized: config: gaussian_min_var %g, want >= 0", c.GaussianMinVar)
 	case c.Dtype != "float32" && c.Dtype != "float64":
-		return c, fmt.Errorf("amortized: config: dtype %q, want float32 or float64", c.Dtype)
+		return c, p, fmt.Errorf("amortized: config: dtype %q, want float32 or float64", c.Dtype)
 	}
 	if _, err := nets.ParseActivation(c.Activation); err != nil {
-		return c, fmt.Errorf("amortized: config: %w", err)
+		return c, p, fmt.Errorf("amortized: config: %w", err)
 	}
-	p, err := parsePosterior(c.Posterior, c.Latent)
-	if err != nil {
-		return c, fmt.Errorf("amortized: config: %w", err)
-	}
-	c.Posterior = p.String()
 	for _, h := range append(slices.Clone(c.Hidden), c.DecoderHidden...) {
 		if h <= 0 {
-			return c, fmt.Errorf("amortized: config: hidden width %d, want > 0", h)
+			return c, p, fmt.Errorf("amortized: config: hidden width %d, want > 0", h)
 		}
 	}
-	return c, nil
+	var err error
+	if p.lik, err = parseLikelihood(c.Likelihood, c); err != nil {
+		return c, p, fmt.Errorf("amortized: config: %w", err)
+	}
+	c.Likelihood = p.lik.String()
+	if p.family, err = parseFamily(c.Posterior, c); err != nil {
+		return c, p, fmt.Errorf("amortized: config: %w", err)
+	}
+	c.Posterior = p.family.String()
+	prior := c.Prior
+	if prior == "" {
+		prior = StandardNormal
+	}
+	if p.prior, err = parsePrior(prior, c); err != nil {
+		return c, p, fmt.Errorf("amortized: config: %w", err)
+	}
+	if c.Prior = p.prior.String(); c.Prior == StandardNormal {
+		c.Prior = ""
+	}
+	trunk := c.Trunk
+	if trunk == "" {
+		trunk = MLPTrunk
+	}
+	if p.trunk, err = parseTrunk(trunk, c); err != nil {
+		return c, p, fmt.Errorf("amortized: config: %w", err)
+	}
+	if c.Trunk = p.trunk.String(); c.Trunk == MLPTrunk {
+		c.Trunk = ""
+	}
+	return c, p, nil
 }
 
-// posterior is the parsed Posterior of a normalized configuration.
-func (c Config) posterior() posteriorSpec {
-	p, err := parsePosterior(c.Posterior, c.Latent)
-	if err != nil {
-		panic(err) // Normalize accepted it
-	}
-	return p
+// Shape is the image shape of x (zero rows and columns if x is not an image).
+func (c Config) Shape() Shape {
+	return Shape{Rows: c.ImageRows, Cols: c.ImageCols, Channels: max(c.ImageChannels, 1)}
 }
 
 func (c Config) tensorDtype() tensor.Dtype {
@@ -119,66 +161,40 @@ func (c Config) tensorDtype() tensor.Dtype {
 	return tensor.Float32
 }
 
-// NumParams is the number of scalars in the network c describes. It errs
-// when the count does not fit in an int64, so that a configuration read from
-// a file can be checked before anything is allocated for it.
+// NumParams is the number of scalars in the network c describes, found by
+// defining the model into a counting store (nothing is allocated for the
+// weights). It errs when the count does not fit in an int64, so that a
+// configuration read from a file can be checked before anything is
+// allocated for it.
 func (c Config) NumParams() (int64, error) {
-	c, err := c.Normalize()
+	c, p, err := c.normalize()
 	if err != nil {
 		return 0, err
 	}
-	var total int64
-	overflow := false
-	dense := func(in, out int) { // weights and biases of one layer
-		if in < 0 || out < 0 || in == math.MaxInt64 { // a width that overflowed
-			overflow = true
-			return
+	ps, err := nets.NewCounter(c.tensorDtype(), math.MaxInt64)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := define(ps, c, p); err != nil {
+		if errors.Is(err, nets.ErrTooMany) {
+			return 0, fmt.Errorf("amortized: config: the network has more than 2^63 parameters")
 		}
-		n, ok := mulInt64(int64(in)+1, int64(out))
-		if !ok || total > math.MaxInt64-n {
-			overflow = true
-			return
-		}
-		total += n
+		return 0, err
 	}
-	stack := func(in int, widths []int) int {
-		for _, w := range widths {
-			dense(in, w)
-			in = w
-		}
-		return in
-	}
-	h := stack(c.DataDim, c.Hidden)
-	post := c.posterior()
-	if post.family == FullCov && c.Latent > math.MaxInt32 {
-		// L(L-1)/2 entries of L per example would overflow below.
-		return 0, fmt.Errorf("amortized: config: the network has more than 2^63 parameters")
-	}
-	for _, hd := range post.heads(c.Latent) {
-		dense(h, hd.width)
-	}
-	if post.family == IAF {
-		for range post.steps {
-			iafParams(c.Latent, post.hidden, dense)
-		}
-	}
-	h = stack(c.Latent, c.DecoderHidden)
-	dense(h, c.DataDim)
-	if c.Likelihood == Gaussian {
-		dense(h, c.DataDim)
-	}
-	if overflow {
-		return 0, fmt.Errorf("amortized: config: the network has more than 2^63 parameters")
-	}
-	return total, nil
+	return int64(ps.Count()), nil
 }
 
-func mulInt64(a, b int64) (int64, bool) {
-	if a == 0 || b == 0 {
-		return 0, true
+// Preprocess is the pixel preprocessing c's likelihood wants: binarization
+// (Bernoulli) or grey levels (Gaussian). An unknown likelihood gets
+// binarization, the default's.
+func (c Config) Preprocess() Preprocessing {
+	name := c.Likelihood
+	if name == "" {
+		name = Bernoulli
 	}
-	if a > math.MaxInt64/b {
-		return 0, false
+	l, err := parseLikelihood(name, c)
+	if err != nil {
+		return PreprocessBinarize
 	}
-	return a * b, true
+	return l.Preprocess()
 }

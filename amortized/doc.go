@@ -1,8 +1,47 @@
 // Package amortized is the variational autoencoder: an encoder network that
 // maps each x to the parameters of q(z|x) (amortized inference), a decoder
-// network giving p(x|z), the standard-normal prior p(z) = N(0, I), the
-// objective, Adam, the training loop, and the public [Model] API that
-// callers use with plain slices.
+// network giving p(x|z), a prior p(z) (the standard normal N(0, I) by
+// default), the objectives, Adam, the training loop, and the public [Model]
+// API that callers use with plain slices.
+//
+// # Parts
+//
+// A model is composed of four parts, each a small interface (parts.go) with
+// one file per implementation, created by a parser registered under the name
+// that configurations, flags and checkpoints use (as Pyro's transforms and
+// torch.distributions are built):
+//
+//	kind        Config field  interface   built-ins (file)
+//	family      Posterior     [Family]      diag (family_diag.go), fullcov (family_fullcov.go),
+//	                                      planar:K (family_planar.go), radial:K (family_radial.go),
+//	                                      iaf:K[:H] (family_iaf.go)
+//	prior       Prior         [Prior]       normal (prior_normal.go)
+//	likelihood  Likelihood    [Likelihood]  bernoulli (lik_bernoulli.go), gaussian (lik_gaussian.go)
+//	trunk       Trunk         [Trunk]       mlp (trunk_mlp.go)
+//
+// A family gives the encoder heads it needs and, bound in a graph to their
+// values, z with log q(z|x) from noise and a point summary; optionally
+// log q at a given z ([Invertible], for the score estimator). A prior gives
+// log p(z), a sampler and its own parameters ([Definer]). A closed-form
+// KL(q || p) is registered per pair (family, prior) with [RegisterKL],
+// optionally per latent dimension (free bits); a pair without one uses the
+// Monte Carlo estimate log q(z|x) - log p(z) at the sample, and
+// [Model.AnalyticKL] says which. A likelihood gives the decoder heads,
+// log p(x|z), the mean, input validation and the preprocessing it wants. A
+// trunk makes the encoder and decoder bodies with their heads.
+//
+// One builder (terms.go) turns the parts into the terms recon = log p(x|z),
+// log q(z|x), log p(z), KL and log w = recon + log p - log q that every graph
+// uses: training (ELBO or IWAE, pathwise or score, free bits, k samples),
+// evaluation, encoding, decoding, sampling from the prior, importance
+// weights for log p(x), local optimization and imputation. Parameters are
+// counted by defining the model into a counting store
+// (nets.NewCounter), so [Config.NumParams] needs no second derivation
+// and allocates nothing. A part registered from another package (its init
+// function) works with every command built with that package, the
+// checkpoint (which stores the part's canonical string) and
+// checkpoints.Load; see Example_userDefinedFamily. Adding a part of any kind
+// touches its own file, its test and a line of the table above.
 //
 // # Model
 //
@@ -193,7 +232,10 @@
 // # Optimization
 //
 // [Adam] follows PyTorch's update (epsilon added to the bias-corrected
-// sqrt(v)); float32 moments are flushed to zero below 1e-30. A step whose
+// sqrt(v)); float32 moments are flushed to zero below 1e-30. It is the one
+// optimizer of the project: the trainer steps the parameter store,
+// [Model.LocalELBO] and the flows2d experiment step float64 slices with
+// [Adam.StepFloat64s], through the same element kernel. A step whose
 // loss or gradient is NaN or infinite changes nothing and stops training
 // with a [NonFiniteError] naming the epoch and step. Gradients are read from
 // the gradient nodes G.Grad returns, not accumulated into dual values, so

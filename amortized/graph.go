@@ -2,7 +2,7 @@ package amortized
 
 import (
 	"fmt"
-	"math"
+	"sync"
 
 	"github.com/govae/govae/internal/tape"
 	"github.com/govae/govae/nets"
@@ -16,14 +16,44 @@ type graphKind int
 const (
 	kindTrain  graphKind = iota // x, eps, w, beta -> loss and its gradient
 	kindEval                    // x, eps -> per-row reconstruction term, KL, log weights, mean of p(x|z)
-	kindEncode                  // x -> mean and log-variance of q(z|x)
+	kindEncode                  // x -> the encoder's heads and q's point summary
 	kindDecode                  // z -> mean of p(x|z)
-	kindLogW                    // x, q's parameters, eps -> z, log p(x|z), log importance weight
+	kindLogW                    // x, q's heads, eps -> z, log p(x|z), log importance weight
+	kindSample                  // the prior's noise -> z ~ p(z) and the mean of p(x|z)
 )
 
-// graph is one compiled computation for a fixed batch size. Inputs are bound
-// once to tensors whose backing slices are rewritten before every run, so a
-// run allocates nothing of ours.
+// Names of a graph's inputs and outputs. Inputs are bound once to tensors
+// whose backing slices are rewritten before every run.
+const (
+	inX    = "x"    // data, one row per example
+	inEps  = "eps"  // standard-normal noise, one row per sample
+	inZ    = "z"    // given z: decode, or the score estimator's samples
+	inW    = "w"    // per-example weight in the loss: 1/rows, 0 for padding
+	inBeta = "beta" // KL weight
+	inRep  = "rep"  // k > 1: the (Bk x B) 0/1 matrix repeating each example k times
+	inXK   = "xk"   // k > 1: the examples repeated
+	inWK   = "wk"   // k > 1: each sample's weight w_i/k
+	inAdv  = "adv"  // score estimator: each sample's advantage log p(x|z) - b
+	inU    = "u"    // uniform noise of a prior's sampler
+	inHead = "q."   // + head name: q's heads given per row (kindLogW)
+
+	outPoint     = "point"      // Encode's point summary
+	outMean      = "mean"       // mean of p(x|z)
+	outRecon     = "recon"      // log p(x|z) per row
+	outKL        = "kl"         // KL(q||p) per row (closed form, or estimated at the sample)
+	outLogQ      = "logq"       // log q(z|x) per row
+	outLogP      = "logp"       // log p(z) per row
+	outZ         = "z"          // the sampled z
+	outLogW      = "logw"       // log p(x|z) + log p(z) - log q(z|x) per row
+	outLoss      = "loss"       // training loss (scalar)
+	outLossRecon = "loss.recon" // weighted mean of recon (scalar), for reporting
+	outLossKL    = "loss.kl"    // weighted mean of kl (scalar)
+	outBound     = "bound"      // the objective's estimate, weighted mean (scalar)
+	outHead      = "head."      // + head name: the encoder's heads (kindEncode)
+)
+
+// graph is one compiled computation for a fixed batch size. A run
+// allocates nothing of ours.
 type graph struct {
 	kind  graphKind
 	batch int
@@ -31,33 +61,10 @@ type graph struct {
 	bind  *nets.Binding
 	vm    *tape.Machine // run on the caller's goroutine (see internal/tape)
 
-	x, eps, z, w, beta *G.Node // inputs (nil where unused)
-	// Inputs of k-sample training graphs (k > 1): rep is the (Bk x B)
-	// 0/1 matrix that repeats each example's q parameters k times, xk the
-	// examples repeated, wk each sample's weight w_i/k. Score-function
-	// graphs take z itself and each sample's advantage.
-	rep, xk, wk, adv *G.Node
-	// kindLogW inputs q's parameters per row: the encoder's heads, in
-	// the model's head order.
-	qIn []*G.Node
-	// muIn and logvarIn are qIn[0] and qIn[1]: every family's mean and
-	// log-variance (of a flow's base; of the scaled noise for fullcov).
-	muIn, logvarIn *G.Node
-
-	heads      []*G.Node // the encoder's heads: q(z|x)'s parameters (kindEncode)
-	mu         *G.Node   // mean of q(z|x) (of the base q0 for flows)
-	logvar     *G.Node   // the logvar head: q(z|x)'s (diag), q0's (flows), the diagonal's (fullcov); kindEncode
-	point      *G.Node   // Encode's point summary of q(z|x) (kindEncode)
-	mean       *G.Node   // mean of p(x|z)
-	recon      *G.Node   // log p(x|z) per row
-	kl         *G.Node   // KL(q(z|x) || p(z)) per row: analytic, or for flows log q(z|x) - log p(z) at the sampled z
-	logq, logp *G.Node   // log q(z|x) and log p(z) per row at the sampled z
-	zOut       *G.Node   // the sampled z (kindLogW)
-	logw       *G.Node   // log p(x|z) + log p(z) - log q(z|x) per row (kindLogW)
-	loss       *G.Node   // training loss (scalar)
-	lossRecon  *G.Node   // weighted mean of recon (scalar), for reporting
-	lossKL     *G.Node   // weighted mean of kl (scalar)
-	bound      *G.Node   // the objective's estimate per example, weighted mean (scalar)
+	in  map[string]*G.Node // inputs by name (in*)
+	out map[string]*G.Node // outputs by name (out*)
+	// analyticKL says out[outKL] is a closed form (else a one-sample estimate).
+	analyticKL bool
 	// gradNodes are the loss's gradient with respect to each parameter, in
 	// the binding's order (kindTrain).
 	gradNodes []*G.Node
@@ -68,227 +75,80 @@ type graph struct {
 	outs map[*G.Node]*G.Value
 }
 
-// builder carries the graph being built and small helpers bound to its dtype.
-type builder struct {
-	m      *Model
-	g      *G.ExprGraph
-	b      *nets.Binding
-	dt     tensor.Dtype
-	consts map[string]*G.Node // constant matrices by name (constMatrix)
-}
+// input returns the named input node (nil if the graph has none).
+func (gr *graph) input(name string) *G.Node { return gr.in[name] }
 
-func (bd *builder) scalar(v float64) *G.Node {
-	if bd.dt == tensor.Float32 {
-		return G.NewConstant(float32(v))
-	}
-	return G.NewConstant(v)
-}
-
-func (bd *builder) input(name string, shape ...int) *G.Node {
-	var n *G.Node
-	switch len(shape) {
-	case 0:
-		n = G.NewScalar(bd.g, bd.dt, G.WithName(name))
-	case 1:
-		n = G.NewVector(bd.g, bd.dt, G.WithShape(shape...), G.WithName(name))
-	default:
-		n = G.NewMatrix(bd.g, bd.dt, G.WithShape(shape...), G.WithName(name))
-	}
-	var v G.Value
-	if len(shape) == 0 {
-		if bd.dt == tensor.Float32 {
-			v = G.NewF32(0)
-		} else {
-			v = G.NewF64(0)
-		}
-	} else {
-		v = tensor.New(tensor.Of(bd.dt), tensor.WithShape(shape...))
-	}
-	if err := G.Let(n, v); err != nil {
-		panic(err) // shapes and dtypes are ours; a mismatch is a bug
-	}
+func (gr *graph) newInput(bd *Builder, name string, shape ...int) *G.Node {
+	n := bd.input(name, shape...)
+	gr.in[name] = n
 	return n
-}
-
-// must turns gorgonia's construction errors into panics; buildGraph
-// recovers them into an error. Construction only fails on shape or dtype
-// bugs in this package, never on user data.
-func must(n *G.Node, err error) *G.Node {
-	if err != nil {
-		panic(buildError{err})
-	}
-	return n
-}
-
-type buildError struct{ err error }
-
-// decoderOut is p(x|z)'s parameters: logits (Bernoulli) or mean and variance (Gaussian).
-type decoderOut struct {
-	logits   *G.Node
-	mean     *G.Node
-	variance *G.Node
-}
-
-func (bd *builder) decode(z *G.Node) decoderOut {
-	m := bd.m
-	h := must(m.decTrunk.Forward(bd.b, z))
-	if m.cfg.Likelihood == Bernoulli {
-		// The mean sigmoid(l) is added only where it is read (meanOf): the
-		// tape machine runs every node, and training never needs it.
-		return decoderOut{logits: must(m.decOut.Forward(bd.b, h))}
-	}
-	mean := must(G.Sigmoid(must(m.decOut.Forward(bd.b, h))))
-	raw := must(m.decVar.Forward(bd.b, h))
-	variance := must(G.Add(must(G.Softplus(raw)), bd.scalar(m.cfg.GaussianMinVar)))
-	return decoderOut{mean: mean, variance: variance}
-}
-
-// meanOf is the mean of p(x|z): sigmoid(l) for Bernoulli logits.
-func (bd *builder) meanOf(d decoderOut) *G.Node {
-	if d.mean == nil {
-		d.mean = must(G.Sigmoid(d.logits))
-	}
-	return d.mean
-}
-
-// logLikelihood is log p(x|z) per row, summed over pixels.
-//
-// Bernoulli with logits l: x l - softplus(l), which never forms log(sigmoid)
-// and so stays finite for any l. Gaussian: -(log 2 pi + log s2 + (x-m)^2/s2)/2.
-func (bd *builder) logLikelihood(d decoderOut, x *G.Node) *G.Node {
-	if d.logits != nil {
-		return must(nets.BernoulliLogLik(x, d.logits))
-	}
-	diff := must(G.Sub(x, d.mean))
-	quad := must(G.HadamardDiv(must(G.Square(diff)), d.variance))
-	per := must(G.Add(must(G.Log(d.variance)), quad))
-	per = must(G.Add(per, bd.scalar(math.Log(2*math.Pi))))
-	per = must(G.Mul(per, bd.scalar(-0.5)))
-	return must(G.Sum(per, 1))
-}
-
-// klDiag is KL(N(mu, e^lv) || N(0, I)) per row and per dimension:
-// (mu^2 + e^lv - 1 - lv) / 2.
-func (bd *builder) klDiag(mu, logvar *G.Node) *G.Node {
-	t := must(G.Add(must(G.Square(mu)), must(G.Exp(logvar))))
-	t = must(G.Sub(t, must(G.Add(logvar, bd.scalar(1)))))
-	return must(G.Mul(t, bd.scalar(0.5)))
-}
-
-// logQEps is log q(z|x) per row for z = mu + exp(lv/2) eps, by the change of
-// variables: sum_j log N(eps_j; 0, 1) - lv_j/2.
-func (bd *builder) logQEps(eps, logvar *G.Node) *G.Node {
-	halfLV := must(G.Mul(must(G.Sum(logvar, 1)), bd.scalar(0.5)))
-	return must(G.Sub(bd.logStdNormal(eps), halfLV))
-}
-
-// logQAt is log q(z|x) per row at a given z: logQEps at the noise that
-// produces z, eps = (z - mu) exp(-lv/2).
-func (bd *builder) logQAt(z, mu, logvar *G.Node) *G.Node {
-	return bd.logQOffset(must(G.Sub(z, mu)), logvar)
-}
-
-// logQOffset is logQEps at eps = u exp(-lv/2): log q of the point whose
-// offset from the mean is u = exp(lv/2) eps.
-func (bd *builder) logQOffset(u, logvar *G.Node) *G.Node {
-	invStd := must(G.Exp(must(G.Mul(logvar, bd.scalar(-0.5)))))
-	return bd.logQEps(must(G.HadamardProd(u, invStd)), logvar)
-}
-
-// logMeanExp is log (1/k) sum_j exp(a_ij) per row of a (B x k), computed
-// stably: the row maximum is subtracted before exponentiating.
-func (bd *builder) logMeanExp(a *G.Node, k int) *G.Node {
-	mx := must(G.Max(a, 1))
-	shifted := must(G.BroadcastSub(a, mx, nil, []byte{1}))
-	lse := must(G.Add(must(G.Log(must(G.Sum(must(G.Exp(shifted)), 1)))), mx))
-	return must(G.Sub(lse, bd.scalar(math.Log(float64(k)))))
 }
 
 // trainGraph adds the training loss and its gradient for opts' objective,
 // number of samples k and estimator.
-//
-// With B examples and k samples each, rows of the sample-level tensors are
-// ordered example-major: row i*k + j is sample j of example i.
-func (bd *builder) trainGraph(gr *graph, opts TrainOptions) error {
-	B, D, L, k := gr.batch, bd.m.cfg.DataDim, bd.m.cfg.Latent, opts.K
+func (bd *Builder) trainGraph(gr *graph, opts TrainOptions) error {
+	B, D, k := gr.batch, bd.m.cfg.DataDim, opts.K
 	n := B * k
-	gr.x = bd.input("x", B, D)
-	gr.w = bd.input("w", B)
-	gr.beta = bd.input("beta")
-	heads := bd.encodeHeads(gr.x)
-	gr.mu = heads[0]
-	qB := bd.posterior(heads) // one row per example
-	q, xk := qB, gr.x         // one row per sample
-	gr.wk = gr.w
+	x := gr.newInput(bd, inX, B, D)
+	w := gr.newInput(bd, inW, B)
+	beta := gr.newInput(bd, inBeta)
+	d := draw{heads: bd.encodeData(x), x: x}
+	wk := w
 	if k > 1 {
-		gr.rep = bd.input("rep", n, B)
-		gr.xk = bd.input("xk", n, D)
-		gr.wk = bd.input("wk", n)
-		rh := make([]*G.Node, len(heads))
-		for i, h := range heads {
-			rh[i] = must(G.Mul(gr.rep, h))
-		}
-		q, xk = bd.posterior(rh), gr.xk
+		d.rep = gr.newInput(bd, inRep, n, B)
+		d.xs = gr.newInput(bd, inXK, n, D)
+		wk = gr.newInput(bd, inWK, n)
 	}
-	var z, logq *G.Node
 	if opts.Estimator == EstimatorScore {
-		// z is sampled outside the graph: no gradient flows through it.
-		gr.z = bd.input("z", n, L)
-		gr.adv = bd.input("adv", n)
-		z = gr.z
+		d.z = gr.newInput(bd, inZ, n, bd.m.cfg.Latent)
 	} else {
-		gr.eps = bd.input("eps", n, L)
-		z, logq = q.sample(gr.eps)
+		d.eps = gr.newInput(bd, inEps, n, bd.m.noiseWidth())
 	}
-	gr.recon = bd.logLikelihood(bd.decode(z), xk)
+	t := bd.newTerms(d)
+	recon := t.Recon()
 	// Weighted sums are means over the real rows (and samples).
-	gr.lossRecon = must(G.Mul(gr.wk, gr.recon))
-	var klTerm *G.Node
+	lossRecon := must(G.Mul(wk, recon))
+	kl := t.KL()
+	var lossKL, klTerm *G.Node
 	switch {
-	case qB.spec.family == Diagonal:
-		klDims := bd.klDiag(qB.mu, qB.logvar)
-		gr.kl = must(G.Sum(klDims, 1))
-		klPerDim := must(G.Mul(must(G.Transpose(klDims)), gr.w))
-		gr.lossKL = must(G.Sum(klPerDim))
-		klTerm = gr.lossKL
+	case kl.dims != nil:
+		klPerDim := must(G.Mul(must(G.Transpose(kl.dims)), w))
+		lossKL = must(G.Sum(klPerDim))
+		klTerm = lossKL
 		if opts.FreeBits > 0 {
 			// Free bits (Kingma et al. 2016): each dimension's batch-mean KL
 			// counts as at least lambda, so no gradient pushes it below.
-			lam := bd.scalar(opts.FreeBits)
+			lam := bd.Scalar(opts.FreeBits)
 			klTerm = must(G.Sum(must(G.Add(must(G.Rectify(must(G.Sub(klPerDim, lam)))), lam))))
 		}
-	case qB.analyticKL():
-		gr.kl = qB.klRow()
-		gr.lossKL = must(G.Mul(gr.w, gr.kl))
-		klTerm = gr.lossKL
+	case kl.analytic:
+		lossKL = must(G.Mul(w, kl.row))
+		klTerm = lossKL
 	default:
-		// No closed form: the KL is estimated at each sample,
-		// log q(z|x) - log p(z) (Rezende & Mohamed 2015, eq. 15).
-		gr.kl = must(G.Sub(logq, bd.logStdNormal(z)))
-		gr.lossKL = must(G.Mul(gr.wk, gr.kl))
-		klTerm = gr.lossKL
+		lossKL = must(G.Mul(wk, kl.row))
+		klTerm = lossKL
 	}
+	var loss, bound *G.Node
 	switch {
 	case opts.Objective == ObjectiveIWAE:
-		// log w = log p(x|z) + log p(z) - log q(z|x); the bound is the
-		// log of the mean weight (Burda et al. 2015).
-		logw := must(G.Sub(must(G.Add(gr.recon, bd.logStdNormal(z))), logq))
-		perEx := bd.logMeanExp(must(G.Reshape(logw, []int{B, k})), k)
-		gr.bound = must(G.Mul(gr.w, perEx))
-		gr.loss = must(G.Neg(gr.bound))
+		// The bound is the log of the mean weight (Burda et al. 2015).
+		perEx := bd.logMeanExp(must(G.Reshape(t.LogW(), []int{B, k})), k)
+		bound = must(G.Mul(w, perEx))
+		loss = must(G.Neg(bound))
 	case opts.Estimator == EstimatorScore:
 		// Surrogate whose encoder gradient is E[(log p(x|z) - b) grad log q(z|x)]
 		// (the score function), plus the exact gradient of the analytic KL.
 		// adv is an input, so the decoder's gradient comes from recon alone.
-		gr.logq = q.logQAt(z)
-		score := must(G.Mul(gr.wk, must(G.HadamardProd(gr.adv, gr.logq))))
-		gr.bound = must(G.Sub(gr.lossRecon, gr.lossKL))
-		gr.loss = must(G.Sub(must(G.Sub(must(G.Mul(gr.beta, klTerm)), gr.lossRecon)), score))
+		adv := gr.newInput(bd, inAdv, n)
+		score := must(G.Mul(wk, must(G.HadamardProd(adv, t.LogQ()))))
+		bound = must(G.Sub(lossRecon, lossKL))
+		loss = must(G.Sub(must(G.Sub(must(G.Mul(beta, klTerm)), lossRecon)), score))
 	default:
-		gr.bound = must(G.Sub(gr.lossRecon, gr.lossKL))
-		gr.loss = must(G.Sub(must(G.Mul(gr.beta, klTerm)), gr.lossRecon))
+		bound = must(G.Sub(lossRecon, lossKL))
+		loss = must(G.Sub(must(G.Mul(beta, klTerm)), lossRecon))
 	}
-	grads, err := G.Grad(gr.loss, bd.b.Nodes()...)
+	gr.out[outLoss], gr.out[outLossRecon], gr.out[outLossKL], gr.out[outBound] = loss, lossRecon, lossKL, bound
+	grads, err := G.Grad(loss, bd.b.Nodes()...)
 	if err != nil {
 		return fmt.Errorf("amortized: differentiating the loss: %w", err)
 	}
@@ -307,23 +167,11 @@ func (bd *builder) trainGraph(gr *graph, opts TrainOptions) error {
 	return nil
 }
 
-// reparameterize is z = mu + exp(lv/2) * eps.
-func (bd *builder) reparameterize(mu, logvar, eps *G.Node) *G.Node {
-	return must(G.Add(mu, bd.scaledNoise(logvar, eps)))
-}
-
-// scaledNoise is exp(lv/2) * eps.
-func (bd *builder) scaledNoise(logvar, eps *G.Node) *G.Node {
-	std := must(G.Exp(must(G.Mul(logvar, bd.scalar(0.5)))))
-	return must(G.HadamardProd(std, eps))
-}
-
-// logStdNormal is sum_j log N(v_j; 0, 1) per row.
-func (bd *builder) logStdNormal(v *G.Node) *G.Node {
-	s := must(G.Sum(must(G.Square(v)), 1))
-	d := float64(bd.m.cfg.Latent)
-	return must(G.Mul(must(G.Add(s, bd.scalar(d*math.Log(2*math.Pi)))), bd.scalar(-0.5)))
-}
+// graphBuild serializes the construction of graphs: gorgonia keeps global
+// state while building (internal/encoding's group counter, written without
+// synchronization), so graphs built on two goroutines at once race.
+// Running them in parallel is fine.
+var graphBuild sync.Mutex
 
 // buildGraph compiles a graph of the given kind and batch size on the
 // model's parameters. opts only matters for training graphs.
@@ -331,76 +179,76 @@ func (m *Model) buildGraph(kind graphKind, batch int, opts TrainOptions) (*graph
 	return m.buildGraphOn(m.params, kind, batch, opts)
 }
 
+// newBuilder starts a graph on the parameters ps (a store with the model's
+// parameter names).
+func (m *Model) newBuilder(ps *nets.Params) *Builder {
+	g := G.NewGraph()
+	return &Builder{m: m, g: g, b: ps.Bind(g), dt: ps.Dtype()}
+}
+
 // buildGraphOn is buildGraph bound to ps, a store with the model's parameter
 // names. Graphs that run concurrently need their own copies: gorgonia sets
 // the engine of bound tensors when it compiles and may reshape them in place
 // while it runs, so two graphs sharing tensors race.
 func (m *Model) buildGraphOn(ps *nets.Params, kind graphKind, batch int, opts TrainOptions) (gr *graph, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			be, ok := r.(buildError)
-			if !ok {
-				panic(r)
-			}
-			err = fmt.Errorf("amortized: building graph: %w", be.err)
-		}
-	}()
-	g := G.NewGraph()
-	bd := &builder{m: m, g: g, b: ps.Bind(g), dt: ps.Dtype()}
-	gr = &graph{kind: kind, batch: batch, g: g, bind: bd.b}
+	graphBuild.Lock()
+	defer graphBuild.Unlock()
+	defer recoverBuild(&err, "graph")
+	bd := m.newBuilder(ps)
+	gr = &graph{kind: kind, batch: batch, g: bd.g, bind: bd.b, in: map[string]*G.Node{}, out: map[string]*G.Node{}}
 	D, L := m.cfg.DataDim, m.cfg.Latent
 
 	switch kind {
 	case kindDecode:
-		gr.z = bd.input("z", batch, L)
-		gr.mean = bd.meanOf(bd.decode(gr.z))
+		z := gr.newInput(bd, inZ, batch, L)
+		gr.out[outMean] = bd.decode(z).Mean()
+	case kindSample:
+		normal, uniform := m.priorNoise()
+		noise := PriorNoise{Normal: gr.newInput(bd, inEps, batch, normal)}
+		if uniform > 0 {
+			noise.Uniform = gr.newInput(bd, inU, batch, uniform)
+		}
+		z := bd.Prior().Sample(noise)
+		gr.out[outZ], gr.out[outMean] = z, bd.decode(z).Mean()
 	case kindEncode:
-		gr.x = bd.input("x", batch, D)
-		gr.heads = bd.encodeHeads(gr.x)
-		q := bd.posterior(gr.heads)
-		gr.mu, gr.logvar, gr.point = q.mu, q.logvar, q.point()
+		x := gr.newInput(bd, inX, batch, D)
+		heads := bd.encodeData(x)
+		for name, h := range heads {
+			gr.out[outHead+name] = h
+		}
+		gr.out[outPoint] = bd.bindQ(heads, x).Point()
 	case kindEval:
-		gr.x = bd.input("x", batch, D)
-		gr.eps = bd.input("eps", batch, L)
-		q := bd.posterior(bd.encodeHeads(gr.x))
-		gr.mu = q.mu
-		z, logq := q.sample(gr.eps)
-		dec := bd.decode(z)
-		gr.recon = bd.logLikelihood(dec, gr.x)
-		gr.mean = bd.meanOf(dec)
-		gr.logq, gr.logp = logq, bd.logStdNormal(z)
-		if q.analyticKL() {
-			gr.kl = q.klRow()
-		} else {
-			gr.kl = must(G.Sub(gr.logq, gr.logp))
-		}
+		x := gr.newInput(bd, inX, batch, D)
+		eps := gr.newInput(bd, inEps, batch, m.noiseWidth())
+		t := bd.newTerms(draw{heads: bd.encodeData(x), x: x, eps: eps})
+		gr.out[outRecon] = t.Recon()
+		gr.out[outMean] = t.decoded().Mean()
+		gr.out[outLogQ], gr.out[outLogP] = t.LogQ(), t.LogP()
+		kl := t.KL()
+		gr.out[outKL], gr.analyticKL = kl.row, kl.analytic
 	case kindLogW:
-		gr.x = bd.input("x", batch, D)
-		for _, hd := range m.post.heads(L) {
-			gr.qIn = append(gr.qIn, bd.input("q."+hd.name, batch, hd.width))
+		x := gr.newInput(bd, inX, batch, D)
+		heads := HeadValues{}
+		for _, hd := range m.family.Heads(m.cfg) {
+			heads[hd.Name] = gr.newInput(bd, inHead+hd.Name, batch, hd.Width)
 		}
-		gr.muIn, gr.logvarIn = gr.qIn[0], gr.qIn[1]
-		gr.eps = bd.input("eps", batch, L)
-		z, logq := bd.posterior(gr.qIn).sample(gr.eps)
-		gr.zOut = z
-		gr.recon = bd.logLikelihood(bd.decode(gr.zOut), gr.x)
-		lpz := bd.logStdNormal(gr.zOut)
-		gr.logw = must(G.Sub(must(G.Add(gr.recon, lpz)), logq))
+		eps := gr.newInput(bd, inEps, batch, m.noiseWidth())
+		t := bd.newTerms(draw{heads: heads, x: x, eps: eps})
+		gr.out[outZ], gr.out[outRecon], gr.out[outLogW] = t.z, t.Recon(), t.LogW()
 	case kindTrain:
 		if err := bd.trainGraph(gr, opts); err != nil {
 			return nil, err
 		}
 	}
 	gr.outs = map[*G.Node]*G.Value{}
-	for _, n := range append([]*G.Node{gr.mu, gr.point, gr.mean, gr.recon, gr.kl, gr.logq, gr.logp,
-		gr.zOut, gr.logw, gr.loss, gr.lossRecon, gr.lossKL, gr.bound}, gr.heads...) {
+	for _, n := range gr.out {
 		if _, dup := gr.outs[n]; n != nil && !dup {
 			v := new(G.Value)
 			G.Read(n, v)
 			gr.outs[n] = v
 		}
 	}
-	if gr.vm, err = tape.New(G.NewTapeMachine(g)); err != nil {
+	if gr.vm, err = tape.New(G.NewTapeMachine(bd.g)); err != nil {
 		return nil, err
 	}
 	return gr, nil
@@ -449,9 +297,9 @@ func setScalar(n *G.Node, v float64) error {
 	return G.Let(n, G.NewF64(v))
 }
 
-// read returns the value an output node had when it was computed, as float64s.
-func (gr *graph) read(n *G.Node, dst []float64) []float64 {
-	v, ok := gr.outs[n]
+// read returns the value the named output had when it was computed, as float64s.
+func (gr *graph) read(name string, dst []float64) []float64 {
+	v, ok := gr.outs[gr.out[name]]
 	if !ok || *v == nil {
 		panic("amortized: reading a node that is not a graph output") // a bug in this package
 	}
@@ -491,7 +339,7 @@ func tensorValues(t tensor.Tensor, dst []float64) []float64 {
 }
 
 // scalar reads a scalar output.
-func (gr *graph) scalar(n *G.Node) float64 {
+func (gr *graph) scalar(name string) float64 {
 	var buf [1]float64
-	return gr.read(n, buf[:0])[0]
+	return gr.read(name, buf[:0])[0]
 }

@@ -59,7 +59,7 @@ func (m *Model) Impute(x [][]float32, observed [][]bool, opts ImputeOptions, rng
 	if iters == 0 {
 		iters = DefaultImputeIters
 	}
-	n, D, L := len(x)*chains, m.cfg.DataDim, m.cfg.Latent
+	n, D, L := len(x)*chains, m.cfg.DataDim, m.noiseWidth()
 	missing := make([][]int, len(x))
 	for i, obs := range observed {
 		for j, seen := range obs {
@@ -82,17 +82,17 @@ func (m *Model) Impute(x [][]float32, observed [][]bool, opts ImputeOptions, rng
 		xs := flat[start*D : (start+rows)*D]
 		e := eps[:rows*L]
 		for range iters {
-			setRows(g.x, xs)
+			setRows(g.input(inX), xs)
 			if !opts.Mean {
 				for i := range e {
 					e[i] = rng.NormFloat64()
 				}
 			}
-			setRows64(g.eps, e)
+			setRows64(g.input(inEps), e)
 			if err := g.run(); err != nil {
 				return err
 			}
-			mean = g.read(g.mean, mean)
+			mean = g.read(outMean, mean)
 			for r := range rows {
 				for _, j := range missing[(start+r)/chains] {
 					xs[r*D+j] = float32(mean[r*D+j])
@@ -126,7 +126,6 @@ func (m *Model) Impute(x [][]float32, observed [][]bool, opts ImputeOptions, rng
 // checkImpute validates Impute's arguments.
 func (m *Model) checkImpute(x [][]float32, observed [][]bool, opts ImputeOptions, rng *rand.Rand) error {
 	D := m.cfg.DataDim
-	unit := m.cfg.Likelihood == Bernoulli
 	switch {
 	case len(x) == 0:
 		return errors.New("amortized: Impute: x has no rows")
@@ -140,6 +139,9 @@ func (m *Model) checkImpute(x [][]float32, observed [][]bool, opts ImputeOptions
 		return fmt.Errorf("amortized: Impute: Chains = %d with Mean: the chains would be identical; want draws (Mean false) or one chain", opts.Chains)
 	case rng == nil && !opts.Mean:
 		return errors.New("amortized: Impute: rng is nil; drawing z needs one (or set Mean)")
+	}
+	if err := checkAlloc("Impute", fmt.Sprintf("Chains = %d for %d rows", max(opts.Chains, 1), len(x)), max(opts.Chains, 1), len(x)*D); err != nil {
+		return err
 	}
 	for i, row := range x {
 		if len(row) != D {
@@ -156,8 +158,8 @@ func (m *Model) checkImpute(x [][]float32, observed [][]bool, opts ImputeOptions
 			if math.IsNaN(f) || math.IsInf(f, 0) {
 				return fmt.Errorf("amortized: Impute: observed x[%d][%d] = %v, want a finite value", i, j, v)
 			}
-			if unit && (v < 0 || v > 1) {
-				return fmt.Errorf("amortized: Impute: observed x[%d][%d] = %v, want a value in [0,1] for a Bernoulli model", i, j, v)
+			if err := m.lik.CheckValue(v); err != nil {
+				return fmt.Errorf("amortized: Impute: observed x[%d][%d] = %v, %w", i, j, v, err)
 			}
 		}
 	}

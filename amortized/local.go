@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -183,8 +182,8 @@ func (m *Model) LocalELBO(x [][]float32, opts LocalOptions, rng *rand.Rand) (Loc
 		return LocalResult{}, err
 	}
 	res := lj.res
-	for h, l := range m.heads {
-		res.Heads = append(res.Heads, LocalHead{Name: strings.TrimPrefix(l.Name, "encoder."), Width: widths[h]})
+	for _, hd := range m.qHeads() {
+		res.Heads = append(res.Heads, LocalHead{Name: hd.Name, Width: hd.Width})
 	}
 	res.Q = make([][]float32, n)
 	for i := range n {
@@ -245,7 +244,7 @@ func (lj *localJob) work(ps *nets.Params, size, units, perUnit int, next *atomic
 // optimize runs Adam on the q parameters of rows [r0, r1), leaving them in
 // lj.q, and returns the sum over the rows of the ELBO estimate at each step.
 func (lj *localJob) optimize(lg *localGraph, r0, r1 int) ([]float64, error) {
-	D, L, M, o := lj.m.cfg.DataDim, lj.m.cfg.Latent, lj.opts.Samples, lj.opts
+	D, L, M, o := lj.m.cfg.DataDim, lj.m.noiseWidth(), lj.opts.Samples, lj.opts
 	rows := r1 - r0
 	xk := make([]float32, rows*M*D)
 	for b := range rows {
@@ -261,10 +260,9 @@ func (lj *localJob) optimize(lg *localGraph, r0, r1 int) ([]float64, error) {
 	setRows64(lg.w, w)
 	eps := make([]float64, rows*M*L)
 	params := make([][]float64, len(lj.widths)) // this unit's rows of each head, updated in place
-	adams := make([]*localAdam, len(lj.widths))
+	opt := NewAdam(o.LR, 0.9, 0.999, 1e-8)
 	for h, wd := range lj.widths {
 		params[h] = lj.q[h][r0*wd : r1*wd]
-		adams[h] = newLocalAdam(len(params[h]))
 	}
 	trace := make([]float64, o.Steps)
 	var est []float64
@@ -299,8 +297,8 @@ func (lj *localJob) optimize(lg *localGraph, r0, r1 int) ([]float64, error) {
 					return nil, fmt.Errorf("amortized: LocalELBO: a gradient is not finite at step %d (rows %d-%d)", t, r0, r1-1)
 				}
 			}
-			adams[h].step(p, g, lr)
 		}
+		opt.StepFloat64s(params, grads, lr)
 	}
 	return trace, nil
 }
@@ -308,7 +306,7 @@ func (lj *localJob) optimize(lg *localGraph, r0, r1 int) ([]float64, error) {
 // evaluate estimates, for rows [r0, r1), both ELBOs and both
 // importance-weighted bounds from the same EvalSamples draws per row.
 func (lj *localJob) evaluate(eg *graph, r0, r1 int) error {
-	D, L, S := lj.m.cfg.DataDim, lj.m.cfg.Latent, lj.opts.EvalSamples
+	D, L, S := lj.m.cfg.DataDim, lj.m.noiseWidth(), lj.opts.EvalSamples
 	size := eg.batch
 	x := make([]float32, size*D)
 	ep := make([]float64, size*L)
@@ -346,16 +344,16 @@ func (lj *localJob) evaluate(eg *graph, r0, r1 int) error {
 			item = append(item, row)
 		}
 		used := len(item)
-		setRows(eg.x, x[:used*D])
-		setRows64(eg.eps, ep[:used*L])
+		setRows(eg.input(inX), x[:used*D])
+		setRows64(eg.input(inEps), ep[:used*L])
 		for which, qb := range bufs {
-			for h, w := range lj.widths {
-				setRows64(eg.qIn[h], qb[h][:used*w])
+			for h, hd := range lj.m.qHeads() {
+				setRows64(eg.input(inHead+hd.Name), qb[h][:used*hd.Width])
 			}
 			if err := eg.run(); err != nil {
 				return err
 			}
-			lw = eg.read(eg.logw, lw)
+			lw = eg.read(outLogW, lw)
 			for i, row := range item {
 				a := &accs[row-r0][which]
 				a.sum += lw[i]
@@ -400,18 +398,12 @@ type localGraph struct {
 // newLocalGraph builds a localGraph for batch rows and samples draws on the
 // weights in ps.
 func (m *Model) newLocalGraph(ps *nets.Params, batch, samples int) (lg *localGraph, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			be, ok := r.(buildError)
-			if !ok {
-				panic(r)
-			}
-			err = fmt.Errorf("amortized: building the local ELBO graph: %w", be.err)
-		}
-	}()
-	g := G.NewGraph()
-	bd := &builder{m: m, g: g, b: ps.Bind(g), dt: ps.Dtype()}
-	B, M, D, L := batch, samples, m.cfg.DataDim, m.cfg.Latent
+	graphBuild.Lock()
+	defer graphBuild.Unlock()
+	defer recoverBuild(&err, "the local ELBO graph")
+	bd := m.newBuilder(ps)
+	g := bd.g
+	B, M, D, L := batch, samples, m.cfg.DataDim, m.noiseWidth()
 	lg = &localGraph{batch: B, samples: M}
 	rep := bd.input("rep", B*M, B) // repeats each row's parameters M times
 	r := make([]float64, B*M*B)
@@ -421,26 +413,24 @@ func (m *Model) newLocalGraph(ps *nets.Params, batch, samples int) (lg *localGra
 		}
 	}
 	setRows64(rep, r)
-	var repeated []*G.Node
-	for h, w := range m.headWidths() {
-		leaf := G.NodeFromAny(g, tensor.New(tensor.Of(bd.dt), tensor.WithShape(B, w)), G.WithName(fmt.Sprintf("local.%d", h)))
+	leaves := HeadValues{}
+	for h, hd := range m.qHeads() {
+		leaf := G.NodeFromAny(g, tensor.New(tensor.Of(bd.dt), tensor.WithShape(B, hd.Width)), G.WithName(fmt.Sprintf("local.%d", h)))
 		lg.leaves = append(lg.leaves, leaf)
-		repeated = append(repeated, must(G.Mul(rep, leaf)))
+		leaves[hd.Name] = leaf
 	}
 	lg.x = bd.input("x", B*M, D)
 	lg.eps = bd.input("eps", B*M, L)
 	lg.w = bd.input("w", B)
-	q := bd.posterior(repeated)
-	z, logq := q.sample(lg.eps)
-	recon := bd.logLikelihood(bd.decode(z), lg.x)
+	t := bd.newTerms(draw{heads: leaves, rep: rep, xs: lg.x, eps: lg.eps})
 	perRow := func(v *G.Node) *G.Node { // mean over each row's M draws
 		s := must(G.Sum(must(G.Reshape(v, []int{B, M})), 1))
-		return must(G.Mul(s, bd.scalar(1/float64(M))))
+		return must(G.Mul(s, bd.Scalar(1/float64(M))))
 	}
-	if q.analyticKL() {
-		lg.elbo = must(G.Sub(perRow(recon), bd.posterior(lg.leaves).klRow()))
+	if kl := t.KL(); kl.analytic {
+		lg.elbo = must(G.Sub(perRow(t.Recon()), kl.row))
 	} else {
-		lg.elbo = perRow(must(G.Sub(must(G.Add(recon, bd.logStdNormal(z))), logq)))
+		lg.elbo = perRow(t.LogW())
 	}
 	lg.loss = must(G.Neg(must(G.Mul(lg.w, lg.elbo))))
 	if _, err := G.Grad(lg.loss, lg.leaves...); err != nil {
@@ -481,26 +471,4 @@ func (lg *localGraph) step(est []float64, grads [][]float64) ([]float64, error) 
 		gt.Zero() // the tape machine adds into gradients
 	}
 	return est, nil
-}
-
-// localAdam is Adam (betas 0.9, 0.999, epsilon 1e-8, PyTorch's placement of
-// epsilon, as [Adam]) on a slice of float64 parameters.
-type localAdam struct {
-	m, v []float64
-	t    int
-}
-
-func newLocalAdam(n int) *localAdam { return &localAdam{m: make([]float64, n), v: make([]float64, n)} }
-
-// step moves w against the gradient g with step size lr.
-func (a *localAdam) step(w, g []float64, lr float64) {
-	const b1, b2, eps = 0.9, 0.999, 1e-8
-	a.t++
-	bc1 := 1 - math.Pow(b1, float64(a.t))
-	invSqrtBC2 := 1 / math.Sqrt(1-math.Pow(b2, float64(a.t)))
-	for i := range w {
-		a.m[i] = b1*a.m[i] + (1-b1)*g[i]
-		a.v[i] = b2*a.v[i] + (1-b2)*g[i]*g[i]
-		w[i] -= lr / bc1 * a.m[i] / (math.Sqrt(a.v[i])*invSqrtBC2 + eps)
-	}
 }

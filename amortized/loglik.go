@@ -42,7 +42,7 @@ func (m *Model) LogLikelihoodSE(x [][]float32, k int, rng *rand.Rand) (ll, se []
 	if err != nil {
 		return nil, nil, err
 	}
-	n, D, L := len(x), m.cfg.DataDim, m.cfg.Latent
+	n, D, L := len(x), m.cfg.DataDim, m.noiseWidth()
 	// The encoder runs once per row; its heads (all of q's parameters,
 	// flow parameters and context included) are fed to the kindLogW graph
 	// for every chunk of samples, which is far cheaper than rerunning the
@@ -86,7 +86,7 @@ func (m *Model) LogLikelihoodSE(x [][]float32, k int, rng *rand.Rand) (ll, se []
 				return
 			}
 			defer g.close()
-			buf := newLogWBuffers(size, D, L, m.headWidths())
+			buf := newLogWBuffers(size, D, L, m.qHeads())
 			for {
 				u := int(next.Add(1) - 1)
 				if u >= units {
@@ -121,24 +121,27 @@ func (m *Model) encodeHeads(flat []float32, n int) ([][]float64, error) {
 	}
 	var buf []float64
 	err := m.chunks(kindEncode, n, func(g *graph, start, rows int) error {
-		setRows(g.x, flat[start*D:(start+rows)*D])
+		setRows(g.input(inX), flat[start*D:(start+rows)*D])
 		if err := g.run(); err != nil {
 			return err
 		}
-		for h, w := range widths {
-			buf = g.read(g.heads[h], buf)
-			out[h] = append(out[h], buf[:rows*w]...)
+		for h, hd := range m.qHeads() {
+			buf = g.read(outHead+hd.Name, buf)
+			out[h] = append(out[h], buf[:rows*widths[h]]...)
 		}
 		return nil
 	})
 	return out, err
 }
 
+// qHeads are the encoder's heads, in order.
+func (m *Model) qHeads() []Head { return m.family.Heads(m.cfg) }
+
 // headWidths are the widths of the encoder's heads, in order.
 func (m *Model) headWidths() []int {
 	var w []int
-	for _, l := range m.heads {
-		w = append(w, l.Out)
+	for _, hd := range m.qHeads() {
+		w = append(w, hd.Width)
 	}
 	return w
 }
@@ -150,15 +153,15 @@ type logWBuffers struct {
 	ep         []float64
 	item       []int // row of each filled item
 	lw         []float64
-	widths     []int
+	heads      []Head
 	D, L, size int
 }
 
-func newLogWBuffers(size, D, L int, widths []int) *logWBuffers {
+func newLogWBuffers(size, D, L int, heads []Head) *logWBuffers {
 	b := &logWBuffers{x: make([]float32, size*D), ep: make([]float64, size*L), item: make([]int, 0, size),
-		widths: widths, D: D, L: L, size: size}
-	for _, w := range widths {
-		b.q = append(b.q, make([]float64, size*w))
+		heads: heads, D: D, L: L, size: size}
+	for _, hd := range heads {
+		b.q = append(b.q, make([]float64, size*hd.Width))
 	}
 	return b
 }
@@ -174,7 +177,8 @@ func (b *logWBuffers) runUnit(g *graph, flat []float32, q [][]float64, seeds []u
 			row, s := r0+t/k, t%k
 			i := len(b.item)
 			copy(b.x[i*D:(i+1)*D], flat[row*D:(row+1)*D])
-			for h, w := range b.widths {
+			for h, hd := range b.heads {
+				w := hd.Width
 				copy(b.q[h][i*w:(i+1)*w], q[h][row*w:(row+1)*w])
 			}
 			r := rand.New(rand.NewPCG(seeds[row], uint64(s)))
@@ -184,15 +188,15 @@ func (b *logWBuffers) runUnit(g *graph, flat []float32, q [][]float64, seeds []u
 			b.item = append(b.item, row)
 		}
 		used := len(b.item)
-		setRows(g.x, b.x[:used*D])
-		for h, w := range b.widths {
-			setRows64(g.qIn[h], b.q[h][:used*w])
+		setRows(g.input(inX), b.x[:used*D])
+		for h, hd := range b.heads {
+			setRows64(g.input(inHead+hd.Name), b.q[h][:used*hd.Width])
 		}
-		setRows64(g.eps, b.ep[:used*L])
+		setRows64(g.input(inEps), b.ep[:used*L])
 		if err := g.run(); err != nil {
 			return err
 		}
-		b.lw = g.read(g.logw, b.lw)
+		b.lw = g.read(outLogW, b.lw)
 		for i, row := range b.item {
 			acc[row].add(b.lw[i])
 		}
@@ -242,6 +246,11 @@ func (a *lseAcc) result(k int) (ll, se float64) {
 func (m *Model) workerCopies(units int) (copies []*nets.Params, release func(), err error) {
 	workers := max(1, min(runtime.GOMAXPROCS(0), units))
 	copies = make([]*nets.Params, workers)
+	// Under the lock: another call may be compiling or running a graph on
+	// m.params (gorgonia writes the tensors' engine field and may reshape
+	// them in place).
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	for w := range copies {
 		copies[w] = m.params.ZerosLike()
 		if err := copies[w].CopyFrom(m.params); err != nil {

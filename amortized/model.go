@@ -7,8 +7,8 @@ import (
 	"math/rand/v2"
 	"sync"
 
-	"github.com/govae/govae/flows"
 	"github.com/govae/govae/nets"
+	"strings"
 )
 
 // Model is a trained or freshly initialized VAE. Its methods take and return
@@ -17,13 +17,11 @@ type Model struct {
 	cfg    Config
 	params *nets.Params
 
-	post     posteriorSpec // cfg.Posterior parsed
-	encTrunk nets.MLP
-	heads    []nets.Linear // q(z|x)'s parameters from the trunk, in post.heads order
-	iaf      []flows.IAF   // the IAF steps (family iaf)
-	decTrunk nets.MLP
-	decOut   nets.Linear // logits (Bernoulli) or pre-sigmoid mean (Gaussian)
-	decVar   nets.Linear // Gaussian only: pre-softplus variance
+	family  Family // q(z|x)
+	prior   Prior  // p(z)
+	lik     Likelihood
+	encoder Net // x -> the family's heads
+	decoder Net // z (or the prior's view of it) -> the likelihood's heads
 
 	mu     sync.Mutex
 	graphs map[graphKey]*graph
@@ -39,28 +37,35 @@ type graphKey struct {
 const evalChunk = 500
 
 // New builds a model for cfg with weights drawn from a generator seeded by
-// seed, except fullcov's head lower, which starts at zero (so q starts as a
-// diagonal Gaussian); its draws are still taken, so every other weight is
-// what it would be without the reset.
+// seed, except heads marked ZeroInit (fullcov's lower), which start at zero
+// (so q starts as a diagonal Gaussian); their draws are still taken, so
+// every other weight is what it would be without the reset.
 func New(cfg Config, seed uint64) (*Model, error) {
 	m, err := newModel(cfg)
 	if err != nil {
 		return nil, err
 	}
 	m.params.InitUniform(rand.New(rand.NewPCG(seed, streamInit)))
-	for i, hd := range m.post.heads(m.cfg.Latent) {
-		if hd.zeroInit {
-			for _, name := range []string{m.heads[i].WeightName(), m.heads[i].BiasName()} {
-				m.params.Get(name).Value.Zero()
+	zero := func(side string, heads []Head) {
+		for _, hd := range heads {
+			if !hd.ZeroInit {
+				continue
+			}
+			for _, p := range m.params.All() {
+				if strings.HasPrefix(p.Name, side+"."+hd.Name+".") {
+					p.Value.Zero()
+				}
 			}
 		}
 	}
+	zero("encoder", m.family.Heads(m.cfg))
+	zero("decoder", m.lik.Heads(m.cfg))
 	return m, nil
 }
 
 // newModel defines the network for cfg with zero weights.
 func newModel(cfg Config) (*Model, error) {
-	cfg, err := cfg.Normalize()
+	cfg, p, err := cfg.normalize()
 	if err != nil {
 		return nil, err
 	}
@@ -68,41 +73,79 @@ func newModel(cfg Config) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{cfg: cfg, params: ps, graphs: map[graphKey]*graph{}}
-	act := nets.Activation(cfg.Activation)
-	D, L := cfg.DataDim, cfg.Latent
-	errs := []error{}
-	add := func(l nets.Linear, err error) nets.Linear { errs = append(errs, err); return l }
-	m.encTrunk, err = nets.NewMLP(ps, "encoder", D, cfg.Hidden, act)
-	errs = append(errs, err)
-	h := m.encTrunk.Out(D)
-	m.post = cfg.posterior()
-	for _, hd := range m.post.heads(L) {
-		m.heads = append(m.heads, add(nets.NewLinear(ps, "encoder."+hd.name, h, hd.width)))
+	m := &Model{cfg: cfg, params: ps, family: p.family, prior: p.prior, lik: p.lik, graphs: map[graphKey]*graph{}}
+	nn, err := define(ps, cfg, p)
+	if err != nil {
+		return nil, err
 	}
-	if m.post.family == IAF {
-		m.iaf, err = newIAFSteps(ps, m.post, L, act)
-		errs = append(errs, err)
-	}
-	m.decTrunk, err = nets.NewMLP(ps, "decoder", L, cfg.DecoderHidden, act)
-	errs = append(errs, err)
-	h = m.decTrunk.Out(L)
-	if cfg.Likelihood == Bernoulli {
-		m.decOut = add(nets.NewLinear(ps, "decoder.logits", h, D))
-	} else {
-		m.decOut = add(nets.NewLinear(ps, "decoder.mean", h, D))
-		m.decVar = add(nets.NewLinear(ps, "decoder.var", h, D))
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("amortized: defining the network: %w", err)
-	}
+	m.encoder, m.decoder = nn[0], nn[1]
 	return m, nil
+}
+
+// define registers every part's parameters in ps, in the order of the
+// checkpoint's tensors: the encoder (trunk and the family's heads), the
+// family's own, the decoder (trunk and the likelihood's heads), the
+// likelihood's own, the prior's own. It returns the encoder and decoder.
+func define(ps *nets.Params, c Config, p parts) ([2]Net, error) {
+	var nn [2]Net
+	fail := func(err error) ([2]Net, error) {
+		return nn, fmt.Errorf("amortized: defining the network: %w", err)
+	}
+	var err error
+	if nn[0], err = p.trunk.Encoder(ps, c, p.family.Heads(c)); err != nil {
+		return fail(err)
+	}
+	if d, ok := p.family.(Definer); ok {
+		if err := d.Define(ps, c); err != nil {
+			return fail(err)
+		}
+	}
+	in := c.Latent
+	if v, ok := p.prior.(DecoderView); ok {
+		in = v.DecoderWidth(c)
+	}
+	if nn[1], err = p.trunk.Decoder(ps, c, in, p.lik.Heads(c)); err != nil {
+		return fail(err)
+	}
+	for _, part := range []any{p.lik, p.prior} {
+		if d, ok := part.(Definer); ok {
+			if err := d.Define(ps, c); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	return nn, nil
+}
+
+// noiseWidth is the standard-normal noise per sample q's Sample reads.
+func (m *Model) noiseWidth() int {
+	if nw, ok := m.family.(NoiseWidth); ok {
+		return nw.NoiseWidth(m.cfg)
+	}
+	return m.cfg.Latent
+}
+
+// priorNoise is the noise per sample the prior's sampler reads.
+func (m *Model) priorNoise() (normal, uniform int) {
+	if pn, ok := m.prior.(PriorNoiseWidth); ok {
+		return pn.SampleNoise(m.cfg)
+	}
+	return m.cfg.Latent, 0
+}
+
+// AnalyticKL reports whether the model's KL(q(z|x) || p(z)) has a closed
+// form (registered for its family and prior); otherwise ELBO and training
+// use the one-sample estimate log q(z|x) - log p(z).
+func (m *Model) AnalyticKL() bool {
+	_, ok := lookupKL(m.family, m.prior)
+	return ok
 }
 
 // Config returns the model's configuration with defaults filled in.
 func (m *Model) Config() Config { return m.cfg }
 
-// Params exposes the parameter store (for checkpoints and optimizers).
+// Params exposes the live parameter store (for checkpoints and
+// optimizers); changing it is not synchronized with the model's methods.
 func (m *Model) Params() *nets.Params { return m.params }
 
 // LatentDim is the dimension of z.
@@ -162,11 +205,11 @@ func (m *Model) Encode(x [][]float32) ([][]float32, error) {
 	L, D := m.cfg.Latent, m.cfg.DataDim
 	var buf []float64
 	err = m.chunks(kindEncode, len(x), func(g *graph, start, rows int) error {
-		setRows(g.x, flat[start*D:(start+rows)*D])
+		setRows(g.input(inX), flat[start*D:(start+rows)*D])
 		if err := g.run(); err != nil {
 			return err
 		}
-		buf = g.read(g.point, buf)
+		buf = g.read(outPoint, buf)
 		for r := 0; r < rows; r++ {
 			out[start+r] = toFloat32(buf[r*L : (r+1)*L])
 		}
@@ -178,7 +221,7 @@ func (m *Model) Encode(x [][]float32) ([][]float32, error) {
 // Decode returns the mean of p(x|z) for each row of z: pixel probabilities
 // for a Bernoulli model, pixel means for a Gaussian one.
 func (m *Model) Decode(z [][]float32) ([][]float32, error) {
-	flat, err := checkRows(z, m.cfg.Latent, "z", false)
+	flat, err := checkRows(z, m.cfg.Latent, "z", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -186,15 +229,24 @@ func (m *Model) Decode(z [][]float32) ([][]float32, error) {
 }
 
 func (m *Model) decodeFlat(z []float32, n int) ([][]float32, error) {
+	return m.meansOf(kindDecode, n, func(g *graph, start, rows int) {
+		L := m.cfg.Latent
+		setRows(g.input(inZ), z[start*L:(start+rows)*L])
+	})
+}
+
+// meansOf runs graphs of the kind over n rows in chunks, after fill has
+// set each chunk's inputs, and returns the mean of p(x|z) of every row.
+func (m *Model) meansOf(kind graphKind, n int, fill func(g *graph, start, rows int)) ([][]float32, error) {
 	out := make([][]float32, n)
-	L, D := m.cfg.Latent, m.cfg.DataDim
+	D := m.cfg.DataDim
 	var buf []float64
-	err := m.chunks(kindDecode, n, func(g *graph, start, rows int) error {
-		setRows(g.z, z[start*L:(start+rows)*L])
+	err := m.chunks(kind, n, func(g *graph, start, rows int) error {
+		fill(g, start, rows)
 		if err := g.run(); err != nil {
 			return err
 		}
-		buf = g.read(g.mean, buf)
+		buf = g.read(outMean, buf)
 		for r := 0; r < rows; r++ {
 			out[start+r] = toFloat32(buf[r*D : (r+1)*D])
 		}
@@ -203,7 +255,20 @@ func (m *Model) decodeFlat(z []float32, n int) ([][]float32, error) {
 	return out, err
 }
 
-// Sample draws n images from the model: z ~ N(0, I), returning the mean of
+// MaxValues bounds what one call may allocate, in values: Sample's n
+// images, Impute's rows times chains, LogLikelihood's rows times k are
+// checked against it before anything is allocated.
+const MaxValues = 1 << 31
+
+// checkAlloc errs when rows of width values each exceed MaxValues.
+func checkAlloc(method, arg string, rows, width int) error {
+	if rows > 0 && width > 0 && rows > MaxValues/width {
+		return fmt.Errorf("amortized: %s: %s asks for %d rows of %d values, more than the limit of %d values in one call", method, arg, rows, width, MaxValues)
+	}
+	return nil
+}
+
+// Sample draws n images from the model: z ~ p(z), returning the mean of
 // p(x|z) for each (the usual way to show samples, free of pixel noise).
 func (m *Model) Sample(n int, rng *rand.Rand) ([][]float32, error) {
 	if n < 1 {
@@ -212,11 +277,26 @@ func (m *Model) Sample(n int, rng *rand.Rand) ([][]float32, error) {
 	if rng == nil {
 		return nil, errors.New("amortized: Sample: rng is nil")
 	}
-	z := make([]float32, n*m.cfg.Latent)
-	for i := range z {
-		z[i] = float32(rng.NormFloat64())
+	normal, uniform := m.priorNoise()
+	if err := checkAlloc("Sample", "n", n, max(normal+uniform, m.cfg.DataDim)); err != nil {
+		return nil, err
 	}
-	return m.decodeFlat(z, n)
+	// All the normal noise first, then the uniforms: for N(0, I) the draws
+	// (rounded to float32) are what they were before priors were parts.
+	eps := make([]float32, n*normal)
+	for i := range eps {
+		eps[i] = float32(rng.NormFloat64())
+	}
+	u := make([]float64, n*uniform)
+	for i := range u {
+		u[i] = rng.Float64()
+	}
+	return m.meansOf(kindSample, n, func(g *graph, start, rows int) {
+		setRows(g.input(inEps), eps[start*normal:(start+rows)*normal])
+		if uniform > 0 {
+			setRows64(g.input(inU), u[start*uniform:(start+rows)*uniform])
+		}
+	})
 }
 
 // Reconstruct encodes each row, draws z ~ q(z|x) and returns the mean of p(x|z).
@@ -225,7 +305,7 @@ func (m *Model) Reconstruct(x [][]float32, rng *rand.Rand) ([][]float32, error) 
 	D := m.cfg.DataDim
 	var buf []float64
 	err := m.evalRows(x, rng, func(g *graph, start, rows int) {
-		buf = g.read(g.mean, buf)
+		buf = g.read(outMean, buf)
 		for r := 0; r < rows; r++ {
 			out[start+r] = toFloat32(buf[r*D : (r+1)*D])
 		}
@@ -241,7 +321,7 @@ func (m *Model) ELBO(x [][]float32, rng *rand.Rand) ([]float64, error) {
 	out := make([]float64, len(x))
 	var rec, kl []float64
 	err := m.evalRows(x, rng, func(g *graph, start, rows int) {
-		rec, kl = g.read(g.recon, rec), g.read(g.kl, kl)
+		rec, kl = g.read(outRecon, rec), g.read(outKL, kl)
 		for r := 0; r < rows; r++ {
 			out[start+r] = rec[r] - kl[r]
 		}
@@ -264,15 +344,15 @@ func (m *Model) evalRows(x [][]float32, rng *rand.Rand, collect func(g *graph, s
 
 // evalFlat is evalRows on validated row-major data.
 func (m *Model) evalFlat(flat []float32, n int, rng *rand.Rand, collect func(g *graph, start, rows int)) error {
-	D, L := m.cfg.DataDim, m.cfg.Latent
+	D, L := m.cfg.DataDim, m.noiseWidth()
 	eps := make([]float64, min(n, evalChunk)*L)
 	return m.chunks(kindEval, n, func(g *graph, start, rows int) error {
-		setRows(g.x, flat[start*D:(start+rows)*D])
+		setRows(g.input(inX), flat[start*D:(start+rows)*D])
 		e := eps[:rows*L]
 		for i := range e {
 			e[i] = rng.NormFloat64()
 		}
-		setRows64(g.eps, e)
+		setRows64(g.input(inEps), e)
 		if err := g.run(); err != nil {
 			return err
 		}
@@ -283,12 +363,12 @@ func (m *Model) evalFlat(flat []float32, n int, rng *rand.Rand, collect func(g *
 
 // checkData validates x as model input and flattens it.
 func (m *Model) checkData(x [][]float32) ([]float32, error) {
-	return checkRows(x, m.cfg.DataDim, "x", m.cfg.Likelihood == Bernoulli)
+	return checkRows(x, m.cfg.DataDim, "x", m.lik.CheckValue)
 }
 
 // checkRows flattens rows of the given width, rejecting ragged rows and
-// non-finite values, and values outside [0,1] when unit is set.
-func checkRows(x [][]float32, width int, name string, unit bool) ([]float32, error) {
+// non-finite values, and values check (if not nil) rejects.
+func checkRows(x [][]float32, width int, name string, check func(float32) error) ([]float32, error) {
 	if len(x) == 0 {
 		return nil, fmt.Errorf("amortized: %s has no rows", name)
 	}
@@ -302,8 +382,10 @@ func checkRows(x [][]float32, width int, name string, unit bool) ([]float32, err
 			if math.IsNaN(f) || math.IsInf(f, 0) {
 				return nil, fmt.Errorf("amortized: %s[%d][%d] = %v, want a finite value", name, i, j, v)
 			}
-			if unit && (v < 0 || v > 1) {
-				return nil, fmt.Errorf("amortized: %s[%d][%d] = %v, want a value in [0,1] for a Bernoulli model", name, i, j, v)
+			if check != nil {
+				if err := check(v); err != nil {
+					return nil, fmt.Errorf("amortized: %s[%d][%d] = %v, %w", name, i, j, v, err)
+				}
 			}
 		}
 		flat = append(flat, row...)

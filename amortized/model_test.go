@@ -58,7 +58,7 @@ func TestKLMatchesMonteCarlo(t *testing.T) {
 	var analytic float64
 	var diffs []float64
 	err := m.evalRows(xs, rand.New(rand.NewPCG(6, 6)), func(g *graph, _, rows int) {
-		q, p, kl := g.read(g.logq, nil), g.read(g.logp, nil), g.read(g.kl, nil)
+		q, p, kl := g.read(outLogQ, nil), g.read(outLogP, nil), g.read(outKL, nil)
 		analytic = kl[0]
 		for r := 0; r < rows; r++ {
 			diffs = append(diffs, q[r]-p[r])

@@ -106,7 +106,7 @@ func checkLossGradientsOn(t *testing.T, m *Model, opts TrainOptions, x []float32
 		if err := tr.g.run(); err != nil {
 			t.Fatal(err)
 		}
-		return tr.g.scalar(tr.g.loss)
+		return tr.g.scalar(outLoss)
 	}
 	checked := 0
 	for i, p := range m.params.All() {

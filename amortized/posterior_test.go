@@ -37,11 +37,11 @@ func newFamily(t *testing.T, post, dtype, lik string, seed uint64) *Model {
 // tests see a correlated q rather than the diagonal family.
 func drawZeroInitHeads(m *Model, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 77))
-	for i, hd := range m.post.heads(m.cfg.Latent) {
-		if !hd.zeroInit {
+	for _, hd := range m.qHeads() {
+		if !hd.ZeroInit {
 			continue
 		}
-		for _, name := range []string{m.heads[i].WeightName(), m.heads[i].BiasName()} {
+		for _, name := range []string{"encoder." + hd.Name + ".weight", "encoder." + hd.Name + ".bias"} {
 			p := m.params.Get(name)
 			bound := 1 / math.Sqrt(float64(max(p.FanIn, 1)))
 			for j := range p.Float32s() {
@@ -172,17 +172,20 @@ type qRig struct {
 func newQRig(t *testing.T, m *Model, B int) *qRig {
 	t.Helper()
 	g := G.NewGraph()
-	bd := &builder{m: m, g: g, b: m.params.Bind(g), dt: m.params.Dtype()}
+	bd := m.newBuilder(m.params)
+	g = bd.g
 	r := &qRig{t: t, m: m, B: B, outs: map[*G.Node]*G.Value{}}
-	for _, hd := range m.post.heads(m.cfg.Latent) {
-		r.heads = append(r.heads, bd.input("q."+hd.name, B, hd.width))
+	hv := HeadValues{}
+	for _, hd := range m.qHeads() {
+		r.heads = append(r.heads, bd.input("q."+hd.Name, B, hd.Width))
+		hv[hd.Name] = r.heads[len(r.heads)-1]
 	}
 	r.eps = bd.input("eps", B, m.cfg.Latent)
-	q := bd.posterior(r.heads)
-	r.z, r.logq = q.sample(r.eps)
-	r.point = q.point()
-	if q.analyticKL() {
-		r.kl, r.logQA = q.klRow(), q.logQAt(r.z)
+	tm := bd.newTerms(draw{heads: hv, eps: r.eps})
+	r.z, r.logq = tm.z, tm.logq
+	r.point = tm.q.Point()
+	if kl := tm.KL(); kl.analytic {
+		r.kl, r.logQA = kl.row, tm.q.(Invertible).LogQAt(r.z)
 	}
 	for _, n := range []*G.Node{r.z, r.logq, r.kl, r.logQA, r.point} {
 		if n != nil {
@@ -200,15 +203,15 @@ func newQRig(t *testing.T, m *Model, B int) *qRig {
 // is far from the identity (strong correlations, flows that bend).
 func (r *qRig) setHeads(rng *rand.Rand) [][]float64 {
 	vals := make([][]float64, len(r.heads))
-	for i, hd := range r.m.post.heads(r.m.cfg.Latent) {
+	for i, hd := range r.m.qHeads() {
 		scale := 1.0
 		switch {
-		case hd.name == "logvar":
+		case hd.Name == "logvar":
 			scale = 0.5
-		case hd.name == "mean" || hd.name == "context" || strings.HasSuffix(hd.name, ".w"):
+		case hd.Name == "mean" || hd.Name == "context" || strings.HasSuffix(hd.Name, ".w"):
 			scale = 1.5
 		}
-		vals[i] = make([]float64, r.B*hd.width)
+		vals[i] = make([]float64, r.B*hd.Width)
 		for j := range vals[i] {
 			vals[i][j] = scale * rng.NormFloat64()
 		}
@@ -593,7 +596,7 @@ func TestPointSummaryIsTheMapAtZeroNoise(t *testing.T) {
 			}
 			moved = moved || math.Abs(point[i]-heads[0][i]) > 1e-3
 		}
-		if moved != m.post.isFlow() {
+		if moved != !m.AnalyticKL() {
 			t.Errorf("%s: point summary differs from the mean: %v", post, moved)
 		}
 		// Through the public API: Encode is the point summary of the encoder's heads.
@@ -770,7 +773,7 @@ func TestFamilyOptionRefusals(t *testing.T) {
 		opts TrainOptions
 		want string
 	}{
-		{"fullcov", TrainOptions{FreeBits: 0.5}, `free bits floor each latent dimension's analytic KL, which the fullcov posterior does not have`},
+		{"fullcov", TrainOptions{FreeBits: 0.5}, `free bits floor each latent dimension's closed-form KL, which the fullcov posterior does not have`},
 		{"planar:2", TrainOptions{FreeBits: 0.5}, `the planar:2 posterior does not have`},
 		{"iaf:1", TrainOptions{FreeBits: 0.1}, `the iaf:1:7 posterior does not have`},
 		{"planar:2", TrainOptions{Estimator: EstimatorScore}, "the planar:2 posterior's flows have no closed-form inverse"},

@@ -85,7 +85,7 @@ func (m *Model) newShards(batch, n int, opts TrainOptions) ([]*shard, error) {
 					rep[(i*k+j)*rows+i] = 1
 				}
 			}
-			setRows64(g.rep, rep)
+			setRows64(g.input(inRep), rep)
 		}
 		out = append(out, sh)
 	}
@@ -101,16 +101,16 @@ func closeShards(shs []*shard) {
 // setInputs writes the shard's part of batch x (rows real rows) and of the
 // noise t.eps into its graph.
 func (t *Trainer) setInputs(sh *shard, x []float32, rows int, beta float64) error {
-	g, D, L, k := sh.g, t.m.cfg.DataDim, t.m.cfg.Latent, t.opts.K
+	g, D, L, k := sh.g, t.m.cfg.DataDim, t.m.noiseWidth(), t.opts.K
 	real := min(max(rows-sh.lo, 0), sh.hi-sh.lo) // real rows in this shard
-	setRows(g.x, x[sh.lo*D:(sh.lo+real)*D])
+	setRows(g.input(inX), x[sh.lo*D:(sh.lo+real)*D])
 	for i := range sh.w {
 		sh.w[i] = 0
 		if i < real {
 			sh.w[i] = 1 / float64(rows)
 		}
 	}
-	setRows64(g.w, sh.w)
+	setRows64(g.input(inW), sh.w)
 	if k > 1 {
 		clear(sh.xk)
 		clear(sh.wk)
@@ -120,14 +120,14 @@ func (t *Trainer) setInputs(sh *shard, x []float32, rows int, beta float64) erro
 				sh.wk[i*k+j] = sh.w[i] / float64(k)
 			}
 		}
-		setRows(g.xk, sh.xk)
-		setRows64(g.wk, sh.wk)
+		setRows(g.input(inXK), sh.xk)
+		setRows64(g.input(inWK), sh.wk)
 	}
-	if err := setScalar(g.beta, beta); err != nil {
+	if err := setScalar(g.input(inBeta), beta); err != nil {
 		return err
 	}
-	if g.eps != nil {
-		setRows64(g.eps, t.eps[sh.lo*k*L:sh.hi*k*L])
+	if eps := g.input(inEps); eps != nil {
+		setRows64(eps, t.eps[sh.lo*k*L:sh.hi*k*L])
 	}
 	return nil
 }
@@ -153,7 +153,7 @@ func (sh *shard) run(limit float64) error {
 			sh.bad = i
 		}
 	}
-	sh.loss, sh.recon, sh.kl, sh.bound = g.scalar(g.loss), g.scalar(g.lossRecon), g.scalar(g.lossKL), g.scalar(g.bound)
+	sh.loss, sh.recon, sh.kl, sh.bound = g.scalar(outLoss), g.scalar(outLossRecon), g.scalar(outLossKL), g.scalar(outBound)
 	return nil
 }
 

@@ -287,7 +287,7 @@ func NewTrainer(m *Model, batch int, opts TrainOptions, resume *TrainState) (*Tr
 	}
 	L, D, k := m.cfg.Latent, m.cfg.DataDim, opts.K
 	n := batch * k
-	t.eps, t.xbuf = make([]float64, n*L), make([]float32, batch*D)
+	t.eps, t.xbuf = make([]float64, n*m.noiseWidth()), make([]float32, batch*D)
 	if opts.Estimator == EstimatorScore {
 		t.zs, t.adv = make([]float64, n*L), make([]float64, n)
 		for _, w := range m.headWidths() {
@@ -438,12 +438,13 @@ func (t *Trainer) scoreInputs(x []float32, rows int) error {
 	if err != nil {
 		return err
 	}
-	setRows(enc.x, x[:rows*D])
+	setRows(enc.input(inX), x[:rows*D])
 	if err := enc.run(); err != nil {
 		return err
 	}
-	for h, w := range m.headWidths() {
-		t.buf = enc.read(enc.heads[h], t.buf)
+	for h, hd := range m.qHeads() {
+		w := hd.Width
+		t.buf = enc.read(outHead+hd.Name, t.buf)
 		for i := 0; i < t.batch; i++ {
 			for j := 0; j < k; j++ {
 				copy(t.headsK[h][(i*k+j)*w:(i*k+j+1)*w], t.buf[i*w:(i+1)*w])
@@ -455,24 +456,24 @@ func (t *Trainer) scoreInputs(x []float32, rows int) error {
 		return err
 	}
 	if k > 1 {
-		setRows(lw.x, t.shards[0].xk)
+		setRows(lw.input(inX), t.shards[0].xk)
 	} else {
-		setRows(lw.x, x[:rows*D])
+		setRows(lw.input(inX), x[:rows*D])
 	}
-	for h, v := range t.headsK {
-		setRows64(lw.qIn[h], v)
+	for h, hd := range m.qHeads() {
+		setRows64(lw.input(inHead+hd.Name), t.headsK[h])
 	}
-	setRows64(lw.eps, t.eps)
+	setRows64(lw.input(inEps), t.eps)
 	if err := lw.run(); err != nil {
 		return err
 	}
-	t.zs, t.recon = lw.read(lw.zOut, t.zs), lw.read(lw.recon, t.recon)
+	t.zs, t.recon = lw.read(outZ, t.zs), lw.read(outRecon, t.recon)
 	b := t.baseline()
 	for i := range t.adv {
 		t.adv[i] = t.recon[i] - b
 	}
-	setRows64(t.g.z, t.zs)
-	setRows64(t.g.adv, t.adv)
+	setRows64(t.g.input(inZ), t.zs)
+	setRows64(t.g.input(inAdv), t.adv)
 	return nil
 }
 
@@ -571,7 +572,7 @@ func (m *Model) Evaluate(b Batches, rng *rand.Rand) (Stats, error) {
 			return Stats{}, err
 		}
 		err = m.evalFlat(buf[:rows*b.Dim()], rows, rng, func(g *graph, _, n int) {
-			rec, kl = g.read(g.recon, rec), g.read(g.kl, kl)
+			rec, kl = g.read(outRecon, rec), g.read(outKL, kl)
 			for r := 0; r < n; r++ {
 				sums.Recon += rec[r]
 				sums.KL += kl[r]

@@ -14,22 +14,45 @@ import (
 const (
 	// FormatName is the value of metadata "format".
 	FormatName = "govae-checkpoint"
-	// FormatVersion is the version this code writes and the newest it reads.
-	FormatVersion = 1
+	// FormatVersion is the version this code writes and the newest it
+	// reads. Version 2 added the metadata "data" (see [Data]) and the
+	// configuration's parts fields (prior, trunk, image_channels); version 1
+	// files read as before, without a data description.
+	FormatVersion = 2
 
 	keyFormat  = "format"
 	keyVersion = "format_version"
 	keyConfig  = "config"
 	keyState   = "train_state"
+	keyData    = "data"
 
 	// Prefixes of the optimizer's moment tensors.
 	prefixAdamM = "adam_m."
 	prefixAdamV = "adam_v."
 )
 
+// Data describes the data a model was trained on. Training records it in
+// every file it writes (best.safetensors too), so that a copied file
+// evaluates on its own dataset with nothing beside it.
+type Data struct {
+	Dataset  string `json:"dataset"`   // the dataset's name: "mnist", "fashion-mnist", ...
+	Dir      string `json:"dir"`       // the folder it was found in
+	Binarize string `json:"binarize"`  // how training fed pixels: dynamic, static or none
+	EvalSeed uint64 `json:"eval_seed"` // seed of the static binarization of evaluation data
+	Rows     int    `json:"rows"`      // image shape
+	Cols     int    `json:"cols"`
+	Channels int    `json:"channels"`
+}
+
 // Save writes m, and the training state st when it is not nil, to path
 // atomically: a crash leaves either the old file or the new one.
 func Save(path string, m *amortized.Model, st *amortized.TrainState) error {
+	return SaveWithData(path, m, st, nil)
+}
+
+// SaveWithData is Save that also records the data the model was trained
+// on (when d is not nil).
+func SaveWithData(path string, m *amortized.Model, st *amortized.TrainState, d *Data) error {
 	cfg, err := json.Marshal(m.Config())
 	if err != nil {
 		return fmt.Errorf("checkpoints: %s: encoding config: %w", path, err)
@@ -39,6 +62,13 @@ func Save(path string, m *amortized.Model, st *amortized.TrainState) error {
 		keyVersion: strconv.Itoa(FormatVersion),
 		keyConfig:  string(cfg),
 	}}
+	if d != nil {
+		js, err := json.Marshal(d)
+		if err != nil {
+			return fmt.Errorf("checkpoints: %s: encoding data description: %w", path, err)
+		}
+		f.Metadata[keyData] = string(js)
+	}
 	if err := addParams(f, "", m.Params()); err != nil {
 		return fmt.Errorf("checkpoints: %s: %w", path, err)
 	}
@@ -126,6 +156,28 @@ func Inspect(path string) (version int, cfg amortized.Config, st *amortized.Trai
 	return version, cfg, st, nil
 }
 
+// ReadData returns the description of the data the model in the checkpoint
+// at path was trained on, or nil when the file has none (files of version
+// 1, and models saved without one).
+func ReadData(path string) (*Data, error) {
+	f, err := ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := header(path, f); err != nil {
+		return nil, err
+	}
+	js, ok := f.Metadata[keyData]
+	if !ok {
+		return nil, nil
+	}
+	d := &Data{}
+	if err := json.Unmarshal([]byte(js), d); err != nil {
+		return nil, fmt.Errorf("checkpoints: %s: metadata %q: %w", path, keyData, err)
+	}
+	return d, nil
+}
+
 // header checks that f is one of ours in a version we read, and returns its config.
 func header(path string, f *File) (int, amortized.Config, error) {
 	var cfg amortized.Config
@@ -160,6 +212,8 @@ func load(path string) (*File, *amortized.Model, error) {
 	// The configuration decides what New allocates: check it against the
 	// values the file really holds first, so a forged header cannot make
 	// us allocate gigabytes.
+	// NumParams defines the model into a counting store: nothing is
+	// allocated for the weights.
 	want, err := cfg.NumParams()
 	if err != nil {
 		return nil, nil, fmt.Errorf("checkpoints: %s: %w", path, err)

@@ -153,8 +153,8 @@ func TestLoadRejectsBadFiles(t *testing.T) {
 		}, "not a govae checkpoint"},
 		{"newer version", func(p string) {
 			os.WriteFile(p, raw, 0o644)
-			rewrite(t, p, func(f *File) { f.Metadata["format_version"] = "2" })
-		}, "format version 2 is newer"},
+			rewrite(t, p, func(f *File) { f.Metadata["format_version"] = "3" })
+		}, "format version 3 is newer"},
 		{"no checksum", func(p string) {
 			f, _ := ReadFile(good)
 			os.WriteFile(p, stripChecksum(t, f), 0o644)

@@ -8,9 +8,18 @@
 // (enough to evaluate a model in NumPy) and in the comment of safetensors.go.
 // In short: safetensors (8-byte header length, JSON header, raw little-endian
 // row-major tensors); metadata "format" = "govae-checkpoint",
-// "format_version", "config" (the model configuration as JSON), optionally
-// "train_state" (JSON) with the Adam moments as tensors adam_m.NAME and
-// adam_v.NAME, and "checksum", a SHA-256 over the whole file.
+// "format_version" (2; version 1 files still load), "config" (the model
+// configuration as JSON, naming each part), "data" (JSON, [Data]: the
+// dataset, the folder it was found in, binarization, evaluation seed and
+// image shape, in every file training writes, so a copied file needs
+// nothing beside it), optionally "train_state" (JSON) with the Adam moments
+// as tensors adam_m.NAME and adam_v.NAME, and "checksum", a SHA-256 over the
+// whole file.
+//
+// Before allocating a model for a file's configuration, Load counts its
+// parameters by defining it into a counting store (nothing allocated) and
+// compares that with the values the file holds, so a forged header cannot
+// make it allocate more than the file's size.
 //
 // Writes are atomic (temporary file in the same folder, fsync, rename, fsync
 // of the folder), so a crash leaves the previous file intact. Loading checks

@@ -50,6 +50,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/govae/govae/amortized"
 	"github.com/govae/govae/flows"
 	"github.com/govae/govae/internal/atomicfile"
 	"github.com/govae/govae/nets"
@@ -462,37 +463,6 @@ func (fg *f2dGraph) run(rng *rand.Rand) error {
 
 func (fg *f2dGraph) close() { fg.vm.Close() }
 
-// f2dAdam is Adam (Kingma & Ba 2015) over float64 parameter slices, with
-// PyTorch's placement of epsilon.
-type f2dAdam struct {
-	b1, b2, eps float64
-	m, v        [][]float64
-	t           int
-}
-
-func newF2DAdam(ps []*nets.Param) *f2dAdam {
-	a := &f2dAdam{b1: 0.9, b2: 0.999, eps: 1e-8}
-	for _, p := range ps {
-		a.m = append(a.m, make([]float64, p.Len()))
-		a.v = append(a.v, make([]float64, p.Len()))
-	}
-	return a
-}
-
-func (a *f2dAdam) step(lr float64, params, grads [][]float64) {
-	a.t++
-	bc1 := 1 - math.Pow(a.b1, float64(a.t))
-	bc2 := math.Sqrt(1 - math.Pow(a.b2, float64(a.t)))
-	for i, w := range params {
-		g, m, v := grads[i], a.m[i], a.v[i]
-		for j := range w {
-			m[j] = a.b1*m[j] + (1-a.b1)*g[j]
-			v[j] = a.b2*v[j] + (1-a.b2)*g[j]*g[j]
-			w[j] -= lr / bc1 * m[j] / (math.Sqrt(v[j])/bc2 + a.eps)
-		}
-	}
-}
-
 // ---------------------------------------------------------------------------
 // One fit
 
@@ -561,7 +531,7 @@ func f2dFit(ctx context.Context, s f2dSpec, seed uint64, logf func(string, ...an
 		return nil, err
 	}
 	defer fg.close()
-	opt := newF2DAdam(fg.paramsInOrder)
+	opt := amortized.NewAdam(flows2dLR, 0.9, 0.999, 1e-8)
 	params := make([][]float64, len(fg.paramsInOrder))
 	for i, p := range fg.paramsInOrder {
 		params[i] = p.Float64s()
@@ -598,7 +568,7 @@ func f2dFit(ctx context.Context, s f2dSpec, seed uint64, logf func(string, ...an
 		// where a log-determinant underflows) is skipped, not applied;
 		// many in a row mean the fit diverged.
 		if finite {
-			opt.step(lr, params, grads)
+			opt.StepFloat64s(params, grads, lr)
 			badRun = 0
 		} else {
 			skipped++

@@ -91,6 +91,24 @@ func NewMADE(ps *Params, name string, in int, hidden []int, outPerIn int, act Ac
 	if _, err := ParseActivation(string(act)); err != nil {
 		return MADE{}, err
 	}
+	if ps.Counting() {
+		// The degrees and masks take Go memory of the size of the weights:
+		// a counting store gets the layers' parameters only.
+		m := MADE{Act: act}
+		prev := in
+		for k, h := range append(append([]int(nil), hidden...), outPerIn*in) {
+			if h <= 0 {
+				return MADE{}, fmt.Errorf("nets: %s: layer %d has size %d, want > 0", name, k, h)
+			}
+			l, err := NewLinear(ps, fmt.Sprintf("%s.%d", name, k), prev, h)
+			if err != nil {
+				return MADE{}, err
+			}
+			m.Layers = append(m.Layers, MaskedLinear{Linear: l})
+			prev = h
+		}
+		return m, nil
+	}
 	m := MADE{Act: act, Order: make([]int, in)}
 	inDeg := make([]int, in)
 	for pos := range in {

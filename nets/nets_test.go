@@ -1,6 +1,7 @@
 package nets
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -207,5 +208,31 @@ func TestBadDefinitions(t *testing.T) {
 	}
 	if _, err := NewParams(tensor.Int); err == nil {
 		t.Error("int dtype accepted")
+	}
+}
+
+// TestCounterCountsWithoutAllocating: a counting store records shapes and
+// sums sizes, allocates no values and refuses to pass its limit.
+func TestCounterCountsWithoutAllocating(t *testing.T) {
+	ps, err := NewCounter(tensor.Float32, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewMLP(ps, "enc", 10, []int{20, 5}, ReLU); err != nil {
+		t.Fatal(err)
+	}
+	if want := 10*20 + 20 + 20*5 + 5; ps.Count() != want || !ps.Counting() {
+		t.Errorf("Count = %d, want %d", ps.Count(), want)
+	}
+	for _, p := range ps.All() {
+		if p.Value != nil {
+			t.Errorf("%s has a value", p.Name)
+		}
+	}
+	if _, err := ps.New("big", 1, 1<<40, 1<<40); !errors.Is(err, ErrTooMany) {
+		t.Errorf("a parameter past the limit: err = %v", err)
+	}
+	if _, err := ps.New("over", 1, 1000); !errors.Is(err, ErrTooMany) {
+		t.Errorf("the count past the limit: err = %v", err)
 	}
 }

@@ -41,7 +41,30 @@ type Params struct {
 	dtype  tensor.Dtype
 	list   []*Param
 	byName map[string]*Param
+	// A counting store (NewCounter) allocates no values: it adds up the
+	// scalars of every parameter defined, up to limit.
+	counting     bool
+	total, limit int64
 }
+
+// NewCounter returns a store that allocates nothing: New records each
+// parameter's name and shape (Value stays nil) and counts its scalars, and
+// fails once the count would exceed limit. Defining a model into it gives
+// its size before anything is allocated for it.
+func NewCounter(dt tensor.Dtype, limit int64) (*Params, error) {
+	ps, err := NewParams(dt)
+	if err != nil {
+		return nil, err
+	}
+	ps.counting, ps.limit = true, limit
+	return ps, nil
+}
+
+// Counting reports whether ps is a counting store (see NewCounter).
+func (ps *Params) Counting() bool { return ps.counting }
+
+// ErrTooMany is returned by a counting store's New past its limit.
+var ErrTooMany = fmt.Errorf("nets: too many parameters")
 
 // NewParams returns an empty store for tensors of dtype dt (Float32 or Float64).
 func NewParams(dt tensor.Dtype) (*Params, error) {
@@ -67,11 +90,21 @@ func (ps *Params) New(name string, fanIn int, shape ...int) (*Param, error) {
 			return nil, fmt.Errorf("nets: parameter %q: shape %v has a non-positive size", name, shape)
 		}
 	}
-	p := &Param{
-		Name:  name,
-		Shape: append([]int(nil), shape...),
-		FanIn: fanIn,
-		Value: tensor.New(tensor.Of(ps.dtype), tensor.WithShape(shape...)),
+	p := &Param{Name: name, Shape: append([]int(nil), shape...), FanIn: fanIn}
+	if ps.counting {
+		n := int64(1)
+		for _, d := range shape {
+			if n > ps.limit/int64(d) {
+				return nil, fmt.Errorf("%w: %q of shape %v takes the count past %d", ErrTooMany, name, shape, ps.limit)
+			}
+			n *= int64(d)
+		}
+		if ps.total > ps.limit-n {
+			return nil, fmt.Errorf("%w: %q of shape %v takes the count past %d", ErrTooMany, name, shape, ps.limit)
+		}
+		ps.total += n
+	} else {
+		p.Value = tensor.New(tensor.Of(ps.dtype), tensor.WithShape(shape...))
 	}
 	ps.list = append(ps.list, p)
 	ps.byName[name] = p
@@ -86,6 +119,9 @@ func (ps *Params) Get(name string) *Param { return ps.byName[name] }
 
 // Count is the total number of scalars.
 func (ps *Params) Count() int {
+	if ps.counting {
+		return int(ps.total)
+	}
 	n := 0
 	for _, p := range ps.list {
 		n += p.Len()

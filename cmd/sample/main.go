@@ -30,9 +30,10 @@
 // for flow posteriors (planar, radial, iaf) the flow applied to the base
 // Gaussian's mean.
 //
-// Test images come from the dataset the checkpoint was trained on (its
-// training state records the dataset and folder; for best.safetensors, which
-// holds weights only, those of model.safetensors beside it), found as
+// Test images come from the dataset the checkpoint was trained on (every
+// file training writes, best.safetensors included, records the dataset and
+// the folder it was found in; for files of format version 1, the training
+// state or model.safetensors beside it), found as
 // cmd/train finds data; -dataset and -data-dir override that. They are fed
 // to the model as in training's evaluation: binarized once with seed 0 for a
 // Bernoulli model, grey levels for a Gaussian one or a run trained without

@@ -202,7 +202,7 @@ func TestBadCheckpointThroughBinary(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f.Metadata["format_version"] = "2"
+		f.Metadata["format_version"] = "3"
 		var buf bytes.Buffer
 		if err := checkpoints.Encode(&buf, f); err != nil {
 			t.Fatal(err)
@@ -230,7 +230,7 @@ func TestBadCheckpointThroughBinary(t *testing.T) {
 		{"empty", nil, []string{latest, "file is 0 bytes", "truncated"}},
 		{"bit flip in the weights", flip(len(good) - 100), []string{latest, "checksum"}},
 		{"bit flip in the header", flip(40), []string{latest, "header"}},
-		{"newer format version", newer(), []string{latest, "format version 2 is newer than this program reads (1)"}},
+		{"newer format version", newer(), []string{latest, "format version 3 is newer than this program reads (2)"}},
 		{"foreign safetensors", foreign(), []string{latest, "not a govae checkpoint"}},
 		{"not a checkpoint", []byte("these are my notes, not a checkpoint\n"), []string{latest, "header length"}},
 		{"weights only", readFile(t, filepath.Join(run, "best.safetensors")), []string{latest, "holds weights only, no training state"}},

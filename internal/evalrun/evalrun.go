@@ -81,8 +81,19 @@ type Report struct {
 	ActiveUnits      int     `json:"active_units"`
 	Latent           int     `json:"latent"`
 	Posterior        string  `json:"posterior"`
-	Seconds          float64 `json:"seconds"`
-	LogPxSeconds     float64 `json:"log_px_seconds"`
+	// KLMethod is how the KL term was computed: "closed form" for a
+	// (family, prior) pair that has one, else "monte carlo" (one sample).
+	KLMethod     string  `json:"kl_method"`
+	Seconds      float64 `json:"seconds"`
+	LogPxSeconds float64 `json:"log_px_seconds"`
+}
+
+// KLMethod names how m computes KL(q || p): "closed form" or "monte carlo".
+func KLMethod(m *amortized.Model) string {
+	if m.AnalyticKL() {
+		return "closed form"
+	}
+	return "monte carlo"
 }
 
 // UsageError is an error in the settings.
@@ -167,7 +178,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	r := &Report{Checkpoint: cfg.Checkpoint, Dataset: ds.Name, DataDir: ds.Dir, Split: cfg.Split, N: n,
-		Binarization: binName, K: cfg.K, Seed: cfg.Seed, Latent: m.LatentDim(), Posterior: m.Config().Posterior}
+		Binarization: binName, K: cfg.K, Seed: cfg.Seed, Latent: m.LatentDim(), Posterior: m.Config().Posterior,
+		KLMethod: KLMethod(m)}
 	fmt.Fprintf(out, "evaluating %s (%s posterior) on %s %s (%d images, %s), k = %d\n", cfg.Checkpoint, r.Posterior, ds.Name, cfg.Split, n, ds.Dir, cfg.K)
 
 	st, err := m.Evaluate(loader, rand.New(rand.NewPCG(cfg.Seed, 1)))
@@ -204,8 +216,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.K == 1 {
 		stderr, r.LogPxStderr = "(no error estimate with k = 1)", 0
 	}
-	fmt.Fprintf(out, "ELBO %.3f (recon %.3f, KL %.3f); log p(x) %.3f %s (k = %d); NLL %.3f; active units %d of %d; %.1fs\n",
-		r.ELBO, r.Recon, r.KL, r.LogPx, stderr, cfg.K, r.NLL, r.ActiveUnits, r.Latent, r.Seconds)
+	fmt.Fprintf(out, "ELBO %.3f (recon %.3f, KL %.3f, %s); log p(x) %.3f %s (k = %d); NLL %.3f; active units %d of %d; %.1fs\n",
+		r.ELBO, r.Recon, r.KL, r.KLMethod, r.LogPx, stderr, cfg.K, r.NLL, r.ActiveUnits, r.Latent, r.Seconds)
 	if cfg.JSON != "" {
 		b, _ := json.MarshalIndent(r, "", "  ")
 		if err := atomicfile.WriteFile(cfg.JSON, append(b, '\n'), 0o644); err != nil {

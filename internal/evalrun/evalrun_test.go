@@ -55,8 +55,8 @@ func TestSeedsAgreeWithinReportedError(t *testing.T) {
 		if err := json.Unmarshal(b, &back); err != nil || back != *r {
 			t.Fatalf("JSON %s does not match the report %+v (%v)", b, *r, err)
 		}
-		// The dataset came from the run recorded beside best.safetensors.
-		if r.Dataset != "tiny" || r.N != 60 || r.Split != "test" || r.K != 200 || !strings.Contains(r.Binarization, "static") {
+		// The dataset came from the description best.safetensors carries.
+		if r.Dataset != "tiny" || r.N != 60 || r.Split != "test" || r.K != 200 || !strings.Contains(r.Binarization, "static") || r.KLMethod != "closed form" {
 			t.Fatalf("report says %+v", r)
 		}
 		if !(r.LogPx >= r.ELBO-0.05) || r.LogPxStderr <= 0 || r.ActiveUnits < 1 || r.NLL != -r.LogPx {

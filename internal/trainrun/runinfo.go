@@ -2,6 +2,7 @@ package trainrun
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"slices"
 
@@ -18,11 +19,22 @@ type RunInfo struct {
 	Binarize string `json:"binarize"`
 }
 
-// RunOf returns the run description saved in the checkpoint at path or,
-// when that holds weights only (as best.safetensors does), in
+// RunOf returns the description of the data the checkpoint at path was
+// trained on: its own (every file of format version 2 written by training
+// has one, best.safetensors included), or for an older file the run
+// description in its training state or, when that holds weights only, in
 // model.safetensors beside it if that is a model of the same shape. It
-// returns false when neither has one; callers then use their defaults.
+// returns false when none has one; callers then use their defaults.
 func RunOf(path string, cfg amortized.Config) (RunInfo, bool) {
+	if d, err := checkpoints.ReadData(path); err == nil && d != nil {
+		r := RunInfo{Dataset: d.Dataset, Binarize: d.Binarize}
+		// The folder it was found in, if it is still there (a copied file
+		// on another machine searches the usual places instead).
+		if fi, err := os.Stat(d.Dir); err == nil && fi.IsDir() {
+			r.DataDir = d.Dir
+		}
+		return r, true
+	}
 	paths := []string{path}
 	if latest := filepath.Join(filepath.Dir(path), LatestFile); filepath.Clean(path) != latest {
 		paths = append(paths, latest)
@@ -49,7 +61,7 @@ func sameShape(a, b amortized.Config) bool {
 // description, the model is Gaussian.
 func EvalBinarization(r RunInfo, cfg amortized.Config) data.Binarization {
 	b := r.Binarize
-	if b == "" && cfg.Likelihood == amortized.Gaussian {
+	if b == "" && cfg.Preprocess() == amortized.PreprocessGrey {
 		b = "none"
 	}
 	if b == "none" {

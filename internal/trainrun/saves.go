@@ -80,8 +80,9 @@ type saver struct {
 	steps    int64         // save every this many steps; 0: not by steps
 	interval time.Duration // save when this long has passed; 0: not by time
 	keep     int
-	last     time.Time // of the last save, or of the start
-	step     int64     // of the state in model.safetensors; -1: none
+	data     *checkpoints.Data // what the model is trained on, recorded in every file
+	last     time.Time         // of the last save, or of the start
+	step     int64             // of the state in model.safetensors; -1: none
 }
 
 // due reports whether a mid-epoch save is due after step.
@@ -98,7 +99,7 @@ func (s *saver) save(m *amortized.Model, st amortized.TrainState, epoch int) err
 	if err := checkFinite(m, epoch, st.Step); err != nil {
 		return err
 	}
-	if err := checkpoints.Save(filepath.Join(s.dir, LatestFile), m, &st); err != nil {
+	if err := checkpoints.SaveWithData(filepath.Join(s.dir, LatestFile), m, &st, s.data); err != nil {
 		return err
 	}
 	s.last, s.step = time.Now(), st.Step
@@ -107,7 +108,7 @@ func (s *saver) save(m *amortized.Model, st amortized.TrainState, epoch int) err
 	}
 	// A second encoding rather than a hard link: the copy must survive
 	// whatever later happens to model.safetensors, on any file system.
-	if err := checkpoints.Save(filepath.Join(s.dir, KeptFile(st.Step)), m, &st); err != nil {
+	if err := checkpoints.SaveWithData(filepath.Join(s.dir, KeptFile(st.Step)), m, &st, s.data); err != nil {
 		return err
 	}
 	steps, err := keptFiles(s.dir)

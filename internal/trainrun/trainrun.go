@@ -197,6 +197,19 @@ func Train(ctx context.Context, cfg Config) error {
 	if cfg.Resume && ds.Train.Images.Dim() != m.DataDim() {
 		return usagef("-resume: the data has %d pixels per image, the saved model %d", ds.Train.Images.Dim(), m.DataDim())
 	}
+	if cfg.Resume {
+		// Files of format version 2 say what they were trained on.
+		saved, err := checkpoints.ReadData(latest)
+		if err != nil {
+			return err
+		}
+		if saved != nil && saved.Dataset != ds.Name {
+			return usagef("-resume: %s was trained on %s (found in %s), but the data loaded now is %s (found in %s); resume on %s, or start a new run",
+				latest, saved.Dataset, saved.Dir, ds.Name, ds.Dir, saved.Dataset)
+		}
+	}
+	trainedOn := &checkpoints.Data{Dataset: ds.Name, Dir: ds.Dir, EvalSeed: EvalBinarizeSeed,
+		Rows: ds.Train.Images.Rows, Cols: ds.Train.Images.Cols, Channels: 1}
 	if m == nil {
 		mc := cfg.Model
 		mc.DataDim, mc.ImageRows, mc.ImageCols = ds.Train.Images.Dim(), ds.Train.Images.Rows, ds.Train.Images.Cols
@@ -206,16 +219,17 @@ func Train(ctx context.Context, cfg Config) error {
 	}
 	if r.Binarize == "" {
 		r.Binarize = "dynamic"
-		if m.Config().Likelihood == amortized.Gaussian {
+		if m.Config().Preprocess() == amortized.PreprocessGrey {
 			r.Binarize = "none"
 		}
 	}
+	trainedOn.Binarize = r.Binarize
 	bin, err := data.ParseBinarization(r.Binarize)
 	if err != nil {
 		return usagef("-binarize: %w", err)
 	}
-	if bin != data.BinarizeNone && m.Config().Likelihood == amortized.Gaussian {
-		fmt.Fprintln(out, "note: a Gaussian likelihood on binarized pixels is unusual; -binarize none is the usual choice")
+	if bin != data.BinarizeNone && m.Config().Preprocess() == amortized.PreprocessGrey {
+		fmt.Fprintf(out, "note: a %s likelihood wants grey levels; on binarized pixels it is unusual; -binarize none is the usual choice\n", m.Config().Likelihood)
 	}
 	n := ds.Train.Images.N
 	if r.ValSize < 0 {
@@ -266,8 +280,12 @@ func Train(ctx context.Context, cfg Config) error {
 	fmt.Fprintf(out, "training %s: %d train / %d validation / %d test images (%s), binarize %s\n",
 		ds.Name, len(trainIdx), len(valIdx), ds.Test.Images.N, ds.Dir, r.Binarize)
 	o := tr.Options()
-	fmt.Fprintf(out, "model %d-%s-%d (%s, %s likelihood, %s posterior, %s), %d parameters; objective %s with k = %d, %s gradients; batch %d, lr %g, epochs %d, seed %d\n",
-		mc.DataDim, joinInts(mc.Hidden), mc.Latent, mc.Activation, mc.Likelihood, mc.Posterior, mc.Dtype,
+	kl := "closed-form KL"
+	if !m.AnalyticKL() {
+		kl = "Monte Carlo KL"
+	}
+	fmt.Fprintf(out, "model %d-%s-%d (%s, %s likelihood, %s posterior, %s, %s), %d parameters; objective %s with k = %d, %s gradients; batch %d, lr %g, epochs %d, seed %d\n",
+		mc.DataDim, joinInts(mc.Hidden), mc.Latent, mc.Activation, mc.Likelihood, mc.Posterior, kl, mc.Dtype,
 		m.Params().Count(), o.Objective, o.K, o.Estimator, r.Batch, o.LR, o.Epochs, r.Seed)
 	if cfg.Resume {
 		st := tr.State()
@@ -278,7 +296,7 @@ func Train(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	sv := &saver{dir: cfg.Out, steps: cfg.SaveSteps, interval: cfg.SaveInterval, keep: cfg.Keep, last: time.Now(), step: -1}
+	sv := &saver{dir: cfg.Out, data: trainedOn, steps: cfg.SaveSteps, interval: cfg.SaveInterval, keep: cfg.Keep, last: time.Now(), step: -1}
 	if state != nil {
 		sv.step = state.Step
 	}
@@ -455,7 +473,7 @@ func endEpoch(dir string, out io.Writer, t *amortized.Trainer, e amortized.Epoch
 	}
 	st := t.State()
 	if e.Best || e.Val == nil {
-		if err := checkpoints.Save(filepath.Join(dir, BestFile), m, nil); err != nil {
+		if err := checkpoints.SaveWithData(filepath.Join(dir, BestFile), m, nil, sv.data); err != nil {
 			return err
 		}
 	}

@@ -347,3 +347,52 @@ func TestResumeMayChangeShards(t *testing.T) {
 		t.Fatalf("after the resume: epoch %d, shards %d; want 2 and 2", st.Epoch, st.Options.Shards)
 	}
 }
+
+// TestCheckpointsDescribeTheirData: every file a run writes records the
+// data it was trained on, so a copied best.safetensors needs nothing
+// beside it; a resume on another dataset is refused naming both.
+func TestCheckpointsDescribeTheirData(t *testing.T) {
+	ds, out := writeDataset(t), t.TempDir()
+	cfg := baseConfig(ds, out, 1)
+	cfg.Keep = 1
+	if err := Train(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(out, "*.safetensors"))
+	if len(files) != 3 {
+		t.Fatalf("run wrote %v, want model, best and one kept checkpoint", files)
+	}
+	for _, f := range files {
+		d, err := checkpoints.ReadData(f)
+		if err != nil || d == nil {
+			t.Fatalf("%s: data description %+v, %v", f, d, err)
+		}
+		want := checkpoints.Data{Dataset: "tiny", Dir: ds, Binarize: "dynamic", EvalSeed: EvalBinarizeSeed, Rows: 4, Cols: 4, Channels: 1}
+		if *d != want {
+			t.Errorf("%s: data %+v, want %+v", f, *d, want)
+		}
+	}
+	alone := filepath.Join(t.TempDir(), "copied.safetensors")
+	raw, err := os.ReadFile(filepath.Join(out, BestFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(alone, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := checkpoints.Load(alone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, ok := RunOf(alone, m.Config()); !ok || r.Dataset != "tiny" || r.DataDir != ds || r.Binarize != "dynamic" {
+		t.Errorf("RunOf(a copied best.safetensors) = %+v, %v; want its own dataset", r, ok)
+	}
+
+	cfg = baseConfig(ds, out, 2)
+	cfg.Resume, cfg.Dataset = true, "fashion-mnist"
+	cfg.Explicit = map[string]bool{"dataset": true, "epochs": true}
+	err = Train(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "fashion-mnist") || !strings.Contains(err.Error(), "tiny") {
+		t.Fatalf("resume on another dataset: err = %v, want a refusal naming both", err)
+	}
+}

@@ -1,0 +1,52 @@
+package amortized
+
+import (
+	"errors"
+
+	"github.com/govae/govae/nets"
+	G "gorgonia.org/gorgonia"
+)
+
+// Bernoulli is p(x|z) = prod_d Bernoulli(x_d; sigmoid(l_d)), "bernoulli"
+// (the default), with x in [0,1] (grey levels are the expected count).
+const Bernoulli = "bernoulli"
+
+func init() {
+	RegisterLikelihood(Bernoulli, Bernoulli, func(args []string, c Config) (Likelihood, error) {
+		return bernoulli{}, noArgs(Bernoulli, args)
+	})
+}
+
+type bernoulli struct{}
+
+func (bernoulli) String() string            { return Bernoulli }
+func (bernoulli) Heads(c Config) []Head     { return []Head{{Name: "logits", Width: c.DataDim}} }
+func (bernoulli) Preprocess() Preprocessing { return PreprocessBinarize }
+
+var errUnit = errors.New("want a value in [0,1] for a Bernoulli model")
+
+func (bernoulli) CheckValue(v float32) error {
+	if v < 0 || v > 1 {
+		return errUnit
+	}
+	return nil
+}
+
+func (bernoulli) Bind(b *Builder, heads HeadValues) Decoded {
+	return &bernoulliDecoded{logits: heads["logits"]}
+}
+
+type bernoulliDecoded struct{ logits, mean *G.Node }
+
+// LogProb is x l - softplus(l) summed over pixels, which never forms
+// log(sigmoid) and so stays finite for any logit l.
+func (d *bernoulliDecoded) LogProb(x *G.Node) *G.Node { return must(nets.BernoulliLogLik(x, d.logits)) }
+
+// Mean is sigmoid(l), added only where it is read: the tape machine runs
+// every node, and training never needs it.
+func (d *bernoulliDecoded) Mean() *G.Node {
+	if d.mean == nil {
+		d.mean = must(G.Sigmoid(d.logits))
+	}
+	return d.mean
+}
