@@ -38,6 +38,12 @@
 // Bernoulli model, grey levels for a Gaussian one or a run trained without
 // binarization.
 //
+// Pictures of images explain themselves: a title, row labels (original /
+// reconstruction, original / masked / imputed with hidden pixels in blue,
+// linear / great circle), tick labels and axis titles on the manifold. Each
+// shown pixel is an integer scale x scale square of exactly its value; colour
+// (3-channel) models are drawn in colour.
+//
 // Every output is written atomically, and on any error nothing is written.
 // Exit status: 0 written, 1 failure (such as a missing or foreign
 // checkpoint), 2 bad usage (an unknown subcommand, a bad flag value, an image

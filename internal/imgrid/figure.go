@@ -39,8 +39,9 @@ type Block struct {
 }
 
 // Row is one row of images with a label drawn on its left ("" for none).
-// Hidden, when not nil, has one mask per image (nil for none): pixels marked
-// true are drawn in HiddenColor instead of their value.
+// Hidden, when not nil, has one mask per image (nil for none), of Rows*Cols
+// pixels or of Channels*Rows*Cols values: pixels marked true (in any
+// channel) are drawn in HiddenColor instead of their value.
 type Row struct {
 	Label  string
 	Images [][]float32
@@ -116,7 +117,7 @@ func (f Figure) Render() (*image.RGBA, error) {
 				return nil, fmt.Errorf("imgrid: block %d row %d has %d images and %d masks", b, r, len(row.Images), len(row.Hidden))
 			}
 			for c, h := range row.Hidden {
-				if h != nil && len(h) != f.Rows*f.Cols {
+				if h != nil && len(h) != f.Rows*f.Cols && len(h) != f.channels()*f.Rows*f.Cols {
 					return nil, fmt.Errorf("imgrid: block %d row %d image %d: mask of %d pixels, want %d", b, r, c, len(h), f.Rows*f.Cols)
 				}
 			}

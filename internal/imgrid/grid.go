@@ -246,7 +246,7 @@ func (g Grid) paint(dst image.Image, x0, y0 int, im []float32, hidden []bool) {
 				j := y*g.Cols + x
 				var r, gr, b uint8
 				switch {
-				case hidden != nil && hidden[j]:
+				case hidden != nil && (hidden[j] || len(hidden) > plane && (hidden[plane+j] || hidden[2*plane+j])):
 					r, gr, b = HiddenColor[0], HiddenColor[1], HiddenColor[2]
 				case color3:
 					r, gr, b = gray(im[j]), gray(im[plane+j]), gray(im[2*plane+j])
