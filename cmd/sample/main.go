@@ -8,7 +8,7 @@
 //	reconstruct  test images, each above its reconstruction
 //	impute       test images with pixels hidden: rows of originals, masked and imputed images;
 //	             prints the error on the hidden pixels beside a per-pixel-mean baseline
-//	latent       scatter plot of posterior means of test images, coloured by label
+//	latent       scatter plot of posterior means of test images, coloured by label (PCA or t-SNE)
 //	manifold     images decoded on a grid of latent points at normal quantiles
 //	interpolate  images decoded along linear and spherical paths between test images' latents
 //	curves       ELBO, reconstruction term and KL per epoch from a run's metrics.jsonl
@@ -19,6 +19,7 @@
 //	go run ./cmd/sample reconstruct -ckpt runs/mnist/best.safetensors -out recon.png -n 16
 //	go run ./cmd/sample impute -ckpt runs/mnist/best.safetensors -out impute.png -mask random:0.7 -method mean
 //	go run ./cmd/sample latent -ckpt runs/mnist/best.safetensors -out latent.png -n 5000
+//	go run ./cmd/sample latent -ckpt runs/mnist/best.safetensors -out tsne.png -n 2000 -method tsne
 //	go run ./cmd/sample manifold -ckpt runs/mnist/best.safetensors -out manifold.png -size 20
 //	go run ./cmd/sample interpolate -ckpt runs/mnist/best.safetensors -out path.png -from 0,2 -to 1,3
 //	go run ./cmd/sample curves -metrics runs/mnist/metrics.jsonl -out curves.png
@@ -63,6 +64,7 @@ import (
 	"strings"
 
 	"github.com/govae/govae/amortized"
+	"github.com/govae/govae/internal/plotting"
 )
 
 func main() {
@@ -87,7 +89,7 @@ var commands = []command{
 		"Hides part of each test image (-mask) and fills it in by iterated conditional sampling\n(Rezende, Mohamed & Wierstra 2014; amortized.Model.Impute). The picture has blocks of three\nrows: originals, masked images (hidden pixels grey) and imputed images. It prints the mean\nsquared error on the hidden pixels of -eval test images beside that of filling each hidden\npixel with its mean over the training set.",
 		defineImpute},
 	{"latent", "-ckpt FILE -out FILE.png [-n 5000]",
-		"Plots the posterior means of n labelled test images, coloured by label. Two-dimensional\nlatents are plotted directly; higher dimensions are projected on their top two principal\ncomponents, with the share of variance each explains in the axis labels.",
+		"Plots the posterior means of n labelled test images, coloured by label. Two-dimensional\nlatents are plotted directly; higher dimensions are projected on their top two principal\ncomponents, with the share of variance each explains in the axis labels, or with -method tsne\nmapped by exact t-SNE (seeded and reproducible; Ctrl-C stops it).",
 		defineLatent},
 	{"manifold", "-ckpt FILE -out FILE.png [-size 20]",
 		"Decodes a size x size grid of latent points whose coordinates are the normal quantiles\nPhi^-1((i+0.5)/size): z1 grows left to right and z2 bottom to top. With more than two latent\ndimensions the grid lies in the plane of the top two principal components of the test images'\nposterior means (the other coordinates at the prior's mean, 0).",
@@ -330,12 +332,28 @@ func defineLatent(fs *flag.FlagSet) func(stdout, stderr io.Writer) error {
 	o.model.define(fs, true, "")
 	o.output.define(fs, 1, "the plot is drawn at 96*scale dots per inch")
 	fs.IntVar(&o.n, "n", 5000, "number of test images (the first n)")
+	fs.StringVar(&o.method, "method", "pca", "pca: the top two principal components (fast); tsne: exact t-SNE (van der Maaten & Hinton 2008), O(n²) per step: about a minute for 5000 points on 2 cores")
+	fs.Float64Var(&o.perplexity, "perplexity", 30, "with -method tsne: the effective number of neighbours")
+	fs.IntVar(&o.iters, "iters", 1000, "with -method tsne: gradient steps")
+	fs.Uint64Var(&o.seed, "seed", 1, "with -method tsne: seed of the initial map")
 	return func(stdout, stderr io.Writer) error {
-		if err := checkAll(o.model.check(), o.output.check(), positive("n", o.n)); err != nil {
+		if err := checkAll(o.model.check(), o.output.check(), positive("n", o.n), positive("iters", o.iters)); err != nil {
 			return err
 		}
 		if o.n < 2 {
 			return usagef("-n %d: want at least 2 points", o.n)
+		}
+		switch o.method {
+		case "pca":
+		case "tsne":
+			if o.n > plotting.MaxTSNEPoints {
+				return usagef("-n %d with -method tsne: at most %d (exact t-SNE takes n² memory and time)", o.n, plotting.MaxTSNEPoints)
+			}
+			if !(o.perplexity >= 1) || o.perplexity > float64(o.n-1) {
+				return usagef("-perplexity %g: want 1 to %d (-n minus one)", o.perplexity, o.n-1)
+			}
+		default:
+			return usagef("-method %q: want pca or tsne", o.method)
 		}
 		return latent(o, stdout, stderr)
 	}

@@ -586,3 +586,27 @@ func TestEveryPosteriorFamily(t *testing.T) {
 		})
 	}
 }
+
+func TestLatentTSNEIsSeeded(t *testing.T) {
+	dir := t.TempDir()
+	a, b, c := filepath.Join(dir, "a.png"), filepath.Join(dir, "b.png"), filepath.Join(dir, "c.png")
+	args := func(out, seed string) []string {
+		return withData("latent", "-ckpt", fx.ckpt3, "-out", out, "-n", "40", "-method", "tsne", "-perplexity", "5", "-iters", "150", "-seed", seed)
+	}
+	if out := mustSample(t, args(a, "1")...); !strings.Contains(out, "t-SNE 2 against t-SNE 1") {
+		t.Errorf("printed %q", out)
+	}
+	mustSample(t, args(b, "1")...)
+	mustSample(t, args(c, "2")...)
+	pa, _ := os.ReadFile(a)
+	pb, _ := os.ReadFile(b)
+	pc, _ := os.ReadFile(c)
+	if !bytes.Equal(pa, pb) || bytes.Equal(pa, pc) {
+		t.Error("want the same map for the same seed and another for another seed")
+	}
+	for _, bad := range [][]string{{"-method", "umap"}, {"-method", "tsne", "-perplexity", "40"}} {
+		if code, _, _ := sample(append(withData("latent", "-ckpt", fx.ckpt3, "-out", a, "-n", "40"), bad...)...); code != 2 {
+			t.Errorf("%v: exit %d, want 2", bad, code)
+		}
+	}
+}

@@ -2,22 +2,30 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"slices"
 	"strconv"
+	"syscall"
+	"time"
 
 	"github.com/govae/govae/internal/plotting"
 	"github.com/govae/govae/internal/trainrun"
 )
 
 type latentOptions struct {
-	model  modelFlags
-	output outputFlags
-	n      int
+	model      modelFlags
+	output     outputFlags
+	n          int
+	method     string // pca or tsne
+	perplexity float64
+	iters      int
+	seed       uint64
 }
 
 // displayName is how a dataset is named in titles.
@@ -81,6 +89,24 @@ func latent(o latentOptions, stdout, stderr io.Writer) error {
 	for i := range z {
 		s.X[i], s.Y[i] = plane.Project(z[i])
 		s.Group[i] = int(labels[i])
+	}
+	if o.method == "tsne" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		ts := plotting.TSNE{Perplexity: o.perplexity, Iters: o.iters, Seed: o.seed}
+		start := time.Now()
+		ts.Progress = func(it int, kl float64) {
+			fmt.Fprintf(stderr, "t-SNE step %d/%d: KL %.4f, %.0fs\n", it, o.iters, kl, time.Since(start).Seconds())
+		}
+		y, err := ts.Embed(ctx, z)
+		if err != nil {
+			return err
+		}
+		for i := range y {
+			s.X[i], s.Y[i] = y[i][0], y[i][1]
+		}
+		s.Title = fmt.Sprintf("t-SNE map of the posterior means of %d %s test images\n(%d dimensions; perplexity %g, %d steps, seed %d)", o.n, displayName(src.ds.Name), L, o.perplexity, o.iters, o.seed)
+		s.XLabel, s.YLabel = "t-SNE 1", "t-SNE 2"
 	}
 	names := classNames[src.ds.Name]
 	for k := 0; k <= maxLabel; k++ {
