@@ -235,4 +235,3 @@ func TestTSNECancelAndBadInput(t *testing.T) {
 		}
 	}
 }
-
