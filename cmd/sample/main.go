@@ -11,7 +11,8 @@
 //	latent       scatter plot of posterior means of test images, coloured by label (PCA or t-SNE)
 //	manifold     images decoded on a grid of latent points at normal quantiles
 //	interpolate  images decoded along linear and spherical paths between test images' latents
-//	curves       ELBO, reconstruction term and KL per epoch from a run's metrics.jsonl
+//	curves       ELBO, reconstruction term and KL per epoch from runs' metrics.jsonl (several overlaid)
+//	report       writes a run's index.html: configuration, curves, pictures, evaluation, command
 //
 // Examples:
 //
@@ -23,6 +24,8 @@
 //	go run ./cmd/sample manifold -ckpt runs/mnist/best.safetensors -out manifold.png -size 20
 //	go run ./cmd/sample interpolate -ckpt runs/mnist/best.safetensors -out path.png -from 0,2 -to 1,3
 //	go run ./cmd/sample curves -metrics runs/mnist/metrics.jsonl -out curves.png
+//	go run ./cmd/sample curves -metrics runs/a/metrics.jsonl,runs/b/metrics.jsonl -out compare.png
+//	go run ./cmd/sample report -run runs/mnist
 //
 // "sample SUBCOMMAND -h" documents each subcommand's flags.
 //
@@ -65,6 +68,7 @@ import (
 
 	"github.com/govae/govae/amortized"
 	"github.com/govae/govae/internal/plotting"
+	"github.com/govae/govae/internal/report"
 )
 
 func main() {
@@ -97,9 +101,12 @@ var commands = []command{
 	{"interpolate", "-ckpt FILE -out FILE.png [-from 0] [-to 1] [-steps 10]",
 		"Decodes points along the path between the posterior means of test images -from and -to:\nfor each pair a row along the straight line and a row along the great circle (spherical\ninterpolation), each row between the two test images themselves.",
 		defineInterpolate},
-	{"curves", "-metrics FILE -out FILE.png",
-		"Plots the ELBO, the reconstruction term E_q[log p(x|z)] and KL(q(z|x) || p(z)) per epoch\nfrom a training run's metrics.jsonl, for the training set and the validation set (the test\nset when the run had no validation set).",
+	{"curves", "-metrics FILE[,FILE...] -out FILE.png",
+		"Plots the ELBO, the reconstruction term E_q[log p(x|z)] and KL(q(z|x) || p(z)) per epoch\nfrom a training run's metrics.jsonl, for the training set and the validation set (the test\nset when the run had no validation set), with per-step lines (cmd/train -log-every) as a thin\nline. Several files overlay their runs' held-out curves, with a legend of run names.",
 		defineCurves},
+	{"report", "-run DIR",
+		"Writes DIR/index.html, a self-contained page (images inline, no script, no network) with the\nrun's configuration and data, its curves, the latest samples and reconstructions, the\nevaluation in DIR/eval.json if present (cmd/eval -json), and the command that made the run.\ncmd/train refreshes it after every epoch.",
+		defineReport},
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -407,7 +414,7 @@ func defineInterpolate(fs *flag.FlagSet) func(stdout, stderr io.Writer) error {
 
 func defineCurves(fs *flag.FlagSet) func(stdout, stderr io.Writer) error {
 	var o curvesOptions
-	fs.StringVar(&o.metrics, "metrics", "", "the run's metrics.jsonl (required)")
+	fs.StringVar(&o.metrics, "metrics", "", "the run's metrics.jsonl (required), or several separated by commas to overlay runs (named by their folders)")
 	o.output.define(fs, 1, "the plot is drawn at 96*scale dots per inch")
 	return func(stdout, _ io.Writer) error {
 		if o.metrics == "" {
@@ -431,4 +438,22 @@ func parseIndices(name, s string) ([]int, error) {
 		out = append(out, i)
 	}
 	return out, nil
+}
+
+func defineReport(fs *flag.FlagSet) func(stdout, stderr io.Writer) error {
+	var dir string
+	fs.StringVar(&dir, "run", "", "the run directory (required), such as runs/mnist")
+	return func(stdout, _ io.Writer) error {
+		if dir == "" {
+			return usagef("-run: want a run directory of cmd/train")
+		}
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			return usagef("-run %s: not a directory", dir)
+		}
+		if err := report.Write(dir); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote %s\n", filepath.Join(dir, report.IndexFile))
+		return nil
+	}
 }

@@ -63,6 +63,7 @@ func run(args []string) int {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	cfg.Command = shellCommand(append([]string{"go", "run", "./cmd/train"}, args...)) // for the run's command.txt and report
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err = trainrun.Train(ctx, cfg)
@@ -245,4 +246,17 @@ func (s *saveEvery) Set(v string) error {
 		return nil
 	}
 	return errors.New("want a number of steps >= 0 or a duration such as 10m")
+}
+
+// shellCommand quotes words for a POSIX shell where they need it.
+func shellCommand(words []string) string {
+	out := make([]string, len(words))
+	for i, w := range words {
+		if w != "" && strings.Trim(w, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=.,:/+@%") == "" {
+			out[i] = w
+		} else {
+			out[i] = "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
+		}
+	}
+	return strings.Join(out, " ")
 }
