@@ -114,7 +114,11 @@ func build(dir string) (*page, error) {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			p.Training = append(p.Training, row{strings.ReplaceAll(k, "_", " "), fmt.Sprint(run[k])})
+			v := fmt.Sprint(run[k])
+			if v == "" {
+				v = "–" // such as data_dir when the default search found the data
+			}
+			p.Training = append(p.Training, row{strings.ReplaceAll(k, "_", " "), v})
 		}
 		o := st.Options
 		p.Training = append(p.Training,
