@@ -152,9 +152,6 @@ func Train(ctx context.Context, cfg Config) error {
 		return err
 	}
 	latest := filepath.Join(cfg.Out, LatestFile)
-	if err := recordCommand(cfg); err != nil {
-		return err
-	}
 
 	var m *amortized.Model
 	var state *amortized.TrainState
@@ -279,6 +276,9 @@ func Train(ctx context.Context, cfg Config) error {
 		fmt.Fprintf(out, "resuming at epoch %d, batch %d (step %d)\n", st.Epoch+1, st.Batch, st.Step)
 	}
 
+	if err := recordCommand(cfg); err != nil { // once the settings and data are known good
+		return err
+	}
 	pics, err := newPictures(m, testL)
 	if err != nil {
 		return err
