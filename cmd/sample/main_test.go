@@ -8,6 +8,7 @@ import (
 	"image"
 	"image/color"
 	"image/draw"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -412,6 +413,51 @@ func TestCurvesFromMetrics(t *testing.T) {
 	}
 }
 
+func TestCurvesOverlayRunsAndSteps(t *testing.T) {
+	dir := t.TempDir()
+	var paths []string
+	for r, name := range []string{"small", "large"} {
+		var buf bytes.Buffer
+		for e := 1; e <= 3; e++ {
+			for s := 1; s <= 5; s++ {
+				fmt.Fprintf(&buf, `{"kind":"step","epoch":%d,"step":%d,"elbo":-150,"recon":-140,"kl":10,"beta":1,"loss":150}`+"\n", e, (e-1)*5+s)
+			}
+			v := -150 + 10*float64(e) + float64(r)
+			m := trainrun.Metrics{Epoch: e, Step: int64(5 * e), TrainELBO: v, Recon: v - 10, KL: 10, ValELBO: &v, ValRecon: &v, ValKL: &v, TestELBO: v, TestRecon: v, TestKL: 10}
+			b, _ := json.Marshal(m)
+			buf.Write(append(b, '\n'))
+		}
+		if err := os.Mkdir(filepath.Join(dir, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, name, "metrics.jsonl")
+		if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	out := filepath.Join(dir, "c.png")
+	stdout := mustSample(t, "curves", "-metrics", paths[0], "-out", out)
+	if !strings.Contains(stdout, "3 epochs and 15 per-step lines") {
+		t.Errorf("one run with steps: %q", stdout)
+	}
+	// train, validation and the per-step line: three colours.
+	if img := testutil.ReadPNG(t, out); countColour(img, plotting.Palette[2]) == 0 {
+		t.Error("one run: a series is missing")
+	}
+	stdout = mustSample(t, "curves", "-metrics", strings.Join(paths, ","), "-out", out)
+	if !strings.Contains(stdout, ": small: ") || !strings.Contains(stdout, ": large: ") {
+		t.Errorf("two runs: %q, want both named", stdout)
+	}
+	img := testutil.ReadPNG(t, out)
+	if countColour(img, plotting.Palette[0]) == 0 || countColour(img, plotting.Palette[1]) == 0 || countColour(img, plotting.Palette[2]) != 0 {
+		t.Error("two runs: want exactly two colours, one per run")
+	}
+	if code, _, errOut := sample("curves", "-metrics", paths[0]+","+filepath.Join(dir, "nope.jsonl"), "-out", out); code != 1 || !strings.Contains(errOut, "nope.jsonl") {
+		t.Errorf("a missing second file: exit %d, %q", code, errOut)
+	}
+}
+
 // TestDataFromTrainingRun checks that best.safetensors, which holds weights
 // only, finds its data through the run description in model.safetensors
 // beside it.
@@ -507,7 +553,11 @@ func TestBadInputWritesNothing(t *testing.T) {
 func TestHelpDocumentsEachSubcommand(t *testing.T) {
 	for _, c := range commands {
 		code, _, stderr := sample(c.name, "-h")
-		if code != 0 || !strings.Contains(stderr, "usage: sample "+c.name) || !strings.Contains(stderr, "-out") {
+		want := "-out" // every subcommand but report writes a picture
+		if c.name == "report" {
+			want = "-run"
+		}
+		if code != 0 || !strings.Contains(stderr, "usage: sample "+c.name) || !strings.Contains(stderr, want) {
 			t.Errorf("%s -h: exit %d, %q", c.name, code, stderr)
 		}
 	}
@@ -608,5 +658,32 @@ func TestLatentTSNEIsSeeded(t *testing.T) {
 		if code, _, _ := sample(append(withData("latent", "-ckpt", fx.ckpt3, "-out", a, "-n", "40"), bad...)...); code != 2 {
 			t.Errorf("%v: exit %d, want 2", bad, code)
 		}
+	}
+}
+
+func TestReportCommand(t *testing.T) {
+	if code, _, errOut := sample("report"); code != 2 || !strings.Contains(errOut, "-run: want") {
+		t.Errorf("no -run: exit %d, %q", code, errOut)
+	}
+	if code, _, errOut := sample("report", "-run", filepath.Join(t.TempDir(), "nope")); code != 2 || !strings.Contains(errOut, "not a directory") {
+		t.Errorf("missing -run: exit %d, %q", code, errOut)
+	}
+	if code, _, errOut := sample("report", "-run", t.TempDir()); code != 1 || !strings.Contains(errOut, "metrics.jsonl") {
+		t.Errorf("empty run: exit %d, %q", code, errOut)
+	}
+	// A real run of cmd/train's code.
+	dir := t.TempDir()
+	cfg := trainrun.Config{Dataset: "tiny", DataDir: fx.data, Offline: true, Batch: 20, ValSize: 40, Seed: 1, Out: dir,
+		Model: amortized.Config{Hidden: []int{16}, Latent: 2}, Train: amortized.TrainOptions{Epochs: 1}, Stdout: io.Discard, Command: "go run ./cmd/train -epochs 1"}
+	if err := trainrun.Train(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(dir, "index.html"))
+	if out := mustSample(t, "report", "-run", dir); !strings.Contains(out, "index.html") {
+		t.Errorf("printed %q", out)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "index.html"))
+	if err != nil || !strings.Contains(string(b), "go run ./cmd/train -epochs 1") {
+		t.Errorf("index.html: %v, without the command", err)
 	}
 }

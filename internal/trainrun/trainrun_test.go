@@ -80,13 +80,21 @@ func metricsLines(t *testing.T, dir string) []string {
 
 func TestTrainWritesRunDirectory(t *testing.T) {
 	ds, out := writeDataset(t), t.TempDir()
-	if err := Train(context.Background(), baseConfig(ds, out, 2)); err != nil {
+	cfg := baseConfig(ds, out, 2)
+	cfg.Command = "go run ./cmd/train -epochs 2"
+	if err := Train(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{LatestFile, BestFile, MetricsFile, "samples-e001.png", "samples-e002.png", "recon-e002.png"} {
+	for _, f := range []string{LatestFile, BestFile, MetricsFile, "samples-e001.png", "samples-e002.png", "recon-e002.png", "index.html"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Errorf("missing %s: %v", f, err)
 		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(out, "command.txt")); string(b) != cfg.Command+"\n" {
+		t.Errorf("command.txt holds %q, want the command", b)
+	}
+	if b, _ := os.ReadFile(filepath.Join(out, "index.html")); !strings.Contains(string(b), cfg.Command) || !strings.Contains(string(b), "after epoch 2") {
+		t.Error("index.html does not show the command and epoch 2's pictures")
 	}
 	lines := metricsLines(t, out)
 	if len(lines) != 2 {
