@@ -157,7 +157,7 @@ func build(dir string) (*page, error) {
 	}
 	for _, pic := range []struct{ glob, caption string }{
 		{"samples-e*.png", "Samples from the prior after epoch %s (the same z every epoch)"},
-		{"recon-e*.png", "Test images (odd rows) above their reconstructions after epoch %s"},
+		{"recon-e*.png", "Test images above their reconstructions after epoch %s"},
 	} {
 		files, _ := filepath.Glob(filepath.Join(dir, pic.glob))
 		if len(files) == 0 {
@@ -206,9 +206,13 @@ func evalRows(b []byte) ([][]row, error) {
 			if err := dec.Decode(&v); err != nil {
 				return nil, err
 			}
-			switch v.(type) {
+			switch n := v.(type) {
 			case map[string]any, []any:
 				continue // nested detail: not a table cell
+			case json.Number:
+				if f, err := n.Float64(); err == nil && strings.ContainsAny(string(n), ".eE") {
+					v = fmt.Sprintf("%.6g", f) // six significant digits, not float64's seventeen
+				}
 			}
 			rows = append(rows, row{fmt.Sprint(k), fmt.Sprint(v)})
 		}
@@ -262,6 +266,10 @@ figure { margin: 0.6em 0; }
 img { max-width: 100%; height: auto; }
 img.pixels { image-rendering: pixelated; }
 figcaption { color: #555; font-size: 0.92em; }
+.kv { display: grid; grid-template-columns: repeat(auto-fill, minmax(19em, 1fr)); gap: 0.15em 2em; margin: 0.4em 0 1em; }
+.kv div { overflow-wrap: anywhere; }
+.kv .k { color: #555; display: inline-block; min-width: 8.5em; }
+.kv .v { font-variant-numeric: tabular-nums; }
 </style>
 </head>
 <body>
@@ -291,7 +299,7 @@ figcaption { color: #555; font-size: 0.92em; }
 
 <h2>Evaluation</h2>
 {{if .Eval}}<p>From {{.EvalSource}} (cmd/eval; k is the number of importance samples of the log p(x) estimate).</p>
-{{range .Eval}}<div class="scroll"><table>{{range .}}<tr><td>{{.Key}}</td><td class="n">{{.Value}}</td></tr>{{end}}</table></div>{{end}}
+{{range .Eval}}<div class="kv">{{range .}}<div><span class="k">{{.Key}}</span> <span class="v">{{.Value}}</span></div>{{end}}</div>{{end}}
 {{else}}<p>No eval.json in the run directory. To add one: <code>go run ./cmd/eval -ckpt RUN/best.safetensors -json RUN/eval.json</code>, then <code>go run ./cmd/sample report -run RUN</code>.</p>{{end}}
 </body>
 </html>

@@ -85,7 +85,7 @@ func TestWriteIsSelfContained(t *testing.T) {
 		"Run run-a",
 		"go run ./cmd/train -epochs 3 -out &#39;runs/a b&#39; -latent 2", // the command, escaped
 		"latent dimension</td><td>2",
-		"<td>k</td><td class=\"n\">1000", "log_px_stderr", // the evaluation with its k and error
+		`<span class="k">k</span> <span class="v">1000</span>`, "log_px_stderr", // the evaluation with its k and error
 		"Samples from the prior after epoch 3", "after epoch 3",
 	} {
 		if !strings.Contains(html, want) {

@@ -635,7 +635,7 @@ func newPictures(m *amortized.Model, testL *data.Loader) (*pictures, error) {
 	if c.ImageRows == 0 {
 		return p, nil
 	}
-	p.grid = imgrid.Grid{Rows: c.ImageRows, Cols: c.ImageCols, Columns: 8, Pad: 2, Scale: 2, Background: 96}
+	p.grid = imgrid.Grid{Rows: c.ImageRows, Cols: c.ImageCols, Channels: c.DataDim / (c.ImageRows * c.ImageCols), Columns: 8, Pad: 2, Scale: 2, Background: 96}
 	rng := rand.New(rand.NewPCG(1, 2))
 	p.z = make([][]float32, 64)
 	for i := range p.z {
@@ -663,19 +663,25 @@ func (p *pictures) write(dir string, epoch int) error {
 	if err != nil {
 		return err
 	}
-	if err := p.grid.WritePNG(filepath.Join(dir, fmt.Sprintf("samples-e%03d.png", epoch)), imgs); err != nil {
+	samples := imgrid.Figure{Grid: p.grid, Title: fmt.Sprintf("Samples after epoch %d\n(the same z ~ N(0, I) every epoch)", epoch)}
+	var blk imgrid.Block
+	for i := 0; i < len(imgs); i += 8 {
+		blk.Rows = append(blk.Rows, imgrid.Row{Images: imgs[i:min(i+8, len(imgs))]})
+	}
+	samples.Blocks = []imgrid.Block{blk}
+	if err := samples.WritePNG(filepath.Join(dir, fmt.Sprintf("samples-e%03d.png", epoch))); err != nil {
 		return err
 	}
 	rec, err := p.m.Reconstruct(p.x, rand.New(rand.NewPCG(3, 4)))
 	if err != nil {
 		return err
 	}
-	var rows [][][]float32
+	recon := imgrid.Figure{Grid: p.grid, Title: fmt.Sprintf("Test images and reconstructions after epoch %d", epoch)}
 	for i := 0; i < len(p.x); i += 8 {
 		j := min(i+8, len(p.x))
-		rows = append(rows, p.x[i:j], rec[i:j])
+		recon.Blocks = append(recon.Blocks, imgrid.Block{Rows: []imgrid.Row{{Label: "original", Images: p.x[i:j]}, {Label: "reconstruction", Images: rec[i:j]}}})
 	}
-	return p.grid.WriteRowsPNG(filepath.Join(dir, fmt.Sprintf("recon-e%03d.png", epoch)), rows)
+	return recon.WritePNG(filepath.Join(dir, fmt.Sprintf("recon-e%03d.png", epoch)))
 }
 
 // recordCommand appends the command line to the run's command.txt: the
