@@ -86,11 +86,25 @@ func textSize(f font.Face, s string) (w, lines int) {
 	if s == "" {
 		return 0, 0
 	}
-	for l := range strings.SplitSeq(s, "\n") {
+	for l := range strings.SplitSeq(printable(f, s), "\n") {
 		w = max(w, font.MeasureString(f, l).Ceil())
 		lines++
 	}
 	return w, lines
+}
+
+// printable replaces the runes the font has no glyph for by '?', which
+// reads better than the font's empty box.
+func printable(f font.Face, s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\n' {
+			return r
+		}
+		if _, ok := f.GlyphAdvance(r); !ok {
+			return '?'
+		}
+		return r
+	}, s)
 }
 
 func lineHeight(f font.Face) int {
@@ -292,6 +306,7 @@ func drawText(img *image.RGBA, f font.Face, s string, x, y, lh int, c color.RGBA
 	if s == "" {
 		return
 	}
+	s = printable(f, s)
 	asc := f.Metrics().Ascent.Ceil()
 	for i, l := range strings.Split(s, "\n") {
 		d := font.Drawer{Dst: img, Src: image.NewUniform(c), Face: f,
@@ -304,6 +319,7 @@ func drawText(img *image.RGBA, f font.Face, s string, x, y, lh int, c color.RGBA
 // (read bottom to top), its left edge at x and centred vertically on cy.
 // The text is drawn upright into a mask and transposed, an exact rotation.
 func drawVertical(img *image.RGBA, f font.Face, s string, x, cy, lh int, c color.RGBA) {
+	s = printable(f, s)
 	w := font.MeasureString(f, s).Ceil()
 	mask := image.NewAlpha(image.Rect(0, 0, w, lh))
 	d := font.Drawer{Dst: mask, Src: image.Opaque, Face: f, Dot: fixed.P(0, f.Metrics().Ascent.Ceil())}

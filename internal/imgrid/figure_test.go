@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/image/font"
 )
 
 // pattern is a grey image whose pixels all differ, so that it can be found
@@ -160,5 +162,23 @@ func TestColourGrid(t *testing.T) {
 	}
 	if c := rgba.RGBAAt(1, 0); c.R != 0 || c.G != 128 || c.B != 255 {
 		t.Errorf("pixel 1 = %v, want (0,128,255)", c)
+	}
+}
+
+func TestGlyphsOfTheTitlesExist(t *testing.T) {
+	reg, ttl, err := faces()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Characters cmd/sample's titles and labels use.
+	for _, s := range []string{"z ~ N(0, 1² I) Φ^-1((i+0.5)/20) 0 → 1 q(z|x) ±", "Imputation (hidden pixels in blue)"} {
+		for _, f := range []font.Face{reg, ttl} {
+			if got := printable(f, s); got != s {
+				t.Errorf("%q drawn as %q: a glyph is missing", s, got)
+			}
+		}
+	}
+	if got := printable(reg, "x⁻¹"); got != "x?¹" { // Liberation has ¹ but not ⁻
+		t.Errorf("missing glyphs: %q, want x?¹", got)
 	}
 }

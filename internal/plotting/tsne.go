@@ -23,7 +23,7 @@ type TSNE struct {
 }
 
 // MaxTSNEPoints bounds the points of exact t-SNE: its affinities take
-// 4 n^2 bytes and every step n^2 work.
+// 4 n² bytes (400 MB at the bound) and every step n² work.
 const MaxTSNEPoints = 10000
 
 // Paper schedule: p_ij exaggerated 4 times for the first 50 steps, momentum
@@ -139,7 +139,7 @@ func (t TSNE) Embed(ctx context.Context, points [][]float32) ([][2]float64, erro
 // jointP returns the symmetric affinities p_ij as an n x n row-major matrix.
 func jointP(ctx context.Context, points [][]float32, perp float64) ([]float32, error) {
 	n := len(points)
-	cond := make([]float32, n*n)
+	P := make([]float32, n*n) // p_j|i first, symmetrized in place: one n x n matrix
 	err := parallelRows(ctx, n, func(i int, d2 []float64) {
 		for j := range n {
 			var s float64
@@ -149,18 +149,17 @@ func jointP(ctx context.Context, points [][]float32, perp float64) ([]float32, e
 			}
 			d2[j] = s
 		}
-		row := conditionalP(d2, i, perp)
-		for j, v := range row {
-			cond[i*n+j] = float32(v)
+		for j, v := range conditionalP(d2, i, perp) {
+			P[i*n+j] = float32(v)
 		}
 	})
 	if err != nil {
 		return nil, err
 	}
-	P := make([]float32, n*n)
 	for i := range n {
-		for j := range n {
-			P[i*n+j] = (cond[i*n+j] + cond[j*n+i]) / float32(2*n)
+		for j := i; j < n; j++ {
+			v := (P[i*n+j] + P[j*n+i]) / float32(2*n)
+			P[i*n+j], P[j*n+i] = v, v
 		}
 	}
 	return P, nil
