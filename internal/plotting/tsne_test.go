@@ -235,3 +235,23 @@ func TestTSNECancelAndBadInput(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkTSNEStep times one gradient step of exact t-SNE on 2000 points
+// (the O(n²) pass; a 1000-step map costs about 1000 of these).
+func BenchmarkTSNEStep(b *testing.B) {
+	pts, _ := clusters(10, 200, 20, 11)
+	P, err := jointP(context.Background(), pts, 30)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 1))
+	y := make([][2]float64, len(pts))
+	for i := range y {
+		y[i] = [2]float64{rng.NormFloat64(), rng.NormFloat64()}
+	}
+	g := make([][2]float64, len(pts))
+	b.ResetTimer()
+	for range b.N {
+		gradient(P, y, 1, g, false)
+	}
+}
