@@ -93,7 +93,7 @@ var commands = []command{
 		"Hides part of each test image (-mask) and fills it in by iterated conditional sampling\n(Rezende, Mohamed & Wierstra 2014; amortized.Model.Impute). The picture has blocks of three\nrows: originals, masked images (hidden pixels grey) and imputed images. It prints the mean\nsquared error on the hidden pixels of -eval test images beside that of filling each hidden\npixel with its mean over the training set.",
 		defineImpute},
 	{"latent", "-ckpt FILE -out FILE.png [-n 5000]",
-		"Plots the posterior means of n labelled test images, coloured by label. Two-dimensional\nlatents are plotted directly; higher dimensions are projected on their top two principal\ncomponents, with the share of variance each explains in the axis labels, or with -method tsne\nmapped by exact t-SNE (seeded and reproducible; Ctrl-C stops it).",
+		"Plots the posterior means of n labelled test images, coloured by label. Two-dimensional\nlatents are plotted directly; higher dimensions are projected on their top two principal\ncomponents, with the share of variance each explains in the axis labels, or with -method tsne\nmapped by t-SNE, Barnes-Hut or with -theta 0 exact (seeded and reproducible; Ctrl-C stops it).",
 		defineLatent},
 	{"manifold", "-ckpt FILE -out FILE.png [-size 20]",
 		"Decodes a size x size grid of latent points whose coordinates are the normal quantiles\nPhi^-1((i+0.5)/size): z1 grows left to right and z2 bottom to top. With more than two latent\ndimensions the grid lies in the plane of the top two principal components of the test images'\nposterior means (the other coordinates at the prior's mean, 0).",
@@ -339,8 +339,9 @@ func defineLatent(fs *flag.FlagSet) func(stdout, stderr io.Writer) error {
 	o.model.define(fs, true, "")
 	o.output.define(fs, 1, "the plot is drawn at 96*scale dots per inch")
 	fs.IntVar(&o.n, "n", 5000, "number of test images (the first n)")
-	fs.StringVar(&o.method, "method", "pca", "pca: the top two principal components (fast); tsne: exact t-SNE (van der Maaten & Hinton 2008), O(n²) per step: about a minute for 5000 points on 2 cores")
+	fs.StringVar(&o.method, "method", "pca", "pca: the top two principal components (fast); tsne: t-SNE (van der Maaten & Hinton 2008)")
 	fs.Float64Var(&o.perplexity, "perplexity", 30, "with -method tsne: the effective number of neighbours")
+	fs.Float64Var(&o.theta, "theta", 0.5, "with -method tsne: Barnes-Hut accuracy (van der Maaten 2014), O(n log n) per step; 0: exact t-SNE, O(n²) per step")
 	fs.IntVar(&o.iters, "iters", 1000, "with -method tsne: gradient steps")
 	fs.Uint64Var(&o.seed, "seed", 1, "with -method tsne: seed of the initial map")
 	return func(stdout, stderr io.Writer) error {
@@ -358,6 +359,9 @@ func defineLatent(fs *flag.FlagSet) func(stdout, stderr io.Writer) error {
 			}
 			if !(o.perplexity >= 1) || o.perplexity > float64(o.n-1) {
 				return usagef("-perplexity %g: want 1 to %d (-n minus one)", o.perplexity, o.n-1)
+			}
+			if !(o.theta >= 0) || o.theta > 1 {
+				return usagef("-theta %g: want 0 (exact) to 1", o.theta)
 			}
 		default:
 			return usagef("-method %q: want pca or tsne", o.method)

@@ -654,7 +654,12 @@ func TestLatentTSNEIsSeeded(t *testing.T) {
 	if !bytes.Equal(pa, pb) || bytes.Equal(pa, pc) {
 		t.Error("want the same map for the same seed and another for another seed")
 	}
-	for _, bad := range [][]string{{"-method", "umap"}, {"-method", "tsne", "-perplexity", "40"}} {
+	// Exact t-SNE too.
+	mustSample(t, append(args(b, "1"), "-theta", "0")...)
+	if pb, _ = os.ReadFile(b); bytes.Equal(pa, pb) {
+		t.Error("-theta 0 (exact) drew the same map as Barnes-Hut")
+	}
+	for _, bad := range [][]string{{"-method", "umap"}, {"-method", "tsne", "-perplexity", "40"}, {"-method", "tsne", "-theta", "2"}} {
 		if code, _, _ := sample(append(withData("latent", "-ckpt", fx.ckpt3, "-out", a, "-n", "40"), bad...)...); code != 2 {
 			t.Errorf("%v: exit %d, want 2", bad, code)
 		}

@@ -22,6 +22,7 @@ type latentOptions struct {
 	n          int
 	method     string // pca or tsne
 	perplexity float64
+	theta      float64
 	iters      int
 	seed       uint64
 }
@@ -91,7 +92,7 @@ func latent(o latentOptions, stdout, stderr io.Writer) error {
 	if o.method == "tsne" {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		ts := plotting.TSNE{Perplexity: o.perplexity, Iters: o.iters, Seed: o.seed}
+		ts := plotting.TSNE{Perplexity: o.perplexity, Iters: o.iters, Seed: o.seed, Theta: o.theta}
 		start := time.Now()
 		ts.Progress = func(it int, kl float64) {
 			fmt.Fprintf(stderr, "t-SNE step %d/%d: KL %.4f, %.0fs\n", it, o.iters, kl, time.Since(start).Seconds())
@@ -103,7 +104,11 @@ func latent(o latentOptions, stdout, stderr io.Writer) error {
 		for i := range y {
 			s.X[i], s.Y[i] = y[i][0], y[i][1]
 		}
-		s.Title = fmt.Sprintf("t-SNE map of the posterior means of %d %s test images\n(%d dimensions; perplexity %g, %d steps, seed %d)", o.n, displayName(src.ds.Name), L, o.perplexity, o.iters, o.seed)
+		how := "exact"
+		if o.theta > 0 {
+			how = fmt.Sprintf("Barnes-Hut θ = %g", o.theta)
+		}
+		s.Title = fmt.Sprintf("t-SNE map of the posterior means of %d %s test images\n(%d dimensions; %s, perplexity %g, %d steps, seed %d)", o.n, displayName(src.ds.Name), L, how, o.perplexity, o.iters, o.seed)
 		s.XLabel, s.YLabel = "t-SNE 1", "t-SNE 2"
 	}
 	names := classNames[src.ds.Name]

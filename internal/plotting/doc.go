@@ -14,8 +14,13 @@
 // times for 50 steps, momentum 0.5 then 0.8 after 250 steps, learning rate
 // 100, Jacobs' (1988) adaptive gains, y initialized N(0, 1e-4 I) from a seed.
 // Each step is O(n²) (split over cores by rows, so results do not depend on
-// scheduling), hence MaxTSNEPoints; the gradient is tested against finite
-// differences and the perplexity calibration against its entropy target.
+// scheduling), hence MaxTSNEPoints. Barnes-Hut t-SNE (van der Maaten 2014;
+// TSNE.Theta > 0) keeps p_ij over each point's 3*perplexity nearest
+// neighbours only and sums the repulsion Σ_j w_ij² (y_i - y_j) and Z = Σ w
+// over a quadtree, taking a cell at its centre of mass when its side is
+// below θ times its distance: O(n log n) per step. The gradient is tested
+// against finite differences, Barnes-Hut's against the exact one (equal at
+// θ = 0), and the perplexity calibration against its entropy target.
 //
 // Sizes are in inches at 96 dots per inch times a scale factor, so a larger
 // scale enlarges text, lines and points alike. Files are written atomically:

@@ -17,13 +17,19 @@ type TSNE struct {
 	Iters        int     // gradient steps; 0 means 1000
 	LearningRate float64 // 0 means 100
 	Seed         uint64  // of the initial map points
+	// Theta > 0 selects Barnes-Hut t-SNE (van der Maaten 2014): affinities
+	// over the 3*perplexity nearest neighbours only, and the repulsion of a
+	// quadtree cell whose side is below Theta times its distance taken at
+	// its centre of mass; O(n log n) per step. 0 is exact t-SNE.
+	Theta float64
 	// Progress, when set, is called every 50 iterations with the
 	// iteration number and the KL divergence at it.
 	Progress func(iter int, kl float64)
 }
 
-// MaxTSNEPoints bounds the points of exact t-SNE: its affinities take
-// 4 n² bytes (400 MB at the bound) and every step n² work.
+// MaxTSNEPoints bounds the points of t-SNE: exact affinities take 4 n²
+// bytes (400 MB at the bound) and every step n² work; Barnes-Hut's
+// neighbour search is n² once.
 const MaxTSNEPoints = 10000
 
 // Paper schedule: p_ij exaggerated 4 times for the first 50 steps, momentum
@@ -53,6 +59,8 @@ func (t TSNE) Embed(ctx context.Context, points [][]float32) ([][2]float64, erro
 		return nil, fmt.Errorf("t-SNE: %d points, at most %d (exact t-SNE needs n² memory and time)", n, MaxTSNEPoints)
 	case !(perp >= 1) || perp > float64(n-1):
 		return nil, fmt.Errorf("t-SNE: perplexity %g, want 1 to %d (the number of other points)", perp, n-1)
+	case !(t.Theta >= 0) || t.Theta > 1:
+		return nil, fmt.Errorf("t-SNE: theta %g, want 0 (exact) to 1", t.Theta)
 	case t.Iters < 0 || t.LearningRate < 0 || math.IsNaN(t.LearningRate):
 		return nil, fmt.Errorf("t-SNE: iterations %d and learning rate %g, want >= 0", t.Iters, t.LearningRate)
 	}
@@ -67,7 +75,14 @@ func (t TSNE) Embed(ctx context.Context, points [][]float32) ([][2]float64, erro
 			}
 		}
 	}
-	P, err := jointP(ctx, points, perp)
+	var P []float32
+	var sp *sparseP
+	var err error
+	if t.Theta > 0 {
+		sp, err = sparseJointP(ctx, points, perp)
+	} else {
+		P, err = jointP(ctx, points, perp)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +115,12 @@ func (t TSNE) Embed(ctx context.Context, points [][]float32) ([][2]float64, erro
 			mom = 0.8
 		}
 		report := t.Progress != nil && (it%50 == 0 || it == iters-1)
-		kl := gradient(P, y, ex, grad, report) // the cost costs as much as the gradient: only when reported
+		var kl float64 // the cost costs as much as the gradient: only when reported
+		if sp != nil {
+			kl = bhGradient(sp, y, ex, t.Theta, grad, report)
+		} else {
+			kl = gradient(P, y, ex, grad, report)
+		}
 		if report {
 			t.Progress(it, kl)
 		}

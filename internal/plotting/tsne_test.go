@@ -236,8 +236,8 @@ func TestTSNECancelAndBadInput(t *testing.T) {
 	}
 }
 
-// BenchmarkTSNEStep times one gradient step of exact t-SNE on 2000 points
-// (the O(n²) pass; a 1000-step map costs about 1000 of these).
+// BenchmarkTSNEStep times one gradient step of t-SNE on 2000 points, exact
+// and Barnes-Hut (a 1000-step map costs about 1000 of these).
 func BenchmarkTSNEStep(b *testing.B) {
 	pts, _ := clusters(10, 200, 20, 11)
 	P, err := jointP(context.Background(), pts, 30)
@@ -247,11 +247,99 @@ func BenchmarkTSNEStep(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	y := make([][2]float64, len(pts))
 	for i := range y {
-		y[i] = [2]float64{rng.NormFloat64(), rng.NormFloat64()}
+		y[i] = [2]float64{30 * rng.NormFloat64(), 30 * rng.NormFloat64()} // the spread of a finished map
 	}
 	g := make([][2]float64, len(pts))
-	b.ResetTimer()
-	for range b.N {
-		gradient(P, y, 1, g, false)
+	b.Run("exact", func(b *testing.B) {
+		for range b.N {
+			gradient(P, y, 1, g, false)
+		}
+	})
+	sp, err := sparseJointP(context.Background(), pts, 30)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("barnes-hut-0.5", func(b *testing.B) {
+		for range b.N {
+			bhGradient(sp, y, 1, 0.5, g, false)
+		}
+	})
+}
+
+// TestBarnesHutApproximatesExactGradient compares the Barnes-Hut gradient
+// with the exact one on the same (sparse) affinities: exact at theta 0,
+// close at theta 0.5.
+func TestBarnesHutApproximatesExactGradient(t *testing.T) {
+	pts, _ := clusters(4, 50, 5, 12)
+	n := len(pts)
+	sp, err := sparseJointP(context.Background(), pts, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same affinities as a dense matrix, for the exact gradient.
+	dense := make([]float32, n*n)
+	var sum float64
+	for i := range n {
+		for q := sp.row[i]; q < sp.row[i+1]; q++ {
+			j := int(sp.col[q])
+			dense[i*n+j] = float32(sp.val[q])
+			sum += sp.val[q]
+			if i == j {
+				t.Fatalf("p_%d%d in the sparse rows", i, i)
+			}
+		}
+	}
+	if math.Abs(sum-1) > 1e-9 {
+		t.Errorf("sparse p sums to %g, want 1", sum)
+	}
+	for i := range n { // symmetric
+		for j := range n {
+			if dense[i*n+j] != dense[j*n+i] {
+				t.Fatalf("p_%d,%d = %g but p_%d,%d = %g", i, j, dense[i*n+j], j, i, dense[j*n+i])
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(3, 3))
+	y := make([][2]float64, n)
+	for i := range y {
+		y[i] = [2]float64{5 * rng.NormFloat64(), 5 * rng.NormFloat64()}
+	}
+	y[7] = y[3] // coincident points
+	exact := make([][2]float64, n)
+	gradient(dense, y, 1, exact, false)
+	for _, tc := range []struct{ theta, tol float64 }{{0, 1e-5}, {0.5, 0.05}} {
+		bh := make([][2]float64, n)
+		bhGradient(sp, y, 1, tc.theta, bh, false)
+		var num, den float64
+		for i := range n {
+			for k := range 2 {
+				num += sq(bh[i][k] - exact[i][k])
+				den += sq(exact[i][k])
+			}
+		}
+		if rel := math.Sqrt(num / den); rel > tc.tol {
+			t.Errorf("theta %g: relative error of the gradient %.2g, want < %g", tc.theta, rel, tc.tol)
+		} else {
+			t.Logf("theta %g: relative error of the gradient %.2g", tc.theta, rel)
+		}
+	}
+}
+
+func TestBarnesHutSeparatesClusters(t *testing.T) {
+	pts, labels := clusters(5, 80, 10, 13)
+	ts := TSNE{Perplexity: 20, Iters: 400, Seed: 7, Theta: 0.5}
+	y, err := ts.Embed(context.Background(), pts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := knnAgreement(y, labels, 10); a < 0.95 {
+		t.Errorf("10-NN label agreement %.3f in the Barnes-Hut map, want > 0.95", a)
+	}
+	again, err := ts.Embed(context.Background(), pts)
+	if err != nil || !slices.Equal(y, again) {
+		t.Errorf("same seed, different Barnes-Hut map (%v)", err)
+	}
+	if _, err := (TSNE{Theta: 1.5}).Embed(context.Background(), pts); err == nil || !strings.Contains(err.Error(), "theta") {
+		t.Errorf("theta 1.5: err = %v", err)
 	}
 }
