@@ -274,7 +274,7 @@ figcaption { color: #555; font-size: 0.92em; }
 </head>
 <body>
 <h1>Run {{.Name}}</h1>
-<p class="sub">Report written {{.Generated}} by govae (cmd/sample report). ELBO and its terms are in nats per image; higher ELBO is better.</p>
+<p class="sub">Written {{.Generated}} by govae (cmd/train after each epoch, or cmd/sample report). ELBO and its terms are in nats per image; higher ELBO is better.</p>
 
 <h2>Command</h2>
 {{if .Command}}<pre>{{range .Command}}{{.}}
