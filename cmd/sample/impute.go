@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/govae/govae/amortized"
+	"github.com/govae/govae/internal/imgrid"
 )
 
 type imputeOptions struct {
@@ -19,9 +20,6 @@ type imputeOptions struct {
 	columns                       int
 	seed                          uint64
 }
-
-// hiddenGray is how a hidden pixel is shown in the masked row.
-const hiddenGray = 0.5
 
 func impute(o imputeOptions, stdout, stderr io.Writer) error {
 	src, g, err := openWithGrid(o.model, o.output.scale, 0, stderr)
@@ -61,30 +59,31 @@ func impute(o imputeOptions, stdout, stderr io.Writer) error {
 		}
 	}
 
-	var blocks [][][][]float32
-	for i := 0; i < o.n; i += o.columns {
-		j := min(i+o.columns, o.n)
-		masked := make([][]float32, 0, j-i)
-		for k := i; k < j; k++ {
-			m := append([]float32(nil), x[k]...)
-			for p, seen := range observed[k] {
-				if !seen {
-					m[p] = hiddenGray
-				}
-			}
-			masked = append(masked, m)
-		}
-		blocks = append(blocks, [][][]float32{x[i:j], masked, out[i:j]})
-	}
-	if err := writeBlocks(o.output.out, g, blocks); err != nil {
-		return err
-	}
 	method := fmt.Sprintf("z drawn from q(z|x), %d sweeps", o.iters)
 	if o.mean {
 		method = fmt.Sprintf("z the mean of q(z|x), %d sweeps", o.iters)
 	}
 	if o.chains > 1 {
 		method += fmt.Sprintf(", average of %d chains", o.chains)
+	}
+	fig := imgrid.Figure{Grid: g, Title: fmt.Sprintf("Imputation of the %s (hidden pixels in blue)\n%s", o.mask, method)}
+	for _, r := range chunk(o.n, o.columns) {
+		hidden := make([][]bool, 0, r[1]-r[0])
+		for k := r[0]; k < r[1]; k++ {
+			h := make([]bool, len(observed[k]))
+			for p, seen := range observed[k] {
+				h[p] = !seen
+			}
+			hidden = append(hidden, h)
+		}
+		fig.Blocks = append(fig.Blocks, imgrid.Block{Rows: []imgrid.Row{
+			{Label: "original", Images: x[r[0]:r[1]]},
+			{Label: "masked", Images: x[r[0]:r[1]], Hidden: hidden},
+			{Label: "imputed", Images: out[r[0]:r[1]]},
+		}})
+	}
+	if err := fig.WritePNG(o.output.out); err != nil {
+		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s: test images %d to %d of %s with the %s hidden; rows: original, masked, imputed (%s)\n",
 		o.output.out, o.first, o.first+o.n-1, src.ds.Name, o.mask, method)

@@ -8,10 +8,11 @@
 //	reconstruct  test images, each above its reconstruction
 //	impute       test images with pixels hidden: rows of originals, masked and imputed images;
 //	             prints the error on the hidden pixels beside a per-pixel-mean baseline
-//	latent       scatter plot of posterior means of test images, coloured by label
+//	latent       scatter plot of posterior means of test images, coloured by label (PCA or t-SNE)
 //	manifold     images decoded on a grid of latent points at normal quantiles
 //	interpolate  images decoded along linear and spherical paths between test images' latents
-//	curves       ELBO, reconstruction term and KL per epoch from a run's metrics.jsonl
+//	curves       ELBO, reconstruction term and KL per epoch from runs' metrics.jsonl (several overlaid)
+//	report       writes a run's index.html: configuration, curves, pictures, evaluation, command
 //
 // Examples:
 //
@@ -19,9 +20,12 @@
 //	go run ./cmd/sample reconstruct -ckpt runs/mnist/best.safetensors -out recon.png -n 16
 //	go run ./cmd/sample impute -ckpt runs/mnist/best.safetensors -out impute.png -mask random:0.7 -method mean
 //	go run ./cmd/sample latent -ckpt runs/mnist/best.safetensors -out latent.png -n 5000
+//	go run ./cmd/sample latent -ckpt runs/mnist/best.safetensors -out tsne.png -n 2000 -method tsne
 //	go run ./cmd/sample manifold -ckpt runs/mnist/best.safetensors -out manifold.png -size 20
 //	go run ./cmd/sample interpolate -ckpt runs/mnist/best.safetensors -out path.png -from 0,2 -to 1,3
 //	go run ./cmd/sample curves -metrics runs/mnist/metrics.jsonl -out curves.png
+//	go run ./cmd/sample curves -metrics runs/a/metrics.jsonl,runs/b/metrics.jsonl -out compare.png
+//	go run ./cmd/sample report -run runs/mnist
 //
 // "sample SUBCOMMAND -h" documents each subcommand's flags.
 //
@@ -38,6 +42,12 @@
 // to the model as in training's evaluation: binarized once with seed 0 for a
 // Bernoulli model, grey levels for a Gaussian one or a run trained without
 // binarization.
+//
+// Pictures of images explain themselves: a title, row labels (original /
+// reconstruction, original / masked / imputed with hidden pixels in blue,
+// linear / great circle), tick labels and axis titles on the manifold. Each
+// shown pixel is an integer scale x scale square of exactly its value; colour
+// (3-channel) models are drawn in colour.
 //
 // Every output is written atomically, and on any error nothing is written.
 // Exit status: 0 written, 1 failure (such as a missing or foreign
@@ -58,6 +68,8 @@ import (
 	"strings"
 
 	"github.com/govae/govae/amortized"
+	"github.com/govae/govae/internal/plotting"
+	"github.com/govae/govae/internal/report"
 )
 
 func main() {
@@ -82,7 +94,7 @@ var commands = []command{
 		"Hides part of each test image (-mask) and fills it in by iterated conditional sampling\n(Rezende, Mohamed & Wierstra 2014; amortized.Model.Impute). The picture has blocks of three\nrows: originals, masked images (hidden pixels grey) and imputed images. It prints the mean\nsquared error on the hidden pixels of -eval test images beside that of filling each hidden\npixel with its mean over the training set.",
 		defineImpute},
 	{"latent", "-ckpt FILE -out FILE.png [-n 5000]",
-		"Plots the posterior means of n labelled test images, coloured by label. Two-dimensional\nlatents are plotted directly; higher dimensions are projected on their top two principal\ncomponents, with the share of variance each explains in the axis labels.",
+		"Plots the posterior means of n labelled test images, coloured by label. Two-dimensional\nlatents are plotted directly; higher dimensions are projected on their top two principal\ncomponents, with the share of variance each explains in the axis labels, or with -method tsne\nmapped by t-SNE, Barnes-Hut or with -theta 0 exact (seeded and reproducible; Ctrl-C stops it).",
 		defineLatent},
 	{"manifold", "-ckpt FILE -out FILE.png [-size 20]",
 		"Decodes a size x size grid of latent points whose coordinates are the normal quantiles\nPhi^-1((i+0.5)/size): z1 grows left to right and z2 bottom to top. With more than two latent\ndimensions the grid lies in the plane of the top two principal components of the test images'\nposterior means (the other coordinates at the prior's mean, 0).",
@@ -90,9 +102,12 @@ var commands = []command{
 	{"interpolate", "-ckpt FILE -out FILE.png [-from 0] [-to 1] [-steps 10]",
 		"Decodes points along the path between the posterior means of test images -from and -to:\nfor each pair a row along the straight line and a row along the great circle (spherical\ninterpolation), each row between the two test images themselves.",
 		defineInterpolate},
-	{"curves", "-metrics FILE -out FILE.png",
-		"Plots the ELBO, the reconstruction term E_q[log p(x|z)] and KL(q(z|x) || p(z)) per epoch\nfrom a training run's metrics.jsonl, for the training set and the validation set (the test\nset when the run had no validation set).",
+	{"curves", "-metrics FILE[,FILE...] -out FILE.png",
+		"Plots the ELBO, the reconstruction term E_q[log p(x|z)] and KL(q(z|x) || p(z)) per epoch\nfrom a training run's metrics.jsonl, for the training set and the validation set (the test\nset when the run had no validation set), with per-step lines (cmd/train -log-every) as a thin\nline. Several files overlay their runs' held-out curves, with a legend of run names.",
 		defineCurves},
+	{"report", "-run DIR",
+		"Writes DIR/index.html, a self-contained page (images inline, no script, no network) with the\nrun's configuration and data, its curves, the latest samples and reconstructions, the\nevaluation in DIR/eval.json if present (cmd/eval -json), and the command that made the run.\ncmd/train refreshes it after every epoch.",
+		defineReport},
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -325,12 +340,32 @@ func defineLatent(fs *flag.FlagSet) func(stdout, stderr io.Writer) error {
 	o.model.define(fs, true, "")
 	o.output.define(fs, 1, "the plot is drawn at 96*scale dots per inch")
 	fs.IntVar(&o.n, "n", 5000, "number of test images (the first n)")
+	fs.StringVar(&o.method, "method", "pca", "pca: the top two principal components (fast); tsne: t-SNE (van der Maaten & Hinton 2008)")
+	fs.Float64Var(&o.perplexity, "perplexity", 30, "with -method tsne: the effective number of neighbours")
+	fs.Float64Var(&o.theta, "theta", 0.5, "with -method tsne: Barnes-Hut accuracy (van der Maaten 2014), O(n log n) per step; 0: exact t-SNE, O(n²) per step")
+	fs.IntVar(&o.iters, "iters", 1000, "with -method tsne: gradient steps")
+	fs.Uint64Var(&o.seed, "seed", 1, "with -method tsne: seed of the initial map")
 	return func(stdout, stderr io.Writer) error {
-		if err := checkAll(o.model.check(), o.output.check(), positive("n", o.n)); err != nil {
+		if err := checkAll(o.model.check(), o.output.check(), positive("n", o.n), positive("iters", o.iters)); err != nil {
 			return err
 		}
 		if o.n < 2 {
 			return usagef("-n %d: want at least 2 points", o.n)
+		}
+		switch o.method {
+		case "pca":
+		case "tsne":
+			if o.n > plotting.MaxTSNEPoints {
+				return usagef("-n %d with -method tsne: at most %d (exact t-SNE takes n² memory and time)", o.n, plotting.MaxTSNEPoints)
+			}
+			if !(o.perplexity >= 1) || o.perplexity > float64(o.n-1) {
+				return usagef("-perplexity %g: want 1 to %d (-n minus one)", o.perplexity, o.n-1)
+			}
+			if !(o.theta >= 0) || o.theta > 1 {
+				return usagef("-theta %g: want 0 (exact) to 1", o.theta)
+			}
+		default:
+			return usagef("-method %q: want pca or tsne", o.method)
 		}
 		return latent(o, stdout, stderr)
 	}
@@ -384,7 +419,7 @@ func defineInterpolate(fs *flag.FlagSet) func(stdout, stderr io.Writer) error {
 
 func defineCurves(fs *flag.FlagSet) func(stdout, stderr io.Writer) error {
 	var o curvesOptions
-	fs.StringVar(&o.metrics, "metrics", "", "the run's metrics.jsonl (required)")
+	fs.StringVar(&o.metrics, "metrics", "", "the run's metrics.jsonl (required), or several separated by commas to overlay runs (named by their folders)")
 	o.output.define(fs, 1, "the plot is drawn at 96*scale dots per inch")
 	return func(stdout, _ io.Writer) error {
 		if o.metrics == "" {
@@ -408,4 +443,22 @@ func parseIndices(name, s string) ([]int, error) {
 		out = append(out, i)
 	}
 	return out, nil
+}
+
+func defineReport(fs *flag.FlagSet) func(stdout, stderr io.Writer) error {
+	var dir string
+	fs.StringVar(&dir, "run", "", "the run directory (required), such as runs/mnist")
+	return func(stdout, _ io.Writer) error {
+		if dir == "" {
+			return usagef("-run: want a run directory of cmd/train")
+		}
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			return usagef("-run %s: not a directory", dir)
+		}
+		if err := report.Write(dir); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote %s\n", filepath.Join(dir, report.IndexFile))
+		return nil
+	}
 }

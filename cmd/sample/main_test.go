@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+	"image/draw"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -117,34 +119,50 @@ func mustSample(t *testing.T, args ...string) string {
 	return out
 }
 
-// readGrid decodes a grid PNG and checks its size.
-func readGrid(t *testing.T, path string, w, h int) *image.Gray {
+// readFig decodes a figure PNG (grey or colour) as RGBA.
+func readFig(t *testing.T, path string) *image.RGBA {
 	t.Helper()
-	img, ok := testutil.ReadPNG(t, path).(*image.Gray)
-	if !ok {
-		t.Fatalf("%s is not a grey image", path)
-	}
-	if b := img.Bounds(); b.Dx() != w || b.Dy() != h {
-		t.Fatalf("%s is %dx%d, want %dx%d", path, b.Dx(), b.Dy(), w, h)
-	}
-	return img
+	img := testutil.ReadPNG(t, path)
+	out := image.NewRGBA(img.Bounds())
+	draw.Draw(out, out.Rect, img, img.Bounds().Min, draw.Src)
+	return out
 }
 
-// gridSize is the pixel size of rows x cols cells of 8x8 images at a scale
-// with imageGrid's padding of 2.
-func gridSize(rows, cols, scale int) (w, h int) {
-	return cols*size*scale + (cols+1)*2, rows*size*scale + (rows+1)*2
-}
-
-// cell returns the pixels of the cell at grid position (r, c) of an image
-// drawn at scale 1 whose first cell row starts at y0.
-func cell(img *image.Gray, y0, r, c int) []uint8 {
+// cellAt returns the grey levels (red channel) of the 8x8 cell at (r, c)
+// cells from the cell whose top-left pixel is at o, for images drawn at
+// scale s with imageGrid's padding of 2.
+func cellAt(img *image.RGBA, o image.Point, r, c, s int) []uint8 {
 	out := make([]uint8, 0, size*size)
+	x0, y0 := o.X+c*(size*s+2), o.Y+r*(size*s+2)
 	for y := range size {
-		off := img.PixOffset(2+c*(size+2), y0+2+r*(size+2)+y)
-		out = append(out, img.Pix[off:off+size]...)
+		for x := range size {
+			out = append(out, img.Pix[img.PixOffset(x0+x*s, y0+y*s)])
+		}
 	}
 	return out
+}
+
+// locate finds where the grey image want is drawn exactly (each pixel an
+// s x s square of its level, R = G = B) in img, searching from row y0.
+func locate(t *testing.T, img *image.RGBA, want []uint8, s, y0 int) image.Point {
+	t.Helper()
+	b := img.Bounds()
+	for y := y0; y+size*s <= b.Dy(); y++ {
+	next:
+		for x := 0; x+size*s <= b.Dx(); x++ {
+			for j, v := range want {
+				for k := range s * s {
+					o := img.PixOffset(x+(j%size)*s+k%s, y+(j/size)*s+k/s)
+					if img.Pix[o] != v || img.Pix[o+1] != v || img.Pix[o+2] != v {
+						continue next
+					}
+				}
+			}
+			return image.Pt(x, y)
+		}
+	}
+	t.Fatalf("image not found exactly in the figure (from row %d)", y0)
+	return image.Point{}
 }
 
 // testImage is test image i as the command feeds it to a Bernoulli model:
@@ -169,22 +187,20 @@ func testImage(t *testing.T, i int) []uint8 {
 func TestGenerateDrawsModelSamples(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "g.png")
 	mustSample(t, "generate", "-ckpt", fx.ckpt, "-out", out, "-n", "6", "-columns", "3", "-scale", "2", "-seed", "5")
-	w, h := gridSize(2, 3, 2)
-	img := readGrid(t, out, w, h)
-	// At temperature 1 the grid is Model.Sample's images, drawn as a grid.
+	img := readFig(t, out)
+	// At temperature 1 the grid is Model.Sample's images, 3 per row.
 	imgs, err := fx.trained.Sample(6, rand.New(rand.NewPCG(5, 0)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := imgrid.Grid{Rows: size, Cols: size, Columns: 3, Pad: 2, Scale: 2, Background: 96}.Render(imgs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(img.Pix, want.Pix) {
-		t.Error("generate at temperature 1 differs from Model.Sample's images")
+	o := locate(t, img, levels(imgs[0]), 2, 0)
+	for k := range 6 {
+		if !bytes.Equal(cellAt(img, o, k/3, k%3, 2), levels(imgs[k])) {
+			t.Errorf("cell %d differs from Model.Sample's image %d", k, k)
+		}
 	}
 	mustSample(t, "generate", "-ckpt", fx.ckpt, "-out", out, "-n", "6", "-columns", "3", "-scale", "2", "-seed", "5", "-temperature", "0.3")
-	if bytes.Equal(readGrid(t, out, w, h).Pix, want.Pix) {
+	if bytes.Equal(cellAt(readFig(t, out), o, 0, 0, 2), levels(imgs[0])) {
 		t.Error("-temperature 0.3 changed nothing")
 	}
 }
@@ -193,19 +209,23 @@ func TestReconstructShowsTestImagesAboveReconstructions(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "r.png")
 	mustSample(t, withData("reconstruct", "-ckpt", fx.ckpt, "-out", out, "-first", "3", "-n", "5", "-columns", "4", "-scale", "1")...)
 	// Two blocks (4 images, then 1), each an image row above its
-	// reconstructions, blockGap apart.
-	w, bh := gridSize(2, 4, 1)
-	img := readGrid(t, out, w, 2*bh+blockGap)
+	// reconstructions.
+	img := readFig(t, out)
+	o := locate(t, img, testImage(t, 3), 1, 0)
+	o2 := locate(t, img, testImage(t, 7), 1, o.Y+2*(size+2))
+	if o2.X != o.X {
+		t.Errorf("second block starts at x %d, the first at %d", o2.X, o.X)
+	}
 	for k := range 5 {
-		y0, c := 0, k
+		p, c := o, k
 		if k == 4 {
-			y0, c = bh+blockGap, 0
+			p, c = o2, 0
 		}
-		if !bytes.Equal(cell(img, y0, 0, c), testImage(t, 3+k)) {
+		if !bytes.Equal(cellAt(img, p, 0, c, 1), testImage(t, 3+k)) {
 			t.Errorf("cell of image %d is not test image %d", k, 3+k)
 		}
 		grey := 0
-		for _, p := range cell(img, y0, 1, c) {
+		for _, p := range cellAt(img, p, 1, c, 1) {
 			if p != 0 && p != 255 {
 				grey++
 			}
@@ -225,16 +245,17 @@ func TestImputeKeepsShownPixelsAndBeatsPixelMeans(t *testing.T) {
 		for _, method := range []string{"sample", "mean"} {
 			stdout := mustSample(t, withData("impute", "-ckpt", fx.ckpt, "-out", out, "-mask", tc.mask, "-method", method,
 				"-n", "4", "-columns", "4", "-eval", "40", "-iters", "20", "-scale", "1")...)
-			w, h := gridSize(3, 4, 1)
-			img := readGrid(t, out, w, h)
+			img := readFig(t, out)
+			o := locate(t, img, testImage(t, 0), 1, 0)
 			for k := range 4 {
-				orig, masked, imputed := cell(img, 0, 0, k), cell(img, 0, 1, k), cell(img, 0, 2, k)
+				orig, masked, imputed := cellAt(img, o, 0, k, 1), cellAt(img, o, 1, k, 1), cellAt(img, o, 2, k, 1)
 				if !bytes.Equal(orig, testImage(t, k)) {
 					t.Fatalf("%s: the original row's image %d is not test image %d", tc.mask, k, k)
 				}
 				hidden := 0
 				for p := range orig {
-					if masked[p] == uint8(hiddenGray*255+0.5) {
+					x, y := o.X+k*(size+2)+p%size, o.Y+(size+2)+p/size
+					if c := img.RGBAAt(x, y); [3]uint8{c.R, c.G, c.B} == imgrid.HiddenColor {
 						hidden++
 					} else if masked[p] != orig[p] || imputed[p] != orig[p] {
 						t.Fatalf("%s %s: image %d pixel %d is shown (%d) but the imputed image has %d", tc.mask, method, k, p, orig[p], imputed[p])
@@ -304,18 +325,22 @@ func countColour(img image.Image, c color.RGBA) int {
 func TestManifoldGrid(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "m.png")
 	mustSample(t, "manifold", "-ckpt", fx.ckpt, "-out", out, "-size", "5")
-	w, h := gridSize(5, 5, 1)
-	img := readGrid(t, out, w, h)
-	// The centre cell decodes z = 0 exactly (the middle quantile).
-	zero, err := fx.trained.Decode([][]float32{{0, 0}})
+	img := readFig(t, out)
+	// The centre cell decodes z = 0 exactly (the middle quantile); the
+	// corners decode (-q, q) top left and (q, -q) bottom right.
+	q := 1.2815515655446004 // Phi^-1(0.9)
+	dec, err := fx.trained.Decode([][]float32{{0, 0}, {float32(-q), float32(q)}, {float32(q), float32(-q)}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, _ := imgrid.Grid{Rows: size, Cols: size}.Render(zero)
-	if !bytes.Equal(cell(img, 0, 2, 2), want.Pix) {
+	o := locate(t, img, levels(dec[1]), 1, 0)
+	if !bytes.Equal(cellAt(img, o, 2, 2, 1), levels(dec[0])) {
 		t.Error("the centre of the manifold is not the decoding of z = 0")
 	}
-	if bytes.Equal(cell(img, 0, 0, 0), cell(img, 0, 4, 4)) {
+	if !bytes.Equal(cellAt(img, o, 4, 4, 1), levels(dec[2])) {
+		t.Error("the bottom-right corner is not the decoding of (q, -q)")
+	}
+	if bytes.Equal(cellAt(img, o, 0, 0, 1), cellAt(img, o, 4, 4, 1)) {
 		t.Error("opposite corners of the manifold are the same image")
 	}
 	// More than two latent dimensions: the plane of the principal components.
@@ -323,26 +348,32 @@ func TestManifoldGrid(t *testing.T) {
 	if !strings.Contains(stdout, "principal direction") {
 		t.Errorf("3-D latents: %q, want the principal directions named", stdout)
 	}
-	w, h = gridSize(4, 4, 1)
-	readGrid(t, out, w, h)
+	readFig(t, out)
 }
 
 func TestInterpolateRunsBetweenTheTwoImages(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "p.png")
 	mustSample(t, withData("interpolate", "-ckpt", fx.ckpt, "-out", out, "-from", "0,5", "-to", "1,2", "-steps", "4", "-scale", "1")...)
-	w, bh := gridSize(2, 6, 1)
-	img := readGrid(t, out, w, 2*bh+blockGap)
+	img := readFig(t, out)
+	y0 := 0
 	for k, pair := range [][2]int{{0, 1}, {5, 2}} {
-		y0 := k * (bh + blockGap)
+		o := locate(t, img, testImage(t, pair[0]), 1, y0)
+		y0 = o.Y + 2*(size+2)
 		for r := range 2 { // straight, then spherical
-			if !bytes.Equal(cell(img, y0, r, 0), testImage(t, pair[0])) || !bytes.Equal(cell(img, y0, r, 5), testImage(t, pair[1])) {
+			if !bytes.Equal(cellAt(img, o, r, 0, 1), testImage(t, pair[0])) || !bytes.Equal(cellAt(img, o, r, 5, 1), testImage(t, pair[1])) {
 				t.Errorf("pair %d row %d does not run from test image %d to %d", k, r, pair[0], pair[1])
 			}
 		}
-		if !bytes.Equal(cell(img, y0, 0, 1), cell(img, y0, 1, 1)) {
+		if !bytes.Equal(cellAt(img, o, 0, 1, 1), cellAt(img, o, 1, 1, 1)) {
 			t.Errorf("pair %d: the straight and spherical paths start at different points", k)
 		}
 	}
+}
+
+// levels is an image in [0,1] as the grey levels a grid draws.
+func levels(im []float32) []uint8 {
+	m, _ := imgrid.Grid{Rows: size, Cols: size}.Render([][]float32{im})
+	return m.(*image.Gray).Pix
 }
 
 func TestCurvesFromMetrics(t *testing.T) {
@@ -379,6 +410,51 @@ func TestCurvesFromMetrics(t *testing.T) {
 		if countColour(img, plotting.Palette[0]) == 0 || countColour(img, plotting.Palette[1]) == 0 {
 			t.Error("a series is missing")
 		}
+	}
+}
+
+func TestCurvesOverlayRunsAndSteps(t *testing.T) {
+	dir := t.TempDir()
+	var paths []string
+	for r, name := range []string{"small", "large"} {
+		var buf bytes.Buffer
+		for e := 1; e <= 3; e++ {
+			for s := 1; s <= 5; s++ {
+				fmt.Fprintf(&buf, `{"kind":"step","epoch":%d,"step":%d,"elbo":-150,"recon":-140,"kl":10,"beta":1,"loss":150}`+"\n", e, (e-1)*5+s)
+			}
+			v := -150 + 10*float64(e) + float64(r)
+			m := trainrun.Metrics{Epoch: e, Step: int64(5 * e), TrainELBO: v, Recon: v - 10, KL: 10, ValELBO: &v, ValRecon: &v, ValKL: &v, TestELBO: v, TestRecon: v, TestKL: 10}
+			b, _ := json.Marshal(m)
+			buf.Write(append(b, '\n'))
+		}
+		if err := os.Mkdir(filepath.Join(dir, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, name, "metrics.jsonl")
+		if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	out := filepath.Join(dir, "c.png")
+	stdout := mustSample(t, "curves", "-metrics", paths[0], "-out", out)
+	if !strings.Contains(stdout, "3 epochs and 15 per-step lines") {
+		t.Errorf("one run with steps: %q", stdout)
+	}
+	// train, validation and the per-step line: three colours.
+	if img := testutil.ReadPNG(t, out); countColour(img, plotting.Palette[2]) == 0 {
+		t.Error("one run: a series is missing")
+	}
+	stdout = mustSample(t, "curves", "-metrics", strings.Join(paths, ","), "-out", out)
+	if !strings.Contains(stdout, ": small: ") || !strings.Contains(stdout, ": large: ") {
+		t.Errorf("two runs: %q, want both named", stdout)
+	}
+	img := testutil.ReadPNG(t, out)
+	if countColour(img, plotting.Palette[0]) == 0 || countColour(img, plotting.Palette[1]) == 0 || countColour(img, plotting.Palette[2]) != 0 {
+		t.Error("two runs: want exactly two colours, one per run")
+	}
+	if code, _, errOut := sample("curves", "-metrics", paths[0]+","+filepath.Join(dir, "nope.jsonl"), "-out", out); code != 1 || !strings.Contains(errOut, "nope.jsonl") {
+		t.Errorf("a missing second file: exit %d, %q", code, errOut)
 	}
 }
 
@@ -477,7 +553,11 @@ func TestBadInputWritesNothing(t *testing.T) {
 func TestHelpDocumentsEachSubcommand(t *testing.T) {
 	for _, c := range commands {
 		code, _, stderr := sample(c.name, "-h")
-		if code != 0 || !strings.Contains(stderr, "usage: sample "+c.name) || !strings.Contains(stderr, "-out") {
+		want := "-out" // every subcommand but report writes a picture
+		if c.name == "report" {
+			want = "-run"
+		}
+		if code != 0 || !strings.Contains(stderr, "usage: sample "+c.name) || !strings.Contains(stderr, want) {
 			t.Errorf("%s -h: exit %d, %q", c.name, code, stderr)
 		}
 	}
@@ -500,13 +580,30 @@ func TestRealMNIST(t *testing.T) {
 	}
 	out := filepath.Join(dir, "i.png")
 	mustSample(t, "impute", "-ckpt", ckpt, "-out", out, "-dataset", "mnist", "-offline", "-n", "5", "-eval", "20", "-iters", "2", "-scale", "1")
-	img, ok := testutil.ReadPNG(t, out).(*image.Gray)
-	if b := img.Bounds(); !ok || b.Dx() != 5*28+6*2 || b.Dy() != 3*28+4*2 {
-		t.Fatalf("impute grid is %v, want 5 x 3 cells of 28x28", b)
+	// The masked row's bottom halves are HiddenColor: 5 x 14 x 28 pixels,
+	// the first of them at row 14 of the first masked cell.
+	img := readFig(t, out)
+	hidden, first := 0, image.Point{-1, -1}
+	for y := range img.Rect.Dy() {
+		for x := range img.Rect.Dx() {
+			if c := img.RGBAAt(x, y); [3]uint8{c.R, c.G, c.B} == imgrid.HiddenColor {
+				if hidden == 0 {
+					first = image.Pt(x, y)
+				}
+				hidden++
+			}
+		}
 	}
-	for _, p := range img.Pix[img.PixOffset(2, 2):img.PixOffset(2+28, 2)] {
-		if p != 0 && p != 255 {
-			t.Fatalf("test image pixel %d: want binarized images (0 or 255)", p)
+	if hidden != 5*14*28 {
+		t.Fatalf("%d hidden pixels drawn, want 5 x 14 x 28", hidden)
+	}
+	// The original above it: binarized, as the model sees it.
+	orig := first.Add(image.Pt(0, -14-(28+2)))
+	for y := range 28 {
+		for x := range 28 {
+			if c := img.RGBAAt(orig.X+x, orig.Y+y); c.R != 0 && c.R != 255 || c.R != c.G {
+				t.Fatalf("test image pixel (%d,%d) = %v: want binarized grey (0 or 255)", x, y, c)
+			}
 		}
 	}
 	mustSample(t, "latent", "-ckpt", ckpt, "-out", out, "-dataset", "mnist", "-offline", "-n", "300")
@@ -554,5 +651,61 @@ func TestEveryPosteriorFamily(t *testing.T) {
 			mustSample(t, withData("interpolate", "-ckpt", ckpt, "-out", filepath.Join(out, "p.png"), "-from", "0", "-to", "1", "-steps", "3")...)
 			mustSample(t, "generate", "-ckpt", ckpt, "-out", filepath.Join(out, "g.png"), "-n", "4")
 		})
+	}
+}
+
+func TestLatentTSNEIsSeeded(t *testing.T) {
+	dir := t.TempDir()
+	a, b, c := filepath.Join(dir, "a.png"), filepath.Join(dir, "b.png"), filepath.Join(dir, "c.png")
+	args := func(out, seed string) []string {
+		return withData("latent", "-ckpt", fx.ckpt3, "-out", out, "-n", "40", "-method", "tsne", "-perplexity", "5", "-iters", "150", "-seed", seed)
+	}
+	if out := mustSample(t, args(a, "1")...); !strings.Contains(out, "t-SNE 2 against t-SNE 1") {
+		t.Errorf("printed %q", out)
+	}
+	mustSample(t, args(b, "1")...)
+	mustSample(t, args(c, "2")...)
+	pa, _ := os.ReadFile(a)
+	pb, _ := os.ReadFile(b)
+	pc, _ := os.ReadFile(c)
+	if !bytes.Equal(pa, pb) || bytes.Equal(pa, pc) {
+		t.Error("want the same map for the same seed and another for another seed")
+	}
+	// Exact t-SNE too.
+	mustSample(t, append(args(b, "1"), "-theta", "0")...)
+	if pb, _ = os.ReadFile(b); bytes.Equal(pa, pb) {
+		t.Error("-theta 0 (exact) drew the same map as Barnes-Hut")
+	}
+	for _, bad := range [][]string{{"-method", "umap"}, {"-method", "tsne", "-perplexity", "40"}, {"-method", "tsne", "-theta", "2"}} {
+		if code, _, _ := sample(append(withData("latent", "-ckpt", fx.ckpt3, "-out", a, "-n", "40"), bad...)...); code != 2 {
+			t.Errorf("%v: exit %d, want 2", bad, code)
+		}
+	}
+}
+
+func TestReportCommand(t *testing.T) {
+	if code, _, errOut := sample("report"); code != 2 || !strings.Contains(errOut, "-run: want") {
+		t.Errorf("no -run: exit %d, %q", code, errOut)
+	}
+	if code, _, errOut := sample("report", "-run", filepath.Join(t.TempDir(), "nope")); code != 2 || !strings.Contains(errOut, "not a directory") {
+		t.Errorf("missing -run: exit %d, %q", code, errOut)
+	}
+	if code, _, errOut := sample("report", "-run", t.TempDir()); code != 1 || !strings.Contains(errOut, "metrics.jsonl") {
+		t.Errorf("empty run: exit %d, %q", code, errOut)
+	}
+	// A real run of cmd/train's code.
+	dir := t.TempDir()
+	cfg := trainrun.Config{Dataset: "tiny", DataDir: fx.data, Offline: true, Batch: 20, ValSize: 40, Seed: 1, Out: dir,
+		Model: amortized.Config{Hidden: []int{16}, Latent: 2}, Train: amortized.TrainOptions{Epochs: 1}, Stdout: io.Discard, Command: "go run ./cmd/train -epochs 1"}
+	if err := trainrun.Train(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(dir, "index.html"))
+	if out := mustSample(t, "report", "-run", dir); !strings.Contains(out, "index.html") {
+		t.Errorf("printed %q", out)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "index.html"))
+	if err != nil || !strings.Contains(string(b), "go run ./cmd/train -epochs 1") {
+		t.Errorf("index.html: %v, without the command", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/govae/govae/internal/imgrid"
 	"github.com/govae/govae/internal/plotting"
 	"gonum.org/v1/gonum/stat/distuv"
 )
@@ -37,7 +38,17 @@ func generate(o generateOptions, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := g.WritePNG(o.output.out, imgs); err != nil {
+	cols := g.Columns
+	if cols == 0 {
+		cols = ceilSqrt(o.n)
+	}
+	fig := imgrid.Figure{Grid: g, Title: fmt.Sprintf("%d images decoded from z ~ N(0, %g² I), seed %d", o.n, o.temperature, o.seed)}
+	blk := imgrid.Block{}
+	for _, r := range chunk(o.n, cols) {
+		blk.Rows = append(blk.Rows, imgrid.Row{Images: imgs[r[0]:r[1]]})
+	}
+	fig.Blocks = []imgrid.Block{blk}
+	if err := fig.WritePNG(o.output.out); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s: %d images decoded from z ~ N(0, %g^2 I), seed %d\n", o.output.out, o.n, o.temperature, o.seed)
@@ -76,12 +87,14 @@ func reconstruct(o reconstructOptions, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var blocks [][][][]float32
-	for i := 0; i < o.n; i += o.columns {
-		j := min(i+o.columns, o.n)
-		blocks = append(blocks, [][][]float32{x[i:j], rec[i:j]})
+	fig := imgrid.Figure{Grid: g, Title: fmt.Sprintf("%s test images %d to %d and their reconstructions\n(%s)", displayName(src.ds.Name), o.first, o.first+o.n-1, how)}
+	for _, r := range chunk(o.n, o.columns) {
+		fig.Blocks = append(fig.Blocks, imgrid.Block{Rows: []imgrid.Row{
+			{Label: "original", Images: x[r[0]:r[1]]},
+			{Label: "reconstruction", Images: rec[r[0]:r[1]]},
+		}})
 	}
-	if err := writeBlocks(o.output.out, g, blocks); err != nil {
+	if err := fig.WritePNG(o.output.out); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s: test images %d to %d of %s, each row above its reconstructions (%s)\n",
@@ -106,6 +119,7 @@ func manifold(o manifoldOptions, stdout, stderr io.Writer) error {
 	L := src.m.LatentDim()
 	var plane plotting.Plane
 	axes := "z1 (left to right) and z2 (bottom to top)"
+	xLabel, yLabel := "z1", "z2"
 	switch {
 	case L < 2:
 		return fmt.Errorf("the model has %d latent dimension; a manifold needs at least 2", L)
@@ -118,6 +132,8 @@ func manifold(o manifoldOptions, stdout, stderr io.Writer) error {
 		if plane, err = principalPlane(src, o.n); err != nil {
 			return err
 		}
+		xLabel = fmt.Sprintf("z along PC1 (%.0f%% of variance)", 100*plane.Explained[0])
+		yLabel = fmt.Sprintf("z along PC2 (%.0f%%)", 100*plane.Explained[1])
 		axes = fmt.Sprintf("the first principal direction of %d test images' posterior means (%.0f%% of their variance; left to right) and the second (%.0f%%; bottom to top)",
 			o.n, 100*plane.Explained[0], 100*plane.Explained[1])
 	}
@@ -136,7 +152,15 @@ func manifold(o manifoldOptions, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := g.WritePNG(o.output.out, imgs); err != nil {
+	fig := imgrid.Figure{Grid: g, Title: fmt.Sprintf("Decoded at the prior's normal quantiles Φ^-1((i+0.5)/%d)", o.size),
+		XLabel: xLabel, YLabel: yLabel}
+	blk := imgrid.Block{}
+	for r := range o.size {
+		blk.Rows = append(blk.Rows, imgrid.Row{Label: fmt.Sprintf("%.2f", q[o.size-1-r]), Images: imgs[r*o.size : (r+1)*o.size]})
+		fig.XTicks = append(fig.XTicks, fmt.Sprintf("%.2f", q[r]))
+	}
+	fig.Blocks = []imgrid.Block{blk}
+	if err := fig.WritePNG(o.output.out); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s: %dx%d images decoded at normal quantiles %.2f to %.2f along %s\n",
@@ -203,15 +227,22 @@ func interpolate(o interpolateOptions, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	blocks := make([][][][]float32, n)
+	fig := imgrid.Figure{Grid: g, Title: "Decoded along paths between test images' posterior means\n(first and last columns: the test images themselves)"}
+	fig.XTicks = append(fig.XTicks, "image")
+	for t := range o.steps {
+		fig.XTicks = append(fig.XTicks, fmt.Sprintf("t=%.2g", float64(t)/float64(o.steps-1)))
+	}
+	fig.XTicks = append(fig.XTicks, "image")
 	for k := range n {
-		for p := range 2 {
+		var blk imgrid.Block
+		for p, name := range []string{fmt.Sprintf("%d → %d linear", o.from[k], o.to[k]), "great circle"} {
 			row := [][]float32{x[k]}
 			row = append(row, imgs[(2*k+p)*o.steps:(2*k+p+1)*o.steps]...)
-			blocks[k] = append(blocks[k], append(row, x[n+k]))
+			blk.Rows = append(blk.Rows, imgrid.Row{Label: name, Images: append(row, x[n+k])})
 		}
+		fig.Blocks = append(fig.Blocks, blk)
 	}
-	if err := writeBlocks(o.output.out, g, blocks); err != nil {
+	if err := fig.WritePNG(o.output.out); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s: for each pair of test images (%s), a row along the straight line and a row along the great circle between their posterior means, %d decoded points each, between the two images\n",
@@ -263,4 +294,13 @@ func pairs(from, to []int) string {
 		s += fmt.Sprintf("%d to %d", from[k], to[k])
 	}
 	return s
+}
+
+// ceilSqrt is the side of the smallest square grid holding n images.
+func ceilSqrt(n int) int {
+	c := int(math.Sqrt(float64(n)))
+	for c*c < n {
+		c++
+	}
+	return c
 }

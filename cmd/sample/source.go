@@ -2,16 +2,11 @@ package main
 
 import (
 	"fmt"
-	"image"
-	"image/color"
-	"image/draw"
-	"image/png"
 	"io"
 
 	"github.com/govae/govae/amortized"
 	"github.com/govae/govae/checkpoints"
 	"github.com/govae/govae/data"
-	"github.com/govae/govae/internal/atomicfile"
 	"github.com/govae/govae/internal/imgrid"
 	"github.com/govae/govae/internal/trainrun"
 )
@@ -165,46 +160,25 @@ func indexRange(first, n int) []int {
 }
 
 // imageGrid is the layout of every picture of images: 2 pixels of padding
-// on a grey that stands apart from both black and white pixels.
+// on a grey that stands apart from both black and white pixels. The number
+// of channels is what the data size implies: 1 (grey) or 3 (RGB).
 func imageGrid(m *amortized.Model, scale, columns int) (imgrid.Grid, error) {
 	c := m.Config()
 	if c.ImageRows == 0 {
 		return imgrid.Grid{}, fmt.Errorf("the model's data are not images: its configuration has no image size (data_dim %d)", c.DataDim)
 	}
-	return imgrid.Grid{Rows: c.ImageRows, Cols: c.ImageCols, Columns: columns, Pad: 2, Scale: scale, Background: 96}, nil
+	ch := c.DataDim / (c.ImageRows * c.ImageCols)
+	if ch*c.ImageRows*c.ImageCols != c.DataDim || (ch != 1 && ch != 3) {
+		return imgrid.Grid{}, fmt.Errorf("the model's data_dim %d is not 1 or 3 channels of %dx%d images", c.DataDim, c.ImageRows, c.ImageCols)
+	}
+	return imgrid.Grid{Rows: c.ImageRows, Cols: c.ImageCols, Channels: ch, Columns: columns, Pad: 2, Scale: scale, Background: 96}, nil
 }
 
-// blockGap is the extra background between blocks of rows that belong
-// together (test images and their reconstructions), beyond the grid's
-// padding, so that the blocks read apart without a whole blank row.
-const blockGap = 8
-
-// writeBlocks renders each block of rows with g, stacks the blocks blockGap
-// pixels apart, and writes the PNG atomically to path.
-func writeBlocks(path string, g imgrid.Grid, blocks [][][][]float32) error {
-	if len(blocks) == 1 {
-		return g.WriteRowsPNG(path, blocks[0])
+// chunk cuts n items into runs of at most per: [i, j) pairs.
+func chunk(n, per int) [][2]int {
+	var out [][2]int
+	for i := 0; i < n; i += per {
+		out = append(out, [2]int{i, min(i+per, n)})
 	}
-	parts := make([]*image.Gray, len(blocks))
-	w, h := 0, (len(blocks)-1)*blockGap
-	for i, b := range blocks {
-		im, err := g.RenderRows(b)
-		if err != nil {
-			return err
-		}
-		parts[i] = im
-		w, h = max(w, im.Rect.Dx()), h+im.Rect.Dy()
-	}
-	out := image.NewGray(image.Rect(0, 0, w, h))
-	draw.Draw(out, out.Rect, &image.Uniform{color.Gray{g.Background}}, image.Point{}, draw.Src)
-	y := 0
-	for _, im := range parts {
-		draw.Draw(out, im.Rect.Add(image.Pt(0, y)), im, image.Point{}, draw.Src)
-		y += im.Rect.Dy() + blockGap
-	}
-	err := atomicfile.Write(path, 0o644, func(w io.Writer) error { return png.Encode(w, out) })
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
+	return out
 }

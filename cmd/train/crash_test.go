@@ -199,12 +199,22 @@ func metricsEpochs(t *testing.T, dir string) []int {
 		t.Fatal(err)
 	}
 	var epochs []int
+	var lastStep int64
 	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 		var m struct {
-			Epoch int `json:"epoch"`
+			Epoch int    `json:"epoch"`
+			Kind  string `json:"kind"`
+			Step  int64  `json:"step"`
 		}
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
 			t.Fatalf("metrics.jsonl line %q: %v", line, err)
+		}
+		if m.Kind == "step" { // -log-every lines: each step once, in order
+			if m.Step != lastStep+1 {
+				t.Errorf("metrics.jsonl: step line %d after step %d", m.Step, lastStep)
+			}
+			lastStep = m.Step
+			continue
 		}
 		epochs = append(epochs, m.Epoch)
 	}

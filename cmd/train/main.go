@@ -5,8 +5,9 @@
 //	go run ./cmd/train -resume -out runs/mnist -epochs 20
 //	go run ./cmd/train -posterior iaf:4 -out runs/iaf   # q(z|x) with 4 inverse autoregressive flows
 //
-// It writes model.safetensors (resumable), best.safetensors, metrics.jsonl and
-// per-epoch PNG grids into -out; -save-every also saves mid-epoch, and -keep
+// It writes model.safetensors (resumable), best.safetensors, metrics.jsonl,
+// per-epoch PNG grids, command.txt (this command line) and index.html (the
+// run's page: cmd/sample report) into -out; -save-every also saves mid-epoch, and -keep
 // keeps the last few checkpoints. Ctrl-C or SIGTERM saves a resumable
 // checkpoint and exits 0; after a crash or kill -9, -resume continues from
 // the last save. A NaN stops training, or with -on-nan rollback goes back to
@@ -63,6 +64,7 @@ func run(args []string) int {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	cfg.Command = shellCommand(append([]string{"go", "run", "./cmd/train"}, args...)) // for the run's command.txt and report
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err = trainrun.Train(ctx, cfg)
@@ -112,7 +114,7 @@ func parseFlags(args []string) (trainrun.Config, error) {
 	fs.StringVar(&cfg.Out, "out", "runs/mnist", "run directory")
 	fs.BoolVar(&cfg.Resume, "resume", false, "continue the run in -out")
 	fs.BoolVar(&cfg.Force, "force", false, "start over even if -out holds a run")
-	fs.IntVar(&cfg.LogEvery, "log-every", 0, "print a line every N steps (0: per epoch only)")
+	fs.IntVar(&cfg.LogEvery, "log-every", 0, "print a line every N steps and add it to metrics.jsonl (\"kind\": \"step\"; 0: per epoch only)")
 	fs.Var(&every, "save-every", "also save the resumable checkpoint every N steps, or every duration such as 10m (0: after each epoch only)")
 	fs.IntVar(&cfg.Keep, "keep", 0, "keep the N most recent checkpoints as ckpt-stepNNNNNNNNN.safetensors besides model.safetensors and best.safetensors (0: none)")
 	fs.StringVar(&cfg.OnNonFinite, "on-nan", "stop", "on a NaN or infinity: stop, or rollback to the last saved checkpoint with half the learning rate")
@@ -245,4 +247,17 @@ func (s *saveEvery) Set(v string) error {
 		return nil
 	}
 	return errors.New("want a number of steps >= 0 or a duration such as 10m")
+}
+
+// shellCommand quotes words for a POSIX shell where they need it.
+func shellCommand(words []string) string {
+	out := make([]string, len(words))
+	for i, w := range words {
+		if w != "" && strings.Trim(w, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=.,:/+@%") == "" {
+			out[i] = w
+		} else {
+			out[i] = "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
+		}
+	}
+	return strings.Join(out, " ")
 }

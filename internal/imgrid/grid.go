@@ -18,13 +18,14 @@ const MaxPixels = 100_000_000
 // nanGray is the level used for NaN inputs.
 const nanGray = 128
 
-// Grid describes a layout of equally sized gray images.
+// Grid describes a layout of equally sized grey or colour images.
 //
 // Padding is not scaled: Pad is in output pixels, so a grid of n columns is
 // Columns*Cols*Scale + (Columns+1)*Pad pixels wide, and likewise in height.
 // That keeps thin separators thin when images are enlarged.
 type Grid struct {
 	Rows, Cols int   // size of one image in pixels (28x28 for MNIST); images are row-major, Cols values per row
+	Channels   int   // 1 (or 0): grey; 3: RGB, channel-major (all red values, then green, then blue)
 	Columns    int   // images per grid row for Render; 0 means ceil(sqrt(n)); ignored by RenderRows
 	Pad        int   // output pixels between cells and around the border; 0 allowed
 	Scale      int   // each input pixel becomes Scale x Scale output pixels; 0 means 1
@@ -34,7 +35,9 @@ type Grid struct {
 // Render lays out images row-major, Columns per grid row. The grid is always
 // Columns cells wide, even if the last row is short or n < Columns, so grids
 // drawn with the same Grid line up; unused cells are Background.
-func (g Grid) Render(images [][]float32) (*image.Gray, error) {
+//
+// The result is an *image.Gray for grey images and an *image.RGBA for colour.
+func (g Grid) Render(images [][]float32) (image.Image, error) {
 	if err := g.check(); err != nil {
 		return nil, err
 	}
@@ -60,7 +63,7 @@ func (g Grid) Render(images [][]float32) (*image.Gray, error) {
 // beside reconstruction). Rows may differ in length: the width is that of the
 // longest row and short rows are filled with Background. An empty inner
 // slice yields a blank row. Columns is ignored.
-func (g Grid) RenderRows(rows [][][]float32) (*image.Gray, error) {
+func (g Grid) RenderRows(rows [][][]float32) (image.Image, error) {
 	if err := g.check(); err != nil {
 		return nil, err
 	}
@@ -116,8 +119,17 @@ func (g Grid) check() error {
 		return fmt.Errorf("imgrid: negative Pad %d", g.Pad)
 	case g.Scale < 0:
 		return fmt.Errorf("imgrid: negative Scale %d", g.Scale)
+	case g.Channels != 0 && g.Channels != 1 && g.Channels != 3:
+		return fmt.Errorf("imgrid: %d channels, want 1 (grey) or 3 (RGB)", g.Channels)
 	}
 	return nil
+}
+
+func (g Grid) channels() int {
+	if g.Channels == 0 {
+		return 1
+	}
+	return g.Channels
 }
 
 func (g Grid) scale() int {
@@ -129,49 +141,130 @@ func (g Grid) scale() int {
 
 // render draws rows of images in a grid cols cells wide. name identifies the
 // image at grid position (r, c) in error messages.
-func (g Grid) render(rows [][][]float32, cols int, name func(r, c int) string) (*image.Gray, error) {
+func (g Grid) render(rows [][][]float32, cols int, name func(r, c int) string) (image.Image, error) {
 	width, height, err := g.size(len(rows), cols)
 	if err != nil {
 		return nil, err
 	}
-	s := g.scale()
-	cellW, cellH := g.Cols*s, g.Rows*s
-	want := g.Rows * g.Cols // cannot overflow: bounded by size
+	if err := g.checkLengths(rows, name); err != nil {
+		return nil, err
+	}
+	rect := image.Rect(0, 0, width, height)
+	var img image.Image
+	if g.channels() == 1 {
+		m := image.NewGray(rect)
+		fillGray(m.Pix, g.Background)
+		img = m
+	} else {
+		m := image.NewRGBA(rect)
+		fillRGBA(m.Pix, g.Background, g.Background, g.Background)
+		img = m
+	}
+	g.drawRows(img, 0, 0, rows, nil)
+	return img, nil
+}
+
+// checkLengths reports the first image whose length is not Channels*Rows*Cols.
+func (g Grid) checkLengths(rows [][][]float32, name func(r, c int) string) error {
+	want := g.channels() * g.Rows * g.Cols // cannot overflow: bounded by size
 	for r, row := range rows {
 		for c, im := range row {
 			if len(im) != want {
-				return nil, fmt.Errorf("imgrid: %s has %d values, want %d (%dx%d)",
-					name(r, c), len(im), want, g.Rows, g.Cols)
+				shape := fmt.Sprintf("%dx%d", g.Rows, g.Cols)
+				if g.channels() == 3 {
+					shape = "3x" + shape
+				}
+				return fmt.Errorf("imgrid: %s has %d values, want %d (%s)", name(r, c), len(im), want, shape)
 			}
 		}
 	}
+	return nil
+}
 
-	img := image.NewGray(image.Rect(0, 0, width, height))
-	if g.Background != 0 {
-		for i := range img.Pix {
-			img.Pix[i] = g.Background
+func fillGray(pix []uint8, v uint8) {
+	for i := range pix {
+		pix[i] = v
+	}
+}
+
+func fillRGBA(pix []uint8, r, g, b uint8) {
+	for i := 0; i < len(pix); i += 4 {
+		pix[i], pix[i+1], pix[i+2], pix[i+3] = r, g, b, 255
+	}
+}
+
+// drawRows paints rows of cells with their top-left padding corner at
+// (x0, y0) of dst, an *image.Gray (grey images only) or an *image.RGBA.
+// hidden, when not nil, parallels rows: pixels marked true are painted
+// HiddenColor instead of their value.
+func (g Grid) drawRows(dst image.Image, x0, y0 int, rows [][][]float32, hidden [][][]bool) {
+	s := g.scale()
+	cellW, cellH := g.Cols*s, g.Rows*s
+	for r, row := range rows {
+		y := y0 + g.Pad + r*(cellH+g.Pad)
+		for c, im := range row {
+			x := x0 + g.Pad + c*(cellW+g.Pad)
+			var h []bool
+			if hidden != nil && r < len(hidden) && c < len(hidden[r]) {
+				h = hidden[r][c]
+			}
+			g.paint(dst, x, y, im, h)
 		}
 	}
-	line := make([]uint8, cellW) // one scaled image row, copied s times
-	for r, row := range rows {
-		y0 := g.Pad + r*(cellH+g.Pad)
-		for c, im := range row {
-			x0 := g.Pad + c*(cellW+g.Pad)
-			for y := 0; y < g.Rows; y++ {
-				for x, v := range im[y*g.Cols : (y+1)*g.Cols] {
-					p := gray(v)
-					for k := range s {
-						line[x*s+k] = p
-					}
+}
+
+// HiddenColor marks pixels a picture hides (the masked row of impute): a
+// blue that no grey level matches.
+var HiddenColor = [3]uint8{70, 120, 210}
+
+// paint draws one image with its top-left pixel at (x0, y0), each pixel as
+// an s x s square of exactly its value.
+func (g Grid) paint(dst image.Image, x0, y0 int, im []float32, hidden []bool) {
+	s := g.scale()
+	cellW := g.Cols * s
+	plane := g.Rows * g.Cols
+	switch d := dst.(type) {
+	case *image.Gray:
+		line := make([]uint8, cellW) // one scaled image row, copied s times
+		for y := 0; y < g.Rows; y++ {
+			for x, v := range im[y*g.Cols : (y+1)*g.Cols] {
+				p := gray(v)
+				for k := range s {
+					line[x*s+k] = p
+				}
+			}
+			for k := range s {
+				off := d.PixOffset(x0, y0+y*s+k)
+				copy(d.Pix[off:off+cellW], line)
+			}
+		}
+	case *image.RGBA:
+		line := make([]uint8, 4*cellW)
+		color3 := g.channels() == 3
+		for y := 0; y < g.Rows; y++ {
+			for x := 0; x < g.Cols; x++ {
+				j := y*g.Cols + x
+				var r, gr, b uint8
+				switch {
+				case hidden != nil && (hidden[j] || len(hidden) > plane && (hidden[plane+j] || hidden[2*plane+j])):
+					r, gr, b = HiddenColor[0], HiddenColor[1], HiddenColor[2]
+				case color3:
+					r, gr, b = gray(im[j]), gray(im[plane+j]), gray(im[2*plane+j])
+				default:
+					r = gray(im[j])
+					gr, b = r, r
 				}
 				for k := range s {
-					off := img.PixOffset(x0, y0+y*s+k)
-					copy(img.Pix[off:off+cellW], line)
+					o := 4 * (x*s + k)
+					line[o], line[o+1], line[o+2], line[o+3] = r, gr, b, 255
 				}
+			}
+			for k := range s {
+				off := d.PixOffset(x0, y0+y*s+k)
+				copy(d.Pix[off:off+4*cellW], line)
 			}
 		}
 	}
-	return img, nil
 }
 
 // size returns the pixel size of a grid of nr x nc cells, or an error if it

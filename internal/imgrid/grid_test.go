@@ -37,6 +37,15 @@ func readPNG(t *testing.T, path string) *image.Gray {
 	return g
 }
 
+func asGray(t *testing.T, m image.Image) *image.Gray {
+	t.Helper()
+	g, ok := m.(*image.Gray)
+	if !ok {
+		t.Fatalf("rendered %T, want *image.Gray", m)
+	}
+	return g
+}
+
 // assertDirEmpty checks that a failed write left nothing, not even a temp file.
 func assertDirEmpty(t *testing.T, dir string) {
 	t.Helper()
@@ -110,10 +119,11 @@ func TestWritePNGLayout(t *testing.T) {
 
 func TestRenderShortLastRowIsBackground(t *testing.T) {
 	g := Grid{Rows: 2, Cols: 2, Columns: 3, Pad: 1, Background: 200}
-	m, err := g.Render(blank(4, 2, 2))
+	img, err := g.Render(blank(4, 2, 2))
 	if err != nil {
 		t.Fatal(err)
 	}
+	m := asGray(t, img)
 	// 3 columns, 2 rows: width 3*2+4, height 2*2+3.
 	if b := m.Bounds(); b.Dx() != 10 || b.Dy() != 7 {
 		t.Fatalf("bounds %v", b)
@@ -146,10 +156,11 @@ func TestDefaultColumnsAndScale(t *testing.T) {
 func TestPixelValues(t *testing.T) {
 	vals := []float32{-3, 0, 0.5, 1, 7, float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0.2}
 	want := []uint8{0, 0, 128, 255, 255, 128, 255, 0, 51}
-	m, err := Grid{Rows: 1, Cols: len(vals)}.Render([][]float32{vals})
+	img, err := Grid{Rows: 1, Cols: len(vals)}.Render([][]float32{vals})
 	if err != nil {
 		t.Fatal(err)
 	}
+	m := asGray(t, img)
 	for i, w := range want {
 		if got := m.GrayAt(i, 0).Y; got != w {
 			t.Errorf("value %v drawn as %d, want %d", vals[i], got, w)
@@ -161,10 +172,11 @@ func TestRowMajorWithinImage(t *testing.T) {
 	// A 2x3 image (2 rows, 3 columns): value index 5 is row 1, column 2.
 	im := make([]float32, 6)
 	im[5] = 1
-	m, err := Grid{Rows: 2, Cols: 3}.Render([][]float32{im})
+	img, err := Grid{Rows: 2, Cols: 3}.Render([][]float32{im})
 	if err != nil {
 		t.Fatal(err)
 	}
+	m := asGray(t, img)
 	if b := m.Bounds(); b.Dx() != 3 || b.Dy() != 2 {
 		t.Fatalf("bounds %v, want 3x2", b)
 	}

@@ -92,10 +92,13 @@ func (s Scatter) WritePNG(path string, scale int) error {
 	})
 }
 
-// Series is one curve: points joined by a line, each point marked.
+// Series is one curve: points joined by a line, each point marked, or with
+// Thin a thin translucent line without marks (per-step values under
+// per-epoch points).
 type Series struct {
 	Name string
 	X, Y []float64
+	Thin bool
 }
 
 // Panel is one plot of several series.
@@ -119,6 +122,7 @@ func (ps Panels) WritePNG(path string, scale int) error {
 		return errors.New("plotting: no panels")
 	}
 	var names []string
+	thin := map[string]bool{}
 	index := map[string]int{}
 	plots := make([]*plot.Plot, len(ps.Panels))
 	for i, pn := range ps.Panels {
@@ -136,6 +140,7 @@ func (ps Panels) WritePNG(path string, scale int) error {
 				}
 				index[s.Name] = k
 				names = append(names, s.Name)
+				thin[s.Name] = s.Thin
 			}
 			if len(s.X) != len(s.Y) || len(s.X) == 0 {
 				return fmt.Errorf("plotting: series %q in panel %q has %d x and %d y, want as many and at least one", s.Name, pn.Title, len(s.X), len(s.Y))
@@ -143,6 +148,17 @@ func (ps Panels) WritePNG(path string, scale int) error {
 			xys := make(plotter.XYs, len(s.X))
 			for j := range xys {
 				xys[j].X, xys[j].Y = s.X[j], s.Y[j]
+			}
+			if s.Thin {
+				line, err := plotter.NewLine(xys)
+				if err != nil {
+					return fmt.Errorf("plotting: series %q in panel %q: %w", s.Name, pn.Title, err)
+				}
+				c := Palette[k]
+				line.Color = color.NRGBA{c.R, c.G, c.B, 150}
+				line.Width = vg.Points(0.6)
+				p.Add(line)
+				continue
 			}
 			line, pts, err := plotter.NewLinePoints(xys)
 			if err != nil {
@@ -160,7 +176,7 @@ func (ps Panels) WritePNG(path string, scale int) error {
 	leg := plot.NewLegend()
 	leg.Top, leg.Left = true, true
 	for k, name := range names {
-		leg.Add(name, lineThumb{Palette[k]})
+		leg.Add(name, lineThumb{Palette[k], thin[name]})
 	}
 	w, h := orDefault(ps.Width, 4.5*float64(len(plots))), orDefault(ps.Height, 4)
 	return render(path, w, h, scale, func(dc draw.Canvas) {
@@ -234,10 +250,17 @@ type glyphThumb struct{ sty draw.GlyphStyle }
 func (g glyphThumb) Thumbnail(c *draw.Canvas) { c.DrawGlyph(g.sty, c.Center()) }
 
 // lineThumb is a legend thumbnail of a line with a point on it.
-type lineThumb struct{ c color.Color }
+type lineThumb struct {
+	c    color.Color
+	thin bool
+}
 
 func (l lineThumb) Thumbnail(c *draw.Canvas) {
 	y := c.Center().Y
+	if l.thin {
+		c.StrokeLine2(draw.LineStyle{Color: l.c, Width: vg.Points(0.8)}, c.Min.X, y, c.Max.X, y)
+		return
+	}
 	c.StrokeLine2(draw.LineStyle{Color: l.c, Width: vg.Points(1.5)}, c.Min.X, y, c.Max.X, y)
 	c.DrawGlyph(draw.GlyphStyle{Color: l.c, Radius: vg.Points(2.5), Shape: draw.CircleGlyph{}}, c.Center())
 }

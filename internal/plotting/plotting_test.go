@@ -62,8 +62,8 @@ func TestScatterDrawsEachGroupAndScales(t *testing.T) {
 
 func TestPanelsShareColoursAndLegend(t *testing.T) {
 	ps := Panels{Panels: []Panel{
-		{Title: "A", XLabel: "epoch", YLabel: "nats", Series: []Series{{"train", []float64{1, 2, 3}, []float64{-3, -2, -1}}, {"val", []float64{1, 2, 3}, []float64{-2.5, -2, -1.5}}}},
-		{Title: "B", XLabel: "epoch", YLabel: "nats", Series: []Series{{"train", []float64{1, 2, 3}, []float64{1, 2, 3}}}},
+		{Title: "A", XLabel: "epoch", YLabel: "nats", Series: []Series{{Name: "train", X: []float64{1, 2, 3}, Y: []float64{-3, -2, -1}}, {Name: "val", X: []float64{1, 2, 3}, Y: []float64{-2.5, -2, -1.5}}}},
+		{Title: "B", XLabel: "epoch", YLabel: "nats", Series: []Series{{Name: "train", X: []float64{1, 2, 3}, Y: []float64{1, 2, 3}}}},
 	}}
 	path := filepath.Join(t.TempDir(), "p.png")
 	if err := ps.WritePNG(path, 1); err != nil {

@@ -6,9 +6,14 @@
 //	best.safetensors    weights with the best validation ELBO so far
 //	ckpt-stepNNNNNNNNN.safetensors
 //	                    with Keep > 0: copies of the Keep most recent saves
-//	metrics.jsonl       one JSON object per finished epoch
+//	metrics.jsonl       one JSON object per finished epoch, and with LogEvery
+//	                    one per logged step ("kind": "step"; see internal/report)
 //	samples-eNNN.png    64 images from the prior (the same z every epoch)
-//	recon-eNNN.png      test images (odd rows) above their reconstructions
+//	recon-eNNN.png      test images above their reconstructions (labelled figures)
+//	command.txt         Config.Command: the line that started the run, then
+//	                    one per resume
+//	index.html          the run's page (internal/report), refreshed after
+//	                    each epoch's checkpoint; a failure only warns
 //
 // # Crashes
 //

@@ -21,6 +21,7 @@ import (
 	"github.com/govae/govae/internal/atomicfile"
 	"github.com/govae/govae/internal/imgrid"
 	"github.com/govae/govae/internal/progress"
+	"github.com/govae/govae/internal/report"
 )
 
 // EvalBinarizeSeed fixes the binarization of validation and test images.
@@ -55,7 +56,8 @@ type Config struct {
 	// these must agree with the saved run, except -epochs (the total to
 	// reach), -lr (a new step size) and -data-dir (the files may move).
 	Explicit map[string]bool
-	LogEvery int       // steps between log lines; 0: per epoch only
+	LogEvery int       // steps between log lines (printed and in metrics.jsonl); 0: per epoch only
+	Command  string    // the command line, kept in the run's command.txt; "" writes none
 	Stdout   io.Writer // epoch lines and progress; nil means os.Stdout
 
 	// model.safetensors is saved after every epoch and, when cancelled,
@@ -292,6 +294,9 @@ func Train(ctx context.Context, cfg Config) error {
 		fmt.Fprintf(out, "resuming at epoch %d, batch %d (step %d)\n", st.Epoch+1, st.Batch, st.Step)
 	}
 
+	if err := recordCommand(cfg); err != nil { // once the settings and data are known good
+		return err
+	}
 	pics, err := newPictures(m, testL)
 	if err != nil {
 		return err
@@ -313,6 +318,10 @@ func Train(ctx context.Context, cfg Config) error {
 			if cfg.LogEvery > 0 && s.Step%int64(cfg.LogEvery) == 0 {
 				fmt.Fprintf(out, "step %d (epoch %d, batch %d/%d): loss %.3f, recon %.3f, KL %.3f, beta %.3f\n",
 					s.Step, s.Epoch, s.Batch+1, nb, s.Loss, s.Recon, s.KL, s.Beta)
+				st := report.Step{Kind: report.StepKind, Epoch: s.Epoch, Step: s.Step, ELBO: s.Recon - s.KL, Recon: s.Recon, KL: s.KL, Beta: s.Beta, Loss: s.Loss}
+				if err := appendLine(filepath.Join(cfg.Out, MetricsFile), st); err != nil {
+					return err
+				}
 			}
 			if cfg.afterStep != nil {
 				cfg.afterStep(t, s)
@@ -411,7 +420,7 @@ func lastGood(cfg Config, latest string, mc amortized.Config, seed uint64) (m *a
 // discardFuture drops what the run directory holds beyond the state training
 // continues from: metrics lines of later epochs and later kept copies.
 func discardFuture(dir string, st amortized.TrainState) error {
-	if err := trimMetrics(filepath.Join(dir, MetricsFile), st.Epoch); err != nil {
+	if err := trimMetrics(filepath.Join(dir, MetricsFile), st.Epoch, st.Step); err != nil {
 		return err
 	}
 	return dropKeptAfter(dir, st.Step)
@@ -471,6 +480,11 @@ func endEpoch(dir string, out io.Writer, t *amortized.Trainer, e amortized.Epoch
 	if err := pics.write(dir, e.Epoch); err != nil {
 		return err
 	}
+	defer func() { // after the checkpoint it describes; a failed page never stops training
+		if err := report.Write(dir); err != nil {
+			fmt.Fprintf(out, "warning: %s not refreshed: %v\n", report.IndexFile, err)
+		}
+	}()
 	st := t.State()
 	if e.Best || e.Val == nil {
 		if err := checkpoints.SaveWithData(filepath.Join(dir, BestFile), m, nil, sv.data); err != nil {
@@ -515,7 +529,7 @@ func prepareOut(cfg Config) error {
 	if cfg.Force && !cfg.Resume {
 		// Everything a run writes, so that nothing of the old run mixes
 		// with the new one.
-		if err := removeMatching(cfg.Out, LatestFile, BestFile, MetricsFile, keptPrefix+"*"+keptSuffix, "samples-e*.png", "recon-e*.png"); err != nil {
+		if err := removeMatching(cfg.Out, LatestFile, BestFile, MetricsFile, report.IndexFile, report.CommandFile, keptPrefix+"*"+keptSuffix, "samples-e*.png", "recon-e*.png"); err != nil {
 			return err
 		}
 	}
@@ -576,7 +590,9 @@ func joinInts(v []int) string {
 	return strings.Join(s, ",")
 }
 
-func appendMetrics(path string, m Metrics) error {
+func appendMetrics(path string, m Metrics) error { return appendLine(path, m) }
+
+func appendLine(path string, m any) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
@@ -594,7 +610,8 @@ func appendMetrics(path string, m Metrics) error {
 }
 
 // trimMetrics drops lines for epochs after the checkpoint's (see the package doc).
-func trimMetrics(path string, epoch int) error {
+// Step lines (kind "step") are kept up to the checkpoint's step.
+func trimMetrics(path string, epoch int, step int64) error {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -606,9 +623,11 @@ func trimMetrics(path string, epoch int) error {
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		var m struct {
-			Epoch int `json:"epoch"`
+			Epoch int    `json:"epoch"`
+			Kind  string `json:"kind"`
+			Step  int64  `json:"step"`
 		}
-		if json.Unmarshal(sc.Bytes(), &m) == nil && m.Epoch >= 1 && m.Epoch <= epoch {
+		if json.Unmarshal(sc.Bytes(), &m) == nil && m.Epoch >= 1 && (m.Epoch <= epoch && m.Kind == "" || m.Kind == report.StepKind && m.Step <= step) {
 			keep.Write(sc.Bytes())
 			keep.WriteByte('\n')
 		}
@@ -634,7 +653,7 @@ func newPictures(m *amortized.Model, testL *data.Loader) (*pictures, error) {
 	if c.ImageRows == 0 {
 		return p, nil
 	}
-	p.grid = imgrid.Grid{Rows: c.ImageRows, Cols: c.ImageCols, Columns: 8, Pad: 2, Scale: 2, Background: 96}
+	p.grid = imgrid.Grid{Rows: c.ImageRows, Cols: c.ImageCols, Channels: c.DataDim / (c.ImageRows * c.ImageCols), Columns: 8, Pad: 2, Scale: 2, Background: 96}
 	rng := rand.New(rand.NewPCG(1, 2))
 	p.z = make([][]float32, 64)
 	for i := range p.z {
@@ -662,17 +681,41 @@ func (p *pictures) write(dir string, epoch int) error {
 	if err != nil {
 		return err
 	}
-	if err := p.grid.WritePNG(filepath.Join(dir, fmt.Sprintf("samples-e%03d.png", epoch)), imgs); err != nil {
+	samples := imgrid.Figure{Grid: p.grid, Title: fmt.Sprintf("Samples after epoch %d\n(the same z ~ N(0, I) every epoch)", epoch)}
+	var blk imgrid.Block
+	for i := 0; i < len(imgs); i += 8 {
+		blk.Rows = append(blk.Rows, imgrid.Row{Images: imgs[i:min(i+8, len(imgs))]})
+	}
+	samples.Blocks = []imgrid.Block{blk}
+	if err := samples.WritePNG(filepath.Join(dir, fmt.Sprintf("samples-e%03d.png", epoch))); err != nil {
 		return err
 	}
 	rec, err := p.m.Reconstruct(p.x, rand.New(rand.NewPCG(3, 4)))
 	if err != nil {
 		return err
 	}
-	var rows [][][]float32
+	recon := imgrid.Figure{Grid: p.grid, Title: fmt.Sprintf("Test images and reconstructions after epoch %d", epoch)}
 	for i := 0; i < len(p.x); i += 8 {
 		j := min(i+8, len(p.x))
-		rows = append(rows, p.x[i:j], rec[i:j])
+		recon.Blocks = append(recon.Blocks, imgrid.Block{Rows: []imgrid.Row{{Label: "original", Images: p.x[i:j]}, {Label: "reconstruction", Images: rec[i:j]}}})
 	}
-	return p.grid.WriteRowsPNG(filepath.Join(dir, fmt.Sprintf("recon-e%03d.png", epoch)), rows)
+	return recon.WritePNG(filepath.Join(dir, fmt.Sprintf("recon-e%03d.png", epoch)))
+}
+
+// recordCommand appends the command line to the run's command.txt: the
+// first line started the run, later ones resumed it.
+func recordCommand(cfg Config) error {
+	if cfg.Command == "" {
+		return nil
+	}
+	path := filepath.Join(cfg.Out, report.CommandFile)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintln(f, cfg.Command); err != nil {
+		f.Close()
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return f.Close()
 }
