@@ -171,4 +171,3 @@ func TestLoadTrainingRefusesTamperedState(t *testing.T) {
 		}
 	}
 }
-
