@@ -23,6 +23,7 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -31,6 +32,7 @@ import (
 
 	"github.com/govae/govae/amortized"
 	"github.com/govae/govae/data"
+	"github.com/govae/govae/internal/atomicfile"
 	"github.com/govae/govae/internal/trainrun"
 )
 
@@ -41,7 +43,7 @@ func main() {
 // cpuProfile is the -cpuprofile file ("": none).
 var cpuProfile string
 
-func run(args []string) int {
+func run(args []string) (code int) {
 	cfg, err := parseFlags(args)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -51,17 +53,40 @@ func run(args []string) int {
 		return 2
 	}
 	if cpuProfile != "" {
-		f, err := os.Create(cpuProfile)
+		if err := atomicfile.CheckOutput("-cpuprofile", cpuProfile, atomicfile.CPUProfile); err != nil {
+			fmt.Fprintln(os.Stderr, "train:", err)
+			return 2
+		}
+		// Written beside its name and renamed once complete, so that a
+		// crash leaves no half profile and an old one stays until then.
+		f, err := os.CreateTemp(filepath.Dir(cpuProfile), "."+filepath.Base(cpuProfile)+".tmp-*")
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "train: -cpuprofile:", err)
 			return 2
 		}
-		defer f.Close()
 		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			os.Remove(f.Name())
 			fmt.Fprintln(os.Stderr, "train: -cpuprofile:", err)
 			return 1
 		}
-		defer pprof.StopCPUProfile()
+		defer func() {
+			pprof.StopCPUProfile()
+			err := f.Sync()
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err == nil {
+				err = os.Rename(f.Name(), cpuProfile)
+			}
+			if err != nil {
+				os.Remove(f.Name())
+				fmt.Fprintln(os.Stderr, "train: -cpuprofile: the profile was not written:", err)
+				if code == 0 {
+					code = 1
+				}
+			}
+		}()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -197,6 +222,9 @@ func parseFlags(args []string) (trainrun.Config, error) {
 		Latent: cfg.Model.Latent, Activation: cfg.Model.Activation, Likelihood: cfg.Model.Likelihood,
 		Posterior: cfg.Model.Posterior, Dtype: cfg.Model.Dtype}).Normalize()
 	if err != nil {
+		return cfg, err
+	}
+	if err := trainrun.CheckSizes(mc, cfg.Batch, cfg.Train.K); err != nil {
 		return cfg, err
 	}
 	if !cfg.Resume { // a resumed run keeps its saved posterior and options

@@ -202,6 +202,9 @@ func Train(ctx context.Context, cfg Config) error {
 	if m == nil {
 		mc := cfg.Model
 		mc.DataDim, mc.ImageRows, mc.ImageCols = ds.Train.Images.Dim(), ds.Train.Images.Rows, ds.Train.Images.Cols
+		if err := CheckSizes(mc, r.Batch, cfg.Train.K); err != nil {
+			return err
+		}
 		if m, err = amortized.New(mc, r.Seed); err != nil {
 			return err
 		}
