@@ -6,8 +6,12 @@
 //	go run ./cmd/eval -ckpt runs/mnist/best.safetensors -k 5000
 //	go run ./cmd/eval -ckpt runs/mnist/model.safetensors -k 1000 -n 1000 -json eval.json
 //
-// The dataset defaults to the one the checkpoint was trained on. Exit
-// status: 0 done, 1 failure, 2 bad flags.
+// The dataset defaults to the one the checkpoint was trained on. Values
+// that are not finite or impossible (a Bernoulli log p(x) above 0, a
+// negative closed-form KL) are an error, and no report is written. -json is
+// checked before any work and never replaces a checkpoint or a file that is
+// not a JSON report. Ctrl-C or SIGTERM stops within a second, writing
+// nothing. Exit status: 0 done, 1 failure or interrupted, 2 bad flags.
 package main
 
 import (

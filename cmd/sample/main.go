@@ -39,9 +39,16 @@
 // binarization.
 //
 // Every output is written atomically, and on any error nothing is written.
+// -out is checked before any work: its folder must exist, and it may not
+// name a checkpoint, a directory or any file other than a PNG picture (see
+// internal/atomicfile). Sizes are bounded before anything is allocated: at
+// most 10,000 images in a picture (-n, -size 100), -chains 1000, -iters
+// 10000, -eval x -chains 2^20, -steps 1000; image indices are checked
+// against the test set. Ctrl-C or SIGTERM stops an imputation within a
+// second (it runs in slices of rows), writing nothing.
 // Exit status: 0 written, 1 failure (such as a missing or foreign
-// checkpoint), 2 bad usage (an unknown subcommand, a bad flag value, an image
-// index out of range).
+// checkpoint) or interrupted, 2 bad usage (an unknown subcommand, a bad flag
+// value, an image index out of range).
 package main
 
 import (

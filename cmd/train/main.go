@@ -12,6 +12,15 @@
 // the last save. A NaN stops training, or with -on-nan rollback goes back to
 // the last save at half the learning rate. Exit status: 0 done or
 // interrupted, 1 failure, 2 bad flags.
+//
+// -out is locked while training or resuming: a second trainer there fails
+// at once. Any run file there (not only model.safetensors) needs -resume or
+// -force; -force checks every flag and the data first, and replaces the old
+// run only once the new one has saved its first checkpoint (see
+// internal/trainrun). Sizes (-hidden, -decoder-hidden, -latent, -batch, -k,
+// -k x -batch, the parameter count) are bounded before anything is
+// allocated. -cpuprofile may not name a checkpoint or any file that is not
+// a profile (see internal/atomicfile); the profile is written atomically.
 package main
 
 import (

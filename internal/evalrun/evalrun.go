@@ -25,6 +25,18 @@
 // (Burda et al. 2015), with Model.Encode's point summary standing in for
 // E_q[z|x]: the mean for Gaussian posteriors, the flow applied to the base
 // mean for flows.
+//
+// Before anything is printed or written the numbers are checked
+// (checkReport): a quantity that is not finite is an error naming it, and
+// so are impossible values: log p(x) of any image, the reconstruction term
+// or the ELBO above 0 under a Bernoulli likelihood (a probability is at
+// most 1), and a closed-form KL (diag, fullcov) below 0. No report is then
+// written. -json is checked (atomicfile.CheckOutput) before the checkpoint
+// is read. A cancelled context (Ctrl-C) stops the ELBO at its next batch,
+// the active units at their next 1000 rows, and log p(x) at once (it runs
+// in slices of about 20,000 samples; a slice in progress is abandoned, as
+// amortized.LogLikelihoodSE takes no context), returning ErrInterrupted.
+// -k is at most MaxK.
 package evalrun
 
 import (

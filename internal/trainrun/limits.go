@@ -1,7 +1,6 @@
 package trainrun
 
 import (
-
 	"github.com/govae/govae/amortized"
 )
 
