@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/govae/govae/amortized"
+	"github.com/govae/govae/checkpoints"
 )
 
 // snapshot maps each file of dir (not folders) to its contents.
@@ -228,5 +229,45 @@ func TestFailedSaveSaysPreviousIsKept(t *testing.T) {
 	}
 	if now, _ := os.ReadFile(filepath.Join(dir, LatestFile)); !bytes.Equal(now, before) {
 		t.Error("the previous checkpoint changed")
+	}
+}
+
+// A training state that loads but does not fit the data (a batch size
+// larger than the training set, a step that does not match the epochs and
+// batches done) is refused on resume, naming the file.
+func TestResumeRefusesStateThatDoesNotFitTheData(t *testing.T) {
+	ds := writeDataset(t)
+	out := t.TempDir()
+	if err := Train(context.Background(), baseConfig(ds, out, 1)); err != nil {
+		t.Fatal(err)
+	}
+	latest := filepath.Join(out, LatestFile)
+	m, st, err := checkpoints.LoadTraining(latest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		tamper func(st *amortized.TrainState)
+		want   string
+	}{
+		{"batch larger than the data", func(st *amortized.TrainState) {
+			st.Run = []byte(strings.Replace(string(st.Run), `"batch":16`, `"batch":5000`, 1))
+		}, "has batch size 5000, but the data give 180 training images"},
+		{"step beyond the batches", func(st *amortized.TrainState) { st.Step += 3 }, "says step 15, but 1 epochs of 12 batches and 0 batches more make step 12"},
+		{"batch beyond the epoch", func(st *amortized.TrainState) { st.Epoch, st.Batch, st.Step, st.BestEpoch = 0, 12, 12, 0 }, "is at batch 12 of an epoch of 12 batches"},
+	} {
+		s := *st
+		s.Options.Epochs = 3
+		c.tamper(&s)
+		if err := checkpoints.Save(latest, m, &s); err != nil {
+			t.Fatal(err)
+		}
+		cfg := baseConfig(ds, out, 3)
+		cfg.Resume, cfg.Explicit["epochs"] = true, true
+		err := Train(context.Background(), cfg)
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), latest) {
+			t.Errorf("%s: %v, want an error naming %s with %q", c.name, err, latest, c.want)
+		}
 	}
 }
