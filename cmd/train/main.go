@@ -8,7 +8,8 @@
 // It writes model.safetensors (resumable), best.safetensors, metrics.jsonl and
 // per-epoch PNG grids into -out; -save-every also saves mid-epoch, and -keep
 // keeps the last few checkpoints. Ctrl-C or SIGTERM saves a resumable
-// checkpoint and exits 0; after a crash or kill -9, -resume continues from
+// checkpoint and exits 0 (if a single step or phase is still running 1.5 s
+// after the signal, it exits 1 without waiting, keeping the last save); after a crash or kill -9, -resume continues from
 // the last save. A NaN stops training, or with -on-nan rollback goes back to
 // the last save at half the learning rate. Exit status: 0 done or
 // interrupted, 1 failure, 2 bad flags.
@@ -48,6 +49,9 @@ import (
 func main() {
 	os.Exit(run(os.Args[1:]))
 }
+
+// interruptGrace is how long a signal waits for training to stop and save.
+const interruptGrace = 1500 * time.Millisecond
 
 // cpuProfile is the -cpuprofile file ("": none).
 var cpuProfile string
@@ -99,7 +103,24 @@ func run(args []string) (code int) {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err = trainrun.Train(ctx, cfg)
+	done := make(chan error, 1)
+	go func() { done <- trainrun.Train(ctx, cfg) }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		// Train stops at the next step and saves; a step or a phase that
+		// does not watch the context (one huge step, loading) is not
+		// waited for beyond interruptGrace. Every write is atomic and the
+		// run directory's lock goes with the process, so exiting here
+		// leaves the last save intact and resumable.
+		select {
+		case err = <-done:
+		case <-time.After(interruptGrace):
+			fmt.Fprintf(os.Stderr, "train: interrupted, but a step or phase was still running %v after the signal; stopped without saving it: the last checkpoint saved, if any, is kept in %s; continue with -resume -out %s\n",
+				interruptGrace, filepath.Join(cfg.Out, trainrun.LatestFile), cfg.Out)
+			return 1
+		}
+	}
 	var ue *trainrun.UsageError
 	switch {
 	case err == nil:
