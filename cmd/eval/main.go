@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/govae/govae/internal/evalrun"
 )
@@ -58,7 +59,24 @@ func run(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	_, err := evalrun.Run(ctx, cfg)
+	done := make(chan error, 1)
+	go func() {
+		_, err := evalrun.Run(ctx, cfg)
+		done <- err
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		// evalrun stops its own phases promptly; loading the data does not
+		// watch the context, and is not waited for. The report is written
+		// atomically, so exiting leaves none or a whole one.
+		select {
+		case err = <-done:
+		case <-time.After(1500 * time.Millisecond):
+			err = evalrun.ErrInterrupted
+		}
+	}
 	var ue *evalrun.UsageError
 	switch {
 	case err == nil:

@@ -65,6 +65,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/govae/govae/amortized"
 	"github.com/govae/govae/internal/atomicfile"
@@ -73,7 +74,22 @@ import (
 func main() {
 	var stop context.CancelFunc
 	ctx, stop = signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(os.Args[1:], os.Stdout, os.Stderr)
+	done := make(chan int, 1)
+	go func() { done <- run(os.Args[1:], os.Stdout, os.Stderr) }()
+	var code int
+	select {
+	case code = <-done:
+	case <-ctx.Done():
+		// Phases that do not watch ctx (loading the data, one slice of
+		// rows) are not waited for beyond a moment: every picture is
+		// written atomically, so exiting leaves none or a whole one.
+		select {
+		case code = <-done:
+		case <-time.After(1500 * time.Millisecond):
+			fmt.Fprintf(os.Stderr, "sample: %v\n", errInterrupted)
+			code = 1
+		}
+	}
 	stop()
 	os.Exit(code)
 }
