@@ -12,6 +12,7 @@ import (
 
 	"github.com/govae/govae/amortized"
 	"github.com/govae/govae/checkpoints"
+	"github.com/govae/govae/internal/synth"
 )
 
 // snapshot maps each file of dir (not folders) to its contents.
@@ -269,5 +270,17 @@ func TestResumeRefusesStateThatDoesNotFitTheData(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), latest) {
 			t.Errorf("%s: %v, want an error naming %s with %q", c.name, err, latest, c.want)
 		}
+	}
+}
+
+// An empty dataset is named as such, not blamed on -val.
+func TestEmptyDatasetIsNamed(t *testing.T) {
+	dir := t.TempDir()
+	if err := synth.WriteDataset(dir, 4, 0, 10); err != nil {
+		t.Fatal(err)
+	}
+	err := Train(context.Background(), baseConfig(dir, t.TempDir(), 1))
+	if err == nil || !strings.Contains(err.Error(), "train-images-idx3-ubyte holds no images") || strings.Contains(err.Error(), "-val") {
+		t.Errorf("empty training set: %v", err)
 	}
 }

@@ -223,6 +223,12 @@ func Train(ctx context.Context, cfg Config) error {
 		fmt.Fprintln(out, "note: a Gaussian likelihood on binarized pixels is unusual; -binarize none is the usual choice")
 	}
 	n := ds.Train.Images.N
+	if n == 0 {
+		return fmt.Errorf("%s holds no images: want a training set", ds.Train.ImagesPath)
+	}
+	if ds.Test.Images.N == 0 {
+		return fmt.Errorf("%s holds no images: want a test set", ds.Test.ImagesPath)
+	}
 	if r.ValSize < 0 {
 		r.ValSize = min(n/10, 10000)
 	}
