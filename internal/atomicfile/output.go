@@ -3,6 +3,7 @@ package atomicfile
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,14 +15,19 @@ import (
 // Kind is a kind of output file, known by its first bytes.
 type Kind struct {
 	Name  string            // for messages: "PNG picture"
-	Is    func([]byte) bool // whether a file's first bytes (up to 16) are of this kind
+	Is    func([]byte) bool // whether a file's first bytes (up to headSize) are of this kind
 	Magic string            // how it starts, for messages
 }
 
 // Kinds of output the commands write.
 var (
-	PNG        = Kind{Name: "PNG picture", Magic: `\x89PNG`, Is: func(b []byte) bool { return bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")) }}
-	JSONReport = Kind{Name: "JSON report", Magic: "{", Is: func(b []byte) bool { b = bytes.TrimLeft(b, " \t\r\n"); return len(b) > 0 && b[0] == '{' }}
+	PNG = Kind{Name: "PNG picture", Magic: `\x89PNG`, Is: func(b []byte) bool { return bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")) }}
+	// A report is one JSON object, small enough to be read whole: a
+	// metrics.jsonl (many objects) is not one.
+	JSONReport = Kind{Name: "JSON report", Magic: "{ and holding one JSON object", Is: func(b []byte) bool {
+		t := bytes.TrimLeft(b, " \t\r\n")
+		return len(b) < headSize && len(t) > 0 && t[0] == '{' && json.Valid(b)
+	}}
 	CPUProfile = Kind{Name: "CPU profile (gzip)", Magic: `\x1f\x8b`, Is: func(b []byte) bool { return bytes.HasPrefix(b, []byte{0x1f, 0x8b}) }}
 )
 
@@ -66,7 +72,7 @@ func CheckOutput(flag, path string, k Kind) error {
 		return fmt.Errorf("%s %s: %w", flag, path, err)
 	}
 	defer f.Close()
-	head := make([]byte, 16)
+	head := make([]byte, headSize)
 	n, err := io.ReadFull(f, head)
 	if err != nil && err != io.ErrUnexpectedEOF {
 		return fmt.Errorf("%s %s: %w", flag, path, err)
@@ -80,6 +86,9 @@ func CheckOutput(flag, path string, k Kind) error {
 	}
 	return nil
 }
+
+// headSize is how much of an existing file is read to tell its kind.
+const headSize = 64 << 10
 
 // isSafetensors reports whether b, the start of a file of size bytes, is
 // a safetensors length prefix followed by the header's '{'.

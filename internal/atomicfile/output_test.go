@@ -27,6 +27,7 @@ func TestCheckOutput(t *testing.T) {
 	prof := put("cpu.prof", []byte{0x1f, 0x8b, 8, 0})
 	data := put("train-images-idx3-ubyte", []byte{0, 0, 8, 3, 0, 0, 0, 1})
 	empty := put("empty.png", nil)
+	metrics := put("metrics.jsonl", []byte("{\"epoch\":1}\n{\"epoch\":2}\n"))
 	loop := filepath.Join(dir, "loop")
 	if err := os.Symlink(loop, loop); err != nil {
 		t.Fatal(err)
@@ -53,6 +54,7 @@ func TestCheckOutput(t *testing.T) {
 		{ckpt, JSONReport, "is a checkpoint"},
 		{ckptPNG, PNG, "is a checkpoint"},
 		{png, JSONReport, "is not a JSON report"},
+		{metrics, JSONReport, "is not a JSON report"},
 		{js, PNG, "is not a PNG picture"},
 		{data, CPUProfile, "is not a CPU profile"},
 		{dir, JSONReport, "is a directory"},
