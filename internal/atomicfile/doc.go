@@ -9,7 +9,8 @@
 // CheckOutput is the rule for output paths of every command (-out of
 // pictures, -json, -cpuprofile), applied before any work: the folder must
 // exist; the path may be absent, empty, or a file of the same kind (known
-// by its first bytes: PNG signature, JSON object, gzip), which is then
+// by its first bytes: PNG signature; one JSON object, read whole, under
+// 64 KiB; gzip), which is then
 // replaced; a checkpoint (safetensors), any other file, a directory, a
 // device, a FIFO or a symbolic link loop is refused with an error naming
 // the flag. So no output silently replaces a checkpoint or a dataset.
