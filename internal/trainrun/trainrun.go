@@ -496,12 +496,12 @@ func endEpoch(dir string, out io.Writer, t *amortized.Trainer, e amortized.Epoch
 		val = fmt.Sprintf("%.3f", e.Val.ELBO)
 	}
 	if err := appendMetrics(filepath.Join(dir, MetricsFile), line); err != nil {
-		return err
+		return sv.failed(err)
 	}
 	fmt.Fprintf(out, "epoch %d/%d: train ELBO %.3f (recon %.3f, KL %.3f), val %s, test %.3f; %.0f images/s, %.1fs\n",
 		e.Epoch, t.Options().Epochs, e.Train.ELBO, e.Train.Recon, e.Train.KL, val, ts.ELBO, e.ImagesPerSec, line.Seconds)
 	if err := pics.write(dir, e.Epoch); err != nil {
-		return err
+		return sv.failed(err)
 	}
 	st := t.State()
 	if e.Best || e.Val == nil {
