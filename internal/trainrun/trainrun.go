@@ -536,6 +536,10 @@ func prepareOut(cfg Config, out io.Writer) (release func(), err error) {
 		return nil, usagef("-out: %w", describePathError(err))
 	}
 	unlock, err := lockDir(cfg.Out)
+	if errors.Is(err, errNoLocks) {
+		fmt.Fprintln(out, err)
+		err = nil
+	}
 	if err != nil {
 		return nil, err
 	}
