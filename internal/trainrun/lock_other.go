@@ -10,4 +10,4 @@ var errNoLocks = errors.New("note: no file locks on this system; a second traine
 
 // lockDir does nothing where flock(2) does not exist: two trainers on one
 // run directory are then not detected.
-func lockDir(dir string) (func(), error) { return func() {}, nil }
+func lockDir(dir string) (func(), error) { return func() {}, errNoLocks }
