@@ -134,6 +134,9 @@ func LoadTraining(path string) (*amortized.Model, *amortized.TrainState, error) 
 	if err := readParams(f, prefixAdamV, st.AdamV); err != nil {
 		return nil, nil, fmt.Errorf("checkpoints: %s: %w", path, err)
 	}
+	if err := checkState(st); err != nil {
+		return nil, nil, fmt.Errorf("checkpoints: %s: %w", path, err)
+	}
 	return m, st, nil
 }
 
@@ -235,6 +238,9 @@ func load(path string) (*File, *amortized.Model, error) {
 		return nil, nil, fmt.Errorf("checkpoints: %s: %w", path, err)
 	}
 	if err := checkNoStrangers(f, m.Params()); err != nil {
+		return nil, nil, fmt.Errorf("checkpoints: %s: %w", path, err)
+	}
+	if err := checkWeights(m.Params()); err != nil {
 		return nil, nil, fmt.Errorf("checkpoints: %s: %w", path, err)
 	}
 	return f, m, nil

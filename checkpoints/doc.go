@@ -26,4 +26,20 @@
 // the checksum, the format name and version, and that every tensor has the
 // shape the configuration implies; a damaged, foreign or newer file fails
 // with an error that names the file and the problem.
+//
+// Nothing in a file decides what is read before it is checked (ReadFile):
+// a path that is not a regular file (directory, FIFO, device such as
+// /dev/zero) is refused without blocking; the header is read first and its
+// length and every tensor's data_offsets are checked against the size
+// fstat gives; a file over MaxReadSize (half the machine's memory) is
+// refused; only then is the file read, in one buffer of its size. A 40 GB
+// sparse file thus fails in microseconds. FuzzReadHeader holds the header
+// reader to this (allocations bounded by the bytes really present).
+//
+// Values are checked too: Load refuses weights holding a NaN or an
+// infinity, naming the tensor; LoadTraining refuses a training state no
+// trainer writes: invalid options, negative or out-of-run counters (epochs
+// beyond the run's, a step smaller than the epochs and batches done), a
+// best epoch in the future, non-finite sums or baseline, non-finite Adam
+// moments and negative second moments.
 package checkpoints

@@ -54,7 +54,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -481,18 +480,6 @@ func appendJSONString(b []byte, s string) []byte {
 // any, is untouched and no temporary file remains.
 func WriteFile(path string, f *File) error {
 	return atomicfile.Write(path, 0o644, func(w io.Writer) error { return Encode(w, f) })
-}
-
-// ReadFile reads and decodes the checkpoint at path. The tensors share the
-// buffer the file was read into, each with its capacity capped, so append
-// cannot overwrite a neighbour.
-func ReadFile(path string) (*File, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("checkpoints: %w", err)
-	}
-	// b is ours, so the tensors may share it.
-	return decode(b, path, false)
 }
 
 // Decode parses and validates a checkpoint held in b and verifies its

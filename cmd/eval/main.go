@@ -6,8 +6,12 @@
 //	go run ./cmd/eval -ckpt runs/mnist/best.safetensors -k 5000
 //	go run ./cmd/eval -ckpt runs/mnist/model.safetensors -k 1000 -n 1000 -json eval.json
 //
-// The dataset defaults to the one the checkpoint was trained on. Exit
-// status: 0 done, 1 failure, 2 bad flags.
+// The dataset defaults to the one the checkpoint was trained on. Values
+// that are not finite or impossible (a Bernoulli log p(x) above 0, a
+// negative closed-form KL) are an error, and no report is written. -json is
+// checked before any work and never replaces a checkpoint or a file that is
+// not a JSON report. Ctrl-C or SIGTERM stops within a second, writing
+// nothing. Exit status: 0 done, 1 failure or interrupted, 2 bad flags.
 package main
 
 import (
@@ -18,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/govae/govae/internal/evalrun"
 )
@@ -54,7 +59,24 @@ func run(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	_, err := evalrun.Run(ctx, cfg)
+	done := make(chan error, 1)
+	go func() {
+		_, err := evalrun.Run(ctx, cfg)
+		done <- err
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		// evalrun stops its own phases promptly; loading the data does not
+		// watch the context, and is not waited for. The report is written
+		// atomically, so exiting leaves none or a whole one.
+		select {
+		case err = <-done:
+		case <-time.After(1500 * time.Millisecond):
+			err = evalrun.ErrInterrupted
+		}
+	}
 	var ue *evalrun.UsageError
 	switch {
 	case err == nil:

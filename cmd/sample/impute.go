@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -40,8 +41,19 @@ func impute(o imputeOptions, stdout, stderr io.Writer) error {
 	for i := range observed {
 		observed[i] = o.mask.observed(c.ImageRows, c.ImageCols, maskRng)
 	}
+	hiddenTotal := 0
+	for _, seen := range observed {
+		for _, v := range seen {
+			if !v {
+				hiddenTotal++
+			}
+		}
+	}
+	if hiddenTotal == 0 {
+		return usagef("-mask %s hides no pixel of the model's %dx%d images; nothing to impute", o.mask, c.ImageRows, c.ImageCols)
+	}
 	opts := amortized.ImputeOptions{Iters: o.iters, Mean: o.mean, Chains: o.chains}
-	out, err := src.m.Impute(x, observed, opts, rand.New(rand.NewPCG(o.seed, 0)))
+	out, err := imputeInSlices(ctx, src.m, x, observed, opts, rand.New(rand.NewPCG(o.seed, 0)))
 	if err != nil {
 		return err
 	}
@@ -90,6 +102,45 @@ func impute(o imputeOptions, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "mean squared error on the %d hidden pixels of %d test images: %.5f imputed, %.5f with each pixel's training-set mean\n",
 		hidden, len(x), sqModel/float64(hidden), sqBase/float64(hidden))
 	return nil
+}
+
+// imputeSweeps is about the number of row-sweeps (rows x chains x iters)
+// per call of Model.Impute: a fraction of a second on the reference model.
+const imputeSweeps = 20000
+
+// imputeInSlices runs Model.Impute on slices of rows, checking ctx between
+// them (amortized.Impute takes no context); a cancellation during a slice
+// returns at once and leaves the slice to finish in the background while
+// the process exits. The noise comes from rng slice after slice, so the
+// result depends on the seed and on this fixed slicing only.
+func imputeInSlices(ctx context.Context, m *amortized.Model, x [][]float32, observed [][]bool, opts amortized.ImputeOptions, rng *rand.Rand) ([][]float32, error) {
+	step := max(1, imputeSweeps/(max(opts.Chains, 1)*max(opts.Iters, 1)))
+	type result struct {
+		out [][]float32
+		err error
+	}
+	var out [][]float32
+	for i := 0; i < len(x); i += step {
+		if ctx.Err() != nil {
+			return nil, errInterrupted
+		}
+		j := min(i+step, len(x))
+		done := make(chan result, 1)
+		go func() {
+			o, err := m.Impute(x[i:j], observed[i:j], opts, rng)
+			done <- result{o, err}
+		}()
+		select {
+		case r := <-done:
+			if r.err != nil {
+				return nil, r.err
+			}
+			out = append(out, r.out...)
+		case <-ctx.Done():
+			return nil, errInterrupted
+		}
+	}
+	return out, nil
 }
 
 // mask names the pixels to hide.

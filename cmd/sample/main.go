@@ -50,30 +50,88 @@
 // (3-channel) models are drawn in colour.
 //
 // Every output is written atomically, and on any error nothing is written.
+// -out is checked before any work: its folder must exist, and it may not
+// name a checkpoint, a directory or any file other than a PNG picture (see
+// internal/atomicfile). Sizes are bounded before anything is allocated: at
+// most 10,000 images in a picture (-n, -size 100), -chains 1000, -iters
+// 10000, -eval x -chains 2^20, -steps 1000; image indices are checked
+// against the test set. Ctrl-C or SIGTERM stops an imputation within a
+// second (it runs in slices of rows), writing nothing.
 // Exit status: 0 written, 1 failure (such as a missing or foreign
-// checkpoint), 2 bad usage (an unknown subcommand, a bad flag value, an image
-// index out of range).
+// checkpoint) or interrupted, 2 bad usage (an unknown subcommand, a bad flag
+// value, an image index out of range).
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"math"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/govae/govae/amortized"
 	"github.com/govae/govae/internal/plotting"
 	"github.com/govae/govae/internal/report"
+	"github.com/govae/govae/internal/atomicfile"
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	var stop context.CancelFunc
+	ctx, stop = signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	done := make(chan int, 1)
+	go func() { done <- run(os.Args[1:], os.Stdout, os.Stderr) }()
+	var code int
+	select {
+	case code = <-done:
+	case <-ctx.Done():
+		// Phases that do not watch ctx (loading the data, one slice of
+		// rows) are not waited for beyond a moment: every picture is
+		// written atomically, so exiting leaves none or a whole one.
+		select {
+		case code = <-done:
+		case <-time.After(1500 * time.Millisecond):
+			fmt.Fprintf(os.Stderr, "sample: %v\n", errInterrupted)
+			code = 1
+		}
+	}
+	stop()
+	os.Exit(code)
+}
+
+// ctx is cancelled by Ctrl-C or SIGTERM: the long phases (imputation)
+// check it between slices of rows and return errInterrupted, and nothing is
+// written. Tests call run with the background context.
+var ctx = context.Background()
+
+var errInterrupted = errors.New("interrupted; nothing written")
+
+// Limits on the sizes a user chooses, checked before anything is
+// allocated for them: far above any useful picture, far below what would
+// exhaust memory.
+const (
+	maxImages = 10000 // images in one picture (-n of generate and reconstruct, -size squared)
+	maxSize   = 100   // manifold -size: maxSize^2 = maxImages
+	maxChains = 1000  // impute -chains
+	maxIters  = 10000 // impute -iters
+	// maxImputeRows bounds -eval x -chains, the rows Impute holds at once.
+	maxImputeRows = 1 << 20
+	maxSteps      = 1000 // interpolate -steps
+)
+
+func atMost(name string, v, limit int) error {
+	if v > limit {
+		return usagef("-%s %d: want at most %d", name, v, limit)
+	}
+	return nil
 }
 
 // command is one subcommand: define registers its flags and returns the
@@ -201,8 +259,8 @@ func (o *outputFlags) check() error {
 	if !strings.EqualFold(filepath.Ext(o.out), ".png") {
 		return usagef("-out %s: want a file name ending in .png", o.out)
 	}
-	if fi, err := os.Stat(filepath.Dir(o.out)); err != nil || !fi.IsDir() {
-		return usagef("-out %s: the folder %s does not exist", o.out, filepath.Dir(o.out))
+	if err := atomicfile.CheckOutput("-out", o.out, atomicfile.PNG); err != nil {
+		return &usageError{err}
 	}
 	if o.scale < 1 || o.scale > maxScale {
 		return usagef("-scale %d: want 1 to %d", o.scale, maxScale)
@@ -268,7 +326,7 @@ func defineGenerate(fs *flag.FlagSet) func(stdout, stderr io.Writer) error {
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the draws of z")
 	fs.Float64Var(&o.temperature, "temperature", 1, "standard deviation of z as a multiple of the prior's; below 1 gives cleaner, less varied images")
 	return func(stdout, _ io.Writer) error {
-		if err := checkAll(o.model.check(), o.output.check(), positive("n", o.n), nonNegative("columns", o.columns)); err != nil {
+		if err := checkAll(o.model.check(), o.output.check(), positive("n", o.n), atMost("n", o.n, maxImages), nonNegative("columns", o.columns)); err != nil {
 			return err
 		}
 		if !(o.temperature > 0) || math.IsInf(o.temperature, 0) {
@@ -288,7 +346,7 @@ func defineReconstruct(fs *flag.FlagSet) func(stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.mean, "mean", false, "decode the mean of q(z|x) (for flow posteriors, the flow applied to the base mean) instead of a draw from it")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the draws of z")
 	return func(stdout, stderr io.Writer) error {
-		if err := checkAll(o.model.check(), o.output.check(), nonNegative("first", o.first), positive("n", o.n), positive("columns", o.columns)); err != nil {
+		if err := checkAll(o.model.check(), o.output.check(), nonNegative("first", o.first), positive("n", o.n), atMost("n", o.n, maxImages), positive("columns", o.columns)); err != nil {
 			return err
 		}
 		return reconstruct(o, stdout, stderr)
@@ -311,8 +369,12 @@ func defineImpute(fs *flag.FlagSet) func(stdout, stderr io.Writer) error {
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the draws of z and of random masks")
 	return func(stdout, stderr io.Writer) error {
 		if err := checkAll(o.model.check(), o.output.check(), nonNegative("first", o.first), positive("n", o.n),
-			positive("iters", o.iters), positive("chains", o.chains), positive("columns", o.columns)); err != nil {
+			positive("iters", o.iters), positive("chains", o.chains), positive("columns", o.columns),
+			atMost("n", o.n, maxImages), atMost("iters", o.iters, maxIters), atMost("chains", o.chains, maxChains)); err != nil {
 			return err
+		}
+		if o.eval > maxImputeRows/o.chains {
+			return usagef("-eval %d x -chains %d: %d chains of images at once, want at most %d", o.eval, o.chains, o.eval*o.chains, maxImputeRows)
 		}
 		if o.eval < o.n {
 			return usagef("-eval %d: want at least -n (%d), the images in the picture", o.eval, o.n)
@@ -381,8 +443,8 @@ func defineManifold(fs *flag.FlagSet) func(stdout, stderr io.Writer) error {
 		if err := checkAll(o.model.check(), o.output.check(), positive("n", o.n)); err != nil {
 			return err
 		}
-		if o.size < 2 {
-			return usagef("-size %d: want at least 2", o.size)
+		if o.size < 2 || o.size > maxSize {
+			return usagef("-size %d: want 2 to %d (a grid of at most %d images)", o.size, maxSize, maxImages)
 		}
 		return manifold(o, stdout, stderr)
 	}
@@ -410,8 +472,8 @@ func defineInterpolate(fs *flag.FlagSet) func(stdout, stderr io.Writer) error {
 		if len(o.from) != len(o.to) {
 			return usagef("-from has %d indices and -to %d; want one end for each start", len(o.from), len(o.to))
 		}
-		if o.steps < 2 {
-			return usagef("-steps %d: want at least 2 (the two ends)", o.steps)
+		if o.steps < 2 || o.steps > maxSteps {
+			return usagef("-steps %d: want 2 (the two ends) to %d", o.steps, maxSteps)
 		}
 		return interpolate(o, stdout, stderr)
 	}

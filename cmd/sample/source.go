@@ -97,7 +97,7 @@ func (s *source) checkRange(first, n int, what string) error {
 	if err != nil {
 		return err
 	}
-	if first+n > size {
+	if first >= size || n > size-first { // not first+n: it may overflow
 		return usagef("%s: out of range; the test set of %s has %d images, indices 0 to %d", what, s.ds.Name, size, size-1)
 	}
 	return nil

@@ -266,6 +266,10 @@ func TestBadFlagsThroughBinary(t *testing.T) {
 	}
 	notDir := filepath.Join(t.TempDir(), "file")
 	writeFile(t, notDir, []byte("x"))
+	loop := filepath.Join(t.TempDir(), "loop")
+	if err := os.Symlink(loop, loop); err != nil {
+		t.Fatal(err)
+	}
 	data := []string{"-dataset", "tiny", "-data-dir", dataDir, "-offline"}
 	for _, tc := range []struct {
 		args []string
@@ -303,6 +307,7 @@ func TestBadFlagsThroughBinary(t *testing.T) {
 		{[]string{"-dtype", "float16"}, "float16"},
 		{[]string{"-out", filepath.Join(notDir, "run")}, "-out: mkdir " + notDir},
 		{[]string{"-out", ""}, "-out: want a directory"},
+		{[]string{"-out", loop}, "-out: " + loop + " is a loop of symbolic links"},
 		{[]string{"-resume", "-force"}, "-resume and -force contradict each other"},
 		{[]string{"-resume"}, "no run to continue"},
 		{[]string{"-nosuchflag"}, "flag provided but not defined: -nosuchflag"},

@@ -9,10 +9,20 @@
 // per-epoch PNG grids, command.txt (this command line) and index.html (the
 // run's page: cmd/sample report) into -out; -save-every also saves mid-epoch, and -keep
 // keeps the last few checkpoints. Ctrl-C or SIGTERM saves a resumable
-// checkpoint and exits 0; after a crash or kill -9, -resume continues from
+// checkpoint and exits 0 (if a single step or phase is still running 1.5 s
+// after the signal, it exits 1 without waiting, keeping the last save); after a crash or kill -9, -resume continues from
 // the last save. A NaN stops training, or with -on-nan rollback goes back to
 // the last save at half the learning rate. Exit status: 0 done or
 // interrupted, 1 failure, 2 bad flags.
+//
+// -out is locked while training or resuming: a second trainer there fails
+// at once. Any run file there (not only model.safetensors) needs -resume or
+// -force; -force checks every flag and the data first, and replaces the old
+// run only once the new one has saved its first checkpoint (see
+// internal/trainrun). Sizes (-hidden, -decoder-hidden, -latent, -batch, -k,
+// -k x -batch, the parameter count) are bounded before anything is
+// allocated. -cpuprofile may not name a checkpoint or any file that is not
+// a profile (see internal/atomicfile); the profile is written atomically.
 package main
 
 import (
@@ -24,6 +34,7 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -32,6 +43,7 @@ import (
 
 	"github.com/govae/govae/amortized"
 	"github.com/govae/govae/data"
+	"github.com/govae/govae/internal/atomicfile"
 	"github.com/govae/govae/internal/trainrun"
 )
 
@@ -39,10 +51,13 @@ func main() {
 	os.Exit(run(os.Args[1:]))
 }
 
+// interruptGrace is how long a signal waits for training to stop and save.
+const interruptGrace = 1500 * time.Millisecond
+
 // cpuProfile is the -cpuprofile file ("": none).
 var cpuProfile string
 
-func run(args []string) int {
+func run(args []string) (code int) {
 	cfg, err := parseFlags(args)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -52,22 +67,62 @@ func run(args []string) int {
 		return 2
 	}
 	if cpuProfile != "" {
-		f, err := os.Create(cpuProfile)
+		if err := atomicfile.CheckOutput("-cpuprofile", cpuProfile, atomicfile.CPUProfile); err != nil {
+			fmt.Fprintln(os.Stderr, "train:", err)
+			return 2
+		}
+		// Written beside its name and renamed once complete, so that a
+		// crash leaves no half profile and an old one stays until then.
+		f, err := os.CreateTemp(filepath.Dir(cpuProfile), "."+filepath.Base(cpuProfile)+".tmp-*")
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "train: -cpuprofile:", err)
 			return 2
 		}
-		defer f.Close()
 		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			os.Remove(f.Name())
 			fmt.Fprintln(os.Stderr, "train: -cpuprofile:", err)
 			return 1
 		}
-		defer pprof.StopCPUProfile()
+		defer func() {
+			pprof.StopCPUProfile()
+			err := f.Sync()
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err == nil {
+				err = os.Rename(f.Name(), cpuProfile)
+			}
+			if err != nil {
+				os.Remove(f.Name())
+				fmt.Fprintln(os.Stderr, "train: -cpuprofile: the profile was not written:", err)
+				if code == 0 {
+					code = 1
+				}
+			}
+		}()
 	}
 	cfg.Command = shellCommand(append([]string{"go", "run", "./cmd/train"}, args...)) // for the run's command.txt and report
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err = trainrun.Train(ctx, cfg)
+	done := make(chan error, 1)
+	go func() { done <- trainrun.Train(ctx, cfg) }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		// Train stops at the next step and saves; a step or a phase that
+		// does not watch the context (one huge step, loading) is not
+		// waited for beyond interruptGrace. Every write is atomic and the
+		// run directory's lock goes with the process, so exiting here
+		// leaves the last save intact and resumable.
+		select {
+		case err = <-done:
+		case <-time.After(interruptGrace):
+			fmt.Fprintf(os.Stderr, "train: interrupted, but a step or phase was still running %v after the signal; stopped without saving it: the last checkpoint saved, if any, is kept in %s; continue with -resume -out %s\n",
+				interruptGrace, filepath.Join(cfg.Out, trainrun.LatestFile), cfg.Out)
+			return 1
+		}
+	}
 	var ue *trainrun.UsageError
 	switch {
 	case err == nil:
@@ -199,6 +254,9 @@ func parseFlags(args []string) (trainrun.Config, error) {
 		Latent: cfg.Model.Latent, Activation: cfg.Model.Activation, Likelihood: cfg.Model.Likelihood,
 		Posterior: cfg.Model.Posterior, Dtype: cfg.Model.Dtype}).Normalize()
 	if err != nil {
+		return cfg, err
+	}
+	if err := trainrun.CheckSizes(mc, cfg.Batch, cfg.Train.K); err != nil {
 		return cfg, err
 	}
 	if !cfg.Resume { // a resumed run keeps its saved posterior and options

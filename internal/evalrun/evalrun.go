@@ -25,18 +25,28 @@
 // (Burda et al. 2015), with Model.Encode's point summary standing in for
 // E_q[z|x]: the mean for Gaussian posteriors, the flow applied to the base
 // mean for flows.
+//
+// Before anything is printed or written the numbers are checked
+// (checkReport): a quantity that is not finite is an error naming it, and
+// so are impossible values: log p(x) of any image, the reconstruction term
+// or the ELBO above 0 under a Bernoulli likelihood (a probability is at
+// most 1), and a closed-form KL (diag, fullcov) below 0. No report is then
+// written. -json is checked (atomicfile.CheckOutput) before the checkpoint
+// is read. A cancelled context (Ctrl-C) stops the ELBO at its next batch,
+// the active units at their next 1000 rows, and log p(x) at once (it runs
+// in slices of about 20,000 samples; a slice in progress is abandoned, as
+// amortized.LogLikelihoodSE takes no context), returning ErrInterrupted.
+// -k is at most MaxK.
 package evalrun
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/govae/govae/amortized"
@@ -111,8 +121,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if out == nil {
 		out = os.Stdout
 	}
-	if cfg.K < 1 {
-		return nil, usagef("-k %d: want at least 1 importance sample", cfg.K)
+	if cfg.K < 1 || cfg.K > MaxK {
+		return nil, usagef("-k %d: want 1 to %d importance samples per image", cfg.K, MaxK)
 	}
 	if cfg.N < 0 {
 		return nil, usagef("-n %d: want 0 (all) or a positive count", cfg.N)
@@ -124,8 +134,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, usagef("-split %q: want test or train", cfg.Split)
 	}
 	if cfg.JSON != "" {
-		if _, err := os.Stat(filepath.Dir(cfg.JSON)); err != nil {
-			return nil, usagef("-json %s: %v", cfg.JSON, err)
+		// Before any work: a bad path must not cost a whole evaluation.
+		if err := atomicfile.CheckOutput("-json", cfg.JSON, atomicfile.JSONReport); err != nil {
+			return nil, &UsageError{err}
 		}
 	}
 	m, err := checkpoints.Load(cfg.Checkpoint)
@@ -182,12 +193,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		KLMethod: KLMethod(m)}
 	fmt.Fprintf(out, "evaluating %s (%s posterior) on %s %s (%d images, %s), k = %d\n", cfg.Checkpoint, r.Posterior, ds.Name, cfg.Split, n, ds.Dir, cfg.K)
 
-	st, err := m.Evaluate(loader, rand.New(rand.NewPCG(cfg.Seed, 1)))
+	st, err := m.Evaluate(ctxBatches{ctx, loader}, rand.New(rand.NewPCG(cfg.Seed, 1)))
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ErrInterrupted
+		}
 		return nil, err
 	}
 	r.ELBO, r.Recon, r.KL = st.ELBO, st.Recon, st.KL
-	if r.ActiveUnits, err = ActiveUnits(m, x); err != nil {
+	if r.ActiveUnits, err = activeUnits(ctx, m, x); err != nil {
 		return nil, err
 	}
 
@@ -216,12 +230,18 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.K == 1 {
 		stderr, r.LogPxStderr = "(no error estimate with k = 1)", 0
 	}
+	if err := checkReport(r, ll, m.Config()); err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Checkpoint, err)
+	}
 	fmt.Fprintf(out, "ELBO %.3f (recon %.3f, KL %.3f, %s); log p(x) %.3f %s (k = %d); NLL %.3f; active units %d of %d; %.1fs\n",
 		r.ELBO, r.Recon, r.KL, r.KLMethod, r.LogPx, stderr, cfg.K, r.NLL, r.ActiveUnits, r.Latent, r.Seconds)
 	if cfg.JSON != "" {
-		b, _ := json.MarshalIndent(r, "", "  ")
+		b, err := json.MarshalIndent(r, "", "  ")
+		if err != nil {
+			return nil, fmt.Errorf("-json %s: encoding the report: %w; nothing written", cfg.JSON, err)
+		}
 		if err := atomicfile.WriteFile(cfg.JSON, append(b, '\n'), 0o644); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("-json: %w", err)
 		}
 		fmt.Fprintf(out, "wrote %s\n", cfg.JSON)
 	}
@@ -232,9 +252,20 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 // over the rows of x (Burda et al. 2015), with Encode's point summary as
 // E_q[z|x].
 func ActiveUnits(m *amortized.Model, x [][]float32) (int, error) {
-	mu, err := m.Encode(x)
-	if err != nil {
-		return 0, err
+	return activeUnits(context.Background(), m, x)
+}
+
+func activeUnits(ctx context.Context, m *amortized.Model, x [][]float32) (int, error) {
+	var mu [][]float32
+	for i := 0; i < len(x); i += encodeChunk {
+		if ctx.Err() != nil {
+			return 0, ErrInterrupted
+		}
+		z, err := m.Encode(x[i:min(i+encodeChunk, len(x))])
+		if err != nil {
+			return 0, err
+		}
+		mu = append(mu, z...)
 	}
 	active := 0
 	for j := range m.LatentDim() {
@@ -253,21 +284,39 @@ func ActiveUnits(m *amortized.Model, x [][]float32) (int, error) {
 
 // logLikelihood runs Model.LogLikelihoodSE in slices of rows to show
 // progress and honour cancellation; the per-row noise streams come from rng
-// in row order, so slicing does not change the numbers.
+// in row order, so slicing does not change the numbers. A slice holds about
+// llChunk samples (one row at least); when ctx is cancelled during one,
+// logLikelihood returns at once and leaves the slice to finish in the
+// background (the process is about to exit: amortized has no context to
+// stop it).
 func logLikelihood(ctx context.Context, m *amortized.Model, x [][]float32, k int, rng *rand.Rand, out io.Writer) (ll, se []float64, err error) {
-	step := max(50, 20000/k)
+	step := max(1, llChunk/k)
 	bar := progress.New(out, int64(len(x)), fmt.Sprintf("log p(x), k = %d", k), progress.WithUnit("images"))
 	defer bar.Finish()
+	type result struct {
+		ll, se []float64
+		err    error
+	}
 	for i := 0; i < len(x); i += step {
-		if err := ctx.Err(); err != nil {
-			return nil, nil, errors.New("evaluation interrupted")
+		if ctx.Err() != nil {
+			return nil, nil, ErrInterrupted
 		}
-		l, s, err := m.LogLikelihoodSE(x[i:min(i+step, len(x))], k, rng)
-		if err != nil {
-			return nil, nil, err
+		done := make(chan result, 1)
+		go func(rows [][]float32) {
+			l, s, err := m.LogLikelihoodSE(rows, k, rng)
+			done <- result{l, s, err}
+		}(x[i:min(i+step, len(x))])
+		var r result
+		select {
+		case r = <-done:
+		case <-ctx.Done():
+			return nil, nil, ErrInterrupted
 		}
-		ll, se = append(ll, l...), append(se, s...)
-		bar.Add(int64(len(l)))
+		if r.err != nil {
+			return nil, nil, r.err
+		}
+		ll, se = append(ll, r.ll...), append(se, r.se...)
+		bar.Add(int64(len(r.ll)))
 	}
 	return ll, se, nil
 }

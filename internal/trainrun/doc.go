@@ -46,6 +46,41 @@
 // hold the step that caused it; with Keep, older copies remain to go back
 // to by hand.
 //
+// # The run directory
+//
+// A trainer holds an exclusive flock(2) on the directory itself while it
+// trains or resumes there; a second trainer on the same directory fails at
+// once (ErrLocked). The kernel drops the lock when the process ends, by
+// kill -9 too, so no stale lock is ever left, and no lock file.
+//
+// Any file a run writes (model, best, kept copies, metrics.jsonl, the
+// per-epoch pictures) marks the directory as a run, which a new run refuses
+// without Force. Force deletes nothing until every setting and the data
+// have been checked and the model built: then the previous run's files move
+// into .replaced-by-force/, and are deleted when the new run saves its
+// first checkpoint, or moved back (and what the new run wrote removed) if
+// it fails before that. A crash in between is finished by the next start
+// in that directory, the same way.
+//
+// On resume, a metrics line that a crash cut short (no end of line) or
+// that is not a metrics record is reported and dropped, and the file
+// rewritten atomically. The training state's counters are checked against
+// the data: its batch size fits the training images, its batch lies within
+// an epoch, and its step is epochs x batches per epoch + batch (the loader
+// in checkpoints checks the rest: finite weights and moments, Adam second
+// moments >= 0, counters within the run). A failed save (a full disk) says
+// which checkpoint was kept: writes are atomic, so it is the previous one.
+//
+// # Sizes
+//
+// Settings that decide allocations are bounded before anything is
+// allocated (CheckSizes, at flag parsing and again with the data's
+// dimension): MaxWidth units per hidden layer and latent dimensions,
+// MaxBatch images per batch, MaxK samples per image, MaxParams parameters,
+// and MaxStepBytes for an estimate of one step's activations and gradients
+// (k x batch rows, each the input, every layer's output and their
+// gradients). Errors name the flags and the limit.
+//
 // Evaluation sets use a fixed binarization (seed [EvalBinarizeSeed]) that does
 // not depend on the run's seed, so ELBOs of different runs are comparable.
 package trainrun

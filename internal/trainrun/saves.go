@@ -83,6 +83,7 @@ type saver struct {
 	data     *checkpoints.Data // what the model is trained on, recorded in every file
 	last     time.Time         // of the last save, or of the start
 	step     int64             // of the state in model.safetensors; -1: none
+	aside    *aside            // a previous run -force replaces, deleted at the first save
 }
 
 // due reports whether a mid-epoch save is due after step.
@@ -100,16 +101,22 @@ func (s *saver) save(m *amortized.Model, st amortized.TrainState, epoch int) err
 		return err
 	}
 	if err := checkpoints.SaveWithData(filepath.Join(s.dir, LatestFile), m, &st, s.data); err != nil {
-		return err
+		return s.failed(err)
 	}
 	s.last, s.step = time.Now(), st.Step
+	if s.aside != nil {
+		if err := s.aside.discard(); err != nil {
+			return fmt.Errorf("-force: deleting the previous run: %w", err)
+		}
+		s.aside = nil
+	}
 	if s.keep == 0 {
 		return nil
 	}
 	// A second encoding rather than a hard link: the copy must survive
 	// whatever later happens to model.safetensors, on any file system.
 	if err := checkpoints.SaveWithData(filepath.Join(s.dir, KeptFile(st.Step)), m, &st, s.data); err != nil {
-		return err
+		return fmt.Errorf("%w; %s (step %d) is saved", err, LatestFile, st.Step)
 	}
 	steps, err := keptFiles(s.dir)
 	if err != nil {
@@ -121,6 +128,16 @@ func (s *saver) save(m *amortized.Model, st amortized.TrainState, epoch int) err
 		}
 	}
 	return nil
+}
+
+// failed describes a failed save of model.safetensors: the write is
+// atomic, so the previous checkpoint is still there (a full disk is the
+// usual cause).
+func (s *saver) failed(err error) error {
+	if s.step < 0 {
+		return fmt.Errorf("%w; no checkpoint of this run was saved yet", err)
+	}
+	return fmt.Errorf("%w; the previous checkpoint (step %d) is kept unchanged in %s", err, s.step, filepath.Join(s.dir, LatestFile))
 }
 
 // checkFinite returns a *amortized.NonFiniteError naming the first parameter

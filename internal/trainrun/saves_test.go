@@ -167,7 +167,7 @@ func TestKeepDropsAbandonedFuture(t *testing.T) {
 	// Kept copies alone still mark the folder as a run; -force clears them.
 	os.Remove(filepath.Join(out, LatestFile))
 	cfg = baseConfig(ds, out, 1)
-	if err := Train(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "holds checkpoints of a run") {
+	if err := Train(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "holds files of a run") {
 		t.Fatalf("fresh run over kept checkpoints: %v", err)
 	}
 	cfg.Force = true

@@ -1,7 +1,6 @@
 package trainrun
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -13,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/govae/govae/amortized"
@@ -148,9 +148,11 @@ func Train(ctx context.Context, cfg Config) error {
 	if err := checkSettings(cfg); err != nil {
 		return err
 	}
-	if err := prepareOut(cfg); err != nil {
+	release, err := prepareOut(cfg, out)
+	if err != nil {
 		return err
 	}
+	defer release()
 	latest := filepath.Join(cfg.Out, LatestFile)
 
 	var m *amortized.Model
@@ -215,6 +217,9 @@ func Train(ctx context.Context, cfg Config) error {
 	if m == nil {
 		mc := cfg.Model
 		mc.DataDim, mc.ImageRows, mc.ImageCols = ds.Train.Images.Dim(), ds.Train.Images.Rows, ds.Train.Images.Cols
+		if err := CheckSizes(mc, r.Batch, cfg.Train.K); err != nil {
+			return err
+		}
 		if m, err = amortized.New(mc, r.Seed); err != nil {
 			return err
 		}
@@ -234,12 +239,21 @@ func Train(ctx context.Context, cfg Config) error {
 		fmt.Fprintf(out, "note: a %s likelihood wants grey levels; on binarized pixels it is unusual; -binarize none is the usual choice\n", m.Config().Likelihood)
 	}
 	n := ds.Train.Images.N
+	if n == 0 {
+		return fmt.Errorf("%s holds no images: want a training set", ds.Train.ImagesPath)
+	}
+	if ds.Test.Images.N == 0 {
+		return fmt.Errorf("%s holds no images: want a test set", ds.Test.ImagesPath)
+	}
 	if r.ValSize < 0 {
 		r.ValSize = min(n/10, 10000)
 	}
 	trainIdx, valIdx, err := data.ValidationSplit(n, r.ValSize, r.Seed)
 	if err != nil {
 		return usagef("-val: %w", err)
+	}
+	if cfg.Resume && (r.Batch < 1 || r.Batch > len(trainIdx)) {
+		return fmt.Errorf("-resume: the training state in %s has batch size %d, but the data give %d training images after validation: the file was altered, or -data-dir points at other data", latest, r.Batch, len(trainIdx))
 	}
 	if r.Batch < 1 || r.Batch > len(trainIdx) {
 		return usagef("-batch %d: want 1 to %d (the training images left after validation)", r.Batch, len(trainIdx))
@@ -251,6 +265,11 @@ func Train(ctx context.Context, cfg Config) error {
 	trainL, err := data.NewLoader(ds.Train.Images, trainIdx, data.LoaderOptions{Batch: r.Batch, Seed: r.Seed, Shuffle: true, Binarize: bin})
 	if err != nil {
 		return err
+	}
+	if state != nil {
+		if err := checkProgress(*state, trainL.NumBatches()); err != nil {
+			return fmt.Errorf("-resume: the training state in %s %w: the file was altered, or -data-dir points at other data", latest, err)
+		}
 	}
 	var valL amortized.Batches
 	if len(valIdx) > 0 {
@@ -274,9 +293,6 @@ func Train(ctx context.Context, cfg Config) error {
 		}
 	}()
 	tr.SetRun(rj)
-	if err := discardFuture(cfg.Out, tr.State()); err != nil {
-		return err
-	}
 
 	mc := m.Config()
 	fmt.Fprintf(out, "training %s: %d train / %d validation / %d test images (%s), binarize %s\n",
@@ -304,6 +320,27 @@ func Train(ctx context.Context, cfg Config) error {
 	sv := &saver{dir: cfg.Out, data: trainedOn, steps: cfg.SaveSteps, interval: cfg.SaveInterval, keep: cfg.Keep, last: time.Now(), step: -1}
 	if state != nil {
 		sv.step = state.Step
+	}
+	// Everything is checked: now, and not before, the previous run of a
+	// -force goes aside, to come back if the new run fails before its
+	// first checkpoint.
+	if cfg.Force {
+		if sv.aside, err = moveAside(cfg.Out); err != nil {
+			return err
+		}
+		defer func() {
+			if sv.aside == nil {
+				return
+			}
+			if rerr := sv.aside.restore(true); rerr != nil {
+				fmt.Fprintf(out, "-force: the new run failed before its first checkpoint, and restoring the previous run failed: %v; its files are in %s\n", rerr, filepath.Join(cfg.Out, asideDir))
+				return
+			}
+			fmt.Fprintf(out, "-force: the new run failed before its first checkpoint; the previous run in %s is restored\n", cfg.Out)
+		}()
+	}
+	if err := discardFuture(cfg.Out, tr.State(), out); err != nil {
+		return err
 	}
 	var bar *progress.Reporter
 	nb := trainL.NumBatches()
@@ -419,11 +456,24 @@ func lastGood(cfg Config, latest string, mc amortized.Config, seed uint64) (m *a
 
 // discardFuture drops what the run directory holds beyond the state training
 // continues from: metrics lines of later epochs and later kept copies.
-func discardFuture(dir string, st amortized.TrainState) error {
-	if err := trimMetrics(filepath.Join(dir, MetricsFile), st.Epoch, st.Step); err != nil {
+func discardFuture(dir string, st amortized.TrainState, out io.Writer) error {
+	if err := trimMetrics(filepath.Join(dir, MetricsFile), st.Epoch, st.Step, out); err != nil {
 		return err
 	}
 	return dropKeptAfter(dir, st.Step)
+}
+
+// checkProgress checks the counters of a saved state against the number
+// of batches an epoch has: the step is the batches of the completed epochs
+// plus those of the epoch in progress.
+func checkProgress(st amortized.TrainState, nb int) error {
+	if st.Batch >= nb {
+		return fmt.Errorf("is at batch %d of an epoch of %d batches", st.Batch, nb)
+	}
+	if want := int64(st.Epoch)*int64(nb) + int64(st.Batch); st.Step != want {
+		return fmt.Errorf("says step %d, but %d epochs of %d batches and %d batches more make step %d", st.Step, st.Epoch, nb, st.Batch, want)
+	}
+	return nil
 }
 
 // checkSettings rejects settings that need no data to be found wrong.
@@ -473,12 +523,12 @@ func endEpoch(dir string, out io.Writer, t *amortized.Trainer, e amortized.Epoch
 		val = fmt.Sprintf("%.3f", e.Val.ELBO)
 	}
 	if err := appendMetrics(filepath.Join(dir, MetricsFile), line); err != nil {
-		return err
+		return sv.failed(err)
 	}
 	fmt.Fprintf(out, "epoch %d/%d: train ELBO %.3f (recon %.3f, KL %.3f), val %s, test %.3f; %.0f images/s, %.1fs\n",
 		e.Epoch, t.Options().Epochs, e.Train.ELBO, e.Train.Recon, e.Train.KL, val, ts.ELBO, e.ImagesPerSec, line.Seconds)
 	if err := pics.write(dir, e.Epoch); err != nil {
-		return err
+		return sv.failed(err)
 	}
 	defer func() { // after the checkpoint it describes; a failed page never stops training
 		if err := report.Write(dir); err != nil {
@@ -488,52 +538,79 @@ func endEpoch(dir string, out io.Writer, t *amortized.Trainer, e amortized.Epoch
 	st := t.State()
 	if e.Best || e.Val == nil {
 		if err := checkpoints.SaveWithData(filepath.Join(dir, BestFile), m, nil, sv.data); err != nil {
-			return err
+			return fmt.Errorf("%w; %s is unchanged", sv.failed(err), BestFile)
 		}
 	}
 	return sv.save(m, st, e.Epoch)
 }
 
-// prepareOut creates the run directory and refuses to overwrite a run.
-func prepareOut(cfg Config) error {
+// prepareOut creates and locks the run directory, finishes a -force a
+// crash interrupted, and refuses to overwrite a run. It deletes nothing of
+// a previous run: with Force, Train moves it aside once everything else is
+// checked, and deletes it only once the new run has saved a checkpoint.
+func prepareOut(cfg Config, out io.Writer) (release func(), err error) {
 	if cfg.Out == "" {
-		return usagef("-out: want a directory for the run")
+		return nil, usagef("-out: want a directory for the run")
 	}
 	if cfg.Resume && cfg.Force {
-		return usagef("-resume and -force contradict each other: -force starts over, -resume continues")
+		return nil, usagef("-resume and -force contradict each other: -force starts over, -resume continues")
 	}
-	latest := filepath.Join(cfg.Out, LatestFile)
-	_, err := os.Stat(latest)
-	exists := err == nil
-	kept, _ := keptFiles(cfg.Out)
-	switch {
-	case cfg.Resume && !exists:
-		return usagef("-resume: %s does not exist, so there is no run to continue", latest)
-	case !cfg.Resume && exists && !cfg.Force:
-		return usagef("-out %s already holds a run (%s); pass -resume to continue it or -force to start over", cfg.Out, LatestFile)
-	case !cfg.Resume && len(kept) > 0 && !cfg.Force:
-		return usagef("-out %s already holds checkpoints of a run (%s); pass -force to start over", cfg.Out, KeptFile(kept[len(kept)-1]))
+	if _, err := os.Stat(cfg.Out); errors.Is(err, syscall.ELOOP) {
+		return nil, usagef("-out: %w", describePathError(err))
+	}
+	if cfg.Resume {
+		// Do not create the folder of a run that is not there.
+		if _, err := os.Stat(filepath.Join(cfg.Out, LatestFile)); err != nil && !hasAside(cfg.Out) {
+			return nil, usagef("-resume: %s does not exist, so there is no run to continue", filepath.Join(cfg.Out, LatestFile))
+		}
 	}
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
-		return usagef("-out: %w", err)
+		return nil, usagef("-out: %w", describePathError(err))
+	}
+	unlock, err := lockDir(cfg.Out)
+	if errors.Is(err, errNoLocks) {
+		fmt.Fprintln(out, err)
+		err = nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			unlock()
+		}
+	}()
+	if err := recoverAside(cfg.Out, out); err != nil {
+		return nil, fmt.Errorf("-out %s: finishing an interrupted -force: %w", cfg.Out, err)
+	}
+	latest := filepath.Join(cfg.Out, LatestFile)
+	names, err := runFiles(cfg.Out)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case cfg.Resume && !slices.Contains(names, LatestFile):
+		return nil, usagef("-resume: %s does not exist, so there is no run to continue", latest)
+	case !cfg.Resume && !cfg.Force && len(names) > 0:
+		what := fmt.Sprintf("%s and %d more", names[0], len(names)-1)
+		if len(names) == 1 {
+			what = names[0]
+		}
+		if slices.Contains(names, LatestFile) {
+			return nil, usagef("-out %s already holds a run (%s); pass -resume to continue it or -force to start over", cfg.Out, what)
+		}
+		return nil, usagef("-out %s already holds files of a run (%s); pass -force to start over", cfg.Out, what)
 	}
 	// Fail now, not after the first epoch, if the directory is not writable.
 	probe := filepath.Join(cfg.Out, ".write-test")
 	if err := atomicfile.WriteFile(probe, nil, 0o644); err != nil {
-		return usagef("-out %s is not writable: %w", cfg.Out, err)
+		return nil, usagef("-out %s is not writable: %w", cfg.Out, err)
 	}
 	os.Remove(probe)
 	if err := removeStaleTemps(cfg.Out); err != nil {
-		return err
+		return nil, err
 	}
-	if cfg.Force && !cfg.Resume {
-		// Everything a run writes, so that nothing of the old run mixes
-		// with the new one.
-		if err := removeMatching(cfg.Out, LatestFile, BestFile, MetricsFile, report.IndexFile, report.CommandFile, keptPrefix+"*"+keptSuffix, "samples-e*.png", "recon-e*.png"); err != nil {
-			return err
-		}
-	}
-	return nil
+	return unlock, nil
 }
 
 // checkResumable compares the explicitly given settings with the saved run.
@@ -609,9 +686,11 @@ func appendLine(path string, m any) error {
 	return f.Close()
 }
 
-// trimMetrics drops lines for epochs after the checkpoint's (see the package doc).
-// Step lines (kind "step") are kept up to the checkpoint's step.
-func trimMetrics(path string, epoch int, step int64) error {
+// trimMetrics drops lines for epochs after the checkpoint's (see the
+// package doc), step lines (kind "step") after its step, and lines a crash
+// cut short or damaged, saying so on out, and rewrites the file atomically
+// if anything was dropped.
+func trimMetrics(path string, epoch int, step int64, out io.Writer) error {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -620,17 +699,32 @@ func trimMetrics(path string, epoch int, step int64) error {
 		return err
 	}
 	var keep bytes.Buffer
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
+	later := 0
+	for i, line := range bytes.SplitAfter(b, []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
 		var m struct {
 			Epoch int    `json:"epoch"`
 			Kind  string `json:"kind"`
 			Step  int64  `json:"step"`
 		}
-		if json.Unmarshal(sc.Bytes(), &m) == nil && m.Epoch >= 1 && (m.Epoch <= epoch && m.Kind == "" || m.Kind == report.StepKind && m.Step <= step) {
-			keep.Write(sc.Bytes())
-			keep.WriteByte('\n')
+		text := bytes.TrimSuffix(line, []byte("\n"))
+		switch {
+		case line[len(line)-1] != '\n' || json.Unmarshal(text, &m) != nil || m.Epoch < 1:
+			what := "is not a metrics record"
+			if line[len(line)-1] != '\n' {
+				what = "was cut short (no end of line), as a crash while writing it leaves it"
+			}
+			fmt.Fprintf(out, "note: %s line %d %s: dropped (%d bytes: %.40q)\n", path, i+1, what, len(text), text)
+		case m.Kind == report.StepKind && m.Step > step, m.Kind != report.StepKind && m.Epoch > epoch:
+			later++
+		default:
+			keep.Write(line)
 		}
+	}
+	if later > 0 {
+		fmt.Fprintf(out, "note: %s: dropped %d lines of epochs after the checkpoint's (epoch %d), which will be trained again\n", path, later, epoch)
 	}
 	if keep.Len() == len(b) {
 		return nil

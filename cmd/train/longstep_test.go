@@ -1,0 +1,76 @@
+//go:build linux
+
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/govae/govae/internal/synth"
+)
+
+// TestSignalDuringLongStep signals the real binary in the middle of a
+// training step that takes seconds (wide layers, IWAE with k = 64): it must
+// stop within two seconds, say that the step was not saved, leave no
+// temporary file, and release the run directory's lock.
+func TestSignalDuringLongStep(t *testing.T) {
+	bin := trainBinary(t)
+	dataDir := t.TempDir()
+	if err := synth.WriteDataset(dataDir, 8, 200, 20); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "run")
+	// About 0.6 GB and several seconds a step on 2 cores.
+	cmd := exec.Command(bin, "-dataset", "tiny", "-data-dir", dataDir, "-offline", "-out", out, "-hidden", "3000,3000", "-latent", "2",
+		"-batch", "32", "-k", "64", "-objective", "iwae", "-shards", "1", "-log-every", "1", "-epochs", "1")
+	stdout, _ := cmd.StdoutPipe()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() && !strings.HasPrefix(sc.Text(), "step 1 ") {
+	}
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	// Step 2 has just begun.
+	sent := time.Now()
+	cmd.Process.Signal(syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("still running 20 s after SIGINT\n%s", &stderr)
+	}
+	if d := time.Since(sent); d > 2500*time.Millisecond {
+		t.Errorf("stopped %v after SIGINT, want within 2 s or so", d)
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(stderr.String(), "stopped without saving it") {
+		t.Errorf("exit %v, stderr:\n%s", err, &stderr)
+	}
+	entries, _ := os.ReadDir(out)
+	for _, e := range entries {
+		if strings.Contains(e.Name(), ".tmp-") || e.Name() == "model.safetensors" {
+			t.Errorf("left %s", e.Name())
+		}
+	}
+	// The lock went with the process.
+	if code, _, errText := runBinary(t, bin, "-resume", "-out", out); code != 2 || !strings.Contains(errText, "no run to continue") {
+		t.Errorf("after the exit: %d %s", code, errText)
+	}
+}
