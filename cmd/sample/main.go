@@ -79,9 +79,9 @@ import (
 	"time"
 
 	"github.com/govae/govae/amortized"
+	"github.com/govae/govae/internal/atomicfile"
 	"github.com/govae/govae/internal/plotting"
 	"github.com/govae/govae/internal/report"
-	"github.com/govae/govae/internal/atomicfile"
 )
 
 func main() {
