@@ -156,6 +156,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	ds, err := data.LoadContext(ctx, dataset, data.LoadOptions{Dir: dataDir, Progress: out, Offline: cfg.Offline})
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ErrInterrupted
+		}
 		return nil, err
 	}
 	split := ds.Test

@@ -280,7 +280,7 @@ func TestEmptyDatasetIsNamed(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := Train(context.Background(), baseConfig(dir, t.TempDir(), 1))
-	if err == nil || !strings.Contains(err.Error(), "train-images-idx3-ubyte holds no images") || strings.Contains(err.Error(), "-val") {
+	if err == nil || !strings.Contains(err.Error(), "train-images-idx3-ubyte: holds 0 images") || strings.Contains(err.Error(), "-val") {
 		t.Errorf("empty training set: %v", err)
 	}
 }

@@ -196,6 +196,10 @@ func Train(ctx context.Context, cfg Config) error {
 
 	ds, err := data.LoadContext(ctx, r.Dataset, data.LoadOptions{Dir: r.DataDir, Progress: out, Offline: cfg.Offline})
 	if err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(out, "interrupted while loading the data; nothing was written")
+			return ErrInterrupted
+		}
 		return err
 	}
 	if cfg.Resume && ds.Train.Images.Dim() != m.DataDim() {
@@ -239,12 +243,6 @@ func Train(ctx context.Context, cfg Config) error {
 		fmt.Fprintf(out, "note: a %s likelihood wants grey levels; on binarized pixels it is unusual; -binarize none is the usual choice\n", m.Config().Likelihood)
 	}
 	n := ds.Train.Images.N
-	if n == 0 {
-		return fmt.Errorf("%s holds no images: want a training set", ds.Train.ImagesPath)
-	}
-	if ds.Test.Images.N == 0 {
-		return fmt.Errorf("%s holds no images: want a test set", ds.Test.ImagesPath)
-	}
 	if r.ValSize < 0 {
 		r.ValSize = min(n/10, 10000)
 	}
