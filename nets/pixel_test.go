@@ -1,0 +1,255 @@
+package nets
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"gonum.org/v1/gonum/diff/fd"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+func sumTo1(t *testing.T, what string, p []float64, tol float64) {
+	t.Helper()
+	s := 0.0
+	for v, pv := range p {
+		if !(pv >= 0) {
+			t.Fatalf("%s: P(%d) = %v", what, v, pv)
+		}
+		s += pv
+	}
+	if math.Abs(s-1) > tol {
+		t.Fatalf("%s: probabilities sum to 1%+.3g", what, s-1)
+	}
+}
+
+func TestPixelPMFsSumToOne(t *testing.T) {
+	p := make([]float64, Levels)
+	for _, mu := range []float64{-3, -1, -0.37, 0, 0.5, 1, 2.5, 1e6} {
+		for _, ls := range []float64{-12, -7, -4.2, -1, 0, 2, 8, 1e3} {
+			LogisticPMF(mu, ls, p)
+			sumTo1(t, fmt.Sprintf("logistic(%v, %v)", mu, ls), p, 1e-12)
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for K := 1; K <= 5; K++ {
+		lg, mu, ls := randSlice(rng, K, 3), randSlice(rng, K, 1), randSlice(rng, K, 2)
+		LogisticMixPMF(lg, mu, ls, p)
+		sumTo1(t, fmt.Sprintf("mixture K=%d", K), p, 1e-12)
+	}
+	LogisticMixPMF([]float64{1e4, -1e4}, []float64{0.1, -0.2}, []float64{-7, 50}, p)
+	sumTo1(t, "mixture with extreme logits", p, 1e-12)
+	for _, scale := range []float64{0, 1, 30, 1e4} {
+		l := randSlice(rng, Levels, scale)
+		CategoricalPMF(l, p)
+		// log-domain rounding grows with the logits' size: eps·|l|.
+		sumTo1(t, fmt.Sprintf("categorical scale %v", scale), p, 1e-12*(1+4*scale))
+	}
+}
+
+// TestLogisticBinDirect compares the stable forms with the textbook
+// differences of CDFs where those are accurate.
+func TestLogisticBinDirect(t *testing.T) {
+	sig := func(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
+	for _, mu := range []float64{-0.8, -0.1, 0, 0.3, 0.9} {
+		for _, ls := range []float64{-5, -3, -1, 0.5} {
+			for _, v := range []int{0, 1, 17, 127, 128, 200, 254, 255} {
+				s := math.Exp(ls)
+				xc := 2*float64(v)/255 - 1
+				var want float64
+				switch v {
+				case 0:
+					want = sig((xc - mu + 1.0/255) / s)
+				case 255:
+					want = 1 - sig((xc-mu-1.0/255)/s)
+				default:
+					want = sig((xc-mu+1.0/255)/s) - sig((xc-mu-1.0/255)/s)
+				}
+				if want < 1e-6 {
+					continue // the direct form has lost its digits
+				}
+				got, _, _ := logisticBin(v, mu, ls)
+				if math.Abs(got-math.Log(want)) > 1e-8 {
+					t.Fatalf("v %d mu %v ls %v: log P = %v, direct %v", v, mu, ls, got, math.Log(want))
+				}
+			}
+		}
+	}
+}
+
+type pixelCase struct {
+	name string
+	kind PixelKind
+	k    int
+}
+
+var pixelCases = []pixelCase{{"logistic", PixelLogistic, 0}, {"mix1", PixelLogisticMix, 1}, {"mix3", PixelLogisticMix, 3}, {"categorical", PixelCategorical, 0}}
+
+// pixelRef is log p(x | params) per row by the per-pixel functions alone.
+func pixelRef(c pixelCase, rows, D int, x, par []float64) []float64 {
+	P := PixelParams(c.kind, c.k)
+	out := make([]float64, rows)
+	pv := make([]float64, P)
+	for i := range rows {
+		for j := range D {
+			v := int(math.Round(x[i*D+j] * 255))
+			for q := range P {
+				pv[q] = par[i*P*D+q*D+j]
+			}
+			switch c.kind {
+			case PixelLogistic:
+				lp, _, _ := logisticBin(v, pv[0], pv[1])
+				out[i] += lp
+			case PixelLogisticMix:
+				out[i] += mixturePixel(v, pv, nil, make([]float64, c.k))
+			case PixelCategorical:
+				out[i] += categoricalPixel(v, pv, nil)
+			}
+		}
+	}
+	return out
+}
+
+// pixelInputs draws levels including both edges, and parameters in a
+// typical range.
+func pixelInputs(rng *rand.Rand, c pixelCase, rows, D int) (x, par []float64) {
+	P := PixelParams(c.kind, c.k)
+	x = make([]float64, rows*D)
+	for i := range x {
+		switch i % 5 {
+		case 0:
+			x[i] = 0
+		case 1:
+			x[i] = 1
+		default:
+			x[i] = float64(rng.IntN(256)) / 255
+		}
+	}
+	par = randSlice(rng, rows*P*D, 1)
+	return x, par
+}
+
+func pixelRun(t *testing.T, c pixelCase, rows, D int, x, par, rw []float64, dt tensor.Dtype) (ll, grad []float64, err error) {
+	t.Helper()
+	P := PixelParams(c.kind, c.k)
+	g := G.NewGraph()
+	xn := G.NewMatrix(g, dt, G.WithShape(rows, D), G.WithName("x"), G.WithValue(tensor.New(tensor.WithShape(rows, D), tensor.WithBacking(toDtype(x, dt)))))
+	pn := G.NewMatrix(g, dt, G.WithShape(rows, P*D), G.WithName("p"), G.WithValue(tensor.New(tensor.WithShape(rows, P*D), tensor.WithBacking(toDtype(par, dt)))))
+	wn := G.NewVector(g, dt, G.WithShape(rows), G.WithName("w"), G.WithValue(tensor.New(tensor.WithShape(rows), tensor.WithBacking(toDtype(rw, dt)))))
+	l, err := PixelLogLik(c.kind, c.k, xn, pn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lv G.Value
+	G.Read(l, &lv)
+	if _, err := G.Grad(G.Must(G.Mul(wn, l)), pn); err != nil {
+		t.Fatal(err)
+	}
+	vm := G.NewTapeMachine(g, G.BindDualValues(pn))
+	defer vm.Close()
+	if err := vm.RunAll(); err != nil {
+		return nil, nil, err
+	}
+	gv, err := pn.Grad()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append([]float64(nil), toF64(lv.Data())...), append([]float64(nil), toF64(gv.Data())...), nil
+}
+
+func TestPixelLogLikGradients(t *testing.T) {
+	for ci, c := range pixelCases {
+		t.Run(c.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(uint64(ci), 3))
+			rows, D := 3, 7
+			if c.kind == PixelCategorical {
+				D = 2
+			}
+			x, par := pixelInputs(rng, c, rows, D)
+			rw := randSlice(rng, rows, 1)
+			ll, grad, err := pixelRun(t, c, rows, D, x, par, rw, tensor.Float64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := maxDiff(ll, pixelRef(c, rows, D, x, par)); d > 1e-12 {
+				t.Fatalf("log-likelihood differs from the per-pixel sum by %g", d)
+			}
+			f := func(p []float64) float64 {
+				s := 0.0
+				for i, v := range pixelRef(c, rows, D, x, p) {
+					s += rw[i] * v
+				}
+				return s
+			}
+			num := fd.Gradient(nil, f, par, &fd.Settings{Formula: fd.Central, Step: 1e-6})
+			if d := maxDiff(grad, num); d > 1e-6 {
+				t.Fatalf("gradient differs from finite differences by %g", d)
+			}
+			ll32, grad32, err := pixelRun(t, c, rows, D, x, par, rw, tensor.Float32)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := maxDiff(ll32, ll); d > 1e-5 {
+				t.Fatalf("float32 log-likelihood differs by %g", d)
+			}
+			if d := maxDiff(grad32, grad); d > 1e-5 {
+				t.Fatalf("float32 gradient differs by %g", d)
+			}
+		})
+	}
+}
+
+// TestPixelLogLikExtremes feeds saturated parameters: the results and the
+// gradients stay finite and log p stays <= 0.
+func TestPixelLogLikExtremes(t *testing.T) {
+	extremes := []float64{-1e30, -1e4, -88, -7.5, 0, 7.5, 88, 1e4, 1e30}
+	for _, c := range pixelCases {
+		rng := rand.New(rand.NewPCG(4, 4))
+		rows, D := 2, 5
+		x, par := pixelInputs(rng, c, rows, D)
+		for i := range par {
+			par[i] = extremes[rng.IntN(len(extremes))]
+		}
+		rw := []float64{1, -1}
+		for _, dt := range []tensor.Dtype{tensor.Float64, tensor.Float32} {
+			ll, grad, err := pixelRun(t, c, rows, D, x, par, rw, dt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, v := range ll {
+				if math.IsNaN(v) || math.IsInf(v, 0) || v > 0 {
+					t.Fatalf("%s %v: row %d log p = %v", c.name, dt, i, v)
+				}
+			}
+			for i, v := range grad {
+				if math.IsNaN(v) || math.IsInf(v, 0) {
+					t.Fatalf("%s %v: gradient %d = %v", c.name, dt, i, v)
+				}
+			}
+		}
+	}
+}
+
+func TestPixelLogLikBadInput(t *testing.T) {
+	c := pixelCases[0]
+	for _, bad := range []float64{0.5 / 255 * 1.01, -1.0 / 255, 1 + 1.0/255, math.NaN()} {
+		x := []float64{0, bad, 1}
+		par := make([]float64, 6)
+		_, _, err := pixelRun(t, c, 1, 3, x, par, []float64{1}, tensor.Float64)
+		if err == nil || !strings.Contains(err.Error(), "x[0, 1]") {
+			t.Fatalf("x = %v: error %v, want one naming x[0, 1]", bad, err)
+		}
+	}
+	g := G.NewGraph()
+	xn := G.NewMatrix(g, tensor.Float64, G.WithShape(2, 3), G.WithName("x"))
+	pn := G.NewMatrix(g, tensor.Float64, G.WithShape(2, 5), G.WithName("p"))
+	if _, err := PixelLogLik(PixelLogistic, 0, xn, pn); err == nil {
+		t.Fatal("parameters of the wrong width accepted")
+	}
+	if _, err := PixelLogLik(PixelLogisticMix, 0, xn, pn); err == nil {
+		t.Fatal("a mixture of 0 components accepted")
+	}
+}
