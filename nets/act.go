@@ -85,6 +85,7 @@ func (op actOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 func (op actOp) String() string                    { return fmt.Sprintf("act[%s]", op.act) }
 func (op actOp) WriteHash(h hash.Hash)             { fmt.Fprint(h, op.String()) }
 func (op actOp) Hashcode() uint32                  { return hashOf(op) }
+func (op actOp) DiffWRT(int) []bool                { return []bool{true} }
 func (op actOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
 
 func (op actOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {

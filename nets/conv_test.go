@@ -6,8 +6,8 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	G "gorgonia.org/gorgonia"
 	"gonum.org/v1/gonum/diff/fd"
+	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
 
@@ -267,9 +267,9 @@ func TestConvTransposeIsAdjoint(t *testing.T) {
 func TestConv2DGeomErrors(t *testing.T) {
 	for _, g := range []Conv2DGeom{
 		{InC: 0, InH: 5, InW: 5, OutC: 1, KH: 3, KW: 3, Stride: 1},
-		{InC: 1, InH: 2, InW: 2, OutC: 1, KH: 3, KW: 3, Stride: 1},              // no output
-		{InC: 1, InH: 5, InW: 5, OutC: 1, KH: 3, KW: 3, Stride: 1, Pad: 3},      // padding >= kernel
-		{InC: 1, InH: 5, InW: 5, OutC: 1, KH: 3, KW: 3, Stride: 1, OutPad: 1},   // output padding on a conv
+		{InC: 1, InH: 2, InW: 2, OutC: 1, KH: 3, KW: 3, Stride: 1},            // no output
+		{InC: 1, InH: 5, InW: 5, OutC: 1, KH: 3, KW: 3, Stride: 1, Pad: 3},    // padding >= kernel
+		{InC: 1, InH: 5, InW: 5, OutC: 1, KH: 3, KW: 3, Stride: 1, OutPad: 1}, // output padding on a conv
 		{InC: 1, InH: 5, InW: 5, OutC: 1, KH: 3, KW: 3, Stride: 2, OutPad: 2, Transposed: true},
 		{InC: 1, InH: 5, InW: 5, OutC: 1, KH: 3, KW: 3, Stride: 0},
 		{InC: 1 << 20, InH: 5, InW: 5, OutC: 1, KH: 3, KW: 3, Stride: 1},
