@@ -120,49 +120,61 @@ func (s sides) colRows() int { return s.Cl * s.kk() }
 func (s sides) hwl() int     { return s.Hl * s.Wl }
 func (s sides) hws() int     { return s.Hs * s.Ws }
 
-// validRange is the range [lo, hi) of output positions o whose input
-// position o*S - P + k lies in [0, n).
-func validRange(k, S, P, n, outN int) (lo, hi int) {
-	if a := P - k; a > 0 {
-		lo = (a + S - 1) / S
+// patchPairs lists, for each kernel offset (kh, kw), the pairs (i, j) of
+// a patch-side position i = oh·Ws + ow and the image-side position
+// j = ih·Wl + iw it reads, ih = oh·S - P + kh and iw = ow·S - P + kw,
+// for the positions inside the image; full reports whether every i has one.
+type patchPairs struct {
+	i, j []int32
+	full bool
+}
+
+func (s sides) pairs() []patchPairs {
+	out := make([]patchPairs, s.kk())
+	for kh := range s.KH {
+		for kw := range s.KW {
+			p := &out[kh*s.KW+kw]
+			for oh := range s.Hs {
+				ih := oh*s.S - s.P + kh
+				if ih < 0 || ih >= s.Hl {
+					continue
+				}
+				for ow := range s.Ws {
+					iw := ow*s.S - s.P + kw
+					if iw < 0 || iw >= s.Wl {
+						continue
+					}
+					p.i = append(p.i, int32(oh*s.Ws+ow))
+					p.j = append(p.j, int32(ih*s.Wl+iw))
+				}
+			}
+			p.full = len(p.i) == s.hws()
+		}
 	}
-	if b := n - 1 + P - k; b >= 0 {
-		hi = min(b/S+1, outN)
-	}
-	return lo, max(hi, lo)
+	return out
 }
 
 // im2col writes cols (Cl·KH·KW, B·Hs·Ws): row (c, kh, kw), column
-// (b, oh, ow) holds img[b, c, oh·S-P+kh, ow·S-P+kw], zero outside.
+// (b, oh, ow) holds img[b, c, oh·S-P+kh, ow·S-P+kw], zero outside. The
+// position pairs are computed once per call, so the inner loop is a plain
+// gather whatever the stride and padding (the rows are as short as 7 here,
+// too short for per-row bookkeeping).
 func im2col[T float32 | float64](s sides, B int, img, cols []T) {
 	hwl, hws := s.hwl(), s.hws()
 	n := B * hws
+	pp := s.pairs()
 	parallelRows(s.colRows(), s.colRows()*n, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
-			c, kh, kw := r/s.kk(), (r/s.KW)%s.KH, r%s.KW
-			wlo, whi := validRange(kw, s.S, s.P, s.Wl, s.Ws)
+			c, p := r/s.kk(), pp[r%s.kk()]
 			dst := cols[r*n : (r+1)*n]
+			if !p.full {
+				clear(dst)
+			}
 			for b := range B {
 				src := img[(b*s.Cl+c)*hwl : (b*s.Cl+c+1)*hwl]
-				for oh := range s.Hs {
-					d := dst[b*hws+oh*s.Ws : b*hws+(oh+1)*s.Ws]
-					ih := oh*s.S - s.P + kh
-					if ih < 0 || ih >= s.Hl {
-						clear(d)
-						continue
-					}
-					row := src[ih*s.Wl : (ih+1)*s.Wl]
-					clear(d[:wlo])
-					clear(d[whi:])
-					iw := wlo*s.S - s.P + kw
-					if s.S == 1 {
-						copy(d[wlo:whi], row[iw:])
-						continue
-					}
-					for ow := wlo; ow < whi; ow++ {
-						d[ow] = row[iw]
-						iw += s.S
-					}
+				d := dst[b*hws : (b+1)*hws]
+				for t, i := range p.i {
+					d[i] = src[p.j[t]]
 				}
 			}
 		}
@@ -174,29 +186,17 @@ func im2col[T float32 | float64](s sides, B int, img, cols []T) {
 func col2im[T float32 | float64](s sides, B int, cols, img []T) {
 	hwl, hws := s.hwl(), s.hws()
 	n := B * hws
+	pp := s.pairs()
 	// One unit per (image, channel): each owns its output plane.
 	parallelRows(B*s.Cl, s.colRows()*n, func(lo, hi int) {
 		for u := lo; u < hi; u++ {
 			b, c := u/s.Cl, u%s.Cl
 			dst := img[u*hwl : (u+1)*hwl]
-			for kh := range s.KH {
-				for kw := range s.KW {
-					r := (c*s.KH+kh)*s.KW + kw
-					src := cols[r*n+b*hws : r*n+(b+1)*hws]
-					wlo, whi := validRange(kw, s.S, s.P, s.Wl, s.Ws)
-					for oh := range s.Hs {
-						ih := oh*s.S - s.P + kh
-						if ih < 0 || ih >= s.Hl {
-							continue
-						}
-						row := dst[ih*s.Wl : (ih+1)*s.Wl]
-						sr := src[oh*s.Ws : (oh+1)*s.Ws]
-						iw := wlo*s.S - s.P + kw
-						for ow := wlo; ow < whi; ow++ {
-							row[iw] += sr[ow]
-							iw += s.S
-						}
-					}
+			for k, p := range pp {
+				r := c*s.kk() + k
+				src := cols[r*n+b*hws : r*n+(b+1)*hws]
+				for t, j := range p.j {
+					dst[j] += src[p.i[t]]
 				}
 			}
 		}
