@@ -44,7 +44,26 @@ const (
 	PixelLogisticMix
 	// PixelCategorical is a 256-way softmax per pixel: P = 256 blocks of logits.
 	PixelCategorical
+	// PixelLogisticMixRGB is PixelCNN++'s mixture for RGB images (Salimans
+	// et al. 2017, eq. 3): one K-component mixture per pixel over the
+	// joint (r, g, b), each component a product of discretized logistics
+	// whose green and blue means depend linearly on the red and green
+	// values already seen: μ_g' = μ_g + tanh(α) r, μ_b' = μ_b + tanh(β) r
+	// + tanh(γ) g (r, g as bin centres in [-1, 1]). Its unit is the pixel,
+	// not the channel: x is (B, 3·HW) and the parameters are P = 10K
+	// blocks of HW columns: K logits; 3K means (channel-major: r's K,
+	// g's K, b's K); 3K log-scales likewise; 3K coefficients (α's K, β's
+	// K, γ's K, before tanh).
+	PixelLogisticMixRGB
 )
+
+// unitChannels is the number of channels one parameter unit covers.
+func unitChannels(kind PixelKind) int {
+	if kind == PixelLogisticMixRGB {
+		return 3
+	}
+	return 1
+}
 
 // PixelParams is the number P of parameter blocks of a pixel likelihood
 // with k mixture components (k is ignored by the others).
@@ -56,8 +75,16 @@ func PixelParams(kind PixelKind, k int) int {
 		return 3 * k
 	case PixelCategorical:
 		return Levels
+	case PixelLogisticMixRGB:
+		return 10 * k
 	}
 	return 0
+}
+
+// PixelParamWidth is the width of the parameter matrix for rows of D
+// values (D = C·H·W): P·D, or P·D/3 for the RGB mixture.
+func PixelParamWidth(kind PixelKind, k, D int) int {
+	return PixelParams(kind, k) * D / unitChannels(kind)
 }
 
 // logisticBin is log P(v | mu, ls) of the discretized logistic with mean mu
@@ -191,6 +218,59 @@ func categoricalPixel(v int, l, grad []float64) float64 {
 	return l[v] - lse
 }
 
+// mixRGBPixel is log p(r, g, b) of the coupled RGB mixture for levels v
+// and the 10K parameters par of one pixel, with the derivatives into grad
+// when not nil; lk is scratch of length K.
+func mixRGBPixel(v [3]int, par, grad, lk []float64) float64 {
+	K := len(lk)
+	lgMax := math.Inf(-1)
+	for k := range K {
+		lgMax = max(lgMax, par[k])
+	}
+	var zs float64
+	for k := range K {
+		zs += math.Exp(par[k] - lgMax)
+	}
+	logZ := lgMax + math.Log(zs)
+	xr, xg := 2*float64(v[0])/255-1, 2*float64(v[1])/255-1
+	m := math.Inf(-1)
+	for k := range K {
+		ta, tb, tc := math.Tanh(par[7*K+k]), math.Tanh(par[8*K+k]), math.Tanh(par[9*K+k])
+		mus := [3]float64{par[K+k], par[2*K+k] + ta*xr, par[3*K+k] + tb*xr + tc*xg}
+		lk[k] = par[k] - logZ
+		var dmu [3]float64
+		for c := range 3 {
+			lp, dm, dl := logisticBin(v[c], mus[c], par[(4+c)*K+k])
+			lk[k] += lp
+			dmu[c] = dm
+			if grad != nil {
+				grad[(1+c)*K+k], grad[(4+c)*K+k] = dm, dl
+			}
+		}
+		if grad != nil {
+			grad[7*K+k] = dmu[1] * xr * (1 - ta*ta)
+			grad[8*K+k] = dmu[2] * xr * (1 - tb*tb)
+			grad[9*K+k] = dmu[2] * xg * (1 - tc*tc)
+		}
+		m = max(m, lk[k])
+	}
+	var sum float64
+	for k := range K {
+		sum += math.Exp(lk[k] - m)
+	}
+	out := m + math.Log(sum)
+	if grad != nil {
+		for k := range K {
+			r := math.Exp(lk[k] - out)
+			grad[k] = r - math.Exp(par[k]-logZ)
+			for q := 1; q < 10; q++ {
+				grad[q*K+k] *= r
+			}
+		}
+	}
+	return out
+}
+
 // pixelLevel maps x = v/255 to v; ok is false off the grid or out of [0, 1].
 func pixelLevel(x float64) (v int, ok bool) {
 	f := x * 255
@@ -202,17 +282,18 @@ func pixelLevel(x float64) (v int, ok bool) {
 }
 
 // PixelLogLik adds log p(x | params) per row, in nats, for x (B, D) of
-// 8-bit pixel values v/255 and params (B, P·D) laid out as described above
-// (P = PixelParams(kind, k)). x gets no gradient. A value of x off the
+// 8-bit pixel values v/255 and params (B, PixelParamWidth(kind, k, D))
+// laid out as described above. x gets no gradient. A value of x off the
 // 1/255 grid or outside [0, 1] makes the run fail with an error naming it.
 func PixelLogLik(kind PixelKind, k int, x, params *G.Node) (*G.Node, error) {
 	P := PixelParams(kind, k)
-	if P <= 0 || (kind == PixelLogisticMix && (k < 1 || k > 256)) {
+	mix := kind == PixelLogisticMix || kind == PixelLogisticMixRGB
+	if P <= 0 || (mix && (k < 1 || k > 256)) {
 		return nil, fmt.Errorf("nets: pixel likelihood: kind %d with %d components (want logistic, categorical, or a mixture of 1..256)", kind, k)
 	}
 	if x.Shape().Dims() != 2 || params.Shape().Dims() != 2 || x.Shape()[0] != params.Shape()[0] ||
-		params.Shape()[1] != P*x.Shape()[1] {
-		return nil, fmt.Errorf("nets: pixel likelihood: x %v and parameters %v, want (B, D) and (B, %d·D)", x.Shape(), params.Shape(), P)
+		x.Shape()[1]%unitChannels(kind) != 0 || params.Shape()[1] != PixelParamWidth(kind, k, x.Shape()[1]) {
+		return nil, fmt.Errorf("nets: pixel likelihood: x %v and parameters %v, want (B, D) and (B, %d·D/%d)", x.Shape(), params.Shape(), P, unitChannels(kind))
 	}
 	return G.ApplyOp(pixelOp{opBase: newBase(), kind: kind, k: k, st: &pixelState{}}, x, params)
 }
@@ -282,45 +363,53 @@ func (op pixelOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error
 // pixelRows computes every row's log-likelihood in float64 and, when grad
 // is not nil, the derivatives with respect to every parameter.
 func pixelRows[T float32 | float64](op pixelOp, rows, D int, x, par, out, grad []T) error {
-	P := PixelParams(op.kind, op.k)
+	P, ch := PixelParams(op.kind, op.k), unitChannels(op.kind)
+	U := D / ch // parameter units (pixels or pixel channels) per row
 	errs := make([]error, rows)
 	parallelRows(rows, rows*D*P*8, func(lo, hi int) {
 		pv, gv, lk := make([]float64, P), make([]float64, P), make([]float64, max(op.k, 1))
 		for i := lo; i < hi; i++ {
-			xr, pr := x[i*D:(i+1)*D], par[i*P*D:(i+1)*P*D]
+			xr, pr := x[i*D:(i+1)*D], par[i*P*U:(i+1)*P*U]
 			var gr []T
+			g := gv
 			if grad != nil {
-				gr = grad[i*P*D : (i+1)*P*D]
+				gr = grad[i*P*U : (i+1)*P*U]
+			} else {
+				g = nil
 			}
 			var acc float64
-			for j, xj := range xr {
-				v, ok := pixelLevel(float64(xj))
-				if !ok {
-					errs[i] = fmt.Errorf("nets: %v: x[%d, %d] = %v, want a pixel value v/255 with v in 0..255", op, i, j, xj)
+			for j := range U {
+				var v [3]int
+				for c := range ch {
+					var ok bool
+					if v[c], ok = pixelLevel(float64(xr[c*U+j])); !ok {
+						errs[i] = fmt.Errorf("nets: %v: x[%d, %d] = %v, want a pixel value v/255 with v in 0..255", op, i, c*U+j, xr[c*U+j])
+						break
+					}
+				}
+				if errs[i] != nil {
 					break
 				}
 				for q := range P {
-					pv[q] = float64(pr[q*D+j])
-				}
-				g := gv
-				if gr == nil {
-					g = nil
+					pv[q] = float64(pr[q*U+j])
 				}
 				var lp float64
 				switch op.kind {
 				case PixelLogistic:
 					var dmu, dls float64
-					lp, dmu, dls = logisticBin(v, pv[0], pv[1])
+					lp, dmu, dls = logisticBin(v[0], pv[0], pv[1])
 					gv[0], gv[1] = dmu, dls
 				case PixelLogisticMix:
-					lp = mixturePixel(v, pv, g, lk)
+					lp = mixturePixel(v[0], pv, g, lk)
 				case PixelCategorical:
-					lp = categoricalPixel(v, pv, g)
+					lp = categoricalPixel(v[0], pv, g)
+				case PixelLogisticMixRGB:
+					lp = mixRGBPixel(v, pv, g, lk)
 				}
 				acc += lp
 				if gr != nil {
 					for q := range P {
-						gr[q*D+j] = T(gv[q])
+						gr[q*U+j] = T(gv[q])
 					}
 				}
 			}

@@ -86,27 +86,34 @@ type pixelCase struct {
 	k    int
 }
 
-var pixelCases = []pixelCase{{"logistic", PixelLogistic, 0}, {"mix1", PixelLogisticMix, 1}, {"mix3", PixelLogisticMix, 3}, {"categorical", PixelCategorical, 0}}
+var pixelCases = []pixelCase{{"logistic", PixelLogistic, 0}, {"mix1", PixelLogisticMix, 1}, {"mix3", PixelLogisticMix, 3},
+	{"categorical", PixelCategorical, 0}, {"mixRGB2", PixelLogisticMixRGB, 2}}
 
 // pixelRef is log p(x | params) per row by the per-pixel functions alone.
 func pixelRef(c pixelCase, rows, D int, x, par []float64) []float64 {
-	P := PixelParams(c.kind, c.k)
+	P, ch := PixelParams(c.kind, c.k), unitChannels(c.kind)
+	U := D / ch
 	out := make([]float64, rows)
 	pv := make([]float64, P)
 	for i := range rows {
-		for j := range D {
-			v := int(math.Round(x[i*D+j] * 255))
+		for j := range U {
+			var v [3]int
+			for cc := range ch {
+				v[cc] = int(math.Round(x[i*D+cc*U+j] * 255))
+			}
 			for q := range P {
-				pv[q] = par[i*P*D+q*D+j]
+				pv[q] = par[i*P*U+q*U+j]
 			}
 			switch c.kind {
 			case PixelLogistic:
-				lp, _, _ := logisticBin(v, pv[0], pv[1])
+				lp, _, _ := logisticBin(v[0], pv[0], pv[1])
 				out[i] += lp
 			case PixelLogisticMix:
-				out[i] += mixturePixel(v, pv, nil, make([]float64, c.k))
+				out[i] += mixturePixel(v[0], pv, nil, make([]float64, c.k))
 			case PixelCategorical:
-				out[i] += categoricalPixel(v, pv, nil)
+				out[i] += categoricalPixel(v[0], pv, nil)
+			case PixelLogisticMixRGB:
+				out[i] += mixRGBPixel(v, pv, nil, make([]float64, c.k))
 			}
 		}
 	}
@@ -116,7 +123,6 @@ func pixelRef(c pixelCase, rows, D int, x, par []float64) []float64 {
 // pixelInputs draws levels including both edges, and parameters in a
 // typical range.
 func pixelInputs(rng *rand.Rand, c pixelCase, rows, D int) (x, par []float64) {
-	P := PixelParams(c.kind, c.k)
 	x = make([]float64, rows*D)
 	for i := range x {
 		switch i % 5 {
@@ -128,16 +134,16 @@ func pixelInputs(rng *rand.Rand, c pixelCase, rows, D int) (x, par []float64) {
 			x[i] = float64(rng.IntN(256)) / 255
 		}
 	}
-	par = randSlice(rng, rows*P*D, 1)
+	par = randSlice(rng, rows*PixelParamWidth(c.kind, c.k, D), 1)
 	return x, par
 }
 
 func pixelRun(t *testing.T, c pixelCase, rows, D int, x, par, rw []float64, dt tensor.Dtype) (ll, grad []float64, err error) {
 	t.Helper()
-	P := PixelParams(c.kind, c.k)
+	P := PixelParamWidth(c.kind, c.k, D)
 	g := G.NewGraph()
 	xn := G.NewMatrix(g, dt, G.WithShape(rows, D), G.WithName("x"), G.WithValue(tensor.New(tensor.WithShape(rows, D), tensor.WithBacking(toDtype(x, dt)))))
-	pn := G.NewMatrix(g, dt, G.WithShape(rows, P*D), G.WithName("p"), G.WithValue(tensor.New(tensor.WithShape(rows, P*D), tensor.WithBacking(toDtype(par, dt)))))
+	pn := G.NewMatrix(g, dt, G.WithShape(rows, P), G.WithName("p"), G.WithValue(tensor.New(tensor.WithShape(rows, P), tensor.WithBacking(toDtype(par, dt)))))
 	wn := G.NewVector(g, dt, G.WithShape(rows), G.WithName("w"), G.WithValue(tensor.New(tensor.WithShape(rows), tensor.WithBacking(toDtype(rw, dt)))))
 	l, err := PixelLogLik(c.kind, c.k, xn, pn)
 	if err != nil {
@@ -165,8 +171,11 @@ func TestPixelLogLikGradients(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(ci), 3))
 			rows, D := 3, 7
-			if c.kind == PixelCategorical {
+			switch c.kind {
+			case PixelCategorical:
 				D = 2
+			case PixelLogisticMixRGB:
+				D = 6
 			}
 			x, par := pixelInputs(rng, c, rows, D)
 			rw := randSlice(rng, rows, 1)
@@ -208,7 +217,7 @@ func TestPixelLogLikExtremes(t *testing.T) {
 	extremes := []float64{-1e30, -1e4, -88, -7.5, 0, 7.5, 88, 1e4, 1e30}
 	for _, c := range pixelCases {
 		rng := rand.New(rand.NewPCG(4, 4))
-		rows, D := 2, 5
+		rows, D := 2, 6
 		x, par := pixelInputs(rng, c, rows, D)
 		for i := range par {
 			par[i] = extremes[rng.IntN(len(extremes))]
@@ -251,5 +260,64 @@ func TestPixelLogLikBadInput(t *testing.T) {
 	}
 	if _, err := PixelLogLik(PixelLogisticMix, 0, xn, pn); err == nil {
 		t.Fatal("a mixture of 0 components accepted")
+	}
+}
+
+// TestMixRGB checks the coupled mixture against the product of the
+// per-channel distributions with the coupled means, and that it sums to 1
+// over all 256³ colours.
+func TestMixRGB(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 1))
+	K := 2
+	par := randSlice(rng, 10*K, 1)
+	par[0], par[1] = 2, -1
+	pr, pg, pb := make([]float64, Levels), make([]float64, Levels), make([]float64, Levels)
+	pi := []float64{math.Exp(2) / (math.Exp(2) + math.Exp(-1)), math.Exp(-1) / (math.Exp(2) + math.Exp(-1))}
+	lk := make([]float64, K)
+	for _, v := range [][3]int{{0, 0, 0}, {255, 255, 255}, {12, 200, 255}, {128, 0, 77}} {
+		want := 0.0
+		for k := range K {
+			xr, xg := 2*float64(v[0])/255-1, 2*float64(v[1])/255-1
+			LogisticPMF(par[K+k], par[4*K+k], pr)
+			LogisticPMF(par[2*K+k]+math.Tanh(par[7*K+k])*xr, par[5*K+k], pg)
+			LogisticPMF(par[3*K+k]+math.Tanh(par[8*K+k])*xr+math.Tanh(par[9*K+k])*xg, par[6*K+k], pb)
+			want += pi[k] * pr[v[0]] * pg[v[1]] * pb[v[2]]
+		}
+		if got := mixRGBPixel(v, par, nil, lk); math.Abs(got-math.Log(want)) > 1e-10 {
+			t.Fatalf("%v: log p = %v, direct %v", v, got, math.Log(want))
+		}
+	}
+	// p(r, g) by the per-channel distributions; p(r, g, b) summed over b
+	// by the kernel must give it, and p(r, g) must sum to 1 over all r, g.
+	prg := func(r, g int) float64 {
+		p := 0.0
+		for k := range K {
+			LogisticPMF(par[K+k], par[4*K+k], pr)
+			LogisticPMF(par[2*K+k]+math.Tanh(par[7*K+k])*(2*float64(r)/255-1), par[5*K+k], pg)
+			p += pi[k] * pr[r] * pg[g]
+		}
+		return p
+	}
+	for _, rg := range [][2]int{{0, 0}, {255, 3}, {100, 101}, {7, 255}} {
+		s := 0.0
+		for b := range Levels {
+			s += math.Exp(mixRGBPixel([3]int{rg[0], rg[1], b}, par, nil, lk))
+		}
+		if want := prg(rg[0], rg[1]); math.Abs(s-want) > 1e-12*(1+want) {
+			t.Fatalf("sum over b at %v = %v, want p(r, g) = %v", rg, s, want)
+		}
+	}
+	total := 0.0
+	for r := range Levels {
+		for k := range K {
+			LogisticPMF(par[K+k], par[4*K+k], pr)
+			LogisticPMF(par[2*K+k]+math.Tanh(par[7*K+k])*(2*float64(r)/255-1), par[5*K+k], pg)
+			for g := range Levels {
+				total += pi[k] * pr[r] * pg[g]
+			}
+		}
+	}
+	if math.Abs(total-1) > 1e-12 {
+		t.Fatalf("p(r, g) sums to 1%+.3g", total-1)
 	}
 }
