@@ -6,7 +6,6 @@ import (
 	"math"
 
 	"github.com/chewxy/hm"
-	"github.com/govae/govae/internal/simd"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -20,19 +19,13 @@ func checkAct(a Activation) error {
 	return fmt.Errorf("unknown activation %q (want relu, elu, tanh or softplus)", string(a))
 }
 
-// elu is x for x > 0, e^x - 1 otherwise. float32 uses simd's exp (a few
-// ulps; e^x - 1 then has an absolute error of about 1e-7, which is all an
-// activation needs).
+// elu is x for x > 0, e^x - 1 otherwise (math.Expm1 for both dtypes, see
+// expNonPos).
 func elu[T float32 | float64](x T) T {
 	if x > 0 {
 		return x
 	}
-	switch v := any(x).(type) {
-	case float32:
-		return T(simd.ExpNeg(v) - 1)
-	default:
-		return T(math.Expm1(float64(x)))
-	}
+	return T(math.Expm1(float64(x)))
 }
 
 // actInPlace applies a in place.

@@ -169,3 +169,35 @@ func BenchmarkIm2col(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkPixelLogLik is log p(x|params) and its gradient for a batch of
+// 128 MNIST-sized images (forward with the cached derivatives, then the
+// gradient op).
+func BenchmarkPixelLogLik(b *testing.B) {
+	const B, D = 128, 784
+	for _, c := range []pixelCase{{"logistic", PixelLogistic, 0}, {"mix5", PixelLogisticMix, 5}, {"categorical", PixelCategorical, 0}} {
+		b.Run(c.name, func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(3, 3))
+			x, par := pixelInputs(rng, c, B, D)
+			g := G.NewGraph()
+			xn := G.NewMatrix(g, tensor.Float32, G.WithShape(B, D), G.WithName("x"), G.WithValue(tensor.New(tensor.WithShape(B, D), tensor.WithBacking(toDtype(x, tensor.Float32)))))
+			W := PixelParamWidth(c.kind, c.k, D)
+			pn := G.NewMatrix(g, tensor.Float32, G.WithShape(B, W), G.WithName("p"), G.WithValue(tensor.New(tensor.WithShape(B, W), tensor.WithBacking(toDtype(par, tensor.Float32)))))
+			l := G.Must(PixelLogLik(c.kind, c.k, xn, pn))
+			if _, err := G.Grad(G.Must(G.Sum(l)), pn); err != nil {
+				b.Fatal(err)
+			}
+			vm := G.NewTapeMachine(g, G.BindDualValues(pn))
+			defer vm.Close()
+			for i := range b.N + 1 {
+				if i == 1 {
+					b.ResetTimer()
+				}
+				if err := vm.RunAll(); err != nil {
+					b.Fatal(err)
+				}
+				vm.Reset()
+			}
+		})
+	}
+}

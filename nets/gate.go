@@ -69,7 +69,7 @@ func (op gateOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error)
 		if op.grad {
 			dy = ds[1].Float32s()
 		}
-		gate(rows, n, x.Float32s(), dy, y.Float32s(), simd.Sigmoid)
+		gate(rows, n, x.Float32s(), dy, y.Float32s(), func(v float32) float32 { return float32(sigmoid64(float64(v))) })
 	} else {
 		var dy []float64
 		if op.grad {

@@ -108,19 +108,24 @@ func logisticBin(v int, mu, ls float64) (lp, dmu, dls float64) {
 	inv := math.Exp(-ls)
 	c := 2*float64(v)/255 - 1 - mu
 	a, b := inv*(c+1.0/255), inv*(c-1.0/255)
+	// Seven transcendentals in the interior, three at the edges: log σ(a)
+	// and σ(-a) share e^-|a|, log σ(-b) and σ(b) share e^-|b|, and
+	// d/expm1(d) = -d e^-d / expm1(-d) reuses expm1(-d).
 	switch v {
 	case 0:
-		sa := sigmoid64(-a)
-		lp, dmu, dls = -softplus64(-a), -inv*sa, -a*sa
+		la, sa := logSigmoid(a)
+		lp, dmu, dls = la, -inv*sa, -a*sa
 	case Levels - 1:
-		sb := sigmoid64(b)
-		lp, dmu, dls = -softplus64(b), inv*sb, b*sb
+		lb, sb := logSigmoid(-b)
+		lp, dmu, dls = lb, inv*sb, b*sb
 	default:
 		d := 2 * inv / 255 // a - b, exactly as the bin width
-		sa, sb := sigmoid64(-a), sigmoid64(b)
-		lp = -softplus64(-a) - softplus64(b) + math.Log(-math.Expm1(-d))
+		la, sa := logSigmoid(a)
+		lb, sb := logSigmoid(-b)
+		em := math.Expm1(-d) // in (-1, 0)
+		lp = la + lb + math.Log(-em)
 		dmu = -inv * (sa - sb)
-		dls = -a*sa + b*sb - d/math.Expm1(d)
+		dls = -a*sa + b*sb + d*(1+em)/em
 	}
 	if clamped {
 		dls = 0
@@ -271,6 +276,70 @@ func mixRGBPixel(v [3]int, par, grad, lk []float64) float64 {
 	return out
 }
 
+// categoricalRow is Σ_j log softmax(l[·, j])_{v_j} for one row of logits
+// stored as 256 blocks of D, and into grad (when not nil) onehot - softmax.
+// It runs along the blocks, so every loop is over contiguous pixels; the
+// exponentials e^(l - max) are kept in grad between the sum and the
+// normalization (one exp per logit). m and s are scratch of length D.
+func categoricalRow[T float32 | float64](v []int, l, grad []T, m, s []float64) float64 {
+	D := len(v)
+	for j := range m {
+		m[j] = math.Inf(-1)
+	}
+	for q := range Levels {
+		for j, x := range l[q*D : (q+1)*D] {
+			m[j] = max(m[j], float64(x))
+		}
+	}
+	clear(s)
+	for q := range Levels {
+		row := l[q*D : (q+1)*D]
+		var gq []T
+		if grad != nil {
+			gq = grad[q*D : (q+1)*D]
+		}
+		for j, x := range row {
+			e := expNonPos(T(float64(x) - m[j]))
+			s[j] += float64(e)
+			if gq != nil {
+				gq[j] = e
+			}
+		}
+	}
+	var acc float64
+	for j, vj := range v {
+		lse := m[j] + math.Log(s[j])
+		acc += float64(l[vj*D+j]) - lse
+		s[j] = 1 / s[j]
+	}
+	if grad != nil {
+		for q := range Levels {
+			gq := grad[q*D : (q+1)*D]
+			for j := range gq {
+				gq[j] = -gq[j] * T(s[j])
+			}
+		}
+		for j, vj := range v {
+			grad[vj*D+j]++
+		}
+	}
+	return acc
+}
+
+// expNonPos is e^x for x <= 0. math.Exp even for float32: simd's scalar
+// ExpNeg runs its FMAs through math.FMA, which is a software routine on
+// CPUs or builds without FMA (4x slower than math.Exp here).
+func expNonPos[T float32 | float64](x T) T { return T(math.Exp(float64(x))) }
+
+// logSigmoid returns log σ(x) and σ(-x) from the one exponential e^-|x|.
+func logSigmoid(x float64) (logSig, sigNeg float64) {
+	e := math.Exp(-math.Abs(x))
+	if x >= 0 {
+		return -math.Log1p(e), e / (1 + e)
+	}
+	return x - math.Log1p(e), 1 / (1 + e)
+}
+
 // pixelLevel maps x = v/255 to v; ok is false off the grid or out of [0, 1].
 func pixelLevel(x float64) (v int, ok bool) {
 	f := x * 255
@@ -368,6 +437,11 @@ func pixelRows[T float32 | float64](op pixelOp, rows, D int, x, par, out, grad [
 	errs := make([]error, rows)
 	parallelRows(rows, rows*D*P*8, func(lo, hi int) {
 		pv, gv, lk := make([]float64, P), make([]float64, P), make([]float64, max(op.k, 1))
+		var levels []int
+		var cm, cs []float64
+		if op.kind == PixelCategorical {
+			levels, cm, cs = make([]int, D), make([]float64, D), make([]float64, D)
+		}
 		for i := lo; i < hi; i++ {
 			xr, pr := x[i*D:(i+1)*D], par[i*P*U:(i+1)*P*U]
 			var gr []T
@@ -376,6 +450,19 @@ func pixelRows[T float32 | float64](op pixelOp, rows, D int, x, par, out, grad [
 				gr = grad[i*P*U : (i+1)*P*U]
 			} else {
 				g = nil
+			}
+			if op.kind == PixelCategorical {
+				for j, xj := range xr {
+					var ok bool
+					if levels[j], ok = pixelLevel(float64(xj)); !ok {
+						errs[i] = fmt.Errorf("nets: %v: x[%d, %d] = %v, want a pixel value v/255 with v in 0..255", op, i, j, xj)
+						break
+					}
+				}
+				if errs[i] == nil {
+					out[i] = T(categoricalRow(levels, pr, gr, cm, cs))
+				}
+				continue
 			}
 			var acc float64
 			for j := range U {
