@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/govae/govae/internal/simd"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -11,9 +12,9 @@ import (
 // convPeerStep builds one training step of the peer's conv VAE at batch B
 // in float32: encoder, mean and log-variance heads, z = mu + eps ⊙
 // e^(lv/2), decoder, Bernoulli log-likelihood, analytic KL, and the
-// gradients of the negative ELBO with respect to every parameter (the
-// optimizer, internal/simd's Adam, is not included).
-func convPeerStep(b *testing.B, B int) (*G.ExprGraph, *Binding) {
+// gradients of the negative ELBO with respect to every parameter; the
+// benchmark adds an Adam step (internal/simd's, as the trainer's).
+func convPeerStep(b *testing.B, B int) (*G.ExprGraph, *Binding, *Params) {
 	ps, _ := NewParams(tensor.Float32)
 	es, _ := ParseConvSpec(ConvPeerEncoder)
 	ds, _ := ParseConvSpec(ConvPeerDecoder)
@@ -58,16 +59,18 @@ func convPeerStep(b *testing.B, B int) (*G.ExprGraph, *Binding) {
 	if _, err := G.Grad(loss, bd.Nodes()...); err != nil {
 		b.Fatal(err)
 	}
-	return g, bd
+	return g, bd, ps
 }
 
 // BenchmarkConvPeerStep is forward and backward of a training step of the
 // peer architecture at batch 128 (images/s = 128 / seconds per op).
 func BenchmarkConvPeerStep(b *testing.B) {
 	const B = 128
-	g, bd := convPeerStep(b, B)
+	g, bd, ps := convPeerStep(b, B)
 	vm := G.NewTapeMachine(g, G.BindDualValues(bd.Nodes()...))
 	defer vm.Close()
+	m, v := ps.ZerosLike(), ps.ZerosLike()
+	c := simd.NewAdamConsts(0.9, 0.999, 1e-3, 1, 1e-8, 0)
 	step := func() {
 		for _, n := range bd.Nodes() {
 			if gv, err := n.Grad(); err == nil && gv != nil {
@@ -76,6 +79,10 @@ func BenchmarkConvPeerStep(b *testing.B) {
 		}
 		if err := vm.RunAll(); err != nil {
 			b.Fatal(err)
+		}
+		for i, n := range bd.Nodes() {
+			gv, _ := n.Grad()
+			simd.Adam(ps.All()[i].Float32s(), gv.Data().([]float32), m.All()[i].Float32s(), v.All()[i].Float32s(), &c)
 		}
 		vm.Reset()
 	}

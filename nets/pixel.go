@@ -157,8 +157,18 @@ func LogisticMixPMF(logits, mu, logScale []float64, p []float64) {
 
 // CategoricalPMF is the softmax of 256 logits.
 func CategoricalPMF(logits []float64, p []float64) {
+	l := logits[:Levels]
+	m := math.Inf(-1)
+	for _, x := range l {
+		m = max(m, x)
+	}
+	var sum float64
+	for _, x := range l {
+		sum += math.Exp(x - m)
+	}
+	lse := m + math.Log(sum)
 	for v := range p[:Levels] {
-		p[v] = math.Exp(categoricalPixel(v, logits, nil))
+		p[v] = math.Exp(logits[v] - lse)
 	}
 }
 

@@ -321,3 +321,86 @@ func TestMixRGB(t *testing.T) {
 		t.Fatalf("p(r, g) sums to 1%+.3g", total-1)
 	}
 }
+
+// TestPixelMeanSymmetric: with every mean at 0 the distributions are
+// symmetric about level 127.5, whatever the scales.
+func TestPixelMeanSymmetric(t *testing.T) {
+	D := 4
+	for _, c := range []pixelCase{{"logistic", PixelLogistic, 0}, {"mix3", PixelLogisticMix, 3}, {"mixRGB2", PixelLogisticMixRGB, 2}} {
+		rng := rand.New(rand.NewPCG(5, 5))
+		if c.kind == PixelLogisticMixRGB {
+			D = 3
+		}
+		par := randSlice(rng, PixelParamWidth(c.kind, c.k, D), 1)
+		U := D / unitChannels(c.kind)
+		switch c.kind {
+		case PixelLogistic:
+			clear(par[:U]) // means
+		case PixelLogisticMix:
+			clear(par[c.k*U : 2*c.k*U])
+		case PixelLogisticMixRGB:
+			clear(par[c.k*U : 4*c.k*U])    // means
+			clear(par[7*c.k*U : 10*c.k*U]) // coefficients
+		}
+		out := make([]float64, D)
+		if err := PixelMean(c.kind, c.k, par, out); err != nil {
+			t.Fatal(err)
+		}
+		for j, m := range out {
+			if math.Abs(m-0.5) > 1e-12 {
+				t.Fatalf("%s: mean %d = %v, want 0.5", c.name, j, m)
+			}
+		}
+	}
+}
+
+// TestPixelSampleMatchesMean compares sample means of many draws with the
+// exact means (5 standard errors).
+func TestPixelSampleMatchesMean(t *testing.T) {
+	for _, c := range []pixelCase{{"logistic", PixelLogistic, 0}, {"mix3", PixelLogisticMix, 3}, {"categorical", PixelCategorical, 0}, {"mixRGB2", PixelLogisticMixRGB, 2}} {
+		rng := rand.New(rand.NewPCG(6, 6))
+		D := 2
+		if c.kind == PixelLogisticMixRGB {
+			D = 3
+		}
+		par := randSlice(rng, PixelParamWidth(c.kind, c.k, D), 1)
+		if c.kind == PixelLogisticMixRGB {
+			clear(par[7*c.k : 10*c.k]) // uncoupled, so that PixelMean is exact
+		}
+		want := make([]float64, D)
+		if err := PixelMean(c.kind, c.k, par, want); err != nil {
+			t.Fatal(err)
+		}
+		const n = 4000
+		sum, sq := make([]float64, D), make([]float64, D)
+		x := make([]float64, D)
+		for range n {
+			if err := PixelSample(c.kind, c.k, par, rng, x); err != nil {
+				t.Fatal(err)
+			}
+			for j, v := range x {
+				if _, ok := pixelLevel(v); !ok {
+					t.Fatalf("%s: sample %v off the grid", c.name, v)
+				}
+				sum[j] += v
+				sq[j] += v * v
+			}
+		}
+		for j := range D {
+			m := sum[j] / n
+			se := math.Sqrt((sq[j]/n - m*m) / n)
+			if math.Abs(m-want[j]) > 5*se+1e-9 {
+				t.Fatalf("%s: value %d: sample mean %v, exact %v (se %v)", c.name, j, m, want[j], se)
+			}
+		}
+	}
+	if err := PixelSample(PixelLogistic, 0, make([]float64, 3), rand.New(rand.NewPCG(1, 1)), make([]float64, 2)); err == nil {
+		t.Fatal("wrong parameter count accepted")
+	}
+	if _, err := PixelHeadChannels(PixelLogisticMixRGB, 5, 1); err == nil {
+		t.Fatal("RGB mixture on 1 channel accepted")
+	}
+	if n, err := PixelHeadChannels(PixelLogisticMix, 5, 3); err != nil || n != 45 {
+		t.Fatalf("mixture head channels %d, %v; want 45", n, err)
+	}
+}
