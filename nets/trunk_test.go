@@ -221,3 +221,55 @@ func TestConvTrunkGradients(t *testing.T) {
 		})
 	}
 }
+
+// TestConvNets builds the peer's encoder and a decoder with two heads and
+// runs them on a batch: widths, names and the head layout.
+func TestConvNets(t *testing.T) {
+	ps, _ := NewParams(tensor.Float32)
+	es, _ := ParseConvSpec(ConvPeerEncoder)
+	ds, _ := ParseConvSpec(ConvPeerDecoder)
+	img := ImageShape{3, 28, 28}
+	enc, err := NewConvEncoderNet(ps, "encoder", es, img, []HeadSpec{{"mean", 32}, {"logvar", 32}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, err := NewConvDecoderNet(ps, "decoder", ds, 32, img, []HeadSpec{{"params", 2 * img.Size()}, {"logits", img.Size()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewConvDecoderNet(ps, "bad", ds, 32, img, []HeadSpec{{"x", 100}}); err == nil {
+		t.Fatal("a head width that is not whole channels accepted")
+	}
+	for _, name := range []string{"encoder.mean.weight", "encoder.logvar.bias", "decoder.params.weight", "decoder.logits.bias"} {
+		if ps.Get(name) == nil {
+			t.Fatalf("no parameter %s", name)
+		}
+	}
+	if s := ps.Get("decoder.params.weight").Shape; !slices.Equal(s, []int{32, 6, 4, 4}) {
+		t.Fatalf("params head weight %v", s)
+	}
+	ps.InitUniform(rand.New(rand.NewPCG(1, 2)))
+	g := G.NewGraph()
+	bd := ps.Bind(g)
+	B := 3
+	x := G.NewMatrix(g, tensor.Float32, G.WithShape(B, img.Size()), G.WithName("x"), G.WithValue(tensor.New(tensor.WithShape(B, img.Size()), tensor.WithBacking(make([]float32, B*img.Size())))))
+	hs, err := enc.Forward(bd, x, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os, err := dec.Forward(bd, hs["mean"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hs["logvar"].Shape().Eq(tensor.Shape{B, 32}) || !os["params"].Shape().Eq(tensor.Shape{B, 2 * img.Size()}) || !os["logits"].Shape().Eq(tensor.Shape{B, img.Size()}) {
+		t.Fatalf("shapes %v %v %v", hs["logvar"].Shape(), os["params"].Shape(), os["logits"].Shape())
+	}
+	vm := G.NewTapeMachine(g)
+	defer vm.Close()
+	if err := vm.RunAll(); err != nil {
+		t.Fatal(err)
+	}
+	if !AllFinite(os["params"].Value().(tensor.Tensor)) {
+		t.Fatal("non-finite outputs")
+	}
+}
