@@ -18,12 +18,12 @@ type Conv2DGeom struct {
 	OutC          int // output channels
 	KH, KW        int // kernel
 	Stride, Pad   int // the same along both axes
-	// OutPad adds rows and columns at the bottom and right of a transposed
-	// convolution's output (PyTorch's output_padding), which picks one of
-	// the Stride input sizes a strided convolution maps to the same output;
-	// it must be below Stride. Zero for a convolution.
-	OutPad     int
-	Transposed bool
+	// OutPadH and OutPadW add rows at the bottom and columns at the right
+	// of a transposed convolution's output (PyTorch's output_padding),
+	// which picks one of the Stride input sizes a strided convolution maps
+	// to the same output; each must be below Stride. Zero for a convolution.
+	OutPadH, OutPadW int
+	Transposed       bool
 }
 
 // maxConvDim bounds every size so that products of sizes fit an int and a
@@ -32,12 +32,12 @@ const maxConvDim = 1 << 14
 
 // OutH and OutW are the output image sizes: (H + 2p - k)/s + 1 for a
 // convolution, (H - 1)s - 2p + k + outpad for a transposed one.
-func (g Conv2DGeom) OutH() int { return g.outSize(g.InH, g.KH) }
-func (g Conv2DGeom) OutW() int { return g.outSize(g.InW, g.KW) }
+func (g Conv2DGeom) OutH() int { return g.outSize(g.InH, g.KH, g.OutPadH) }
+func (g Conv2DGeom) OutW() int { return g.outSize(g.InW, g.KW, g.OutPadW) }
 
-func (g Conv2DGeom) outSize(in, k int) int {
+func (g Conv2DGeom) outSize(in, k, op int) int {
 	if g.Transposed {
-		return (in-1)*g.Stride - 2*g.Pad + k + g.OutPad
+		return (in-1)*g.Stride - 2*g.Pad + k + op
 	}
 	return (in+2*g.Pad-k)/g.Stride + 1
 }
@@ -65,8 +65,8 @@ func (g Conv2DGeom) String() string {
 	if g.Transposed {
 		kind = "deconv"
 	}
-	return fmt.Sprintf("%s %dx%dx%d->%dx%dx%d k%dx%d s%d p%d op%d", kind, g.InC, g.InH, g.InW,
-		g.OutC, g.OutH(), g.OutW(), g.KH, g.KW, g.Stride, g.Pad, g.OutPad)
+	return fmt.Sprintf("%s %dx%dx%d->%dx%dx%d k%dx%d s%d p%d op%dx%d", kind, g.InC, g.InH, g.InW,
+		g.OutC, g.OutH(), g.OutW(), g.KH, g.KW, g.Stride, g.Pad, g.OutPadH, g.OutPadW)
 }
 
 // Validate reports a geometry that has no output or absurd sizes.
@@ -83,8 +83,10 @@ func (g Conv2DGeom) Validate() error {
 	if g.Pad < 0 || g.Pad >= max(g.KH, g.KW) {
 		return fmt.Errorf("nets: convolution: padding %d, want 0..%d (below the kernel size)", g.Pad, max(g.KH, g.KW)-1)
 	}
-	if g.OutPad < 0 || (g.OutPad > 0 && (!g.Transposed || g.OutPad >= g.Stride)) {
-		return fmt.Errorf("nets: convolution: output padding %d, want 0 (or below the stride %d for a transposed convolution)", g.OutPad, g.Stride)
+	for _, op := range []int{g.OutPadH, g.OutPadW} {
+		if op < 0 || (op > 0 && (!g.Transposed || op >= g.Stride)) {
+			return fmt.Errorf("nets: convolution: output padding %d, want 0 (or below the stride %d for a transposed convolution)", op, g.Stride)
+		}
 	}
 	oh, ow := g.OutH(), g.OutW()
 	if oh <= 0 || ow <= 0 || oh > maxConvDim || ow > maxConvDim {

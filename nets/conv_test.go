@@ -146,9 +146,9 @@ var convCases = []Conv2DGeom{
 	{InC: 1, InH: 8, InW: 5, OutC: 4, KH: 2, KW: 3, Stride: 3, Pad: 0},
 	{InC: 2, InH: 9, InW: 4, OutC: 2, KH: 5, KW: 5, Stride: 2, Pad: 2},
 	{InC: 2, InH: 3, InW: 3, OutC: 3, KH: 4, KW: 4, Stride: 2, Pad: 1, Transposed: true},
-	{InC: 3, InH: 4, InW: 5, OutC: 2, KH: 3, KW: 3, Stride: 2, Pad: 1, OutPad: 1, Transposed: true},
+	{InC: 3, InH: 4, InW: 5, OutC: 2, KH: 3, KW: 3, Stride: 2, Pad: 1, OutPadH: 1, OutPadW: 0, Transposed: true},
 	{InC: 2, InH: 5, InW: 3, OutC: 2, KH: 3, KW: 2, Stride: 1, Pad: 0, Transposed: true},
-	{InC: 1, InH: 2, InW: 3, OutC: 3, KH: 5, KW: 5, Stride: 3, Pad: 2, OutPad: 2, Transposed: true},
+	{InC: 1, InH: 2, InW: 3, OutC: 3, KH: 5, KW: 5, Stride: 3, Pad: 2, OutPadH: 2, OutPadW: 1, Transposed: true},
 }
 
 func randConv(rng *rand.Rand, g Conv2DGeom, B int) (x, w, b, r []float64) {
@@ -233,9 +233,9 @@ func TestConvTransposeIsAdjoint(t *testing.T) {
 		}
 		gt := Conv2DGeom{InC: g.OutC, InH: g.OutH(), InW: g.OutW(), OutC: g.InC, KH: g.KH, KW: g.KW,
 			Stride: g.Stride, Pad: g.Pad, Transposed: true}
-		gt.OutPad = g.InH - gt.OutH()
+		gt.OutPadH, gt.OutPadW = g.InH-gt.OutH(), g.InW-gt.OutW()
 		if gt.OutH() != g.InH || gt.OutW() != g.InW {
-			continue // output padding is one number for both axes; this shape needs two
+			t.Fatalf("%v: no transposed geometry back to %dx%d", g, g.InH, g.InW)
 		}
 		if err := gt.Validate(); err != nil {
 			t.Fatal(err)
@@ -259,7 +259,7 @@ func TestConvTransposeIsAdjoint(t *testing.T) {
 			t.Fatalf("%v: <conv x, y> = %v, <x, convT y> = %v", g, l, r)
 		}
 	}
-	if tested < 6 {
+	if tested < 9 {
 		t.Fatalf("only %d shapes tested", tested)
 	}
 }
@@ -267,10 +267,10 @@ func TestConvTransposeIsAdjoint(t *testing.T) {
 func TestConv2DGeomErrors(t *testing.T) {
 	for _, g := range []Conv2DGeom{
 		{InC: 0, InH: 5, InW: 5, OutC: 1, KH: 3, KW: 3, Stride: 1},
-		{InC: 1, InH: 2, InW: 2, OutC: 1, KH: 3, KW: 3, Stride: 1},            // no output
-		{InC: 1, InH: 5, InW: 5, OutC: 1, KH: 3, KW: 3, Stride: 1, Pad: 3},    // padding >= kernel
-		{InC: 1, InH: 5, InW: 5, OutC: 1, KH: 3, KW: 3, Stride: 1, OutPad: 1}, // output padding on a conv
-		{InC: 1, InH: 5, InW: 5, OutC: 1, KH: 3, KW: 3, Stride: 2, OutPad: 2, Transposed: true},
+		{InC: 1, InH: 2, InW: 2, OutC: 1, KH: 3, KW: 3, Stride: 1},             // no output
+		{InC: 1, InH: 5, InW: 5, OutC: 1, KH: 3, KW: 3, Stride: 1, Pad: 3},     // padding >= kernel
+		{InC: 1, InH: 5, InW: 5, OutC: 1, KH: 3, KW: 3, Stride: 1, OutPadW: 1}, // output padding on a conv
+		{InC: 1, InH: 5, InW: 5, OutC: 1, KH: 3, KW: 3, Stride: 2, OutPadH: 2, Transposed: true},
 		{InC: 1, InH: 5, InW: 5, OutC: 1, KH: 3, KW: 3, Stride: 0},
 		{InC: 1 << 20, InH: 5, InW: 5, OutC: 1, KH: 3, KW: 3, Stride: 1},
 	} {

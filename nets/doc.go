@@ -65,8 +65,8 @@
 // with zero padding (PyTorch's Conv2d; output size (H + 2p - k)/s + 1),
 // and its transposed form, the adjoint of that linear map (PyTorch's
 // ConvTranspose2d, weight (InC, OutC, k, k), output size (H-1)s - 2p + k +
-// output_padding): ⟨conv(x), y⟩ = ⟨x, convT(y)⟩. Both are lowered to one
-// GEMM over the whole batch through im2col (Chellapilla et al. 2006): the
+// output_padding, one per axis): ⟨conv(x), y⟩ = ⟨x, convT(y)⟩. Both are
+// lowered to one GEMM over the whole batch through im2col (Chellapilla et al. 2006): the
 // (C·k², B·H'·W') matrix of patches X̂, so that conv is Wm X̂ with Wm the
 // (OutC, C·k²) weight matrix, and convT(x) = col2im(Wmᵀ x̂) where col2im
 // adds every patch column back to its pixels (the adjoint of im2col).
@@ -101,10 +101,8 @@
 // first C0 x h0 x w0 feature map, transposed convolutions; the last one is
 // the likelihood's head, [ConvDecoder.NewHead], with P·C output channels).
 // h0, w0 and the output paddings are solved backwards from the image size
-// so that the decoder ends exactly at it (h = (h' + 2p - k - op)/s + 1);
-// the output padding is one number for both axes, so an image whose height
-// and width need different ones (only possible when they differ) is refused
-// with an error saying so. [ConvEncoderNet] and [ConvDecoderNet] add named
+// so that the decoder ends exactly at it (h = (h' + 2p - k - op)/s + 1,
+// with an output padding op per axis). [ConvEncoderNet] and [ConvDecoderNet] add named
 // heads (dense on the encoder's features; transposed convolutions with
 // Width/(H·W) channels on the decoder's, rows laid out [P][C][H][W]).
 // Options: gated replaces act(W x + b) by (W1 x + b1) ⊙ σ(W2 x + b2) (gated

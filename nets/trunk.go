@@ -362,7 +362,7 @@ func NewConvDecoder(ps *Params, name string, spec ConvSpec, latent int, out Imag
 	n := len(spec.Channels)
 	// Walk back from the image: in = (out + 2p - k - op)/s + 1 with the
 	// output padding op in [0, s) that makes the division exact.
-	hs, ws, ops := make([]int, n+1), make([]int, n+1), make([]int, n)
+	hs, ws, oph, opw := make([]int, n+1), make([]int, n+1), make([]int, n), make([]int, n)
 	hs[n], ws[n] = out.H, out.W
 	k, s, p := spec.Kernel, spec.Stride, spec.Pad
 	for i := n - 1; i >= 0; i-- {
@@ -370,10 +370,7 @@ func NewConvDecoder(ps *Params, name string, spec ConvSpec, latent int, out Imag
 		if nh < 0 || nw < 0 {
 			return nil, fmt.Errorf("nets: %s: %v images are too small for %d transposed convolutions k%d s%d p%d", name, out, n, k, s, p)
 		}
-		if nh%s != nw%s {
-			return nil, fmt.Errorf("nets: %s: %v images need different output paddings along height and width at transposed convolution %d; use sizes that are equal modulo the stride", name, out, i)
-		}
-		ops[i] = nh % s
+		oph[i], opw[i] = nh%s, nw%s
 		hs[i], ws[i] = nh/s+1, nw/s+1
 	}
 	d := &ConvDecoder{Name: name, Spec: spec, Latent: latent, Out: out, Map: ImageShape{spec.Channels[0], hs[0], ws[0]}}
@@ -386,7 +383,7 @@ func NewConvDecoder(ps *Params, name string, spec ConvSpec, latent int, out Imag
 		if i+1 < n {
 			outC = spec.Channels[i+1]
 		}
-		g := Conv2DGeom{InC: spec.Channels[i], InH: hs[i], InW: ws[i], OutC: outC, KH: k, KW: k, Stride: s, Pad: p, OutPad: ops[i], Transposed: true}
+		g := Conv2DGeom{InC: spec.Channels[i], InH: hs[i], InW: ws[i], OutC: outC, KH: k, KW: k, Stride: s, Pad: p, OutPadH: oph[i], OutPadW: opw[i], Transposed: true}
 		if err := g.Validate(); err != nil {
 			return nil, fmt.Errorf("nets: %s: %w", name, err)
 		}
