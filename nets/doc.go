@@ -80,18 +80,18 @@
 // of the weight).
 //
 // Speed (go test -bench 'ConvPeerStep|ConvLayers' ./nets): one training
-// step of the peer's architecture at batch 128 (forward, backward, Adam)
-// against the peer's epoch, alternating, 3 rounds, on this 2-vCPU machine
-// while other jobs kept the load average at 13-20: the peer (--threads 1)
-// 149-210 images/s, ours 217-310 (2 cores; 1.40-1.65 times the peer,
-// median 1.46) and 179-226 (1 core; 1.02-1.20, median 1.20). Absolute
-// numbers under that load are 3-5 times below a quiet machine's (the peer
-// printed 847 images/s in a quieter moment); only the ratios mean
-// something. The GEMMs take about half of the step, im2col and col2im
-// about a quarter. The peer encoder's two convolutions (forward and
-// backward) ran 1.5-2.4 times faster with Conv2D than with gorgonia's
-// Conv2d on the same GEMM (3 alternating runs); gorgonia has no transposed
-// convolution.
+// step of the peer's architecture at batch 128 (forward, backward, Adam;
+// no data loading) against the peer's training epoch on the 10,000-image
+// MNIST subset (--threads 1), alternating, 5 rounds, on this 2-vCPU
+// machine while other jobs kept the load average at 7-20: the peer
+// 149-447 images/s; ours on 2 cores 1.31-1.65 times the peer (median
+// 1.43), on 1 core (-cpu 1) 1.02-1.20 times (median 1.13). Absolute
+// numbers swing with the load (the peer printed 847 images/s in a quieter
+// moment); only the ratios mean something. The GEMMs take about half of
+// the step, im2col and col2im about a quarter. The peer encoder's two
+// convolutions (forward and backward) ran 1.5-2.4 times faster with
+// Conv2D than with gorgonia's Conv2d on the same GEMM (3 alternating
+// runs); gorgonia has no transposed convolution.
 //
 // # Convolutional trunks
 //
