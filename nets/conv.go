@@ -125,10 +125,9 @@ func (s sides) hws() int     { return s.Hs * s.Ws }
 // patchPairs lists, for each kernel offset (kh, kw), the pairs (i, j) of
 // a patch-side position i = oh·Ws + ow and the image-side position
 // j = ih·Wl + iw it reads, ih = oh·S - P + kh and iw = ow·S - P + kw,
-// for the positions inside the image; full reports whether every i has one.
+// for the positions inside the image; zero lists the positions i outside.
 type patchPairs struct {
-	i, j []int32
-	full bool
+	i, j, zero []int32
 }
 
 func (s sides) pairs() []patchPairs {
@@ -150,7 +149,15 @@ func (s sides) pairs() []patchPairs {
 					p.j = append(p.j, int32(ih*s.Wl+iw))
 				}
 			}
-			p.full = len(p.i) == s.hws()
+			covered := make([]bool, s.hws())
+			for _, i := range p.i {
+				covered[i] = true
+			}
+			for i, c := range covered {
+				if !c {
+					p.zero = append(p.zero, int32(i))
+				}
+			}
 		}
 	}
 	return out
@@ -169,12 +176,12 @@ func im2col[T float32 | float64](s sides, B int, img, cols []T) {
 		for r := lo; r < hi; r++ {
 			c, p := r/s.kk(), pp[r%s.kk()]
 			dst := cols[r*n : (r+1)*n]
-			if !p.full {
-				clear(dst)
-			}
 			for b := range B {
 				src := img[(b*s.Cl+c)*hwl : (b*s.Cl+c+1)*hwl]
 				d := dst[b*hws : (b+1)*hws]
+				for _, i := range p.zero { // the border only, not a pass over the row
+					d[i] = 0
+				}
 				for t, i := range p.i {
 					d[i] = src[p.j[t]]
 				}

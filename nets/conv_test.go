@@ -287,3 +287,50 @@ func TestConv2DGeomErrors(t *testing.T) {
 		t.Error("wrong input width accepted")
 	}
 }
+
+// TestIm2colOverwrites fills the column buffer with NaN first (a reused
+// buffer holds the last run's values): every entry must be written, the
+// padding with zeros; and col2im is im2col's adjoint.
+func TestIm2colOverwrites(t *testing.T) {
+	for _, g := range convCases {
+		s, B := g.sides(), 3
+		rng := rand.New(rand.NewPCG(2, 9))
+		img := randSlice(rng, B*s.Cl*s.hwl(), 1)
+		cols := make([]float64, s.colRows()*B*s.hws())
+		for i := range cols {
+			cols[i] = math.NaN()
+		}
+		im2col(s, B, img, cols)
+		n := B * s.hws()
+		for r := range s.colRows() {
+			c, kh, kw := r/s.kk(), (r/s.KW)%s.KH, r%s.KW
+			for b := range B {
+				for oh := range s.Hs {
+					for ow := range s.Ws {
+						ih, iw := oh*s.S-s.P+kh, ow*s.S-s.P+kw
+						want := 0.0
+						if ih >= 0 && ih < s.Hl && iw >= 0 && iw < s.Wl {
+							want = img[((b*s.Cl+c)*s.Hl+ih)*s.Wl+iw]
+						}
+						if got := cols[r*n+b*s.hws()+oh*s.Ws+ow]; got != want {
+							t.Fatalf("%v: cols[%d, %d] = %v, want %v", g, r, b*s.hws()+oh*s.Ws+ow, got, want)
+						}
+					}
+				}
+			}
+		}
+		y := randSlice(rng, len(cols), 1)
+		back := make([]float64, len(img))
+		col2im(s, B, y, back)
+		var l, r float64
+		for i := range cols {
+			l += cols[i] * y[i]
+		}
+		for i := range img {
+			r += img[i] * back[i]
+		}
+		if math.Abs(l-r) > 1e-10*(1+math.Abs(l)) {
+			t.Fatalf("%v: <im2col x, y> = %v, <x, col2im y> = %v", g, l, r)
+		}
+	}
+}
