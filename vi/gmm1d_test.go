@@ -57,7 +57,7 @@ func TestMixtureELBODirect(t *testing.T) {
 	for k := 0; k < 2; k++ {
 		m, s2 := mx.M[k], mx.S2[k]
 		e += -0.5*math.Log(2*math.Pi*mx.Sigma2) - (s2+m*m)/(2*mx.Sigma2) // E log p(mu)
-		e += 0.5 * math.Log(2*math.Pi*math.E*s2)                          // H q(mu)
+		e += 0.5 * math.Log(2*math.Pi*math.E*s2)                         // H q(mu)
 	}
 	for i, v := range x {
 		for k := 0; k < 2; k++ {
