@@ -202,7 +202,7 @@ func normalLogProb(x, mu []float64, cov *mat.SymDense) float64 {
 	if err := ch.SolveVecTo(&sol, mat.NewVecDense(len(d), d)); err != nil {
 		panic(err)
 	}
-	return -0.5*(float64(len(x))*math.Log(2*math.Pi)+ch.LogDet()+mat.Dot(mat.NewVecDense(len(d), d), &sol))
+	return -0.5 * (float64(len(x))*math.Log(2*math.Pi) + ch.LogDet() + mat.Dot(mat.NewVecDense(len(d), d), &sol))
 }
 
 func normalRand(mu []float64, cov *mat.SymDense, src rand.Source) []float64 {
