@@ -1,0 +1,37 @@
+package vi
+
+import (
+	"context"
+	"math"
+	"testing"
+)
+
+// Particles match the mean and variance of a 1-D Gaussian, and of a Gamma
+// target reached through the log transform.
+func TestSVGDMoments(t *testing.T) {
+	g := &Model{Name: "n", Density: FuncDensity{D: 1, F: func(x, gr []float64) float64 {
+		gr[0] = -(x[0] - 2) / 0.25
+		return -(x[0] - 2) * (x[0] - 2) / 0.5
+	}}, Constraints: []Constraint{{Kind: Real, Size: 1}}}
+	s, err := FitSVGD(context.Background(), g, SVGDOptions{Particles: 100, Steps: 800, StepSize: 0.05, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mean, sd := MeanSD(s.Theta)
+	if math.Abs(mean[0]-2) > 0.02 || math.Abs(sd[0]-0.5) > 0.04 {
+		t.Errorf("N(2, 0.5^2): particles mean %.4f sd %.4f", mean[0], sd[0])
+	}
+	// Gamma(shape 3, rate 2): mean 1.5, sd sqrt(3)/2.
+	gm := &Model{Name: "gamma", Density: FuncDensity{D: 1, F: func(x, gr []float64) float64 {
+		gr[0] = 2/x[0] - 2
+		return 2*math.Log(x[0]) - 2*x[0]
+	}}, Constraints: []Constraint{{Kind: Positive, Size: 1}}}
+	s, err = FitSVGD(context.Background(), gm, SVGDOptions{Particles: 100, Steps: 800, Seed: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mean, sd = MeanSD(s.Theta)
+	if math.Abs(mean[0]-1.5) > 0.05 || math.Abs(sd[0]-math.Sqrt(3)/2) > 0.08 {
+		t.Errorf("Gamma(3, 2): particles mean %.4f sd %.4f, want 1.5 and %.4f", mean[0], sd[0], math.Sqrt(3)/2)
+	}
+}
