@@ -15,8 +15,8 @@ type ADVIOptions struct {
 	Samples   int     // Monte Carlo draws per gradient; 0: 1
 	Steps     int     // 0: 5000
 	Eta       float64 // step-size scale; 0: 0.1
-	EvalEvery int     // ELBO estimate every EvalEvery steps; 0: Steps/100 (at least 1)
-	// EvalSamples draws make each recorded ELBO estimate; 0: 100.
+	EvalEvery int     // ELBO estimate every EvalEvery steps; 0: Steps/50 (at least 1)
+	// EvalSamples draws make each recorded ELBO estimate; 0: 50.
 	EvalSamples int
 	// Average: the fitted q is the average of the parameter iterates over
 	// the last Average fraction of the steps (Polyak-Ruppert), which
@@ -78,10 +78,10 @@ func FitADVI(ctx context.Context, m *Model, o ADVIOptions) (*ADVI, error) {
 		o.Eta = 0.1
 	}
 	if o.EvalEvery == 0 {
-		o.EvalEvery = max(1, o.Steps/100)
+		o.EvalEvery = max(1, o.Steps/50)
 	}
 	if o.EvalSamples == 0 {
-		o.EvalSamples = 100
+		o.EvalSamples = 50
 	}
 	if o.Average == 0 {
 		o.Average = 0.25

@@ -625,7 +625,7 @@ func fitBlackBox(ctx context.Context, o options, m *vi.Model, r *Result) error {
 		}
 		r.Method = "advi-" + o.family
 		r.ELBO, r.ELBOSteps = a.Trace.ELBO, a.Trace.Step
-		r.ELBONote = "Monte Carlo estimates (100 draws) in the unconstrained space, log-Jacobian included"
+		r.ELBONote = "Monte Carlo estimates (50 draws) in the unconstrained space, log-Jacobian included"
 		draws = a.Sample(1000, rng)
 	case "svgd":
 		s, err := vi.FitSVGD(ctx, m, vi.SVGDOptions{Particles: o.particles, Steps: o.iters, StepSize: o.step, Seed: o.seed})
