@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sort"
 	"sync"
+	"time"
 )
 
 // MixtureOptions configures the Bayesian mixture of unit-variance Gaussians
@@ -334,10 +335,13 @@ func (o *SVIOptions) defaults() error {
 // Rho is the step size at step t (from 0).
 func (o SVIOptions) Rho(t int) float64 { return math.Pow(float64(t)+o.Tau, -o.Kappa) }
 
-// Trace is an ELBO trace of SVI: the full-data ELBO at the given steps.
+// Trace is an ELBO trace: the ELBO at the given steps and, for the SVI of the mixtures, the
+// seconds of computation until then (the full-data ELBO evaluations
+// themselves excluded).
 type Trace struct {
-	Step []int
-	ELBO []float64
+	Step    []int
+	ELBO    []float64
+	Seconds []float64
 }
 
 // FitMixtureSVI fits the same model by SVI. The natural parameters of
@@ -367,7 +371,9 @@ func FitMixtureSVI(ctx context.Context, x []float64, mo MixtureOptions, o SVIOpt
 	}
 	tr := &Trace{}
 	scale := float64(len(x)) / float64(b)
+	var busy time.Duration
 	for t := 0; t < o.Steps; t++ {
+		t0 := time.Now()
 		if err := ctx.Err(); err != nil {
 			return nil, nil, err
 		}
@@ -381,10 +387,12 @@ func FitMixtureSVI(ctx context.Context, x []float64, mo MixtureOptions, o SVIOpt
 			run.S[j] = (1-rho)*run.S[j] + rho*scale*bs.S[j]
 		}
 		mx.update(run, 1)
+		busy += time.Since(t0)
 		if (o.EvalEvery > 0 && (t+1)%o.EvalEvery == 0) || t == o.Steps-1 {
 			e := mx.ELBOAt(x)
 			tr.Step = append(tr.Step, t+1)
 			tr.ELBO = append(tr.ELBO, e)
+			tr.Seconds = append(tr.Seconds, busy.Seconds())
 			if o.Progress != nil {
 				o.Progress(t+1, e)
 			}

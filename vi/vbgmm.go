@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"sync"
+	"time"
 
 	"gonum.org/v1/gonum/mat"
 )
@@ -525,7 +526,9 @@ func FitGMMSVI(ctx context.Context, x [][]float64, o GMMOptions, so SVIOptions) 
 	scale := float64(len(x)) / float64(b)
 	tr := &Trace{}
 	full := newGMMStats(g.K, d)
+	var busy time.Duration
 	for t := 0; t < so.Steps; t++ {
+		t0 := time.Now()
 		if err := ctx.Err(); err != nil {
 			return nil, nil, err
 		}
@@ -538,11 +541,13 @@ func FitGMMSVI(ctx context.Context, x [][]float64, o GMMOptions, so SVIOptions) 
 		if err := g.mStep(run); err != nil {
 			return nil, nil, fmt.Errorf("SVI step %d: %w", t, err)
 		}
+		busy += time.Since(t0)
 		if (so.EvalEvery > 0 && (t+1)%so.EvalEvery == 0) || t == so.Steps-1 {
 			g.eStep(x, nil, full, o.Workers)
 			e := g.elbo(full)
 			tr.Step = append(tr.Step, t+1)
 			tr.ELBO = append(tr.ELBO, e)
+			tr.Seconds = append(tr.Seconds, busy.Seconds())
 			if so.Progress != nil {
 				so.Progress(t+1, e)
 			}
