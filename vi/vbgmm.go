@@ -617,7 +617,11 @@ func (g *GMM) Predict(x [][]float64) ([]int, error) {
 
 // Sample draws n points from the plug-in mixture sum_k E[pi_k]
 // N(m_k, E[Lambda_k]^-1), the post-hoc sampler for a VAE's latent space.
-func (g *GMM) Sample(n int, rng *rand.Rand) [][]float64 {
+func (g *GMM) Sample(n int, rng *rand.Rand) [][]float64 { return g.SampleTemperature(n, 1, rng) }
+
+// SampleTemperature draws from sum_k E[pi_k] N(m_k, t^2 E[Lambda_k]^-1):
+// t < 1 keeps the draws closer to the component means.
+func (g *GMM) SampleTemperature(n int, t float64, rng *rand.Rand) [][]float64 {
 	w := g.Weights()
 	chols := make([]*mat.TriDense, g.K)
 	out := make([][]float64, n)
@@ -643,7 +647,7 @@ func (g *GMM) Sample(n int, rng *rand.Rand) [][]float64 {
 		for a := 0; a < g.D; a++ {
 			z[a] = g.M[k][a]
 			for b := 0; b <= a; b++ {
-				z[a] += chols[k].At(a, b) * eps[b]
+				z[a] += t * chols[k].At(a, b) * eps[b]
 			}
 		}
 		out[i] = z
