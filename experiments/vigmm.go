@@ -16,14 +16,14 @@ package main
 //       sampler can reach with this decoder.
 //
 // It also times SVI (Hoffman et al. 2013) against full-batch CAVI on the
-// same codes: computation seconds until the ELBO comes within 0.01 nats
-// per code of CAVI's converged value.
+// same codes: computation seconds until the ELBO comes within 1, 0.1 and
+// 0.01 nats per code of CAVI's final value.
 //
 // The VAE is reached through its public API only (Encode, Decode).
 //
 // Full run: all 60,000 training images, 10 epochs, reference network
 // (784-400-20-400-784), 10,000 test images, K = 10 (and 20 with pruning), 3 seeds,
-// at most 200 CAVI sweeps; SVI with batches of 1,000 for 3,000 steps.
+// at most 150 CAVI sweeps; SVI with batches of 1,000 for 2,000 steps.
 // Quick run: 1,000 training images, 1 epoch, 500 test images, 2 seeds.
 
 import (
@@ -56,7 +56,7 @@ type vigmmSize struct {
 }
 
 var (
-	vigmmFull  = vigmmSize{TrainImages: 60000, Epochs: 10, TestImages: 10000, K: 10, Seeds: 3, MaxIter: 200, SVIBatch: 1000, SVISteps: 3000, SVIEvery: 25, Samples: 10000, PCA: 50}
+	vigmmFull  = vigmmSize{TrainImages: 60000, Epochs: 10, TestImages: 10000, K: 10, Seeds: 3, MaxIter: 150, SVIBatch: 1000, SVISteps: 2000, SVIEvery: 40, Samples: 10000, PCA: 50}
 	vigmmQuick = vigmmSize{TrainImages: 1000, Epochs: 1, TestImages: 500, K: 10, Seeds: 2, MaxIter: 40, SVIBatch: 100, SVISteps: 60, SVIEvery: 10, Samples: 500, PCA: 20}
 )
 
@@ -239,17 +239,17 @@ func runVIGMM(ctx context.Context, e *env) (string, error) {
 		return "", err
 	}
 	n := float64(len(zTrain))
-	target := caviTrace.ELBO[len(caviTrace.ELBO)-1] - 0.01*n
-	reach := func(t vi.Trace) (float64, int, bool) {
+	final := caviTrace.ELBO[len(caviTrace.ELBO)-1]
+	tols := []float64{1, 0.1, 0.01}
+	// reach is the first trace point within tol nats per code of CAVI's final ELBO.
+	reach := func(t vi.Trace, tol float64) (float64, int, bool) {
 		for i, v := range t.ELBO {
-			if v >= target {
+			if v >= final-tol*n {
 				return t.Seconds[i], t.Step[i], true
 			}
 		}
 		return t.Seconds[len(t.Seconds)-1], t.Step[len(t.Step)-1], false
 	}
-	caviSec, caviIt, caviOK := reach(caviTrace)
-	sviSec, sviIt, sviOK := reach(*sviTrace)
 
 	// (b) sampling
 	rng := rand.New(rand.NewPCG(e.Seed, 77))
@@ -373,26 +373,37 @@ func runVIGMM(ctx context.Context, e *env) (string, error) {
 	b.WriteString("\nPrior samples:\n\n![samples with z from the prior](samples-prior.png)\n\nVBGMM samples:\n\n![samples with z from the VBGMM](samples-gmm.png)\n\n")
 	b.WriteString("## SVI against full-batch CAVI\n\n")
 	fmt.Fprintf(&b, "K = %d, alpha0 = 1, the same initialization; SVI: batch %d, rho_t = (t + 1)^-0.7, full-data ELBO every %d steps (not timed). "+
-		"Target: CAVI's converged ELBO less 0.01 nats per code (%.2f per code).\n\n", sz.K, sz.SVIBatch, sz.SVIEvery, target/n)
-	t = newTable("method", "seconds to the target", "iterations", "final ELBO per code")
-	status := func(ok bool, s float64) string {
-		if ok {
-			return secs(s)
+		"Seconds of computation until the ELBO comes within a tolerance of CAVI's final value (%.3f nats per code; CAVI stopped after %d sweeps).\n\n",
+		sz.K, sz.SVIBatch, sz.SVIEvery, final/n, len(caviTrace.ELBO))
+	t = newTable("tolerance (nats per code)", "CAVI: seconds (sweeps)", fmt.Sprintf("SVI, batch %d: seconds (steps)", sz.SVIBatch), "SVI time / CAVI time")
+	var ratios []string
+	for _, tol := range tols {
+		cs, ci, cok := reach(caviTrace, tol)
+		ss, si, sok := reach(*sviTrace, tol)
+		cell := func(ok bool, s float64, it int) string {
+			if ok {
+				return fmt.Sprintf("%s (%d)", secs(s), it)
+			}
+			return fmt.Sprintf("not reached in %s (%d)", secs(s), it)
 		}
-		return "not reached in " + secs(s)
+		ratio := "-"
+		if cok && sok {
+			ratio = f2(ss / cs)
+			ratios = append(ratios, fmt.Sprintf("%g: %.2f", tol, ss/cs))
+		}
+		t.add(f2(tol), cell(cok, cs, ci), cell(sok, ss, si), ratio)
 	}
-	t.add("CAVI", status(caviOK, caviSec), fmt.Sprint(caviIt), f3(cy[len(cy)-1]))
-	t.add(fmt.Sprintf("SVI, batch %d", sz.SVIBatch), status(sviOK, sviSec), fmt.Sprint(sviIt), f3(sy[len(sy)-1]))
 	b.WriteString(t.String())
+	fmt.Fprintf(&b, "\nFinal ELBO per code: CAVI %.3f, SVI %.3f.\n", cy[len(cy)-1], sy[len(sy)-1])
 	b.WriteString("\n" + fig + "\n")
 	b.WriteString("## Reading the results\n\n")
-	b.WriteString(vigmmReading(gmm10, km, fdPrior, fdGMM, caviOK, sviOK, caviSec, sviSec))
+	b.WriteString(vigmmReading(gmm10, km, fdPrior, fdGMM, ratios))
 	b.WriteString("\n\nPapers: Bishop (2006), section 10.2 (VBGMM); Hoffman, Blei, Wang & Paisley (2013) (SVI); " +
 		"Chadebec, Vincent & Allassonnière (2022), pythae (the GMM sampler); Heusel et al. (2017) (the Fréchet distance); Kuhn (1955) (Hungarian matching).\n")
 	return b.String(), nil
 }
 
-func vigmmReading(gmm, km *clusterScore, fdPrior, fdGMM float64, caviOK, sviOK bool, caviSec, sviSec float64) string {
+func vigmmReading(gmm, km *clusterScore, fdPrior, fdGMM float64, ratios []string) string {
 	var parts []string
 	d := mean(gmm.acc) - mean(km.acc)
 	switch {
@@ -408,13 +419,11 @@ func vigmmReading(gmm, km *clusterScore, fdPrior, fdGMM float64, caviOK, sviOK b
 	} else {
 		parts = append(parts, fmt.Sprintf("Here the mixture does not beat the prior (PCA-FD %.2f against %.2f).", fdGMM, fdPrior))
 	}
-	switch {
-	case caviOK && sviOK && sviSec < caviSec:
-		parts = append(parts, fmt.Sprintf("SVI reached CAVI's ELBO in %.2g of CAVI's time.", sviSec/caviSec))
-	case caviOK && sviOK:
-		parts = append(parts, "SVI was not faster than CAVI to the same ELBO on this many codes.")
-	case !sviOK:
-		parts = append(parts, "SVI did not reach the target within its steps: its step size decays, and the last 0.01 nats per code come slowly.")
+	if len(ratios) > 0 {
+		parts = append(parts, "SVI's time over CAVI's, by tolerance in nats per code, "+strings.Join(ratios, ", ")+
+			" (below 1: SVI first). SVI's step size decays, so it gets near the optimum quickly and the last hundredths of a nat slowly; where it never reaches a tolerance its noise floor lies above it.")
+	} else {
+		parts = append(parts, "SVI reached none of the tolerances that CAVI reached within its steps.")
 	}
 	return strings.Join(parts, " ")
 }

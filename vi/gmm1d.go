@@ -204,6 +204,10 @@ func (mx *Mixture) sweep(x []float64, assign []int, st *mixStats, workers int) {
 func sweepRange(x []float64, assign []int, a, b []float64, st *mixStats) {
 	k := len(a)
 	l := make([]float64, k)
+	// sum_i log z_i is kept as a product, mantissa times 2^exp, renormalized
+	// when large: one log per block instead of one per point (a fifth of
+	// the sweep's time was math.Log).
+	prod, exp2 := 1.0, 0
 	for i, v := range x {
 		best, arg := math.Inf(-1), 0
 		for j := 0; j < k; j++ {
@@ -225,9 +229,12 @@ func sweepRange(x []float64, assign []int, a, b []float64, st *mixStats) {
 			zl += e * d
 		}
 		// sum_k phi log phi = sum_k e_k d_k / z - log z.
-		lz := math.Log(z)
-		st.negH += zl/z - lz
 		inv := 1 / z
+		st.negH += zl * inv
+		if prod *= z; prod > 1e200 {
+			fr, ex := math.Frexp(prod)
+			prod, exp2 = fr, exp2+ex
+		}
 		for j := 0; j < k; j++ {
 			p := l[j] * inv
 			st.N[j] += p
@@ -235,6 +242,7 @@ func sweepRange(x []float64, assign []int, a, b []float64, st *mixStats) {
 		}
 		assign[i] = arg
 	}
+	st.negH -= math.Log(prod) + float64(exp2)*math.Ln2
 }
 
 // update sets q(mu) from the sums scaled by scale (1 for CAVI; N/|B| for a
