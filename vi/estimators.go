@@ -146,6 +146,8 @@ type VarianceTrace struct {
 	Step []int
 	Var  map[Estimator][]float64
 	ELBO []float64
+	// Mu, Omega are the final q's mean and log standard deviations.
+	Mu, Omega []float64
 }
 
 // CompareEstimators fits a mean-field Gaussian by pathwise ADVI steps and,
@@ -217,6 +219,7 @@ func CompareEstimators(ctx context.Context, m *Model, o CompareOptions) (*Varian
 			}
 		}
 	}
+	vt.Mu, vt.Omega = mu, omega
 	return vt, nil
 }
 

@@ -102,6 +102,7 @@ func TestModelsEndToEnd(t *testing.T) {
 		{[]string{"logistic", "-data", files["cls"], "-method", "svgd", "-iters", "30", "-particles", "20"}, false, false},
 		{[]string{"bnn", "-data", files["cls"], "-hidden", "2", "-iters", "100"}, true, false},
 		{[]string{"sv", "-data", files["ret"], "-iters", "100"}, true, false},
+		{[]string{"estimators", "-data", files["cls"], "-iters", "20", "-repeats", "10"}, true, false},
 	} {
 		js, pl := filepath.Join(dir, fmt.Sprintf("%d.json", i)), filepath.Join(dir, fmt.Sprintf("%d.png", i))
 		args := append(tc.args, "-json", js)

@@ -43,6 +43,35 @@ func writePlot(path string, r *Result) error {
 		p.Add(l)
 		plots = append(plots, p)
 	}
+	if len(r.Variance) > 0 {
+		p := plot.New()
+		p.Title.Text = "gradient variance (total)"
+		p.X.Label.Text = "iteration"
+		p.Y.Label.Text = "variance (log scale)"
+		p.Y.Scale = plot.LogScale{}
+		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+		p.Legend.Top = true
+		for i, name := range []string{"pathwise", "score+cv", "score"} {
+			v := r.Variance[name]
+			pts := make(plotter.XYs, 0, len(v))
+			for j, y := range v {
+				if y > 0 {
+					pts = append(pts, plotter.XY{X: float64(r.ELBOSteps[j]), Y: y})
+				}
+			}
+			if len(pts) == 0 {
+				continue
+			}
+			l, err := plotter.NewLine(pts)
+			if err != nil {
+				return err
+			}
+			l.Color = palette[i]
+			p.Add(l)
+			p.Legend.Add(name, l)
+		}
+		plots = append(plots, p)
+	}
 	if len(r.Components) > 0 && len(r.points) > 0 {
 		var p *plot.Plot
 		var err error
