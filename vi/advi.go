@@ -21,8 +21,11 @@ type ADVIOptions struct {
 	// Average: the fitted q is the average of the parameter iterates over
 	// the last Average fraction of the steps (Polyak-Ruppert), which
 	// removes most of the noise of the last steps; 0: 0.25; < 0: the last iterate.
-	Average  float64
-	Seed     uint64
+	Average float64
+	Seed    uint64
+	// Init is the constrained starting point of q's mean (nil: zeta = 0,
+	// as in Kucukelbir et al.); the model's Init is used when this is nil.
+	Init     []float64
 	Progress func(step int, elbo float64)
 }
 
@@ -103,6 +106,9 @@ func FitADVI(ctx context.Context, m *Model, o ADVIOptions) (*ADVI, error) {
 		np = 2 * P
 	}
 	lam := make([]float64, np)
+	if err := initZeta(m, tr, o.Init, lam[:P]); err != nil {
+		return nil, err
+	}
 	grad := make([]float64, np)
 	s := make([]float64, np)
 	rng := rand.New(rand.NewPCG(o.Seed, 0x6a09e667f3bcc909))
@@ -178,6 +184,24 @@ func FitADVI(ctx context.Context, m *Model, o ADVIOptions) (*ADVI, error) {
 	}
 	a.unpack(lam)
 	return a, nil
+}
+
+// initZeta writes T^-1 of the starting point (init, else the model's Init,
+// else nothing: zeta = 0).
+func initZeta(m *Model, tr *Transform, init, zeta []float64) error {
+	if init == nil {
+		init = m.Init
+	}
+	if init == nil {
+		return nil
+	}
+	if len(init) != tr.Dim() {
+		return fmt.Errorf("vi: starting point has %d parameters, want %d", len(init), tr.Dim())
+	}
+	if err := tr.Inverse(init, zeta); err != nil {
+		return fmt.Errorf("vi: starting point: %w", err)
+	}
+	return nil
 }
 
 // draw sets zeta = mu + L eps.

@@ -17,9 +17,11 @@ type SVGDOptions struct {
 	// Bandwidth h of the RBF kernel k(x, y) = exp(-|x-y|^2 / h); 0: the
 	// median heuristic h = med^2 / log(n), recomputed every step.
 	Bandwidth float64
-	InitSD    float64 // particles start at N(0, InitSD^2) in the unconstrained space; 0: 1
-	Seed      uint64
-	Progress  func(step int)
+	InitSD    float64 // particles start at N(zeta0, InitSD^2) in the unconstrained space; 0: 1
+	// Init is the constrained centre zeta0 maps to (nil: the model's Init, else zeta0 = 0).
+	Init     []float64
+	Seed     uint64
+	Progress func(step int)
 }
 
 // SVGD holds the particles, constrained (Theta) and unconstrained (Zeta).
@@ -62,11 +64,15 @@ func FitSVGD(ctx context.Context, m *Model, o SVGDOptions) (*SVGD, error) {
 	}
 	n, P := o.Particles, tr.FreeDim()
 	rng := rand.New(rand.NewPCG(o.Seed, 0x3c6ef372fe94f82b))
+	z0 := make([]float64, P)
+	if err := initZeta(m, tr, o.Init, z0); err != nil {
+		return nil, err
+	}
 	x := make([][]float64, n)
 	for i := range x {
 		x[i] = make([]float64, P)
 		for j := range x[i] {
-			x[i][j] = o.InitSD * rng.NormFloat64()
+			x[i][j] = z0[j] + o.InitSD*rng.NormFloat64()
 		}
 	}
 	grad := make([][]float64, n)
