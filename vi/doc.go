@@ -70,6 +70,9 @@
 // the last quarter of the steps (Polyak-Ruppert). Models provided:
 // LogisticModel, BNNModel (one tanh hidden layer), SVModel (AR(1)
 // log-volatility: y_t ~ N(0, e^{h_t}), h_t = mu + phi (h_{t-1} - mu) + sigma eta_t).
+// On the SV model a mean-field q underestimates the persistence phi badly
+// (independent q(h_t) cannot hold the coupling of neighbouring volatilities);
+// see SVModel.
 //
 // # SVGD
 //
