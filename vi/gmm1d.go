@@ -222,7 +222,12 @@ func sweepRange(x []float64, assign []int, a, b []float64, st *mixStats) {
 			d := l[j] - best
 			e := 0.0
 			if d > -40 {
-				e = expNeg(d)
+				// expNeg(d), written out: the call was a fifth of the time.
+				ni := int64(d*expK32 - 0.5)
+				n := float64(ni)
+				r := d - n*expLn2Hi - n*expLn2Lo
+				e = (1 + r*(1+r*(1.0/2+r*(1.0/6+r*(1.0/24+r*(1.0/120+r*(1.0/720))))))) *
+					exp2Table[ni&31] * math.Float64frombits(uint64((ni>>5)+1023)<<52)
 			}
 			l[j] = e
 			z += e
