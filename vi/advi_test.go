@@ -91,3 +91,37 @@ func TestADVIMeanFieldGaussian(t *testing.T) {
 		}
 	}
 }
+
+// On Bayesian logistic regression, full-rank ADVI and SVGD (two unrelated
+// methods) agree on the posterior's means and spreads, and the
+// Jaakkola-Jordan q(w) is narrower than both, as doc.go says.
+func TestBlackBoxMethodsAgreeOnLogistic(t *testing.T) {
+	x, y := logisticData(200, []float64{0.5, 1.5, -1}, 7)
+	m, err := LogisticModel(x, y, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := FitADVI(context.Background(), m, ADVIOptions{FullRank: true, Steps: 3000, Eta: 0.3, Seed: 1, EvalEvery: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	am, asd := MeanSD(a.Sample(4000, rand.New(rand.NewPCG(1, 2))))
+	s, err := FitSVGD(context.Background(), m, SVGDOptions{Particles: 50, Steps: 300, Seed: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sm, ssd := MeanSD(s.Theta)
+	jj, err := FitLogistic(context.Background(), x, y, LogisticOptions{Alpha: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jsd := jj.SD()
+	for j := range am {
+		if math.Abs(am[j]-sm[j]) > 0.3*asd[j] || math.Abs(asd[j]-ssd[j]) > 0.25*asd[j] {
+			t.Errorf("w%d: ADVI %.3f ± %.3f, SVGD %.3f ± %.3f", j, am[j], asd[j], sm[j], ssd[j])
+		}
+		if jsd[j] >= asd[j] {
+			t.Errorf("w%d: Jaakkola-Jordan sd %.3f not below ADVI's %.3f", j, jsd[j], asd[j])
+		}
+	}
+}
