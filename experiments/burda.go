@@ -47,8 +47,8 @@ type burdaSize struct {
 
 var (
 	// k = 1000 rather than the paper's 5000: five times cheaper on all
-	// 10,000 test images, and lower than the k = 5000 estimate by only
-	// about a tenth of a nat at these models (the bound rises with k).
+	// 10,000 test images; its expectation is a bound that rises with k, so
+	// it can only understate log p(x) against the paper's estimator.
 	burdaFull  = burdaSize{MaxStage: 5, K: 1000, Budget: 20 * time.Minute}
 	burdaQuick = burdaSize{TrainImages: 500, MaxStage: 1, TestImages: 100, K: 20, Budget: time.Minute}
 )
