@@ -449,3 +449,24 @@ func logMeanExp(v []float64) float64 {
 	}
 	return mx + math.Log(s/float64(len(v)))
 }
+
+// LogMeanExpSE is log((1/n) sum_i exp(v_i)), computed stably, and the
+// delta-method standard error of that log when the exp(v_i) are n
+// independent unbiased estimates of one quantity:
+// sd(exp(v)) / (sqrt(n) mean(exp(v))). With n < 2 the error is NaN.
+func LogMeanExpSE(v []float64) (lme, se float64) {
+	lme = logMeanExp(v)
+	n := float64(len(v))
+	if len(v) < 2 || math.IsInf(lme, 0) || math.IsNaN(lme) {
+		return lme, math.NaN()
+	}
+	var mean, ss float64 // of exp(v_i - lme), which average to 1 up to rounding
+	for _, x := range v {
+		mean += math.Exp(x-lme) / n
+	}
+	for _, x := range v {
+		d := math.Exp(x-lme) - mean
+		ss += d * d
+	}
+	return lme, math.Sqrt(ss/(n-1)/n) / mean
+}
