@@ -17,6 +17,7 @@ type generateOptions struct {
 	n, columns  int
 	seed        uint64
 	temperature float64
+	weightDraws int // a Bayesian decoder's weight draws to show (0: the mean weights only)
 }
 
 // generate decodes z = T*eps, eps ~ N(0, I), drawn in the order Model.Sample
@@ -37,6 +38,9 @@ func generate(o generateOptions, stdout io.Writer) error {
 	imgs, err := src.m.Decode(z)
 	if err != nil {
 		return err
+	}
+	if o.weightDraws > 0 {
+		return generateWeightDraws(o, src.m, g, z, imgs, stdout)
 	}
 	cols := g.Columns
 	if cols == 0 {
