@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"strings"
 
+	"github.com/govae/govae/internal/simd"
 	"github.com/govae/govae/nets"
 	"gorgonia.org/tensor"
 )
@@ -179,13 +180,14 @@ func chunkStream(i, lo int) uint64 {
 	return streamWeights + uint64(i)<<32 + uint64(lo/chunkLen)
 }
 
-// weightNoise is the scratch of a weight draw: the noise and the means it
-// displaced, one slice per pair.
+// weightNoise is the scratch of a weight draw, one slice per pair: the
+// noise, the means it displaced, and the scale s = softplus(rho) with its
+// derivative sigmoid(rho), computed once per draw (exp and log are most of
+// a draw's cost).
 type weightNoise struct {
-	pairs []bayesPair
-	eps   [][]float64
-	mean  [][]float64
-	drawn bool // the stores hold a draw, the means are in mean
+	pairs             []bayesPair
+	eps, mean, s, dsd [][]float64
+	drawn             bool // the stores hold a draw, the means are in mean
 }
 
 func newWeightNoise(ps *nets.Params, pairs []bayesPair) *weightNoise {
@@ -193,6 +195,7 @@ func newWeightNoise(ps *nets.Params, pairs []bayesPair) *weightNoise {
 	for _, pr := range pairs {
 		n := ps.All()[pr.mu].Len()
 		w.eps, w.mean = append(w.eps, make([]float64, n)), append(w.mean, make([]float64, n))
+		w.s, w.dsd = append(w.s, make([]float64, n)), append(w.dsd, make([]float64, n))
 	}
 	return w
 }
@@ -207,15 +210,22 @@ func (w *weightNoise) draw(ps *nets.Params, replicas []*nets.Params, key uint64)
 	forChunks(pairTensors(ps, w.pairs), func(_, i, lo, hi int) {
 		pr := w.pairs[i]
 		rng := rand.New(rand.NewPCG(key, chunkStream(i, lo)))
-		eps, mean := w.eps[i][lo:hi], w.mean[i][lo:hi]
+		eps, mean, s, dsd := w.eps[i][lo:hi], w.mean[i][lo:hi], w.s[i][lo:hi], w.dsd[i][lo:hi]
 		switch mu := all[pr.mu].Value.Data().(type) {
 		case []float32:
-			drawKernel(mu[lo:hi], all[pr.rho].Float32s()[lo:hi], eps, mean, rng)
+			rho := all[pr.rho].Float32s()[lo:hi]
+			for j, r := range rho {
+				s[j], dsd[j] = scale32(r)
+			}
+			drawKernel(mu[lo:hi], eps, mean, s, rng)
 			for _, r := range replicas {
 				copy(r.All()[pr.mu].Float32s()[lo:hi], mu[lo:hi])
 			}
 		case []float64:
-			drawKernel(mu[lo:hi], all[pr.rho].Float64s()[lo:hi], eps, mean, rng)
+			for j, r := range all[pr.rho].Float64s()[lo:hi] {
+				s[j], dsd[j] = softplus(r), sigmoid(r)
+			}
+			drawKernel(mu[lo:hi], eps, mean, s, rng)
 			for _, r := range replicas {
 				copy(r.All()[pr.mu].Float64s()[lo:hi], mu[lo:hi])
 			}
@@ -223,13 +233,33 @@ func (w *weightNoise) draw(ps *nets.Params, replicas []*nets.Params, key uint64)
 	})
 }
 
-func drawKernel[T float32 | float64](mu, rho []T, eps, mean []float64, rng *rand.Rand) {
+func drawKernel[T float32 | float64](mu []T, eps, mean, s []float64, rng *rand.Rand) {
 	for j := range mu {
 		e := rng.NormFloat64()
 		eps[j], mean[j] = e, float64(mu[j])
-		mu[j] = T(float64(mu[j]) + softplus(float64(rho[j]))*e)
+		mu[j] = T(float64(mu[j]) + s[j]*e)
 	}
 }
+
+// scale32 is softplus(r) and sigmoid(r) of a float32 scale parameter from
+// one exp, by internal/simd's float32 functions; below r = -87, where that
+// exp underflows, by the math package.
+func scale32(r float32) (s, ds float64) {
+	e := simd.ExpNeg(-abs32(r))
+	if e == 0 {
+		if r > 0 {
+			return float64(r), 1
+		}
+		return softplus(float64(r)), sigmoid(float64(r))
+	}
+	s = float64(max(r, 0) + simd.Log1p(e))
+	if r >= 0 {
+		return s, float64(1 / (1 + e))
+	}
+	return s, float64(e / (1 + e))
+}
+
+func abs32(x float32) float32 { return math.Float32frombits(math.Float32bits(x) &^ (1 << 31)) }
 
 // restore puts the means back into ps and the replicas (if a draw is in them).
 func (w *weightNoise) restore(ps *nets.Params, replicas []*nets.Params) {
@@ -264,7 +294,7 @@ func (w *weightNoise) gradients(ps *nets.Params, grads [][]tensor.Tensor, sp, kl
 	}
 	forChunks(pairTensors(ps, w.pairs), func(_, i, lo, hi int) {
 		pr := w.pairs[i]
-		eps := w.eps[i][lo:hi]
+		eps, sc, dsd := w.eps[i][lo:hi], w.s[i][lo:hi], w.dsd[i][lo:hi]
 		for s, g := range grads {
 			kw := 0.0
 			if s == 0 {
@@ -272,14 +302,14 @@ func (w *weightNoise) gradients(ps *nets.Params, grads [][]tensor.Tensor, sp, kl
 			}
 			switch mu := all[pr.mu].Value.Data().(type) {
 			case []float32:
-				kl := gradKernel(mu[lo:hi], all[pr.rho].Float32s()[lo:hi], eps,
-					g[pr.mu].Data().([]float32)[lo:hi], g[pr.rho].Data().([]float32)[lo:hi], sp, kw)
+				kl := gradKernel(mu[lo:hi], eps, sc, dsd,
+					g[pr.mu].Data().([]float32)[lo:hi], g[pr.rho].Data().([]float32)[lo:hi], sp, kw, s == 0)
 				if s == 0 {
 					chunkKL[i][lo/chunkLen] = kl
 				}
 			case []float64:
-				kl := gradKernel(mu[lo:hi], all[pr.rho].Float64s()[lo:hi], eps,
-					g[pr.mu].Data().([]float64)[lo:hi], g[pr.rho].Data().([]float64)[lo:hi], sp, kw)
+				kl := gradKernel(mu[lo:hi], eps, sc, dsd,
+					g[pr.mu].Data().([]float64)[lo:hi], g[pr.rho].Data().([]float64)[lo:hi], sp, kw, s == 0)
 				if s == 0 {
 					chunkKL[i][lo/chunkLen] = kl
 				}
@@ -296,20 +326,37 @@ func (w *weightNoise) gradients(ps *nets.Params, grads [][]tensor.Tensor, sp, kl
 }
 
 // gradKernel: gmu holds dL/dtheta on entry and dL/dmu on return; grho is
-// set to dL/drho; kw weighs the KL's gradient. It returns the KL of these
-// elements.
-func gradKernel[T float32 | float64](mu, rho []T, eps []float64, gmu, grho []T, sp, kw float64) float64 {
-	var kl float64
+// set to dL/drho; kw weighs the KL's gradient; s and ds are softplus(rho)
+// and sigmoid(rho). With withKL it returns the KL of these elements, else 0.
+// The KL's sum of log s_j is the log of their product, kept as a mantissa
+// and a binary exponent (math.Frexp) so it never overflows or underflows:
+// one log per chunk instead of one per weight, which was most of a step's
+// added cost, and more accurate (relative rounding ~ n eps in the product).
+func gradKernel[T float32 | float64](mu []T, eps, s, ds []float64, gmu, grho []T, sp, kw float64, withKL bool) float64 {
+	var quad, prod = 0.0, 1.0
+	var exp int
 	inv := 1 / (sp * sp)
 	for j := range mu {
-		m, r := float64(mu[j]), float64(rho[j])
-		s, ds := softplus(r), sigmoid(r)
+		m, sj := float64(mu[j]), s[j]
 		g := float64(gmu[j])
-		kl += gaussKL(m, s, sp)
 		gmu[j] = T(g + kw*m*inv)
-		grho[j] = T(g*eps[j]*ds + kw*(s*inv-1/s)*ds)
+		grho[j] = T(g*eps[j]*ds[j] + kw*(sj*inv-1/sj)*ds[j])
+		if withKL {
+			quad += sj*sj + m*m
+			fr, e := math.Frexp(sj)
+			prod *= fr
+			exp += e
+			if j&31 == 31 { // 32 factors in [1/2, 1) cannot underflow
+				fr, e = math.Frexp(prod)
+				prod, exp = fr, exp+e
+			}
+		}
 	}
-	return kl
+	if !withKL {
+		return 0
+	}
+	logS := math.Log(prod) + float64(exp)*math.Ln2
+	return quad*inv/2 - logS + float64(len(mu))*(math.Log(sp)-0.5)
 }
 
 // WeightDraws is a copy of a Bayesian-decoder model whose decoder weights

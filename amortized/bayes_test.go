@@ -403,3 +403,45 @@ func TestWeightDrawsFollowQ(t *testing.T) {
 		}
 	}
 }
+
+// TestFloat32ScaleFunctions: the float32 softplus and sigmoid of the
+// training loop against the math package, over the range of rho.
+func TestFloat32ScaleFunctions(t *testing.T) {
+	for r := float32(-100); r <= 40; r += 0.173 {
+		s, ds := scale32(r)
+		ws, wds := softplus(float64(r)), sigmoid(float64(r))
+		if math.Abs(s-ws) > 2e-6*ws || math.Abs(ds-wds) > 2e-6*wds {
+			t.Fatalf("rho %g: softplus %g (want %g), sigmoid %g (want %g)", r, s, ws, ds, wds)
+		}
+	}
+}
+
+// TestBayesFloat32StepKL: a float32 model's per-step global KL (float32
+// scales, logs summed as one product) is KL/N to float32 accuracy, also
+// with scales far apart (the product's exponent bookkeeping).
+func TestBayesFloat32StepKL(t *testing.T) {
+	c := smallConfig("float32", Bernoulli)
+	c.DecoderPriorSigma = 1.5
+	m, err := New(c, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pr := range bayesPairs(m.params, m.cfg) {
+		for j := range m.params.All()[pr.rho].Float32s() {
+			m.params.All()[pr.rho].Float32s()[j] = float32(-80 + 90*math.Abs(math.Sin(float64(j))))
+		}
+	}
+	tr, err := NewTrainer(m, 4, TrainOptions{Epochs: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	tr.SetDataSize(3)
+	s, err := tr.gradients(synthetic(4, 12, 1), 4, 1, rand.New(rand.NewPCG(1, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kl := m.GlobalKL(); math.Abs(s.GlobalKL*3-kl) > 1e-5*kl {
+		t.Fatalf("step's KL %v, GlobalKL %v", s.GlobalKL*3, kl)
+	}
+}
