@@ -445,3 +445,26 @@ func TestBayesFloat32StepKL(t *testing.T) {
 		t.Fatalf("step's KL %v, GlobalKL %v", s.GlobalKL*3, kl)
 	}
 }
+
+// TestLogMeanExpSE: the delta-method error against its direct formula on
+// the likelihoods themselves, and NaN with one value.
+func TestLogMeanExpSE(t *testing.T) {
+	v := []float64{-101.2, -100.1, -100.7, -102}
+	w := make([]float64, len(v))
+	var mean float64
+	for i, x := range v {
+		w[i] = math.Exp(x + 100)
+		mean += w[i] / 4
+	}
+	var ss float64
+	for _, x := range w {
+		ss += (x - mean) * (x - mean)
+	}
+	lme, se := LogMeanExpSE(v)
+	if want := math.Sqrt(ss/3/4) / mean; math.Abs(se-want) > 1e-12 || math.Abs(lme-(math.Log(mean)-100)) > 1e-12 {
+		t.Fatalf("LogMeanExpSE = %v ± %v, want %v ± %v", lme, se, math.Log(mean)-100, want)
+	}
+	if _, se := LogMeanExpSE([]float64{-3}); !math.IsNaN(se) {
+		t.Fatalf("one value: error %v, want NaN", se)
+	}
+}
