@@ -69,6 +69,12 @@ func BenchmarkTrainStepPosterior(b *testing.B) {
 // benchSteps times Adam steps of a model of configuration cfg on batches of
 // 128 synthetic images and reports images per second.
 func benchSteps(b *testing.B, cfg Config, opts TrainOptions) {
+	benchStepsN(b, cfg, opts, 60000)
+}
+
+// benchStepsN is benchSteps with a training-set size of n (which divides a
+// Bayesian decoder's KL).
+func benchStepsN(b *testing.B, cfg Config, opts TrainOptions, n int) {
 	m, err := New(cfg, 1)
 	if err != nil {
 		b.Fatal(err)
@@ -78,6 +84,9 @@ func benchSteps(b *testing.B, cfg Config, opts TrainOptions) {
 		b.Fatal(err)
 	}
 	defer tr.Close()
+	if err := tr.SetDataSize(n); err != nil {
+		b.Fatal(err)
+	}
 	x := synthetic(128, 784, 1)
 	b.ResetTimer()
 	for b.Loop() {

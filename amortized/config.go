@@ -47,6 +47,11 @@ type Config struct {
 	// registered trunk. Omitted from JSON when it is the default.
 	Trunk string `json:"trunk,omitempty"`
 	Dtype string `json:"dtype"` // float32 (default) or float64
+
+	// DecoderPriorSigma > 0 makes the decoder Bayesian (see bayes.go): each
+	// decoder parameter gets a diagonal Gaussian q(beta) against the prior
+	// N(0, DecoderPriorSigma^2). 0: point-estimate weights (the default).
+	DecoderPriorSigma float64 `json:"decoder_prior_sigma,omitempty"`
 }
 
 // ReferenceConfig is the architecture everyone quotes: 784-400-20-400-784,
@@ -106,6 +111,8 @@ func (c Config) normalize() (Config, parts, error) {
 		return c, p, fmt.Errorf("amortized: config: image %dx%dx%d does not match data_dim %d", c.ImageRows, c.ImageCols, channels, c.DataDim)
 	case c.GaussianMinVar < 0:
 		return c, p, fmt.Errorf("amortized: config: gaussian_min_var %g, want >= 0", c.GaussianMinVar)
+	case !(c.DecoderPriorSigma >= 0) || math.IsInf(c.DecoderPriorSigma, 0):
+		return c, p, fmt.Errorf("amortized: config: decoder_prior_sigma %g, want a finite value >= 0 (0: no Bayesian decoder)", c.DecoderPriorSigma)
 	case c.Dtype != "float32" && c.Dtype != "float64":
 		return c, p, fmt.Errorf("amortized: config: dtype %q, want float32 or float64", c.Dtype)
 	}

@@ -259,6 +259,50 @@
 // batch in one graph. S depends on the options and B only, never on the
 // machine, so results are the same on any number of cores.
 //
+// # Global latent variables: a Bayesian decoder
+//
+// With Config.DecoderPriorSigma = sigma_p > 0 the decoder's parameters
+// theta (every decoder weight and bias, the likelihood's heads included)
+// are global latent variables (Kingma & Welling 2014, appendix F; Blundell,
+// Cornebise, Kavukcuoglu & Wierstra, Weight Uncertainty in Neural Networks,
+// 2015), beside the local, amortized z:
+//
+//	p(theta) = prod_j N(theta_j; 0, sigma_p^2)
+//	q(theta) = prod_j N(theta_j; mu_j, s_j^2),   s_j = softplus(rho_j)
+//	ELBO(D) = sum_i E_q(theta)[ELBO_i(theta)] - KL(q(theta) || p(theta))
+//	KL      = sum_j log(sigma_p/s_j) + (s_j^2 + mu_j^2)/(2 sigma_p^2) - 1/2
+//
+// mu_j is stored under the parameter's own name (so Decode, Sample,
+// Reconstruct and Impute, and any reader of the checkpoint, use the
+// posterior-mean weights) and rho_j under "<name>.rho", defined after every
+// other parameter; rho starts at softplus^-1(1e-3). Training maximizes the
+// per-example objective ELBO_i(theta) - KL/N, N the training-set size
+// ([Trainer.SetDataSize]; Fit passes the training set's length), so one
+// epoch's terms add up to the data set's ELBO; warm-up's beta weighs this
+// KL too. Each step draws theta = mu + s * eps_theta with eps_theta from
+// PCG streams of a key drawn from the step's noise stream (one stream per
+// 32k-element chunk, so the draw does not depend on the cores), writes theta
+// into the weights the graph reads (and the shards' copies), and after the
+// backward pass turns dL/dtheta = g into
+//
+//	dL/dmu  = g + beta mu / (sigma_p^2 N)
+//	dL/drho = g eps sigmoid(rho) + beta (s/sigma_p^2 - 1/s) sigmoid(rho) / N
+//
+// in plain loops over the weights (no per-element graph ops; the scales
+// have no node in the graph's gradient). The means are restored before
+// Adam updates mu and rho. [StepStats.GlobalKL] is KL/N of the step.
+//
+// Evaluation integrates the globals by Monte Carlo over S draws theta_s ~
+// q ([Model.NewWeightDraws] gives a copy of the model whose weights each
+// Next redraws): [Model.ELBODraws] is the mean over draws of the local
+// ELBO (one z per draw); [Model.LogLikelihoodDraws] is
+// log (1/S) sum_s phat(x|theta_s), phat the k-sample importance estimate,
+// averaged in log space by a shifted log-mean-exp. That estimates
+// log E_q(theta)[p(x|theta)], the likelihood under the posterior
+// predictive over weights, a stochastic lower bound in expectation; the
+// whole model's per-example ELBO further subtracts [Model.GlobalKL] / N.
+// [LogMeanExpSE] gives the delta-method error over draws.
+//
 // # Reproducibility
 //
 // Every random draw comes from a PCG stream of the run's seed: weights
@@ -285,5 +329,6 @@
 // Rezende, Mohamed & Wierstra, Stochastic Backpropagation (2014); Kingma et
 // al., Improved Variational Inference with Inverse Autoregressive Flow (2016);
 // Kingma & Ba, Adam (2015); Blei, Kucukelbir & McAuliffe, Variational
-// Inference: A Review for Statisticians (2017).
+// Inference: A Review for Statisticians (2017); Blundell, Cornebise,
+// Kavukcuoglu & Wierstra, Weight Uncertainty in Neural Networks (2015).
 package amortized

@@ -148,9 +148,25 @@ func (bd *Builder) trainGraph(gr *graph, opts TrainOptions) error {
 		loss = must(G.Sub(must(G.Mul(beta, klTerm)), lossRecon))
 	}
 	gr.out[outLoss], gr.out[outLossRecon], gr.out[outLossKL], gr.out[outBound] = loss, lossRecon, lossKL, bound
-	grads, err := G.Grad(loss, bd.b.Nodes()...)
+	// A Bayesian decoder's scales (rho) are not in the graph: their
+	// gradient is made from the weights' outside it (bayes.go); their
+	// entries of gradNodes stay nil.
+	pairs := bayesPairs(bd.m.params, bd.m.cfg)
+	var wrt G.Nodes
+	for i, n := range bd.b.Nodes() {
+		if !isBayesScale(pairs, i) {
+			wrt = append(wrt, n)
+		}
+	}
+	dw, err := G.Grad(loss, wrt...)
 	if err != nil {
 		return fmt.Errorf("amortized: differentiating the loss: %w", err)
+	}
+	grads := make([]*G.Node, len(bd.b.Nodes()))
+	for i, j := 0, 0; i < len(grads); i++ {
+		if !isBayesScale(pairs, i) {
+			grads[i], j = dw[j], j+1
+		}
 	}
 	// The gradients are read from these nodes' values after a run, rather
 	// than added into dual values (gorgonia's way, a pass over every weight
@@ -159,7 +175,7 @@ func (bd *Builder) trainGraph(gr *graph, opts TrainOptions) error {
 	// in place. Every parameter enters through nets' fused ops or a
 	// mask product, whose gradients feed nothing.
 	for i, gn := range grads {
-		if gr.g.To(gn.ID()).Len() > 0 {
+		if gn != nil && gr.g.To(gn.ID()).Len() > 0 {
 			return fmt.Errorf("amortized: the gradient of %s feeds other nodes", bd.b.Nodes()[i].Name())
 		}
 	}

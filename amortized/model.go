@@ -60,6 +60,7 @@ func New(cfg Config, seed uint64) (*Model, error) {
 	}
 	zero("encoder", m.family.Heads(m.cfg))
 	zero("decoder", m.lik.Heads(m.cfg))
+	m.initBayes()
 	return m, nil
 }
 
@@ -113,6 +114,9 @@ func define(ps *nets.Params, c Config, p parts) ([2]Net, error) {
 				return fail(err)
 			}
 		}
+	}
+	if err := defineBayes(ps, c); err != nil {
+		return fail(err)
 	}
 	return nn, nil
 }

@@ -51,6 +51,9 @@ type shard struct {
 	// of the first parameter whose gradient failed the bound (-1: none)
 	loss, recon, kl, bound float64
 	bad                    int
+	// gradients not computed by the graph (a Bayesian decoder's scales),
+	// by parameter index
+	extra map[int]tensor.Tensor
 }
 
 // newShards builds the training graphs of batch rows cut into n shards.
@@ -144,6 +147,17 @@ func (sh *shard) run(limit float64) error {
 	sh.grads = sh.grads[:0]
 	sh.bad = -1
 	for i, n := range g.gradNodes {
+		if n == nil { // a Bayesian decoder's scale: filled in by bayes.go
+			if sh.extra == nil {
+				sh.extra = map[int]tensor.Tensor{}
+			}
+			if sh.extra[i] == nil {
+				p := sh.params.All()[i]
+				sh.extra[i] = tensor.New(tensor.Of(p.Value.Dtype()), tensor.WithShape(p.Shape...))
+			}
+			sh.grads = append(sh.grads, sh.extra[i])
+			continue
+		}
 		gt, ok := n.Value().(tensor.Tensor)
 		if !ok {
 			return fmt.Errorf("the gradient of %s is %T, not a tensor", g.bind.Nodes()[i].Name(), n.Value())

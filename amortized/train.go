@@ -194,6 +194,9 @@ type StepStats struct {
 	Recon, KL    float64 // batch means
 	Bound        float64 // batch mean of the objective's estimate (ELBO or IWAE bound)
 	Beta         float64
+	// GlobalKL is a Bayesian decoder's KL(q(theta)||p(theta)) / N_train,
+	// the global term of each example's loss (in Loss, times Beta); 0 without.
+	GlobalKL float64
 }
 
 // EpochStats describes a finished epoch.
@@ -247,6 +250,10 @@ type Trainer struct {
 	headsK              [][]float64 // q's parameters repeated per sample
 	buf, zs, adv, recon []float64
 	fixedBaseline       *float64 // replaces the moving average (GradientVariance)
+	// a Bayesian decoder's weight noise (nil without) and the training-set
+	// size that divides its KL (SetDataSize; Fit sets it)
+	weights *weightNoise
+	nData   int
 }
 
 // NewTrainer prepares to train m on batches of the given size. While the
@@ -285,6 +292,9 @@ func NewTrainer(m *Model, batch int, opts TrainOptions, resume *TrainState) (*Tr
 	for _, sh := range t.shards[1:] {
 		t.reps = append(t.reps, sh.params)
 	}
+	if pairs := bayesPairs(m.params, m.cfg); pairs != nil {
+		t.weights = newWeightNoise(m.params, pairs)
+	}
 	L, D, k := m.cfg.Latent, m.cfg.DataDim, opts.K
 	n := batch * k
 	t.eps, t.xbuf = make([]float64, n*m.noiseWidth()), make([]float32, batch*D)
@@ -318,6 +328,20 @@ func (t *Trainer) State() TrainState { return t.state }
 
 // SetRun stores the caller's run description in the state.
 func (t *Trainer) SetRun(run json.RawMessage) { t.state.Run = run }
+
+// SetDataSize sets N_train, the number of training examples, by which a
+// Bayesian decoder's KL is divided in each example's loss (Fit sets it to
+// the training set's length).
+func (t *Trainer) SetDataSize(n int) error {
+	if n < 1 {
+		return fmt.Errorf("amortized: training-set size %d, want >= 1", n)
+	}
+	t.nData = n
+	return nil
+}
+
+// DataSize is N_train as set by SetDataSize or Fit (0: not set).
+func (t *Trainer) DataSize() int { return t.nData }
 
 // Model is the model being trained.
 func (t *Trainer) Model() *Model { return t.m }
@@ -379,6 +403,14 @@ func (t *Trainer) gradients(x []float32, rows int, beta float64, rng *rand.Rand)
 		t.eps[i] = rng.NormFloat64()
 	}
 	s := StepStats{Epoch: t.state.Epoch + 1, Batch: t.state.Batch, Step: t.state.Step + 1, Rows: rows, Beta: beta}
+	if t.weights != nil {
+		if t.nData < 1 {
+			return s, fmt.Errorf("amortized: a Bayesian decoder's KL is divided by the training-set size: call SetDataSize before Step")
+		}
+		// theta ~ q(theta) for this step; the means come back on every return.
+		t.weights.draw(t.m.params, t.reps, rng.Uint64())
+		defer t.weights.restore(t.m.params, t.reps)
+	}
 	active := t.shards
 	for len(active) > 1 && active[len(active)-1].lo >= rows {
 		active = active[:len(active)-1]
@@ -412,6 +444,20 @@ func (t *Trainer) gradients(x []float32, rows int, beta float64, rng *rand.Rand)
 	}
 	if bad >= 0 {
 		return s, &NonFiniteError{Epoch: s.Epoch, Step: s.Step, What: "the gradient of " + t.m.params.All()[bad].Name}
+	}
+	if t.weights != nil {
+		t.weights.restore(t.m.params, t.reps)
+		grads := make([][]tensor.Tensor, len(active))
+		for i, sh := range active {
+			grads[i] = sh.grads
+		}
+		n := float64(t.nData)
+		kl := t.weights.gradients(t.m.params, grads, t.m.cfg.DecoderPriorSigma, beta/n)
+		s.GlobalKL = kl / n
+		s.Loss += beta * s.GlobalKL
+		if nonFinite(s.Loss) {
+			return s, &NonFiniteError{Epoch: s.Epoch, Step: s.Step, What: "the decoder weights' KL"}
+		}
 	}
 	t.active = active
 	return s, nil
@@ -501,6 +547,9 @@ func (t *Trainer) Fit(ctx context.Context, train, val Batches, h Hooks) error {
 	nb := train.NumBatches()
 	if nb < 1 {
 		return fmt.Errorf("amortized: %d training examples make no batch of %d", train.Len(), t.batch)
+	}
+	if err := t.SetDataSize(train.Len()); err != nil {
+		return err
 	}
 	for t.state.Epoch < t.opts.Epochs {
 		epoch := t.state.Epoch + 1

@@ -38,7 +38,10 @@ import sys
 req = json.load(sys.stdin)
 cfg, w = load(req["path"])
 x, eps, z = (np.array(req[k], dtype=np.float64) for k in ("x", "eps", "z"))
-json.dump({"mu": point(cfg, w, x).tolist(), "decoded": decode(cfg, w, z).tolist(), "elbo": elbo(cfg, w, x, eps).tolist()}, sys.stdout)
+drawn = draw_decoder(cfg, w, np.random.default_rng(0))
+assert set(drawn) == set(w) and all(drawn[n].shape == w[n].shape for n in w)
+json.dump({"mu": point(cfg, w, x).tolist(), "decoded": decode(cfg, w, z).tolist(), "elbo": elbo(cfg, w, x, eps).tolist(),
+           "global_kl": float(global_kl(cfg, w))}, sys.stdout)
 `
 	for _, tc := range []amortized.Config{
 		{DataDim: 6, Hidden: []int{5, 4}, Latent: 3, Activation: "tanh"},
@@ -52,6 +55,10 @@ json.dump({"mu": point(cfg, w, x).tolist(), "decoded": decode(cfg, w, z).tolist(
 		{DataDim: 6, Hidden: []int{5}, Latent: 2, Activation: "tanh", Posterior: "radial:2", Likelihood: "gaussian", Dtype: "float64"},
 		{DataDim: 6, Hidden: []int{5}, Latent: 3, Activation: "tanh", Posterior: "iaf:3:4", Dtype: "float64"},
 		{DataDim: 6, Hidden: []int{}, Latent: 2, Posterior: "iaf:2"},
+		// A Bayesian decoder: the mean weights under the usual names, the
+		// scales in decoder.*.rho, and the KL of the globals.
+		{DataDim: 6, Hidden: []int{5}, Latent: 2, Activation: "tanh", DecoderPriorSigma: 0.5, Dtype: "float64"},
+		{DataDim: 6, Hidden: []int{5}, Latent: 3, DecoderPriorSigma: 2},
 	} {
 		m, err := amortized.New(tc, 9)
 		if err != nil {
@@ -66,6 +73,16 @@ json.dump({"mu": point(cfg, w, x).tolist(), "decoded": decode(cfg, w, z).tolist(
 				}
 				for j := range p.Float64s() {
 					p.Float64s()[j] = 0.3 * math.Sin(float64(7*j+i+1))
+				}
+			}
+		}
+		for _, p := range m.Params().All() { // scales of several sizes
+			if strings.HasSuffix(p.Name, ".rho") {
+				for j := range p.Float32s() {
+					p.Float32s()[j] = float32(-3 + math.Sin(float64(j)))
+				}
+				for j := range p.Float64s() {
+					p.Float64s()[j] = -3 + math.Sin(float64(j))
 				}
 			}
 		}
@@ -94,6 +111,7 @@ json.dump({"mu": point(cfg, w, x).tolist(), "decoded": decode(cfg, w, z).tolist(
 		var py struct {
 			Mu, Decoded [][]float64
 			Elbo        []float64
+			GlobalKL    float64 `json:"global_kl"`
 		}
 		if err := json.Unmarshal(out, &py); err != nil {
 			t.Fatalf("python output %q: %v", out, err)
@@ -102,6 +120,9 @@ json.dump({"mu": point(cfg, w, x).tolist(), "decoded": decode(cfg, w, z).tolist(
 		dec, _ := m.Decode(z)
 		el, _ := m.ELBO(x, rand.New(rand.NewPCG(4, 4)))
 		near := func(a, b float64) bool { return math.Abs(a-b) <= 1e-4*(1+math.Abs(b)) }
+		if !near(m.GlobalKL(), py.GlobalKL) {
+			t.Errorf("%+v: global KL Go %v, NumPy %v", tc, m.GlobalKL(), py.GlobalKL)
+		}
 		for i := range x {
 			for j := range mu[i] {
 				if !near(float64(mu[i][j]), py.Mu[i][j]) {

@@ -42,6 +42,7 @@ func run(args []string) int {
 	fs.IntVar(&cfg.N, "n", 0, "evaluate the first N images (0: all)")
 	fs.IntVar(&cfg.K, "k", 5000, "importance samples per image for log p(x)")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the sampling")
+	fs.IntVar(&cfg.WeightDraws, "weight-draws", 0, fmt.Sprintf("a Bayesian decoder's weight draws the ELBO and log p(x) average over (0: %d; 1 for other models)", evalrun.DefaultWeightDraws))
 	fs.StringVar(&cfg.JSON, "json", "", "also write the report as JSON to this file")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -118,10 +118,11 @@ var errInterrupted = errors.New("interrupted; nothing written")
 // allocated for them: far above any useful picture, far below what would
 // exhaust memory.
 const (
-	maxImages = 10000 // images in one picture (-n of generate and reconstruct, -size squared)
-	maxSize   = 100   // manifold -size: maxSize^2 = maxImages
-	maxChains = 1000  // impute -chains
-	maxIters  = 10000 // impute -iters
+	maxWeightDraws = 1000
+	maxImages      = 10000 // images in one picture (-n of generate and reconstruct, -size squared)
+	maxSize        = 100   // manifold -size: maxSize^2 = maxImages
+	maxChains      = 1000  // impute -chains
+	maxIters       = 10000 // impute -iters
 	// maxImputeRows bounds -eval x -chains, the rows Impute holds at once.
 	maxImputeRows = 1 << 20
 	maxSteps      = 1000 // interpolate -steps
@@ -327,8 +328,10 @@ func defineGenerate(fs *flag.FlagSet) func(stdout, stderr io.Writer) error {
 	fs.IntVar(&o.columns, "columns", 0, "images per grid row (0: a square grid)")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the draws of z")
 	fs.Float64Var(&o.temperature, "temperature", 1, "standard deviation of z as a multiple of the prior's; below 1 gives cleaner, less varied images")
+	fs.IntVar(&o.weightDraws, "weight-draws", 0, "a Bayesian decoder (train -bayes-decoder): the same n z decoded with the mean weights, then under N draws of the weights from q, one row each (0: mean weights only)")
 	return func(stdout, stderr io.Writer) error {
-		if err := checkAll(o.model.check(), o.output.check(), positive("n", o.n), atMost("n", o.n, maxImages), nonNegative("columns", o.columns)); err != nil {
+		if err := checkAll(o.model.check(), o.output.check(), positive("n", o.n), atMost("n", o.n, maxImages), nonNegative("columns", o.columns),
+			nonNegative("weight-draws", o.weightDraws), atMost("weight-draws", o.weightDraws, maxWeightDraws)); err != nil {
 			return err
 		}
 		if !(o.temperature > 0) || math.IsInf(o.temperature, 0) {

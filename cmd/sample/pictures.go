@@ -17,6 +17,7 @@ type generateOptions struct {
 	n, columns  int
 	seed        uint64
 	temperature float64
+	weightDraws int // a Bayesian decoder's weight draws to show (0: the mean weights only)
 }
 
 // generate decodes z = T*eps, eps ~ N(0, I), drawn in the order Model.Sample
@@ -37,6 +38,9 @@ func generate(o generateOptions, stdout io.Writer) error {
 	imgs, err := src.m.Decode(z)
 	if err != nil {
 		return err
+	}
+	if o.weightDraws > 0 {
+		return generateWeightDraws(o, src.m, g, z, imgs, stdout)
 	}
 	if err := writeSampleFigure(g, imgs, fmt.Sprintf("%d images decoded from z ~ N(0, %g² I), seed %d", o.n, o.temperature, o.seed), o.output.out); err != nil {
 		return err

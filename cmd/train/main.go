@@ -146,6 +146,8 @@ func parseFlags(args []string) (trainrun.Config, error) {
 		hidden    = fs.String("hidden", "400", "encoder hidden widths, comma-separated (the decoder mirrors them); empty for none")
 		decHidden = fs.String("decoder-hidden", "", "decoder hidden widths if not the mirror of -hidden")
 		seed      = fs.Uint64("seed", 1, "seed of every random draw: initialization, data order, binarization, noise")
+		bayesDec  = fs.Bool("bayes-decoder", false, "make the decoder's weights global latent variables: a diagonal Gaussian q per weight against\nN(0, sigma^2), trained by reparameterized weight draws with KL/N_train per image (Blundell et al. 2015)")
+		decSigma  = fs.Float64("decoder-prior-sigma", 1, "with -bayes-decoder: the prior's standard deviation sigma")
 		every     saveEvery
 	)
 	fs.StringVar(&cfg.Dataset, "dataset", "mnist", "dataset name: mnist, fashion-mnist, or any name with -data-dir")
@@ -198,6 +200,14 @@ func parseFlags(args []string) (trainrun.Config, error) {
 	var err error
 	if cfg.Model.Hidden, err = parseWidths("hidden", *hidden); err != nil {
 		return cfg, err
+	}
+	switch {
+	case cfg.Explicit["decoder-prior-sigma"] && !*bayesDec:
+		return cfg, errors.New("-decoder-prior-sigma applies only with -bayes-decoder")
+	case !(*decSigma > 0) || math.IsInf(*decSigma, 0):
+		return cfg, fmt.Errorf("-decoder-prior-sigma %g: want a finite number > 0", *decSigma)
+	case *bayesDec:
+		cfg.Model.DecoderPriorSigma = *decSigma
 	}
 	if cfg.Explicit["decoder-hidden"] {
 		if cfg.Model.DecoderHidden, err = parseWidths("decoder-hidden", *decHidden); err != nil {
@@ -252,7 +262,7 @@ func parseFlags(args []string) (trainrun.Config, error) {
 	}
 	mc, err := (amortized.Config{DataDim: 1, Hidden: cfg.Model.Hidden, DecoderHidden: cfg.Model.DecoderHidden,
 		Latent: cfg.Model.Latent, Activation: cfg.Model.Activation, Likelihood: cfg.Model.Likelihood,
-		Posterior: cfg.Model.Posterior, Dtype: cfg.Model.Dtype}).Normalize()
+		Posterior: cfg.Model.Posterior, Dtype: cfg.Model.Dtype, DecoderPriorSigma: cfg.Model.DecoderPriorSigma}).Normalize()
 	if err != nil {
 		return cfg, err
 	}

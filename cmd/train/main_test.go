@@ -55,6 +55,9 @@ func TestBadFlagsExitTwo(t *testing.T) {
 		{[]string{"-batch", "16", "-shards", "17"}, "-shards 17: want 1 to -batch (16)"},
 		{[]string{"-shards", "2", "-free-bits", "0.5"}, "-free-bits 0.5 -shards 2: amortized: free bits floor each dimension's KL averaged over the whole batch"},
 		{[]string{"-shards", "2", "-estimator", "score"}, "-shards 2: amortized: the score-function estimator samples z for the whole batch"},
+		{[]string{"-decoder-prior-sigma", "2"}, "-decoder-prior-sigma applies only with -bayes-decoder"},
+		{[]string{"-bayes-decoder", "-decoder-prior-sigma", "0"}, "-decoder-prior-sigma 0: want a finite number > 0"},
+		{[]string{"-bayes-decoder", "-decoder-prior-sigma", "-1"}, "-decoder-prior-sigma -1: want a finite number > 0"},
 		{[]string{"-nosuchflag"}, "not defined"},
 		{[]string{"extra"}, "unexpected argument"},
 	} {
@@ -193,5 +196,22 @@ func TestSignalSavesResumableCheckpoint(t *testing.T) {
 				t.Fatalf("resume: %v\n%s", err, b)
 			}
 		})
+	}
+}
+
+// TestBayesDecoderFlags: -bayes-decoder makes the model's decoder Bayesian
+// with -decoder-prior-sigma (default 1); without it the decoder is plain.
+func TestBayesDecoderFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want float64
+	}{{nil, 0}, {[]string{"-bayes-decoder"}, 1}, {[]string{"-bayes-decoder", "-decoder-prior-sigma", "0.3"}, 0.3}} {
+		cfg, err := parseFlags(tc.args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Model.DecoderPriorSigma != tc.want {
+			t.Errorf("%v: decoder prior sigma %g, want %g", tc.args, cfg.Model.DecoderPriorSigma, tc.want)
+		}
 	}
 }

@@ -67,8 +67,12 @@ type Config struct {
 	N          int    // first N images; 0 = all
 	K          int    // importance samples per image
 	Seed       uint64
-	JSON       string    // write the report here too; "" = no file
-	Stdout     io.Writer // nil = os.Stdout
+	// WeightDraws is the number of draws of a Bayesian decoder's weights
+	// the ELBO and log p(x) average over (bayes.go); 0 = DefaultWeightDraws
+	// for such a model, 1 (the only valid value) otherwise.
+	WeightDraws int
+	JSON        string    // write the report here too; "" = no file
+	Stdout      io.Writer // nil = os.Stdout
 }
 
 // Report is what cmd/eval prints and writes. Log-likelihoods are in nats per image.
@@ -96,6 +100,11 @@ type Report struct {
 	KLMethod     string  `json:"kl_method"`
 	Seconds      float64 `json:"seconds"`
 	LogPxSeconds float64 `json:"log_px_seconds"`
+	// A Bayesian decoder's evaluation (nil/0/"" otherwise): the draws of
+	// the weights, how they are integrated, and KL(q(theta)||p(theta)) in nats.
+	WeightDraws int      `json:"weight_draws,omitempty"`
+	Integration string   `json:"integration,omitempty"`
+	GlobalKL    *float64 `json:"global_kl,omitempty"`
 }
 
 // KLMethod names how m computes KL(q || p): "closed form" or "monte carlo".
@@ -196,24 +205,33 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		KLMethod: KLMethod(m)}
 	fmt.Fprintf(out, "evaluating %s (%s posterior) on %s %s (%d images, %s), k = %d\n", cfg.Checkpoint, r.Posterior, ds.Name, cfg.Split, n, ds.Dir, cfg.K)
 
-	st, err := m.Evaluate(ctxBatches{ctx, loader}, rand.New(rand.NewPCG(cfg.Seed, 1)))
+	draws, err := weightDraws(m, cfg.WeightDraws)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ErrInterrupted
-		}
 		return nil, err
 	}
-	r.ELBO, r.Recon, r.KL = st.ELBO, st.Recon, st.KL
+	var ll, se []float64
+	if draws > 0 { // sets r.LogPxSeconds
+		if ll, se, err = evalDraws(ctx, m, loader, x, cfg, draws, r, out); err != nil {
+			return nil, err
+		}
+	} else {
+		st, err := m.Evaluate(ctxBatches{ctx, loader}, rand.New(rand.NewPCG(cfg.Seed, 1)))
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ErrInterrupted
+			}
+			return nil, err
+		}
+		r.ELBO, r.Recon, r.KL = st.ELBO, st.Recon, st.KL
+		llStart := time.Now()
+		if ll, se, err = logLikelihood(ctx, m, x, cfg.K, rand.New(rand.NewPCG(cfg.Seed, 2)), out); err != nil {
+			return nil, err
+		}
+		r.LogPxSeconds = time.Since(llStart).Seconds()
+	}
 	if r.ActiveUnits, err = activeUnits(ctx, m, x); err != nil {
 		return nil, err
 	}
-
-	llStart := time.Now()
-	ll, se, err := logLikelihood(ctx, m, x, cfg.K, rand.New(rand.NewPCG(cfg.Seed, 2)), out)
-	if err != nil {
-		return nil, err
-	}
-	r.LogPxSeconds = time.Since(llStart).Seconds()
 	var sum, v float64
 	for i := range ll {
 		sum += ll[i]
@@ -238,6 +256,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	fmt.Fprintf(out, "ELBO %.3f (recon %.3f, KL %.3f, %s); log p(x) %.3f %s (k = %d); NLL %.3f; active units %d of %d; %.1fs\n",
 		r.ELBO, r.Recon, r.KL, r.KLMethod, r.LogPx, stderr, cfg.K, r.NLL, r.ActiveUnits, r.Latent, r.Seconds)
+	if r.GlobalKL != nil {
+		fmt.Fprintf(out, "Bayesian decoder, %d weight draws: %s; KL(q(theta)||p(theta)) = %.1f nats (the whole model's per-image ELBO subtracts it / N_train)\n",
+			r.WeightDraws, r.Integration, *r.GlobalKL)
+	}
 	if cfg.JSON != "" {
 		b, err := json.MarshalIndent(r, "", "  ")
 		if err != nil {

@@ -135,6 +135,9 @@ type Metrics struct {
 	Seconds      float64  `json:"seconds"`
 	Best         bool     `json:"best"`
 	Time         string   `json:"time"`
+	// GlobalKL is a Bayesian decoder's KL(q(theta)||p(theta)) in nats
+	// (the ELBOs above are per image, with the mean decoder weights).
+	GlobalKL *float64 `json:"global_kl,omitempty"`
 }
 
 // Train runs the job. It returns ErrInterrupted (after saving) when ctx is
@@ -303,6 +306,10 @@ func Train(ctx context.Context, cfg Config) error {
 	fmt.Fprintf(out, "model %d-%s-%d (%s, %s likelihood, %s posterior, %s, %s), %d parameters; objective %s with k = %d, %s gradients; batch %d, lr %g, epochs %d, seed %d\n",
 		mc.DataDim, joinInts(mc.Hidden), mc.Latent, mc.Activation, mc.Likelihood, mc.Posterior, kl, mc.Dtype,
 		m.Params().Count(), o.Objective, o.K, o.Estimator, r.Batch, o.LR, o.Epochs, r.Seed)
+	if m.BayesDecoder() {
+		fmt.Fprintf(out, "Bayesian decoder: q(theta) = N(mu, softplus(rho)^2) per decoder parameter, prior N(0, %g^2), KL/%d per training image; epoch ELBOs use the mean weights\n",
+			mc.DecoderPriorSigma, len(trainIdx))
+	}
 	if cfg.Resume {
 		st := tr.State()
 		fmt.Fprintf(out, "resuming at epoch %d, batch %d (step %d)\n", st.Epoch+1, st.Batch, st.Step)
@@ -520,11 +527,18 @@ func endEpoch(dir string, out io.Writer, t *amortized.Trainer, e amortized.Epoch
 		line.ValELBO, line.ValRecon, line.ValKL = &e.Val.ELBO, &e.Val.Recon, &e.Val.KL
 		val = fmt.Sprintf("%.3f", e.Val.ELBO)
 	}
+	if m.BayesDecoder() {
+		kl := m.GlobalKL()
+		line.GlobalKL = &kl
+	}
 	if err := appendMetrics(filepath.Join(dir, MetricsFile), line); err != nil {
 		return sv.failed(err)
 	}
 	fmt.Fprintf(out, "epoch %d/%d: train ELBO %.3f (recon %.3f, KL %.3f), val %s, test %.3f; %.0f images/s, %.1fs\n",
 		e.Epoch, t.Options().Epochs, e.Train.ELBO, e.Train.Recon, e.Train.KL, val, ts.ELBO, e.ImagesPerSec, line.Seconds)
+	if line.GlobalKL != nil {
+		fmt.Fprintf(out, "  decoder weights: KL(q||p) = %.1f nats, %.3f per training image (not in the ELBOs above)\n", *line.GlobalKL, *line.GlobalKL/float64(t.DataSize()))
+	}
 	if err := pics.write(dir, e.Epoch); err != nil {
 		return sv.failed(err)
 	}
@@ -632,6 +646,8 @@ func checkResumable(cfg Config, saved run, mc amortized.Config, opts amortized.T
 		{"objective", cfg.Train.Objective, opts.Objective},
 		{"k", fmt.Sprint(cfg.Train.K), fmt.Sprint(opts.K)},
 		{"estimator", cfg.Train.Estimator, opts.Estimator},
+		{"bayes-decoder", fmt.Sprint(cfg.Model.DecoderPriorSigma > 0), fmt.Sprint(mc.DecoderPriorSigma > 0)},
+		{"decoder-prior-sigma", fmt.Sprint(cfg.Model.DecoderPriorSigma), fmt.Sprint(mc.DecoderPriorSigma)},
 	} {
 		if cfg.Explicit[p.flag] && p.given != p.saved {
 			diffs = append(diffs, fmt.Sprintf("-%s %s (the run was started with %s)", p.flag, p.given, p.saved))
