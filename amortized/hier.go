@@ -62,11 +62,17 @@ func TwoLayerConfig(c Config, l1, l2 int, up []int) Config {
 
 // LatentLayers are the widths of the model's stochastic layers as they sit
 // in z, x side first: [L1, L2] for a two-layer model, [Latent] otherwise.
-func (m *Model) LatentLayers() []int {
-	if f, ok := m.family.(*twoLayerFamily); ok {
-		return []int{m.cfg.Latent - f.l2, f.l2}
+func (m *Model) LatentLayers() []int { return m.cfg.LatentLayers() }
+
+// LatentLayers is [L1, L2] when c's posterior is "twolayer:L2:..." with
+// 1 <= L2 < Latent, else [Latent] (c need not be normalized).
+func (c Config) LatentLayers() []int {
+	if name, args := SplitPart(c.Posterior); name == TwoLayer && len(args) > 0 {
+		if l2, err := strconv.Atoi(args[0]); err == nil && l2 >= 1 && l2 < c.Latent {
+			return []int{c.Latent - l2, l2}
+		}
 	}
-	return []int{m.cfg.Latent}
+	return []int{c.Latent}
 }
 
 func joinInts(v []int) string {
