@@ -38,7 +38,9 @@ import sys
 req = json.load(sys.stdin)
 cfg, w = load(req["path"])
 x, eps, z = (np.array(req[k], dtype=np.float64) for k in ("x", "eps", "z"))
-json.dump({"mu": point(cfg, w, x).tolist(), "decoded": decode(cfg, w, z).tolist(), "elbo": elbo(cfg, w, x, eps).tolist()}, sys.stdout)
+json.dump({"mu": point(cfg, w, x).tolist(), "decoded": decode(cfg, w, z).tolist(), "elbo": elbo(cfg, w, x, eps).tolist(),
+           "logw": log_weight(cfg, w, x, eps).tolist(),
+           "logpx": log_px(cfg, w, x, 3, np.random.default_rng(0)).tolist()}, sys.stdout)
 `
 	for _, tc := range []amortized.Config{
 		{DataDim: 6, Hidden: []int{5, 4}, Latent: 3, Activation: "tanh"},
@@ -52,6 +54,11 @@ json.dump({"mu": point(cfg, w, x).tolist(), "decoded": decode(cfg, w, z).tolist(
 		{DataDim: 6, Hidden: []int{5}, Latent: 2, Activation: "tanh", Posterior: "radial:2", Likelihood: "gaussian", Dtype: "float64"},
 		{DataDim: 6, Hidden: []int{5}, Latent: 3, Activation: "tanh", Posterior: "iaf:3:4", Dtype: "float64"},
 		{DataDim: 6, Hidden: []int{}, Latent: 2, Posterior: "iaf:2"},
+		// Two stochastic layers: q(z2|z1) and p(z1|z2) with their widths
+		// (the prior's not the mirror, or none), the decoder reading z1.
+		amortized.TwoLayerConfig(amortized.Config{DataDim: 6, Hidden: []int{5}, Activation: "tanh", Dtype: "float64"}, 2, 1, []int{4, 3}),
+		withPrior(amortized.TwoLayerConfig(amortized.Config{DataDim: 6, Hidden: []int{4}, Likelihood: "gaussian", Dtype: "float64"}, 1, 2, []int{3}), "twolayer:2,2"),
+		amortized.TwoLayerConfig(amortized.Config{DataDim: 6, Hidden: []int{}}, 1, 1, nil),
 	} {
 		m, err := amortized.New(tc, 9)
 		if err != nil {
@@ -94,6 +101,7 @@ json.dump({"mu": point(cfg, w, x).tolist(), "decoded": decode(cfg, w, z).tolist(
 		var py struct {
 			Mu, Decoded [][]float64
 			Elbo        []float64
+			LogW, LogPx []float64
 		}
 		if err := json.Unmarshal(out, &py); err != nil {
 			t.Fatalf("python output %q: %v", out, err)
@@ -113,11 +121,24 @@ json.dump({"mu": point(cfg, w, x).tolist(), "decoded": decode(cfg, w, z).tolist(
 					t.Errorf("%+v: decoded[%d][%d] Go %v, NumPy %v", tc, i, j, dec[i][j], py.Decoded[i][j])
 				}
 			}
+			// Without a closed-form KL the ELBO is the log weight at eps
+			// (log_px log-mean-exps such weights: it must at least run).
+			if !m.AnalyticKL() && !near(el[i], py.LogW[i]) {
+				t.Errorf("%+v: log weight[%d] Go %v, NumPy %v", tc, i, el[i], py.LogW[i])
+			}
+			if math.IsNaN(py.LogPx[i]) || math.IsInf(py.LogPx[i], 0) {
+				t.Errorf("%+v: NumPy log_px[%d] = %v", tc, i, py.LogPx[i])
+			}
 			if !near(el[i], py.Elbo[i]) {
 				t.Errorf("%+v: ELBO[%d] Go %v, NumPy %v", tc, i, el[i], py.Elbo[i])
 			}
 		}
 	}
+}
+
+func withPrior(c amortized.Config, prior string) amortized.Config {
+	c.Prior = prior
+	return c
 }
 
 // pythonWithNumPy returns the first interpreter that can import numpy.
