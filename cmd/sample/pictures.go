@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"strings"
 
 	"github.com/govae/govae/internal/imgrid"
 	"github.com/govae/govae/internal/plotting"
@@ -27,14 +28,23 @@ func generate(o generateOptions, stdout io.Writer) error {
 		return err
 	}
 	rng := rand.New(rand.NewPCG(o.seed, 0))
-	z := make([][]float32, o.n)
-	for i := range z {
-		z[i] = make([]float32, src.m.LatentDim())
-		for j := range z[i] {
-			z[i][j] = float32(o.temperature * rng.NormFloat64())
+	var imgs [][]float32
+	if prior := src.m.Config().Prior; prior != "" {
+		// Only the prior's sampler knows it (two layers: z1 ~ p(z1|z2)).
+		if o.temperature != 1 {
+			return usagef("-temperature %g: this model's prior is %s, not N(0, I); only -temperature 1 (Model.Sample) is defined for it", o.temperature, prior)
 		}
+		imgs, err = src.m.Sample(o.n, rng)
+	} else {
+		z := make([][]float32, o.n)
+		for i := range z {
+			z[i] = make([]float32, src.m.LatentDim())
+			for j := range z[i] {
+				z[i][j] = float32(o.temperature * rng.NormFloat64())
+			}
+		}
+		imgs, err = src.m.Decode(z)
 	}
-	imgs, err := src.m.Decode(z)
 	if err != nil {
 		return err
 	}
@@ -42,7 +52,11 @@ func generate(o generateOptions, stdout io.Writer) error {
 	if cols == 0 {
 		cols = ceilSqrt(o.n)
 	}
-	fig := imgrid.Figure{Grid: g, Title: fmt.Sprintf("%d images decoded from z ~ N(0, %g² I), seed %d", o.n, o.temperature, o.seed)}
+	from := fmt.Sprintf("z ~ N(0, %g² I)", o.temperature)
+	if prior := src.m.Config().Prior; prior != "" {
+		from = "z ~ p(z), prior " + prior
+	}
+	fig := imgrid.Figure{Grid: g, Title: fmt.Sprintf("%d images decoded from %s, seed %d", o.n, from, o.seed)}
 	blk := imgrid.Block{}
 	for _, r := range chunk(o.n, cols) {
 		blk.Rows = append(blk.Rows, imgrid.Row{Images: imgs[r[0]:r[1]]})
@@ -51,7 +65,7 @@ func generate(o generateOptions, stdout io.Writer) error {
 	if err := fig.WritePNG(o.output.out); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "wrote %s: %d images decoded from z ~ N(0, %g^2 I), seed %d\n", o.output.out, o.n, o.temperature, o.seed)
+	fmt.Fprintf(stdout, "wrote %s: %d images decoded from %s, seed %d\n", o.output.out, o.n, strings.ReplaceAll(from, "²", "^2"), o.seed)
 	return nil
 }
 
