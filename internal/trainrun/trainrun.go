@@ -734,10 +734,10 @@ func trimMetrics(path string, epoch int, step int64, out io.Writer) error {
 // pictures draws the per-epoch grids with fixed inputs, so that successive
 // epochs show the same z and the same test images.
 type pictures struct {
-	m    *amortized.Model
-	grid imgrid.Grid
+	m       *amortized.Model
+	grid    imgrid.Grid
 	samples int // images from the prior per epoch; 0: not images
-	x    [][]float32
+	x       [][]float32
 }
 
 func newPictures(m *amortized.Model, testL *data.Loader) (*pictures, error) {
