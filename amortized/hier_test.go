@@ -343,3 +343,38 @@ func TestTwoLayerLossGradients(t *testing.T) {
 		t.Run(fmt.Sprintf("%s/k=%d/%s", o.Objective, o.K, o.Estimator), func(t *testing.T) { checkLossGradients(t, m, o) })
 	}
 }
+
+// TestTwoLayerLocalAndImpute: local optimization of q(z1|x)'s parameters
+// (q(z2|z1) stays the shared network) raises the ELBO on the same draws,
+// and Impute keeps the observed pixels, through both layers.
+func TestTwoLayerLocalAndImpute(t *testing.T) {
+	m := newTwoLayer(t, 12, []int{9, 7}, 3, 2, []int{4, 5}, 5)
+	x := rowsOf(synthetic(3, 12, 6), 12)
+	res, err := m.LocalELBO(x, LocalOptions{}, rand.New(rand.NewPCG(1, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range x {
+		if !(res.LocalELBO[i] > res.AmortizedELBO[i]) {
+			t.Errorf("row %d: local ELBO %v not above the amortized %v", i, res.LocalELBO[i], res.AmortizedELBO[i])
+		}
+	}
+	observed := make([][]bool, len(x))
+	for i := range observed {
+		observed[i] = make([]bool, 12)
+		for j := range 6 {
+			observed[i][j] = true
+		}
+	}
+	out, err := m.Impute(x, observed, ImputeOptions{Iters: 3}, rand.New(rand.NewPCG(2, 2)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range x {
+		for j := range 6 {
+			if out[i][j] != x[i][j] {
+				t.Errorf("Impute changed observed pixel [%d][%d]", i, j)
+			}
+		}
+	}
+}
