@@ -38,7 +38,13 @@ import (
 // The paper's architecture, 784-100-100-[100]-50-50-[50] with tanh in both
 // directions, is Config{Hidden: [100, 100], Latent: 150, Activation: tanh,
 // Posterior: "twolayer:50:50,50", Prior: "twolayer:50,50"};
-// [TwoLayerConfig] builds it from the layer sizes.
+// [TwoLayerConfig] builds it from the layer sizes. cmd/train spells it
+// -latent 100,50 (a comma separates layers: each layer's size is needed, which
+// a -layers N flag would not give), with -latent-hidden for q(z2|z1)'s widths.
+//
+// Not built: top-down inference (the Ladder VAE of Sønderby et al. 2016,
+// q(z1|x, z2) sharing p(z1|z2)'s network), a learned p(z2) (the prior's top
+// is N(0, I)), and more than two layers.
 const TwoLayer = "twolayer"
 
 func init() {
