@@ -14,8 +14,10 @@
 //	kind        Config field  interface   built-ins (file)
 //	family      Posterior     [Family]      diag (family_diag.go), fullcov (family_fullcov.go),
 //	                                      planar:K (family_planar.go), radial:K (family_radial.go),
-//	                                      iaf:K[:H] (family_iaf.go)
-//	prior       Prior         [Prior]       normal (prior_normal.go)
+//	                                      iaf:K[:H] (family_iaf.go),
+//	                                      twolayer:L2:W,... (hier.go; with the prior twolayer)
+//	prior       Prior         [Prior]       normal (prior_normal.go),
+//	                                      twolayer[:W,...] (hier.go; with the posterior twolayer)
 //	likelihood  Likelihood    [Likelihood]  bernoulli (lik_bernoulli.go), gaussian (lik_gaussian.go)
 //	trunk       Trunk         [Trunk]       mlp (trunk_mlp.go)
 //
@@ -128,6 +130,34 @@
 // eps = 0, a deterministic point of high density that the decoder was
 // trained on, and what Impute with Mean and a mean reconstruction decode.
 // It is neither q_K's mean nor necessarily its mode.
+//
+// # Two stochastic layers
+//
+// The posterior "twolayer:L2:W,..." and the prior "twolayer[:W,...]" (hier.go,
+// [TwoLayer], [TwoLayerConfig]) make the model of Burda et al. (2015,
+// section 5) with z = [z1, z2], L = L1 + L2, z1 next to x:
+//
+//	q(z1, z2 | x) = N(z1; mu1(x), e^lv1(x)) N(z2; mu2(z1), e^lv2(z1))
+//	p(x, z1, z2)  = p(x|z1) N(z1; m(z2), e^v(z2)) N(z2; 0, I)
+//
+// mu1, lv1 are the encoder's heads; mu2, lv2 an MLP z1 -> W... ->
+// (L2, L2) of the family (encoder.z2.*); m, v an MLP z2 -> W... -> (L1, L1)
+// of the prior (prior.z1.*; its widths default to the posterior's
+// reversed); the decoder reads z1 only. With eps = [eps1, eps2],
+// z1 = mu1 + e^(lv1/2) eps1, z2 = mu2(z1) + e^(lv2/2) eps2, and
+//
+//	log q(z|x) = log N(eps) - sum lv1/2 - sum lv2/2
+//	log p(z)   = log N(z2; 0, I) + log N(z1; m(z2), e^v(z2))
+//	log w      = log p(x|z1) + log p(z) - log q(z|x)
+//
+// so the ELBO, IWAE, log p(x) and the score estimator need nothing else
+// (the KL is the Monte Carlo estimate log q - log p). Encode is
+// [mu1, mu2(mu1)]; Sample draws z2 = n2, z1 = m(z2) + e^(v(z2)/2) n1 and
+// decodes z1; Decode of a given z reads its z1. [Model.LatentLayers] gives
+// [L1, L2]. Burda et al.'s 784-100-100-[100]-50-50-[50] is
+// TwoLayerConfig(Config{Hidden: [100, 100], Activation: tanh, ...}, 100,
+// 50, [50, 50]). Top-down inference (the Ladder VAE) is not built: it would
+// be another family whose q(z1|x, z2) shares p(z1|z2)'s network.
 //
 // Decoder: g = MLP'(z) and, per pixel d,
 //

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/govae/govae/amortized"
@@ -52,9 +53,13 @@ func TestEveryPosteriorFamilyRoundTrips(t *testing.T) {
 	}
 	for _, tc := range []struct{ post, stored string }{
 		{"diag", "diag"}, {"fullcov", "fullcov"}, {"planar:2", "planar:2"}, {"radial:2", "radial:2"}, {"iaf:2", "iaf:2:7"},
+		{"twolayer:2:3", "twolayer:2:3"}, // with the prior twolayer: q(z1|x) q(z2|z1), p(z2) p(z1|z2) p(x|z1)
 	} {
 		t.Run(tc.post, func(t *testing.T) {
 			cfg := amortized.Config{DataDim: 16, ImageRows: 4, ImageCols: 4, Hidden: []int{8}, Latent: 3, Posterior: tc.post}
+			if strings.HasPrefix(tc.post, amortized.TwoLayer) {
+				cfg.Prior = amortized.TwoLayer
+			}
 			m, err := amortized.New(cfg, 1)
 			if err != nil {
 				t.Fatal(err)
@@ -78,6 +83,9 @@ func TestEveryPosteriorFamilyRoundTrips(t *testing.T) {
 			}
 			if got.Config().Posterior != tc.stored || m.Config().Posterior != tc.stored {
 				t.Errorf("posterior %q saved, %q loaded; want %q", m.Config().Posterior, got.Config().Posterior, tc.stored)
+			}
+			if got.Config().Prior != m.Config().Prior {
+				t.Errorf("prior %q saved, %q loaded", m.Config().Prior, got.Config().Prior)
 			}
 			if _, cfg, _, err := checkpoints.Inspect(path); err != nil || cfg.Posterior != tc.stored {
 				t.Errorf("Inspect: posterior %q, %v", cfg.Posterior, err)

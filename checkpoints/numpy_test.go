@@ -41,7 +41,9 @@ x, eps, z = (np.array(req[k], dtype=np.float64) for k in ("x", "eps", "z"))
 drawn = draw_decoder(cfg, w, np.random.default_rng(0))
 assert set(drawn) == set(w) and all(drawn[n].shape == w[n].shape for n in w)
 json.dump({"mu": point(cfg, w, x).tolist(), "decoded": decode(cfg, w, z).tolist(), "elbo": elbo(cfg, w, x, eps).tolist(),
-           "global_kl": float(global_kl(cfg, w))}, sys.stdout)
+           "global_kl": float(global_kl(cfg, w)),
+           "logw": log_weight(cfg, w, x, eps).tolist(),
+           "logpx": log_px(cfg, w, x, 3, np.random.default_rng(0)).tolist()}, sys.stdout)
 `
 	for _, tc := range []amortized.Config{
 		{DataDim: 6, Hidden: []int{5, 4}, Latent: 3, Activation: "tanh"},
@@ -59,6 +61,11 @@ json.dump({"mu": point(cfg, w, x).tolist(), "decoded": decode(cfg, w, z).tolist(
 		// scales in decoder.*.rho, and the KL of the globals.
 		{DataDim: 6, Hidden: []int{5}, Latent: 2, Activation: "tanh", DecoderPriorSigma: 0.5, Dtype: "float64"},
 		{DataDim: 6, Hidden: []int{5}, Latent: 3, DecoderPriorSigma: 2},
+		// Two stochastic layers: q(z2|z1) and p(z1|z2) with their widths
+		// (the prior's not the mirror, or none), the decoder reading z1.
+		amortized.TwoLayerConfig(amortized.Config{DataDim: 6, Hidden: []int{5}, Activation: "tanh", Dtype: "float64"}, 2, 1, []int{4, 3}),
+		withPrior(amortized.TwoLayerConfig(amortized.Config{DataDim: 6, Hidden: []int{4}, Likelihood: "gaussian", Dtype: "float64"}, 1, 2, []int{3}), "twolayer:2,2"),
+		amortized.TwoLayerConfig(amortized.Config{DataDim: 6, Hidden: []int{}}, 1, 1, nil),
 	} {
 		m, err := amortized.New(tc, 9)
 		if err != nil {
@@ -112,6 +119,7 @@ json.dump({"mu": point(cfg, w, x).tolist(), "decoded": decode(cfg, w, z).tolist(
 			Mu, Decoded [][]float64
 			Elbo        []float64
 			GlobalKL    float64 `json:"global_kl"`
+			LogW, LogPx []float64
 		}
 		if err := json.Unmarshal(out, &py); err != nil {
 			t.Fatalf("python output %q: %v", out, err)
@@ -134,11 +142,24 @@ json.dump({"mu": point(cfg, w, x).tolist(), "decoded": decode(cfg, w, z).tolist(
 					t.Errorf("%+v: decoded[%d][%d] Go %v, NumPy %v", tc, i, j, dec[i][j], py.Decoded[i][j])
 				}
 			}
+			// Without a closed-form KL the ELBO is the log weight at eps
+			// (log_px log-mean-exps such weights: it must at least run).
+			if !m.AnalyticKL() && !near(el[i], py.LogW[i]) {
+				t.Errorf("%+v: log weight[%d] Go %v, NumPy %v", tc, i, el[i], py.LogW[i])
+			}
+			if math.IsNaN(py.LogPx[i]) || math.IsInf(py.LogPx[i], 0) {
+				t.Errorf("%+v: NumPy log_px[%d] = %v", tc, i, py.LogPx[i])
+			}
 			if !near(el[i], py.Elbo[i]) {
 				t.Errorf("%+v: ELBO[%d] Go %v, NumPy %v", tc, i, el[i], py.Elbo[i])
 			}
 		}
 	}
+}
+
+func withPrior(c amortized.Config, prior string) amortized.Config {
+	c.Prior = prior
+	return c
 }
 
 // pythonWithNumPy returns the first interpreter that can import numpy.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"strings"
 
 	"github.com/govae/govae/internal/imgrid"
 	"github.com/govae/govae/internal/plotting"
@@ -28,24 +29,40 @@ func generate(o generateOptions, stdout io.Writer) error {
 		return err
 	}
 	rng := rand.New(rand.NewPCG(o.seed, 0))
-	z := make([][]float32, o.n)
-	for i := range z {
-		z[i] = make([]float32, src.m.LatentDim())
-		for j := range z[i] {
-			z[i][j] = float32(o.temperature * rng.NormFloat64())
+	var imgs, z [][]float32
+	if prior := src.m.Config().Prior; prior != "" {
+		// Only the prior's sampler knows it (two layers: z1 ~ p(z1|z2)).
+		if o.temperature != 1 {
+			return usagef("-temperature %g: this model's prior is %s, not N(0, I); only -temperature 1 (Model.Sample) is defined for it", o.temperature, prior)
 		}
+		if o.weightDraws > 0 {
+			return usagef("-weight-draws: this model's prior is %s; weight draws are shown for the N(0, I) prior only", prior)
+		}
+		imgs, err = src.m.Sample(o.n, rng)
+	} else {
+		z = make([][]float32, o.n)
+		for i := range z {
+			z[i] = make([]float32, src.m.LatentDim())
+			for j := range z[i] {
+				z[i][j] = float32(o.temperature * rng.NormFloat64())
+			}
+		}
+		imgs, err = src.m.Decode(z)
 	}
-	imgs, err := src.m.Decode(z)
 	if err != nil {
 		return err
 	}
 	if o.weightDraws > 0 {
 		return generateWeightDraws(o, src.m, g, z, imgs, stdout)
 	}
-	if err := writeSampleFigure(g, imgs, fmt.Sprintf("%d images decoded from z ~ N(0, %g² I), seed %d", o.n, o.temperature, o.seed), o.output.out); err != nil {
+	from := fmt.Sprintf("z ~ N(0, %g² I)", o.temperature)
+	if prior := src.m.Config().Prior; prior != "" {
+		from = "z ~ p(z), prior " + prior
+	}
+	if err := writeSampleFigure(g, imgs, fmt.Sprintf("%d images decoded from %s, seed %d", o.n, from, o.seed), o.output.out); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "wrote %s: %d images decoded from z ~ N(0, %g^2 I), seed %d\n", o.output.out, o.n, o.temperature, o.seed)
+	fmt.Fprintf(stdout, "wrote %s: %d images decoded from %s, seed %d\n", o.output.out, o.n, strings.ReplaceAll(from, "²", "^2"), o.seed)
 	return nil
 }
 

@@ -155,7 +155,8 @@ func parseFlags(args []string) (trainrun.Config, error) {
 	fs.BoolVar(&cfg.Offline, "offline", false, "never download a missing dataset")
 	fs.StringVar(&cfg.Binarize, "binarize", "", "none, static or dynamic (default dynamic for bernoulli, none for gaussian)")
 	fs.StringVar(&cfg.Model.Likelihood, "likelihood", "bernoulli", "p(x|z): bernoulli or gaussian")
-	fs.IntVar(&cfg.Model.Latent, "latent", ref.Latent, "latent dimension")
+	latent := fs.String("latent", strconv.Itoa(ref.Latent), "latent dimension; L1,L2 for two stochastic layers q(z1|x) q(z2|z1), p(z2) p(z1|z2) p(x|z1)\n(Burda et al. 2015: -latent 100,50 -hidden 100,100 -activation tanh)")
+	latentHidden := fs.String("latent-hidden", "", "with -latent L1,L2: hidden widths of q(z2|z1), z1 side first; p(z1|z2) mirrors them\n(default two layers of L2 units, as Burda et al.)")
 	fs.StringVar(&cfg.Model.Activation, "activation", "relu", "hidden activation: relu, elu, tanh or softplus")
 	fs.StringVar(&cfg.Model.Posterior, "posterior", "diag", "q(z|x) family: diag (diagonal Gaussian), fullcov (full-covariance Gaussian),\nplanar:K or radial:K (K planar or radial flows with per-image parameters), iaf:K or iaf:K:H\n(K inverse autoregressive flows, MADE hidden width H, default 2*latent+1)")
 	fs.StringVar(&cfg.Model.Dtype, "dtype", "float32", "float32 or float64")
@@ -209,6 +210,9 @@ func parseFlags(args []string) (trainrun.Config, error) {
 	case *bayesDec:
 		cfg.Model.DecoderPriorSigma = *decSigma
 	}
+	if err := parseLatent(&cfg, *latent, *latentHidden); err != nil {
+		return cfg, err
+	}
 	if cfg.Explicit["decoder-hidden"] {
 		if cfg.Model.DecoderHidden, err = parseWidths("decoder-hidden", *decHidden); err != nil {
 			return cfg, err
@@ -257,12 +261,14 @@ func parseFlags(args []string) (trainrun.Config, error) {
 			return cfg, fmt.Errorf("-binarize: %w", err)
 		}
 	}
-	if _, err := amortized.CanonicalPosterior(cfg.Model.Posterior, cfg.Model.Latent); err != nil {
-		return cfg, fmt.Errorf("-posterior: %w", err)
+	if cfg.Model.Prior == "" {
+		if _, err := amortized.CanonicalPosterior(cfg.Model.Posterior, cfg.Model.Latent); err != nil {
+			return cfg, fmt.Errorf("-posterior: %w", err)
+		}
 	}
 	mc, err := (amortized.Config{DataDim: 1, Hidden: cfg.Model.Hidden, DecoderHidden: cfg.Model.DecoderHidden,
 		Latent: cfg.Model.Latent, Activation: cfg.Model.Activation, Likelihood: cfg.Model.Likelihood,
-		Posterior: cfg.Model.Posterior, Dtype: cfg.Model.Dtype, DecoderPriorSigma: cfg.Model.DecoderPriorSigma}).Normalize()
+		Posterior: cfg.Model.Posterior, Prior: cfg.Model.Prior, Dtype: cfg.Model.Dtype, DecoderPriorSigma: cfg.Model.DecoderPriorSigma}).Normalize()
 	if err != nil {
 		return cfg, err
 	}
@@ -290,6 +296,45 @@ func parseWidths(name, s string) ([]int, error) {
 		out = append(out, n)
 	}
 	return out, nil
+}
+
+// parseLatent sets the model's latent size from -latent: L, or L1,L2 for
+// two stochastic layers (the twolayer posterior and prior of amortized,
+// each layer a diagonal Gaussian, so -posterior must stay diag).
+func parseLatent(cfg *trainrun.Config, latent, hidden string) error {
+	f := strings.Split(latent, ",")
+	sizes := make([]int, len(f))
+	for i, v := range f {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("-latent %q: want a positive integer, or L1,L2 for two stochastic layers", latent)
+		}
+		if n < 1 {
+			return fmt.Errorf("-latent %s: want >= 1", latent)
+		}
+		sizes[i] = n
+	}
+	switch {
+	case len(sizes) == 1:
+		cfg.Model.Latent = sizes[0]
+		if cfg.Explicit["latent-hidden"] {
+			return errors.New("-latent-hidden applies only to two stochastic layers (-latent L1,L2)")
+		}
+		return nil
+	case len(sizes) > 2:
+		return fmt.Errorf("-latent %s: at most two stochastic layers (L1,L2)", latent)
+	case cfg.Explicit["posterior"] && cfg.Model.Posterior != amortized.Diagonal:
+		return fmt.Errorf("-latent %s (two stochastic layers) takes -posterior diag: each layer is a diagonal Gaussian", latent)
+	}
+	up := []int{sizes[1], sizes[1]}
+	if cfg.Explicit["latent-hidden"] {
+		var err error
+		if up, err = parseWidths("latent-hidden", hidden); err != nil {
+			return err
+		}
+	}
+	cfg.Model = amortized.TwoLayerConfig(cfg.Model, sizes[0], sizes[1], up)
+	return nil
 }
 
 // saveEvery is the value of -save-every: a number of steps or a duration.

@@ -24,7 +24,10 @@
 // active_units counts latent dimensions u with Var_x(E_q[z_u|x]) > 0.01
 // (Burda et al. 2015), with Model.Encode's point summary standing in for
 // E_q[z|x]: the mean for Gaussian posteriors, the flow applied to the base
-// mean for flows.
+// mean for flows. A two-layer model (amortized.TwoLayer) reports them per
+// layer too (active_units_per_layer, z1 first); its point summary of z2 is
+// mu2(mu1(x)), the mean of q(z2|z1) at z1's mean, not E_q[z2|x] (the
+// average of mu2(z1) over z1 ~ q(z1|x)), which it approximates.
 //
 // Before anything is printed or written the numbers are checked
 // (checkReport): a quantity that is not finite is an error naming it, and
@@ -47,6 +50,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/govae/govae/amortized"
@@ -93,8 +97,11 @@ type Report struct {
 	LogPxSDOverImage float64 `json:"sd_over_images"`
 	NLL              float64 `json:"nll"`
 	ActiveUnits      int     `json:"active_units"`
-	Latent           int     `json:"latent"`
-	Posterior        string  `json:"posterior"`
+	// ActiveUnitsPerLayer is ActiveUnits per stochastic layer, z1 first
+	// (omitted for one layer).
+	ActiveUnitsPerLayer []int  `json:"active_units_per_layer,omitempty"`
+	Latent              int    `json:"latent"`
+	Posterior           string `json:"posterior"`
 	// KLMethod is how the KL term was computed: "closed form" for a
 	// (family, prior) pair that has one, else "monte carlo" (one sample).
 	KLMethod     string  `json:"kl_method"`
@@ -229,8 +236,21 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		r.LogPxSeconds = time.Since(llStart).Seconds()
 	}
-	if r.ActiveUnits, err = activeUnits(ctx, m, x); err != nil {
+	perLayer, err := activeUnitsByLayer(ctx, m, x)
+	if err != nil {
 		return nil, err
+	}
+	for _, a := range perLayer {
+		r.ActiveUnits += a
+	}
+	layersText := ""
+	if layers := m.LatentLayers(); len(layers) > 1 {
+		r.ActiveUnitsPerLayer = perLayer
+		var parts []string
+		for i, a := range perLayer {
+			parts = append(parts, fmt.Sprintf("z%d %d of %d", i+1, a, layers[i]))
+		}
+		layersText = " (" + strings.Join(parts, ", ") + ")"
 	}
 	var sum, v float64
 	for i := range ll {
@@ -254,8 +274,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := checkReport(r, ll, m.Config()); err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Checkpoint, err)
 	}
-	fmt.Fprintf(out, "ELBO %.3f (recon %.3f, KL %.3f, %s); log p(x) %.3f %s (k = %d); NLL %.3f; active units %d of %d; %.1fs\n",
-		r.ELBO, r.Recon, r.KL, r.KLMethod, r.LogPx, stderr, cfg.K, r.NLL, r.ActiveUnits, r.Latent, r.Seconds)
+	fmt.Fprintf(out, "ELBO %.3f (recon %.3f, KL %.3f, %s); log p(x) %.3f %s (k = %d); NLL %.3f; active units %d of %d%s; %.1fs\n",
+		r.ELBO, r.Recon, r.KL, r.KLMethod, r.LogPx, stderr, cfg.K, r.NLL, r.ActiveUnits, r.Latent, layersText, r.Seconds)
 	if r.GlobalKL != nil {
 		fmt.Fprintf(out, "Bayesian decoder, %d weight draws: %s; KL(q(theta)||p(theta)) = %.1f nats (the whole model's per-image ELBO subtracts it / N_train)\n",
 			r.WeightDraws, r.Integration, *r.GlobalKL)
@@ -277,23 +297,40 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 // over the rows of x (Burda et al. 2015), with Encode's point summary as
 // E_q[z|x].
 func ActiveUnits(m *amortized.Model, x [][]float32) (int, error) {
-	return activeUnits(context.Background(), m, x)
+	per, err := activeUnitsByLayer(context.Background(), m, x)
+	n := 0
+	for _, a := range per {
+		n += a
+	}
+	return n, err
 }
 
-func activeUnits(ctx context.Context, m *amortized.Model, x [][]float32) (int, error) {
+// ActiveUnitsByLayer is ActiveUnits per stochastic layer of m
+// (Model.LatentLayers), z1 first.
+func ActiveUnitsByLayer(m *amortized.Model, x [][]float32) ([]int, error) {
+	return activeUnitsByLayer(context.Background(), m, x)
+}
+
+func activeUnitsByLayer(ctx context.Context, m *amortized.Model, x [][]float32) ([]int, error) {
 	var mu [][]float32
 	for i := 0; i < len(x); i += encodeChunk {
 		if ctx.Err() != nil {
-			return 0, ErrInterrupted
+			return nil, ErrInterrupted
 		}
 		z, err := m.Encode(x[i:min(i+encodeChunk, len(x))])
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		mu = append(mu, z...)
 	}
-	active := 0
+	layers := m.LatentLayers()
+	active := make([]int, len(layers))
+	layer, end := 0, layers[0]
 	for j := range m.LatentDim() {
+		for j >= end {
+			layer++
+			end += layers[layer]
+		}
 		var s, ss float64
 		for _, r := range mu {
 			s += float64(r[j])
@@ -301,7 +338,7 @@ func activeUnits(ctx context.Context, m *amortized.Model, x [][]float32) (int, e
 		}
 		n := float64(len(mu))
 		if ss/n-(s/n)*(s/n) > 0.01 {
-			active++
+			active[layer]++
 		}
 	}
 	return active, nil

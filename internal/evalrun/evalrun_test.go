@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -52,7 +53,7 @@ func TestSeedsAgreeWithinReportedError(t *testing.T) {
 			t.Fatal(err)
 		}
 		var back Report
-		if err := json.Unmarshal(b, &back); err != nil || back != *r {
+		if err := json.Unmarshal(b, &back); err != nil || !reflect.DeepEqual(back, *r) {
 			t.Fatalf("JSON %s does not match the report %+v (%v)", b, *r, err)
 		}
 		// The dataset came from the description best.safetensors carries.

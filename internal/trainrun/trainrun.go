@@ -636,7 +636,8 @@ func checkResumable(cfg Config, saved run, mc amortized.Config, opts amortized.T
 		{"val", fmt.Sprint(cfg.ValSize), fmt.Sprint(saved.ValSize)},
 		{"seed", fmt.Sprint(cfg.Seed), fmt.Sprint(saved.Seed)},
 		{"hidden", joinInts(cfg.Model.Hidden), joinInts(mc.Hidden)},
-		{"latent", fmt.Sprint(cfg.Model.Latent), fmt.Sprint(mc.Latent)},
+		{"latent", joinInts(cfg.Model.LatentLayers()), joinInts(mc.LatentLayers())},
+		{"latent-hidden", cfg.Model.Posterior, mc.Posterior},
 		{"likelihood", cfg.Model.Likelihood, mc.Likelihood},
 		{"activation", cfg.Model.Activation, mc.Activation},
 		{"posterior", canonicalPosterior(cfg, mc), mc.Posterior},
@@ -749,10 +750,10 @@ func trimMetrics(path string, epoch int, step int64, out io.Writer) error {
 // pictures draws the per-epoch grids with fixed inputs, so that successive
 // epochs show the same z and the same test images.
 type pictures struct {
-	m    *amortized.Model
-	grid imgrid.Grid
-	z    [][]float32
-	x    [][]float32
+	m       *amortized.Model
+	grid    imgrid.Grid
+	samples int // images from the prior per epoch; 0: not images
+	x       [][]float32
 }
 
 func newPictures(m *amortized.Model, testL *data.Loader) (*pictures, error) {
@@ -762,14 +763,7 @@ func newPictures(m *amortized.Model, testL *data.Loader) (*pictures, error) {
 		return p, nil
 	}
 	p.grid = imgrid.Grid{Rows: c.ImageRows, Cols: c.ImageCols, Channels: c.DataDim / (c.ImageRows * c.ImageCols), Columns: 8, Pad: 2, Scale: 2, Background: 96}
-	rng := rand.New(rand.NewPCG(1, 2))
-	p.z = make([][]float32, 64)
-	for i := range p.z {
-		p.z[i] = make([]float32, c.Latent)
-		for j := range p.z[i] {
-			p.z[i][j] = float32(rng.NormFloat64())
-		}
-	}
+	p.samples = 64
 	buf := make([]float32, testL.BatchSize()*testL.Dim())
 	rows, err := testL.Batch(0, 0, buf)
 	if err != nil {
@@ -782,14 +776,17 @@ func newPictures(m *amortized.Model, testL *data.Loader) (*pictures, error) {
 }
 
 func (p *pictures) write(dir string, epoch int) error {
-	if p.z == nil {
+	if p.samples == 0 {
 		return nil
 	}
-	imgs, err := p.m.Decode(p.z)
+	// The same noise every epoch, through the prior's sampler (for N(0, I)
+	// the very z a seeded N(0, I) draw gives; for a two-layer model z1
+	// follows p(z1|z2)).
+	imgs, err := p.m.Sample(p.samples, rand.New(rand.NewPCG(1, 2)))
 	if err != nil {
 		return err
 	}
-	samples := imgrid.Figure{Grid: p.grid, Title: fmt.Sprintf("Samples after epoch %d\n(the same z ~ N(0, I) every epoch)", epoch)}
+	samples := imgrid.Figure{Grid: p.grid, Title: fmt.Sprintf("Samples after epoch %d\n(the same prior noise every epoch)", epoch)}
 	var blk imgrid.Block
 	for i := 0; i < len(imgs); i += 8 {
 		blk.Rows = append(blk.Rows, imgrid.Row{Images: imgs[i:min(i+8, len(imgs))]})
