@@ -19,6 +19,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/govae/govae/internal/cli"
 	"os"
 	"os/signal"
 	"syscall"
@@ -77,7 +78,7 @@ func run(args []string) int {
 			err = evalrun.ErrInterrupted
 		}
 	}
-	var ue *evalrun.UsageError
+	var ue *cli.UsageError
 	switch {
 	case err == nil:
 		return 0

@@ -30,6 +30,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/govae/govae/internal/cli"
 	"io"
 	"math"
 	"os"
@@ -123,7 +124,7 @@ func run(args []string) (code int) {
 			return 1
 		}
 	}
-	var ue *trainrun.UsageError
+	var ue *cli.UsageError
 	switch {
 	case err == nil:
 		return 0

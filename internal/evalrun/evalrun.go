@@ -43,6 +43,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/govae/govae/internal/cli"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -106,13 +107,8 @@ func KLMethod(m *amortized.Model) string {
 	return "monte carlo"
 }
 
-// UsageError is an error in the settings.
-type UsageError struct{ Err error }
-
-func (e *UsageError) Error() string { return e.Err.Error() }
-func (e *UsageError) Unwrap() error { return e.Err }
-
-func usagef(format string, args ...any) error { return &UsageError{fmt.Errorf(format, args...)} }
+// usagef is an error in the settings: a *cli.UsageError.
+var usagef = cli.Usagef
 
 // Run evaluates and prints a summary; it returns the report.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
@@ -136,7 +132,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.JSON != "" {
 		// Before any work: a bad path must not cost a whole evaluation.
 		if err := atomicfile.CheckOutput("-json", cfg.JSON, atomicfile.JSONReport); err != nil {
-			return nil, &UsageError{err}
+			return nil, cli.Usage(err)
 		}
 	}
 	m, err := checkpoints.Load(cfg.Checkpoint)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/govae/govae/internal/cli"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -87,16 +88,9 @@ type Config struct {
 // Config.MaxRollbacks is 0.
 const DefaultMaxRollbacks = 3
 
-// UsageError is an error in the job's settings (the command line), as
-// opposed to a failure while running it.
-type UsageError struct{ Err error }
-
-func (e *UsageError) Error() string { return e.Err.Error() }
-func (e *UsageError) Unwrap() error { return e.Err }
-
-func usagef(format string, args ...any) error {
-	return &UsageError{fmt.Errorf(format, args...)}
-}
+// usagef is an error in the job's settings (the command line), as opposed
+// to a failure while running it: a *cli.UsageError.
+var usagef = cli.Usagef
 
 // ErrInterrupted is returned when the context was cancelled and a resumable
 // checkpoint was saved.
