@@ -19,12 +19,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/govae/govae/internal/cli"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
+	"github.com/govae/govae/internal/cli"
 	"github.com/govae/govae/internal/evalrun"
 )
 

@@ -67,7 +67,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/govae/govae/internal/cli"
 	"io"
 	"math"
 	"os"
@@ -81,6 +80,7 @@ import (
 
 	"github.com/govae/govae/amortized"
 	"github.com/govae/govae/internal/atomicfile"
+	"github.com/govae/govae/internal/cli"
 	"github.com/govae/govae/internal/plotting"
 	"github.com/govae/govae/internal/report"
 )

@@ -30,7 +30,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/govae/govae/internal/cli"
 	"io"
 	"math"
 	"os"
@@ -45,6 +44,7 @@ import (
 	"github.com/govae/govae/amortized"
 	"github.com/govae/govae/data"
 	"github.com/govae/govae/internal/atomicfile"
+	"github.com/govae/govae/internal/cli"
 	"github.com/govae/govae/internal/trainrun"
 )
 

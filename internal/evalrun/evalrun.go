@@ -43,7 +43,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/govae/govae/internal/cli"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -54,6 +53,7 @@ import (
 	"github.com/govae/govae/checkpoints"
 	"github.com/govae/govae/data"
 	"github.com/govae/govae/internal/atomicfile"
+	"github.com/govae/govae/internal/cli"
 	"github.com/govae/govae/internal/progress"
 	"github.com/govae/govae/internal/trainrun"
 )
