@@ -57,6 +57,9 @@ func ReadInfo(path string, verify bool) (*Info, error) {
 	}
 	in := &Info{Path: path, Size: fi.Size()}
 	meta := h.meta
+	if _, ok := meta[keyFormat]; !ok {
+		return nil, fmt.Errorf("checkpoints: %s: a safetensors file, but not a govae checkpoint (no metadata %q)", path, keyFormat)
+	}
 	if meta[keyFormat] != FormatName {
 		return nil, fmt.Errorf("checkpoints: %s: not a govae checkpoint (metadata %q is %q, want %q)", path, keyFormat, meta[keyFormat], FormatName)
 	}
