@@ -294,9 +294,10 @@ func Train(ctx context.Context, cfg Config) error {
 	if !m.AnalyticKL() {
 		kl = "Monte Carlo KL"
 	}
-	fmt.Fprintf(out, "model %d-%s-%d (%s, %s likelihood, %s posterior, %s, %s), %d parameters; objective %s with k = %d, %s gradients; batch %d, lr %g, epochs %d, seed %d\n",
+	fmt.Fprintf(out, "model %d-%s-%d (%s, %s likelihood, %s posterior, %s, %s), %d parameters; objective %s, %s gradients; batch %d, lr %g, epochs %d, seed %d\n",
 		mc.DataDim, joinInts(mc.Hidden), mc.Latent, mc.Activation, mc.Likelihood, mc.Posterior, kl, mc.Dtype,
-		m.Params().Count(), o.Objective, o.K, o.Estimator, r.Batch, o.LR, o.Epochs, r.Seed)
+		m.Params().Count(), objectiveName(o), o.Estimator, r.Batch, o.LR, o.Epochs, r.Seed)
+	printUnits(out, mc, o)
 	if cfg.Resume {
 		st := tr.State()
 		fmt.Fprintf(out, "resuming at epoch %d, batch %d (step %d)\n", st.Epoch+1, st.Batch, st.Step)
@@ -335,6 +336,7 @@ func Train(ctx context.Context, cfg Config) error {
 		return err
 	}
 	var bar *progress.Reporter
+	var running runningMean
 	nb := trainL.NumBatches()
 	hooks := amortized.Hooks{
 		AfterStep: func(t *amortized.Trainer, s amortized.StepStats) error {
@@ -343,11 +345,11 @@ func Train(ctx context.Context, cfg Config) error {
 				bar.Add(int64(s.Batch))
 			}
 			bar.Add(1)
-			bar.SetStatus(fmt.Sprintf("ELBO %.2f", s.Recon-s.KL))
+			running.add(s)
+			bar.SetStatus(running.status(t.Options()))
 			if cfg.LogEvery > 0 && s.Step%int64(cfg.LogEvery) == 0 {
-				fmt.Fprintf(out, "step %d (epoch %d, batch %d/%d): loss %.3f, recon %.3f, KL %.3f, beta %.3f\n",
-					s.Step, s.Epoch, s.Batch+1, nb, s.Loss, s.Recon, s.KL, s.Beta)
-				st := report.Step{Kind: report.StepKind, Epoch: s.Epoch, Step: s.Step, ELBO: s.Recon - s.KL, Recon: s.Recon, KL: s.KL, Beta: s.Beta, Loss: s.Loss}
+				fmt.Fprintln(out, stepLine(s, nb, t.Options()))
+				st := report.Step{Kind: report.StepKind, Epoch: s.Epoch, Step: s.Step, ELBO: s.Recon - s.KL, Recon: s.Recon, KL: s.KL, Beta: s.Beta, Loss: s.Loss, Bound: s.Bound}
 				if err := appendLine(filepath.Join(cfg.Out, MetricsFile), st); err != nil {
 					return err
 				}
@@ -430,7 +432,7 @@ func Train(ctx context.Context, cfg Config) error {
 	if st.BestEpoch > 0 {
 		best = fmt.Sprintf("best validation ELBO %.3f at epoch %d", st.BestValELBO, st.BestEpoch)
 	}
-	fmt.Fprintf(out, "done: %d epochs, %d steps; %s; checkpoints in %s\n", st.Epoch, st.Step, best, cfg.Out)
+	fmt.Fprintf(out, "done: %s, %s; %s; checkpoints in %s\n", plural(st.Epoch, "epoch", "epochs"), plural(int(st.Step), "step", "steps"), best, cfg.Out)
 	return nil
 }
 
@@ -517,8 +519,16 @@ func endEpoch(dir string, out io.Writer, t *amortized.Trainer, e amortized.Epoch
 	if err := appendMetrics(filepath.Join(dir, MetricsFile), line); err != nil {
 		return sv.failed(err)
 	}
-	fmt.Fprintf(out, "epoch %d/%d: train ELBO %.3f (recon %.3f, KL %.3f), val %s, test %.3f; %.0f images/s, %.1fs\n",
-		e.Epoch, t.Options().Epochs, e.Train.ELBO, e.Train.Recon, e.Train.KL, val, ts.ELBO, e.ImagesPerSec, line.Seconds)
+	bound := ""
+	if o := t.Options(); o.Objective == amortized.ObjectiveIWAE {
+		bound = fmt.Sprintf("train IWAE bound (k=%d) %.3f [optimized]; ", max(o.K, 1), e.Train.Bound)
+	}
+	warm := ""
+	if e.Beta < 1 {
+		warm = fmt.Sprintf(" [KL warm-up: beta %.3f]", e.Beta)
+	}
+	fmt.Fprintf(out, "epoch %d/%d: %strain ELBO %.3f (recon %.3f, KL %.3f; mean over the epoch's batches)%s, validation ELBO %s, test ELBO %.3f; %.0f images/s, %.1fs\n",
+		e.Epoch, t.Options().Epochs, bound, e.Train.ELBO, e.Train.Recon, e.Train.KL, warm, val, ts.ELBO, e.ImagesPerSec, line.Seconds)
 	if err := pics.write(dir, e.Epoch); err != nil {
 		return sv.failed(err)
 	}
