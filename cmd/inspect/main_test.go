@@ -14,6 +14,7 @@ import (
 	"github.com/govae/govae/amortized"
 	"github.com/govae/govae/checkpoints"
 	"github.com/govae/govae/internal/synth"
+	"github.com/govae/govae/internal/testutil"
 	"github.com/govae/govae/internal/trainrun"
 )
 
@@ -155,5 +156,34 @@ func TestBadInput(t *testing.T) {
 	}
 	if code, _, _ := inspect(t, "-bogus", "x"); code != 2 {
 		t.Errorf("bad flag: exit %d", code)
+	}
+}
+
+// TestLargeFileReadsHeaderOnly: describing a 64 MB checkpoint allocates a
+// small fraction of it, with and without verifying the checksum (streamed).
+func TestLargeFileReadsHeaderOnly(t *testing.T) {
+	m, err := amortized.New(amortized.Config{DataDim: 784, ImageRows: 28, ImageCols: 28, Hidden: []int{10000}, Latent: 20}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "big.safetensors")
+	if err := checkpoints.Save(path, m, nil); err != nil {
+		t.Fatal(err)
+	}
+	m = nil
+	fi, _ := os.Stat(path)
+	for _, verify := range []bool{false, true} {
+		var in *checkpoints.Info
+		var err error
+		alloc := testutil.Allocated(func() { in, err = checkpoints.ReadInfo(path, verify) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if alloc > uint64(fi.Size())/16 {
+			t.Errorf("verify %v: describing a %d-byte file allocated %d bytes", verify, fi.Size(), alloc)
+		}
+		if verify && in.Checksum != checkpoints.ChecksumVerified || in.NumParams < 15_000_000 {
+			t.Errorf("verify %v: %+v", verify, in)
+		}
 	}
 }
