@@ -30,17 +30,168 @@ func (m *Model) LogLikelihood(x [][]float32, k int, rng *rand.Rand) ([]float64, 
 
 // LogLikelihoodSE is LogLikelihood that also returns each estimate's Monte
 // Carlo standard error, by the delta method: sd(w) / (sqrt(k) mean(w)) over
-// the k importance weights w. It is NaN for k = 1.
+// the k importance weights w. It is NaN for k = 1. With heavy-tailed
+// weights (the usual case for a VAE's posterior as a proposal) it is too
+// small, often by several times: see LogLikelihoodEstimate for an error
+// from independent replicates.
 func (m *Model) LogLikelihoodSE(x [][]float32, k int, rng *rand.Rand) (ll, se []float64, err error) {
+	e, err := m.LogLikelihoodEstimate(x, k, 1, rng)
+	if err != nil {
+		return nil, nil, err
+	}
+	return e.LogPx, e.DeltaSE, nil
+}
+
+// DefaultReplicates is the usual number of replicate groups R of
+// LogLikelihoodEstimate.
+const DefaultReplicates = 10
+
+// LLEstimate is LogLikelihoodEstimate's result, per row of x.
+type LLEstimate struct {
+	K, R int // importance samples per row; replicate groups
+	// LogPx is log (1/k) sum_i w_i over all k weights: LogLikelihood's number.
+	LogPx []float64
+	// DeltaSE is the delta-method standard error sd(w) / (sqrt(k) mean(w));
+	// NaN for k = 1.
+	DeltaSE []float64
+	// Replicates holds, per row, R independent estimates log (1/m) sum w
+	// over disjoint groups of m = k/R of the same weights (sizes differ by
+	// one when R does not divide k); nil when R < 2.
+	Replicates [][]float64
+	// ESS is the effective sample size of the weights, (sum w)^2 / sum w^2:
+	// k for equal weights, 1 when one weight dominates.
+	ESS []float64
+}
+
+// ReplicateSE is the standard error of the mean over rows of LogPx by the
+// delete-a-group jackknife (Efron 1982) over the R replicate groups:
+// sqrt(sum_n v_n) / N with
+//
+//	v_n = (R-1)/R sum_g (L_{n,-g} - mean_g L_{n,-g})^2,
+//
+// L_{n,-g} being row n's estimate from all samples outside group g. Unlike
+// the delta method, which divides sd(w) by mean(w) of the same few samples
+// and so cannot exceed about one nat however far a single large weight
+// moves the estimate, the jackknife sees how much the estimate moves when
+// the group holding that weight is left out. With heavy-tailed weights it
+// tracks the spread between seeds (TestReplicateErrorMatchesSeedSpread);
+// with light tails it agrees with the delta method. NaN when R < 2.
+func (e *LLEstimate) ReplicateSE() float64 {
+	if e.R < 2 || len(e.Replicates) == 0 {
+		return math.NaN()
+	}
+	var v float64
+	for _, reps := range e.Replicates {
+		v += jackknifeVar(reps, e.K)
+	}
+	return math.Sqrt(v) / float64(len(e.Replicates))
+}
+
+// RowReplicateSE is ReplicateSE of row i's estimate alone.
+func (e *LLEstimate) RowReplicateSE(i int) float64 {
+	if e.R < 2 || len(e.Replicates) == 0 {
+		return math.NaN()
+	}
+	return math.Sqrt(jackknifeVar(e.Replicates[i], e.K))
+}
+
+// jackknifeVar is the delete-a-group jackknife variance of log (1/k) sum w
+// given the groups' estimates reps (group g holds the samples s with
+// s*R/k == g).
+func jackknifeVar(reps []float64, k int) float64 {
+	R := len(reps)
+	sizes := make([]float64, R)
+	for s := range k {
+		sizes[s*R/k]++
+	}
+	// Each leave-one-out estimate by its own log-sum-exp: a group that
+	// outweighs the rest by more than exp's range still gives a finite one.
+	loo := make([]float64, R)
+	var mean float64
+	for g := range R {
+		mx := math.Inf(-1)
+		for h, r := range reps {
+			if h != g {
+				mx = math.Max(mx, r)
+			}
+		}
+		var sum float64
+		for h, r := range reps {
+			if h != g {
+				sum += sizes[h] * math.Exp(r-mx)
+			}
+		}
+		loo[g] = mx + math.Log(sum/(float64(k)-sizes[g]))
+		mean += loo[g] / float64(R)
+	}
+	var ss float64
+	for _, l := range loo {
+		ss += (l - mean) * (l - mean)
+	}
+	return ss * float64(R-1) / float64(R)
+}
+
+// DeltaSEOfMean is the delta-method standard error of the mean over rows:
+// sqrt(sum_n DeltaSE_n^2) / N (NaN for k = 1).
+func (e *LLEstimate) DeltaSEOfMean() float64 {
+	var v float64
+	for _, s := range e.DeltaSE {
+		v += s * s
+	}
+	return math.Sqrt(v) / float64(len(e.DeltaSE))
+}
+
+// MeanESS is the effective sample size averaged over rows.
+func (e *LLEstimate) MeanESS() float64 {
+	var s float64
+	for _, v := range e.ESS {
+		s += v
+	}
+	return s / float64(len(e.ESS))
+}
+
+// Append adds the rows of o (same K and R) after e's.
+func (e *LLEstimate) Append(o *LLEstimate) {
+	e.K, e.R = o.K, o.R
+	e.LogPx = append(e.LogPx, o.LogPx...)
+	e.DeltaSE = append(e.DeltaSE, o.DeltaSE...)
+	e.ESS = append(e.ESS, o.ESS...)
+	if o.Replicates != nil {
+		e.Replicates = append(e.Replicates, o.Replicates...)
+	}
+}
+
+// LogLikelihoodEstimate is LogLikelihood with three error measures per row
+// (see LLEstimate): the delta-method error, R independent replicate
+// estimates from disjoint groups of the k samples (R = 1: none; R is
+// capped at k), and the effective sample size. The numbers in LogPx are
+// those of LogLikelihood with the same rng state, whatever R.
+func (m *Model) LogLikelihoodEstimate(x [][]float32, k, R int, rng *rand.Rand) (*LLEstimate, error) {
+	if R < 1 {
+		return nil, fmt.Errorf("amortized: LogLikelihood: %d replicate groups, want >= 1", R)
+	}
+	R = min(R, max(k, 1))
+	ll, se, ess, reps, err := m.logLikelihood(x, k, R, rng)
+	if err != nil {
+		return nil, err
+	}
+	e := &LLEstimate{K: k, R: R, LogPx: ll, DeltaSE: se, ESS: ess}
+	if R >= 2 {
+		e.Replicates = reps
+	}
+	return e, nil
+}
+
+func (m *Model) logLikelihood(x [][]float32, k, R int, rng *rand.Rand) (ll, se, ess []float64, reps [][]float64, err error) {
 	if k < 1 {
-		return nil, nil, fmt.Errorf("amortized: LogLikelihood: k = %d importance samples, want >= 1", k)
+		return nil, nil, nil, nil, fmt.Errorf("amortized: LogLikelihood: k = %d importance samples, want >= 1", k)
 	}
 	if rng == nil {
-		return nil, nil, errors.New("amortized: LogLikelihood: rng is nil")
+		return nil, nil, nil, nil, errors.New("amortized: LogLikelihood: rng is nil")
 	}
 	flat, err := m.checkData(x)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	n, D, L := len(x), m.cfg.DataDim, m.noiseWidth()
 	// The encoder runs once per row; its heads (all of q's parameters,
@@ -49,7 +200,7 @@ func (m *Model) LogLikelihoodSE(x [][]float32, k int, rng *rand.Rand) (ll, se []
 	// encoder for each sample.
 	q, err := m.encodeHeads(flat, n)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	// One seed per row: the noise of (row, sample) is addressable, so any
 	// split of the work gives the same numbers.
@@ -67,10 +218,11 @@ func (m *Model) LogLikelihoodSE(x [][]float32, k int, rng *rand.Rand) (ll, se []
 	}
 	units := (n + rowsPerUnit - 1) / rowsPerUnit
 	acc := make([]lseAcc, n)
+	groups := make([]lseAcc, n*R)
 	var next atomic.Int64
 	copies, release, err := m.workerCopies(units)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	defer release()
 	workers := len(copies)
@@ -93,7 +245,7 @@ func (m *Model) LogLikelihoodSE(x [][]float32, k int, rng *rand.Rand) (ll, se []
 					return
 				}
 				r0, r1 := u*rowsPerUnit, min((u+1)*rowsPerUnit, n)
-				if err := buf.runUnit(g, flat, q, seeds, acc, r0, r1, k); err != nil {
+				if err := buf.runUnit(g, flat, q, seeds, acc, groups, R, r0, r1, k); err != nil {
 					errs[w] = err
 					return
 				}
@@ -102,13 +254,20 @@ func (m *Model) LogLikelihoodSE(x [][]float32, k int, rng *rand.Rand) (ll, se []
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, nil, err
 	}
-	ll, se = make([]float64, n), make([]float64, n)
+	ll, se, ess = make([]float64, n), make([]float64, n), make([]float64, n)
+	reps = make([][]float64, n)
 	for i := range acc {
 		ll[i], se[i] = acc[i].result(k)
+		ess[i] = acc[i].s1 * acc[i].s1 / acc[i].s2
+		reps[i] = make([]float64, R)
+		for g := range R {
+			a := &groups[i*R+g]
+			reps[i][g], _ = a.result(a.n)
+		}
 	}
-	return ll, se, nil
+	return ll, se, ess, reps, nil
 }
 
 // encodeHeads runs the encoder on n validated rows and returns each head's
@@ -168,7 +327,9 @@ func newLogWBuffers(size, D, L int, heads []Head) *logWBuffers {
 
 // runUnit evaluates k weights for each of rows [r0, r1), in graph-sized
 // chunks; q holds the encoder's heads of every row.
-func (b *logWBuffers) runUnit(g *graph, flat []float32, q [][]float64, seeds []uint64, acc []lseAcc, r0, r1, k int) error {
+// groups holds R accumulators per row; sample s of a row goes to group
+// s*R/k, so the groups are disjoint and their sizes differ by one at most.
+func (b *logWBuffers) runUnit(g *graph, flat []float32, q [][]float64, seeds []uint64, acc, groups []lseAcc, R, r0, r1, k int) error {
 	D, L := b.D, b.L
 	total := (r1 - r0) * k
 	for start := 0; start < total; start += b.size {
@@ -199,6 +360,8 @@ func (b *logWBuffers) runUnit(g *graph, flat []float32, q [][]float64, seeds []u
 		b.lw = g.read(outLogW, b.lw)
 		for i, row := range b.item {
 			acc[row].add(b.lw[i])
+			s := (start + i) % k
+			groups[row*R+s*R/k].add(b.lw[i])
 		}
 	}
 	return nil

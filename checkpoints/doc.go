@@ -42,4 +42,32 @@
 // beyond the run's, a step smaller than the epochs and batches done), a
 // best epoch in the future, non-finite sums or baseline, non-finite Adam
 // moments and negative second moments.
+//
+// # Describing a file without loading it
+//
+// ReadInfo (used by cmd/inspect) parses the header only: configuration,
+// parameter count (from a counting store), data description, training
+// state, format version and size; with verify it streams the file through
+// SHA-256 in constant memory and reports the checksum as verified,
+// mismatch or none, so a multi-gigabyte file costs no memory.
+//
+// # Why our own codec, and not github.com/nlpodyssey/safetensors
+//
+// The files are plain safetensors, and interop_test.go holds both
+// directions against github.com/nlpodyssey/safetensors (a Go port of
+// Hugging Face's reference code): every file Save writes, of each
+// posterior family, both dtypes, with training state, reads with it to the
+// same names, dtypes, shapes, bytes and metadata; and a model written with
+// it as docs/checkpoint-format.md says (names, metadata, the checksum
+// patched in) loads with Load. We still keep our codec, because that
+// library does not do what checkpoints need: it has no checksum (a flipped
+// bit loads silently); it reads only from a []byte holding the whole file,
+// so nothing can be checked before the file is in memory (ours reads the
+// header first and checks every declared size against fstat, refusing a
+// FIFO, a device, a sparse 40 GB file or a file over MaxReadSize first);
+// it parses the header into map[string]any trees (losing duplicate keys,
+// which ours reports, and allocating for arbitrary JSON); its Serialize
+// takes a map, so the tensor order is its own, not the model's; and it is
+// not fuzzed (ours is: FuzzDecode, FuzzReadHeader, with bounded
+// allocations). Replacing ours would mean adding all of that around it.
 package checkpoints

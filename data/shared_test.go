@@ -12,16 +12,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/govae/govae/internal/testutil"
 )
 
 // Tests on the real datasets read $GOVAE_DATA/<dataset>/ and are skipped
 // when GOVAE_DATA is unset.
 func sharedData(t testing.TB, name string) string {
 	t.Helper()
-	root := os.Getenv(EnvData)
-	if root == "" {
-		t.Skip("GOVAE_DATA is not set: point it at the folder holding mnist/ and fashion-mnist/ to test on the real datasets")
-	}
+	root := testutil.SkipWithoutData(t)
 	dir := filepath.Join(root, name)
 	if _, err := os.Stat(dir); err != nil {
 		t.Fatalf("GOVAE_DATA is set but: %v", err)

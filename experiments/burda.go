@@ -182,7 +182,7 @@ func burdaReport(e *env, sz burdaSize, schedule []lrStage, rows []burdaRow) (str
 		"Adam (0.9, 0.999, eps 1e-4), batch %d, dynamic binarization, seed %d. The step size follows the paper's schedule, "+
 		"0.001 * 10^(-i/7) for 3^i epochs, cut here at i = 0..%d (%s) and at %s of training per row "+
 		"(the paper: i = 0..7, 3,280 passes). Test NLL = -log p(x) by importance sampling with k = %d on %s test images "+
-		"binarized once; ± is the Monte Carlo standard error of that mean.\n\n",
+		"binarized once; ± is the Monte Carlo standard error of that mean over sampling seeds (jackknife over 10 groups of the k samples).\n\n",
 		batchSize, e.Seed, sz.MaxStage, commas(passes)+" passes", sz.Budget.Round(time.Second), sz.K, commas(rows[0].ev.N))
 	t := newTable("model", "test NLL here", "Burda et al.", "difference", "test ELBO", "active units (per layer)", "epochs (of schedule)", "training time", "images/s")
 	for _, r := range rows {

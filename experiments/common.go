@@ -189,17 +189,19 @@ func trainModel(ctx context.Context, e *env, label string, ds *dataset, cfg amor
 
 // evaluation is a model's test-set numbers, means over the evaluation images, in nats.
 type evaluation struct {
-	N           int
-	K           int     // importance samples behind LogPx
-	LogPx       float64 // importance-sampled log p(x), k = K
-	LogPxSE     float64 // its Monte Carlo standard error
-	LogPxRows   []float64
-	ELBO        float64 // mean over elboDraws draws per image
-	Recon, KL   float64
-	IW          map[int]float64 // IWAE bounds L_k for the requested k
-	ActiveUnits int
-	Latent      int
-	Seconds     float64 // for LogPx
+	N            int
+	K            int     // importance samples behind LogPx
+	LogPx        float64 // importance-sampled log p(x), k = K
+	LogPxSE      float64 // its Monte Carlo standard error over seeds: jackknife over amortized.DefaultReplicates groups of the k samples
+	LogPxSEDelta float64 // the delta-method error, too small with heavy-tailed weights
+	ESS          float64 // effective sample size of the weights, mean over images
+	LogPxRows    []float64
+	ELBO         float64 // mean over elboDraws draws per image
+	Recon, KL    float64
+	IW           map[int]float64 // IWAE bounds L_k for the requested k
+	ActiveUnits  int
+	Latent       int
+	Seconds      float64 // for LogPx
 }
 
 // elboDraws is the number of draws per image behind an evaluation's ELBO:
@@ -226,45 +228,44 @@ func evaluate(ctx context.Context, m *amortized.Model, ds *dataset, k int, iw []
 		return nil, err
 	}
 	for _, j := range iw {
-		ll, _, err := logLikelihood(ctx, m, ds.TestX, j, rand.New(rand.NewPCG(seed, uint64(j))))
+		e, err := logLikelihood(ctx, m, ds.TestX, j, rand.New(rand.NewPCG(seed, uint64(j))))
 		if err != nil {
 			return nil, err
 		}
-		ev.IW[j] = mean(ll)
+		ev.IW[j] = mean(e.LogPx)
 	}
 	start := time.Now()
-	ll, se, err := logLikelihood(ctx, m, ds.TestX, k, rand.New(rand.NewPCG(seed, 0x6c6f6770)))
+	e, err := logLikelihood(ctx, m, ds.TestX, k, rand.New(rand.NewPCG(seed, 0x6c6f6770)))
 	if err != nil {
 		return nil, err
 	}
 	ev.Seconds = time.Since(start).Seconds()
-	ev.LogPxRows, ev.LogPx = ll, mean(ll)
-	var v float64
-	for _, s := range se {
-		if !math.IsNaN(s) {
-			v += s * s
-		}
+	ev.LogPxRows, ev.LogPx = e.LogPx, mean(e.LogPx)
+	ev.LogPxSE, ev.LogPxSEDelta, ev.ESS = e.ReplicateSE(), e.DeltaSEOfMean(), e.MeanESS()
+	if k == 1 {
+		ev.LogPxSE, ev.LogPxSEDelta = 0, 0
 	}
-	ev.LogPxSE = math.Sqrt(v) / float64(len(se))
 	return ev, nil
 }
 
-// logLikelihood runs Model.LogLikelihoodSE in slices of rows so that a
-// cancelled context stops it; the rows' noise comes from rng in row order,
-// so the slicing does not change the numbers (as in internal/evalrun).
-func logLikelihood(ctx context.Context, m *amortized.Model, x [][]float32, k int, rng *rand.Rand) (ll, se []float64, err error) {
+// logLikelihood runs Model.LogLikelihoodEstimate (with
+// amortized.DefaultReplicates groups) in slices of rows so that a cancelled
+// context stops it; the rows' noise comes from rng in row order, so the
+// slicing does not change the numbers (as in internal/evalrun).
+func logLikelihood(ctx context.Context, m *amortized.Model, x [][]float32, k int, rng *rand.Rand) (*amortized.LLEstimate, error) {
 	step := max(50, 20000/k)
+	all := &amortized.LLEstimate{}
 	for i := 0; i < len(x); i += step {
 		if err := ctx.Err(); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		l, s, err := m.LogLikelihoodSE(x[i:min(i+step, len(x))], k, rng)
+		e, err := m.LogLikelihoodEstimate(x[i:min(i+step, len(x))], k, amortized.DefaultReplicates, rng)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		ll, se = append(ll, l...), append(se, s...)
+		all.Append(e)
 	}
-	return ll, se, nil
+	return all, nil
 }
 
 func mean(v []float64) float64 {

@@ -129,10 +129,11 @@ func runGap(ctx context.Context, e *env) (string, error) {
 // convergence check.
 func (r *gapRow) measure(ctx context.Context, e *env, ds *dataset, sz gapSize) error {
 	m, x := r.tr.Model, ds.TestX
-	var err error
-	if r.llAmortized, _, err = logLikelihood(ctx, m, x, sz.K, rand.New(rand.NewPCG(e.Seed, 0x6c6f6770))); err != nil {
+	est, err := logLikelihood(ctx, m, x, sz.K, rand.New(rand.NewPCG(e.Seed, 0x6c6f6770)))
+	if err != nil {
 		return err
 	}
+	r.llAmortized = est.LogPx
 	start := time.Now()
 	rng := rand.New(rand.NewPCG(e.Seed, 0x6c6f63616c))
 	var traceSum []float64

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"image/png"
 	"math"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/govae/govae/internal/testutil"
 )
 
 // dataRoot is the folder holding mnist/ (and fashion-mnist/): $GOVAE_DATA,
@@ -23,7 +26,7 @@ func dataRoot(t *testing.T) string {
 		root = filepath.Join("..", "..", "shared", "data")
 	}
 	if st, err := os.Stat(filepath.Join(root, "mnist")); err != nil || !st.IsDir() {
-		t.Skipf("no MNIST in %s/mnist (set $GOVAE_DATA to the folder holding mnist/ and fashion-mnist/): the quick runs need real images", root)
+		testutil.SkipNoData(t, fmt.Sprintf("no MNIST in %s/mnist (set $GOVAE_DATA to the folder holding mnist/ and fashion-mnist/): the quick runs need real images", root))
 	}
 	abs, err := filepath.Abs(root)
 	if err != nil {

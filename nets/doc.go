@@ -38,11 +38,19 @@
 // accurate to a few ulps, and branch-free ReLU and its gradient. Each fused
 // op node keeps its output tensor from one run to the next (the tape
 // machine's Reset drops its registers, so it would otherwise allocate and
-// zero every output, weight gradients included, on every step). Importing
-// this package installs internal/gemm's float32 matrix product (AVX-512 or
-// AVX2 assembly on amd64, pure Go elsewhere) as gorgonia's and tensor's BLAS;
-// a program may install another with gorgonia.Use after that, and the fused
-// ops use whichever is installed.
+// zero every output, weight gradients included, on every step).
+//
+// # Side effect of importing: gorgonia's BLAS
+//
+// Importing this package (amortized, checkpoints and every command do)
+// installs internal/gemm's float32 matrix product (AVX-512 or AVX2 assembly
+// on amd64, pure Go elsewhere) as gorgonia's and tensor's BLAS for the whole
+// process, from an init function calling [UseFastBLAS]: gorgonia has one
+// global BLAS, and a VAE trains several times slower on gonum's pure-Go
+// Sgemm. A program that uses gorgonia for other graphs and wants another
+// BLAS installs it with gorgonia.Use after its imports; the fused ops use
+// whichever is installed, and [UseFastBLAS] puts ours back ([UsingFastBLAS]
+// tells which is in place).
 //
 // # Masked layers (MADE)
 //

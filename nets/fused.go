@@ -27,8 +27,22 @@ import (
 // register, so a preallocated output is never offered after the first run.
 
 // Every graph's float32 matrix products go through internal/gemm, several
-// times faster than gonum's pure-Go Sgemm on the shapes of a VAE.
-func init() { G.Use(gemm.Implementation{}) }
+// times faster than gonum's pure-Go Sgemm on the shapes of a VAE. Installed
+// when the package is imported (so amortized, checkpoints and every tool
+// get it without a call); see UseFastBLAS.
+func init() { UseFastBLAS() }
+
+// UseFastBLAS installs internal/gemm's matrix product as gorgonia's and
+// tensor's BLAS, process-wide (gorgonia.Use). Importing this package
+// already did; call it again to restore it after installing another BLAS
+// with gorgonia.Use. Calling it more than once is harmless.
+func UseFastBLAS() { G.Use(gemm.Implementation{}) }
+
+// UsingFastBLAS reports whether gorgonia's BLAS is the one UseFastBLAS installs.
+func UsingFastBLAS() bool {
+	_, ok := G.WhichBLAS().(gemm.Implementation)
+	return ok
+}
 
 // Dense adds act(x W + b) to x's graph for x (B, In), w (In, Out), b (Out).
 // With dataInput set, x gets no gradient: use it where x is data (the

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	gonumBLAS "gonum.org/v1/gonum/blas/gonum"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -234,5 +235,23 @@ func TestCounterCountsWithoutAllocating(t *testing.T) {
 	}
 	if _, err := ps.New("over", 1, 1000); !errors.Is(err, ErrTooMany) {
 		t.Errorf("the count past the limit: err = %v", err)
+	}
+}
+
+// TestUseFastBLAS: importing nets installed the fast BLAS; another one
+// installed with gorgonia.Use stays until UseFastBLAS restores ours.
+func TestUseFastBLAS(t *testing.T) {
+	if !UsingFastBLAS() {
+		t.Fatal("importing nets did not install internal/gemm")
+	}
+	defer UseFastBLAS()
+	G.Use(gonumBLAS.Implementation{})
+	if UsingFastBLAS() {
+		t.Fatal("gorgonia.Use did not replace the BLAS")
+	}
+	UseFastBLAS()
+	UseFastBLAS()
+	if !UsingFastBLAS() {
+		t.Fatal("UseFastBLAS did not restore internal/gemm")
 	}
 }

@@ -1,7 +1,9 @@
 // Command eval reports how well a trained model fits a dataset split: the
 // ELBO with its reconstruction and KL terms, the importance-sampled log p(x)
-// (Burda et al. 2015) with its Monte Carlo standard error, and the active
-// units.
+// (Burda et al. 2015) with its Monte Carlo standard error (the spread a
+// different -seed would give: a jackknife over -replicates groups of the k
+// samples, see internal/evalrun), the effective sample size of the
+// importance weights, and the active units.
 //
 //	go run ./cmd/eval -ckpt runs/mnist/best.safetensors -k 5000
 //	go run ./cmd/eval -ckpt runs/mnist/model.safetensors -k 1000 -n 1000 -json eval.json
@@ -24,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/govae/govae/internal/cli"
 	"github.com/govae/govae/internal/evalrun"
 )
 
@@ -41,6 +44,7 @@ func run(args []string) int {
 	fs.StringVar(&cfg.Split, "split", "test", "test or train")
 	fs.IntVar(&cfg.N, "n", 0, "evaluate the first N images (0: all)")
 	fs.IntVar(&cfg.K, "k", 5000, "importance samples per image for log p(x)")
+	fs.IntVar(&cfg.Replicates, "replicates", 0, "split the k samples into this many groups for the standard error of log p(x) (jackknife; 0: 10, or k if smaller)")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the sampling")
 	fs.IntVar(&cfg.WeightDraws, "weight-draws", 0, fmt.Sprintf("a Bayesian decoder's weight draws the ELBO and log p(x) average over (0: %d; 1 for other models)", evalrun.DefaultWeightDraws))
 	fs.StringVar(&cfg.JSON, "json", "", "also write the report as JSON to this file")
@@ -78,7 +82,7 @@ func run(args []string) int {
 			err = evalrun.ErrInterrupted
 		}
 	}
-	var ue *evalrun.UsageError
+	var ue *cli.UsageError
 	switch {
 	case err == nil:
 		return 0

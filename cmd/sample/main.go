@@ -80,6 +80,7 @@ import (
 
 	"github.com/govae/govae/amortized"
 	"github.com/govae/govae/internal/atomicfile"
+	"github.com/govae/govae/internal/cli"
 	"github.com/govae/govae/internal/plotting"
 	"github.com/govae/govae/internal/report"
 )
@@ -206,7 +207,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	fmt.Fprintf(stderr, "sample %s: %v\n", c.name, err)
-	var ue *usageError
+	var ue *cli.UsageError
 	if errors.As(err, &ue) {
 		return 2
 	}
@@ -229,15 +230,8 @@ func commandNames() string {
 	return strings.Join(names, ", ")
 }
 
-// usageError is a mistake on the command line, reported with exit status 2.
-type usageError struct{ err error }
-
-func (e *usageError) Error() string { return e.err.Error() }
-func (e *usageError) Unwrap() error { return e.err }
-
-func usagef(format string, args ...any) error {
-	return &usageError{fmt.Errorf(format, args...)}
-}
+// usagef is a mistake on the command line, reported with exit status 2.
+var usagef = cli.Usagef
 
 // outputFlags are the flags of every subcommand that writes a picture.
 type outputFlags struct {
@@ -261,7 +255,7 @@ func (o *outputFlags) check() error {
 		return usagef("-out %s: want a file name ending in .png", o.out)
 	}
 	if err := atomicfile.CheckOutput("-out", o.out, atomicfile.PNG); err != nil {
-		return &usageError{err}
+		return cli.Usage(err)
 	}
 	if o.scale < 1 || o.scale > maxScale {
 		return usagef("-scale %d: want 1 to %d", o.scale, maxScale)

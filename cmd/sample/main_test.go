@@ -48,7 +48,7 @@ func TestMain(m *testing.M) {
 	if err := setup(dir); err != nil {
 		fmt.Fprintln(os.Stderr, "setup:", err)
 	} else {
-		code = m.Run()
+		code = testutil.RunMain(m)
 	}
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -574,9 +574,7 @@ func TestHelpDocumentsEachSubcommand(t *testing.T) {
 // TestRealMNIST runs the commands that read test images on real MNIST with
 // an untrained reference-architecture model: 28x28 grids and a plot.
 func TestRealMNIST(t *testing.T) {
-	if os.Getenv(data.EnvData) == "" {
-		t.Skip("GOVAE_DATA is not set; set it to a folder holding mnist/ to run this test")
-	}
+	testutil.SkipWithoutData(t)
 	m, err := amortized.New(amortized.ReferenceConfig(), 1)
 	if err != nil {
 		t.Fatal(err)

@@ -55,7 +55,7 @@ func TestSecondTrainerIsRefused(t *testing.T) {
 	}
 	first.Wait()
 	code, stdoutText, errText := runBinary(t, bin, "-resume", "-out", out, "-epochs", "1")
-	if code != 0 || !strings.Contains(stdoutText, "done: 1 epochs") {
+	if code != 0 || !strings.Contains(stdoutText, "done: 1 epoch,") {
 		t.Fatalf("resume after kill -9 of the lock holder: exit %d\n%s\n%s", code, stdoutText, errText)
 	}
 }

@@ -44,6 +44,7 @@ import (
 	"github.com/govae/govae/amortized"
 	"github.com/govae/govae/data"
 	"github.com/govae/govae/internal/atomicfile"
+	"github.com/govae/govae/internal/cli"
 	"github.com/govae/govae/internal/trainrun"
 )
 
@@ -123,7 +124,7 @@ func run(args []string) (code int) {
 			return 1
 		}
 	}
-	var ue *trainrun.UsageError
+	var ue *cli.UsageError
 	switch {
 	case err == nil:
 		return 0

@@ -192,7 +192,7 @@ func TestSignalSavesResumableCheckpoint(t *testing.T) {
 				t.Fatalf("saved state %+v, %v", st, err)
 			}
 			resume := exec.Command(bin, "-resume", "-out", out, "-epochs", "1")
-			if b, err := resume.CombinedOutput(); err != nil || !strings.Contains(string(b), "done: 1 epochs") {
+			if b, err := resume.CombinedOutput(); err != nil || !strings.Contains(string(b), "done: 1 epoch,") {
 				t.Fatalf("resume: %v\n%s", err, b)
 			}
 		})

@@ -67,10 +67,11 @@ func evalDraws(ctx context.Context, m *amortized.Model, loader *data.Loader, x [
 		r.KL += st.KL / float64(draws)
 		fmt.Fprintf(out, "weight draw %d of %d: ELBO %.3f\n", s+1, draws, st.ELBO)
 		start := time.Now()
-		l, lse, err := logLikelihood(ctx, d, x, cfg.K, rngL, out)
+		e, err := logLikelihood(ctx, d, x, cfg.K, 1, rngL, out)
 		if err != nil {
 			return nil, nil, err
 		}
+		l, lse := e.LogPx, e.DeltaSE
 		llSec += time.Since(start).Seconds()
 		for i, v := range l {
 			per[i] = append(per[i], v)

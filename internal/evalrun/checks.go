@@ -53,7 +53,7 @@ func checkReport(r *Report, ll []float64, c amortized.Config) error {
 		name string
 		v    float64
 	}{{"the ELBO", r.ELBO}, {"the reconstruction term", r.Recon}, {"the KL term", r.KL},
-		{"log p(x)", r.LogPx}, {"the standard error of log p(x)", r.LogPxStderr}, {"the spread of log p(x) over images", r.LogPxSDOverImage}} {
+		{"log p(x)", r.LogPx}, {"the standard error of log p(x)", r.LogPxStderr}, {"the delta-method standard error of log p(x)", r.LogPxStderrDelta}, {"the effective sample size", r.ESSMean}, {"the spread of log p(x) over images", r.LogPxSDOverImage}} {
 		if math.IsNaN(q.v) || math.IsInf(q.v, 0) {
 			return fmt.Errorf("%s is not finite (%g): the model overflows on these images; no report written", q.name, q.v)
 		}

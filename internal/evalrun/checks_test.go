@@ -12,6 +12,7 @@ import (
 
 	"github.com/govae/govae/amortized"
 	"github.com/govae/govae/checkpoints"
+	"github.com/govae/govae/internal/cli"
 	"github.com/govae/govae/internal/synth"
 )
 
@@ -104,7 +105,7 @@ func TestJSONPathCheckedFirst(t *testing.T) {
 	} {
 		var out bytes.Buffer
 		_, err := Run(context.Background(), Config{Checkpoint: "/nonexistent.safetensors", Dataset: "tiny", DataDir: dataDir, Offline: true, K: 10, JSON: c.path, Stdout: &out})
-		var ue *UsageError
+		var ue *cli.UsageError
 		if !errors.As(err, &ue) || !strings.Contains(err.Error(), "-json") || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("-json %s: %v, want a usage error saying it %s", c.path, err, c.want)
 		}

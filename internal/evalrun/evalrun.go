@@ -17,9 +17,17 @@
 // log q(z|x) - log p(z) at the same z, so kl and elbo are then Monte Carlo
 // estimates with a spread over seeds.
 //
-// log_px_stderr is the Monte Carlo standard error of the mean over images,
-// sqrt(sum_n se_n^2) / N with se_n the delta-method error of image n's
-// estimate: the spread a different seed would give on the same images.
+// log_px_stderr, the "±" printed, is the Monte Carlo standard error of the
+// mean over images, the spread a different -seed would give on the same
+// images: sqrt(sum_n v_n) / N with v_n the delete-a-group jackknife
+// variance of image n's estimate over -replicates disjoint groups of its k
+// samples (amortized.LLEstimate.ReplicateSE). It is not the spread over
+// images, nor over training seeds. log_px_stderr_delta is the older
+// delta-method error sd(w) / (sqrt(k) mean(w)), kept for comparison: with
+// heavy-tailed importance weights it is several times too small.
+// ess_mean is the effective sample size (sum w)^2 / sum w^2 averaged over
+// images: far below k means a few weights carry the estimate and even the
+// jackknife error is to be taken with care.
 // sd_over_images is the standard deviation of the per-image estimates.
 // active_units counts latent dimensions u with Var_x(E_q[z_u|x]) > 0.01
 // (Burda et al. 2015), with Model.Encode's point summary standing in for
@@ -57,6 +65,7 @@ import (
 	"github.com/govae/govae/checkpoints"
 	"github.com/govae/govae/data"
 	"github.com/govae/govae/internal/atomicfile"
+	"github.com/govae/govae/internal/cli"
 	"github.com/govae/govae/internal/progress"
 	"github.com/govae/govae/internal/trainrun"
 )
@@ -70,6 +79,9 @@ type Config struct {
 	Split      string // test (default) or train
 	N          int    // first N images; 0 = all
 	K          int    // importance samples per image
+	// Replicates is the number of groups the k samples are split into for
+	// the standard error; 0 means amortized.DefaultReplicates.
+	Replicates int
 	Seed       uint64
 	// WeightDraws is the number of draws of a Bayesian decoder's weights
 	// the ELBO and log p(x) average over (bayes.go); 0 = DefaultWeightDraws
@@ -93,7 +105,10 @@ type Report struct {
 	Recon            float64 `json:"recon"`
 	KL               float64 `json:"kl"`
 	LogPx            float64 `json:"log_px"`
-	LogPxStderr      float64 `json:"log_px_stderr"`
+	LogPxStderr      float64 `json:"log_px_stderr"`       // jackknife over the replicate groups
+	LogPxStderrDelta float64 `json:"log_px_stderr_delta"` // delta method (too small with heavy tails)
+	Replicates       int     `json:"replicates"`
+	ESSMean          float64 `json:"ess_mean"`
 	LogPxSDOverImage float64 `json:"sd_over_images"`
 	NLL              float64 `json:"nll"`
 	ActiveUnits      int     `json:"active_units"`
@@ -122,13 +137,8 @@ func KLMethod(m *amortized.Model) string {
 	return "monte carlo"
 }
 
-// UsageError is an error in the settings.
-type UsageError struct{ Err error }
-
-func (e *UsageError) Error() string { return e.Err.Error() }
-func (e *UsageError) Unwrap() error { return e.Err }
-
-func usagef(format string, args ...any) error { return &UsageError{fmt.Errorf(format, args...)} }
+// usagef is an error in the settings: a *cli.UsageError.
+var usagef = cli.Usagef
 
 // Run evaluates and prints a summary; it returns the report.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
@@ -139,6 +149,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	if cfg.K < 1 || cfg.K > MaxK {
 		return nil, usagef("-k %d: want 1 to %d importance samples per image", cfg.K, MaxK)
+	}
+	if cfg.Replicates == 0 {
+		cfg.Replicates = min(amortized.DefaultReplicates, max(cfg.K, 2))
+	}
+	if cfg.Replicates < 2 || cfg.Replicates > max(cfg.K, 2) {
+		return nil, usagef("-replicates %d: want 2 to k (%d) groups of samples", cfg.Replicates, cfg.K)
 	}
 	if cfg.N < 0 {
 		return nil, usagef("-n %d: want 0 (all) or a positive count", cfg.N)
@@ -152,7 +168,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.JSON != "" {
 		// Before any work: a bad path must not cost a whole evaluation.
 		if err := atomicfile.CheckOutput("-json", cfg.JSON, atomicfile.JSONReport); err != nil {
-			return nil, &UsageError{err}
+			return nil, cli.Usage(err)
 		}
 	}
 	m, err := checkpoints.Load(cfg.Checkpoint)
@@ -216,11 +232,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	var ll, se []float64
-	if draws > 0 { // sets r.LogPxSeconds
+	var ll []float64
+	var est *amortized.LLEstimate
+	if draws > 0 { // sets the ELBO terms and r.LogPxSeconds
+		var se []float64
 		if ll, se, err = evalDraws(ctx, m, loader, x, cfg, draws, r, out); err != nil {
 			return nil, err
 		}
+		est = &amortized.LLEstimate{K: cfg.K, LogPx: ll, DeltaSE: se}
 	} else {
 		st, err := m.Evaluate(ctxBatches{ctx, loader}, rand.New(rand.NewPCG(cfg.Seed, 1)))
 		if err != nil {
@@ -231,10 +250,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		r.ELBO, r.Recon, r.KL = st.ELBO, st.Recon, st.KL
 		llStart := time.Now()
-		if ll, se, err = logLikelihood(ctx, m, x, cfg.K, rand.New(rand.NewPCG(cfg.Seed, 2)), out); err != nil {
+		if est, err = logLikelihood(ctx, m, x, cfg.K, cfg.Replicates, rand.New(rand.NewPCG(cfg.Seed, 2)), out); err != nil {
 			return nil, err
 		}
 		r.LogPxSeconds = time.Since(llStart).Seconds()
+		ll = est.LogPx
 	}
 	perLayer, err := activeUnitsByLayer(ctx, m, x)
 	if err != nil {
@@ -252,14 +272,21 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		layersText = " (" + strings.Join(parts, ", ") + ")"
 	}
-	var sum, v float64
+	var sum float64
 	for i := range ll {
 		sum += ll[i]
-		v += se[i] * se[i]
 	}
 	r.LogPx = sum / float64(n)
 	r.NLL = -r.LogPx
-	r.LogPxStderr = math.Sqrt(v) / float64(n)
+	r.LogPxStderrDelta = est.DeltaSEOfMean()
+	errText := fmt.Sprintf("delta method over %d weight draws", draws)
+	if len(est.Replicates) > 0 { // weight draws have no replicate groups (bayes.go)
+		r.Replicates, r.ESSMean = est.R, est.MeanESS()
+		r.LogPxStderr = est.ReplicateSE()
+		errText = fmt.Sprintf("standard error over seeds: jackknife over %d groups of samples; delta method %.3f), effective sample size %.1f of %d", r.Replicates, r.LogPxStderrDelta, r.ESSMean, cfg.K)
+	} else {
+		r.LogPxStderr = r.LogPxStderrDelta
+	}
 	var ss float64
 	for _, l := range ll {
 		ss += (l - r.LogPx) * (l - r.LogPx)
@@ -267,15 +294,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	r.LogPxSDOverImage = math.Sqrt(ss / float64(max(n-1, 1)))
 	r.Seconds = time.Since(start).Seconds()
 
-	stderr := fmt.Sprintf("± %.3f", r.LogPxStderr)
+	stderr := fmt.Sprintf("± %.3f (%s", r.LogPxStderr, errText)
 	if cfg.K == 1 {
-		stderr, r.LogPxStderr = "(no error estimate with k = 1)", 0
+		stderr, r.LogPxStderr, r.LogPxStderrDelta, r.Replicates = "(no error estimate with k = 1)", 0, 0, 0
 	}
 	if err := checkReport(r, ll, m.Config()); err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Checkpoint, err)
 	}
-	fmt.Fprintf(out, "ELBO %.3f (recon %.3f, KL %.3f, %s); log p(x) %.3f %s (k = %d); NLL %.3f; active units %d of %d%s; %.1fs\n",
-		r.ELBO, r.Recon, r.KL, r.KLMethod, r.LogPx, stderr, cfg.K, r.NLL, r.ActiveUnits, r.Latent, layersText, r.Seconds)
+	fmt.Fprintf(out, "ELBO %.3f (recon %.3f, KL %.3f, %s); log p(x) %.3f, k = %d, %s; NLL %.3f; active units %d of %d%s; %.1fs (nats per image, higher is better except NLL)\n",
+		r.ELBO, r.Recon, r.KL, r.KLMethod, r.LogPx, cfg.K, stderr, r.NLL, r.ActiveUnits, r.Latent, layersText, r.Seconds)
 	if r.GlobalKL != nil {
 		fmt.Fprintf(out, "Bayesian decoder, %d weight draws: %s; KL(q(theta)||p(theta)) = %.1f nats (the whole model's per-image ELBO subtracts it / N_train)\n",
 			r.WeightDraws, r.Integration, *r.GlobalKL)
@@ -344,41 +371,42 @@ func activeUnitsByLayer(ctx context.Context, m *amortized.Model, x [][]float32) 
 	return active, nil
 }
 
-// logLikelihood runs Model.LogLikelihoodSE in slices of rows to show
+// logLikelihood runs Model.LogLikelihoodEstimate in slices of rows to show
 // progress and honour cancellation; the per-row noise streams come from rng
 // in row order, so slicing does not change the numbers. A slice holds about
 // llChunk samples (one row at least); when ctx is cancelled during one,
 // logLikelihood returns at once and leaves the slice to finish in the
 // background (the process is about to exit: amortized has no context to
 // stop it).
-func logLikelihood(ctx context.Context, m *amortized.Model, x [][]float32, k int, rng *rand.Rand, out io.Writer) (ll, se []float64, err error) {
+func logLikelihood(ctx context.Context, m *amortized.Model, x [][]float32, k, R int, rng *rand.Rand, out io.Writer) (*amortized.LLEstimate, error) {
 	step := max(1, llChunk/k)
 	bar := progress.New(out, int64(len(x)), fmt.Sprintf("log p(x), k = %d", k), progress.WithUnit("images"))
 	defer bar.Finish()
 	type result struct {
-		ll, se []float64
-		err    error
+		e   *amortized.LLEstimate
+		err error
 	}
+	all := &amortized.LLEstimate{}
 	for i := 0; i < len(x); i += step {
 		if ctx.Err() != nil {
-			return nil, nil, ErrInterrupted
+			return nil, ErrInterrupted
 		}
 		done := make(chan result, 1)
 		go func(rows [][]float32) {
-			l, s, err := m.LogLikelihoodSE(rows, k, rng)
-			done <- result{l, s, err}
+			e, err := m.LogLikelihoodEstimate(rows, k, R, rng)
+			done <- result{e, err}
 		}(x[i:min(i+step, len(x))])
 		var r result
 		select {
 		case r = <-done:
 		case <-ctx.Done():
-			return nil, nil, ErrInterrupted
+			return nil, ErrInterrupted
 		}
 		if r.err != nil {
-			return nil, nil, r.err
+			return nil, r.err
 		}
-		ll, se = append(ll, r.ll...), append(se, r.se...)
-		bar.Add(int64(len(r.ll)))
+		all.Append(r.e)
+		bar.Add(int64(len(r.e.LogPx)))
 	}
-	return ll, se, nil
+	return all, nil
 }

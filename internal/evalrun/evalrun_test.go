@@ -60,7 +60,8 @@ func TestSeedsAgreeWithinReportedError(t *testing.T) {
 		if r.Dataset != "tiny" || r.N != 60 || r.Split != "test" || r.K != 200 || !strings.Contains(r.Binarization, "static") || r.KLMethod != "closed form" {
 			t.Fatalf("report says %+v", r)
 		}
-		if !(r.LogPx >= r.ELBO-0.05) || r.LogPxStderr <= 0 || r.ActiveUnits < 1 || r.NLL != -r.LogPx {
+		if !(r.LogPx >= r.ELBO-0.05) || r.LogPxStderr <= 0 || r.LogPxStderrDelta <= 0 || r.ActiveUnits < 1 || r.NLL != -r.LogPx ||
+			r.Replicates != 10 || r.ESSMean < 1 || r.ESSMean > 200 {
 			t.Fatalf("implausible report %+v", r)
 		}
 	}
@@ -81,6 +82,8 @@ func TestBadSettings(t *testing.T) {
 		{Config{Checkpoint: ckpt, K: 0}, "-k 0"},
 		{Config{Checkpoint: ckpt, K: 5, Split: "validation"}, "-split"},
 		{Config{Checkpoint: ckpt, K: 5, N: 1000}, "only 60 images"},
+		{Config{Checkpoint: ckpt, K: 5, Replicates: 6}, "-replicates 6"},
+		{Config{Checkpoint: ckpt, K: 50, Replicates: 1}, "-replicates 1"},
 		{Config{Checkpoint: ckpt, K: 5, JSON: "/no/such/dir/x.json"}, "-json"},
 		{Config{Checkpoint: filepath.Join(run, "missing.safetensors"), K: 5}, "missing.safetensors"},
 		{Config{Checkpoint: ckpt, K: 5, Dataset: "nosuch", DataDir: filepath.Join(dataDir, "empty")}, "nosuch"},

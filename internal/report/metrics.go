@@ -47,6 +47,8 @@ type Step struct {
 	KL    float64 `json:"kl"`
 	Beta  float64 `json:"beta"`
 	Loss  float64 `json:"loss"`
+	// Bound is the batch's objective estimate: the ELBO, or the IWAE bound.
+	Bound float64 `json:"bound,omitempty"`
 }
 
 // Metrics is a run's metrics.jsonl: epochs sorted by epoch (a later line

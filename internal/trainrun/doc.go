@@ -15,6 +15,20 @@
 //	index.html          the run's page (internal/report), refreshed after
 //	                    each epoch's checkpoint; a failure only warns
 //
+// # Console
+//
+// One vocabulary (console.go): the ELBO, recon - KL, and the IWAE bound
+// log (1/k) sum_i p(x, z_i)/q(z_i|x), in nats per image, higher is better;
+// the units are stated once at the start. The progress bar shows the
+// running means over the epoch so far, which at the epoch's end are the
+// summary's "train" numbers (the same quantity). LogEvery lines show that
+// batch's ELBO and terms and the optimized objective: marked [optimized]
+// when it is the ELBO or the IWAE bound, else spelled out (recon - beta KL
+// during warm-up, with free bits), with its value -loss. For likelihoods of
+// grey levels (Gaussian) a note says that densities can exceed 1, so the
+// ELBO can be positive. metrics.jsonl's step lines keep their fields (elbo,
+// recon, kl, beta, loss) and add "bound", the objective's estimate.
+//
 // # Crashes
 //
 // Every checkpoint is written atomically (temporary file, fsync, rename), so

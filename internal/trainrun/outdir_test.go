@@ -12,6 +12,7 @@ import (
 
 	"github.com/govae/govae/amortized"
 	"github.com/govae/govae/checkpoints"
+	"github.com/govae/govae/internal/cli"
 	"github.com/govae/govae/internal/synth"
 )
 
@@ -67,7 +68,7 @@ func TestAnyRunFileMarksARun(t *testing.T) {
 			t.Fatal(err)
 		}
 		err := Train(context.Background(), baseConfig(ds, out, 1))
-		var ue *UsageError
+		var ue *cli.UsageError
 		if !errors.As(err, &ue) || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "-force") {
 			t.Errorf("%s alone: %v, want a usage error naming it and -force", name, err)
 		}

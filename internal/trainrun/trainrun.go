@@ -19,6 +19,7 @@ import (
 	"github.com/govae/govae/checkpoints"
 	"github.com/govae/govae/data"
 	"github.com/govae/govae/internal/atomicfile"
+	"github.com/govae/govae/internal/cli"
 	"github.com/govae/govae/internal/imgrid"
 	"github.com/govae/govae/internal/progress"
 	"github.com/govae/govae/internal/report"
@@ -87,16 +88,9 @@ type Config struct {
 // Config.MaxRollbacks is 0.
 const DefaultMaxRollbacks = 3
 
-// UsageError is an error in the job's settings (the command line), as
-// opposed to a failure while running it.
-type UsageError struct{ Err error }
-
-func (e *UsageError) Error() string { return e.Err.Error() }
-func (e *UsageError) Unwrap() error { return e.Err }
-
-func usagef(format string, args ...any) error {
-	return &UsageError{fmt.Errorf(format, args...)}
-}
+// usagef is an error in the job's settings (the command line), as opposed
+// to a failure while running it: a *cli.UsageError.
+var usagef = cli.Usagef
 
 // ErrInterrupted is returned when the context was cancelled and a resumable
 // checkpoint was saved.
@@ -303,9 +297,10 @@ func Train(ctx context.Context, cfg Config) error {
 	if !m.AnalyticKL() {
 		kl = "Monte Carlo KL"
 	}
-	fmt.Fprintf(out, "model %d-%s-%d (%s, %s likelihood, %s posterior, %s, %s), %d parameters; objective %s with k = %d, %s gradients; batch %d, lr %g, epochs %d, seed %d\n",
+	fmt.Fprintf(out, "model %d-%s-%d (%s, %s likelihood, %s posterior, %s, %s), %d parameters; objective %s, %s gradients; batch %d, lr %g, epochs %d, seed %d\n",
 		mc.DataDim, joinInts(mc.Hidden), mc.Latent, mc.Activation, mc.Likelihood, mc.Posterior, kl, mc.Dtype,
-		m.Params().Count(), o.Objective, o.K, o.Estimator, r.Batch, o.LR, o.Epochs, r.Seed)
+		m.Params().Count(), objectiveName(o), o.Estimator, r.Batch, o.LR, o.Epochs, r.Seed)
+	printUnits(out, mc, o)
 	if m.BayesDecoder() {
 		fmt.Fprintf(out, "Bayesian decoder: q(theta) = N(mu, softplus(rho)^2) per decoder parameter, prior N(0, %g^2), KL/%d per training image; epoch ELBOs use the mean weights\n",
 			mc.DecoderPriorSigma, len(trainIdx))
@@ -348,6 +343,7 @@ func Train(ctx context.Context, cfg Config) error {
 		return err
 	}
 	var bar *progress.Reporter
+	var running runningMean
 	nb := trainL.NumBatches()
 	hooks := amortized.Hooks{
 		AfterStep: func(t *amortized.Trainer, s amortized.StepStats) error {
@@ -356,11 +352,11 @@ func Train(ctx context.Context, cfg Config) error {
 				bar.Add(int64(s.Batch))
 			}
 			bar.Add(1)
-			bar.SetStatus(fmt.Sprintf("ELBO %.2f", s.Recon-s.KL))
+			running.add(s)
+			bar.SetStatus(running.status(t.Options()))
 			if cfg.LogEvery > 0 && s.Step%int64(cfg.LogEvery) == 0 {
-				fmt.Fprintf(out, "step %d (epoch %d, batch %d/%d): loss %.3f, recon %.3f, KL %.3f, beta %.3f\n",
-					s.Step, s.Epoch, s.Batch+1, nb, s.Loss, s.Recon, s.KL, s.Beta)
-				st := report.Step{Kind: report.StepKind, Epoch: s.Epoch, Step: s.Step, ELBO: s.Recon - s.KL, Recon: s.Recon, KL: s.KL, Beta: s.Beta, Loss: s.Loss}
+				fmt.Fprintln(out, stepLine(s, nb, t.Options()))
+				st := report.Step{Kind: report.StepKind, Epoch: s.Epoch, Step: s.Step, ELBO: s.Recon - s.KL, Recon: s.Recon, KL: s.KL, Beta: s.Beta, Loss: s.Loss, Bound: s.Bound}
 				if err := appendLine(filepath.Join(cfg.Out, MetricsFile), st); err != nil {
 					return err
 				}
@@ -443,7 +439,7 @@ func Train(ctx context.Context, cfg Config) error {
 	if st.BestEpoch > 0 {
 		best = fmt.Sprintf("best validation ELBO %.3f at epoch %d", st.BestValELBO, st.BestEpoch)
 	}
-	fmt.Fprintf(out, "done: %d epochs, %d steps; %s; checkpoints in %s\n", st.Epoch, st.Step, best, cfg.Out)
+	fmt.Fprintf(out, "done: %s, %s; %s; checkpoints in %s\n", plural(st.Epoch, "epoch", "epochs"), plural(int(st.Step), "step", "steps"), best, cfg.Out)
 	return nil
 }
 
@@ -534,8 +530,16 @@ func endEpoch(dir string, out io.Writer, t *amortized.Trainer, e amortized.Epoch
 	if err := appendMetrics(filepath.Join(dir, MetricsFile), line); err != nil {
 		return sv.failed(err)
 	}
-	fmt.Fprintf(out, "epoch %d/%d: train ELBO %.3f (recon %.3f, KL %.3f), val %s, test %.3f; %.0f images/s, %.1fs\n",
-		e.Epoch, t.Options().Epochs, e.Train.ELBO, e.Train.Recon, e.Train.KL, val, ts.ELBO, e.ImagesPerSec, line.Seconds)
+	bound := ""
+	if o := t.Options(); o.Objective == amortized.ObjectiveIWAE {
+		bound = fmt.Sprintf("train IWAE bound (k=%d) %.3f [optimized]; ", max(o.K, 1), e.Train.Bound)
+	}
+	warm := ""
+	if e.Beta < 1 {
+		warm = fmt.Sprintf(" [KL warm-up: beta %.3f]", e.Beta)
+	}
+	fmt.Fprintf(out, "epoch %d/%d: %strain ELBO %.3f (recon %.3f, KL %.3f; mean over the epoch's batches)%s, validation ELBO %s, test ELBO %.3f; %.0f images/s, %.1fs\n",
+		e.Epoch, t.Options().Epochs, bound, e.Train.ELBO, e.Train.Recon, e.Train.KL, warm, val, ts.ELBO, e.ImagesPerSec, line.Seconds)
 	if line.GlobalKL != nil {
 		fmt.Fprintf(out, "  decoder weights: KL(q||p) = %.1f nats, %.3f per training image (not in the ELBOs above)\n", *line.GlobalKL, *line.GlobalKL/float64(t.DataSize()))
 	}

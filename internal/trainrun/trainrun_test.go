@@ -15,6 +15,7 @@ import (
 
 	"github.com/govae/govae/amortized"
 	"github.com/govae/govae/checkpoints"
+	"github.com/govae/govae/internal/cli"
 	"github.com/govae/govae/internal/synth"
 )
 
@@ -119,7 +120,7 @@ func TestTrainWritesRunDirectory(t *testing.T) {
 	}
 	// A second run into the same directory is refused.
 	err = Train(context.Background(), baseConfig(ds, out, 2))
-	var ue *UsageError
+	var ue *cli.UsageError
 	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "already holds a run") {
 		t.Fatalf("rerun: %v", err)
 	}
