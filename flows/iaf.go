@@ -2,11 +2,11 @@ package flows
 
 import (
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/govae/govae/nets"
 	G "gorgonia.org/gorgonia"
-	"gorgonia.org/tensor"
 )
 
 // IAFForgetBias is the constant added to the gate pre-activation s of an
@@ -154,7 +154,6 @@ func (bf boundIAF) Forward(z *G.Node) (out, logDet *G.Node, err error) {
 		}
 	}
 	defer catch(&err, "IAF")
-	dt := z.Dtype()
 
 	// The MADE, layer by layer, with the context added to the first
 	// layer's pre-activation.
@@ -169,30 +168,65 @@ func (bf boundIAF) Forward(z *G.Node) (out, logDet *G.Node, err error) {
 			x = must(f.made.Act.Apply(x))
 		}
 	}
-	// Output j corresponds to input j mod D: m is columns [0, D), s [D, 2D).
-	D := f.dim
-	m := cols(x, 0, D, B)
-	s := cols(x, D, 2*D, B)
-
-	a := must(G.Add(s, scalar(dt, IAFForgetBias)))
-	negA := must(G.Neg(a))
-	logSigma := must(G.Neg(must(G.Softplus(negA))))
-	// σ = exp(log σ), not sigmoid(a): gorgonia's sigmoid returns exactly 1
-	// above 19 (15 in float32), which would make out disagree with logDet
-	// by up to e^-19 per variable.
-	sigma := must(G.Exp(logSigma))
-	oneMinus := must(G.Sigmoid(negA)) // 1 - σ without cancellation
-	out = must(G.Add(must(G.HadamardProd(sigma, z)), must(G.HadamardProd(oneMinus, m))))
-	logDet = must(G.Sum(logSigma, 1))
+	// Output j corresponds to input j mod D: m is columns [0, D), s [D, 2D);
+	// the gate is one fused node forward and one backward (iafGate).
+	packed, err := applyRowMap(iafGate{D: f.dim}, x, z)
+	if err != nil {
+		return nil, nil, fmt.Errorf("flows: IAF: %w", err)
+	}
+	if out, err = split(packed, 0, f.dim, f.dim+1, false); err != nil {
+		return nil, nil, err
+	}
+	if logDet, err = split(packed, f.dim, f.dim+1, f.dim+1, true); err != nil {
+		return nil, nil, err
+	}
 	return out, logDet, nil
 }
 
-// cols is columns [from, to) of the (B, ·) matrix x as a (B, to-from)
-// matrix (gorgonia's slice drops a dimension of width 1; put it back).
-func cols(x *G.Node, from, to, B int) *G.Node {
-	y := must(G.Slice(x, nil, G.S(from, to)))
-	if to-from == 1 || B == 1 {
-		y = must(G.Reshape(y, tensor.Shape{B, to - from}))
+// iafGate is an IAF step's update for one row, from the MADE's output
+// x = [m, s] (width 2D) and z (width D), to [f(z), log|det|]:
+//
+//	a = s + IAFForgetBias,  log σ = -softplus(-a),  σ = exp(log σ),
+//	1 - σ = sigmoid(-a) = 1/(1 + e^a),  f(z) = σ z + (1 - σ) m,
+//	log|det| = Σ_j log σ_j,
+//
+// with softplus as gorgonia's float64 one (x above 16), differentiated as
+// that function; computed in float64 and rounded once.
+type iafGate struct{ D int }
+
+func (g iafGate) String() string  { return fmt.Sprintf("iafGate(%d)", g.D) }
+func (g iafGate) inWidths() []int { return []int{2 * g.D, g.D} }
+func (g iafGate) outWidth() int   { return g.D + 1 }
+func (g iafGate) workSize() int   { return 0 }
+
+func (g iafGate) forward(in [][]float64, out, _ []float64) error {
+	x, z := in[0], in[1]
+	var logDet float64
+	for j, zj := range z {
+		a := x[g.D+j] + IAFForgetBias
+		ls := -softplus(-a)
+		out[j] = math.Exp(ls)*zj + 1/(1+math.Exp(a))*x[j]
+		logDet += ls
 	}
-	return y
+	out[g.D] = logDet
+	return nil
+}
+
+func (g iafGate) backward(in [][]float64, _, gout []float64, gin [][]float64, _ []float64) error {
+	x, z := in[0], in[1]
+	gx, gz := gin[0], gin[1]
+	gl := gout[g.D]
+	for j, zj := range z {
+		a := x[g.D+j] + IAFForgetBias
+		sigma := math.Exp(-softplus(-a))
+		om := 1 / (1 + math.Exp(a))
+		gj := gout[j]
+		gz[j] += gj * sigma
+		gx[j] += gj * om
+		gls := gl + gj*zj*sigma // σ = exp(log σ)
+		gom := gj * x[j]
+		// d log σ/da = softplus'(-a); d(1-σ)/da = -(1-σ)σ' with the sigmoid's own σ' = 1 - (1-σ).
+		gx[g.D+j] += gls*softplusDeriv(-a) - gom*om*(1-om)
+	}
+	return nil
 }
