@@ -3,10 +3,13 @@ package flows
 import (
 	"fmt"
 	"math"
+
+	"github.com/chewxy/math32"
 	"slices"
 
 	"github.com/govae/govae/nets"
 	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
 )
 
 // IAFForgetBias is the constant added to the gate pre-activation s of an
@@ -170,7 +173,7 @@ func (bf boundIAF) Forward(z *G.Node) (out, logDet *G.Node, err error) {
 	}
 	// Output j corresponds to input j mod D: m is columns [0, D), s [D, 2D);
 	// the gate is one fused node forward and one backward (iafGate).
-	packed, err := applyRowMap(iafGate{D: f.dim}, x, z)
+	packed, err := applyRowMap(iafGate{D: f.dim, f32: z.Dtype() == tensor.Float32}, x, z)
 	if err != nil {
 		return nil, nil, fmt.Errorf("flows: IAF: %w", err)
 	}
@@ -187,29 +190,77 @@ func (bf boundIAF) Forward(z *G.Node) (out, logDet *G.Node, err error) {
 // x = [m, s] (width 2D) and z (width D), to [f(z), log|det|]:
 //
 //	a = s + IAFForgetBias,  log σ = -softplus(-a),  σ = exp(log σ),
-//	1 - σ = sigmoid(-a) = 1/(1 + e^a),  f(z) = σ z + (1 - σ) m,
-//	log|det| = Σ_j log σ_j,
+//	1 - σ = sigmoid(-a),  f(z) = σ z + (1 - σ) m,  log|det| = Σ_j log σ_j.
 //
-// with softplus as gorgonia's float64 one (x above 16), differentiated as
-// that function; computed in float64 and rounded once.
-type iafGate struct{ D int }
+// The forward pass rounds as the node-by-node gate it replaces did, in the
+// graph's dtype with gorgonia's softplus and sigmoid (and math32's exp in
+// float32), so that models give the values they gave before bit for bit
+// (checkpoints' version-1 fixture). The backward pass is in float64, of
+// that function (softplus' derivative 1 above its threshold).
+type iafGate struct {
+	D   int
+	f32 bool
+}
 
-func (g iafGate) String() string  { return fmt.Sprintf("iafGate(%d)", g.D) }
+func (g iafGate) String() string  { return fmt.Sprintf("iafGate(%d,f32=%t)", g.D, g.f32) }
 func (g iafGate) inWidths() []int { return []int{2 * g.D, g.D} }
 func (g iafGate) outWidth() int   { return g.D + 1 }
 func (g iafGate) workSize() int   { return 0 }
 
 func (g iafGate) forward(in [][]float64, out, _ []float64) error {
 	x, z := in[0], in[1]
+	if g.f32 {
+		var logDet float32
+		for j, zj := range z {
+			na := -(float32(x[g.D+j]) + IAFForgetBias)
+			ls := -softplus32(na)
+			out[j] = float64(float32(math32.Exp(ls)*float32(zj)) + float32(sigmoid32(na)*float32(x[j])))
+			logDet = float32(logDet + ls)
+		}
+		out[g.D] = float64(logDet)
+		return nil
+	}
 	var logDet float64
 	for j, zj := range z {
-		a := x[g.D+j] + IAFForgetBias
-		ls := -softplus(-a)
-		out[j] = math.Exp(ls)*zj + 1/(1+math.Exp(a))*x[j]
+		na := -(x[g.D+j] + IAFForgetBias)
+		ls := -softplus(na)
+		out[j] = float64(math.Exp(ls)*zj) + float64(sigmoid64(na)*x[j])
 		logDet += ls
 	}
 	out[g.D] = logDet
 	return nil
+}
+
+// softplus32 and sigmoid32, sigmoid64 are gorgonia's (its float32 ops
+// compute in float64 and round; sigmoid is 1 above 15, resp. 19).
+func softplus32(x float32) float32 {
+	switch {
+	case x < -103:
+		return 0
+	case x > 14:
+		return x
+	}
+	return float32(math.Log1p(math.Exp(float64(x))))
+}
+
+func sigmoid32(x float32) float32 {
+	switch {
+	case x < -88:
+		return 0
+	case x > 15:
+		return 1
+	}
+	return float32(1.0 / (1.0 + math.Exp(float64(-x))))
+}
+
+func sigmoid64(x float64) float64 {
+	switch {
+	case x < -709:
+		return 0
+	case x > 19:
+		return 1
+	}
+	return 1.0 / (1.0 + math.Exp(-x))
 }
 
 func (g iafGate) backward(in [][]float64, _, gout []float64, gin [][]float64, _ []float64) error {
