@@ -164,7 +164,11 @@ func (bf boundIAF) Forward(z *G.Node) (out, logDet *G.Node, err error) {
 	last := len(f.made.Layers) - 1
 	for k, l := range f.made.Layers {
 		x = must(l.Forward(bf.b, x))
-		if k == 0 && f.context > 0 {
+		switch {
+		case k == 0 && f.context > 0 && k < last && f.made.Act == nets.ReLU:
+			x = must(nets.AddReLU(x, must(f.ctx.Forward(bf.b, bf.h)))) // one node each way
+			continue
+		case k == 0 && f.context > 0:
 			x = must(G.Add(x, must(f.ctx.Forward(bf.b, bf.h))))
 		}
 		if k < last {
