@@ -135,6 +135,16 @@ func (op concatOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, erro
 // copyBlock copies between the (rows, w) matrix b and columns [off, off+w)
 // of the (rows, n) matrix a: into a when in, else out of it.
 func copyBlock[T float32 | float64](a, b []T, rows, n, w, off int, in bool) {
+	if w == 1 { // a flow step's b, alpha, beta: copy's call costs more than the element
+		for r := range rows {
+			if in {
+				a[r*n+off] = b[r]
+			} else {
+				b[r] = a[r*n+off]
+			}
+		}
+		return
+	}
 	for r := range rows {
 		ar, br := a[r*n+off:r*n+off+w], b[r*w:(r+1)*w]
 		if in {
