@@ -37,6 +37,15 @@ func newFlowPosterior(b *Builder, in QInput, K int, step func(k int) (flows.Flow
 	return flowPosterior{base: newDiagGauss(b, in), flow: flows.Compose(steps...)}
 }
 
+// newStackPosterior binds q0 and a flow made in one piece (a packed stack).
+func newStackPosterior(b *Builder, in QInput, mk func() (flows.Flow, error)) flowPosterior {
+	f, err := mk()
+	if err != nil {
+		b.Fail(err)
+	}
+	return flowPosterior{base: newDiagGauss(b, in), flow: f}
+}
+
 func (q flowPosterior) Sample(eps *G.Node) (z, logq *G.Node) {
 	z0, logq0 := q.base.sample(eps)
 	zK, logDet, err := q.flow.Forward(z0)

@@ -20,19 +20,24 @@ func init() {
 type planarFamily struct{ steps int }
 
 func (f planarFamily) String() string { return fmt.Sprintf("%s:%d", Planar, f.steps) }
+
+// Heads: the steps' parameters are one head "flow", K(2L+1) wide, that
+// keeps the parameters of separate heads flow.k.u, flow.k.w, flow.k.b (the
+// checkpoint names since version 1) and is computed as one product; the
+// packed stack reads step k's u, w, b at columns k(2L+1) + [0, L), [L, 2L),
+// 2L, the parts' order.
 func (f planarFamily) Heads(c Config) []Head {
 	L := c.Latent
-	hs := gaussHeads(L)
+	flow := Head{Name: "flow", Width: f.steps * (2*L + 1)}
 	for k := range f.steps {
-		hs = append(hs, Head{Name: fmt.Sprintf("flow.%d.u", k), Width: L}, Head{Name: fmt.Sprintf("flow.%d.w", k), Width: L},
+		flow.Parts = append(flow.Parts, Head{Name: fmt.Sprintf("flow.%d.u", k), Width: L}, Head{Name: fmt.Sprintf("flow.%d.w", k), Width: L},
 			Head{Name: fmt.Sprintf("flow.%d.b", k), Width: 1})
 	}
-	return hs
+	return append(gaussHeads(L), flow)
 }
 
 func (f planarFamily) Bind(b *Builder, in QInput) Posterior {
-	h := in.Heads
-	return newFlowPosterior(b, in, f.steps, func(k int) (flows.Flow, error) {
-		return flows.NewPlanar(h[fmt.Sprintf("flow.%d.u", k)], h[fmt.Sprintf("flow.%d.w", k)], Vec(h[fmt.Sprintf("flow.%d.b", k)]))
+	return newStackPosterior(b, in, func() (flows.Flow, error) {
+		return flows.NewPlanarStack(in.Heads["flow"], b.Config().Latent, f.steps)
 	})
 }

@@ -20,19 +20,22 @@ func init() {
 type radialFamily struct{ steps int }
 
 func (f radialFamily) String() string { return fmt.Sprintf("%s:%d", Radial, f.steps) }
+
+// Heads: as planar's, one head "flow", K(L+2) wide, with the parameters of
+// the separate heads flow.k.z0, flow.k.alpha, flow.k.beta; the packed stack
+// reads step k's z0, alpha, beta at columns k(L+2) + [0, L), L, L+1.
 func (f radialFamily) Heads(c Config) []Head {
 	L := c.Latent
-	hs := gaussHeads(L)
+	flow := Head{Name: "flow", Width: f.steps * (L + 2)}
 	for k := range f.steps {
-		hs = append(hs, Head{Name: fmt.Sprintf("flow.%d.z0", k), Width: L}, Head{Name: fmt.Sprintf("flow.%d.alpha", k), Width: 1},
+		flow.Parts = append(flow.Parts, Head{Name: fmt.Sprintf("flow.%d.z0", k), Width: L}, Head{Name: fmt.Sprintf("flow.%d.alpha", k), Width: 1},
 			Head{Name: fmt.Sprintf("flow.%d.beta", k), Width: 1})
 	}
-	return hs
+	return append(gaussHeads(L), flow)
 }
 
 func (f radialFamily) Bind(b *Builder, in QInput) Posterior {
-	h := in.Heads
-	return newFlowPosterior(b, in, f.steps, func(k int) (flows.Flow, error) {
-		return flows.NewRadial(h[fmt.Sprintf("flow.%d.z0", k)], Vec(h[fmt.Sprintf("flow.%d.alpha", k)]), Vec(h[fmt.Sprintf("flow.%d.beta", k)]))
+	return newStackPosterior(b, in, func() (flows.Flow, error) {
+		return flows.NewRadialStack(in.Heads["flow"], b.Config().Latent, f.steps)
 	})
 }

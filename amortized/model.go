@@ -47,13 +47,15 @@ func New(cfg Config, seed uint64) (*Model, error) {
 	}
 	m.params.InitUniform(rand.New(rand.NewPCG(seed, streamInit)))
 	zero := func(side string, heads []Head) {
-		for _, hd := range heads {
-			if !hd.ZeroInit {
-				continue
-			}
-			for _, p := range m.params.All() {
-				if strings.HasPrefix(p.Name, side+"."+hd.Name+".") {
-					p.Value.Zero()
+		for _, head := range heads {
+			for _, hd := range head.params() {
+				if !hd.ZeroInit && !head.ZeroInit {
+					continue
+				}
+				for _, p := range m.params.All() {
+					if strings.HasPrefix(p.Name, side+"."+hd.Name+".") {
+						p.Value.Zero()
+					}
 				}
 			}
 		}

@@ -34,6 +34,24 @@ type Head struct {
 	// every input ([New] still takes their random draws, so that every other
 	// weight is what it would be without the reset).
 	ZeroInit bool
+	// Parts, when set, keep the head's parameters as blocks of columns:
+	// part p is a linear map of its own, <side>.<p.Name>.weight/.bias, p.Width
+	// columns wide (the widths sum to Width; a part's ZeroInit applies to
+	// it). Parameter order, checkpoints and initialization see the parts;
+	// graphs see one head, the parts' values side by side in order,
+	// computed as one matrix product (nets.DenseHeads). A family whose
+	// per-step parameters are many small heads (planar, radial) packs them
+	// this way and keeps the checkpoint names of separate heads.
+	Parts []Head
+}
+
+// params are the heads whose parameters the trunk defines: hd itself, or
+// its parts.
+func (hd Head) params() []Head {
+	if len(hd.Parts) > 0 {
+		return hd.Parts
+	}
+	return []Head{hd}
 }
 
 // HeadValues are the values of heads in one graph, one row per example (or

@@ -1,6 +1,8 @@
 package amortized
 
 import (
+	"fmt"
+
 	"github.com/govae/govae/nets"
 	G "gorgonia.org/gorgonia"
 )
@@ -28,10 +30,11 @@ func (mlpTrunk) Decoder(ps *nets.Params, c Config, in int, heads []Head) (Net, e
 	return newMLPNet(ps, "decoder", in, c.DecoderHidden, nets.Activation(c.Activation), heads)
 }
 
-// mlpNet is an MLP body with linear heads <side>.<head>.
+// mlpNet is an MLP body with linear heads <side>.<head> (or, for a head
+// with parts, <side>.<part> for each part, run as one product).
 type mlpNet struct {
 	body  nets.MLP
-	heads []nets.Linear
+	heads [][]nets.Linear
 	names []string
 }
 
@@ -43,11 +46,18 @@ func newMLPNet(ps *nets.Params, side string, in int, widths []int, act nets.Acti
 	n := &mlpNet{body: body}
 	h := body.Out(in)
 	for _, hd := range heads {
-		l, err := nets.NewLinear(ps, side+"."+hd.Name, h, hd.Width)
-		if err != nil {
-			return nil, err
+		var ls []nets.Linear
+		if w := partsWidth(hd); w != hd.Width {
+			return nil, fmt.Errorf("%s head %q: its parts are %d wide, the head %d", side, hd.Name, w, hd.Width)
 		}
-		n.heads, n.names = append(n.heads, l), append(n.names, hd.Name)
+		for _, p := range hd.params() {
+			l, err := nets.NewLinear(ps, side+"."+p.Name, h, p.Width)
+			if err != nil {
+				return nil, err
+			}
+			ls = append(ls, l)
+		}
+		n.heads, n.names = append(n.heads, ls), append(n.names, hd.Name)
 	}
 	return n, nil
 }
@@ -60,8 +70,25 @@ func (n *mlpNet) Forward(b *Builder, in *G.Node, data bool) HeadValues {
 		h = must(n.body.Forward(b.Binding(), in))
 	}
 	out := make(HeadValues, len(n.heads))
-	for i, l := range n.heads {
-		out[n.names[i]] = must(l.Forward(b.Binding(), h))
+	for i, ls := range n.heads {
+		if len(ls) == 1 {
+			out[n.names[i]] = must(ls[0].Forward(b.Binding(), h))
+			continue
+		}
+		ws, bs := make([]*G.Node, len(ls)), make([]*G.Node, len(ls))
+		for j, l := range ls {
+			ws[j], bs[j] = b.Binding().Node(l.WeightName()), b.Binding().Node(l.BiasName())
+		}
+		out[n.names[i]] = must(nets.DenseHeads(h, ws, bs))
 	}
 	return out
+}
+
+// partsWidth is the width of hd's parts together (hd.Width without parts).
+func partsWidth(hd Head) int {
+	w := 0
+	for _, p := range hd.params() {
+		w += p.Width
+	}
+	return w
 }

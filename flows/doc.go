@@ -93,6 +93,10 @@
 // compositions remain in the tests as references; BenchmarkFlow compares
 // them.
 //
+// An [IAF] step's gate (σ, 1 - σ, f(z) and Σ log σ from the MADE's [m, s])
+// is one fused node each way too; its forward pass rounds in the graph's
+// dtype exactly as the node-by-node gate did, its backward is in float64.
+//
 // [IAF] (Kingma et al. 2016), unlike the two above, owns its parameters: a
 // MADE (Germain et al. 2015) registered in a [nets.Params], bound to a graph
 // with [IAF.Bind] and an optional context h (the encoder's output):

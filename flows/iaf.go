@@ -2,6 +2,9 @@ package flows
 
 import (
 	"fmt"
+	"math"
+
+	"github.com/chewxy/math32"
 	"slices"
 
 	"github.com/govae/govae/nets"
@@ -154,7 +157,6 @@ func (bf boundIAF) Forward(z *G.Node) (out, logDet *G.Node, err error) {
 		}
 	}
 	defer catch(&err, "IAF")
-	dt := z.Dtype()
 
 	// The MADE, layer by layer, with the context added to the first
 	// layer's pre-activation.
@@ -162,37 +164,124 @@ func (bf boundIAF) Forward(z *G.Node) (out, logDet *G.Node, err error) {
 	last := len(f.made.Layers) - 1
 	for k, l := range f.made.Layers {
 		x = must(l.Forward(bf.b, x))
-		if k == 0 && f.context > 0 {
+		switch {
+		case k == 0 && f.context > 0 && k < last && f.made.Act == nets.ReLU:
+			x = must(nets.AddReLU(x, must(f.ctx.Forward(bf.b, bf.h)))) // one node each way
+			continue
+		case k == 0 && f.context > 0:
 			x = must(G.Add(x, must(f.ctx.Forward(bf.b, bf.h))))
 		}
 		if k < last {
 			x = must(f.made.Act.Apply(x))
 		}
 	}
-	// Output j corresponds to input j mod D: m is columns [0, D), s [D, 2D).
-	D := f.dim
-	m := cols(x, 0, D, B)
-	s := cols(x, D, 2*D, B)
-
-	a := must(G.Add(s, scalar(dt, IAFForgetBias)))
-	negA := must(G.Neg(a))
-	logSigma := must(G.Neg(must(G.Softplus(negA))))
-	// σ = exp(log σ), not sigmoid(a): gorgonia's sigmoid returns exactly 1
-	// above 19 (15 in float32), which would make out disagree with logDet
-	// by up to e^-19 per variable.
-	sigma := must(G.Exp(logSigma))
-	oneMinus := must(G.Sigmoid(negA)) // 1 - σ without cancellation
-	out = must(G.Add(must(G.HadamardProd(sigma, z)), must(G.HadamardProd(oneMinus, m))))
-	logDet = must(G.Sum(logSigma, 1))
+	// Output j corresponds to input j mod D: m is columns [0, D), s [D, 2D);
+	// the gate is one fused node forward and one backward (iafGate).
+	packed, err := applyRowMap(iafGate{D: f.dim, f32: z.Dtype() == tensor.Float32}, x, z)
+	if err != nil {
+		return nil, nil, fmt.Errorf("flows: IAF: %w", err)
+	}
+	if out, err = split(packed, 0, f.dim, f.dim+1, false); err != nil {
+		return nil, nil, err
+	}
+	if logDet, err = split(packed, f.dim, f.dim+1, f.dim+1, true); err != nil {
+		return nil, nil, err
+	}
 	return out, logDet, nil
 }
 
-// cols is columns [from, to) of the (B, ·) matrix x as a (B, to-from)
-// matrix (gorgonia's slice drops a dimension of width 1; put it back).
-func cols(x *G.Node, from, to, B int) *G.Node {
-	y := must(G.Slice(x, nil, G.S(from, to)))
-	if to-from == 1 || B == 1 {
-		y = must(G.Reshape(y, tensor.Shape{B, to - from}))
+// iafGate is an IAF step's update for one row, from the MADE's output
+// x = [m, s] (width 2D) and z (width D), to [f(z), log|det|]:
+//
+//	a = s + IAFForgetBias,  log σ = -softplus(-a),  σ = exp(log σ),
+//	1 - σ = sigmoid(-a),  f(z) = σ z + (1 - σ) m,  log|det| = Σ_j log σ_j.
+//
+// The forward pass rounds as the node-by-node gate it replaces did, in the
+// graph's dtype with gorgonia's softplus and sigmoid (and math32's exp in
+// float32), so that models give the values they gave before bit for bit
+// (checkpoints' version-1 fixture). The backward pass is in float64, of
+// that function (softplus' derivative 1 above its threshold).
+type iafGate struct {
+	D   int
+	f32 bool
+}
+
+func (g iafGate) String() string  { return fmt.Sprintf("iafGate(%d,f32=%t)", g.D, g.f32) }
+func (g iafGate) inWidths() []int { return []int{2 * g.D, g.D} }
+func (g iafGate) outWidth() int   { return g.D + 1 }
+func (g iafGate) workSize() int   { return 0 }
+
+func (g iafGate) forward(in [][]float64, out, _ []float64) error {
+	x, z := in[0], in[1]
+	if g.f32 {
+		var logDet float32
+		for j, zj := range z {
+			na := -(float32(x[g.D+j]) + IAFForgetBias)
+			ls := -softplus32(na)
+			out[j] = float64(float32(math32.Exp(ls)*float32(zj)) + float32(sigmoid32(na)*float32(x[j])))
+			logDet = float32(logDet + ls)
+		}
+		out[g.D] = float64(logDet)
+		return nil
 	}
-	return y
+	var logDet float64
+	for j, zj := range z {
+		na := -(x[g.D+j] + IAFForgetBias)
+		ls := -softplus(na)
+		out[j] = float64(math.Exp(ls)*zj) + float64(sigmoid64(na)*x[j])
+		logDet += ls
+	}
+	out[g.D] = logDet
+	return nil
+}
+
+// softplus32 and sigmoid32, sigmoid64 are gorgonia's (its float32 ops
+// compute in float64 and round; sigmoid is 1 above 15, resp. 19).
+func softplus32(x float32) float32 {
+	switch {
+	case x < -103:
+		return 0
+	case x > 14:
+		return x
+	}
+	return float32(math.Log1p(math.Exp(float64(x))))
+}
+
+func sigmoid32(x float32) float32 {
+	switch {
+	case x < -88:
+		return 0
+	case x > 15:
+		return 1
+	}
+	return float32(1.0 / (1.0 + math.Exp(float64(-x))))
+}
+
+func sigmoid64(x float64) float64 {
+	switch {
+	case x < -709:
+		return 0
+	case x > 19:
+		return 1
+	}
+	return 1.0 / (1.0 + math.Exp(-x))
+}
+
+func (g iafGate) backward(in [][]float64, _, gout []float64, gin [][]float64, _ []float64) error {
+	x, z := in[0], in[1]
+	gx, gz := gin[0], gin[1]
+	gl := gout[g.D]
+	for j, zj := range z {
+		a := x[g.D+j] + IAFForgetBias
+		sigma := math.Exp(-softplus(-a))
+		om := 1 / (1 + math.Exp(a))
+		gj := gout[j]
+		gz[j] += gj * sigma
+		gx[j] += gj * om
+		gls := gl + gj*zj*sigma // σ = exp(log σ)
+		gom := gj * x[j]
+		// d log σ/da = softplus'(-a); d(1-σ)/da = -(1-σ)σ' with the sigmoid's own σ' = 1 - (1-σ).
+		gx[g.D+j] += gls*softplusDeriv(-a) - gom*om*(1-om)
+	}
+	return nil
 }

@@ -52,6 +52,12 @@
 // whichever is installed, and [UseFastBLAS] puts ours back ([UsingFastBLAS]
 // tells which is in place).
 //
+// [DenseHeads] is several linear heads x [W_1 ... W_n] + [b_1 ... b_n] as
+// one [Dense] on weights put side by side by [ConcatCols] (whose gradient
+// hands each input its block), so heads keep their own parameters but cost
+// one product each way. [AddReLU] is max(a + c, 0) in one node each way.
+// A [MaskedLinear]'s W ⊙ M is one op each way (G ⊙ M backward).
+//
 // # Masked layers (MADE)
 //
 // A [MaskedLinear] computes y = x (W * M) + b with a fixed 0/1 mask M built

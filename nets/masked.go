@@ -2,6 +2,9 @@ package nets
 
 import (
 	"fmt"
+	"hash"
+
+	"github.com/chewxy/hm"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -41,24 +44,60 @@ func NewMaskedLinear(ps *Params, name string, inDeg, outDeg []int, strict bool) 
 
 // Forward computes x (W ⊙ M) + b for x of shape (B, In).
 func (l MaskedLinear) Forward(b *Binding, x *G.Node) (*G.Node, error) {
-	var m tensor.Tensor
-	if b.Dtype() == tensor.Float32 {
-		m32 := make([]float32, len(l.Mask))
-		for i, v := range l.Mask {
-			m32[i] = float32(v)
-		}
-		m = tensor.New(tensor.WithShape(l.In, l.Out), tensor.WithBacking(m32))
-	} else {
-		m = tensor.New(tensor.WithShape(l.In, l.Out), tensor.WithBacking(append([]float64(nil), l.Mask...)))
-	}
-	// Named: gorgonia merges constants by name, and the default name (the
-	// printed tensor) elides large masks, so distinct masks could merge.
-	mask := G.NewConstant(m, G.WithName(l.Name+".mask"))
-	w, err := G.HadamardProd(b.Node(l.WeightName()), mask)
+	w, err := G.ApplyOp(maskOp{opBase: newBase(), name: l.Name, mask: l.Mask}, b.Node(l.WeightName()))
 	if err != nil {
 		return nil, fmt.Errorf("nets: %s mask: %w", l.Name, err)
 	}
 	return affine(l.Name, x, w, b.Node(l.BiasName()))
+}
+
+// maskOp is W ⊙ M for a fixed mask M, one pass in the graph's dtype (the
+// products gorgonia's HadamardProd computes, without its float64 element
+// loop); its gradient is G ⊙ M, the same op.
+type maskOp struct {
+	opBase
+	name string // the layer's: distinct masks must not merge
+	mask []float64
+}
+
+func (op maskOp) Arity() int                        { return 1 }
+func (op maskOp) Type() hm.Type                     { return hm.NewFnType(matT(), matT()) }
+func (op maskOp) String() string                    { return "mask[" + op.name + "]" }
+func (op maskOp) WriteHash(h hash.Hash)             { fmt.Fprint(h, op.String()) }
+func (op maskOp) Hashcode() uint32                  { return hashOf(op) }
+func (op maskOp) DiffWRT(int) []bool                { return []bool{true} }
+func (op maskOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
+func (op maskOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	return in[0].(tensor.Shape).Clone(), nil
+}
+
+func (op maskOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
+	w, err := dense(in[0], op.String())
+	if err != nil {
+		return nil, err
+	}
+	if w.Shape().TotalSize() != len(op.mask) {
+		return nil, fmt.Errorf("nets: %s: %d values, the mask %d", op, w.Shape().TotalSize(), len(op.mask))
+	}
+	y := op.out(prealloc, w.Dtype(), w.Shape()...)
+	switch y.Dtype() {
+	case tensor.Float32:
+		ys, ws := y.Float32s(), w.Float32s()
+		for i, m := range op.mask {
+			ys[i] = ws[i] * float32(m)
+		}
+	default:
+		ys, ws := y.Float64s(), w.Float64s()
+		for i, m := range op.mask {
+			ys[i] = ws[i] * m
+		}
+	}
+	return y, nil
+}
+
+func (op maskOp) SymDiff(_ G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+	g, err := G.ApplyOp(maskOp{opBase: newBase(), name: op.name + ".grad", mask: op.mask}, grad)
+	return G.Nodes{g}, err
 }
 
 // MADE is an autoregressive MLP (Germain et al. 2015): with inputs x of
