@@ -71,8 +71,10 @@ type householderPosterior struct {
 	vs []*G.Node
 }
 
-func (q householderPosterior) Sample(eps *G.Node) (z, logq *G.Node) { return q.flowPosterior.Sample(eps) }
-func (q householderPosterior) Point() *G.Node                       { return q.flowPosterior.Point() }
+func (q householderPosterior) Sample(eps *G.Node) (z, logq *G.Node) {
+	return q.flowPosterior.Sample(eps)
+}
+func (q householderPosterior) Point() *G.Node { return q.flowPosterior.Point() }
 
 // LogQAt is diag's log q at z0 = H_1 ... H_K z.
 func (q householderPosterior) LogQAt(z *G.Node) *G.Node {

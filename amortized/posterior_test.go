@@ -779,9 +779,13 @@ func TestFamilyOptionRefusals(t *testing.T) {
 		{"fullcov", TrainOptions{FreeBits: 0.5}, `free bits floor each latent dimension's closed-form KL, which the fullcov posterior does not have`},
 		{"planar:2", TrainOptions{FreeBits: 0.5}, `the planar:2 posterior does not have`},
 		{"iaf:1", TrainOptions{FreeBits: 0.1}, `the iaf:1:7 posterior does not have`},
-		{"planar:2", TrainOptions{Estimator: EstimatorScore}, "the planar:2 posterior's flows have no closed-form inverse"},
-		{"radial:1", TrainOptions{Estimator: EstimatorScore}, "radial:1 posterior's flows have no closed-form inverse"},
-		{"iaf:2:4", TrainOptions{Estimator: EstimatorScore}, "iaf:2:4 posterior's flows"},
+		{"planar:2", TrainOptions{Estimator: EstimatorScore}, "the planar:2 posterior's map from noise to z has no closed-form inverse"},
+		{"radial:1", TrainOptions{Estimator: EstimatorScore}, "radial:1 posterior's map from noise to z has no closed-form inverse"},
+		{"iaf:2:4", TrainOptions{Estimator: EstimatorScore}, "iaf:2:4 posterior's map"},
+		{"sylvester:1", TrainOptions{Estimator: EstimatorScore}, "sylvester:1:3 posterior's map"},
+		{"aux:2", TrainOptions{Estimator: EstimatorScore}, "aux:2:10 posterior's map"},
+		{"aux:2", TrainOptions{FreeBits: 0.5}, "the aux:2:10 posterior does not have"},
+		{"householder:2", TrainOptions{FreeBits: 0.5}, "the householder:2 posterior does not have"},
 	} {
 		m := newFamily(t, tc.post, "float32", Bernoulli, 1)
 		tc.opts.Epochs = 1
@@ -801,6 +805,8 @@ func TestFamilyOptionRefusals(t *testing.T) {
 		{"fullcov", TrainOptions{Estimator: EstimatorScore, K: 2}},
 		{"radial:2", TrainOptions{Objective: ObjectiveIWAE, K: 4}},
 		{"iaf:1", TrainOptions{WarmupEpochs: 2, K: 3}},
+		{"householder:2", TrainOptions{Estimator: EstimatorScore, K: 2}},
+		{"aux:1", TrainOptions{Objective: ObjectiveIWAE, K: 3}},
 	} {
 		tc.opts.Epochs = 1
 		tr, err := NewTrainer(newFamily(t, tc.post, "float32", Bernoulli, 1), 4, tc.opts, nil)
