@@ -17,7 +17,7 @@ import (
 
 // families are the posterior forms every family-wide test runs on.
 var families = []string{"diag", "fullcov", "planar:3", "radial:3", "iaf:2:7", "iaf:1",
-	"householder:3", "sylvester:2", "sylvester-householder:2:2", "sylvester-triangular:2"}
+	"householder:2", "sylvester:2", "sylvester-householder:2:2", "sylvester-triangular:2"}
 
 // newFamily is the small test model with posterior post, every head drawn
 // at random (fullcov's lower included: see drawZeroInitHeads).

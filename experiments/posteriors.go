@@ -6,7 +6,11 @@ package main
 // Families: diagonal Gaussian (Kingma & Welling 2014), full-covariance
 // Gaussian, planar flows with K = 4 and 16 steps and radial flows with
 // K = 16 (Rezende & Mohamed 2015), inverse autoregressive flows with K = 2
-// and 4 steps (Kingma et al. 2016), each on the reference network
+// and 4 steps (Kingma et al. 2016), Householder flows with K = 4 (Tomczak &
+// Welling 2016), the three Sylvester flows with K = 4 (van den Berg et al.
+// 2018: orthogonal with M = 10, Householder with H = 4, triangular), a
+// mixture of 5 Gaussians (stratified ELBO; Morningstar et al. 2021) and an
+// auxiliary-variable posterior with A = 20 (Maaløe et al. 2016), each on the reference network
 // (784-400-20-400-784, ReLU, Bernoulli), trained with the ELBO by Adam
 // (1e-3, batch 128) from the same seed, on MNIST (the 10k training subset)
 // and on the first 10,000 Fashion-MNIST training images. Measured on the
@@ -45,14 +49,15 @@ var (
 )
 
 // posteriorFamilies are the rows of each table, as Config.Posterior strings.
-var posteriorFamilies = []string{"diag", "fullcov", "planar:4", "planar:16", "radial:16", "iaf:2", "iaf:4"}
+var posteriorFamilies = []string{"diag", "fullcov", "planar:4", "planar:16", "radial:16", "iaf:2", "iaf:4",
+	"householder:4", "sylvester:4:10", "sylvester-householder:4:4", "sylvester-triangular:4", "mixture:5", "aux:20"}
 
 var posteriorDatasets = []string{"mnist", "fashion-mnist"}
 
 func init() {
 	register(experiment{
 		name:    "posteriors",
-		summary: "diagonal, full-covariance, planar, radial and IAF posteriors: test log p(x), ELBO, KL, active units, time",
+		summary: "diagonal, full-covariance, planar, radial, IAF, Householder, Sylvester, mixture and auxiliary posteriors: test log p(x), ELBO, KL, active units, time",
 		run:     runPosteriors,
 	})
 }
@@ -88,8 +93,9 @@ func runPosteriors(ctx context.Context, e *env) (string, error) {
 	fmt.Fprintf(&b, "Each family trains the reference network (784-400-20-400-784, ReLU, Bernoulli decoder) with the ELBO for %s "+
 		"on %s training images (Adam 1e-3, batch %d, dynamic binarization, seed %d, no validation split). "+
 		"Test columns are means over the first %s test images (fixed binarization), in nats: log p(x) by importance sampling with k = %d "+
-		"(± its Monte Carlo standard error), the ELBO and its KL term averaged over %d draws of z per image (the KL in closed form for diag and fullcov, "+
-		"a Monte Carlo estimate of E_q[log q(z|x) - log p(z)] for the flows), their gap, and the active units "+
+		"(± its Monte Carlo standard error), the ELBO and its KL term averaged over %d draws of z per image (the KL in closed form for diag, fullcov and householder, "+
+		"a Monte Carlo estimate of E_q[log q(z|x) - log p(z)] for the other flows, stratified over the components for the mixture, "+
+		"and with log q(a,z|x) - log r(a|z,x) in place of log q for the auxiliary posterior, whose ELBO is the auxiliary bound), their gap, and the active units "+
 		"(Cov_x E_q[z_u|x] > 0.01, of %d). Training time counts optimizer steps only.\n\n",
 		plural(sz.Epochs, "epoch"), commas(sz.TrainImages), batchSize, e.Seed, commas(sz.TestImages), sz.K, elboDraws, amortized.ReferenceConfig().Latent)
 
