@@ -54,6 +54,9 @@ var posteriorFamilies = []string{"diag", "fullcov", "planar:4", "planar:16", "ra
 
 var posteriorDatasets = []string{"mnist", "fashion-mnist"}
 
+// posteriorsPerPanel is the most families one panel of the figure draws.
+const posteriorsPerPanel = 6
+
 func init() {
 	register(experiment{
 		name:    "posteriors",
@@ -99,7 +102,7 @@ func runPosteriors(ctx context.Context, e *env) (string, error) {
 		"(Cov_x E_q[z_u|x] > 0.01, of %d). Training time counts optimizer steps only.\n\n",
 		plural(sz.Epochs, "epoch"), commas(sz.TrainImages), batchSize, e.Seed, commas(sz.TestImages), sz.K, elboDraws, amortized.ReferenceConfig().Latent)
 
-	var panels []plotting.Panel
+	var panels [][]plotting.Panel // per figure, a panel per dataset
 	var reading []string
 	results := map[string][]posteriorRow{}
 	for _, name := range posteriorDatasets {
@@ -135,15 +138,26 @@ func runPosteriors(ctx context.Context, e *env) (string, error) {
 		fmt.Fprintf(&b, "## %s\n\n%s\n", name, posteriorsTable(rows, sz))
 		// Differences from the diagonal Gaussian: the absolute curves span
 		// tens of nats over training and would hide the families' spread.
-		pn := plotting.Panel{Title: name, XLabel: "epoch", YLabel: "test ELBO minus the diagonal Gaussian's (nats)"}
+		// A figure holds at most posteriorsPerPanel families (a figure's
+		// legend has 10 colours), the diagonal Gaussian's 0 line in each.
 		var base []float64
+		var diagRow posteriorRow
 		for _, r := range rows {
 			if r.family == "diag" && r.tr != nil {
 				_, base = curveXY(r.tr.Curve, func(p epochPoint) float64 { return p.TestELBO })
+				diagRow = r
 			}
 		}
+		var drawn []posteriorRow
 		for _, r := range rows {
-			if r.tr != nil && base != nil {
+			if r.tr != nil && base != nil && r.family != "diag" {
+				drawn = append(drawn, r)
+			}
+		}
+		nPanels := (len(drawn) + posteriorsPerPanel - 1) / posteriorsPerPanel
+		for p := range nPanels {
+			pn := plotting.Panel{Title: name, XLabel: "epoch", YLabel: "test ELBO minus the diagonal Gaussian's (nats)"}
+			for _, r := range append([]posteriorRow{diagRow}, drawn[p*posteriorsPerPanel:min((p+1)*posteriorsPerPanel, len(drawn))]...) {
 				x, y := curveXY(r.tr.Curve, func(p epochPoint) float64 { return p.TestELBO })
 				for i := range y {
 					if i < len(base) {
@@ -154,16 +168,25 @@ func runPosteriors(ctx context.Context, e *env) (string, error) {
 				}
 				pn.Series = append(pn.Series, series(r.family, x, y))
 			}
+			if p == len(panels) {
+				panels = append(panels, nil)
+			}
+			panels[p] = append(panels[p], pn)
 		}
-		panels = append(panels, pn)
 		reading = append(reading, posteriorsReading(name, rows))
 		results[name] = rows
 	}
-	fig, err := writeFigure(e, "posteriors.png", "test ELBO per epoch of each posterior family, minus the diagonal Gaussian's", panels...)
-	if err != nil {
-		return "", err
+	for i, pns := range panels {
+		name := "posteriors.png"
+		if i > 0 {
+			name = fmt.Sprintf("posteriors-%d.png", i+1)
+		}
+		fig, err := writeFigure(e, name, fmt.Sprintf("test ELBO per epoch of posterior families (%d of %d), minus the diagonal Gaussian's", i+1, len(panels)), pns...)
+		if err != nil {
+			return "", err
+		}
+		b.WriteString(fig)
 	}
-	b.WriteString(fig)
 	b.WriteString("\n## Reading the results\n\n")
 	for _, r := range reading {
 		b.WriteString(r + "\n\n")

@@ -155,7 +155,7 @@ func parseFlags(args []string) (trainrun.Config, error) {
 	fs.StringVar(&cfg.Model.Likelihood, "likelihood", "bernoulli", "p(x|z): bernoulli or gaussian")
 	fs.IntVar(&cfg.Model.Latent, "latent", ref.Latent, "latent dimension")
 	fs.StringVar(&cfg.Model.Activation, "activation", "relu", "hidden activation: relu, tanh or softplus")
-	fs.StringVar(&cfg.Model.Posterior, "posterior", "diag", "q(z|x) family: diag (diagonal Gaussian), fullcov (full-covariance Gaussian),\nplanar:K or radial:K (K planar or radial flows with per-image parameters), iaf:K or iaf:K:H\n(K inverse autoregressive flows, MADE hidden width H, default 2*latent+1)")
+	fs.StringVar(&cfg.Model.Posterior, "posterior", "diag", "q(z|x) family: diag (diagonal Gaussian), fullcov (full-covariance Gaussian),\nplanar:K or radial:K (K planar or radial flows with per-image parameters), iaf:K or iaf:K:H\n(K inverse autoregressive flows, MADE hidden width H, default 2*latent+1),\nhouseholder:K (K Householder reflections), sylvester:K or sylvester:K:M (orthogonal Sylvester flows, M columns, default latent),\nsylvester-householder:K:H (H reflections per step), sylvester-triangular:K,\nmixture:C (C Gaussians, stratified ELBO), aux:A or aux:A:H (auxiliary variable of width A, networks of width H, default 2*(latent+A))")
 	fs.StringVar(&cfg.Model.Dtype, "dtype", "float32", "float32 or float64")
 	fs.IntVar(&cfg.Train.Epochs, "epochs", 10, "epochs to train (with -resume: the total to reach)")
 	fs.IntVar(&cfg.Batch, "batch", 128, "minibatch size")
