@@ -259,9 +259,12 @@
 // outputs: for "diag" at eps = (z - mu) exp(-lv/2); for "fullcov" at
 // eps = u exp(-lv/2) with u solving (I + N) u = z - mu, by forward
 // substitution in the graph (L-1 sweeps of u <- z - mu - N u, exact because
-// N is nilpotent; the unit diagonal needs no division). Planar and radial
-// flows have no closed-form inverse and an IAF's inverse costs L sequential
-// MADE passes, so flow families refuse the score estimator.
+// N is nilpotent; the unit diagonal needs no division); for "householder"
+// at diag's eps of z_0 = H_1 ... H_K z. Planar, radial and Sylvester flows
+// have no closed-form inverse and an IAF's inverse costs L sequential MADE
+// passes, so those families refuse the score estimator, as do the mixture
+// (its terms are stratified over components) and the auxiliary posterior
+// (log q(z|x) itself is an integral over a).
 //
 // # Log-likelihood
 //
