@@ -78,7 +78,11 @@ func TestAuxBoundsOrdered(t *testing.T) {
 // networks included) against central differences of the loss.
 func TestAuxLossGradients(t *testing.T) {
 	for _, post := range auxFamilies {
-		for _, o := range []TrainOptions{{}, {K: 2}, {Objective: ObjectiveIWAE, K: 3}} {
+		cases := []TrainOptions{{}, {K: 2}, {Objective: ObjectiveIWAE, K: 3}}
+		if post != auxFamilies[0] {
+			cases = cases[:1]
+		}
+		for _, o := range cases {
 			lik := Bernoulli
 			if o.K == 2 {
 				lik = Gaussian
