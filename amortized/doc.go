@@ -29,7 +29,12 @@
 // KL(q || p) is registered per pair (family, prior) with [RegisterKL],
 // optionally per latent dimension (free bits); a pair without one uses the
 // Monte Carlo estimate log q(z|x) - log p(z) at the sample, and
-// [Model.AnalyticKL] says which. A likelihood gives the decoder heads,
+// [Model.AnalyticKL] says which. A posterior that implements [Stratified]
+// (a mixture) draws one z per stratum and row with per-stratum weights
+// pi_c: the terms then weight every expectation by pi_c and use
+// log sum_c pi_c w_c as the importance weight (see terms.go); a family with
+// auxiliary variables returns log q(a,z|x) - log r(a|z,x) as log q and
+// needs nothing else. A likelihood gives the decoder heads,
 // log p(x|z), the mean, input validation and the preprocessing it wants. A
 // trunk makes the encoder and decoder bodies with their heads.
 //
