@@ -52,6 +52,10 @@ json.dump({"mu": point(cfg, w, x).tolist(), "decoded": decode(cfg, w, z).tolist(
 		{DataDim: 6, Hidden: []int{5}, Latent: 2, Activation: "tanh", Posterior: "radial:2", Likelihood: "gaussian", Dtype: "float64"},
 		{DataDim: 6, Hidden: []int{5}, Latent: 3, Activation: "tanh", Posterior: "iaf:3:4", Dtype: "float64"},
 		{DataDim: 6, Hidden: []int{}, Latent: 2, Posterior: "iaf:2"},
+		{DataDim: 6, Hidden: []int{5}, Latent: 3, Activation: "tanh", Posterior: "householder:3", Dtype: "float64"},
+		{DataDim: 6, Hidden: []int{5}, Latent: 3, Activation: "tanh", Posterior: "sylvester:2:2", Dtype: "float64"},
+		{DataDim: 6, Hidden: []int{5}, Latent: 3, Posterior: "sylvester-householder:2:2", Dtype: "float64"},
+		{DataDim: 6, Hidden: []int{5}, Latent: 3, Posterior: "sylvester-triangular:2"},
 	} {
 		m, err := amortized.New(tc, 9)
 		if err != nil {
