@@ -3,6 +3,7 @@ package checkpoints
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -56,6 +57,8 @@ json.dump({"mu": point(cfg, w, x).tolist(), "decoded": decode(cfg, w, z).tolist(
 		{DataDim: 6, Hidden: []int{5}, Latent: 3, Activation: "tanh", Posterior: "sylvester:2:2", Dtype: "float64"},
 		{DataDim: 6, Hidden: []int{5}, Latent: 3, Posterior: "sylvester-householder:2:2", Dtype: "float64"},
 		{DataDim: 6, Hidden: []int{5}, Latent: 3, Posterior: "sylvester-triangular:2"},
+		{DataDim: 6, Hidden: []int{5}, Latent: 2, Activation: "tanh", Posterior: "mixture:3", Dtype: "float64"},
+		{DataDim: 6, Hidden: []int{5}, Latent: 3, Activation: "tanh", Posterior: "aux:2:4", Dtype: "float64"},
 	} {
 		m, err := amortized.New(tc, 9)
 		if err != nil {
@@ -83,7 +86,7 @@ json.dump({"mu": point(cfg, w, x).tolist(), "decoded": decode(cfg, w, z).tolist(
 		rng := rand.New(rand.NewPCG(4, 4))
 		eps := make([][]float64, len(x))
 		for i := range eps {
-			eps[i] = make([]float64, tc.Latent)
+			eps[i] = make([]float64, noiseWidth(tc))
 			for j := range eps[i] {
 				eps[i][j] = rng.NormFloat64()
 			}
@@ -132,4 +135,19 @@ func pythonWithNumPy() string {
 		}
 	}
 	return ""
+}
+
+// noiseWidth is the standard-normal noise per row that Model.ELBO draws
+// for c (docs/checkpoint-format.md: C*L + 2 for mixture:C, L + A for aux:A:H).
+func noiseWidth(c amortized.Config) int {
+	var n, h int
+	switch {
+	case strings.HasPrefix(c.Posterior, "mixture:"):
+		fmt.Sscanf(c.Posterior, "mixture:%d", &n)
+		return n*c.Latent + 2
+	case strings.HasPrefix(c.Posterior, "aux:"):
+		fmt.Sscanf(c.Posterior, "aux:%d:%d", &n, &h)
+		return c.Latent + n
+	}
+	return c.Latent
 }
