@@ -19,9 +19,12 @@ package main
 // active units (Cov_x E_q[z_u|x] > 0.01) and the training time.
 //
 // Full run: 10,000 training images, 30 epochs, 1,000 test images, k = 1000
-// (14 models; about 35 minutes on 2 shared cores at late-2026-11 speeds:
-// 2,300-4,800 training images/s depending on the family, 40 s per model for
-// log p(x)).
+// (26 models; the 14 of the first seven families took about 35 minutes on 2
+// shared cores at late-2026-11 speeds: 2,300-4,800 training images/s
+// depending on the family, 40 s per model for log p(x). The six families of
+// issue 18 trained at 0.19-0.85 times diag's speed in one
+// BenchmarkTrainStepPosterior run (2026-12-02; sylvester:4:10 slowest,
+// householder:4 fastest), so expect about two hours more; not yet run).
 // Quick run: 500 training images, 1 epoch, 50 test images, k = 20; families
 // not implemented yet are listed as not available (a full run refuses).
 
