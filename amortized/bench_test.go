@@ -58,7 +58,8 @@ func BenchmarkLogLikelihoodK1000(b *testing.B) {
 // BenchmarkTrainStepPosterior times one Adam step of the reference model
 // (batch 128) with each posterior family.
 func BenchmarkTrainStepPosterior(b *testing.B) {
-	for _, post := range []string{"diag", "fullcov", "planar:4", "radial:4", "iaf:2", "iaf:2:400", "planar:10"} {
+	for _, post := range []string{"diag", "fullcov", "planar:4", "radial:4", "iaf:2", "iaf:2:400", "planar:10",
+		"householder:4", "sylvester:4:10", "sylvester-householder:4:4", "sylvester-triangular:4", "mixture:5", "aux:20"} {
 		b.Run(post, func(b *testing.B) {
 			cfg := ReferenceConfig()
 			cfg.Posterior = post

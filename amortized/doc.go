@@ -14,7 +14,10 @@
 //	kind        Config field  interface   built-ins (file)
 //	family      Posterior     [Family]      diag (family_diag.go), fullcov (family_fullcov.go),
 //	                                      planar:K (family_planar.go), radial:K (family_radial.go),
-//	                                      iaf:K[:H] (family_iaf.go),
+//	                                      iaf:K[:H] (family_iaf.go), householder:K (family_householder.go),
+//	                                      sylvester:K[:M], sylvester-householder:K:H,
+//	                                      sylvester-triangular:K (family_sylvester.go),
+//	                                      mixture:C (family_mixture.go), aux:A[:H] (family_aux.go),
 //	                                      twolayer:L2:W,... (hier.go; with the prior twolayer)
 //	prior       Prior         [Prior]       normal (prior_normal.go),
 //	                                      twolayer[:W,...] (hier.go; with the posterior twolayer)
@@ -28,7 +31,12 @@
 // KL(q || p) is registered per pair (family, prior) with [RegisterKL],
 // optionally per latent dimension (free bits); a pair without one uses the
 // Monte Carlo estimate log q(z|x) - log p(z) at the sample, and
-// [Model.AnalyticKL] says which. A likelihood gives the decoder heads,
+// [Model.AnalyticKL] says which. A posterior that implements [Stratified]
+// (a mixture) draws one z per stratum and row with per-stratum weights
+// pi_c: the terms then weight every expectation by pi_c and use
+// log sum_c pi_c w_c as the importance weight (see terms.go); a family with
+// auxiliary variables returns log q(a,z|x) - log r(a|z,x) as log q and
+// needs nothing else. A likelihood gives the decoder heads,
 // log p(x|z), the mean, input validation and the preprocessing it wants. A
 // trunk makes the encoder and decoder bodies with their heads.
 //
@@ -122,6 +130,61 @@
 //	E[log p(x|z_K) + log p(z_K) - log q0(z_0|x) + sum_k log|det df_k/dz_{k-1}|]
 //
 // estimated with the same draws, and the reported ELBO is recon - that KL.
+//
+// "householder:K" (Tomczak & Welling 2016): z = H_K ... H_1 z_0 on the
+// diagonal base, H_k = I - 2 v_k v_k^T/|v_k|^2 (log|det| = 0), v_1 from a
+// head hh.v1 (L), v_k = W_k v_{k-1} + c_k (parameters
+// encoder.householder.k.weight (L x L) and .bias, k = 2..K). q is
+// N(U mu, U diag(exp(lv)) U^T), U = H_K ... H_1: log q at a given z is
+// diag's at z_0 = H_1 ... H_K z (score estimator), and KL(q || N(0, I)) is
+// diag's summed over dimensions (rotation invariant; closed form, no free
+// bits). Point: U mu.
+//
+// "sylvester:K[:M]", "sylvester-householder:K:H", "sylvester-triangular:K"
+// (van den Berg et al. 2018): K steps z + Q R tanh(R~ Q^T z + b) on the
+// diagonal base, log|det| = sum_i log|1 + R~_ii R_ii tanh'(.)_i| (+1e-8
+// inside the log), every parameter per example: head flow.p (K(M^2 + 3M):
+// per step D (M x M, row-major; R's strict upper triangle from D's, R~'s
+// from D's strict lower one transposed), rho, rho~ (R_ii = tanh(rho_i),
+// R~_ii = tanh(rho~_i)) and b); Q the orthogonal polar factor of a raw
+// L x M matrix (head flow.q, K L M, Björck's iteration; M = L when
+// omitted), a product of H reflections (head flow.v, K H L; M = L), or the
+// identity / reversal permutation on alternate steps (M = L). Monte Carlo
+// KL, no score estimator; point f_K(...f_1(mu)).
+//
+// "mixture:C": q(z|x) = sum_c pi_c N(mu_c, diag exp(lv_c)), pi =
+// softmax(mix.logits) (C, zero at the start), heads mix.mean and
+// mix.logvar (C L, component c at columns [cL, (c+1)L)). Stratified
+// estimator (Roeder et al. 2017; Morningstar et al. 2021; [Stratified]):
+// one z_c = mu_c + exp(lv_c/2) eps_c per component and
+//
+//	ELBO = sum_c pi_c [log p(x|z_c) + log p(z_c) - log q(z_c|x)],
+//	log q(z|x) = logsumexp_c (log pi_c + log N(z; mu_c, exp(lv_c))),
+//	log w = log sum_c pi_c p(x, z_c)/q(z_c|x)   (IWAE over k: SIWAE)
+//
+// unbiased for the ELBO, its gradient w.r.t. pi through the weights and
+// w.r.t. mu_c, lv_c by reparameterization; E[sum_c pi_c w_c] = p(x), so
+// log p(x) by importance sampling uses the same weights. Noise per row:
+// C L normals and two, e1 and e2, that choose the component of the single
+// z that Reconstruct and Impute need (u = exp(-(e1^2+e2^2)/2) is uniform;
+// the first c with u < pi_1 + ... + pi_c). Point: sum_c pi_c mu_c. No
+// score estimator, no free bits.
+//
+// "aux:A[:H]" (Agakov & Barber 2004; Maaløe et al. 2016; Ranganath et al.
+// 2016): an auxiliary a (A wide) with q(a|x) = N(aux.mean, exp(aux.logvar)),
+// q(z|a,x) a Gaussian whose mean and log-variance are mean, logvar plus a
+// one-hidden-layer network of a (context head aux.qctx), and a reverse
+// model r(a|z,x) (network of z, context head aux.rctx); parameters
+// encoder.aux.{q,r}.{hidden,mean,logvar}.*, hidden width H (default 2(L+A)).
+// The family's log q is log q(a|x) + log q(z|a,x) - log r(a|z,x), so
+//
+//	ELBO = E[log p(x,z) + log r(a|z,x) - log q(a|x) - log q(z|a,x)]
+//	     = ELBO(q(z|x)) - E[KL(q(a|z,x) || r(a|z,x))]  (tight when r is exact)
+//
+// and log p(x) is importance sampling over (a, z) with weight
+// p(x,z) r(a|z,x) / q(a,z|x), consistent because its mean is p(x). Noise per
+// row: L (z) then A (a). Point: q(z|a,x)'s mean at a = aux.mean. No score
+// estimator, no free bits.
 //
 // [Model.Encode]'s point summary of q(z|x) is the mean mu for diag and
 // fullcov (there also the mode). A flow posterior's mean has no closed
@@ -231,9 +294,12 @@
 // outputs: for "diag" at eps = (z - mu) exp(-lv/2); for "fullcov" at
 // eps = u exp(-lv/2) with u solving (I + N) u = z - mu, by forward
 // substitution in the graph (L-1 sweeps of u <- z - mu - N u, exact because
-// N is nilpotent; the unit diagonal needs no division). Planar and radial
-// flows have no closed-form inverse and an IAF's inverse costs L sequential
-// MADE passes, so flow families refuse the score estimator.
+// N is nilpotent; the unit diagonal needs no division); for "householder"
+// at diag's eps of z_0 = H_1 ... H_K z. Planar, radial and Sylvester flows
+// have no closed-form inverse and an IAF's inverse costs L sequential MADE
+// passes, so those families refuse the score estimator, as do the mixture
+// (its terms are stratified over components) and the auxiliary posterior
+// (log q(z|x) itself is an integral over a).
 //
 // # Log-likelihood
 //

@@ -250,7 +250,7 @@ func (m *Model) buildGraphOn(ps *nets.Params, kind graphKind, batch int, opts Tr
 		}
 		eps := gr.newInput(bd, inEps, batch, m.noiseWidth())
 		t := bd.newTerms(draw{heads: heads, x: x, eps: eps})
-		gr.out[outZ], gr.out[outRecon], gr.out[outLogW] = t.z, t.Recon(), t.LogW()
+		gr.out[outZ], gr.out[outRecon], gr.out[outLogW] = t.Z(), t.Recon(), t.LogW()
 	case kindTrain:
 		if err := bd.trainGraph(gr, opts); err != nil {
 			return nil, err

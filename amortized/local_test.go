@@ -10,7 +10,7 @@ import (
 )
 
 // localFamilies are the posterior forms LocalELBO is tested on.
-var localFamilies = []string{"diag", "fullcov", "planar:2", "radial:2", "iaf:1"}
+var localFamilies = []string{"diag", "fullcov", "planar:2", "radial:2", "iaf:1", "householder:2", "sylvester-triangular:2"}
 
 // TestLocalELBOGradientMatchesFiniteDifferences checks the gradient of the
 // local objective (-ELBO summed over real rows, at fixed noise) with respect

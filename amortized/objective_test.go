@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -37,9 +38,14 @@ func TestLossGradientsMatchFiniteDifferences(t *testing.T) {
 // for the full covariance the score-function surrogate (log q at a given z
 // through forward substitution) and the analytic KL.
 func TestLossGradientsEveryFamily(t *testing.T) {
-	for _, post := range []string{"fullcov", "planar:3", "radial:3", "iaf:2:7"} {
+	for _, post := range []string{"fullcov", "planar:3", "radial:3", "iaf:2:7", "householder:3", "sylvester:2:2",
+		"sylvester-householder:2:2", "sylvester-triangular:2"} {
 		cases := []TrainOptions{{}, {K: 2}, {Objective: ObjectiveIWAE, K: 3}}
-		if post == "fullcov" {
+		if strings.HasPrefix(post, "sylvester") || strings.HasPrefix(post, Householder) {
+			// One case each: the flows' own gradients are checked in package flows.
+			cases = cases[:1]
+		}
+		if post == "fullcov" || post == "householder:3" {
 			cases = append(cases, TrainOptions{Estimator: EstimatorScore, K: 2})
 		}
 		for _, o := range cases {

@@ -13,7 +13,8 @@ import (
 //     flow's KL is a Monte Carlo estimate of the whole);
 //   - the score-function estimator needs log q(z|x) at a z drawn outside the
 //     graph, which needs the map from noise to z inverted: closed form for
-//     the Gaussian families, none for planar, radial and IAF flows.
+//     the Gaussian and Householder families, none for the other flows and the
+//     auxiliary and mixture families.
 func (o TrainOptions) NormalizeFor(c Config) (TrainOptions, error) {
 	o, err := o.Normalize()
 	if err != nil {
@@ -28,7 +29,7 @@ func (o TrainOptions) NormalizeFor(c Config) (TrainOptions, error) {
 	case o.FreeBits > 0 && !(analytic && e.perDim):
 		return o, fmt.Errorf("amortized: free bits floor each latent dimension's closed-form KL, which the %s posterior does not have with the %s prior (diag only)", c.Posterior, p.prior)
 	case o.Estimator == EstimatorScore && !isInvertible(p.family):
-		return o, fmt.Errorf("amortized: the score-function estimator needs log q(z|x) at a given z, and the %s posterior's flows have no closed-form inverse (diag and fullcov only)", c.Posterior)
+		return o, fmt.Errorf("amortized: the score-function estimator needs log q(z|x) at a given z, and the %s posterior's map from noise to z has no closed-form inverse (diag, fullcov and householder have one)", c.Posterior)
 	}
 	return o, nil
 }

@@ -101,6 +101,22 @@ type Posterior interface {
 	Point() *G.Node
 }
 
+// Stratified is implemented by a Posterior whose expectations are
+// estimated by stratified sampling over C strata (a mixture's components:
+// Roeder et al. 2017; Morningstar et al. 2021, "Automatic differentiation
+// variational inference with mixtures"). Strata maps one noise row (as for
+// Sample) to C draws z, one per stratum: row r*C + c of z is stratum c of
+// row r, drawn by reparameterization from the stratum's own distribution
+// q_c; logq is log q(z|x) of the whole posterior at each, and logWeight is
+// log pi_c(x), the stratum's probability (sum_c pi_c = 1), differentiable.
+// The terms then use E_q[f] = sum_c pi_c E_{q_c}[f] for every expectation
+// (recon, log q, log p, KL), log sum_c pi_c w_c as the importance weight of
+// a row (IWAE becomes SIWAE; log p(x) stays unbiased in p), and Sample only
+// for a single z per row (Reconstruct, Impute).
+type Stratified interface {
+	Strata(eps *G.Node) (z, logq, logWeight *G.Node, c int)
+}
+
 // Invertible is implemented by a Posterior that has log q(z|x) at a given
 // z (the map from noise to z inverts in closed form), which the
 // score-function estimator needs. Its Family implements [InvertibleFamily].

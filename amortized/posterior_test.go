@@ -16,7 +16,8 @@ import (
 )
 
 // families are the posterior forms every family-wide test runs on.
-var families = []string{"diag", "fullcov", "planar:3", "radial:3", "iaf:2:7", "iaf:1"}
+var families = []string{"diag", "fullcov", "planar:3", "radial:3", "iaf:2:7", "iaf:1",
+	"householder:2", "sylvester:2", "sylvester-householder:2:2", "sylvester-triangular:2"}
 
 // newFamily is the small test model with posterior post, every head drawn
 // at random (fullcov's lower included: see drawZeroInitHeads).
@@ -257,7 +258,8 @@ func logStdNormalRow(v []float64) float64 {
 // Jacobian taken by central finite differences of the graph's own z and its
 // determinant by gonum's LU factorization.
 func TestLogQIsChangeOfVariablesOfTheWholeMap(t *testing.T) {
-	for _, post := range append(families, "fullcov@1", "iaf:3:4@1", "planar:2@1", "radial:2@5") {
+	for _, post := range append(families, "fullcov@1", "iaf:3:4@1", "planar:2@1", "radial:2@5",
+		"sylvester:2:2", "sylvester:3:1@4", "householder:1@1", "sylvester-triangular:1@1", "sylvester-householder:3:1@4") {
 		latent := 3
 		if name, l, ok := strings.Cut(post, "@"); ok {
 			post, latent = name, int(l[0]-'0')
@@ -546,7 +548,7 @@ func TestFullCovWithZeroLowerIsDiag(t *testing.T) {
 // Gaussian families with E_q[log q(z|x) - log p(z)] estimated from the
 // graph's own log-densities at 20,000 sampled z.
 func TestAnalyticKLMatchesMonteCarlo(t *testing.T) {
-	for _, post := range []string{"diag", "fullcov"} {
+	for _, post := range []string{"diag", "fullcov", "householder:3"} {
 		c := smallConfig("float64", Bernoulli)
 		c.Posterior, c.Latent = post, 4
 		m, err := New(c, 2)
@@ -596,7 +598,8 @@ func TestPointSummaryIsTheMapAtZeroNoise(t *testing.T) {
 			}
 			moved = moved || math.Abs(point[i]-heads[0][i]) > 1e-3
 		}
-		if moved != !m.AnalyticKL() {
+		// Householder's closed-form KL comes with a rotated mean.
+		if moved != (!m.AnalyticKL() || strings.HasPrefix(post, Householder)) {
 			t.Errorf("%s: point summary differs from the mean: %v", post, moved)
 		}
 		// Through the public API: Encode is the point summary of the encoder's heads.
@@ -776,9 +779,13 @@ func TestFamilyOptionRefusals(t *testing.T) {
 		{"fullcov", TrainOptions{FreeBits: 0.5}, `free bits floor each latent dimension's closed-form KL, which the fullcov posterior does not have`},
 		{"planar:2", TrainOptions{FreeBits: 0.5}, `the planar:2 posterior does not have`},
 		{"iaf:1", TrainOptions{FreeBits: 0.1}, `the iaf:1:7 posterior does not have`},
-		{"planar:2", TrainOptions{Estimator: EstimatorScore}, "the planar:2 posterior's flows have no closed-form inverse"},
-		{"radial:1", TrainOptions{Estimator: EstimatorScore}, "radial:1 posterior's flows have no closed-form inverse"},
-		{"iaf:2:4", TrainOptions{Estimator: EstimatorScore}, "iaf:2:4 posterior's flows"},
+		{"planar:2", TrainOptions{Estimator: EstimatorScore}, "the planar:2 posterior's map from noise to z has no closed-form inverse"},
+		{"radial:1", TrainOptions{Estimator: EstimatorScore}, "radial:1 posterior's map from noise to z has no closed-form inverse"},
+		{"iaf:2:4", TrainOptions{Estimator: EstimatorScore}, "iaf:2:4 posterior's map"},
+		{"sylvester:1", TrainOptions{Estimator: EstimatorScore}, "sylvester:1:3 posterior's map"},
+		{"aux:2", TrainOptions{Estimator: EstimatorScore}, "aux:2:10 posterior's map"},
+		{"aux:2", TrainOptions{FreeBits: 0.5}, "the aux:2:10 posterior does not have"},
+		{"householder:2", TrainOptions{FreeBits: 0.5}, "the householder:2 posterior does not have"},
 	} {
 		m := newFamily(t, tc.post, "float32", Bernoulli, 1)
 		tc.opts.Epochs = 1
@@ -798,6 +805,8 @@ func TestFamilyOptionRefusals(t *testing.T) {
 		{"fullcov", TrainOptions{Estimator: EstimatorScore, K: 2}},
 		{"radial:2", TrainOptions{Objective: ObjectiveIWAE, K: 4}},
 		{"iaf:1", TrainOptions{WarmupEpochs: 2, K: 3}},
+		{"householder:2", TrainOptions{Estimator: EstimatorScore, K: 2}},
+		{"aux:1", TrainOptions{Objective: ObjectiveIWAE, K: 3}},
 	} {
 		tc.opts.Epochs = 1
 		tr, err := NewTrainer(newFamily(t, tc.post, "float32", Bernoulli, 1), 4, tc.opts, nil)

@@ -159,7 +159,7 @@ func parseFlags(args []string) (trainrun.Config, error) {
 	latent := fs.String("latent", strconv.Itoa(ref.Latent), "latent dimension; L1,L2 for two stochastic layers q(z1|x) q(z2|z1), p(z2) p(z1|z2) p(x|z1)\n(Burda et al. 2015: -latent 100,50 -hidden 100,100 -activation tanh)")
 	latentHidden := fs.String("latent-hidden", "", "with -latent L1,L2: hidden widths of q(z2|z1), z1 side first; p(z1|z2) mirrors them\n(default two layers of L2 units, as Burda et al.)")
 	fs.StringVar(&cfg.Model.Activation, "activation", "relu", "hidden activation: relu, elu, tanh or softplus")
-	fs.StringVar(&cfg.Model.Posterior, "posterior", "diag", "q(z|x) family: diag (diagonal Gaussian), fullcov (full-covariance Gaussian),\nplanar:K or radial:K (K planar or radial flows with per-image parameters), iaf:K or iaf:K:H\n(K inverse autoregressive flows, MADE hidden width H, default 2*latent+1)")
+	fs.StringVar(&cfg.Model.Posterior, "posterior", "diag", "q(z|x) family: diag (diagonal Gaussian), fullcov (full-covariance Gaussian),\nplanar:K or radial:K (K planar or radial flows with per-image parameters), iaf:K or iaf:K:H\n(K inverse autoregressive flows, MADE hidden width H, default 2*latent+1),\nhouseholder:K (K Householder reflections), sylvester:K or sylvester:K:M (orthogonal Sylvester flows, M columns, default latent),\nsylvester-householder:K:H (H reflections per step), sylvester-triangular:K,\nmixture:C (C Gaussians, stratified ELBO), aux:A or aux:A:H (auxiliary variable of width A, networks of width H, default 2*(latent+A))")
 	fs.StringVar(&cfg.Model.Dtype, "dtype", "float32", "float32 or float64")
 	fs.IntVar(&cfg.Train.Epochs, "epochs", 10, "epochs to train (with -resume: the total to reach)")
 	fs.IntVar(&cfg.Batch, "batch", 128, "minibatch size")
