@@ -19,6 +19,8 @@ const (
 	streamInit  = 0x696e6974 // weight initialization
 	streamTrain = 0x74726e00 // reparameterization noise of training step s: stream streamTrain+s
 	streamEval  = 0x6576616c // noise of the per-epoch validation ELBO
+	// streamPartInit: a part's own initialization (Initializer)
+	streamPartInit = 0x70617274
 )
 
 // TrainOptions configures optimization. Zero values mean the defaults named.
