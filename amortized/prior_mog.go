@@ -105,7 +105,8 @@ func (p *boundMog) LogP(z *G.Node) *G.Node {
 // uniform noise, then z = m_k + s_k eps. Not differentiable in the weights
 // (sampling never is here).
 func (p *boundMog) Sample(n PriorNoise) *G.Node {
-	onehot := p.b.pickComponent(n.Uniform, p.weights, p.k)
+	cum := p.b.cumWeights(p.weights, n.Uniform.Shape()[0], p.k)
+	onehot := p.b.pickComponent(n.Uniform, cum, p.k)
 	mean := must(G.Mul(onehot, p.means))
 	std := must(G.Exp(must(G.Mul(must(G.Mul(onehot, p.logvar)), p.b.Scalar(0.5)))))
 	return must(G.Add(mean, must(G.HadamardProd(std, n.Normal))))
@@ -148,13 +149,10 @@ func (bd *Builder) logGaussMix(z, mu, lv, logw *G.Node, k int) *G.Node {
 	return must(G.Add(bd.logMeanExp(a, k), bd.Scalar(math.Log(float64(k)))))
 }
 
-// pickComponent is a one-hot (N x K) choice of component per row of the
-// uniform noise u (N x 1) by inverse CDF on weights w (1 x K): component k
-// when c_{k-1} <= u < c_k, c the cumulative sums. The last boundary is
-// replaced by 2, so that rounding in the cumulative sum cannot leave a row
-// with no component.
-func (bd *Builder) pickComponent(u, w *G.Node, k int) *G.Node {
-	n := u.Shape()[0]
+// cumWeights are the cumulative sums c_k of weights w (1 x K), repeated on
+// n rows, with the last replaced by 2, so that rounding in the sum cannot
+// leave a uniform draw with no component.
+func (bd *Builder) cumWeights(w *G.Node, n, k int) *G.Node {
 	tri := make([]float64, k*k) // tri[i][j] = 1 for i <= j, last column 0
 	for i := range k {
 		for j := i; j < k-1; j++ {
@@ -164,17 +162,16 @@ func (bd *Builder) pickComponent(u, w *G.Node, k int) *G.Node {
 	last := make([]float64, k)
 	last[k-1] = 2
 	cum := must(G.Add(must(G.Mul(w, bd.Const(fmt.Sprintf("prior.tri.%d", k), tri, k, k))), bd.Const(fmt.Sprintf("prior.last.%d", k), last, 1, k)))
-	ones := func(r, c int) *G.Node {
-		v := make([]float64, r*c)
-		for i := range v {
-			v[i] = 1
-		}
-		return bd.Const(fmt.Sprintf("prior.ones.%dx%d", r, c), v, r, c)
-	}
-	uu := must(G.Mul(u, ones(1, k)))   // N x K: u_n
-	cc := must(G.Mul(ones(n, 1), cum)) // N x K: c_k
-	lt := must(G.Lt(uu, cc, true))     // [u_n < c_k], 1 or 0
-	diff := make([]float64, k*k)       // onehot_k = lt_k - lt_{k-1}
+	return must(G.Mul(bd.Const(fmt.Sprintf("prior.ones.%dx1", n), constVec(n, 1), n, 1), cum))
+}
+
+// pickComponent is a one-hot (N x K) choice of component per row of the
+// uniform noise u (N x 1) by inverse CDF on the cumulative weights cum
+// (N x K, each row c_1..c_K): component k when c_{k-1} <= u < c_k.
+func (bd *Builder) pickComponent(u, cum *G.Node, k int) *G.Node {
+	uu := must(G.Mul(u, bd.Const(fmt.Sprintf("prior.ones.1x%d", k), constVec(k, 1), 1, k))) // N x K: u_n
+	lt := must(G.Lt(uu, cum, true))                                                         // [u_n < c_k], 1 or 0
+	diff := make([]float64, k*k)                                                            // onehot_k = lt_k - lt_{k-1}
 	for i := range k {
 		diff[i*k+i] = 1
 		if i+1 < k {

@@ -158,7 +158,13 @@ func (p *boundVamp) LogP(z *G.Node) *G.Node {
 	if d, ok := q.(diagPosterior); ok {
 		return b.logGaussMix(z, d.mu, d.logvar, nil, p.k)
 	}
-	// Any other family: N*K rows, row n*K + k pairs z_n with u_k.
+	return p.logPTiled(z)
+}
+
+// logPTiled is LogP for any Invertible family: N*K rows, row n*K + k
+// pairs z_n with u_k.
+func (p *boundVamp) logPTiled(z *G.Node) *G.Node {
+	b := p.b
 	n, k := z.Shape()[0], p.k
 	zs := make([]*G.Node, k)
 	for i := range zs {
@@ -185,8 +191,15 @@ func (p *boundVamp) LogP(z *G.Node) *G.Node {
 // z ~ q(z|u_k) from the normal noise.
 func (p *boundVamp) Sample(n PriorNoise) *G.Node {
 	b := p.b
-	w := b.Const(fmt.Sprintf("prior.vamp.w.%d", p.k), constVec(p.k, 1/float64(p.k)), 1, p.k)
-	onehot := b.pickComponent(n.Uniform, w, p.k)
+	rows := n.Uniform.Shape()[0]
+	cum := make([]float64, rows*p.k) // c_k = (k+1)/K, the last 2 (see cumWeights)
+	for i := range rows {
+		for k := range p.k {
+			cum[i*p.k+k] = float64(k+1) / float64(p.k)
+		}
+		cum[i*p.k+p.k-1] = 2
+	}
+	onehot := b.pickComponent(n.Uniform, b.Const(fmt.Sprintf("prior.vamp.cum.%dx%d", rows, p.k), cum, rows, p.k), p.k)
 	picked := HeadValues{}
 	for name, h := range p.heads {
 		picked[name] = must(G.Mul(onehot, h))
