@@ -348,12 +348,21 @@ func TestNormalPriorMonteCarloKLMatchesClosedForm(t *testing.T) {
 // fixed noise, and its gradient.
 func lossAt(t *testing.T, m *Model, x []float32, rows int, opts TrainOptions) (float64, map[string][]float64) {
 	t.Helper()
+	s, grads := stepAt(t, m, x, rows, opts, 0)
+	return s.Loss, grads
+}
+
+// stepAt is lossAt after step steps (the KL weight and capacity of that
+// step), returning the step's statistics.
+func stepAt(t *testing.T, m *Model, x []float32, rows int, opts TrainOptions, step int64) (StepStats, map[string][]float64) {
+	t.Helper()
 	tr, err := NewTrainer(m, rows, opts, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tr.Close()
-	s, err := tr.gradients(x, rows, 1, rand.New(rand.NewPCG(5, 5)))
+	tr.state.Step = step
+	s, err := tr.gradients(x, rows, tr.beta(1), rand.New(rand.NewPCG(5, 5)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,14 +370,18 @@ func lossAt(t *testing.T, m *Model, x []float32, rows int, opts TrainOptions) (f
 	for i, g := range tr.batchGrads() {
 		grads[m.params.All()[i].Name] = tensorValues(g, nil)
 	}
-	return s.Loss, grads
+	return s, grads
 }
 
 // checkPriorGradients compares the loss's gradient with respect to some
 // entries of the named parameters with central finite differences.
 func checkPriorGradients(t *testing.T, m *Model, x []float32, rows int, names []string) {
 	t.Helper()
-	opts := TrainOptions{Epochs: 1, Shards: 1}
+	checkGradients(t, m, x, rows, names, TrainOptions{Epochs: 1, Shards: 1})
+}
+
+func checkGradients(t *testing.T, m *Model, x []float32, rows int, names []string, opts TrainOptions) {
+	t.Helper()
 	_, grads := lossAt(t, m, x, rows, opts)
 	nonzero := 0
 	defer func() {
