@@ -280,6 +280,21 @@ func Train(ctx context.Context, cfg Config) error {
 		return err
 	}
 
+	if state == nil && m.WantsData() {
+		// vamp:K:data: the pseudo-inputs start at training images (grey
+		// levels), drawn with the run's seed.
+		imgs, err := data.NewLoader(ds.Train.Images, trainIdx, data.LoaderOptions{Batch: 1000, Seed: r.Seed, Binarize: data.BinarizeNone})
+		if err != nil {
+			return err
+		}
+		x, err := imgs.Rows(0)
+		if err != nil {
+			return err
+		}
+		if err := m.InitFromData(x, r.Seed); err != nil {
+			return fmt.Errorf("-prior %s: %w", m.Config().Prior, err)
+		}
+	}
 	rj, _ := json.Marshal(r)
 	tr, err := amortized.NewTrainer(m, r.Batch, cfg.Train, state)
 	if err != nil {
@@ -300,9 +315,12 @@ func Train(ctx context.Context, cfg Config) error {
 	if !m.AnalyticKL() {
 		kl = "Monte Carlo KL"
 	}
-	fmt.Fprintf(out, "model %d-%s-%d (%s, %s likelihood, %s posterior, %s, %s), %d parameters; objective %s with k = %d, %s gradients; batch %d, lr %g, epochs %d, seed %d\n",
-		mc.DataDim, joinInts(mc.Hidden), mc.Latent, mc.Activation, mc.Likelihood, mc.Posterior, kl, mc.Dtype,
-		m.Params().Count(), o.Objective, o.K, o.Estimator, r.Batch, o.LR, o.Epochs, r.Seed)
+	fmt.Fprintf(out, "model %d-%s-%d (%s, %s likelihood, %s posterior, %s prior, %s, %s), %d parameters; objective %s with k = %d, %s gradients%s; batch %d, lr %g, epochs %d, seed %d\n",
+		mc.DataDim, joinInts(mc.Hidden), mc.Latent, mc.Activation, mc.Likelihood, mc.Posterior, PriorName(mc), kl, mc.Dtype,
+		m.Params().Count(), o.Objective, o.K, o.Estimator, KLWeighting(o), r.Batch, o.LR, o.Epochs, r.Seed)
+	if note := BoundNote(o); note != "" {
+		fmt.Fprintln(out, "note:", note)
+	}
 	if cfg.Resume {
 		st := tr.State()
 		fmt.Fprintf(out, "resuming at epoch %d, batch %d (step %d)\n", st.Epoch+1, st.Batch, st.Step)
@@ -627,6 +645,9 @@ func checkResumable(cfg Config, saved run, mc amortized.Config, opts amortized.T
 		{"activation", cfg.Model.Activation, mc.Activation},
 		{"posterior", canonicalPosterior(cfg, mc), mc.Posterior},
 		{"dtype", cfg.Model.Dtype, mc.Dtype},
+		{"prior", canonicalPrior(cfg.Model.Prior), canonicalPrior(mc.Prior)},
+		{"beta", fmt.Sprint(klWeight(cfg.Train)), fmt.Sprint(klWeight(opts))},
+		{"capacity", capacityString(cfg.Train), capacityString(opts)},
 		{"warmup", fmt.Sprint(cfg.Train.WarmupEpochs), fmt.Sprint(opts.WarmupEpochs)},
 		{"free-bits", fmt.Sprint(cfg.Train.FreeBits), fmt.Sprint(opts.FreeBits)},
 		{"objective", cfg.Train.Objective, opts.Objective},
@@ -655,6 +676,55 @@ func canonicalPosterior(cfg Config, saved amortized.Config) string {
 		return p
 	}
 	return cfg.Model.Posterior
+}
+
+// canonicalPrior names the standard normal "normal" whether given or stored
+// (configurations omit the default).
+func canonicalPrior(p string) string {
+	if p == "" {
+		return amortized.StandardNormal
+	}
+	return p
+}
+
+// PriorName is the configuration's prior as users write it.
+func PriorName(c amortized.Config) string { return canonicalPrior(c.Prior) }
+
+// klWeight is the options' KL weight, 1 when unset (files before -beta).
+func klWeight(o amortized.TrainOptions) float64 {
+	if o.KLWeight == 0 {
+		return 1
+	}
+	return o.KLWeight
+}
+
+func capacityString(o amortized.TrainOptions) string {
+	if !o.Capacity() {
+		return ""
+	}
+	return fmt.Sprintf("%g:%d:%g", o.CapacityMax, o.CapacitySteps, o.CapacityGamma)
+}
+
+// KLWeighting describes the KL's weight in the loss when it is not the
+// ELBO's ("" when it is).
+func KLWeighting(o amortized.TrainOptions) string {
+	switch {
+	case o.Capacity():
+		return fmt.Sprintf(", capacity objective %g |KL - C|, C rising to %g nats over %d steps", o.CapacityGamma, o.CapacityMax, o.CapacitySteps)
+	case o.KLWeight != 0 && o.KLWeight != 1:
+		return fmt.Sprintf(", KL weight beta = %g", o.KLWeight)
+	}
+	return ""
+}
+
+// BoundNote says, for a model trained on another objective than the ELBO's
+// KL weighting, that its reported ELBO and log p(x) are the true bound and
+// estimate, but that it was not trained to maximize them.
+func BoundNote(o amortized.TrainOptions) string {
+	if KLWeighting(o) == "" {
+		return ""
+	}
+	return "trained with the KL weighted otherwise than by 1; the ELBOs reported are the true ELBO (KL weight 1), and its log p(x) compares with other models' only as a bound-based estimate, not as what this objective maximized"
 }
 
 func joinInts(v []int) string {
@@ -746,8 +816,8 @@ func newPictures(m *amortized.Model, testL *data.Loader) (*pictures, error) {
 		return p, nil
 	}
 	p.grid = imgrid.Grid{Rows: c.ImageRows, Cols: c.ImageCols, Channels: c.DataDim / (c.ImageRows * c.ImageCols), Columns: 8, Pad: 2, Scale: 2, Background: 96}
+	p.z = make([][]float32, 64) // Sample's noise: the same z ~ N(0, I) every epoch
 	rng := rand.New(rand.NewPCG(1, 2))
-	p.z = make([][]float32, 64)
 	for i := range p.z {
 		p.z[i] = make([]float32, c.Latent)
 		for j := range p.z[i] {
@@ -770,10 +840,16 @@ func (p *pictures) write(dir string, epoch int) error {
 		return nil
 	}
 	imgs, err := p.m.Decode(p.z)
+	title := fmt.Sprintf("Samples after epoch %d\n(the same z ~ N(0, I) every epoch)", epoch)
+	if prior := PriorName(p.m.Config()); prior != amortized.StandardNormal {
+		// A learned prior: z ~ p(z) by Model.Sample, from the same noise.
+		imgs, err = p.m.Sample(len(p.z), rand.New(rand.NewPCG(1, 2)))
+		title = fmt.Sprintf("Samples after epoch %d\n(z ~ p(z), the %s prior, from the same noise every epoch)", epoch, prior)
+	}
 	if err != nil {
 		return err
 	}
-	samples := imgrid.Figure{Grid: p.grid, Title: fmt.Sprintf("Samples after epoch %d\n(the same z ~ N(0, I) every epoch)", epoch)}
+	samples := imgrid.Figure{Grid: p.grid, Title: title}
 	var blk imgrid.Block
 	for i := 0; i < len(imgs); i += 8 {
 		blk.Rows = append(blk.Rows, imgrid.Row{Images: imgs[i:min(i+8, len(imgs))]})
