@@ -311,6 +311,7 @@ func Train(ctx context.Context, cfg Config) error {
 	fmt.Fprintf(out, "training %s: %d train / %d validation / %d test images (%s), binarize %s\n",
 		ds.Name, len(trainIdx), len(valIdx), ds.Test.Images.N, ds.Dir, r.Binarize)
 	o := tr.Options()
+	trainedOn.KLWeighting = strings.TrimPrefix(KLWeighting(o), ", ")
 	kl := "closed-form KL"
 	if !m.AnalyticKL() {
 		kl = "Monte Carlo KL"
