@@ -27,14 +27,26 @@ func generate(o generateOptions, stdout io.Writer) error {
 		return err
 	}
 	rng := rand.New(rand.NewPCG(o.seed, 0))
-	z := make([][]float32, o.n)
-	for i := range z {
-		z[i] = make([]float32, src.m.LatentDim())
-		for j := range z[i] {
-			z[i][j] = float32(o.temperature * rng.NormFloat64())
+	var imgs [][]float32
+	from, fromText := fmt.Sprintf("z ~ N(0, %g² I)", o.temperature), fmt.Sprintf("z ~ N(0, %g^2 I)", o.temperature)
+	if prior := src.m.Config().Prior; prior != "" {
+		// A learned prior has no temperature: z ~ p(z) by Model.Sample.
+		if o.temperature != 1 {
+			return usagef("-temperature %g: the model's prior is %s, a mixture with no temperature; drop -temperature (or use 1)", o.temperature, prior)
 		}
+		imgs, err = src.m.Sample(o.n, rng)
+		from = fmt.Sprintf("z ~ p(z), the %s prior", prior)
+		fromText = from
+	} else {
+		z := make([][]float32, o.n)
+		for i := range z {
+			z[i] = make([]float32, src.m.LatentDim())
+			for j := range z[i] {
+				z[i][j] = float32(o.temperature * rng.NormFloat64())
+			}
+		}
+		imgs, err = src.m.Decode(z)
 	}
-	imgs, err := src.m.Decode(z)
 	if err != nil {
 		return err
 	}
@@ -42,7 +54,7 @@ func generate(o generateOptions, stdout io.Writer) error {
 	if cols == 0 {
 		cols = ceilSqrt(o.n)
 	}
-	fig := imgrid.Figure{Grid: g, Title: fmt.Sprintf("%d images decoded from z ~ N(0, %g² I), seed %d", o.n, o.temperature, o.seed)}
+	fig := imgrid.Figure{Grid: g, Title: fmt.Sprintf("%d images decoded from %s, seed %d", o.n, from, o.seed)}
 	blk := imgrid.Block{}
 	for _, r := range chunk(o.n, cols) {
 		blk.Rows = append(blk.Rows, imgrid.Row{Images: imgs[r[0]:r[1]]})
@@ -51,7 +63,7 @@ func generate(o generateOptions, stdout io.Writer) error {
 	if err := fig.WritePNG(o.output.out); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "wrote %s: %d images decoded from z ~ N(0, %g^2 I), seed %d\n", o.output.out, o.n, o.temperature, o.seed)
+	fmt.Fprintf(stdout, "wrote %s: %d images decoded from %s, seed %d\n", o.output.out, o.n, fromText, o.seed)
 	return nil
 }
 
@@ -152,7 +164,11 @@ func manifold(o manifoldOptions, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fig := imgrid.Figure{Grid: g, Title: fmt.Sprintf("Decoded at the prior's normal quantiles Φ^-1((i+0.5)/%d)", o.size),
+	title := fmt.Sprintf("Decoded at the prior's normal quantiles Φ^-1((i+0.5)/%d)", o.size)
+	if prior := src.m.Config().Prior; prior != "" {
+		title = fmt.Sprintf("Decoded at N(0, 1) quantiles Φ^-1((i+0.5)/%d)\n(the model's prior is %s, not N(0, I): the grid does not follow its mass)", o.size, prior)
+	}
+	fig := imgrid.Figure{Grid: g, Title: title,
 		XLabel: xLabel, YLabel: yLabel}
 	blk := imgrid.Block{}
 	for r := range o.size {
