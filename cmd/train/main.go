@@ -251,8 +251,8 @@ func parseFlags(args []string) (trainrun.Config, error) {
 		}
 	}
 	if _, err := cfg.Train.Normalize(); err != nil {
-		return cfg, fmt.Errorf("-objective %s -k %d -estimator %s -warmup %g -free-bits %g -beta %g -capacity %q -shards %d: %w",
-			cfg.Train.Objective, cfg.Train.K, cfg.Train.Estimator, cfg.Train.WarmupEpochs, cfg.Train.FreeBits, cfg.Train.KLWeight, *capacity, cfg.Train.Shards, err)
+		return cfg, fmt.Errorf("-objective %s -k %d -estimator %s -warmup %g -beta %g -capacity %q -free-bits %g -shards %d: %w",
+			cfg.Train.Objective, cfg.Train.K, cfg.Train.Estimator, cfg.Train.WarmupEpochs, cfg.Train.KLWeight, *capacity, cfg.Train.FreeBits, cfg.Train.Shards, err)
 	}
 	if cfg.Binarize != "" {
 		if _, err := data.ParseBinarization(cfg.Binarize); err != nil {
@@ -273,7 +273,7 @@ func parseFlags(args []string) (trainrun.Config, error) {
 	}
 	if !cfg.Resume { // a resumed run keeps its saved posterior and options
 		if _, err := cfg.Train.NormalizeFor(mc); err != nil {
-			return cfg, fmt.Errorf("-posterior %s -prior %s with -free-bits %g -estimator %s: %w", mc.Posterior, cfg.Model.Prior, cfg.Train.FreeBits, cfg.Train.Estimator, err)
+			return cfg, fmt.Errorf("-posterior %s with -free-bits %g -estimator %s: %w", mc.Posterior, cfg.Train.FreeBits, cfg.Train.Estimator, err)
 		}
 	}
 	return cfg, nil
