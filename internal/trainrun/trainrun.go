@@ -280,9 +280,13 @@ func Train(ctx context.Context, cfg Config) error {
 		return err
 	}
 
-	if state == nil && m.WantsData() {
-		// vamp:K:data: the pseudo-inputs start at training images (grey
-		// levels), drawn with the run's seed.
+	// vamp:K:data: the pseudo-inputs of a new model start at training
+	// images (grey levels), drawn with the run's seed; a rollback to the
+	// initial weights does it again.
+	initData := func(m *amortized.Model) error {
+		if !m.WantsData() {
+			return nil
+		}
 		imgs, err := data.NewLoader(ds.Train.Images, trainIdx, data.LoaderOptions{Batch: 1000, Seed: r.Seed, Binarize: data.BinarizeNone})
 		if err != nil {
 			return err
@@ -293,6 +297,12 @@ func Train(ctx context.Context, cfg Config) error {
 		}
 		if err := m.InitFromData(x, r.Seed); err != nil {
 			return fmt.Errorf("-prior %s: %w", m.Config().Prior, err)
+		}
+		return nil
+	}
+	if state == nil {
+		if err := initData(m); err != nil {
+			return err
 		}
 	}
 	rj, _ := json.Marshal(r)
@@ -413,7 +423,7 @@ func Train(ctx context.Context, cfg Config) error {
 		lr := tr.Options().LR
 		opts := tr.Options()
 		opts.LR = lr / 2
-		gm, gst, from, gerr := lastGood(cfg, latest, mc, r.Seed)
+		gm, gst, from, gerr := lastGood(cfg, latest, mc, r.Seed, initData)
 		if gerr != nil {
 			return fmt.Errorf("%v; rolling back failed: %w", nf, gerr)
 		}
@@ -462,10 +472,12 @@ func Train(ctx context.Context, cfg Config) error {
 // lastGood loads the state to roll back to: model.safetensors, or for a new
 // run that diverged before its first save, the initial weights. from
 // describes it for the log.
-func lastGood(cfg Config, latest string, mc amortized.Config, seed uint64) (m *amortized.Model, st *amortized.TrainState, from string, err error) {
+func lastGood(cfg Config, latest string, mc amortized.Config, seed uint64, initData func(*amortized.Model) error) (m *amortized.Model, st *amortized.TrainState, from string, err error) {
 	m, st, err = checkpoints.LoadTraining(latest)
 	if errors.Is(err, os.ErrNotExist) && !cfg.Resume {
-		m, err = amortized.New(mc, seed)
+		if m, err = amortized.New(mc, seed); err == nil {
+			err = initData(m)
+		}
 		return m, nil, "the initial weights, as nothing was saved yet", err
 	}
 	return m, st, latest, err
