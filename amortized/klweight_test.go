@@ -55,7 +55,8 @@ func TestCapacity(t *testing.T) {
 	if s, _ := stepAt(t, m, x, 4, o, 100); s.KL > 25 {
 		t.Fatalf("KL %v: the test wants it below C = 25 at step 100", s.KL)
 	}
-	checkGradients(t, m, x, 4, []string{"prior.means", "encoder.mean.bias"}, o)
+	checkGradients(t, m, x, 4, []string{"prior.means", "encoder.mean.bias"}, o)        // KL above C
+	checkGradientsAt(t, m, x, 4, []string{"prior.means", "encoder.mean.bias"}, o, 100) // KL below C
 	for _, bad := range []TrainOptions{
 		{Epochs: 1, CapacityMax: 5, CapacitySteps: 10},                                   // no gamma
 		{Epochs: 1, CapacityMax: 5, CapacityGamma: 10},                                   // no steps

@@ -382,7 +382,13 @@ func checkPriorGradients(t *testing.T, m *Model, x []float32, rows int, names []
 
 func checkGradients(t *testing.T, m *Model, x []float32, rows int, names []string, opts TrainOptions) {
 	t.Helper()
-	_, grads := lossAt(t, m, x, rows, opts)
+	checkGradientsAt(t, m, x, rows, names, opts, 0)
+}
+
+// checkGradientsAt is checkGradients after step steps.
+func checkGradientsAt(t *testing.T, m *Model, x []float32, rows int, names []string, opts TrainOptions, step int64) {
+	t.Helper()
+	_, grads := stepAt(t, m, x, rows, opts, step)
 	nonzero := 0
 	defer func() {
 		if nonzero == 0 {
@@ -395,9 +401,9 @@ func checkGradients(t *testing.T, m *Model, x []float32, rows int, names []strin
 			orig := v[i]
 			num := fd.Derivative(func(w float64) float64 {
 				v[i] = w
-				l, _ := lossAt(t, m, x, rows, opts)
+				s, _ := stepAt(t, m, x, rows, opts, step)
 				v[i] = orig
-				return l
+				return s.Loss
 			}, orig, &fd.Settings{Formula: fd.Central, Step: 1e-5})
 			if math.Abs(num) > 1e-6 {
 				nonzero++
