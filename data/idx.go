@@ -82,6 +82,27 @@ func (m *Images) Float32() []float32 {
 	return out
 }
 
+// Vectors returns the first n images (all of them when n <= 0 or n > N) as one
+// []float32 per image, pixel/255 in channel-major order: the form the Go API
+// of a model (amortized.Model.Encode, ELBO, LogLikelihood) takes. The rows
+// share one backing array. For a Bernoulli model's fixed binarized test set,
+// call Binarize(seed).Vectors(n).
+func (m *Images) Vectors(n int) [][]float32 {
+	if n <= 0 || n > m.N {
+		n = m.N
+	}
+	d := m.Dim()
+	flat := make([]float32, n*d)
+	rows := make([][]float32, n)
+	for i := range rows {
+		rows[i] = flat[i*d : (i+1)*d : (i+1)*d]
+		for j, v := range m.Image(i) {
+			rows[i][j] = unitScale[v]
+		}
+	}
+	return rows
+}
+
 // Subset returns a copy of the images at the given indices, in that order.
 // Like slice indexing, it panics if an index is out of range.
 func (m *Images) Subset(idx []int) *Images {

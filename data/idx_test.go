@@ -315,3 +315,17 @@ func TestReadGzipPresized(t *testing.T) {
 		t.Errorf("allocated %d bytes for %d pixels", alloc, len(m.Pix))
 	}
 }
+
+func TestImagesVectors(t *testing.T) {
+	m := &Images{N: 3, Channels: 1, Rows: 1, Cols: 2, Pix: []uint8{0, 255, 51, 102, 1, 2}}
+	rows := m.Vectors(2)
+	if len(rows) != 2 || rows[0][1] != 1 || rows[1][0] != 0.2 || rows[1][1] != 0.4 {
+		t.Fatalf("Vectors(2) = %v", rows)
+	}
+	if all := m.Vectors(0); len(all) != 3 || all[2][0] != 1.0/255 {
+		t.Fatalf("Vectors(0) = %v", all)
+	}
+	if big := m.Vectors(10); len(big) != 3 {
+		t.Fatalf("Vectors(10) has %d rows, want 3", len(big))
+	}
+}

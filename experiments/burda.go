@@ -8,7 +8,7 @@ package main
 // Adam (beta1 0.9, beta2 0.999, eps 1e-4) on dynamically binarized MNIST
 // (60,000 images) with the step size 0.001 * 10^(-i/7) for 3^i passes,
 // i = 0..7 (3,280 passes), and evaluated by importance sampling with
-// k = 5000 on the 10,000 test images. Its Table 1 (test NLL, nats):
+// k = 5000 on the 10,000 test images (here k = 1000). Its Table 1 (test NLL, nats):
 //
 //	one layer:  VAE 86.76, IWAE k = 5 85.54, IWAE k = 50 84.78
 //	two layers: VAE 85.33, IWAE k = 5 83.89, IWAE k = 50 82.90
@@ -46,7 +46,10 @@ type burdaSize struct {
 }
 
 var (
-	burdaFull  = burdaSize{MaxStage: 5, K: 5000, Budget: 20 * time.Minute}
+	// k = 1000 rather than the paper's 5000: five times cheaper on all
+	// 10,000 test images; its expectation is a bound that rises with k, so
+	// it can only understate log p(x) against the paper's estimator.
+	burdaFull  = burdaSize{MaxStage: 5, K: 1000, Budget: 20 * time.Minute}
 	burdaQuick = burdaSize{TrainImages: 500, MaxStage: 1, TestImages: 100, K: 20, Budget: time.Minute}
 )
 

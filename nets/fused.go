@@ -38,7 +38,7 @@ func init() { G.Use(gemm.Implementation{}) }
 // db = column sums of dA, dX = dA W^T.
 func Dense(x, w, b *G.Node, act Activation, dataInput bool) (*G.Node, error) {
 	switch act {
-	case "", ReLU, Tanh, Softplus:
+	case "", ReLU, Tanh, Softplus, ELU:
 	default:
 		return nil, fmt.Errorf("nets: dense: unknown activation %q", string(act))
 	}
@@ -233,6 +233,10 @@ func biasAct[T float32 | float64](y, b []T, rows, cols int, act Activation, soft
 				for j, bj := range b {
 					r[j] = softplus(r[j] + bj)
 				}
+			case ELU:
+				for j, bj := range b {
+					r[j] = elu(r[j] + bj)
+				}
 			default:
 				for j, bj := range b {
 					r[j] += bj
@@ -327,6 +331,15 @@ func actGrad[T float32 | float64](d, y, g []T, rows, cols int, act Activation) {
 			// where softplus(a) is tiny.
 			for i, yi := range y {
 				d[i] = g[i] * T(-math.Expm1(-float64(yi)))
+			}
+		case ELU:
+			// elu'(a) = 1 for a > 0, e^a = y + 1 otherwise.
+			for i, yi := range y {
+				if yi > 0 {
+					d[i] = g[i]
+				} else {
+					d[i] = g[i] * (yi + 1)
+				}
 			}
 		}
 	})

@@ -14,15 +14,18 @@ const (
 	ReLU     Activation = "relu"
 	Tanh     Activation = "tanh"
 	Softplus Activation = "softplus"
+	// ELU is x for x > 0, e^x - 1 otherwise (Clevert et al. 2016), the
+	// activation of the IAF and Sylvester-flow convolutional networks.
+	ELU Activation = "elu"
 )
 
 // ParseActivation checks that s names a supported activation.
 func ParseActivation(s string) (Activation, error) {
 	switch a := Activation(s); a {
-	case ReLU, Tanh, Softplus:
+	case ReLU, Tanh, Softplus, ELU:
 		return a, nil
 	}
-	return "", fmt.Errorf("nets: unknown activation %q (want relu, tanh or softplus)", s)
+	return "", fmt.Errorf("nets: unknown activation %q (want relu, elu, tanh or softplus)", s)
 }
 
 // Apply adds the activation of x to x's graph.
@@ -34,6 +37,8 @@ func (a Activation) Apply(x *G.Node) (*G.Node, error) {
 		return G.Tanh(x)
 	case Softplus:
 		return G.Softplus(x)
+	case ELU:
+		return Act(x, ELU)
 	}
 	return nil, fmt.Errorf("nets: unknown activation %q", string(a))
 }

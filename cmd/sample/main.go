@@ -142,7 +142,7 @@ type command struct {
 }
 
 var commands = []command{
-	{"generate", "-ckpt FILE -out FILE.png [-n 64] [-temperature 1]",
+	{"generate", "-ckpt FILE -out FILE.png [-n 64] [-temperature 1] [-sampler prior|gmm]",
 		"Decodes n latent vectors drawn from the prior N(0, T^2 I), T = -temperature, into a grid of\nimages (the mean of p(x|z) of each). With -temperature 1 these are exactly Model.Sample's images. A model with a learned\nprior (mog:K, vamp:K) draws z ~ p(z) by Model.Sample and takes no temperature.",
 		defineGenerate},
 	{"reconstruct", "-ckpt FILE -out FILE.png [-first 0] [-n 16]",
@@ -319,18 +319,26 @@ func nonNegative(name string, v int) error {
 
 func defineGenerate(fs *flag.FlagSet) func(stdout, stderr io.Writer) error {
 	var o generateOptions
-	o.model.define(fs, false, "")
+	var s samplerFlags
+	o.model.define(fs, true, "with -sampler gmm: ")
+	s.define(fs)
 	o.output.define(fs, 2, "each pixel becomes scale x scale pixels")
 	fs.IntVar(&o.n, "n", 64, "number of images")
 	fs.IntVar(&o.columns, "columns", 0, "images per grid row (0: a square grid)")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the draws of z")
 	fs.Float64Var(&o.temperature, "temperature", 1, "standard deviation of z as a multiple of the prior's; below 1 gives cleaner, less varied images")
-	return func(stdout, _ io.Writer) error {
+	return func(stdout, stderr io.Writer) error {
 		if err := checkAll(o.model.check(), o.output.check(), positive("n", o.n), atMost("n", o.n, maxImages), nonNegative("columns", o.columns)); err != nil {
 			return err
 		}
 		if !(o.temperature > 0) || math.IsInf(o.temperature, 0) {
 			return usagef("-temperature %g: want a finite value > 0", o.temperature)
+		}
+		if err := s.check(); err != nil {
+			return err
+		}
+		if s.sampler == "gmm" {
+			return generateGMM(o, s, stdout, stderr)
 		}
 		return generate(o, stdout)
 	}

@@ -146,6 +146,15 @@ func cellAt(img *image.RGBA, o image.Point, r, c, s int) []uint8 {
 // s x s square of its level, R = G = B) in img, searching from row y0.
 func locate(t *testing.T, img *image.RGBA, want []uint8, s, y0 int) image.Point {
 	t.Helper()
+	p, ok := find(img, want, s, y0)
+	if !ok {
+		t.Fatalf("image not found exactly in the figure (from row %d)", y0)
+	}
+	return p
+}
+
+// find is locate that reports whether the image is there.
+func find(img *image.RGBA, want []uint8, s, y0 int) (image.Point, bool) {
 	b := img.Bounds()
 	for y := y0; y+size*s <= b.Dy(); y++ {
 	next:
@@ -158,11 +167,10 @@ func locate(t *testing.T, img *image.RGBA, want []uint8, s, y0 int) image.Point 
 					}
 				}
 			}
-			return image.Pt(x, y)
+			return image.Pt(x, y), true
 		}
 	}
-	t.Fatalf("image not found exactly in the figure (from row %d)", y0)
-	return image.Point{}
+	return image.Point{}, false
 }
 
 // testImage is test image i as the command feeds it to a Bernoulli model:

@@ -50,17 +50,7 @@ func generate(o generateOptions, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cols := g.Columns
-	if cols == 0 {
-		cols = ceilSqrt(o.n)
-	}
-	fig := imgrid.Figure{Grid: g, Title: fmt.Sprintf("%d images decoded from %s, seed %d", o.n, from, o.seed)}
-	blk := imgrid.Block{}
-	for _, r := range chunk(o.n, cols) {
-		blk.Rows = append(blk.Rows, imgrid.Row{Images: imgs[r[0]:r[1]]})
-	}
-	fig.Blocks = []imgrid.Block{blk}
-	if err := fig.WritePNG(o.output.out); err != nil {
+	if err := writeSampleFigure(g, imgs, fmt.Sprintf("%d images decoded from %s, seed %d", o.n, from, o.seed), o.output.out); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s: %d images decoded from %s, seed %d\n", o.output.out, o.n, fromText, o.seed)
@@ -313,6 +303,20 @@ func pairs(from, to []int) string {
 }
 
 // ceilSqrt is the side of the smallest square grid holding n images.
+// writeSampleFigure writes images in a square grid (or g.Columns wide)
+// under a title.
+func writeSampleFigure(g imgrid.Grid, imgs [][]float32, title, out string) error {
+	cols := g.Columns
+	if cols == 0 {
+		cols = ceilSqrt(len(imgs))
+	}
+	blk := imgrid.Block{}
+	for _, r := range chunk(len(imgs), cols) {
+		blk.Rows = append(blk.Rows, imgrid.Row{Images: imgs[r[0]:r[1]]})
+	}
+	return imgrid.Figure{Grid: g, Title: title, Blocks: []imgrid.Block{blk}}.WritePNG(out)
+}
+
 func ceilSqrt(n int) int {
 	c := int(math.Sqrt(float64(n)))
 	for c*c < n {

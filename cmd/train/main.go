@@ -157,7 +157,7 @@ func parseFlags(args []string) (trainrun.Config, error) {
 	fs.StringVar(&cfg.Binarize, "binarize", "", "none, static or dynamic (default dynamic for bernoulli, none for gaussian)")
 	fs.StringVar(&cfg.Model.Likelihood, "likelihood", "bernoulli", "p(x|z): bernoulli or gaussian")
 	fs.IntVar(&cfg.Model.Latent, "latent", ref.Latent, "latent dimension")
-	fs.StringVar(&cfg.Model.Activation, "activation", "relu", "hidden activation: relu, tanh or softplus")
+	fs.StringVar(&cfg.Model.Activation, "activation", "relu", "hidden activation: relu, elu, tanh or softplus")
 	fs.StringVar(&cfg.Model.Posterior, "posterior", "diag", "q(z|x) family: diag (diagonal Gaussian), fullcov (full-covariance Gaussian),\nplanar:K or radial:K (K planar or radial flows with per-image parameters), iaf:K or iaf:K:H\n(K inverse autoregressive flows, MADE hidden width H, default 2*latent+1)")
 	fs.StringVar(&cfg.Model.Prior, "prior", "normal", "p(z): normal (N(0, I)), mog:K (a learned mixture of K diagonal Gaussians),\nvamp:K (the VampPrior, K learned pseudo-inputs; vamp:K:data starts them at training images)")
 	fs.Float64Var(&cfg.Train.KLWeight, "beta", 1, "weight of the KL in the loss (beta-VAE, Higgins et al. 2017; times the warm-up's); reported ELBOs weigh it by 1")
