@@ -19,7 +19,8 @@
 //	                                      sylvester-triangular:K (family_sylvester.go),
 //	                                      mixture:C (family_mixture.go), aux:A[:H] (family_aux.go),
 //	                                      twolayer:L2:W,... (hier.go; with the prior twolayer)
-//	prior       Prior         [Prior]       normal (prior_normal.go),
+//	prior       Prior         [Prior]       normal (prior_normal.go), mog:K (prior_mog.go),
+//	                                      vamp:K[:data] (prior_vamp.go),
 //	                                      twolayer[:W,...] (hier.go; with the posterior twolayer)
 //	likelihood  Likelihood    [Likelihood]  bernoulli (lik_bernoulli.go), gaussian (lik_gaussian.go)
 //	trunk       Trunk         [Trunk]       mlp (trunk_mlp.go)
@@ -222,6 +223,33 @@
 // 50, [50, 50]). Top-down inference (the Ladder VAE) is not built: it would
 // be another family whose q(z1|x, z2) shares p(z1|z2)'s network.
 //
+// # Priors
+//
+// Config.Prior chooses p(z). "normal" (the default) is N(0, I), with the
+// closed-form KLs of diag and fullcov. The learned priors have parameters
+// named prior.* (after every other tensor) and no closed-form KL with any
+// family: the KL is the one-sample estimate log q(z|x) - log p(z), and
+// Model.AnalyticKL, the training log and the eval report say so. Every
+// log-sum-exp is max-shifted. Sampling (Model.Sample, the per-epoch
+// pictures, cmd/sample generate) draws z ~ p(z) from Latent normals and one
+// uniform per row (the component, by inverse CDF on the cumulative weights).
+//
+//	mog:K    p(z) = sum_k pi_k N(z; m_k, diag(s_k^2)), pi = softmax(logits):
+//	         a learned mixture (TFP's VAE example); prior.logits (K),
+//	         prior.means (K x L), prior.logscales (K x L); starts at equal
+//	         weights, unit scales and means drawn from N(0, I)
+//	vamp:K   p(z) = (1/K) sum_k q(z | u_k), the VampPrior of Tomczak &
+//	         Welling (2018): the encoder and family at K learned
+//	         pseudo-inputs u = clamp(prior.pseudo, 0, 1) (K x D); W starts at
+//	         N(0.05, 0.01^2) draws, or ("vamp:K:data") at K training images;
+//	         K = 500 in the paper; the family must have LogQAt (diag in
+//	         closed form by matrix products, fullcov by tiling; flows are
+//	         refused); sampling picks k uniformly and draws z ~ q(z|u_k)
+//
+// The Gaussian mixture log-density expands the quadratic form,
+// sum_j (z_j - m_kj)^2 / v_kj = z^2 . (1/v_k) - 2 z . (m_k/v_k) + sum_j m_kj^2/v_kj,
+// into two N x K matrix products, so no N x K x L tensor is formed.
+//
 // Decoder: g = MLP'(z) and, per pixel d,
 //
 //	Bernoulli: l = g W + b (logits), log p(x|z) = sum_d x_d l_d - softplus(l_d)
@@ -248,8 +276,20 @@
 // where beta is the KL warm-up weight, rising linearly with the step from 0
 // to 1 over TrainOptions.WarmupEpochs (Bowman et al. 2016, Sønderby et al.
 // 2016), and lambda is the free-bits floor of Kingma et al. (2016) applied
-// per latent dimension to the batch-mean KL. With beta = 1 and lambda = 0
-// this is exactly -ELBO. Reported ELBOs always use beta = 1 and lambda = 0.
+// per latent dimension to the batch-mean KL. beta is the warm-up's weight
+// times TrainOptions.KLWeight (-beta; the beta-VAE of Higgins et al. 2017,
+// default 1). With beta = 1 and lambda = 0 this is exactly -ELBO. Reported
+// ELBOs always use beta = 1 and lambda = 0; a model trained with another
+// weight is compared with others by log p(x) only as a bound-based estimate
+// of a model not trained for it (the train and eval reports say so).
+//
+// The capacity objective of Burgess et al. (2018), TrainOptions.Capacity*
+// (-capacity C_max:steps:gamma), minimizes instead
+//
+//	-log p(x|z) + gamma |mean_batch KL - C(t)|,   C(t) = C_max min(1, t/steps)
+//
+// (gamma times the warm-up's weight). It acts on the batch-mean KL, so the
+// batch stays in one shard; it excludes free bits, KLWeight != 1 and "iwae".
 // Warm-up weighs any family's KL term. Free bits need a KL per latent
 // dimension, which only "diag" has (a full covariance couples the
 // dimensions; a flow's KL is one sampled number per example), so other

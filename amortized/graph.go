@@ -30,6 +30,7 @@ const (
 	inZ    = "z"    // given z: decode, or the score estimator's samples
 	inW    = "w"    // per-example weight in the loss: 1/rows, 0 for padding
 	inBeta = "beta" // KL weight
+	inCap  = "cap"  // capacity objective's target C(t)
 	inRep  = "rep"  // k > 1: the (Bk x B) 0/1 matrix repeating each example k times
 	inXK   = "xk"   // k > 1: the examples repeated
 	inWK   = "wk"   // k > 1: each sample's weight w_i/k
@@ -127,6 +128,11 @@ func (bd *Builder) trainGraph(gr *graph, opts TrainOptions) error {
 	default:
 		lossKL = must(G.Mul(wk, kl.row))
 		klTerm = lossKL
+	}
+	if opts.Capacity() {
+		// Burgess et al. (2018): the KL is pulled towards the target C(t).
+		c := gr.newInput(bd, inCap)
+		klTerm = must(G.Abs(must(G.Sub(klTerm, c))))
 	}
 	var loss, bound *G.Node
 	switch {

@@ -62,6 +62,11 @@ func New(cfg Config, seed uint64) (*Model, error) {
 	}
 	zero("encoder", m.family.Heads(m.cfg))
 	zero("decoder", m.lik.Heads(m.cfg))
+	for _, part := range []any{m.family, m.lik, m.prior} {
+		if in, ok := part.(Initializer); ok {
+			in.Init(m.params, rand.New(rand.NewPCG(seed, streamPartInit)))
+		}
+	}
 	m.initBayes()
 	return m, nil
 }

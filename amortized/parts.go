@@ -1,6 +1,8 @@
 package amortized
 
 import (
+	"math/rand/v2"
+
 	G "gorgonia.org/gorgonia"
 
 	"github.com/govae/govae/nets"
@@ -67,6 +69,14 @@ type HeadValues map[string]*G.Node
 // not read the values.
 type Definer interface {
 	Define(ps *nets.Params, c Config) error
+}
+
+// Initializer is implemented by a part whose own parameters (Definer) start
+// otherwise than [New]'s uniform draws (a mixture prior's means, a
+// VampPrior's pseudo-inputs). New calls Init after those draws, with a
+// random stream of its own, so that every other weight is unchanged.
+type Initializer interface {
+	Init(ps *nets.Params, rng *rand.Rand)
 }
 
 // Family is a posterior family of q(z|x), parsed from Config.Posterior. The

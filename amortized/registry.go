@@ -123,11 +123,11 @@ func PartNames(kind string) []string {
 	return out
 }
 
-// builtinRank orders the built-in families as the documentation lists
-// them, before any other part.
+// builtinRank orders the built-in families and priors as the
+// documentation lists them, before any other part.
 func builtinRank(forms string) int {
 	name, _ := SplitPart(forms)
-	if i := slices.Index([]string{Diagonal, FullCov, Planar, Radial, IAF}, name); i >= 0 {
+	if i := slices.Index([]string{Diagonal, FullCov, Planar, Radial, IAF, StandardNormal, MixturePrior, VampPrior}, name); i >= 0 {
 		return i
 	}
 	return 100

@@ -20,7 +20,7 @@ func TestSplitPart(t *testing.T) {
 func TestRegistryListsBuiltins(t *testing.T) {
 	for kind, want := range map[string]string{
 		"family":     "diag, fullcov, planar:K, radial:K, iaf:K or iaf:K:H",
-		"prior":      "normal",
+		"prior":      "normal, mog:K, vamp:K or vamp:K:data",
 		"likelihood": "bernoulli, gaussian",
 		"trunk":      "mlp",
 	} {
@@ -63,7 +63,7 @@ func TestConfigParts(t *testing.T) {
 		mod  func(*Config)
 		want string
 	}{
-		{func(c *Config) { c.Prior = "vamp:3" }, `prior "vamp:3": unknown prior "vamp"; want normal`},
+		{func(c *Config) { c.Prior = "flow:3" }, `prior "flow:3": unknown prior "flow"; want normal, mog:K, vamp:K or vamp:K:data`},
 		{func(c *Config) { c.Prior = "normal:1" }, `prior "normal:1": normal takes no parameters`},
 		{func(c *Config) { c.Trunk = "conv" }, `trunk "conv": unknown trunk "conv"; want mlp`},
 		{func(c *Config) { c.Likelihood = "logistic" }, `likelihood "logistic": unknown likelihood "logistic"; want bernoulli, gaussian`},

@@ -33,7 +33,7 @@ const minShardRows = 32
 // batch-mean KL of each dimension and the score estimator feeds the graph
 // samples drawn by another graph, so both keep the batch whole.
 func defaultShards(batch int, o TrainOptions) int {
-	if o.FreeBits > 0 || o.Estimator == EstimatorScore || batch < 2*minShardRows {
+	if o.FreeBits > 0 || o.Estimator == EstimatorScore || o.Capacity() || batch < 2*minShardRows {
 		return 1
 	}
 	return 2
@@ -128,6 +128,11 @@ func (t *Trainer) setInputs(sh *shard, x []float32, rows int, beta float64) erro
 	}
 	if err := setScalar(g.input(inBeta), beta); err != nil {
 		return err
+	}
+	if c := g.input(inCap); c != nil {
+		if err := setScalar(c, t.opts.CapacityAt(t.state.Step)); err != nil {
+			return err
+		}
 	}
 	if eps := g.input(inEps); eps != nil {
 		setRows64(eps, t.eps[sh.lo*k*L:sh.hi*k*L])

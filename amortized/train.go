@@ -19,6 +19,8 @@ const (
 	streamInit  = 0x696e6974 // weight initialization
 	streamTrain = 0x74726e00 // reparameterization noise of training step s: stream streamTrain+s
 	streamEval  = 0x6576616c // noise of the per-epoch validation ELBO
+	// streamPartInit: a part's own initialization (Initializer)
+	streamPartInit = 0x70617274
 )
 
 // TrainOptions configures optimization. Zero values mean the defaults named.
@@ -35,6 +37,17 @@ type TrainOptions struct {
 	// FreeBits is a per-dimension floor, in nats, on the batch-mean KL in the
 	// loss (Kingma et al. 2016). 0: none. Reported ELBOs never use it.
 	FreeBits float64 `json:"free_bits"`
+	// KLWeight is the beta of the beta-VAE (Higgins et al. 2017): the KL's
+	// weight in the loss, loss = beta KL - recon, times the warm-up's
+	// weight. 0 means 1. Reported ELBOs always weigh the KL by 1.
+	KLWeight float64 `json:"kl_weight,omitempty"`
+	// Capacity (Burgess et al. 2018): with CapacityGamma > 0 the loss is
+	// gamma |KL - C(t)| - recon, the target C(t) rising linearly from 0 at
+	// step 0 to CapacityMax nats at step CapacitySteps and staying there;
+	// KL is the batch mean (so one shard). The warm-up multiplies gamma.
+	CapacityMax   float64 `json:"capacity_max,omitempty"`
+	CapacitySteps int64   `json:"capacity_steps,omitempty"`
+	CapacityGamma float64 `json:"capacity_gamma,omitempty"`
 	// Objective is "elbo" (the default) or "iwae", the importance-weighted
 	// bound of Burda et al. (2015).
 	Objective string `json:"objective,omitempty"`
@@ -91,7 +104,27 @@ func (o TrainOptions) Normalize() (TrainOptions, error) {
 	if o.BaselineDecay == 0 {
 		o.BaselineDecay = 0.9
 	}
+	if o.KLWeight == 0 {
+		o.KLWeight = 1
+	}
+	capacity := o.CapacityGamma != 0 || o.CapacityMax != 0 || o.CapacitySteps != 0
 	switch {
+	case !(o.KLWeight > 0) || math.IsInf(o.KLWeight, 0):
+		return o, fmt.Errorf("amortized: KL weight beta %g, want a finite number > 0", o.KLWeight)
+	case capacity && (!(o.CapacityGamma > 0) || math.IsInf(o.CapacityGamma, 0)):
+		return o, fmt.Errorf("amortized: capacity gamma %g, want a finite number > 0", o.CapacityGamma)
+	case capacity && (!(o.CapacityMax >= 0) || math.IsInf(o.CapacityMax, 0)):
+		return o, fmt.Errorf("amortized: capacity %g nats, want a finite number >= 0", o.CapacityMax)
+	case capacity && o.CapacitySteps < 1:
+		return o, fmt.Errorf("amortized: capacity reached after %d steps, want >= 1", o.CapacitySteps)
+	case capacity && o.KLWeight != 1:
+		return o, fmt.Errorf("amortized: the capacity objective weighs |KL - C| by its gamma; a KL weight beta of %g as well is ambiguous: use one", o.KLWeight)
+	case capacity && o.FreeBits > 0:
+		return o, fmt.Errorf("amortized: the capacity objective and free bits both set the KL's target: use one")
+	case capacity && o.Shards > 1:
+		return o, fmt.Errorf("amortized: the capacity objective acts on the KL averaged over the whole batch, which a shard does not see: use one shard")
+	case o.Objective == ObjectiveIWAE && (o.KLWeight != 1 || capacity):
+		return o, fmt.Errorf("amortized: a KL weight or capacity acts on the ELBO's KL term, which the IWAE bound does not have")
 	case o.Objective != ObjectiveELBO && o.Objective != ObjectiveIWAE:
 		return o, fmt.Errorf("amortized: objective %q, want elbo or iwae", o.Objective)
 	case o.Estimator != EstimatorPathwise && o.Estimator != EstimatorScore:
@@ -193,7 +226,8 @@ type StepStats struct {
 	Loss         float64 // the minimized objective (with beta and free bits)
 	Recon, KL    float64 // batch means
 	Bound        float64 // batch mean of the objective's estimate (ELBO or IWAE bound)
-	Beta         float64
+	Beta         float64 // the KL's weight in the loss (warm-up times KLWeight, or gamma)
+	Capacity     float64 // the capacity objective's target C(t) (0: none)
 	// GlobalKL is a Bayesian decoder's KL(q(theta)||p(theta)) / N_train,
 	// the global term of each example's loss (in Loss, times Beta); 0 without.
 	GlobalKL float64
@@ -402,7 +436,8 @@ func (t *Trainer) gradients(x []float32, rows int, beta float64, rng *rand.Rand)
 	for i := range t.eps {
 		t.eps[i] = rng.NormFloat64()
 	}
-	s := StepStats{Epoch: t.state.Epoch + 1, Batch: t.state.Batch, Step: t.state.Step + 1, Rows: rows, Beta: beta}
+	s := StepStats{Epoch: t.state.Epoch + 1, Batch: t.state.Batch, Step: t.state.Step + 1, Rows: rows, Beta: beta,
+		Capacity: t.opts.CapacityAt(t.state.Step)}
 	if t.weights != nil {
 		if t.nData < 1 {
 			return s, fmt.Errorf("amortized: a Bayesian decoder's KL is divided by the training-set size: call SetDataSize before Step")
@@ -525,12 +560,29 @@ func (t *Trainer) scoreInputs(x []float32, rows int) error {
 
 func nonFinite(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) }
 
-// beta is the KL weight at the current step.
+// beta is the KL weight at the current step: the warm-up's weight times
+// the KL weight (or the capacity objective's gamma).
 func (t *Trainer) beta(batchesPerEpoch int) float64 {
-	if t.opts.WarmupEpochs == 0 {
-		return 1
+	w := t.opts.KLWeight
+	if t.opts.Capacity() {
+		w = t.opts.CapacityGamma
 	}
-	return math.Min(1, float64(t.state.Step)/(t.opts.WarmupEpochs*float64(batchesPerEpoch)))
+	if t.opts.WarmupEpochs == 0 {
+		return w
+	}
+	return w * math.Min(1, float64(t.state.Step)/(t.opts.WarmupEpochs*float64(batchesPerEpoch)))
+}
+
+// Capacity reports whether the options use the capacity objective.
+func (o TrainOptions) Capacity() bool { return o.CapacityGamma > 0 }
+
+// CapacityAt is the capacity objective's target C(t) in nats after step
+// steps (0 without the capacity objective).
+func (o TrainOptions) CapacityAt(step int64) float64 {
+	if !o.Capacity() {
+		return 0
+	}
+	return o.CapacityMax * math.Min(1, float64(step)/float64(o.CapacitySteps))
 }
 
 // Fit trains until Options().Epochs epochs are complete, evaluating val (if

@@ -42,6 +42,10 @@ type Data struct {
 	Rows     int    `json:"rows"`      // image shape
 	Cols     int    `json:"cols"`
 	Channels int    `json:"channels"`
+	// KLWeighting describes how the training loss weighed the KL when not
+	// as the ELBO does ("KL weight beta = 4", a capacity objective); ""
+	// means as the ELBO. Evaluations say so beside log p(x).
+	KLWeighting string `json:"kl_weighting,omitempty"`
 }
 
 // Save writes m, and the training state st when it is not nil, to path

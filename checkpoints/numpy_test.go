@@ -73,6 +73,10 @@ json.dump({"mu": point(cfg, w, x).tolist(), "decoded": decode(cfg, w, z).tolist(
 		{DataDim: 6, Hidden: []int{5}, Latent: 3, Posterior: "sylvester-triangular:2"},
 		{DataDim: 6, Hidden: []int{5}, Latent: 2, Activation: "tanh", Posterior: "mixture:3", Dtype: "float64"},
 		{DataDim: 6, Hidden: []int{5}, Latent: 3, Activation: "tanh", Posterior: "aux:2:4", Dtype: "float64"},
+		// The learned priors: log p(z) in the Monte Carlo KL.
+		{DataDim: 6, Hidden: []int{5}, Latent: 3, Activation: "tanh", Prior: "mog:3", Dtype: "float64"},
+		{DataDim: 6, Hidden: []int{5}, Latent: 2, Prior: "vamp:4"},
+		{DataDim: 6, Hidden: []int{5}, Latent: 2, Posterior: "planar:2", Prior: "mog:2"},
 	} {
 		m, err := amortized.New(tc, 9)
 		if err != nil {
@@ -97,6 +101,22 @@ json.dump({"mu": point(cfg, w, x).tolist(), "decoded": decode(cfg, w, z).tolist(
 				}
 				for j := range p.Float64s() {
 					p.Float64s()[j] = -3 + math.Sin(float64(j))
+				}
+			}
+		}
+		// The priors start at equal weights, unit scales and pseudo-inputs
+		// inside [0, 1]: move them, so that the softmax and the clamp count.
+		for name, f := range map[string]func(j int) float64{
+			"prior.logits":    func(j int) float64 { return math.Sin(float64(3*j + 1)) },
+			"prior.logscales": func(j int) float64 { return 0.4 * math.Sin(float64(5*j+2)) },
+			"prior.pseudo":    func(j int) float64 { return 0.5 + 0.9*math.Sin(float64(7*j+3)) },
+		} {
+			if p := m.Params().Get(name); p != nil {
+				for j := range p.Float32s() {
+					p.Float32s()[j] = float32(f(j))
+				}
+				for j := range p.Float64s() {
+					p.Float64s()[j] = f(j)
 				}
 			}
 		}

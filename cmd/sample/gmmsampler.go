@@ -29,7 +29,7 @@ type samplerFlags struct {
 }
 
 func (s *samplerFlags) define(fs *flag.FlagSet) {
-	fs.StringVar(&s.sampler, "sampler", "prior", "where z comes from: prior (N(0, T^2 I)), or gmm (a variational Bayesian Gaussian mixture fitted to the\nposterior means of -gmm-n training images; -temperature scales each component's spread)")
+	fs.StringVar(&s.sampler, "sampler", "prior", "where z comes from: prior (z ~ p(z): N(0, T^2 I) for the normal prior), or gmm (a variational Bayesian Gaussian mixture fitted to the\nposterior means of -gmm-n training images; -temperature scales each component's spread)")
 	fs.IntVar(&s.k, "gmm-k", 10, "with -sampler gmm: mixture components (an upper bound: surplus ones are emptied)")
 	fs.IntVar(&s.fitN, "gmm-n", 10000, "with -sampler gmm: training images whose codes the mixture is fitted to (the first n)")
 	fs.Float64Var(&s.alpha0, "gmm-alpha0", 1, "with -sampler gmm: Dirichlet concentration of the weights (small values prune more)")

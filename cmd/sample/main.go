@@ -145,7 +145,7 @@ type command struct {
 
 var commands = []command{
 	{"generate", "-ckpt FILE -out FILE.png [-n 64] [-temperature 1] [-sampler prior|gmm]",
-		"Decodes n latent vectors drawn from the prior N(0, T^2 I), T = -temperature, into a grid of\nimages (the mean of p(x|z) of each). With -temperature 1 these are exactly Model.Sample's images.",
+		"Decodes n latent vectors drawn from the prior N(0, T^2 I), T = -temperature, into a grid of\nimages (the mean of p(x|z) of each). With -temperature 1 these are exactly Model.Sample's images. A model with a learned\nprior (mog:K, vamp:K) draws z ~ p(z) by Model.Sample and takes no temperature.",
 		defineGenerate},
 	{"reconstruct", "-ckpt FILE -out FILE.png [-first 0] [-n 16]",
 		"Shows test images -first ... -first+n-1, each row of them above a row of their reconstructions\n(the mean of p(x|z) for z drawn from q(z|x), or for its mean with -mean).",

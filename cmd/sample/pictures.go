@@ -5,7 +5,6 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"strings"
 
 	"github.com/govae/govae/internal/imgrid"
 	"github.com/govae/govae/internal/plotting"
@@ -30,8 +29,10 @@ func generate(o generateOptions, stdout io.Writer) error {
 	}
 	rng := rand.New(rand.NewPCG(o.seed, 0))
 	var imgs, z [][]float32
+	from, fromText := fmt.Sprintf("z ~ N(0, %g² I)", o.temperature), fmt.Sprintf("z ~ N(0, %g^2 I)", o.temperature)
 	if prior := src.m.Config().Prior; prior != "" {
-		// Only the prior's sampler knows it (two layers: z1 ~ p(z1|z2)).
+		// Only the prior's sampler knows it (a mixture, a VampPrior, two
+		// layers: z1 ~ p(z1|z2)): z ~ p(z) by Model.Sample, no temperature.
 		if o.temperature != 1 {
 			return usagef("-temperature %g: this model's prior is %s, not N(0, I); only -temperature 1 (Model.Sample) is defined for it", o.temperature, prior)
 		}
@@ -39,6 +40,8 @@ func generate(o generateOptions, stdout io.Writer) error {
 			return usagef("-weight-draws: this model's prior is %s; weight draws are shown for the N(0, I) prior only", prior)
 		}
 		imgs, err = src.m.Sample(o.n, rng)
+		from = fmt.Sprintf("z ~ p(z), the %s prior", prior)
+		fromText = from
 	} else {
 		z = make([][]float32, o.n)
 		for i := range z {
@@ -55,14 +58,10 @@ func generate(o generateOptions, stdout io.Writer) error {
 	if o.weightDraws > 0 {
 		return generateWeightDraws(o, src.m, g, z, imgs, stdout)
 	}
-	from := fmt.Sprintf("z ~ N(0, %g² I)", o.temperature)
-	if prior := src.m.Config().Prior; prior != "" {
-		from = "z ~ p(z), prior " + prior
-	}
 	if err := writeSampleFigure(g, imgs, fmt.Sprintf("%d images decoded from %s, seed %d", o.n, from, o.seed), o.output.out); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "wrote %s: %d images decoded from %s, seed %d\n", o.output.out, o.n, strings.ReplaceAll(from, "²", "^2"), o.seed)
+	fmt.Fprintf(stdout, "wrote %s: %d images decoded from %s, seed %d\n", o.output.out, o.n, fromText, o.seed)
 	return nil
 }
 
@@ -163,7 +162,11 @@ func manifold(o manifoldOptions, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fig := imgrid.Figure{Grid: g, Title: fmt.Sprintf("Decoded at the prior's normal quantiles Φ^-1((i+0.5)/%d)", o.size),
+	title := fmt.Sprintf("Decoded at the prior's normal quantiles Φ^-1((i+0.5)/%d)", o.size)
+	if prior := src.m.Config().Prior; prior != "" {
+		title = fmt.Sprintf("Decoded at N(0, 1) quantiles Φ^-1((i+0.5)/%d)\n(the model's prior is %s, not N(0, I): the grid does not follow its mass)", o.size, prior)
+	}
+	fig := imgrid.Figure{Grid: g, Title: title,
 		XLabel: xLabel, YLabel: yLabel}
 	blk := imgrid.Block{}
 	for r := range o.size {

@@ -4,6 +4,8 @@
 //	go run ./cmd/train -dataset fashion-mnist -latent 32 -epochs 50 -out runs/fmnist
 //	go run ./cmd/train -resume -out runs/mnist -epochs 20
 //	go run ./cmd/train -posterior iaf:4 -out runs/iaf   # q(z|x) with 4 inverse autoregressive flows
+//	go run ./cmd/train -prior vamp:500 -out runs/vamp   # the VampPrior with 500 pseudo-inputs
+//	go run ./cmd/train -beta 4 -out runs/beta4          # a beta-VAE (the KL weighs 4 in the loss)
 //
 // It writes model.safetensors (resumable), best.safetensors, metrics.jsonl,
 // per-epoch PNG grids, command.txt (this command line) and index.html (the
@@ -149,6 +151,7 @@ func parseFlags(args []string) (trainrun.Config, error) {
 		seed      = fs.Uint64("seed", 1, "seed of every random draw: initialization, data order, binarization, noise")
 		bayesDec  = fs.Bool("bayes-decoder", false, "make the decoder's weights global latent variables: a diagonal Gaussian q per weight against\nN(0, sigma^2), trained by reparameterized weight draws with KL/N_train per image (Blundell et al. 2015)")
 		decSigma  = fs.Float64("decoder-prior-sigma", 1, "with -bayes-decoder: the prior's standard deviation sigma")
+		capacity  = fs.String("capacity", "", "C_max:steps:gamma: the capacity objective of Burgess et al. (2018), loss gamma |KL - C(t)| - recon,\nC rising linearly from 0 to C_max nats over steps optimizer steps (one shard)")
 		every     saveEvery
 	)
 	fs.StringVar(&cfg.Dataset, "dataset", "mnist", "dataset name: mnist, fashion-mnist, or any name with -data-dir")
@@ -160,6 +163,8 @@ func parseFlags(args []string) (trainrun.Config, error) {
 	latentHidden := fs.String("latent-hidden", "", "with -latent L1,L2: hidden widths of q(z2|z1), z1 side first; p(z1|z2) mirrors them\n(default two layers of L2 units, as Burda et al.)")
 	fs.StringVar(&cfg.Model.Activation, "activation", "relu", "hidden activation: relu, elu, tanh or softplus")
 	fs.StringVar(&cfg.Model.Posterior, "posterior", "diag", "q(z|x) family: diag (diagonal Gaussian), fullcov (full-covariance Gaussian),\nplanar:K or radial:K (K planar or radial flows with per-image parameters), iaf:K or iaf:K:H\n(K inverse autoregressive flows, MADE hidden width H, default 2*latent+1),\nhouseholder:K (K Householder reflections), sylvester:K or sylvester:K:M (orthogonal Sylvester flows, M columns, default latent),\nsylvester-householder:K:H (H reflections per step), sylvester-triangular:K,\nmixture:C (C Gaussians, stratified ELBO), aux:A or aux:A:H (auxiliary variable of width A, networks of width H, default 2*(latent+A))")
+	fs.StringVar(&cfg.Model.Prior, "prior", "normal", "p(z): normal (N(0, I)), mog:K (a learned mixture of K diagonal Gaussians),\nvamp:K (the VampPrior, K learned pseudo-inputs; vamp:K:data starts them at training images)")
+	fs.Float64Var(&cfg.Train.KLWeight, "beta", 1, "weight of the KL in the loss (beta-VAE, Higgins et al. 2017; times the warm-up's); reported ELBOs weigh it by 1")
 	fs.StringVar(&cfg.Model.Dtype, "dtype", "float32", "float32 or float64")
 	fs.IntVar(&cfg.Train.Epochs, "epochs", 10, "epochs to train (with -resume: the total to reach)")
 	fs.IntVar(&cfg.Batch, "batch", 128, "minibatch size")
@@ -232,6 +237,8 @@ func parseFlags(args []string) (trainrun.Config, error) {
 		return cfg, fmt.Errorf("-lr %g: want a finite number > 0", cfg.Train.LR)
 	case !(cfg.Train.WarmupEpochs >= 0) || math.IsInf(cfg.Train.WarmupEpochs, 0):
 		return cfg, fmt.Errorf("-warmup %g: want a finite number >= 0", cfg.Train.WarmupEpochs)
+	case !(cfg.Train.KLWeight > 0) || math.IsInf(cfg.Train.KLWeight, 0):
+		return cfg, fmt.Errorf("-beta %g: want a finite number > 0", cfg.Train.KLWeight)
 	case !(cfg.Train.FreeBits >= 0) || math.IsInf(cfg.Train.FreeBits, 0):
 		return cfg, fmt.Errorf("-free-bits %g: want a finite number >= 0", cfg.Train.FreeBits)
 	case cfg.Train.Objective != amortized.ObjectiveELBO && cfg.Train.Objective != amortized.ObjectiveIWAE:
@@ -253,9 +260,14 @@ func parseFlags(args []string) (trainrun.Config, error) {
 	case cfg.Explicit["max-rollbacks"] && cfg.OnNonFinite != "rollback":
 		return cfg, errors.New("-max-rollbacks applies only with -on-nan rollback")
 	}
+	if *capacity != "" {
+		if err := parseCapacity(*capacity, &cfg.Train); err != nil {
+			return cfg, err
+		}
+	}
 	if _, err := cfg.Train.Normalize(); err != nil {
-		return cfg, fmt.Errorf("-objective %s -k %d -estimator %s -warmup %g -free-bits %g -shards %d: %w",
-			cfg.Train.Objective, cfg.Train.K, cfg.Train.Estimator, cfg.Train.WarmupEpochs, cfg.Train.FreeBits, cfg.Train.Shards, err)
+		return cfg, fmt.Errorf("-objective %s -k %d -estimator %s -warmup %g -beta %g -capacity %q -free-bits %g -shards %d: %w",
+			cfg.Train.Objective, cfg.Train.K, cfg.Train.Estimator, cfg.Train.WarmupEpochs, cfg.Train.KLWeight, *capacity, cfg.Train.FreeBits, cfg.Train.Shards, err)
 	}
 	if cfg.Binarize != "" {
 		if _, err := data.ParseBinarization(cfg.Binarize); err != nil {
@@ -282,6 +294,31 @@ func parseFlags(args []string) (trainrun.Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// parseCapacity reads -capacity C_max:steps:gamma into o.
+func parseCapacity(s string, o *amortized.TrainOptions) error {
+	f := strings.Split(s, ":")
+	bad := func(why string) error {
+		return fmt.Errorf("-capacity %q: %s; want C_max:steps:gamma, such as 25:100000:1000 (C_max nats >= 0, steps >= 1, gamma > 0)", s, why)
+	}
+	if len(f) != 3 {
+		return bad(fmt.Sprintf("%d parts", len(f)))
+	}
+	c, err := strconv.ParseFloat(f[0], 64)
+	if err != nil || !(c >= 0) || math.IsInf(c, 0) {
+		return bad(fmt.Sprintf("C_max %q is not a finite number >= 0", f[0]))
+	}
+	n, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil || n < 1 {
+		return bad(fmt.Sprintf("steps %q is not an integer >= 1", f[1]))
+	}
+	g, err := strconv.ParseFloat(f[2], 64)
+	if err != nil || !(g > 0) || math.IsInf(g, 0) {
+		return bad(fmt.Sprintf("gamma %q is not a finite number > 0", f[2]))
+	}
+	o.CapacityMax, o.CapacitySteps, o.CapacityGamma = c, n, g
+	return nil
 }
 
 func parseWidths(name, s string) ([]int, error) {

@@ -119,7 +119,14 @@ type Report struct {
 	Posterior           string `json:"posterior"`
 	// KLMethod is how the KL term was computed: "closed form" for a
 	// (family, prior) pair that has one, else "monte carlo" (one sample).
-	KLMethod     string  `json:"kl_method"`
+	KLMethod string `json:"kl_method"`
+	// Prior is p(z) ("normal", "mog:K", "vamp:K").
+	Prior string `json:"prior"`
+	// KLWeighting is how training weighed the KL when not as the ELBO does
+	// (a beta-VAE, a capacity objective); "" means as the ELBO. Note then
+	// says what that means for comparisons.
+	KLWeighting  string  `json:"kl_weighting,omitempty"`
+	Note         string  `json:"note,omitempty"`
 	Seconds      float64 `json:"seconds"`
 	LogPxSeconds float64 `json:"log_px_seconds"`
 	// A Bayesian decoder's evaluation (nil/0/"" otherwise): the draws of
@@ -225,8 +232,19 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	r := &Report{Checkpoint: cfg.Checkpoint, Dataset: ds.Name, DataDir: ds.Dir, Split: cfg.Split, N: n,
 		Binarization: binName, K: cfg.K, Seed: cfg.Seed, Latent: m.LatentDim(), Posterior: m.Config().Posterior,
-		KLMethod: KLMethod(m)}
-	fmt.Fprintf(out, "evaluating %s (%s posterior) on %s %s (%d images, %s), k = %d\n", cfg.Checkpoint, r.Posterior, ds.Name, cfg.Split, n, ds.Dir, cfg.K)
+		KLMethod: KLMethod(m), Prior: trainrun.PriorName(m.Config())}
+	if d, err := checkpoints.ReadData(cfg.Checkpoint); err == nil && d != nil && d.KLWeighting != "" {
+		r.KLWeighting = d.KLWeighting
+	} else if _, _, st, err := checkpoints.Inspect(cfg.Checkpoint); err == nil && st != nil {
+		r.KLWeighting = strings.TrimPrefix(trainrun.KLWeighting(st.Options), ", ")
+	}
+	if r.KLWeighting != "" {
+		r.Note = "trained with " + r.KLWeighting + ", not the ELBO: the ELBO and log p(x) here are the true ones (KL weight 1), so they compare with other models' only as bound-based estimates of a model not trained to maximize them"
+	}
+	fmt.Fprintf(out, "evaluating %s (%s posterior, %s prior) on %s %s (%d images, %s), k = %d\n", cfg.Checkpoint, r.Posterior, r.Prior, ds.Name, cfg.Split, n, ds.Dir, cfg.K)
+	if r.Note != "" {
+		fmt.Fprintln(out, "note:", r.Note)
+	}
 
 	draws, err := weightDraws(m, cfg.WeightDraws)
 	if err != nil {

@@ -277,6 +277,31 @@ func Train(ctx context.Context, cfg Config) error {
 		return err
 	}
 
+	// vamp:K:data: the pseudo-inputs of a new model start at training
+	// images (grey levels), drawn with the run's seed; a rollback to the
+	// initial weights does it again.
+	initData := func(m *amortized.Model) error {
+		if !m.WantsData() {
+			return nil
+		}
+		imgs, err := data.NewLoader(ds.Train.Images, trainIdx, data.LoaderOptions{Batch: 1000, Seed: r.Seed, Binarize: data.BinarizeNone})
+		if err != nil {
+			return err
+		}
+		x, err := imgs.Rows(0)
+		if err != nil {
+			return err
+		}
+		if err := m.InitFromData(x, r.Seed); err != nil {
+			return fmt.Errorf("-prior %s: %w", m.Config().Prior, err)
+		}
+		return nil
+	}
+	if state == nil {
+		if err := initData(m); err != nil {
+			return err
+		}
+	}
 	rj, _ := json.Marshal(r)
 	tr, err := amortized.NewTrainer(m, r.Batch, cfg.Train, state)
 	if err != nil {
@@ -293,17 +318,21 @@ func Train(ctx context.Context, cfg Config) error {
 	fmt.Fprintf(out, "training %s: %d train / %d validation / %d test images (%s), binarize %s\n",
 		ds.Name, len(trainIdx), len(valIdx), ds.Test.Images.N, ds.Dir, r.Binarize)
 	o := tr.Options()
+	trainedOn.KLWeighting = strings.TrimPrefix(KLWeighting(o), ", ")
 	kl := "closed-form KL"
 	if !m.AnalyticKL() {
 		kl = "Monte Carlo KL"
 	}
-	fmt.Fprintf(out, "model %d-%s-%d (%s, %s likelihood, %s posterior, %s, %s), %d parameters; objective %s, %s gradients; batch %d, lr %g, epochs %d, seed %d\n",
-		mc.DataDim, joinInts(mc.Hidden), mc.Latent, mc.Activation, mc.Likelihood, mc.Posterior, kl, mc.Dtype,
-		m.Params().Count(), objectiveName(o), o.Estimator, r.Batch, o.LR, o.Epochs, r.Seed)
+	fmt.Fprintf(out, "model %d-%s-%d (%s, %s likelihood, %s posterior, %s prior, %s, %s), %d parameters; objective %s, %s gradients%s; batch %d, lr %g, epochs %d, seed %d\n",
+		mc.DataDim, joinInts(mc.Hidden), mc.Latent, mc.Activation, mc.Likelihood, mc.Posterior, PriorName(mc), kl, mc.Dtype,
+		m.Params().Count(), objectiveName(o), o.Estimator, KLWeighting(o), r.Batch, o.LR, o.Epochs, r.Seed)
 	printUnits(out, mc, o)
 	if m.BayesDecoder() {
 		fmt.Fprintf(out, "Bayesian decoder: q(theta) = N(mu, softplus(rho)^2) per decoder parameter, prior N(0, %g^2), KL/%d per training image; epoch ELBOs use the mean weights\n",
 			mc.DecoderPriorSigma, len(trainIdx))
+	}
+	if note := BoundNote(o); note != "" {
+		fmt.Fprintln(out, "note:", note)
 	}
 	if cfg.Resume {
 		st := tr.State()
@@ -397,7 +426,7 @@ func Train(ctx context.Context, cfg Config) error {
 		lr := tr.Options().LR
 		opts := tr.Options()
 		opts.LR = lr / 2
-		gm, gst, from, gerr := lastGood(cfg, latest, mc, r.Seed)
+		gm, gst, from, gerr := lastGood(cfg, latest, mc, r.Seed, initData)
 		if gerr != nil {
 			return fmt.Errorf("%v; rolling back failed: %w", nf, gerr)
 		}
@@ -446,10 +475,12 @@ func Train(ctx context.Context, cfg Config) error {
 // lastGood loads the state to roll back to: model.safetensors, or for a new
 // run that diverged before its first save, the initial weights. from
 // describes it for the log.
-func lastGood(cfg Config, latest string, mc amortized.Config, seed uint64) (m *amortized.Model, st *amortized.TrainState, from string, err error) {
+func lastGood(cfg Config, latest string, mc amortized.Config, seed uint64, initData func(*amortized.Model) error) (m *amortized.Model, st *amortized.TrainState, from string, err error) {
 	m, st, err = checkpoints.LoadTraining(latest)
 	if errors.Is(err, os.ErrNotExist) && !cfg.Resume {
-		m, err = amortized.New(mc, seed)
+		if m, err = amortized.New(mc, seed); err == nil {
+			err = initData(m)
+		}
 		return m, nil, "the initial weights, as nothing was saved yet", err
 	}
 	return m, st, latest, err
@@ -646,6 +677,9 @@ func checkResumable(cfg Config, saved run, mc amortized.Config, opts amortized.T
 		{"activation", cfg.Model.Activation, mc.Activation},
 		{"posterior", canonicalPosterior(cfg, mc), mc.Posterior},
 		{"dtype", cfg.Model.Dtype, mc.Dtype},
+		{"prior", canonicalPrior(cfg.Model.Prior), canonicalPrior(mc.Prior)},
+		{"beta", fmt.Sprint(klWeight(cfg.Train)), fmt.Sprint(klWeight(opts))},
+		{"capacity", capacityString(cfg.Train), capacityString(opts)},
 		{"warmup", fmt.Sprint(cfg.Train.WarmupEpochs), fmt.Sprint(opts.WarmupEpochs)},
 		{"free-bits", fmt.Sprint(cfg.Train.FreeBits), fmt.Sprint(opts.FreeBits)},
 		{"objective", cfg.Train.Objective, opts.Objective},
@@ -676,6 +710,55 @@ func canonicalPosterior(cfg Config, saved amortized.Config) string {
 		return p
 	}
 	return cfg.Model.Posterior
+}
+
+// canonicalPrior names the standard normal "normal" whether given or stored
+// (configurations omit the default).
+func canonicalPrior(p string) string {
+	if p == "" {
+		return amortized.StandardNormal
+	}
+	return p
+}
+
+// PriorName is the configuration's prior as users write it.
+func PriorName(c amortized.Config) string { return canonicalPrior(c.Prior) }
+
+// klWeight is the options' KL weight, 1 when unset (files before -beta).
+func klWeight(o amortized.TrainOptions) float64 {
+	if o.KLWeight == 0 {
+		return 1
+	}
+	return o.KLWeight
+}
+
+func capacityString(o amortized.TrainOptions) string {
+	if !o.Capacity() {
+		return ""
+	}
+	return fmt.Sprintf("%g:%d:%g", o.CapacityMax, o.CapacitySteps, o.CapacityGamma)
+}
+
+// KLWeighting describes the KL's weight in the loss when it is not the
+// ELBO's ("" when it is).
+func KLWeighting(o amortized.TrainOptions) string {
+	switch {
+	case o.Capacity():
+		return fmt.Sprintf(", capacity objective %g |KL - C|, C rising to %g nats over %d steps", o.CapacityGamma, o.CapacityMax, o.CapacitySteps)
+	case o.KLWeight != 0 && o.KLWeight != 1:
+		return fmt.Sprintf(", KL weight beta = %g", o.KLWeight)
+	}
+	return ""
+}
+
+// BoundNote says, for a model trained on another objective than the ELBO's
+// KL weighting, that its reported ELBO and log p(x) are the true bound and
+// estimate, but that it was not trained to maximize them.
+func BoundNote(o amortized.TrainOptions) string {
+	if KLWeighting(o) == "" {
+		return ""
+	}
+	return "trained with the KL weighted otherwise than by 1; the ELBOs reported are the true ELBO (KL weight 1), and its log p(x) compares with other models' only as a bound-based estimate, not as what this objective maximized"
 }
 
 func joinInts(v []int) string {
