@@ -151,3 +151,12 @@ func (op pixelMapOp) Do(in ...G.Value) (G.Value, error) {
 // in nats, to bits per dimension: -logp / (d ln 2), the unit of the
 // discretized-likelihood literature.
 func BitsPerDim(logp float64, d int) float64 { return -logp / (float64(d) * math.Ln2) }
+
+// IsPixelLikelihood says whether the likelihood string names a likelihood
+// of 8-bit levels (logistic, logistic-mix, logistic-rgb, categorical): a
+// probability of the data's 256 levels, whose bound reads in bits per
+// dimension.
+func IsPixelLikelihood(s string) bool {
+	name, _ := SplitPart(s)
+	return name == Logistic || name == LogisticMix || name == LogisticRGB || name == Categorical
+}

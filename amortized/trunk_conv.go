@@ -31,13 +31,27 @@ func init() {
 	RegisterTrunk(ConvTrunk, "conv:ENCODER[;deconv:DECODER] (e.g. conv:32,64/k4/s2/p1/relu/dense:256)", parseConvTrunk)
 }
 
-// ConvTrunkString is the trunk string for an encoder spec and a decoder
-// spec ("" for the encoder's mirror image).
-func ConvTrunkString(encoder, decoder string) string {
-	if decoder == "" {
-		return encoder
+// ConvTrunkString is the canonical trunk string (Config.Trunk) for an
+// encoder spec and a decoder spec ("" for the encoder's mirror image).
+// The specs are checked here; their fit to the images, by Normalize.
+func ConvTrunkString(encoder, decoder string) (string, error) {
+	enc, err := nets.ParseConvSpec(encoder)
+	if err != nil {
+		return "", err
 	}
-	return encoder + ";" + decoder
+	if enc.Transposed {
+		return "", fmt.Errorf("encoder %q is a decoder spec (deconv:...), want conv:...", encoder)
+	}
+	dec := mirrorConv(enc)
+	if decoder != "" {
+		if dec, err = nets.ParseConvSpec(decoder); err != nil {
+			return "", err
+		}
+		if !dec.Transposed {
+			return "", fmt.Errorf("decoder %q is an encoder spec, want deconv:...", decoder)
+		}
+	}
+	return convTrunk{enc: enc, dec: dec}.String(), nil
 }
 
 func parseConvTrunk(args []string, c Config) (Trunk, error) {

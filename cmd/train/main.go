@@ -45,6 +45,7 @@ import (
 	"github.com/govae/govae/data"
 	"github.com/govae/govae/internal/atomicfile"
 	"github.com/govae/govae/internal/trainrun"
+	"github.com/govae/govae/nets"
 )
 
 func main() {
@@ -147,12 +148,17 @@ func parseFlags(args []string) (trainrun.Config, error) {
 		decHidden = fs.String("decoder-hidden", "", "decoder hidden widths if not the mirror of -hidden")
 		seed      = fs.Uint64("seed", 1, "seed of every random draw: initialization, data order, binarization, noise")
 		every     saveEvery
+		encoder   = fs.String("encoder", "", "convolutional encoder, e.g. conv:32,64/k4/s2/p1/relu/dense:256 (options after '/': kN sN pN relu|elu gated resN dense:N,...);\nempty: the MLP of -hidden")
+		decoder   = fs.String("decoder", "", "convolutional decoder, e.g. deconv:64,32/k4/s2/p1/relu/dense:256 (default with -encoder: its mirror image)")
+		arch      = fs.String("arch", "", "a preset architecture: convpeer (the PyTorch peer's conv VAE: -encoder "+nets.ConvPeerEncoder+"\n-decoder "+nets.ConvPeerDecoder+" -latent 32)")
+		imgSize   = fs.String("image-size", "", "image folders: centre-crop and resize every image to HxW (rows x cols), e.g. 32x32; empty: the files' own size")
+		channels  = fs.Int("channels", 0, "image folders: 1 (grey) or 3 (RGB); 0: from the files")
 	)
 	fs.StringVar(&cfg.Dataset, "dataset", "mnist", "dataset name: mnist, fashion-mnist, or any name with -data-dir")
-	fs.StringVar(&cfg.DataDir, "data-dir", "", "folder with the four IDX files (searched before $GOVAE_DATA, the user cache and /usr/share/datasets)")
+	fs.StringVar(&cfg.DataDir, "data-dir", "", "folder with the four IDX files, CIFAR-10's data_batch_*.bin, or PNG/JPEG images (sub-folders are classes;\ntrain/ and test/ when present) (searched before $GOVAE_DATA, the user cache and /usr/share/datasets)")
 	fs.BoolVar(&cfg.Offline, "offline", false, "never download a missing dataset")
 	fs.StringVar(&cfg.Binarize, "binarize", "", "none, static or dynamic (default dynamic for bernoulli, none for gaussian)")
-	fs.StringVar(&cfg.Model.Likelihood, "likelihood", "bernoulli", "p(x|z): bernoulli or gaussian")
+	fs.StringVar(&cfg.Model.Likelihood, "likelihood", "bernoulli", "p(x|z): bernoulli or gaussian; for 8-bit grey levels or colours: logistic (discretized logistic),\nlogistic-mix:K (mixture of K), logistic-rgb:K (PixelCNN++'s mixture over a pixel's colour; 3 channels), categorical (256-way)")
 	fs.IntVar(&cfg.Model.Latent, "latent", ref.Latent, "latent dimension")
 	fs.StringVar(&cfg.Model.Activation, "activation", "relu", "hidden activation: relu, elu, tanh or softplus")
 	fs.StringVar(&cfg.Model.Posterior, "posterior", "diag", "q(z|x) family: diag (diagonal Gaussian), fullcov (full-covariance Gaussian),\nplanar:K or radial:K (K planar or radial flows with per-image parameters), iaf:K or iaf:K:H\n(K inverse autoregressive flows, MADE hidden width H, default 2*latent+1)")
@@ -197,6 +203,12 @@ func parseFlags(args []string) (trainrun.Config, error) {
 
 	var err error
 	if cfg.Model.Hidden, err = parseWidths("hidden", *hidden); err != nil {
+		return cfg, err
+	}
+	if err := convFlags(&cfg, *arch, *encoder, *decoder); err != nil {
+		return cfg, err
+	}
+	if cfg.Images, err = imageFlags(*imgSize, *channels); err != nil {
 		return cfg, err
 	}
 	if cfg.Explicit["decoder-hidden"] {
@@ -250,7 +262,12 @@ func parseFlags(args []string) (trainrun.Config, error) {
 	if _, err := amortized.CanonicalPosterior(cfg.Model.Posterior, cfg.Model.Latent); err != nil {
 		return cfg, fmt.Errorf("-posterior: %w", err)
 	}
-	mc, err := (amortized.Config{DataDim: 1, Hidden: cfg.Model.Hidden, DecoderHidden: cfg.Model.DecoderHidden,
+	// The trunk needs the image shape: trainrun checks it once the data are loaded.
+	pre := amortized.Config{DataDim: 1}
+	if name, _ := amortized.SplitPart(cfg.Model.Likelihood); name == amortized.LogisticRGB {
+		pre = amortized.Config{DataDim: 3, ImageRows: 1, ImageCols: 1, ImageChannels: 3} // it needs colour
+	}
+	mc, err := (amortized.Config{DataDim: pre.DataDim, ImageRows: pre.ImageRows, ImageCols: pre.ImageCols, ImageChannels: pre.ImageChannels, Hidden: cfg.Model.Hidden, DecoderHidden: cfg.Model.DecoderHidden,
 		Latent: cfg.Model.Latent, Activation: cfg.Model.Activation, Likelihood: cfg.Model.Likelihood,
 		Posterior: cfg.Model.Posterior, Dtype: cfg.Model.Dtype}).Normalize()
 	if err != nil {
