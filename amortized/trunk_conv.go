@@ -28,7 +28,7 @@ const ConvTrunk = "conv"
 const ConvPeerTrunk = nets.ConvPeerEncoder + ";" + nets.ConvPeerDecoder
 
 func init() {
-	RegisterTrunk(ConvTrunk, "conv:ENCODER[;deconv:DECODER] (e.g. conv:32,64/k4/s2/p1/relu/dense:256)", parseConvTrunk)
+	RegisterTrunk(ConvTrunk, "conv:SPEC[;deconv:SPEC]", parseConvTrunk)
 }
 
 // ConvTrunkString is the canonical trunk string (Config.Trunk) for an
