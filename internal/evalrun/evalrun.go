@@ -88,9 +88,13 @@ type Report struct {
 	LogPxStderr      float64 `json:"log_px_stderr"`
 	LogPxSDOverImage float64 `json:"sd_over_images"`
 	NLL              float64 `json:"nll"`
-	ActiveUnits      int     `json:"active_units"`
-	Latent           int     `json:"latent"`
-	Posterior        string  `json:"posterior"`
+	// ELBOBPD and NLLBPD are -ELBO and NLL in bits per dimension,
+	// nats / (D ln 2), for a likelihood of 8-bit levels (absent otherwise).
+	ELBOBPD     *float64 `json:"elbo_bpd,omitempty"`
+	NLLBPD      *float64 `json:"nll_bpd,omitempty"`
+	ActiveUnits int      `json:"active_units"`
+	Latent      int      `json:"latent"`
+	Posterior   string   `json:"posterior"`
 	// KLMethod is how the KL term was computed: "closed form" for a
 	// (family, prior) pair that has one, else "monte carlo" (one sample).
 	KLMethod     string  `json:"kl_method"`
@@ -154,7 +158,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if dataDir == "" && dataset == run.Dataset {
 		dataDir = run.DataDir
 	}
-	ds, err := data.LoadContext(ctx, dataset, data.LoadOptions{Dir: dataDir, Progress: out, Offline: cfg.Offline})
+	lo := data.LoadOptions{Dir: dataDir, Progress: out, Offline: cfg.Offline}
+	if mc := m.Config(); trainrun.IsImageFolder(dataDir) {
+		// The size and channels the model was trained at.
+		lo.Images = data.ImageFolderOptions{Rows: mc.ImageRows, Cols: mc.ImageCols, Channels: mc.Shape().Channels}
+	}
+	ds, err := data.LoadContext(ctx, dataset, lo)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ErrInterrupted
@@ -236,8 +245,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := checkReport(r, ll, m.Config()); err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Checkpoint, err)
 	}
-	fmt.Fprintf(out, "ELBO %.3f (recon %.3f, KL %.3f, %s); log p(x) %.3f %s (k = %d); NLL %.3f; active units %d of %d; %.1fs\n",
-		r.ELBO, r.Recon, r.KL, r.KLMethod, r.LogPx, stderr, cfg.K, r.NLL, r.ActiveUnits, r.Latent, r.Seconds)
+	bpd := ""
+	if mc := m.Config(); amortized.IsPixelLikelihood(mc.Likelihood) {
+		e, l := amortized.BitsPerDim(r.ELBO, mc.DataDim), amortized.BitsPerDim(r.LogPx, mc.DataDim)
+		r.ELBOBPD, r.NLLBPD = &e, &l
+		bpd = fmt.Sprintf("; bits/dim: ELBO %.4f, NLL %.4f", e, l)
+	}
+	fmt.Fprintf(out, "ELBO %.3f (recon %.3f, KL %.3f, %s); log p(x) %.3f %s (k = %d); NLL %.3f; active units %d of %d%s; %.1fs\n",
+		r.ELBO, r.Recon, r.KL, r.KLMethod, r.LogPx, stderr, cfg.K, r.NLL, r.ActiveUnits, r.Latent, bpd, r.Seconds)
 	if cfg.JSON != "" {
 		b, err := json.MarshalIndent(r, "", "  ")
 		if err != nil {
