@@ -22,8 +22,25 @@
 //	prior       Prior         [Prior]       normal (prior_normal.go), mog:K (prior_mog.go),
 //	                                      vamp:K[:data] (prior_vamp.go),
 //	                                      twolayer[:W,...] (hier.go; with the posterior twolayer)
-//	likelihood  Likelihood    [Likelihood]  bernoulli (lik_bernoulli.go), gaussian (lik_gaussian.go)
-//	trunk       Trunk         [Trunk]       mlp (trunk_mlp.go)
+//	likelihood  Likelihood    [Likelihood]  bernoulli (lik_bernoulli.go), gaussian (lik_gaussian.go),
+//	                                      logistic, logistic-mix:K, logistic-rgb:K (lik_logistic.go),
+//	                                      categorical (lik_categorical.go); 8-bit levels (lik_pixel.go)
+//	trunk       Trunk         [Trunk]       mlp (trunk_mlp.go), conv:SPEC[;deconv:SPEC] (trunk_conv.go)
+//
+// The conv trunk (nets.ConvSpec: strided convolutions, ReLU/ELU, gated
+// convolutions of van den Berg et al. 2018, residual blocks; transposed
+// convolutions in the decoder) stores both specs in Config.Trunk, e.g. the
+// PyTorch peer's ConvPeerTrunk; a decoder head of P·D values is a
+// transposed convolution with P·C channels, laid out [P][C][H][W]. The
+// pixel likelihoods (nets.PixelLogLik) read x = v/255 on the grid of 256
+// levels (CheckValue refuses other values; LogProb rounds to the nearest
+// level so that imputation may feed means back): the discretized logistic
+// and its mixture per value (Salimans et al. 2017), PixelCNN++'s mixture
+// over a pixel's colour (3 channels), and a 256-way categorical. Their
+// bounds also read in bits per dimension, -log p / (D ln 2) ([BitsPerDim]).
+// Their mean (Decode) is E[v]/255 from the 256 probabilities of each value,
+// which costs 256 terms per value: evaluation graphs leave the mean out
+// (only Reconstruct and Impute build it).
 //
 // A family gives the encoder heads it needs and, bound in a graph to their
 // values, z with log q(z|x) from noise and a point summary; optionally

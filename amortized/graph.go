@@ -15,11 +15,12 @@ type graphKind int
 
 const (
 	kindTrain  graphKind = iota // x, eps, w, beta -> loss and its gradient
-	kindEval                    // x, eps -> per-row reconstruction term, KL, log weights, mean of p(x|z)
+	kindEval                    // x, eps -> per-row reconstruction term, KL, log weights
 	kindEncode                  // x -> the encoder's heads and q's point summary
 	kindDecode                  // z -> mean of p(x|z)
 	kindLogW                    // x, q's heads, eps -> z, log p(x|z), log importance weight
 	kindSample                  // the prior's noise -> z ~ p(z) and the mean of p(x|z)
+	kindRecon                   // kindEval and the mean of p(x|z) (a pixel likelihood's mean costs 256 terms a value: not in every evaluation)
 )
 
 // Names of a graph's inputs and outputs. Inputs are bound once to tensors
@@ -239,12 +240,14 @@ func (m *Model) buildGraphOn(ps *nets.Params, kind graphKind, batch int, opts Tr
 			gr.out[outHead+name] = h
 		}
 		gr.out[outPoint] = bd.bindQ(heads, x).Point()
-	case kindEval:
+	case kindEval, kindRecon:
 		x := gr.newInput(bd, inX, batch, D)
 		eps := gr.newInput(bd, inEps, batch, m.noiseWidth())
 		t := bd.newTerms(draw{heads: bd.encodeData(x), x: x, eps: eps})
 		gr.out[outRecon] = t.Recon()
-		gr.out[outMean] = t.decoded().Mean()
+		if kind == kindRecon {
+			gr.out[outMean] = t.decoded().Mean()
+		}
 		gr.out[outLogQ], gr.out[outLogP] = t.LogQ(), t.LogP()
 		kl := t.KL()
 		gr.out[outKL], gr.analyticKL = kl.row, kl.analytic

@@ -78,7 +78,7 @@ func (m *Model) Impute(x [][]float32, observed [][]bool, opts ImputeOptions, rng
 	}
 	eps := make([]float64, min(n, evalChunk)*L) // stays zero with opts.Mean: z is the point summary
 	var mean []float64
-	err := m.chunks(kindEval, n, func(g *graph, start, rows int) error {
+	err := m.chunks(kindRecon, n, func(g *graph, start, rows int) error {
 		xs := flat[start*D : (start+rows)*D]
 		e := eps[:rows*L]
 		for range iters {

@@ -315,7 +315,7 @@ func (m *Model) Reconstruct(x [][]float32, rng *rand.Rand) ([][]float32, error) 
 	out := make([][]float32, len(x))
 	D := m.cfg.DataDim
 	var buf []float64
-	err := m.evalRows(x, rng, func(g *graph, start, rows int) {
+	err := m.evalRowsKind(kindRecon, x, rng, func(g *graph, start, rows int) {
 		buf = g.read(outMean, buf)
 		for r := 0; r < rows; r++ {
 			out[start+r] = toFloat32(buf[r*D : (r+1)*D])
@@ -343,6 +343,11 @@ func (m *Model) ELBO(x [][]float32, rng *rand.Rand) ([]float64, error) {
 // evalRows validates x and runs the evaluation graph over it with noise from
 // rng, calling collect after each chunk.
 func (m *Model) evalRows(x [][]float32, rng *rand.Rand, collect func(g *graph, start, rows int)) error {
+	return m.evalRowsKind(kindEval, x, rng, collect)
+}
+
+// evalRowsKind is evalRows on the graph kind (kindEval, or kindRecon for the mean).
+func (m *Model) evalRowsKind(kind graphKind, x [][]float32, rng *rand.Rand, collect func(g *graph, start, rows int)) error {
 	if rng == nil {
 		return errors.New("amortized: rng is nil")
 	}
@@ -350,14 +355,18 @@ func (m *Model) evalRows(x [][]float32, rng *rand.Rand, collect func(g *graph, s
 	if err != nil {
 		return err
 	}
-	return m.evalFlat(flat, len(x), rng, collect)
+	return m.evalFlatKind(kind, flat, len(x), rng, collect)
 }
 
 // evalFlat is evalRows on validated row-major data.
 func (m *Model) evalFlat(flat []float32, n int, rng *rand.Rand, collect func(g *graph, start, rows int)) error {
+	return m.evalFlatKind(kindEval, flat, n, rng, collect)
+}
+
+func (m *Model) evalFlatKind(kind graphKind, flat []float32, n int, rng *rand.Rand, collect func(g *graph, start, rows int)) error {
 	D, L := m.cfg.DataDim, m.noiseWidth()
 	eps := make([]float64, min(n, evalChunk)*L)
-	return m.chunks(kindEval, n, func(g *graph, start, rows int) error {
+	return m.chunks(kind, n, func(g *graph, start, rows int) error {
 		setRows(g.input(inX), flat[start*D:(start+rows)*D])
 		e := eps[:rows*L]
 		for i := range e {

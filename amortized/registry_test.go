@@ -21,8 +21,8 @@ func TestRegistryListsBuiltins(t *testing.T) {
 	for kind, want := range map[string]string{
 		"family":     "diag, fullcov, planar:K, radial:K, iaf:K or iaf:K:H",
 		"prior":      "normal, mog:K, vamp:K or vamp:K:data",
-		"likelihood": "bernoulli, gaussian",
-		"trunk":      "mlp",
+		"likelihood": "bernoulli, categorical, gaussian, logistic, logistic-mix:K, logistic-rgb:K",
+		"trunk":      "conv:SPEC[;deconv:SPEC], mlp",
 	} {
 		got := strings.Join(PartNames(kind), ", ")
 		// Other tests' parts (the Example's "isotropic") may be registered too.
@@ -65,8 +65,8 @@ func TestConfigParts(t *testing.T) {
 	}{
 		{func(c *Config) { c.Prior = "flow:3" }, `prior "flow:3": unknown prior "flow"; want normal, mog:K, vamp:K or vamp:K:data`},
 		{func(c *Config) { c.Prior = "normal:1" }, `prior "normal:1": normal takes no parameters`},
-		{func(c *Config) { c.Trunk = "conv" }, `trunk "conv": unknown trunk "conv"; want mlp`},
-		{func(c *Config) { c.Likelihood = "logistic" }, `likelihood "logistic": unknown likelihood "logistic"; want bernoulli, gaussian`},
+		{func(c *Config) { c.Trunk = "resnet" }, `trunk "resnet": unknown trunk "resnet"; want conv:SPEC[;deconv:SPEC], mlp`},
+		{func(c *Config) { c.Likelihood = "poisson" }, `likelihood "poisson": unknown likelihood "poisson"; want bernoulli, categorical, gaussian, logistic, logistic-mix:K, logistic-rgb:K`},
 		{func(c *Config) { c.ImageRows, c.ImageCols, c.ImageChannels = 1, 2, 3 }, "image 1x2x3 does not match data_dim 4"},
 	} {
 		c := base

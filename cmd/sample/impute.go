@@ -53,14 +53,19 @@ func impute(o imputeOptions, stdout, stderr io.Writer) error {
 		return usagef("-mask %s hides no pixel of the model's %dx%d images; nothing to impute", o.mask, c.ImageRows, c.ImageCols)
 	}
 	opts := amortized.ImputeOptions{Iters: o.iters, Mean: o.mean, Chains: o.chains}
-	out, err := imputeInSlices(ctx, src.m, x, observed, opts, rand.New(rand.NewPCG(o.seed, 0)))
+	// A hidden pixel hides all its channels: the model sees values.
+	obsValues := make([][]bool, len(observed))
+	for i, seen := range observed {
+		obsValues[i] = overChannels(seen, c.Shape().Channels)
+	}
+	out, err := imputeInSlices(ctx, src.m, x, obsValues, opts, rand.New(rand.NewPCG(o.seed, 0)))
 	if err != nil {
 		return err
 	}
 	var sqModel, sqBase float64
 	hidden := 0
 	for i := range x {
-		for j, seen := range observed[i] {
+		for j, seen := range obsValues[i] {
 			if seen {
 				continue
 			}
@@ -99,8 +104,12 @@ func impute(o imputeOptions, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "wrote %s: test images %d to %d of %s with the %s hidden; rows: original, masked, imputed (%s)\n",
 		o.output.out, o.first, o.first+o.n-1, src.ds.Name, o.mask, method)
-	fmt.Fprintf(stdout, "mean squared error on the %d hidden pixels of %d test images: %.5f imputed, %.5f with each pixel's training-set mean\n",
-		hidden, len(x), sqModel/float64(hidden), sqBase/float64(hidden))
+	what := "pixels"
+	if ch := c.Shape().Channels; ch > 1 {
+		what = fmt.Sprintf("values (%d channels a pixel)", ch)
+	}
+	fmt.Fprintf(stdout, "mean squared error on the %d hidden %s of %d test images: %.5f imputed, %.5f with each value's training-set mean\n",
+		hidden, what, len(x), sqModel/float64(hidden), sqBase/float64(hidden))
 	return nil
 }
 
@@ -212,4 +221,13 @@ func (mk mask) observed(rows, cols int, rng *rand.Rand) []bool {
 		}
 	}
 	return seen
+}
+
+// overChannels repeats a per-pixel mask over the channel planes of a CHW row.
+func overChannels(seen []bool, channels int) []bool {
+	out := make([]bool, 0, len(seen)*channels)
+	for range channels {
+		out = append(out, seen...)
+	}
+	return out
 }

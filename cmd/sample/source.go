@@ -65,7 +65,12 @@ func (s *source) dataset() (*data.Dataset, error) {
 	if dir == "" && name == s.run.Dataset {
 		dir = s.run.DataDir
 	}
-	ds, err := data.Load(name, data.LoadOptions{Dir: dir, Offline: s.flags.offline, Progress: s.stderr})
+	lo := data.LoadOptions{Dir: dir, Offline: s.flags.offline, Progress: s.stderr}
+	if c := s.m.Config(); trainrun.IsImageFolder(dir) {
+		// The size and channels the model was trained at.
+		lo.Images = data.ImageFolderOptions{Rows: c.ImageRows, Cols: c.ImageCols, Channels: c.Shape().Channels}
+	}
+	ds, err := data.Load(name, lo)
 	if err != nil {
 		return nil, err
 	}

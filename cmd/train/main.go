@@ -48,6 +48,7 @@ import (
 	"github.com/govae/govae/internal/atomicfile"
 	"github.com/govae/govae/internal/cli"
 	"github.com/govae/govae/internal/trainrun"
+	"github.com/govae/govae/nets"
 )
 
 func main() {
@@ -153,12 +154,17 @@ func parseFlags(args []string) (trainrun.Config, error) {
 		decSigma  = fs.Float64("decoder-prior-sigma", 1, "with -bayes-decoder: the prior's standard deviation sigma")
 		capacity  = fs.String("capacity", "", "C_max:steps:gamma: the capacity objective of Burgess et al. (2018), loss gamma |KL - C(t)| - recon,\nC rising linearly from 0 to C_max nats over steps optimizer steps (one shard)")
 		every     saveEvery
+		encoder   = fs.String("encoder", "", "convolutional encoder, e.g. conv:32,64/k4/s2/p1/relu/dense:256 (options after '/': kN sN pN relu|elu gated resN dense:N,...);\nempty: the MLP of -hidden")
+		decoder   = fs.String("decoder", "", "convolutional decoder, e.g. deconv:64,32/k4/s2/p1/relu/dense:256 (default with -encoder: its mirror image)")
+		arch      = fs.String("arch", "", "a preset architecture: convpeer (the PyTorch peer's conv VAE: -encoder "+nets.ConvPeerEncoder+"\n-decoder "+nets.ConvPeerDecoder+" -latent 32)")
+		imgSize   = fs.String("image-size", "", "image folders: centre-crop and resize every image to HxW (rows x cols), e.g. 32x32; empty: the files' own size")
+		channels  = fs.Int("channels", 0, "image folders: 1 (grey) or 3 (RGB); 0: from the files")
 	)
 	fs.StringVar(&cfg.Dataset, "dataset", "mnist", "dataset name: mnist, fashion-mnist, or any name with -data-dir")
-	fs.StringVar(&cfg.DataDir, "data-dir", "", "folder with the four IDX files (searched before $GOVAE_DATA, the user cache and /usr/share/datasets)")
+	fs.StringVar(&cfg.DataDir, "data-dir", "", "folder with the four IDX files, CIFAR-10's data_batch_*.bin, or PNG/JPEG images (sub-folders are classes;\ntrain/ and test/ when present) (searched before $GOVAE_DATA, the user cache and /usr/share/datasets)")
 	fs.BoolVar(&cfg.Offline, "offline", false, "never download a missing dataset")
 	fs.StringVar(&cfg.Binarize, "binarize", "", "none, static or dynamic (default dynamic for bernoulli, none for gaussian)")
-	fs.StringVar(&cfg.Model.Likelihood, "likelihood", "bernoulli", "p(x|z): bernoulli or gaussian")
+	fs.StringVar(&cfg.Model.Likelihood, "likelihood", "bernoulli", "p(x|z): bernoulli or gaussian; for 8-bit grey levels or colours: logistic (discretized logistic),\nlogistic-mix:K (mixture of K), logistic-rgb:K (PixelCNN++'s mixture over a pixel's colour; 3 channels), categorical (256-way)")
 	latent := fs.String("latent", strconv.Itoa(ref.Latent), "latent dimension; L1,L2 for two stochastic layers q(z1|x) q(z2|z1), p(z2) p(z1|z2) p(x|z1)\n(Burda et al. 2015: -latent 100,50 -hidden 100,100 -activation tanh)")
 	latentHidden := fs.String("latent-hidden", "", "with -latent L1,L2: hidden widths of q(z2|z1), z1 side first; p(z1|z2) mirrors them\n(default two layers of L2 units, as Burda et al.)")
 	fs.StringVar(&cfg.Model.Activation, "activation", "relu", "hidden activation: relu, elu, tanh or softplus")
@@ -217,6 +223,12 @@ func parseFlags(args []string) (trainrun.Config, error) {
 		cfg.Model.DecoderPriorSigma = *decSigma
 	}
 	if err := parseLatent(&cfg, *latent, *latentHidden); err != nil {
+		return cfg, err
+	}
+	if err := convFlags(&cfg, *arch, *encoder, *decoder); err != nil {
+		return cfg, err
+	}
+	if cfg.Images, err = imageFlags(*imgSize, *channels); err != nil {
 		return cfg, err
 	}
 	if cfg.Explicit["decoder-hidden"] {
@@ -279,7 +291,12 @@ func parseFlags(args []string) (trainrun.Config, error) {
 			return cfg, fmt.Errorf("-posterior: %w", err)
 		}
 	}
-	mc, err := (amortized.Config{DataDim: 1, Hidden: cfg.Model.Hidden, DecoderHidden: cfg.Model.DecoderHidden,
+	// The trunk needs the image shape: trainrun checks it once the data are loaded.
+	pre := amortized.Config{DataDim: 1}
+	if name, _ := amortized.SplitPart(cfg.Model.Likelihood); name == amortized.LogisticRGB {
+		pre = amortized.Config{DataDim: 3, ImageRows: 1, ImageCols: 1, ImageChannels: 3} // it needs colour
+	}
+	mc, err := (amortized.Config{DataDim: pre.DataDim, ImageRows: pre.ImageRows, ImageCols: pre.ImageCols, ImageChannels: pre.ImageChannels, Hidden: cfg.Model.Hidden, DecoderHidden: cfg.Model.DecoderHidden,
 		Latent: cfg.Model.Latent, Activation: cfg.Model.Activation, Likelihood: cfg.Model.Likelihood,
 		Posterior: cfg.Model.Posterior, Prior: cfg.Model.Prior, Dtype: cfg.Model.Dtype, DecoderPriorSigma: cfg.Model.DecoderPriorSigma}).Normalize()
 	if err != nil {

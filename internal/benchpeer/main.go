@@ -44,6 +44,7 @@ type options struct {
 	mode, data, peer, python string
 	reps, epochs, k, n       int
 	threads                  int
+	arch                     string
 }
 
 func run(args []string, stdout io.Writer) error {
@@ -58,6 +59,7 @@ func run(args []string, stdout io.Writer) error {
 	fs.IntVar(&o.k, "k", 1000, "eval mode: importance samples per image")
 	fs.IntVar(&o.n, "n", 2000, "eval mode: test images govae evaluates")
 	fs.IntVar(&o.threads, "threads", 1, "the peer's torch threads (1 is its fastest on 2 cores)")
+	fs.StringVar(&o.arch, "arch", "", "cmd/train's -arch: convpeer, with -peer ../shared/bench/peer_convvae_torch.py")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -158,6 +160,9 @@ func (o options) ourRun(bin func(string) string, dir string) (float64, error) {
 	}
 	cmd := exec.Command(bin("train"), "-data-dir", o.data, "-offline", "-epochs", fmt.Sprint(epochs),
 		"-val", "0", "-out", dir)
+	if o.arch != "" {
+		cmd.Args = append(cmd.Args, "-arch", o.arch)
+	}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return 0, fmt.Errorf("govae train: %v\n%s", err, out)
 	}

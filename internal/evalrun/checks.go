@@ -58,10 +58,10 @@ func checkReport(r *Report, ll []float64, c amortized.Config) error {
 			return fmt.Errorf("%s is not finite (%g): the model overflows on these images; no report written", q.name, q.v)
 		}
 	}
-	if c.Likelihood == amortized.Bernoulli {
+	if c.Likelihood == amortized.Bernoulli || amortized.IsPixelLikelihood(c.Likelihood) {
 		for i, l := range ll {
 			if l > 0 {
-				return fmt.Errorf("log p(x) of image %d is %g > 0, impossible under a Bernoulli likelihood (a probability is at most 1): the model overflows; no report written", i, l)
+				return fmt.Errorf("log p(x) of image %d is %g > 0, impossible under a %s likelihood (a probability is at most 1): the model overflows; no report written", i, l, c.Likelihood)
 			}
 		}
 		for _, q := range []struct {
@@ -69,7 +69,7 @@ func checkReport(r *Report, ll []float64, c amortized.Config) error {
 			v    float64
 		}{{"the ELBO", r.ELBO}, {"the reconstruction term E_q[log p(x|z)]", r.Recon}} {
 			if q.v > 0 {
-				return fmt.Errorf("%s is %g > 0, impossible under a Bernoulli likelihood: the model overflows; no report written", q.name, q.v)
+				return fmt.Errorf("%s is %g > 0, impossible under a %s likelihood: the model overflows; no report written", q.name, q.v, c.Likelihood)
 			}
 		}
 	}

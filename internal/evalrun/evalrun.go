@@ -111,6 +111,10 @@ type Report struct {
 	ESSMean          float64 `json:"ess_mean"`
 	LogPxSDOverImage float64 `json:"sd_over_images"`
 	NLL              float64 `json:"nll"`
+	// ELBOBPD and NLLBPD are -ELBO and NLL in bits per dimension,
+	// nats / (D ln 2), for a likelihood of 8-bit levels (absent otherwise).
+	ELBOBPD     *float64 `json:"elbo_bpd,omitempty"`
+	NLLBPD      *float64 `json:"nll_bpd,omitempty"`
 	ActiveUnits      int     `json:"active_units"`
 	// ActiveUnitsPerLayer is ActiveUnits per stochastic layer, z1 first
 	// (omitted for one layer).
@@ -193,7 +197,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if dataDir == "" && dataset == run.Dataset {
 		dataDir = run.DataDir
 	}
-	ds, err := data.LoadContext(ctx, dataset, data.LoadOptions{Dir: dataDir, Progress: out, Offline: cfg.Offline})
+	lo := data.LoadOptions{Dir: dataDir, Progress: out, Offline: cfg.Offline}
+	if mc := m.Config(); trainrun.IsImageFolder(dataDir) {
+		// The size and channels the model was trained at.
+		lo.Images = data.ImageFolderOptions{Rows: mc.ImageRows, Cols: mc.ImageCols, Channels: mc.Shape().Channels}
+	}
+	ds, err := data.LoadContext(ctx, dataset, lo)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ErrInterrupted
@@ -319,8 +328,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := checkReport(r, ll, m.Config()); err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Checkpoint, err)
 	}
-	fmt.Fprintf(out, "ELBO %.3f (recon %.3f, KL %.3f, %s); log p(x) %.3f, k = %d, %s; NLL %.3f; active units %d of %d%s; %.1fs (nats per image, higher is better except NLL)\n",
-		r.ELBO, r.Recon, r.KL, r.KLMethod, r.LogPx, cfg.K, stderr, r.NLL, r.ActiveUnits, r.Latent, layersText, r.Seconds)
+	bpd := ""
+	if mc := m.Config(); amortized.IsPixelLikelihood(mc.Likelihood) {
+		e, l := amortized.BitsPerDim(r.ELBO, mc.DataDim), amortized.BitsPerDim(r.LogPx, mc.DataDim)
+		r.ELBOBPD, r.NLLBPD = &e, &l
+		bpd = fmt.Sprintf("; bits/dim: ELBO %.4f, NLL %.4f", e, l)
+	}
+	fmt.Fprintf(out, "ELBO %.3f (recon %.3f, KL %.3f, %s); log p(x) %.3f, k = %d, %s; NLL %.3f; active units %d of %d%s%s; %.1fs (nats per image, higher is better except NLL)\n",
+		r.ELBO, r.Recon, r.KL, r.KLMethod, r.LogPx, cfg.K, stderr, r.NLL, r.ActiveUnits, r.Latent, layersText, bpd, r.Seconds)
 	if r.GlobalKL != nil {
 		fmt.Fprintf(out, "Bayesian decoder, %d weight draws: %s; KL(q(theta)||p(theta)) = %.1f nats (the whole model's per-image ELBO subtracts it / N_train)\n",
 			r.WeightDraws, r.Integration, *r.GlobalKL)

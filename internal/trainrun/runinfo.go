@@ -69,3 +69,13 @@ func EvalBinarization(r RunInfo, cfg amortized.Config) data.Binarization {
 	}
 	return data.BinarizeStatic
 }
+
+// IsImageFolder says whether dir is a folder of PNG/JPEG images (the kind
+// whose size and channels are options), not IDX files or CIFAR-10.
+func IsImageFolder(dir string) bool {
+	if dir == "" {
+		return false
+	}
+	kind, _ := data.DetectKind(dir)
+	return kind == data.KindImageFolder
+}

@@ -48,7 +48,10 @@ type Config struct {
 	ValSize int
 	Seed    uint64
 	Model   amortized.Config // DataDim and image size come from the data
-	Train   amortized.TrainOptions
+	// Images are the size, channels and split of an image folder (-data-dir
+	// of PNG/JPEG files); zero keeps the files' own. Refused for other kinds.
+	Images data.ImageFolderOptions
+	Train  amortized.TrainOptions
 
 	Out    string
 	Resume bool // continue the run in Out
@@ -110,18 +113,21 @@ type run struct {
 // epoch's minibatches as trained (one z per image, the current weights at
 // each step); val and test terms are the model at the end of the epoch.
 type Metrics struct {
-	Epoch        int      `json:"epoch"`
-	Step         int64    `json:"step"`
-	TrainELBO    float64  `json:"train_elbo"`
-	TrainBound   float64  `json:"train_bound"` // the objective's estimate: the ELBO, or the IWAE bound
-	Recon        float64  `json:"recon"`
-	KL           float64  `json:"kl"`
-	ValELBO      *float64 `json:"val_elbo"`
-	ValRecon     *float64 `json:"val_recon,omitempty"`
-	ValKL        *float64 `json:"val_kl,omitempty"`
-	TestELBO     float64  `json:"test_elbo"`
-	TestRecon    float64  `json:"test_recon"`
-	TestKL       float64  `json:"test_kl"`
+	Epoch      int      `json:"epoch"`
+	Step       int64    `json:"step"`
+	TrainELBO  float64  `json:"train_elbo"`
+	TrainBound float64  `json:"train_bound"` // the objective's estimate: the ELBO, or the IWAE bound
+	Recon      float64  `json:"recon"`
+	KL         float64  `json:"kl"`
+	ValELBO    *float64 `json:"val_elbo"`
+	ValRecon   *float64 `json:"val_recon,omitempty"`
+	ValKL      *float64 `json:"val_kl,omitempty"`
+	TestELBO   float64  `json:"test_elbo"`
+	TestRecon  float64  `json:"test_recon"`
+	TestKL     float64  `json:"test_kl"`
+	// TestBPD is -TestELBO / (D ln 2), bits per dimension, for a
+	// likelihood of 8-bit levels (amortized.IsPixelLikelihood).
+	TestBPD      *float64 `json:"test_bpd,omitempty"`
 	Beta         float64  `json:"beta"`
 	ImagesPerSec float64  `json:"images_per_s"`
 	TrainSeconds float64  `json:"train_seconds"`
@@ -191,7 +197,13 @@ func Train(ctx context.Context, cfg Config) error {
 		}
 	}
 
-	ds, err := data.LoadContext(ctx, r.Dataset, data.LoadOptions{Dir: r.DataDir, Progress: out, Offline: cfg.Offline})
+	images := cfg.Images
+	if m != nil && images == (data.ImageFolderOptions{}) && IsImageFolder(r.DataDir) {
+		// Resuming on an image folder: the size and channels the model was built for.
+		mc := m.Config()
+		images = data.ImageFolderOptions{Rows: mc.ImageRows, Cols: mc.ImageCols, Channels: mc.Shape().Channels}
+	}
+	ds, err := data.LoadContext(ctx, r.Dataset, data.LoadOptions{Dir: r.DataDir, Progress: out, Offline: cfg.Offline, Images: images})
 	if err != nil {
 		if ctx.Err() != nil {
 			fmt.Fprintln(out, "interrupted while loading the data; nothing was written")
@@ -214,10 +226,14 @@ func Train(ctx context.Context, cfg Config) error {
 		}
 	}
 	trainedOn := &checkpoints.Data{Dataset: ds.Name, Dir: ds.Dir, EvalSeed: EvalBinarizeSeed,
-		Rows: ds.Train.Images.Rows, Cols: ds.Train.Images.Cols, Channels: 1}
+		Rows: ds.Train.Images.Rows, Cols: ds.Train.Images.Cols, Channels: max(ds.Train.Images.Channels, 1)}
 	if m == nil {
 		mc := cfg.Model
 		mc.DataDim, mc.ImageRows, mc.ImageCols = ds.Train.Images.Dim(), ds.Train.Images.Rows, ds.Train.Images.Cols
+		mc.ImageChannels = max(ds.Train.Images.Channels, 1)
+		if _, err := mc.Normalize(); err != nil {
+			return usagef("the model on %s's %dx%dx%d images (channels x rows x cols): %w", ds.Name, mc.ImageChannels, mc.ImageRows, mc.ImageCols, err)
+		}
 		if err := CheckSizes(mc, r.Batch, cfg.Train.K); err != nil {
 			return err
 		}
@@ -323,8 +339,12 @@ func Train(ctx context.Context, cfg Config) error {
 	if !m.AnalyticKL() {
 		kl = "Monte Carlo KL"
 	}
-	fmt.Fprintf(out, "model %d-%s-%d (%s, %s likelihood, %s posterior, %s prior, %s, %s), %d parameters; objective %s, %s gradients%s; batch %d, lr %g, epochs %d, seed %d\n",
-		mc.DataDim, joinInts(mc.Hidden), mc.Latent, mc.Activation, mc.Likelihood, mc.Posterior, PriorName(mc), kl, mc.Dtype,
+	arch := fmt.Sprintf("%d-%s-%d (%s, ", mc.DataDim, joinInts(mc.Hidden), mc.Latent, mc.Activation)
+	if mc.Trunk != "" {
+		arch = fmt.Sprintf("%dx%dx%d, z %d, trunk %s (", mc.Shape().Channels, mc.ImageRows, mc.ImageCols, mc.Latent, mc.Trunk)
+	}
+	fmt.Fprintf(out, "model %s%s likelihood, %s posterior, %s prior, %s, %s), %d parameters; objective %s, %s gradients%s; batch %d, lr %g, epochs %d, seed %d\n",
+		arch, mc.Likelihood, mc.Posterior, PriorName(mc), kl, mc.Dtype,
 		m.Params().Count(), objectiveName(o), o.Estimator, KLWeighting(o), r.Batch, o.LR, o.Epochs, r.Seed)
 	printUnits(out, mc, o)
 	if m.BayesDecoder() {
@@ -549,10 +569,15 @@ func endEpoch(dir string, out io.Writer, t *amortized.Trainer, e amortized.Epoch
 		ImagesPerSec: e.ImagesPerSec, TrainSeconds: e.TrainSeconds, EvalSeconds: evalSec,
 		Seconds: e.TrainSeconds + evalSec, Best: e.Best, Time: time.Now().UTC().Format(time.RFC3339),
 	}
-	val := "-"
+	val, testS := "-", fmt.Sprintf("%.3f", ts.ELBO)
 	if e.Val != nil {
 		line.ValELBO, line.ValRecon, line.ValKL = &e.Val.ELBO, &e.Val.Recon, &e.Val.KL
 		val = fmt.Sprintf("%.3f", e.Val.ELBO)
+	}
+	if mc := m.Config(); amortized.IsPixelLikelihood(mc.Likelihood) {
+		bpd := amortized.BitsPerDim(ts.ELBO, mc.DataDim)
+		line.TestBPD = &bpd
+		testS += fmt.Sprintf(" (%.4f bits/dim)", bpd)
 	}
 	if m.BayesDecoder() {
 		kl := m.GlobalKL()
@@ -569,8 +594,8 @@ func endEpoch(dir string, out io.Writer, t *amortized.Trainer, e amortized.Epoch
 	if e.Beta < 1 {
 		warm = fmt.Sprintf(" [KL warm-up: beta %.3f]", e.Beta)
 	}
-	fmt.Fprintf(out, "epoch %d/%d: %strain ELBO %.3f (recon %.3f, KL %.3f; mean over the epoch's batches)%s, validation ELBO %s, test ELBO %.3f; %.0f images/s, %.1fs\n",
-		e.Epoch, t.Options().Epochs, bound, e.Train.ELBO, e.Train.Recon, e.Train.KL, warm, val, ts.ELBO, e.ImagesPerSec, line.Seconds)
+	fmt.Fprintf(out, "epoch %d/%d: %strain ELBO %.3f (recon %.3f, KL %.3f; mean over the epoch's batches)%s, validation ELBO %s, test ELBO %s; %.0f images/s, %.1fs\n",
+		e.Epoch, t.Options().Epochs, bound, e.Train.ELBO, e.Train.Recon, e.Train.KL, warm, val, testS, e.ImagesPerSec, line.Seconds)
 	if line.GlobalKL != nil {
 		fmt.Fprintf(out, "  decoder weights: KL(q||p) = %.1f nats, %.3f per training image (not in the ELBOs above)\n", *line.GlobalKL, *line.GlobalKL/float64(t.DataSize()))
 	}
@@ -673,6 +698,8 @@ func checkResumable(cfg Config, saved run, mc amortized.Config, opts amortized.T
 		{"hidden", joinInts(cfg.Model.Hidden), joinInts(mc.Hidden)},
 		{"latent", joinInts(cfg.Model.LatentLayers()), joinInts(mc.LatentLayers())},
 		{"latent-hidden", cfg.Model.Posterior, mc.Posterior},
+		{"encoder", cfg.Model.Trunk, mc.Trunk},
+		{"arch", cfg.Model.Trunk, mc.Trunk},
 		{"likelihood", cfg.Model.Likelihood, mc.Likelihood},
 		{"activation", cfg.Model.Activation, mc.Activation},
 		{"posterior", canonicalPosterior(cfg, mc), mc.Posterior},
