@@ -115,7 +115,7 @@ type Report struct {
 	// nats / (D ln 2), for a likelihood of 8-bit levels (absent otherwise).
 	ELBOBPD     *float64 `json:"elbo_bpd,omitempty"`
 	NLLBPD      *float64 `json:"nll_bpd,omitempty"`
-	ActiveUnits      int     `json:"active_units"`
+	ActiveUnits int      `json:"active_units"`
 	// ActiveUnitsPerLayer is ActiveUnits per stochastic layer, z1 first
 	// (omitted for one layer).
 	ActiveUnitsPerLayer []int  `json:"active_units_per_layer,omitempty"`
