@@ -33,7 +33,7 @@ func TestGenerateTwoLayerUsesItsPrior(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "g.png")
-	if got := mustSample(t, "generate", "-ckpt", ckpt, "-out", out, "-n", "4", "-columns", "2", "-scale", "2", "-seed", "5"); !strings.Contains(got, "prior twolayer:4") {
+	if got := mustSample(t, "generate", "-ckpt", ckpt, "-out", out, "-n", "4", "-columns", "2", "-scale", "2", "-seed", "5"); !strings.Contains(got, "the twolayer:4 prior") {
 		t.Errorf("summary %q does not name the prior", got)
 	}
 	imgs, err := m.Sample(4, rand.New(rand.NewPCG(5, 0)))

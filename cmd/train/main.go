@@ -122,6 +122,17 @@ func run(args []string) (code int) {
 		select {
 		case err = <-done:
 		case <-time.After(interruptGrace):
+			// A save under way finishes first (Freeze waits for it and
+			// holds back later ones): exiting in the middle of one would
+			// leave its temporary file behind.
+			atomicfile.Freeze()
+			select {
+			case err = <-done: // that save was the interruption's own, and training has returned
+				if errors.Is(err, trainrun.ErrInterrupted) {
+					return 0
+				}
+			case <-time.After(time.Second):
+			}
 			fmt.Fprintf(os.Stderr, "train: interrupted, but a step or phase was still running %v after the signal; stopped without saving it: the last checkpoint saved, if any, is kept in %s; continue with -resume -out %s\n",
 				interruptGrace, filepath.Join(cfg.Out, trainrun.LatestFile), cfg.Out)
 			return 1
@@ -286,7 +297,7 @@ func parseFlags(args []string) (trainrun.Config, error) {
 			return cfg, fmt.Errorf("-binarize: %w", err)
 		}
 	}
-	if cfg.Model.Prior == "" {
+	if prior, _ := amortized.SplitPart(cfg.Model.Prior); prior != "twolayer" { // twolayer's posterior is checked with its prior
 		if _, err := amortized.CanonicalPosterior(cfg.Model.Posterior, cfg.Model.Latent); err != nil {
 			return cfg, fmt.Errorf("-posterior: %w", err)
 		}

@@ -6,12 +6,25 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 )
+
+// writes is held for reading by every write under way; Freeze takes it for
+// writing.
+var writes sync.RWMutex
+
+// Freeze waits for the writes under way in this process to finish and holds
+// back every later one, for a process about to exit: it then leaves no
+// temporary file behind and no save half done. It does not return while a
+// write is in progress; writes that start after it block for good.
+func Freeze() { writes.Lock() }
 
 // Write creates path atomically with the bytes that fn writes to w.
 // If fn or any file operation fails, path is left untouched and no
 // temporary file remains.
 func Write(path string, perm os.FileMode, fn func(w io.Writer) error) (err error) {
+	writes.RLock()
+	defer writes.RUnlock()
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
