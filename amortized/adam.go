@@ -5,7 +5,7 @@ import (
 	"math"
 	"runtime"
 
-	"github.com/govae/govae/internal/simd"
+	"github.com/govae/govae/internal/kernels/simd"
 	"github.com/govae/govae/nets"
 	"gorgonia.org/tensor"
 )
@@ -24,7 +24,7 @@ const flushBelow = 1e-30
 // It is the project's one Adam: the trainer steps a parameter store with
 // it (moments M and V, saved in checkpoints), and [Model.LocalELBO] and the
 // flows2d experiment step plain float64 slices with [Adam.StepFloat64s].
-// Both paths run the same element kernel (internal/simd's for float32).
+// Both paths run the same element kernel (internal/kernels/simd's for float32).
 type Adam struct {
 	LR, Beta1, Beta2, Eps float64
 	// M and V are the first and second moments under the parameters' names
@@ -128,7 +128,7 @@ func shardSum[T float32 | float64](grads [][]tensor.Tensor, i, lo, hi int, scrat
 	return dst
 }
 
-// adamKernel is the float64 update; float32 uses internal/simd's kernel.
+// adamKernel is the float64 update; float32 uses internal/kernels/simd's kernel.
 func adamKernel[T float32 | float64](w, g, m, v []T, b1, b2, step, invSqrtBC2, eps T) {
 	for i := range w {
 		gi := g[i]

@@ -6,7 +6,7 @@ import (
 	"math/rand/v2"
 	"strings"
 
-	"github.com/govae/govae/internal/simd"
+	"github.com/govae/govae/internal/kernels/simd"
 	"github.com/govae/govae/nets"
 	"gorgonia.org/tensor"
 )
@@ -242,7 +242,7 @@ func drawKernel[T float32 | float64](mu []T, eps, mean, s []float64, rng *rand.R
 }
 
 // scale32 is softplus(r) and sigmoid(r) of a float32 scale parameter from
-// one exp, by internal/simd's float32 functions; below r = -87, where that
+// one exp, by internal/kernels/simd's float32 functions; below r = -87, where that
 // exp underflows, by the math package.
 func scale32(r float32) (s, ds float64) {
 	e := simd.ExpNeg(-abs32(r))

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/govae/govae/internal/tape"
+	"github.com/govae/govae/internal/kernels/tape"
 	"github.com/govae/govae/nets"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -61,7 +61,7 @@ type graph struct {
 	batch int
 	g     *G.ExprGraph
 	bind  *nets.Binding
-	vm    *tape.Machine // run on the caller's goroutine (see internal/tape)
+	vm    *tape.Machine // run on the caller's goroutine (see internal/kernels/tape)
 
 	in  map[string]*G.Node // inputs by name (in*)
 	out map[string]*G.Node // outputs by name (out*)

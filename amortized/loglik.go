@@ -9,7 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/govae/govae/internal/cores"
+	"github.com/govae/govae/internal/kernels/cores"
 	"github.com/govae/govae/nets"
 )
 
@@ -405,7 +405,7 @@ func (a *lseAcc) result(k int) (ll, se float64) {
 // most, each with its own copy of the weights (see buildGraphOn), made
 // before any starts. With more than one worker the cores are held until
 // release is called: the kernels inside the workers run serially (see
-// internal/cores).
+// internal/kernels/cores).
 func (m *Model) workerCopies(units int) (copies []*nets.Params, release func(), err error) {
 	workers := max(1, min(runtime.GOMAXPROCS(0), units))
 	copies = make([]*nets.Params, workers)

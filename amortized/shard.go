@@ -6,8 +6,8 @@ import (
 	"math"
 	"runtime"
 
-	"github.com/govae/govae/internal/cores"
-	"github.com/govae/govae/internal/simd"
+	"github.com/govae/govae/internal/kernels/cores"
+	"github.com/govae/govae/internal/kernels/simd"
 	"github.com/govae/govae/nets"
 	"gorgonia.org/tensor"
 )

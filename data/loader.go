@@ -6,7 +6,7 @@ import (
 	"runtime"
 	"sync"
 
-	"github.com/govae/govae/internal/cores"
+	"github.com/govae/govae/internal/kernels/cores"
 )
 
 // LoaderOptions configures a Loader. The zero value, apart from Batch, is

@@ -38,8 +38,8 @@ import (
 
 	"github.com/govae/govae/amortized"
 	"github.com/govae/govae/data"
-	"github.com/govae/govae/internal/evalrun"
 	"github.com/govae/govae/internal/plotting"
+	"github.com/govae/govae/internal/run/evalrun"
 )
 
 // burdaSize is every size of the experiment.

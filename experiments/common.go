@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/govae/govae/internal/run/runinfo"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -15,9 +16,8 @@ import (
 
 	"github.com/govae/govae/amortized"
 	"github.com/govae/govae/data"
-	"github.com/govae/govae/internal/evalrun"
 	"github.com/govae/govae/internal/plotting"
-	"github.com/govae/govae/internal/trainrun"
+	"github.com/govae/govae/internal/run/evalrun"
 )
 
 // Settings every experiment shares: the reference model's optimizer and batch.
@@ -51,7 +51,7 @@ type dataset struct {
 // loadDataset loads name ("mnist" or "fashion-mnist") from the experiment's
 // data root and keeps the first nTrain training and nTest test images. The
 // training images are binarized afresh each epoch (dynamic), the test images
-// once with the seed internal/trainrun uses for every evaluation, so that the
+// once with the seed internal/run/trainrun uses for every evaluation, so that the
 // numbers compare with cmd/train's and cmd/eval's.
 func loadDataset(e *env, name string, nTrain, nTest int) (*dataset, error) {
 	return loadDatasetIn(e, e.Data, name, nTrain, nTest)
@@ -75,8 +75,8 @@ func loadDatasetIn(e *env, dir, name string, nTrain, nTest int) (*dataset, error
 			name, ds.Dir, ds.Train.Images.N, ds.Test.Images.N, nTrain, nTest)
 	}
 	d := &dataset{Name: name, Train: ds.Train.Images, TrainIdx: seq(nTrain)}
-	d.Bin = trainrun.EvalBinarization(trainrun.RunInfo{Dataset: name, Binarize: "dynamic"}, amortized.Config{})
-	d.Test, err = data.NewLoader(ds.Test.Images, seq(nTest), data.LoaderOptions{Batch: 500, Seed: trainrun.EvalBinarizeSeed, Binarize: d.Bin})
+	d.Bin = runinfo.EvalBinarization(runinfo.RunInfo{Dataset: name, Binarize: "dynamic"}, amortized.Config{})
+	d.Test, err = data.NewLoader(ds.Test.Images, seq(nTest), data.LoaderOptions{Batch: 500, Seed: runinfo.EvalBinarizeSeed, Binarize: d.Bin})
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +89,7 @@ func loadDatasetIn(e *env, dir, name string, nTrain, nTest int) (*dataset, error
 	}
 	e.UseData(fmt.Sprintf("%s (%s): training on %s of its %s training images, binarized afresh each epoch; "+
 		"evaluation on the first %s of its %s test images, binarized once (%v, seed %d)",
-		name, ds.Dir, subset, commas(ds.Train.Images.N), commas(nTest), commas(ds.Test.Images.N), d.Bin, trainrun.EvalBinarizeSeed))
+		name, ds.Dir, subset, commas(ds.Train.Images.N), commas(nTest), commas(ds.Test.Images.N), d.Bin, runinfo.EvalBinarizeSeed))
 	return d, nil
 }
 
@@ -251,7 +251,7 @@ func evaluate(ctx context.Context, m *amortized.Model, ds *dataset, k int, iw []
 // logLikelihood runs Model.LogLikelihoodEstimate (with
 // amortized.DefaultReplicates groups) in slices of rows so that a cancelled
 // context stops it; the rows' noise comes from rng in row order, so the
-// slicing does not change the numbers (as in internal/evalrun).
+// slicing does not change the numbers (as in internal/run/evalrun).
 func logLikelihood(ctx context.Context, m *amortized.Model, x [][]float32, k int, rng *rand.Rand) (*amortized.LLEstimate, error) {
 	step := max(50, 20000/k)
 	all := &amortized.LLEstimate{}

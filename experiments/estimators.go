@@ -24,6 +24,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/govae/govae/internal/run/runinfo"
 	"math"
 	"slices"
 	"strings"
@@ -31,7 +32,6 @@ import (
 	"github.com/govae/govae/amortized"
 	"github.com/govae/govae/data"
 	"github.com/govae/govae/internal/plotting"
-	"github.com/govae/govae/internal/trainrun"
 )
 
 // estimatorsSize is every size of the experiment.
@@ -84,7 +84,7 @@ func runEstimators(ctx context.Context, e *env) (string, error) {
 	}
 	// The variance batch: the first VarBatch training images, binarized
 	// once as evaluation images are, so every measurement sees the same x.
-	vl, err := data.NewLoader(ds.Train, ds.TrainIdx[:sz.VarBatch], data.LoaderOptions{Batch: sz.VarBatch, Seed: trainrun.EvalBinarizeSeed, Binarize: ds.Bin})
+	vl, err := data.NewLoader(ds.Train, ds.TrainIdx[:sz.VarBatch], data.LoaderOptions{Batch: sz.VarBatch, Seed: runinfo.EvalBinarizeSeed, Binarize: ds.Bin})
 	if err != nil {
 		return "", err
 	}

@@ -29,6 +29,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/govae/govae/internal/run/runinfo"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -41,7 +42,6 @@ import (
 	"github.com/govae/govae/data"
 	"github.com/govae/govae/internal/imgrid"
 	"github.com/govae/govae/internal/plotting"
-	"github.com/govae/govae/internal/trainrun"
 	"github.com/govae/govae/vi"
 	"gonum.org/v1/gonum/mat"
 )
@@ -153,7 +153,7 @@ func runVIGMM(ctx context.Context, e *env) (string, error) {
 	}
 	m := tr.Model
 	// training images binarized once, as the test images are
-	trainL, err := data.NewLoader(ds.Train, ds.TrainIdx, data.LoaderOptions{Batch: 500, Seed: trainrun.EvalBinarizeSeed, Binarize: ds.Bin})
+	trainL, err := data.NewLoader(ds.Train, ds.TrainIdx, data.LoaderOptions{Batch: 500, Seed: runinfo.EvalBinarizeSeed, Binarize: ds.Bin})
 	if err != nil {
 		return "", err
 	}

@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/chewxy/hm"
-	"github.com/govae/govae/internal/cores"
+	"github.com/govae/govae/internal/kernels/cores"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )

@@ -4,7 +4,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/govae/govae/internal/simd"
+	"github.com/govae/govae/internal/kernels/simd"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -13,7 +13,7 @@ import (
 // in float32: encoder, mean and log-variance heads, z = mu + eps ⊙
 // e^(lv/2), decoder, Bernoulli log-likelihood, analytic KL, and the
 // gradients of the negative ELBO with respect to every parameter; the
-// benchmark adds an Adam step (internal/simd's, as the trainer's).
+// benchmark adds an Adam step (internal/kernels/simd's, as the trainer's).
 func convPeerStep(b *testing.B, B int) (*G.ExprGraph, *Binding, *Params) {
 	ps, _ := NewParams(tensor.Float32)
 	es, _ := ParseConvSpec(ConvPeerEncoder)

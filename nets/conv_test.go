@@ -205,7 +205,7 @@ func TestConv2DAgainstLoops(t *testing.T) {
 					t.Fatalf("d/d%s differs from finite differences by %g", c.name, d)
 				}
 			}
-			// float32 (the GEMM of internal/gemm) agrees with float64.
+			// float32 (the GEMM of internal/kernels/gemm) agrees with float64.
 			y32, dx32, dw32, db32 := convRun(t, g, B, act, x, w, b, r, tensor.Float32, 2)
 			for _, c := range [][2][]float64{{y32, y}, {dx32, dx}, {dw32, dw}, {db32, db}} {
 				if d := maxDiff(c[0], c[1]); d > 1e-4 {

@@ -34,7 +34,7 @@
 // gradient ops compute dW = x^T dA, db = column sums of dA and, unless x is
 // data, dx = dA W^T), and [BernoulliLogLik] computes
 // sum_j x_j l_j - softplus(l_j) per row with gradient x - sigmoid(l). Their
-// float32 paths use internal/simd: AVX2 kernels with float32 exp and log1p
+// float32 paths use internal/kernels/simd: AVX2 kernels with float32 exp and log1p
 // accurate to a few ulps, and branch-free ReLU and its gradient. Each fused
 // op node keeps its output tensor from one run to the next (the tape
 // machine's Reset drops its registers, so it would otherwise allocate and
@@ -43,7 +43,7 @@
 // # Side effect of importing: gorgonia's BLAS
 //
 // Importing this package (amortized, checkpoints and every command do)
-// installs internal/gemm's float32 matrix product (AVX-512 or AVX2 assembly
+// installs internal/kernels/gemm's float32 matrix product (AVX-512 or AVX2 assembly
 // on amd64, pure Go elsewhere) as gorgonia's and tensor's BLAS for the whole
 // process, from an init function calling [UseFastBLAS]: gorgonia has one
 // global BLAS, and a VAE trains several times slower on gonum's pure-Go
@@ -86,7 +86,7 @@
 // adds every patch column back to its pixels (the adjoint of im2col).
 // Backward of a convolution: dWm = dŶ X̂ᵀ, dX̂ = Wmᵀ dŶ then dx = col2im(dX̂),
 // db = Σ over images and positions; of a transposed one: dWm = x̂ im2col(dy)ᵀ,
-// dx = Wm im2col(dy). The GEMMs are internal/gemm's; im2col and col2im are
+// dx = Wm im2col(dy). The GEMMs are internal/kernels/gemm's; im2col and col2im are
 // gathers through precomputed position pairs, parallel over rows. The
 // activation is fused into the output pass. Default initialization
 // matches PyTorch: U(±1/sqrt(fan_in)) with fan_in = C·k² for a

@@ -3,7 +3,7 @@ package nets
 import "math"
 
 // softplus64 and sigmoid64 are the float64 paths of the fused ops (float32
-// uses internal/simd), exact to the math package's accuracy.
+// uses internal/kernels/simd), exact to the math package's accuracy.
 func softplus64(x float64) float64 { return max(x, 0) + math.Log1p(math.Exp(-math.Abs(x))) }
 
 func sigmoid64(x float64) float64 {

@@ -8,9 +8,9 @@ import (
 	"runtime"
 
 	"github.com/chewxy/hm"
-	"github.com/govae/govae/internal/cores"
-	"github.com/govae/govae/internal/gemm"
-	"github.com/govae/govae/internal/simd"
+	"github.com/govae/govae/internal/kernels/cores"
+	"github.com/govae/govae/internal/kernels/gemm"
+	"github.com/govae/govae/internal/kernels/simd"
 	"gonum.org/v1/gonum/blas"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -26,13 +26,13 @@ import (
 // run to the next (see opBase.out): the tape machine's Reset drops every
 // register, so a preallocated output is never offered after the first run.
 
-// Every graph's float32 matrix products go through internal/gemm, several
+// Every graph's float32 matrix products go through internal/kernels/gemm, several
 // times faster than gonum's pure-Go Sgemm on the shapes of a VAE. Installed
 // when the package is imported (so amortized, checkpoints and every tool
 // get it without a call); see UseFastBLAS.
 func init() { UseFastBLAS() }
 
-// UseFastBLAS installs internal/gemm's matrix product as gorgonia's and
+// UseFastBLAS installs internal/kernels/gemm's matrix product as gorgonia's and
 // tensor's BLAS, process-wide (gorgonia.Use). Importing this package
 // already did; call it again to restore it after installing another BLAS
 // with gorgonia.Use. Calling it more than once is harmless.

@@ -5,7 +5,7 @@ import (
 	"hash"
 
 	"github.com/chewxy/hm"
-	"github.com/govae/govae/internal/simd"
+	"github.com/govae/govae/internal/kernels/simd"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )

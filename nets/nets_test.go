@@ -242,7 +242,7 @@ func TestCounterCountsWithoutAllocating(t *testing.T) {
 // installed with gorgonia.Use stays until UseFastBLAS restores ours.
 func TestUseFastBLAS(t *testing.T) {
 	if !UsingFastBLAS() {
-		t.Fatal("importing nets did not install internal/gemm")
+		t.Fatal("importing nets did not install internal/kernels/gemm")
 	}
 	defer UseFastBLAS()
 	G.Use(gonumBLAS.Implementation{})
@@ -252,6 +252,6 @@ func TestUseFastBLAS(t *testing.T) {
 	UseFastBLAS()
 	UseFastBLAS()
 	if !UsingFastBLAS() {
-		t.Fatal("UseFastBLAS did not restore internal/gemm")
+		t.Fatal("UseFastBLAS did not restore internal/kernels/gemm")
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"math/rand/v2"
 	"strings"
 
-	"github.com/govae/govae/internal/simd"
+	"github.com/govae/govae/internal/kernels/simd"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )

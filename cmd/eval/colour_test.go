@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/govae/govae/amortized"
+	"github.com/govae/govae/internal/run/trainrun"
 	"github.com/govae/govae/internal/synth"
-	"github.com/govae/govae/internal/trainrun"
 )
 
 // TestEvalPixelLikelihoodBitsPerDim evaluates a conv model with a logistic

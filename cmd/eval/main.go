@@ -2,7 +2,7 @@
 // ELBO with its reconstruction and KL terms, the importance-sampled log p(x)
 // (Burda et al. 2015) with its Monte Carlo standard error (the spread a
 // different -seed would give: a jackknife over -replicates groups of the k
-// samples, see internal/evalrun), the effective sample size of the
+// samples, see internal/run/evalrun), the effective sample size of the
 // importance weights, and the active units.
 //
 //	go run ./cmd/eval -ckpt runs/mnist/best.safetensors -k 5000
@@ -27,7 +27,7 @@ import (
 	"time"
 
 	"github.com/govae/govae/internal/cli"
-	"github.com/govae/govae/internal/evalrun"
+	"github.com/govae/govae/internal/run/evalrun"
 )
 
 func main() {

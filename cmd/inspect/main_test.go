@@ -13,9 +13,9 @@ import (
 
 	"github.com/govae/govae/amortized"
 	"github.com/govae/govae/checkpoints"
+	"github.com/govae/govae/internal/run/trainrun"
 	"github.com/govae/govae/internal/synth"
 	"github.com/govae/govae/internal/testutil"
-	"github.com/govae/govae/internal/trainrun"
 )
 
 func inspect(t *testing.T, args ...string) (code int, stdout, stderr string) {

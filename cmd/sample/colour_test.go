@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/govae/govae/amortized"
+	"github.com/govae/govae/internal/run/trainrun"
 	"github.com/govae/govae/internal/synth"
-	"github.com/govae/govae/internal/trainrun"
 )
 
 // TestColourConvModel trains a conv model with the RGB logistic mixture on a

@@ -10,6 +10,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/govae/govae/internal/run/runinfo"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -17,7 +18,6 @@ import (
 	"os/signal"
 
 	"github.com/govae/govae/data"
-	"github.com/govae/govae/internal/trainrun"
 	"github.com/govae/govae/vi"
 )
 
@@ -70,7 +70,7 @@ func generateGMM(o generateOptions, s samplerFlags, stdout, stderr io.Writer) er
 		return usagef("-gmm-n %d: the training set of %s has %d images", s.fitN, ds.Name, ds.Train.Images.N)
 	}
 	idx := indexRange(0, s.fitN)
-	l, err := data.NewLoader(ds.Train.Images, idx, data.LoaderOptions{Batch: min(1000, s.fitN), Seed: trainrun.EvalBinarizeSeed, Binarize: src.binarization()})
+	l, err := data.NewLoader(ds.Train.Images, idx, data.LoaderOptions{Batch: min(1000, s.fitN), Seed: runinfo.EvalBinarizeSeed, Binarize: src.binarization()})
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/govae/govae/internal/run/runinfo"
 	"image"
 	"image/color"
 	"image/draw"
@@ -21,9 +22,9 @@ import (
 	"github.com/govae/govae/data"
 	"github.com/govae/govae/internal/imgrid"
 	"github.com/govae/govae/internal/plotting"
+	"github.com/govae/govae/internal/run/trainrun"
 	"github.com/govae/govae/internal/synth"
 	"github.com/govae/govae/internal/testutil"
-	"github.com/govae/govae/internal/trainrun"
 )
 
 // fx holds the fixtures every test shares: synthetic 8x8 data with labels
@@ -177,7 +178,7 @@ func find(img *image.RGBA, want []uint8, s, y0 int) (image.Point, bool) {
 // binarized with seed 0, as 0/255 grey levels.
 func testImage(t *testing.T, i int) []uint8 {
 	t.Helper()
-	l, err := data.NewLoader(fx.test, []int{i}, data.LoaderOptions{Batch: 1, Seed: trainrun.EvalBinarizeSeed, Binarize: data.BinarizeStatic})
+	l, err := data.NewLoader(fx.test, []int{i}, data.LoaderOptions{Batch: 1, Seed: runinfo.EvalBinarizeSeed, Binarize: data.BinarizeStatic})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,20 +2,20 @@ package main
 
 import (
 	"fmt"
+	"github.com/govae/govae/internal/run/runinfo"
 	"io"
 
 	"github.com/govae/govae/amortized"
 	"github.com/govae/govae/checkpoints"
 	"github.com/govae/govae/data"
 	"github.com/govae/govae/internal/imgrid"
-	"github.com/govae/govae/internal/trainrun"
 )
 
 // source is a checkpoint's model and, loaded on first use, its dataset.
 type source struct {
 	m      *amortized.Model
 	flags  modelFlags
-	run    trainrun.RunInfo
+	run    runinfo.RunInfo
 	stderr io.Writer // download progress
 	ds     *data.Dataset
 }
@@ -45,7 +45,7 @@ func openSource(f modelFlags, stderr io.Writer) (*source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("-ckpt: %w", err)
 	}
-	run, _ := trainrun.RunOf(f.ckpt, m.Config())
+	run, _ := runinfo.RunOf(f.ckpt, m.Config())
 	return &source{m: m, flags: f, run: run, stderr: stderr}, nil
 }
 
@@ -66,7 +66,7 @@ func (s *source) dataset() (*data.Dataset, error) {
 		dir = s.run.DataDir
 	}
 	lo := data.LoadOptions{Dir: dir, Offline: s.flags.offline, Progress: s.stderr}
-	if c := s.m.Config(); trainrun.IsImageFolder(dir) {
+	if c := s.m.Config(); runinfo.IsImageFolder(dir) {
 		// The size and channels the model was trained at.
 		lo.Images = data.ImageFolderOptions{Rows: c.ImageRows, Cols: c.ImageCols, Channels: c.Shape().Channels}
 	}
@@ -83,7 +83,7 @@ func (s *source) dataset() (*data.Dataset, error) {
 }
 
 func (s *source) binarization() data.Binarization {
-	return trainrun.EvalBinarization(s.run, s.m.Config())
+	return runinfo.EvalBinarization(s.run, s.m.Config())
 }
 
 // testSize returns the number of test images, loading the data.
@@ -115,7 +115,7 @@ func (s *source) testImages(idx []int) ([][]float32, []uint8, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	l, err := data.NewLoader(ds.Test.Images, idx, data.LoaderOptions{Batch: len(idx), Seed: trainrun.EvalBinarizeSeed, Binarize: s.binarization()})
+	l, err := data.NewLoader(ds.Test.Images, idx, data.LoaderOptions{Batch: len(idx), Seed: runinfo.EvalBinarizeSeed, Binarize: s.binarization()})
 	if err != nil {
 		return nil, nil, err
 	}

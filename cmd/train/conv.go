@@ -8,7 +8,7 @@ import (
 
 	"github.com/govae/govae/amortized"
 	"github.com/govae/govae/data"
-	"github.com/govae/govae/internal/trainrun"
+	"github.com/govae/govae/internal/run/trainrun"
 	"github.com/govae/govae/nets"
 )
 

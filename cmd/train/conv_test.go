@@ -11,8 +11,8 @@ import (
 
 	"github.com/govae/govae/amortized"
 	"github.com/govae/govae/checkpoints"
+	"github.com/govae/govae/internal/run/trainrun"
 	"github.com/govae/govae/internal/synth"
-	"github.com/govae/govae/internal/trainrun"
 	"github.com/govae/govae/nets"
 )
 

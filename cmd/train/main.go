@@ -21,7 +21,7 @@
 // at once. Any run file there (not only model.safetensors) needs -resume or
 // -force; -force checks every flag and the data first, and replaces the old
 // run only once the new one has saved its first checkpoint (see
-// internal/trainrun). Sizes (-hidden, -decoder-hidden, -latent, -batch, -k,
+// internal/run/trainrun). Sizes (-hidden, -decoder-hidden, -latent, -batch, -k,
 // -k x -batch, the parameter count) are bounded before anything is
 // allocated. -cpuprofile may not name a checkpoint or any file that is not
 // a profile (see internal/atomicfile); the profile is written atomically.
@@ -47,7 +47,7 @@ import (
 	"github.com/govae/govae/data"
 	"github.com/govae/govae/internal/atomicfile"
 	"github.com/govae/govae/internal/cli"
-	"github.com/govae/govae/internal/trainrun"
+	"github.com/govae/govae/internal/run/trainrun"
 	"github.com/govae/govae/nets"
 )
 

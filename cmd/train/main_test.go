@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/govae/govae/checkpoints"
+	"github.com/govae/govae/internal/run/trainrun"
 	"github.com/govae/govae/internal/synth"
-	"github.com/govae/govae/internal/trainrun"
 )
 
 func TestBadFlagsExitTwo(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 	"github.com/govae/govae/internal/plotting"
 )
 
-// Epoch is an epoch line of metrics.jsonl (internal/trainrun writes them).
+// Epoch is an epoch line of metrics.jsonl (internal/run/trainrun writes them).
 type Epoch struct {
 	Epoch        int      `json:"epoch"`
 	Step         int64    `json:"step"`

@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
-	"github.com/govae/govae/internal/cores"
+	"github.com/govae/govae/internal/kernels/cores"
 	"gonum.org/v1/gonum/blas"
 )
 

@@ -3,7 +3,7 @@
 // with its Monte Carlo standard error, and the active units.
 //
 // Images are prepared as training evaluated them: a Bernoulli model sees a
-// fixed binarization (seed trainrun.EvalBinarizeSeed) of the split, a
+// fixed binarization (seed runinfo.EvalBinarizeSeed) of the split, a
 // Gaussian model grey levels. The dataset defaults to the one recorded in
 // the checkpoint's training state.
 //
@@ -54,6 +54,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/govae/govae/internal/run/runinfo"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -67,7 +68,6 @@ import (
 	"github.com/govae/govae/internal/atomicfile"
 	"github.com/govae/govae/internal/cli"
 	"github.com/govae/govae/internal/progress"
-	"github.com/govae/govae/internal/trainrun"
 )
 
 // Config is one evaluation.
@@ -186,7 +186,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	run, _ := trainrun.RunOf(cfg.Checkpoint, m.Config())
+	run, _ := runinfo.RunOf(cfg.Checkpoint, m.Config())
 	dataset, dataDir := cfg.Dataset, cfg.DataDir
 	if dataset == "" {
 		dataset = run.Dataset
@@ -198,7 +198,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		dataDir = run.DataDir
 	}
 	lo := data.LoadOptions{Dir: dataDir, Progress: out, Offline: cfg.Offline}
-	if mc := m.Config(); trainrun.IsImageFolder(dataDir) {
+	if mc := m.Config(); runinfo.IsImageFolder(dataDir) {
 		// The size and channels the model was trained at.
 		lo.Images = data.ImageFolderOptions{Rows: mc.ImageRows, Cols: mc.ImageCols, Channels: mc.Shape().Channels}
 	}
@@ -227,11 +227,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	for i := range idx {
 		idx[i] = i
 	}
-	bin, binName := trainrun.EvalBinarization(run, m.Config()), fmt.Sprintf("static, seed %d", trainrun.EvalBinarizeSeed)
+	bin, binName := runinfo.EvalBinarization(run, m.Config()), fmt.Sprintf("static, seed %d", runinfo.EvalBinarizeSeed)
 	if bin == data.BinarizeNone {
 		binName = "none (grey levels)"
 	}
-	loader, err := data.NewLoader(split.Images, idx, data.LoaderOptions{Batch: 1000, Seed: trainrun.EvalBinarizeSeed, Binarize: bin})
+	loader, err := data.NewLoader(split.Images, idx, data.LoaderOptions{Batch: 1000, Seed: runinfo.EvalBinarizeSeed, Binarize: bin})
 	if err != nil {
 		return nil, err
 	}
@@ -241,11 +241,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	r := &Report{Checkpoint: cfg.Checkpoint, Dataset: ds.Name, DataDir: ds.Dir, Split: cfg.Split, N: n,
 		Binarization: binName, K: cfg.K, Seed: cfg.Seed, Latent: m.LatentDim(), Posterior: m.Config().Posterior,
-		KLMethod: KLMethod(m), Prior: trainrun.PriorName(m.Config())}
+		KLMethod: KLMethod(m), Prior: runinfo.PriorName(m.Config())}
 	if d, err := checkpoints.ReadData(cfg.Checkpoint); err == nil && d != nil && d.KLWeighting != "" {
 		r.KLWeighting = d.KLWeighting
 	} else if _, _, st, err := checkpoints.Inspect(cfg.Checkpoint); err == nil && st != nil {
-		r.KLWeighting = strings.TrimPrefix(trainrun.KLWeighting(st.Options), ", ")
+		r.KLWeighting = strings.TrimPrefix(runinfo.KLWeighting(st.Options), ", ")
 	}
 	if r.KLWeighting != "" {
 		r.Note = "trained with " + r.KLWeighting + ", not the ELBO: the ELBO and log p(x) here are the true ones (KL weight 1), so they compare with other models' only as bound-based estimates of a model not trained to maximize them"

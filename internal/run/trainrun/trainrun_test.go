@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"github.com/govae/govae/internal/run/runinfo"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -383,7 +384,7 @@ func TestCheckpointsDescribeTheirData(t *testing.T) {
 		if err != nil || d == nil {
 			t.Fatalf("%s: data description %+v, %v", f, d, err)
 		}
-		want := checkpoints.Data{Dataset: "tiny", Dir: ds, Binarize: "dynamic", EvalSeed: EvalBinarizeSeed, Rows: 4, Cols: 4, Channels: 1}
+		want := checkpoints.Data{Dataset: "tiny", Dir: ds, Binarize: "dynamic", EvalSeed: runinfo.EvalBinarizeSeed, Rows: 4, Cols: 4, Channels: 1}
 		if *d != want {
 			t.Errorf("%s: data %+v, want %+v", f, *d, want)
 		}
@@ -400,8 +401,8 @@ func TestCheckpointsDescribeTheirData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r, ok := RunOf(alone, m.Config()); !ok || r.Dataset != "tiny" || r.DataDir != ds || r.Binarize != "dynamic" {
-		t.Errorf("RunOf(a copied best.safetensors) = %+v, %v; want its own dataset", r, ok)
+	if r, ok := runinfo.RunOf(alone, m.Config()); !ok || r.Dataset != "tiny" || r.DataDir != ds || r.Binarize != "dynamic" {
+		t.Errorf("runinfo.RunOf(a copied best.safetensors) = %+v, %v; want its own dataset", r, ok)
 	}
 
 	cfg = baseConfig(ds, out, 2)

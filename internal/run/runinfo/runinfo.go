@@ -1,7 +1,8 @@
-package trainrun
+package runinfo
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +11,12 @@ import (
 	"github.com/govae/govae/checkpoints"
 	"github.com/govae/govae/data"
 )
+
+// LatestFile is the checkpoint a run keeps resumable, in its directory.
+const LatestFile = "model.safetensors"
+
+// EvalBinarizeSeed fixes the binarization of validation and test images.
+const EvalBinarizeSeed = 0
 
 // RunInfo is the part of a training run's description (saved in the
 // training state) that says where the data came from and how it was fed.
@@ -78,4 +85,38 @@ func IsImageFolder(dir string) bool {
 	}
 	kind, _ := data.DetectKind(dir)
 	return kind == data.KindImageFolder
+}
+
+// CanonicalPrior names the standard normal "normal" whether given or stored
+// (configurations omit the default).
+func CanonicalPrior(p string) string {
+	if p == "" {
+		return amortized.StandardNormal
+	}
+	return p
+}
+
+// PriorName is the configuration's prior as users write it.
+func PriorName(c amortized.Config) string { return CanonicalPrior(c.Prior) }
+
+// KLWeighting describes the KL's weight in the loss when it is not the
+// ELBO's ("" when it is).
+func KLWeighting(o amortized.TrainOptions) string {
+	switch {
+	case o.Capacity():
+		return fmt.Sprintf(", capacity objective %g |KL - C|, C rising to %g nats over %d steps", o.CapacityGamma, o.CapacityMax, o.CapacitySteps)
+	case o.KLWeight != 0 && o.KLWeight != 1:
+		return fmt.Sprintf(", KL weight beta = %g", o.KLWeight)
+	}
+	return ""
+}
+
+// BoundNote says, for a model trained on another objective than the ELBO's
+// KL weighting, that its reported ELBO and log p(x) are the true bound and
+// estimate, but that it was not trained to maximize them.
+func BoundNote(o amortized.TrainOptions) string {
+	if KLWeighting(o) == "" {
+		return ""
+	}
+	return "trained with the KL weighted otherwise than by 1; the ELBOs reported are the true ELBO (KL weight 1), and its log p(x) compares with other models' only as a bound-based estimate, not as what this objective maximized"
 }

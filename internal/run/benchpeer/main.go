@@ -3,8 +3,8 @@
 // side: it alternates the two, Reps times each, and prints every run and
 // the median ratio of images per second (govae / peer).
 //
-//	go run ./internal/benchpeer                 # training, 3 alternating runs each
-//	go run ./internal/benchpeer -mode eval      # log p(x) with k = 1000
+//	go run ./internal/run/benchpeer                 # training, 3 alternating runs each
+//	go run ./internal/run/benchpeer -mode eval      # log p(x) with k = 1000
 //
 // Training: both train the reference model (784-400-20-400-784, ReLU,
 // Bernoulli, Adam 1e-3, batch 128) for -epochs epochs on all training

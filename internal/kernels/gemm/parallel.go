@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/govae/govae/internal/cores"
+	"github.com/govae/govae/internal/kernels/cores"
 )
 
 // Parallelism. A problem whose flop count reaches parThreshold is cut into

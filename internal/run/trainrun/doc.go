@@ -95,6 +95,6 @@
 // (k x batch rows, each the input, every layer's output and their
 // gradients). Errors name the flags and the limit.
 //
-// Evaluation sets use a fixed binarization (seed [EvalBinarizeSeed]) that does
+// Evaluation sets use a fixed binarization (seed [runinfo.EvalBinarizeSeed]) that does
 // not depend on the run's seed, so ELBOs of different runs are comparable.
 package trainrun

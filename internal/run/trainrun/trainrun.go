@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/govae/govae/internal/run/runinfo"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -24,9 +25,6 @@ import (
 	"github.com/govae/govae/internal/progress"
 	"github.com/govae/govae/internal/report"
 )
-
-// EvalBinarizeSeed fixes the binarization of validation and test images.
-const EvalBinarizeSeed = 0
 
 // File names inside a run directory.
 const (
@@ -198,7 +196,7 @@ func Train(ctx context.Context, cfg Config) error {
 	}
 
 	images := cfg.Images
-	if m != nil && images == (data.ImageFolderOptions{}) && IsImageFolder(r.DataDir) {
+	if m != nil && images == (data.ImageFolderOptions{}) && runinfo.IsImageFolder(r.DataDir) {
 		// Resuming on an image folder: the size and channels the model was built for.
 		mc := m.Config()
 		images = data.ImageFolderOptions{Rows: mc.ImageRows, Cols: mc.ImageCols, Channels: mc.Shape().Channels}
@@ -225,7 +223,7 @@ func Train(ctx context.Context, cfg Config) error {
 				latest, saved.Dataset, saved.Dir, ds.Name, ds.Dir, saved.Dataset)
 		}
 	}
-	trainedOn := &checkpoints.Data{Dataset: ds.Name, Dir: ds.Dir, EvalSeed: EvalBinarizeSeed,
+	trainedOn := &checkpoints.Data{Dataset: ds.Name, Dir: ds.Dir, EvalSeed: runinfo.EvalBinarizeSeed,
 		Rows: ds.Train.Images.Rows, Cols: ds.Train.Images.Cols, Channels: max(ds.Train.Images.Channels, 1)}
 	if m == nil {
 		mc := cfg.Model
@@ -284,11 +282,11 @@ func Train(ctx context.Context, cfg Config) error {
 	}
 	var valL amortized.Batches
 	if len(valIdx) > 0 {
-		if valL, err = data.NewLoader(ds.Train.Images, valIdx, data.LoaderOptions{Batch: 1000, Seed: EvalBinarizeSeed, Binarize: evalBin}); err != nil {
+		if valL, err = data.NewLoader(ds.Train.Images, valIdx, data.LoaderOptions{Batch: 1000, Seed: runinfo.EvalBinarizeSeed, Binarize: evalBin}); err != nil {
 			return err
 		}
 	}
-	testL, err := data.NewLoader(ds.Test.Images, nil, data.LoaderOptions{Batch: 1000, Seed: EvalBinarizeSeed, Binarize: evalBin})
+	testL, err := data.NewLoader(ds.Test.Images, nil, data.LoaderOptions{Batch: 1000, Seed: runinfo.EvalBinarizeSeed, Binarize: evalBin})
 	if err != nil {
 		return err
 	}
@@ -334,7 +332,7 @@ func Train(ctx context.Context, cfg Config) error {
 	fmt.Fprintf(out, "training %s: %d train / %d validation / %d test images (%s), binarize %s\n",
 		ds.Name, len(trainIdx), len(valIdx), ds.Test.Images.N, ds.Dir, r.Binarize)
 	o := tr.Options()
-	trainedOn.KLWeighting = strings.TrimPrefix(KLWeighting(o), ", ")
+	trainedOn.KLWeighting = strings.TrimPrefix(runinfo.KLWeighting(o), ", ")
 	kl := "closed-form KL"
 	if !m.AnalyticKL() {
 		kl = "Monte Carlo KL"
@@ -344,14 +342,14 @@ func Train(ctx context.Context, cfg Config) error {
 		arch = fmt.Sprintf("%dx%dx%d, z %d, trunk %s (", mc.Shape().Channels, mc.ImageRows, mc.ImageCols, mc.Latent, mc.Trunk)
 	}
 	fmt.Fprintf(out, "model %s%s likelihood, %s posterior, %s prior, %s, %s), %d parameters; objective %s, %s gradients%s; batch %d, lr %g, epochs %d, seed %d\n",
-		arch, mc.Likelihood, mc.Posterior, PriorName(mc), kl, mc.Dtype,
-		m.Params().Count(), objectiveName(o), o.Estimator, KLWeighting(o), r.Batch, o.LR, o.Epochs, r.Seed)
+		arch, mc.Likelihood, mc.Posterior, runinfo.PriorName(mc), kl, mc.Dtype,
+		m.Params().Count(), objectiveName(o), o.Estimator, runinfo.KLWeighting(o), r.Batch, o.LR, o.Epochs, r.Seed)
 	printUnits(out, mc, o)
 	if m.BayesDecoder() {
 		fmt.Fprintf(out, "Bayesian decoder: q(theta) = N(mu, softplus(rho)^2) per decoder parameter, prior N(0, %g^2), KL/%d per training image; epoch ELBOs use the mean weights\n",
 			mc.DecoderPriorSigma, len(trainIdx))
 	}
-	if note := BoundNote(o); note != "" {
+	if note := runinfo.BoundNote(o); note != "" {
 		fmt.Fprintln(out, "note:", note)
 	}
 	if cfg.Resume {
@@ -704,7 +702,7 @@ func checkResumable(cfg Config, saved run, mc amortized.Config, opts amortized.T
 		{"activation", cfg.Model.Activation, mc.Activation},
 		{"posterior", canonicalPosterior(cfg, mc), mc.Posterior},
 		{"dtype", cfg.Model.Dtype, mc.Dtype},
-		{"prior", canonicalPrior(cfg.Model.Prior), canonicalPrior(mc.Prior)},
+		{"prior", runinfo.CanonicalPrior(cfg.Model.Prior), runinfo.CanonicalPrior(mc.Prior)},
 		{"beta", fmt.Sprint(klWeight(cfg.Train)), fmt.Sprint(klWeight(opts))},
 		{"capacity", capacityString(cfg.Train), capacityString(opts)},
 		{"warmup", fmt.Sprint(cfg.Train.WarmupEpochs), fmt.Sprint(opts.WarmupEpochs)},
@@ -739,18 +737,6 @@ func canonicalPosterior(cfg Config, saved amortized.Config) string {
 	return cfg.Model.Posterior
 }
 
-// canonicalPrior names the standard normal "normal" whether given or stored
-// (configurations omit the default).
-func canonicalPrior(p string) string {
-	if p == "" {
-		return amortized.StandardNormal
-	}
-	return p
-}
-
-// PriorName is the configuration's prior as users write it.
-func PriorName(c amortized.Config) string { return canonicalPrior(c.Prior) }
-
 // klWeight is the options' KL weight, 1 when unset (files before -beta).
 func klWeight(o amortized.TrainOptions) float64 {
 	if o.KLWeight == 0 {
@@ -764,28 +750,6 @@ func capacityString(o amortized.TrainOptions) string {
 		return ""
 	}
 	return fmt.Sprintf("%g:%d:%g", o.CapacityMax, o.CapacitySteps, o.CapacityGamma)
-}
-
-// KLWeighting describes the KL's weight in the loss when it is not the
-// ELBO's ("" when it is).
-func KLWeighting(o amortized.TrainOptions) string {
-	switch {
-	case o.Capacity():
-		return fmt.Sprintf(", capacity objective %g |KL - C|, C rising to %g nats over %d steps", o.CapacityGamma, o.CapacityMax, o.CapacitySteps)
-	case o.KLWeight != 0 && o.KLWeight != 1:
-		return fmt.Sprintf(", KL weight beta = %g", o.KLWeight)
-	}
-	return ""
-}
-
-// BoundNote says, for a model trained on another objective than the ELBO's
-// KL weighting, that its reported ELBO and log p(x) are the true bound and
-// estimate, but that it was not trained to maximize them.
-func BoundNote(o amortized.TrainOptions) string {
-	if KLWeighting(o) == "" {
-		return ""
-	}
-	return "trained with the KL weighted otherwise than by 1; the ELBOs reported are the true ELBO (KL weight 1), and its log p(x) compares with other models' only as a bound-based estimate, not as what this objective maximized"
 }
 
 func joinInts(v []int) string {

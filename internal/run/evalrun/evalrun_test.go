@@ -13,8 +13,8 @@ import (
 
 	"github.com/govae/govae/amortized"
 	"github.com/govae/govae/checkpoints"
+	"github.com/govae/govae/internal/run/trainrun"
 	"github.com/govae/govae/internal/synth"
-	"github.com/govae/govae/internal/trainrun"
 )
 
 // trainedRun trains a tiny model with the real trainer and returns the run

@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/govae/govae/amortized"
+	"github.com/govae/govae/internal/run/trainrun"
 	"github.com/govae/govae/internal/synth"
-	"github.com/govae/govae/internal/trainrun"
 )
 
 // TestReportNamesPriorAndKLWeighting: the evaluation of a beta-VAE with a
