@@ -1,9 +1,12 @@
 // Package readme holds the test that keeps README.md's Go code true: every
 // ```go block is extracted and compiled against this module.
 //
-// A block that starts with "package main" is built as is, as main.go of a
-// new module that requires github.com/govae/govae with a replace directive
-// to this repository (what a user pasting it into their own module gets).
+// A block that starts with "package main" is built as is, as a main package
+// of this module under testdata/ (with this repository's go.mod and go.sum,
+// offline): the same public API a user's module gets. A separate module
+// with a replace directive would be closer to a user's, but it needs go.mod
+// files of old dependencies that a module cache filled by building this
+// repository need not hold, so it failed offline on a fresh machine.
 // A block preceded by the comment
 //
 //	<!-- fragment -->
