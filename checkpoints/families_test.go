@@ -15,12 +15,13 @@ import (
 	"github.com/govae/govae/internal/synth"
 )
 
-// TestEveryPosteriorFamilyRoundTrips trains a tiny model of each posterior
-// family on synthetic images, saves it with its training state, loads it
-// back as a user would (checkpoints.Load), and requires every method of the
-// public API to give the very same numbers before and after, with the same
-// random streams; the stored configuration keeps the canonical posterior.
-func TestEveryPosteriorFamilyRoundTrips(t *testing.T) {
+// TestEveryPartRoundTrips trains a tiny model of each posterior family and
+// each learned prior on synthetic images, saves it with its training state,
+// loads it back as a user would (checkpoints.Load), and requires every
+// method of the public API to give the very same numbers before and after,
+// with the same random streams; the stored configuration keeps the
+// canonical posterior and the prior.
+func TestEveryPartRoundTrips(t *testing.T) {
 	dir := t.TempDir()
 	if err := synth.WriteDataset(dir, 4, 64, 8); err != nil {
 		t.Fatal(err)
@@ -51,18 +52,23 @@ func TestEveryPosteriorFamilyRoundTrips(t *testing.T) {
 			observed[i][j] = j < 8
 		}
 	}
-	for _, tc := range []struct{ post, stored string }{
-		{"diag", "diag"}, {"fullcov", "fullcov"}, {"planar:2", "planar:2"}, {"radial:2", "radial:2"}, {"iaf:2", "iaf:2:7"},
-		{"twolayer:2:3", "twolayer:2:3"}, // with the prior twolayer: q(z1|x) q(z2|z1), p(z2) p(z1|z2) p(x|z1)
+	for _, tc := range []struct{ post, prior, stored string }{
+		{"diag", "", "diag"}, {"fullcov", "", "fullcov"}, {"planar:2", "", "planar:2"}, {"radial:2", "", "radial:2"}, {"iaf:2", "", "iaf:2:7"},
+		// q(z1|x) q(z2|z1), p(z2) p(z1|z2) p(x|z1)
+		{"twolayer:2:3", amortized.TwoLayer + ":3", "twolayer:2:3"},
+		// The learned priors (vamp:K:data starts at training images).
+		{"diag", "mog:3", "diag"}, {"diag", "vamp:4", "diag"}, {"fullcov", "vamp:3:data", "fullcov"},
 	} {
-		t.Run(tc.post, func(t *testing.T) {
-			cfg := amortized.Config{DataDim: 16, ImageRows: 4, ImageCols: 4, Hidden: []int{8}, Latent: 3, Posterior: tc.post}
-			if strings.HasPrefix(tc.post, amortized.TwoLayer) {
-				cfg.Prior = amortized.TwoLayer
-			}
+		t.Run(tc.post+"/"+tc.prior, func(t *testing.T) {
+			cfg := amortized.Config{DataDim: 16, ImageRows: 4, ImageCols: 4, Hidden: []int{8}, Latent: 3, Posterior: tc.post, Prior: tc.prior}
 			m, err := amortized.New(cfg, 1)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if m.WantsData() {
+				if err := m.InitFromData(x, 1); err != nil {
+					t.Fatal(err)
+				}
 			}
 			tr, err := amortized.NewTrainer(m, 16, amortized.TrainOptions{Epochs: 2, LR: 1e-2, Seed: 1}, nil)
 			if err != nil {
@@ -84,11 +90,14 @@ func TestEveryPosteriorFamilyRoundTrips(t *testing.T) {
 			if got.Config().Posterior != tc.stored || m.Config().Posterior != tc.stored {
 				t.Errorf("posterior %q saved, %q loaded; want %q", m.Config().Posterior, got.Config().Posterior, tc.stored)
 			}
-			if got.Config().Prior != m.Config().Prior {
-				t.Errorf("prior %q saved, %q loaded", m.Config().Prior, got.Config().Prior)
+			if got.Config().Prior != tc.prior || m.Config().Prior != tc.prior {
+				t.Errorf("prior %q saved, %q loaded; want %q", m.Config().Prior, got.Config().Prior, tc.prior)
 			}
-			if _, cfg, _, err := checkpoints.Inspect(path); err != nil || cfg.Posterior != tc.stored {
-				t.Errorf("Inspect: posterior %q, %v", cfg.Posterior, err)
+			if _, cfg, _, err := checkpoints.Inspect(path); err != nil || cfg.Posterior != tc.stored || cfg.Prior != tc.prior {
+				t.Errorf("Inspect: posterior %q, prior %q, %v", cfg.Posterior, cfg.Prior, err)
+			}
+			if strings.HasPrefix(tc.prior, "vamp") && got.Params().Get("prior.pseudo") == nil {
+				t.Error("the loaded model has no prior.pseudo")
 			}
 			if _, lst, err := checkpoints.LoadTraining(path); err != nil || lst.Step != st.Step {
 				t.Errorf("LoadTraining: %v", err)
