@@ -96,11 +96,7 @@ func FitBLR(ctx context.Context, phi [][]float64, t []float64, o BLROptions) (*B
 		r.EBeta = o.C0 / o.D0
 	}
 	prec := mat.NewSymDense(m, nil)
-	prev := math.Inf(-1)
-	for it := 0; it < o.MaxIter; it++ {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
+	trace, err := coordinateAscent(ctx, o.MaxIter, o.Tol, nil, func(int) (float64, bool, error) {
 		// q(w)
 		prec.ScaleSym(r.EBeta, &xtx)
 		for i := 0; i < m; i++ {
@@ -108,10 +104,10 @@ func FitBLR(ctx context.Context, phi [][]float64, t []float64, o BLROptions) (*B
 		}
 		var ch mat.Cholesky
 		if !ch.Factorize(prec) {
-			return nil, errors.New("vi: posterior precision of w is not positive definite")
+			return 0, false, errors.New("vi: posterior precision of w is not positive definite")
 		}
 		if err := ch.InverseTo(r.Cov); err != nil {
-			return nil, err
+			return 0, false, err
 		}
 		var mv mat.VecDense
 		mv.MulVec(r.Cov, &xtt)
@@ -131,14 +127,13 @@ func FitBLR(ctx context.Context, phi [][]float64, t []float64, o BLROptions) (*B
 			r.C, r.D = o.C0+float64(n)/2, o.D0+sse/2
 			r.EBeta = r.C / r.D
 		}
-		e := r.elbo(o, n, m, ww, sse, ch.LogDet())
-		r.ELBO = append(r.ELBO, e)
-		r.Iters = it + 1
-		if (o.Alpha > 0 && o.Beta > 0) || (o.Tol > 0 && e-prev < o.Tol*math.Abs(e)) {
-			break
-		}
-		prev = e
+		// With both precisions known, one round is the exact posterior.
+		return r.elbo(o, n, m, ww, sse, ch.LogDet()), o.Alpha > 0 && o.Beta > 0, nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	r.ELBO, r.Iters = trace, len(trace)
 	return r, nil
 }
 

@@ -98,11 +98,7 @@ func FitFactor(ctx context.Context, x [][]float64, o FactorOptions) (*Factor, er
 	Z := mat.NewDense(n, L, nil)
 	ezz := mat.NewSymDense(L, nil) // sum_n E[z z^T]
 	var xz mat.Dense               // X^T E[Z], D x L
-	prev := math.Inf(-1)
-	for it := 0; it < o.MaxIter; it++ {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
+	trace, err := coordinateAscent(ctx, o.MaxIter, o.Tol, nil, func(int) (float64, bool, error) {
 		// q(z)
 		prec := mat.NewSymDense(L, nil)
 		for j := 0; j < d; j++ {
@@ -117,7 +113,7 @@ func FitFactor(ctx context.Context, x [][]float64, o FactorOptions) (*Factor, er
 		}
 		var ch mat.Cholesky
 		if !ch.Factorize(prec) {
-			return nil, errors.New("vi: factor precision not positive definite")
+			return 0, false, errors.New("vi: factor precision not positive definite")
 		}
 		ch.InverseTo(zcov)
 		logDetZ := -ch.LogDet()
@@ -143,7 +139,7 @@ func FitFactor(ctx context.Context, x [][]float64, o FactorOptions) (*Factor, er
 			}
 			var cw mat.Cholesky
 			if !cw.Factorize(pw) {
-				return nil, errors.New("vi: loading precision not positive definite")
+				return 0, false, errors.New("vi: loading precision not positive definite")
 			}
 			cw.InverseTo(wcov[j])
 			logDetW += -cw.LogDet()
@@ -173,13 +169,12 @@ func FitFactor(ctx context.Context, x [][]float64, o FactorOptions) (*Factor, er
 		e += float64(d)*fl/2*math.Log(o.Alpha/(2*math.Pi)) - o.Alpha/2*ww
 		e += float64(n) * (logDetZ/2 + fl/2*(1+math.Log(2*math.Pi)))
 		e += logDetW/2 + float64(d)*fl/2*(1+math.Log(2*math.Pi))
-		f.ELBO = append(f.ELBO, e)
-		f.Iters = it + 1
-		if o.Tol > 0 && e-prev < o.Tol*math.Abs(e) {
-			break
-		}
-		prev = e
+		return e, false, nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	f.ELBO, f.Iters = trace, len(trace)
 	f.W = make([][]float64, d)
 	for j := range f.W {
 		f.W[j] = mat.Row(nil, j, M)

@@ -70,24 +70,15 @@ func FitMixture(ctx context.Context, x []float64, o MixtureOptions) (*Mixture, e
 		sumX2 += v * v
 	}
 	st := newMixStats(o.K)
-	prev := math.Inf(-1)
-	for it := 0; it < o.MaxIter; it++ {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
+	trace, err := coordinateAscent(ctx, o.MaxIter, o.Tol, o.Progress, func(int) (float64, bool, error) {
 		mx.sweep(x, assign, st, o.Workers)
 		mx.update(st, 1)
-		elbo := mx.elbo(st, sumX2, len(x))
-		mx.ELBO = append(mx.ELBO, elbo)
-		mx.Iters = it + 1
-		if o.Progress != nil {
-			o.Progress(it, elbo)
-		}
-		if o.Tol > 0 && elbo-prev < o.Tol*math.Abs(elbo) {
-			break
-		}
-		prev = elbo
+		return mx.elbo(st, sumX2, len(x)), false, nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	mx.ELBO, mx.Iters = trace, len(trace)
 	mx.Assign = assign
 	return mx, nil
 }

@@ -167,23 +167,17 @@ func FitLogistic(ctx context.Context, x [][]float64, y []float64, o LogisticOpti
 		return nil, err
 	}
 	r := &Logistic{alpha: o.Alpha}
-	prev := math.Inf(-1)
-	for it := 0; it < o.MaxIter; it++ {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
+	trace, err := coordinateAscent(ctx, o.MaxIter, o.Tol, nil, func(int) (float64, bool, error) {
 		s.P, s.h = s.target(x, y, o.Alpha, 1)
 		if err := s.solve(); err != nil {
-			return nil, err
+			return 0, false, err
 		}
-		e := s.bound(x, y, o.Alpha)
-		r.ELBO = append(r.ELBO, e)
-		r.Iters = it + 1
-		if o.Tol > 0 && e-prev < o.Tol*math.Abs(e) {
-			break
-		}
-		prev = e
+		return s.bound(x, y, o.Alpha), false, nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	r.ELBO, r.Iters = trace, len(trace)
 	r.Mean = append([]float64(nil), s.mean.RawVector().Data...)
 	r.Cov = s.cov
 	return r, nil

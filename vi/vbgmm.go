@@ -475,26 +475,17 @@ func FitGMM(ctx context.Context, x [][]float64, o GMMOptions) (*GMM, error) {
 		return nil, err
 	}
 	assign := make([]int, len(x))
-	prev := math.Inf(-1)
-	for it := 0; it < o.MaxIter; it++ {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
+	trace, err := coordinateAscent(ctx, o.MaxIter, o.Tol, o.Progress, func(int) (float64, bool, error) {
 		g.eStep(x, assign, st, o.Workers)
 		if err := g.mStep(st); err != nil {
-			return nil, err
+			return 0, false, err
 		}
-		e := g.elbo(st)
-		g.ELBO = append(g.ELBO, e)
-		g.Iters = it + 1
-		if o.Progress != nil {
-			o.Progress(it, e)
-		}
-		if o.Tol > 0 && e-prev < o.Tol*math.Abs(e) {
-			break
-		}
-		prev = e
+		return g.elbo(st), false, nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	g.ELBO, g.Iters = trace, len(trace)
 	g.Assign = assign
 	return g, nil
 }
