@@ -42,36 +42,7 @@ func TestAuxLogLikelihoodMatchesQuadrature(t *testing.T) {
 // TestAuxBoundsOrdered: averaged over draws, the auxiliary ELBO sits below
 // the IWAE(20) bound over (a, z), itself below the quadrature log p(x).
 func TestAuxBoundsOrdered(t *testing.T) {
-	x := []float32{1, 0, 1, 1, 0, 0, 1, 0}
-	batch := make([]float32, 0, 16*8)
-	for range 16 {
-		batch = append(batch, x...)
-	}
-	m := latent2ModelFor(t, "aux:2")
-	truth := quadLogPx(t, m, x)
-	bound := func(o TrainOptions) (float64, float64) {
-		o.Epochs = 1
-		tr, err := NewTrainer(m, 16, o, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer tr.Close()
-		v := make([]float64, 100)
-		for d := range v {
-			st, err := tr.gradients(batch, 16, 1, rand.New(rand.NewPCG(uint64(d), 5)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			v[d] = st.Bound
-		}
-		return meanSE(v)
-	}
-	elbo, elboSE := bound(TrainOptions{})
-	iwae, iwaeSE := bound(TrainOptions{Objective: ObjectiveIWAE, K: 20})
-	t.Logf("ELBO %.4f ± %.4f, IWAE(20) %.4f ± %.4f, log p(x) %.4f", elbo, elboSE, iwae, iwaeSE, truth)
-	if !(elbo+2*math.Hypot(elboSE, iwaeSE) < iwae && iwae < truth+2*iwaeSE) {
-		t.Errorf("ELBO %.4f ± %.4f, IWAE(20) %.4f ± %.4f, log p(x) %.4f: want ELBO < IWAE <= log p(x)", elbo, elboSE, iwae, iwaeSE, truth)
-	}
+	checkBoundsOrdered(t, "aux:2", "IWAE")
 }
 
 // TestAuxLossGradients: the training graph's gradients (q's and r's
