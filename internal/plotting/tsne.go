@@ -22,8 +22,10 @@ type TSNE struct {
 	// quadtree cell whose side is below Theta times its distance taken at
 	// its centre of mass; O(n log n) per step. 0 is exact t-SNE.
 	Theta float64
-	// Progress, when set, is called every 50 iterations with the
-	// iteration number and the KL divergence at it.
+	// Progress, when set, is called every 50 iterations after early
+	// exaggeration (and at the last) with the iteration number and
+	// KL(P || Q) at it; during exaggeration the cost is not a KL (P sums
+	// to 4) and is not reported.
 	Progress func(iter int, kl float64)
 }
 
@@ -114,7 +116,7 @@ func (t TSNE) Embed(ctx context.Context, points [][]float32) ([][2]float64, erro
 		if it >= momentumSwitch {
 			mom = 0.8
 		}
-		report := t.Progress != nil && (it%50 == 0 || it == iters-1)
+		report := t.Progress != nil && ex == 1 && (it%50 == 0 || it == iters-1)
 		var kl float64 // the cost costs as much as the gradient: only when reported
 		if sp != nil {
 			kl = bhGradient(sp, y, ex, t.Theta, grad, report)
