@@ -236,3 +236,25 @@ func TestZeroImages(t *testing.T) {
 		}
 	}
 }
+
+// TestDirSourceLabel: a folder a tool takes from a checkpoint, not from a
+// flag, is credited as such in the description and in errors.
+func TestDirSourceLabel(t *testing.T) {
+	dir := t.TempDir()
+	tinySet{trainN: 3, testN: 2}.write(t, dir, "")
+	var log strings.Builder
+	ds, err := Load("tiny", LoadOptions{Dir: dir, DirSource: SourceRun, Progress: &log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds.Source != SourceRun || !strings.Contains(log.String(), "("+SourceRun+")") || strings.Contains(log.String(), "-data-dir") {
+		t.Errorf("source %q, progress %q: want the training run's folder, not -data-dir", ds.Source, log.String())
+	}
+	os.Remove(filepath.Join(dir, "t10k-labels-idx1-ubyte"))
+	_, err = Load("tiny", LoadOptions{Dir: dir, DirSource: SourceRun})
+	for _, want := range []string{"not found in the " + SourceRun + " folder", dir + " (" + SourceRun + "): missing", "-data-dir names another"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}

@@ -40,6 +40,7 @@ const (
 // Where Load found a dataset, as reported in Dataset.Source.
 const (
 	SourceDir      = "-data-dir"
+	SourceRun      = "training run's data folder" // the folder a checkpoint records, reused by eval and sample
 	SourceEnv      = "$" + EnvData
 	SourceCache    = "user cache"
 	SourceModule   = "GoMNIST module"
@@ -124,6 +125,10 @@ type LoadOptions struct {
 	// searched, and nothing is downloaded: the files (IDX, CIFAR-10 or
 	// images) may be in Dir itself or in Dir/<name>.
 	Dir string
+	// DirSource names where Dir came from in Dataset.Source and in errors
+	// (default "-data-dir"): tools that reuse the folder a checkpoint
+	// records set it, so that they do not credit a flag nobody gave.
+	DirSource string
 	// Progress receives download progress (a bar when it is a terminal,
 	// plain lines otherwise) and one line saying which copy of the data is
 	// used. Nil means silent.
@@ -386,13 +391,21 @@ func loadExplicit(ctx context.Context, name string, sp *spec, opts LoadOptions, 
 	if name == "" {
 		name = filepath.Base(opts.Dir)
 	}
-	nf := &NotFoundError{Name: name, known: sp != nil, explicit: true}
+	label := opts.DirSource
+	if label == "" {
+		label = SourceDir
+	}
+	nf := &NotFoundError{Name: name, known: sp != nil, explicit: true, dirLabel: label}
 	for _, dir := range dirs {
 		kind, why := DetectKind(dir)
 		if why == "" {
-			return loadKind(ctx, name, dir, kind, opts, ro)
+			ds, err := loadKind(ctx, name, dir, kind, opts, ro)
+			if err == nil {
+				ds.Source = label
+			}
+			return ds, err
 		}
-		nf.Searched = append(nf.Searched, place{source: SourceDir, dir: dir, why: why}.String())
+		nf.Searched = append(nf.Searched, place{source: label, dir: dir, why: why}.String())
 	}
 	return nil, nf
 }
@@ -453,12 +466,20 @@ type NotFoundError struct {
 	Err      error    // why the download failed; nil when none was tried
 
 	known, offline, explicit bool
+	dirLabel                 string // the explicit folder's source, "-data-dir" unless a tool says otherwise
+}
+
+func (e *NotFoundError) dirLabelOr() string {
+	if e.dirLabel == "" {
+		return SourceDir
+	}
+	return e.dirLabel
 }
 
 func (e *NotFoundError) Error() string {
 	var b strings.Builder
 	if e.explicit {
-		fmt.Fprintf(&b, "data: dataset %q not found in the -data-dir folder; searched:", e.Name)
+		fmt.Fprintf(&b, "data: dataset %q not found in the %s folder; searched:", e.Name, e.dirLabelOr())
 	} else {
 		fmt.Fprintf(&b, "data: dataset %q not found; searched:", e.Name)
 	}
@@ -467,7 +488,11 @@ func (e *NotFoundError) Error() string {
 	}
 	switch {
 	case e.explicit:
-		b.WriteString("\n-data-dir names the folder to use, so nothing else is searched and nothing is downloaded")
+		if l := e.dirLabelOr(); l == SourceDir {
+			b.WriteString("\n-data-dir names the folder to use, so nothing else is searched and nothing is downloaded")
+		} else {
+			fmt.Fprintf(&b, "\nthe %s is used as given, so nothing else is searched and nothing is downloaded; -data-dir names another", l)
+		}
 	case !e.known:
 		b.WriteString("\nit is not a known dataset, so it cannot be downloaded")
 	case e.offline:

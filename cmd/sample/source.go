@@ -62,10 +62,11 @@ func (s *source) dataset() (*data.Dataset, error) {
 	if name == "" {
 		name = "mnist"
 	}
+	label := ""
 	if dir == "" && name == s.run.Dataset {
-		dir = s.run.DataDir
+		dir, label = s.run.DataDir, data.SourceRun
 	}
-	lo := data.LoadOptions{Dir: dir, Offline: s.flags.offline, Progress: s.stderr}
+	lo := data.LoadOptions{Dir: dir, DirSource: label, Offline: s.flags.offline, Progress: s.stderr}
 	if c := s.m.Config(); runinfo.IsImageFolder(dir) {
 		// The size and channels the model was trained at.
 		lo.Images = data.ImageFolderOptions{Rows: c.ImageRows, Cols: c.ImageCols, Channels: c.Shape().Channels}

@@ -194,10 +194,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if dataset == "" {
 		dataset = "mnist"
 	}
+	label := ""
 	if dataDir == "" && dataset == run.Dataset {
-		dataDir = run.DataDir
+		dataDir, label = run.DataDir, data.SourceRun
 	}
-	lo := data.LoadOptions{Dir: dataDir, Progress: out, Offline: cfg.Offline}
+	lo := data.LoadOptions{Dir: dataDir, DirSource: label, Progress: out, Offline: cfg.Offline}
 	if mc := m.Config(); runinfo.IsImageFolder(dataDir) {
 		// The size and channels the model was trained at.
 		lo.Images = data.ImageFolderOptions{Rows: mc.ImageRows, Cols: mc.ImageCols, Channels: mc.Shape().Channels}
