@@ -102,7 +102,8 @@ func benchStepsN(b *testing.B, cfg Config, opts TrainOptions, n int) {
 // familyBenchList are the posterior families BenchmarkFamilyRatio compares
 // with diag (issue 20's targets: every family with K <= 16 at >= 0.8 of
 // diag's images/s, iaf:4 at >= 0.85). Add new families here.
-var familyBenchList = []string{"diag", "fullcov", "planar:16", "radial:16", "iaf:4"}
+var familyBenchList = []string{"diag", "fullcov", "planar:16", "radial:16", "iaf:4",
+	"householder:4", "sylvester:4:10", "sylvester-householder:4:4", "sylvester-triangular:4", "mixture:5", "aux:20"}
 
 // BenchmarkFamilyRatio times Adam steps of the reference model (batch 128,
 // default shards) with each posterior family and, in the same loop,
@@ -185,4 +186,79 @@ func BenchmarkIWAERatio(b *testing.B) {
 	}
 	b.ReportMetric(float64(128*b.N)/spent[1].Seconds(), "images/s")
 	b.ReportMetric(spent[0].Seconds()/spent[1].Seconds(), "x_elbo")
+}
+
+// BenchmarkAPIRatio times the Go API's per-image calls (Encode, Decode,
+// ELBO, Reconstruct, Sample) of the reference model on 10,000 images,
+// alternating with training on as many images, and reports each call's
+// images/s and x_train, its speed as a multiple of training's measured side
+// by side (issue 20: nothing in the API slower per image than training).
+func BenchmarkAPIRatio(b *testing.B) {
+	const n = 10000
+	x := rowsOf(synthetic(n, 784, 1), 784)
+	calls := []struct {
+		name string
+		run  func(m *Model, rng *rand.Rand) error
+	}{
+		{"Encode", func(m *Model, _ *rand.Rand) error { _, err := m.Encode(x); return err }},
+		{"Decode", func(m *Model, rng *rand.Rand) error {
+			z := make([][]float32, n)
+			for i := range z {
+				z[i] = make([]float32, m.LatentDim())
+				for j := range z[i] {
+					z[i][j] = float32(rng.NormFloat64())
+				}
+			}
+			_, err := m.Decode(z)
+			return err
+		}},
+		{"ELBO", func(m *Model, rng *rand.Rand) error { _, err := m.ELBO(x, rng); return err }},
+		{"Reconstruct", func(m *Model, rng *rand.Rand) error { _, err := m.Reconstruct(x, rng); return err }},
+		{"Sample", func(m *Model, rng *rand.Rand) error { _, err := m.Sample(n, rng); return err }},
+	}
+	for _, c := range calls {
+		b.Run(c.name, func(b *testing.B) {
+			m, err := New(ReferenceConfig(), 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			tm, err := New(ReferenceConfig(), 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			tr, err := NewTrainer(tm, 128, TrainOptions{Epochs: 1}, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer tr.Close()
+			batch := synthetic(128, 784, 1)
+			rng := rand.New(rand.NewPCG(1, 1))
+			steps := (n + 127) / 128
+			var spent [2]time.Duration
+			round := func() {
+				t0 := time.Now()
+				for range steps {
+					if _, err := tr.Step(batch, 128, 1); err != nil {
+						b.Fatal(err)
+					}
+				}
+				spent[0] += time.Since(t0)
+				t0 = time.Now()
+				if err := c.run(m, rng); err != nil {
+					b.Fatal(err)
+				}
+				spent[1] += time.Since(t0)
+			}
+			round() // warm up: the first calls build graphs and buffers
+			spent = [2]time.Duration{}
+			b.ResetTimer()
+			for b.Loop() {
+				round()
+			}
+			train := float64(128*steps*b.N) / spent[0].Seconds()
+			api := float64(n*b.N) / spent[1].Seconds()
+			b.ReportMetric(api, "images/s")
+			b.ReportMetric(api/train, "x_train")
+		})
+	}
 }
