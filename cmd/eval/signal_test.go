@@ -16,6 +16,7 @@ import (
 	"github.com/govae/govae/amortized"
 	"github.com/govae/govae/checkpoints"
 	"github.com/govae/govae/internal/synth"
+	"github.com/govae/govae/internal/testutil"
 )
 
 // TestSignalStopsLogLikelihood runs the real binary with a k that would
@@ -26,10 +27,7 @@ func TestSignalStopsLogLikelihood(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "eval")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testutil.BuildMain(t, dir, "eval")
 	if err := synth.WriteDataset(dir, 4, 40, 20); err != nil {
 		t.Fatal(err)
 	}
@@ -56,20 +54,7 @@ func TestSignalStopsLogLikelihood(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		time.Sleep(500 * time.Millisecond)
-		sent := time.Now()
-		cmd.Process.Signal(sig)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		var werr error
-		select {
-		case werr = <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			t.Fatalf("%v: still running 10 s after the signal", sig)
-		}
-		if d := time.Since(sent); d > 2*time.Second {
-			t.Errorf("%v: stopped %v after the signal, want within 2 s", sig, d)
-		}
+		werr := testutil.SignalStops(t, cmd, sig, 2*time.Second)
 		var ee *exec.ExitError
 		if !errors.As(werr, &ee) || ee.ExitCode() != 1 || !strings.Contains(stderr.String(), "evaluation interrupted; no report written") {
 			t.Errorf("%v: %v, stderr:\n%s", sig, werr, &stderr)

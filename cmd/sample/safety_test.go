@@ -14,6 +14,7 @@ import (
 
 	"github.com/govae/govae/amortized"
 	"github.com/govae/govae/checkpoints"
+	"github.com/govae/govae/internal/testutil"
 )
 
 // Pictures never replace a checkpoint or a file of another kind, and the
@@ -91,11 +92,7 @@ func TestSignalStopsImputation(t *testing.T) {
 	if testing.Short() || runtime.GOOS != "linux" {
 		t.Skip("builds and runs the binary (linux)")
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "sample")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testutil.BuildMain(t, t.TempDir(), "sample")
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		out := filepath.Join(t.TempDir(), "i.png")
 		cmd := exec.Command(bin, withData("impute", "-ckpt", fx.ckpt, "-out", out, "-iters", "10000", "-chains", "1000", "-eval", "40")...)
@@ -105,20 +102,7 @@ func TestSignalStopsImputation(t *testing.T) {
 			t.Fatal(err)
 		}
 		time.Sleep(1500 * time.Millisecond) // loading takes milliseconds; 4e8 sweeps take minutes
-		sent := time.Now()
-		cmd.Process.Signal(sig)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		var werr error
-		select {
-		case werr = <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			t.Fatalf("%v: still running 10 s after the signal", sig)
-		}
-		if d := time.Since(sent); d > 2*time.Second {
-			t.Errorf("%v: stopped %v after the signal, want within 2 s", sig, d)
-		}
+		werr := testutil.SignalStops(t, cmd, sig, 2*time.Second)
 		var ee *exec.ExitError
 		if !errors.As(werr, &ee) || ee.ExitCode() != 1 || !strings.Contains(stderr.String(), "interrupted; nothing written") {
 			t.Errorf("%v: %v, stderr:\n%s", sig, werr, &stderr)
