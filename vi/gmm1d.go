@@ -165,6 +165,9 @@ const mixBlock = 1 << 14
 // phi_ik stays a normal number (subnormal arithmetic can be slow).
 const mixClamp = -600
 
+// mixSkip: the scalar loop skips the exp of terms below e^mixSkip.
+const mixSkip = -40
+
 // sweep computes phi for every point from the current q(mu), accumulating
 // its sums and argmax assignments (phi itself is never stored: 1e6 x K
 // doubles would dominate the time). Workers take blocks of mixBlock points.
@@ -231,8 +234,8 @@ func newMixScratch(k int) *mixScratch {
 // mixSums is the sweep over one block. out gets sum_i phi_ik (k values),
 // sum_i phi_ik x_i (k) and sum_ik phi_ik log phi_ik. With AVX2 and FMA the
 // points go four at a time through mixSumsAVX2 (one per lane), the rest
-// through mixSumsGo; both take the same steps in float64 and agree to
-// rounding (TestMixSumsAVX2).
+// through mixSumsGo; both work in float64 and agree to rounding and to the
+// terms below e^-40 that the scalar loop drops (TestMixSumsAVX2).
 func mixSums(x []float64, assign []int, a, b, out []float64, sc *mixScratch) {
 	k := len(a)
 	n4 := 0
@@ -260,8 +263,8 @@ func mixSums(x []float64, assign []int, a, b, out []float64, sc *mixScratch) {
 
 // mixSumsGo is mixSums one point at a time: the logits and their max and
 // argmax, then exp, z and the entropy term, then the normalized phi into
-// the sums, over the row e of K values, with no branch that depends on the
-// data.
+// the sums, over the row e of K values. Unlike the vector kernel it sets
+// phi_ik = 0 below e^-40 relative to the best component.
 func mixSumsGo(x []float64, assign []int, a, b, out, e []float64) {
 	k := len(a)
 	b, e, assign = b[:k], e[:k], assign[:len(x)]
@@ -286,8 +289,12 @@ func mixSumsGo(x []float64, assign []int, a, b, out, e []float64) {
 		}
 		var z, zl float64
 		for j, l := range e {
-			d := max(l-best, mixClamp)
-			p := expRed(d)
+			// Terms below e^-40 = 4e-18 cannot change z >= 1: skipped, one
+			// scalar exp is dearer than the branch.
+			d, p := l-best, 0.0
+			if d > mixSkip {
+				p = expRed(d)
+			}
 			e[j] = p
 			z += p
 			zl += p * d

@@ -187,7 +187,7 @@ func TestMixSumsAVX2Exp(t *testing.T) {
 }
 
 // The vector kernel and the scalar Go loop give the same sums, entropy
-// and assignments, for K from 1 to 13, point counts that are not multiples
+// and assignments (up to the terms the Go loop drops), for K from 1 to 13, point counts that are not multiples
 // of 4 and data that puts components far below the best.
 func TestMixSumsAVX2(t *testing.T) {
 	if !useAVX2 {
@@ -211,7 +211,8 @@ func TestMixSumsAVX2(t *testing.T) {
 			mixSums(x, ag, a, b, got, sc)
 			mixSumsGo(x, aw, a, b, want, sc.e)
 			for j := range got {
-				if math.Abs(got[j]-want[j]) > 1e-12*math.Abs(want[j]) {
+				// The Go loop drops terms below e^-40 = 4e-18.
+				if math.Abs(got[j]-want[j]) > 1e-12*math.Abs(want[j])+float64(n*k)*5e-18 {
 					t.Errorf("K %d, n %d: sum %d = %.17g, Go loop %.17g", k, n, j, got[j], want[j])
 				}
 			}
