@@ -159,7 +159,8 @@ func kmeansPPScalar(x []float64, k int, rng *rand.Rand) []float64 {
 // number of workers, and a worker on a less loaded core takes more blocks.
 const mixBlock = 1 << 14
 
-// mixClamp: exp(d) is taken at max(d, mixClamp), d = logit - max logit.
+// mixClamp: the vector kernel takes exp(d) at max(d, mixClamp), d = logit -
+// max logit (the constant is repeated in mixsums_amd64.s).
 // A component that far below the best gets weight e^-600 = 3e-261 instead
 // of less: at most that much per point in any sum, with no branch, and
 // phi_ik stays a normal number (subnormal arithmetic can be slow).
