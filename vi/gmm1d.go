@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -153,92 +154,167 @@ func kmeansPPScalar(x []float64, k int, rng *rand.Rand) []float64 {
 	return c
 }
 
+// mixBlock is the fixed chunk of points whose sums are collected apart and
+// then added in block order: the result is the same to the bit for any
+// number of workers, and a worker on a less loaded core takes more blocks.
+const mixBlock = 1 << 14
+
+// mixClamp: the vector kernel takes exp(d) at max(d, mixClamp), d = logit -
+// max logit (the constant is repeated in mixsums_amd64.s).
+// A component that far below the best gets weight e^-600 = 3e-261 instead
+// of less: at most that much per point in any sum, with no branch, and
+// phi_ik stays a normal number (subnormal arithmetic can be slow).
+const mixClamp = -600
+
+// mixSkip: the scalar loop skips the exp of terms below e^mixSkip.
+const mixSkip = -40
+
 // sweep computes phi for every point from the current q(mu), accumulating
 // its sums and argmax assignments (phi itself is never stored: 1e6 x K
-// doubles would dominate the time). Workers split the data.
+// doubles would dominate the time). Workers take blocks of mixBlock points.
 func (mx *Mixture) sweep(x []float64, assign []int, st *mixStats, workers int) {
 	k := mx.K
-	a := make([]float64, k) // phi_ik ∝ exp(m_k x - b_k)
+	a := make([]float64, k) // phi_ik ∝ exp(a_k x - b_k)
 	b := make([]float64, k)
 	for j := range a {
 		a[j] = mx.M[j]
 		b[j] = (mx.S2[j] + mx.M[j]*mx.M[j]) / 2
 	}
-	if workers > len(x)/4096+1 {
-		workers = len(x)/4096 + 1
+	nb := (len(x) + mixBlock - 1) / mixBlock
+	w := 2*k + 1 // per block: N (k), S (k), negH
+	parts := make([]float64, nb*w)
+	block := func(i int, sc *mixScratch) {
+		lo, hi := i*mixBlock, min(len(x), (i+1)*mixBlock)
+		mixSums(x[lo:hi], assign[lo:hi], a, b, parts[i*w:(i+1)*w], sc)
 	}
-	parts := make([]*mixStats, workers)
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		lo, hi := len(x)*w/workers, len(x)*(w+1)/workers
-		parts[w] = newMixStats(k)
-		wg.Add(1)
-		go func(p *mixStats) {
-			defer wg.Done()
-			sweepRange(x[lo:hi], assign[lo:hi], a, b, p)
-		}(parts[w])
+	if workers = min(workers, nb); workers <= 1 {
+		sc := newMixScratch(k)
+		for i := 0; i < nb; i++ {
+			block(i, sc)
+		}
+	} else {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sc := newMixScratch(k)
+				for i := int(next.Add(1) - 1); i < nb; i = int(next.Add(1) - 1) {
+					block(i, sc)
+				}
+			}()
+		}
+		wg.Wait()
 	}
-	wg.Wait()
 	for j := 0; j < k; j++ {
 		st.N[j], st.S[j] = 0, 0
 	}
 	st.negH = 0
-	for _, p := range parts {
+	for i := 0; i < nb; i++ {
+		p := parts[i*w : (i+1)*w]
 		for j := 0; j < k; j++ {
-			st.N[j] += p.N[j]
-			st.S[j] += p.S[j]
+			st.N[j] += p[j]
+			st.S[j] += p[k+j]
 		}
-		st.negH += p.negH
+		st.negH += p[2*k]
 	}
 }
 
-func sweepRange(x []float64, assign []int, a, b []float64, st *mixStats) {
+// mixScratch is a worker's scratch for mixSums.
+type mixScratch struct {
+	e   []float64 // the row of K values of a point (4K: of 4 points, lane by lane)
+	acc []float64 // per-lane N_j and S_j of the vector kernel, 8K
+	h   [12]float64
+}
+
+func newMixScratch(k int) *mixScratch {
+	return &mixScratch{e: make([]float64, 4*k), acc: make([]float64, 8*k)}
+}
+
+// mixSums is the sweep over one block. out gets sum_i phi_ik (k values),
+// sum_i phi_ik x_i (k) and sum_ik phi_ik log phi_ik. With AVX2 and FMA the
+// points go four at a time through mixSumsAVX2 (one per lane), the rest
+// through mixSumsGo; both work in float64 and agree to rounding and to the
+// terms below e^-40 that the scalar loop drops (TestMixSumsAVX2).
+func mixSums(x []float64, assign []int, a, b, out []float64, sc *mixScratch) {
 	k := len(a)
-	l := make([]float64, k)
+	n4 := 0
+	if useAVX2 {
+		n4 = len(x) &^ 3
+	}
+	if n4 == 0 {
+		mixSumsGo(x, assign, a, b, out, sc.e)
+		return
+	}
+	clear(sc.acc)
+	sc.h = [12]float64{4: 1, 5: 1, 6: 1, 7: 1}
+	mixSumsAVX2(&x[0], &assign[0], n4, &a[0], &b[0], k, &sc.acc[0], &sc.e[0], &sc.h[0])
+	mixSumsGo(x[n4:], assign[n4:], a, b, out, sc.e)
+	for j := 0; j < k; j++ {
+		l := sc.acc[8*j : 8*j+8]
+		out[j] += (l[0] + l[1]) + (l[2] + l[3])
+		out[k+j] += (l[4] + l[5]) + (l[6] + l[7])
+	}
+	for l := 0; l < 4; l++ {
+		e2 := math.Float64bits(sc.h[8+l]) // an int64 in the float's bits
+		out[2*k] += sc.h[l] - math.Log(sc.h[4+l]) - float64(int64(e2))*math.Ln2
+	}
+}
+
+// mixSumsGo is mixSums one point at a time: the logits and their max and
+// argmax, then exp, z and the entropy term, then the normalized phi into
+// the sums, over the row e of K values. Unlike the vector kernel it sets
+// phi_ik = 0 below e^-40 relative to the best component.
+func mixSumsGo(x []float64, assign []int, a, b, out, e []float64) {
+	k := len(a)
+	b, e, assign = b[:k], e[:k], assign[:len(x)]
+	n, s := out[:k], out[k:2*k]
+	for j := range n {
+		n[j], s[j] = 0, 0
+	}
 	// sum_i log z_i is kept as a product, mantissa times 2^exp, renormalized
-	// when large: one log per block instead of one per point (a fifth of
-	// the sweep's time was math.Log).
+	// when large (z_i <= K): one log per block instead of one per point.
 	prod, exp2 := 1.0, 0
+	var negH float64
 	for i, v := range x {
-		best, arg := math.Inf(-1), 0
-		for j := 0; j < k; j++ {
-			l[j] = a[j]*v - b[j]
-			if l[j] > best {
-				best, arg = l[j], j
+		best, arg := a[0]*v-b[0], 0
+		e[0] = best
+		for j := 1; j < k; j++ {
+			l := a[j]*v - b[j]
+			e[j] = l
+			if l > best { // a conditional move, not a branch
+				arg = j
 			}
+			best = max(best, l)
 		}
 		var z, zl float64
-		for j := 0; j < k; j++ {
-			// Terms below exp(-40) = 4e-18 cannot change z >= 1.
-			d := l[j] - best
-			e := 0.0
-			if d > -40 {
-				// expNeg(d), written out: the call was a fifth of the time.
-				ni := int64(d*expK32 - 0.5)
-				n := float64(ni)
-				r := d - n*expLn2Hi - n*expLn2Lo
-				e = (1 + r*(1+r*(1.0/2+r*(1.0/6+r*(1.0/24+r*(1.0/120+r*(1.0/720))))))) *
-					exp2Table[ni&31] * math.Float64frombits(uint64((ni>>5)+1023)<<52)
+		for j, l := range e {
+			// Terms below e^-40 = 4e-18 cannot change z >= 1: skipped, one
+			// scalar exp is dearer than the branch.
+			d, p := l-best, 0.0
+			if d > mixSkip {
+				p = expRed(d)
 			}
-			l[j] = e
-			z += e
-			zl += e * d
+			e[j] = p
+			z += p
+			zl += p * d
 		}
 		// sum_k phi log phi = sum_k e_k d_k / z - log z.
 		inv := 1 / z
-		st.negH += zl * inv
+		negH += zl * inv
 		if prod *= z; prod > 1e200 {
 			fr, ex := math.Frexp(prod)
 			prod, exp2 = fr, exp2+ex
 		}
-		for j := 0; j < k; j++ {
-			p := l[j] * inv
-			st.N[j] += p
-			st.S[j] += p * v
+		for j, p := range e {
+			p *= inv
+			n[j] += p
+			s[j] += p * v
 		}
 		assign[i] = arg
 	}
-	st.negH -= math.Log(prod) + float64(exp2)*math.Ln2
+	out[2*k] = negH - (math.Log(prod) + float64(exp2)*math.Ln2)
 }
 
 // update sets q(mu) from the sums scaled by scale (1 for CAVI; N/|B| for a

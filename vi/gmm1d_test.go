@@ -156,3 +156,100 @@ func TestExpNeg(t *testing.T) {
 		t.Errorf("expNeg(0) = %v", expNeg(0))
 	}
 }
+
+// The vector kernel's exp against math.Exp over the whole range the sweep
+// uses, the clamp at -600 included: with l_0 = 0 and l_1 = v <= 0, each
+// lane's N_1 is phi_1 = e^v/(1+e^v).
+func TestMixSumsAVX2Exp(t *testing.T) {
+	if !useAVX2 {
+		t.Skip("no AVX2 and FMA")
+	}
+	a, b := []float64{0, 1}, []float64{0, 0}
+	sc := newMixScratch(2)
+	assign := make([]int, 4)
+	var worst float64
+	for v0 := -800.0; v0 <= 0; v0 += 0.0371 {
+		x := []float64{v0, v0 / 3, v0 / 17, -math.Mod(-v0, 1)}
+		clear(sc.acc)
+		sc.h = [12]float64{4: 1, 5: 1, 6: 1, 7: 1}
+		mixSumsAVX2(&x[0], &assign[0], 4, &a[0], &b[0], 2, &sc.acc[0], &sc.e[0], &sc.h[0])
+		for l, v := range x {
+			e := math.Exp(max(v, mixClamp))
+			want, got := e/(1+e), sc.acc[8+l]
+			rel := math.Abs(got-want) / want
+			worst = max(worst, rel)
+			if rel > 1e-15 || assign[l] != 0 {
+				t.Fatalf("v = %v: phi_1 %v, want %v (rel %.3g); assign %d", v, got, want, rel, assign[l])
+			}
+		}
+	}
+	t.Logf("largest relative error %.3g", worst)
+}
+
+// The vector kernel and the scalar Go loop give the same sums, entropy
+// and assignments (up to the terms the Go loop drops), for K from 1 to 13, point counts that are not multiples
+// of 4 and data that puts components far below the best.
+func TestMixSumsAVX2(t *testing.T) {
+	if !useAVX2 {
+		t.Skip("no AVX2 and FMA")
+	}
+	rng := rand.New(rand.NewPCG(4, 4))
+	for _, k := range []int{1, 2, 3, 4, 7, 10, 13} {
+		for _, n := range []int{4, 5, 7, 1001} {
+			a, b := make([]float64, k), make([]float64, k)
+			for j := range a {
+				a[j] = 30 * rng.NormFloat64()
+				b[j] = (rng.Float64() + a[j]*a[j]) / 2
+			}
+			x := make([]float64, n)
+			for i := range x {
+				x[i] = 30 * rng.NormFloat64()
+			}
+			sc := newMixScratch(k)
+			got, want := make([]float64, 2*k+1), make([]float64, 2*k+1)
+			ag, aw := make([]int, n), make([]int, n)
+			mixSums(x, ag, a, b, got, sc)
+			mixSumsGo(x, aw, a, b, want, sc.e)
+			for j := range got {
+				// The Go loop drops terms below e^-40 = 4e-18.
+				if math.Abs(got[j]-want[j]) > 1e-12*math.Abs(want[j])+float64(n*k)*5e-18 {
+					t.Errorf("K %d, n %d: sum %d = %.17g, Go loop %.17g", k, n, j, got[j], want[j])
+				}
+			}
+			for i := range ag {
+				if ag[i] != aw[i] {
+					t.Errorf("K %d, n %d: point %d assigned %d, Go loop %d", k, n, i, ag[i], aw[i])
+				}
+			}
+		}
+	}
+}
+
+// Blocks of fixed size added in a fixed order: 1 and 2 workers give the
+// same fit to the bit.
+func TestMixtureWorkersIdentical(t *testing.T) {
+	x, _ := mixtureData(3*mixBlock+77, []float64{-4, 0, 5}, 11)
+	fit := func(w int) *Mixture {
+		mx, err := FitMixture(context.Background(), x, MixtureOptions{K: 3, Seed: 1, MaxIter: 20, Tol: -1, Workers: w})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return mx
+	}
+	m1, m2 := fit(1), fit(2)
+	for i := range m1.ELBO {
+		if m1.ELBO[i] != m2.ELBO[i] {
+			t.Fatalf("iteration %d: ELBO %.17g with 1 worker, %.17g with 2", i, m1.ELBO[i], m2.ELBO[i])
+		}
+	}
+	for j := range m1.M {
+		if m1.M[j] != m2.M[j] || m1.S2[j] != m2.S2[j] {
+			t.Errorf("component %d: (%v, %v) with 1 worker, (%v, %v) with 2", j, m1.M[j], m1.S2[j], m2.M[j], m2.S2[j])
+		}
+	}
+	for i := range m1.Assign {
+		if m1.Assign[i] != m2.Assign[i] {
+			t.Fatalf("point %d assigned %d with 1 worker, %d with 2", i, m1.Assign[i], m2.Assign[i])
+		}
+	}
+}
