@@ -3,6 +3,7 @@ package amortized
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 
@@ -42,9 +43,22 @@ import (
 // -latent 100,50 (a comma separates layers: each layer's size is needed, which
 // a -layers N flag would not give), with -latent-hidden for q(z2|z1)'s widths.
 //
+// The top prior p(z2) is N(0, I), or with prior "twolayer:W,W...:vamp:K"
+// a VampPrior (Tomczak & Welling 2018, sec. 3.2) on z2 with K learned
+// pseudo-inputs u_k (initialized as vamp:K's):
+//
+//	p(z2) = (1/K) sum_k q(z2 | z1 = E q(z1|u_k)),
+//
+// the top posterior at the mean of the bottom one. Their HVAE infers z2
+// from x directly, so its components are exactly q(z2|u_k); here
+// q(z2|x) = ∫ q(z2|z1) q(z1|x) dz1 has no closed form, and the mean of
+// q(z1|u_k) stands in for the integral. p(z2) stays a normalized mixture of
+// diagonal Gaussians, so every bound and log p(x) estimate is exact for
+// this model; only the prior differs from theirs.
+//
 // Not built: top-down inference (the Ladder VAE of Sønderby et al. 2016,
-// q(z1|x, z2) sharing p(z1|z2)'s network), a learned p(z2) (the prior's top
-// is N(0, I)), and more than two layers.
+// q(z1|x, z2) sharing p(z1|z2)'s network), other learned p(z2), and more
+// than two layers.
 const TwoLayer = "twolayer"
 
 func init() {
@@ -153,12 +167,21 @@ func parseTwoLayerPrior(args []string, c Config) (Prior, error) {
 		for i := len(fam.hidden) - 1; i >= 0; i-- {
 			p.hidden = append(p.hidden, fam.hidden[i])
 		}
-	case 1:
+	case 1, 3:
 		if p.hidden, err = parseWidths("the hidden width W of p(z1|z2)", args[0]); err != nil {
 			return nil, err
 		}
+		if len(args) == 3 {
+			if args[1] != VampPrior {
+				return nil, fmt.Errorf("twolayer:W,W...:%s:%s: the top prior may only be vamp:K", args[1], args[2])
+			}
+			if p.vamp, err = countArg("the number of pseudo-inputs K of p(z2)", args[2], MaxPriorComponents); err != nil {
+				return nil, err
+			}
+		}
 	default:
-		return nil, fmt.Errorf("twolayer prior takes nothing or W,W... (the hidden widths of p(z1|z2), z2 side first)")
+		return nil, fmt.Errorf("twolayer prior takes nothing or W,W... (the hidden widths of p(z1|z2), z2 side first), " +
+			"optionally followed by :vamp:K (a VampPrior p(z2) of K pseudo-inputs)")
 	}
 	return p, nil
 }
@@ -231,19 +254,48 @@ func (q *twoLayerPosterior) LogQAt(z *G.Node) *G.Node {
 	return must(G.Add(lq1, lq2))
 }
 
-// twoLayerPrior is p(z2) p(z1|z2), p(z2) = N(0, I).
+// twoLayerPrior is p(z2) p(z1|z2), p(z2) = N(0, I) or, with vamp > 0, the
+// VampPrior on z2 (see the package's TwoLayer doc).
 type twoLayerPrior struct {
 	l2     int
 	hidden []int
+	vamp   int     // pseudo-inputs of p(z2); 0: p(z2) = N(0, I)
 	net    *mlpNet // p(z1|z2), defined by Define
 }
 
-func (p *twoLayerPrior) String() string { return TwoLayer + ":" + joinInts(p.hidden) }
+func (p *twoLayerPrior) String() string {
+	s := TwoLayer + ":" + joinInts(p.hidden)
+	if p.vamp > 0 {
+		s += fmt.Sprintf(":%s:%d", VampPrior, p.vamp)
+	}
+	return s
+}
 
 func (p *twoLayerPrior) Define(ps *nets.Params, c Config) error {
 	var err error
-	p.net, err = newMLPNet(ps, "prior.z1", p.l2, p.hidden, nets.Activation(c.Activation), gaussHeads(c.Latent-p.l2))
+	if p.net, err = newMLPNet(ps, "prior.z1", p.l2, p.hidden, nets.Activation(c.Activation), gaussHeads(c.Latent-p.l2)); err != nil {
+		return err
+	}
+	if p.vamp > 0 {
+		_, err = ps.New("prior.pseudo", 1, p.vamp, c.DataDim)
+	}
 	return err
+}
+
+// Init starts the pseudo-inputs of a VampPrior p(z2) as vampPrior.Init
+// does; without one it draws nothing.
+func (p *twoLayerPrior) Init(ps *nets.Params, rng *rand.Rand) {
+	if p.vamp > 0 {
+		initPseudo(ps, rng)
+	}
+}
+
+// SampleNoise: Latent normals, and a uniform (the pseudo-input) with a VampPrior p(z2).
+func (p *twoLayerPrior) SampleNoise(c Config) (normal, uniform int) {
+	if p.vamp > 0 {
+		return c.Latent, 1
+	}
+	return c.Latent, 0
 }
 
 // DecoderWidth and DecoderInput: p(x|z1) reads z1, the first L1 columns.
@@ -256,13 +308,32 @@ func (p *twoLayerPrior) Bind(b *Builder) BoundPrior {
 	if p.net == nil {
 		b.Fail(fmt.Errorf("twolayer: prior bound before Define"))
 	}
-	return &boundTwoLayerPrior{p: p, b: b, l1: b.Config().Latent - p.l2}
+	bp := &boundTwoLayerPrior{p: p, b: b, l1: b.Config().Latent - p.l2}
+	if p.vamp > 0 {
+		f, ok := b.Family().(*twoLayerFamily)
+		if !ok || f.net == nil {
+			b.Fail(fmt.Errorf("twolayer: a VampPrior p(z2) needs the twolayer posterior, defined"))
+		}
+		// component k: q(z2 | z1 = E q(z1|u_k))
+		h := f.net.Forward(b, b.Encode(pseudoInputs(b))["mean"], false)
+		bp.top = &diagGauss{bd: b, mu: h["mean"], logvar: h["logvar"]}
+	}
+	return bp
 }
 
 type boundTwoLayerPrior struct {
-	p  *twoLayerPrior
-	b  *Builder
-	l1 int
+	p   *twoLayerPrior
+	b   *Builder
+	l1  int
+	top *diagGauss // the VampPrior's components of p(z2), K rows; nil: N(0, I)
+}
+
+// logTop is log p(z2) per row.
+func (bp *boundTwoLayerPrior) logTop(z2 *G.Node) *G.Node {
+	if bp.top == nil {
+		return bp.b.LogStdNormal(z2)
+	}
+	return bp.b.logGaussMix(z2, bp.top.mu, bp.top.logvar, nil, bp.p.vamp)
 }
 
 // cond is p(z1|z2) at rows z2.
@@ -276,14 +347,20 @@ func (bp *boundTwoLayerPrior) LogP(z *G.Node) *G.Node {
 	B, L := z.Shape()[0], z.Shape()[1]
 	z1, z2 := cols(z, 0, bp.l1, B), cols(z, bp.l1, L, B)
 	c := bp.cond(z2)
-	return must(G.Add(bp.b.LogStdNormal(z2), bp.b.logQOffset(must(G.Sub(z1, c.mu)), c.logvar)))
+	return must(G.Add(bp.logTop(z2), bp.b.logQOffset(must(G.Sub(z1, c.mu)), c.logvar)))
 }
 
-// Sample is z2 = n2, z1 = mu(z2) + exp(logvar(z2)/2) n1 for standard
-// normal noise n = [n1, n2].
+// Sample is z2 = n2 (with a VampPrior p(z2): z2 ~ its component picked by
+// the uniform noise, from n2), z1 = mu(z2) + exp(logvar(z2)/2) n1 for
+// standard normal noise n = [n1, n2].
 func (bp *boundTwoLayerPrior) Sample(n PriorNoise) *G.Node {
 	B, L := n.Normal.Shape()[0], n.Normal.Shape()[1]
 	z2 := cols(n.Normal, bp.l1, L, B)
+	if bp.top != nil {
+		onehot := bp.b.pickUniform(n.Uniform, bp.p.vamp)
+		picked := diagGauss{bd: bp.b, mu: must(G.Mul(onehot, bp.top.mu)), logvar: must(G.Mul(onehot, bp.top.logvar))}
+		z2, _ = picked.sample(z2)
+	}
 	z1, _ := bp.cond(z2).sample(cols(n.Normal, 0, bp.l1, B))
 	return must(G.Concat(1, z1, z2))
 }

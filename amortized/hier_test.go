@@ -378,3 +378,86 @@ func TestTwoLayerLocalAndImpute(t *testing.T) {
 		}
 	}
 }
+
+// newTwoLayerVamp is newTwoLayer (D = 6, tanh, L1 = 3, L2 = 2) with a
+// VampPrior p(z2) of k pseudo-inputs spread over [-0.3, 1.3], so that the
+// clamp acts on some of them.
+func newTwoLayerVamp(t *testing.T, k int, seed uint64) *Model {
+	t.Helper()
+	c := TwoLayerConfig(Config{DataDim: 6, Hidden: []int{5}, Activation: "tanh", Dtype: "float64"}, 3, 2, []int{4})
+	c.Prior += fmt.Sprintf(":vamp:%d", k)
+	m, err := New(c, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Config().Prior; got != fmt.Sprintf("twolayer:4:vamp:%d", k) {
+		t.Fatalf("prior %q", got)
+	}
+	rng := rand.New(rand.NewPCG(seed, 3))
+	w := m.params.Get("prior.pseudo").Value.Data().([]float64)
+	for i := range w {
+		w[i] = -0.3 + 1.6*rng.Float64()
+	}
+	return m
+}
+
+// twoLayerVampComponents are p(z2)'s components, q(z2 | z1 = E q(z1|u_k))
+// at each clamped pseudo-input, by the reference forward pass.
+func twoLayerVampComponents(m *Model) (mu, lv [][]float64) {
+	mu1, _ := vampComponents(m)
+	for _, z1 := range mu1 {
+		a, b := ref{m}.gaussAt("encoder.z2", 1, z1)
+		mu, lv = append(mu, a), append(lv, b)
+	}
+	return mu, lv
+}
+
+// TestTwoLayerVampTopDensity: log p(z) = log p(z2) + log p(z1|z2) with the
+// VampPrior p(z2) against the mixture written out in Go, far tails
+// included; the pseudo-inputs start as vamp:K's do.
+func TestTwoLayerVampTopDensity(t *testing.T) {
+	m := newTwoLayerVamp(t, 4, 1)
+	mu, lv := twoLayerVampComponents(m)
+	z := []float64{0, 0, 0, 0, 0, 0.3, -1, 0.5, 25, -30, 1, 2, 3, -150, 80}
+	got := evalNodes(t, m, func(bd *Builder) []*G.Node { return []*G.Node{bd.Prior().LogP(constRows(bd, "z", z, 3, 5))} })[0]
+	for n := range 3 {
+		z1, z2 := z[5*n:5*n+3], z[5*n+3:5*n+5]
+		cm, clv := ref{m}.gaussAt("prior.z1", 1, z2)
+		want := vampLogP(z2, mu, lv) + logNormal(z1, cm, clv)
+		if math.IsInf(got[n], 0) || math.Abs(got[n]-want) > 1e-9*math.Max(1, math.Abs(want)) {
+			t.Errorf("log p(z_%d) = %v, want %v", n, got[n], want)
+		}
+	}
+	fresh, err := New(m.Config(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mean, _ := meanSE(fresh.params.Get("prior.pseudo").Float64s())
+	if math.Abs(mean-vampInitMean) > 0.01 {
+		t.Errorf("pseudo-inputs start with mean %v, want %v", mean, vampInitMean)
+	}
+	for _, bad := range []string{"twolayer:4:mog:3", "twolayer:4:vamp:0", "twolayer:4:vamp"} {
+		c := m.Config()
+		c.Prior = bad
+		if _, err := c.Normalize(); err == nil {
+			t.Errorf("prior %q accepted", bad)
+		}
+	}
+}
+
+// TestTwoLayerVampTopSampleMoments: z2 of Model samples has the first two
+// moments of the VampPrior mixture.
+func TestTwoLayerVampTopSampleMoments(t *testing.T) {
+	m := newTwoLayerVamp(t, 3, 4)
+	mu, lv := twoLayerVampComponents(m)
+	const n = 20000
+	checkMixtureMoments(t, sampleZ(t, m, n, 3), 5, 3, mu, lv)
+}
+
+// TestTwoLayerVampTopGradients: the loss's gradient with respect to the
+// pseudo-inputs and to the networks p(z2) reads (q(z1|x)'s and q(z2|z1)'s)
+// against finite differences.
+func TestTwoLayerVampTopGradients(t *testing.T) {
+	m := newTwoLayerVamp(t, 3, 5)
+	checkPriorGradients(t, m, synthetic(4, 6, 2), 4, []string{"prior.pseudo", "encoder.0.weight", "encoder.z2.0.weight"})
+}

@@ -99,7 +99,11 @@ func (p *vampPrior) Define(ps *nets.Params, c Config) error {
 }
 
 // Init draws W from N(0.05, 0.01^2) (see the type's doc).
-func (p *vampPrior) Init(ps *nets.Params, rng *rand.Rand) {
+func (p *vampPrior) Init(ps *nets.Params, rng *rand.Rand) { initPseudo(ps, rng) }
+
+// initPseudo draws the pre-clamp pseudo-inputs prior.pseudo from
+// N(vampInitMean, vampInitStd^2).
+func initPseudo(ps *nets.Params, rng *rand.Rand) {
 	fill(ps.Get("prior.pseudo"), func() float64 { return vampInitMean + vampInitStd*rng.NormFloat64() })
 }
 
@@ -139,10 +143,14 @@ func (p *vampPrior) InitFromData(ps *nets.Params, x [][]float32, rng *rand.Rand)
 }
 
 func (p *vampPrior) Bind(b *Builder) BoundPrior {
+	return &boundVamp{b: b, k: p.k, heads: b.Encode(pseudoInputs(b))}
+}
+
+// pseudoInputs are the pseudo-inputs u = hardtanh(W) of the graph's
+// prior.pseudo, clamped to [0, 1] as relu(W) - relu(W - 1).
+func pseudoInputs(b *Builder) *G.Node {
 	w := b.Binding().Node("prior.pseudo")
-	// hardtanh(w) = relu(w) - relu(w - 1), clamped to [0, 1]
-	u := must(G.Sub(must(G.Rectify(w)), must(G.Rectify(must(G.Sub(w, b.Scalar(1)))))))
-	return &boundVamp{b: b, k: p.k, heads: b.Encode(u)}
+	return must(G.Sub(must(G.Rectify(w)), must(G.Rectify(must(G.Sub(w, b.Scalar(1)))))))
 }
 
 type boundVamp struct {
@@ -191,21 +199,27 @@ func (p *boundVamp) logPTiled(z *G.Node) *G.Node {
 // z ~ q(z|u_k) from the normal noise.
 func (p *boundVamp) Sample(n PriorNoise) *G.Node {
 	b := p.b
-	rows := n.Uniform.Shape()[0]
-	cum := make([]float64, rows*p.k) // c_k = (k+1)/K, the last 2 (see cumWeights)
-	for i := range rows {
-		for k := range p.k {
-			cum[i*p.k+k] = float64(k+1) / float64(p.k)
-		}
-		cum[i*p.k+p.k-1] = 2
-	}
-	onehot := b.pickComponent(n.Uniform, b.Const(fmt.Sprintf("prior.vamp.cum.%dx%d", rows, p.k), cum, rows, p.k), p.k)
+	onehot := b.pickUniform(n.Uniform, p.k)
 	picked := HeadValues{}
 	for name, h := range p.heads {
 		picked[name] = must(G.Mul(onehot, h))
 	}
 	z, _ := b.Family().Bind(b, QInput{Heads: picked}).Sample(n.Normal)
 	return z
+}
+
+// pickUniform is a one-hot (N x K) choice of one of K equally likely
+// components per row of the uniform noise u (N x 1).
+func (bd *Builder) pickUniform(u *G.Node, k int) *G.Node {
+	rows := u.Shape()[0]
+	cum := make([]float64, rows*k) // c_k = (k+1)/K, the last 2 (see cumWeights)
+	for i := range rows {
+		for j := range k {
+			cum[i*k+j] = float64(j+1) / float64(k)
+		}
+		cum[i*k+k-1] = 2
+	}
+	return bd.pickComponent(u, bd.Const(fmt.Sprintf("prior.vamp.cum.%dx%d", rows, k), cum, rows, k), k)
 }
 
 func constVec(n int, v float64) []float64 {

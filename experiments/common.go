@@ -396,3 +396,11 @@ func plural(n int, noun string) string {
 	}
 	return commas(n) + " " + noun + "s"
 }
+
+// writeReading appends the "Reading the results" section, one paragraph per entry.
+func writeReading(b *strings.Builder, paragraphs []string) {
+	b.WriteString("\n## Reading the results\n\n")
+	for _, r := range paragraphs {
+		b.WriteString(r + "\n\n")
+	}
+}

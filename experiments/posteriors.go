@@ -190,10 +190,7 @@ func runPosteriors(ctx context.Context, e *env) (string, error) {
 		}
 		b.WriteString(fig)
 	}
-	b.WriteString("\n## Reading the results\n\n")
-	for _, r := range reading {
-		b.WriteString(r + "\n\n")
-	}
+	writeReading(&b, reading)
 	b.WriteString(posteriorsPapers(sz, results))
 	return b.String(), nil
 }

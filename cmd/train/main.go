@@ -176,7 +176,7 @@ func parseFlags(args []string) (trainrun.Config, error) {
 	fs.BoolVar(&cfg.Offline, "offline", false, "never download a missing dataset")
 	fs.StringVar(&cfg.Binarize, "binarize", "", "none, static or dynamic (default dynamic for bernoulli, none for gaussian)")
 	fs.StringVar(&cfg.Model.Likelihood, "likelihood", "bernoulli", "p(x|z): bernoulli or gaussian; for 8-bit grey levels or colours: logistic (discretized logistic),\nlogistic-mix:K (mixture of K), logistic-rgb:K (PixelCNN++'s mixture over a pixel's colour; 3 channels), categorical (256-way)")
-	latent := fs.String("latent", strconv.Itoa(ref.Latent), "latent dimension; L1,L2 for two stochastic layers q(z1|x) q(z2|z1), p(z2) p(z1|z2) p(x|z1)\n(Burda et al. 2015: -latent 100,50 -hidden 100,100 -activation tanh)")
+	latent := fs.String("latent", strconv.Itoa(ref.Latent), "latent dimension; L1,L2 for two stochastic layers q(z1|x) q(z2|z1), p(z2) p(z1|z2) p(x|z1)\n(Burda et al. 2015: -latent 100,50 -hidden 100,100 -activation tanh); -prior is then p(z2): normal or vamp:K")
 	latentHidden := fs.String("latent-hidden", "", "with -latent L1,L2: hidden widths of q(z2|z1), z1 side first; p(z1|z2) mirrors them\n(default two layers of L2 units, as Burda et al.)")
 	fs.StringVar(&cfg.Model.Activation, "activation", "relu", "hidden activation: relu, elu, tanh or softplus")
 	fs.StringVar(&cfg.Model.Posterior, "posterior", "diag", "q(z|x) family: diag (diagonal Gaussian), fullcov (full-covariance Gaussian),\nplanar:K or radial:K (K planar or radial flows with per-image parameters), iaf:K or iaf:K:H\n(K inverse autoregressive flows, MADE hidden width H, default 2*latent+1),\nhouseholder:K (K Householder reflections), sylvester:K or sylvester:K:M (orthogonal Sylvester flows, M columns, default latent),\nsylvester-householder:K:H (H reflections per step), sylvester-triangular:K,\nmixture:C (C Gaussians, stratified ELBO), aux:A or aux:A:H (auxiliary variable of width A, networks of width H, default 2*(latent+A))")
@@ -399,7 +399,16 @@ func parseLatent(cfg *trainrun.Config, latent, hidden string) error {
 			return err
 		}
 	}
+	prior := cfg.Model.Prior
 	cfg.Model = amortized.TwoLayerConfig(cfg.Model, sizes[0], sizes[1], up)
+	// -prior is p(z2), the top layer's prior.
+	switch name, args := amortized.SplitPart(prior); {
+	case !cfg.Explicit["prior"] || prior == amortized.StandardNormal:
+	case name == amortized.VampPrior && len(args) == 1:
+		cfg.Model.Prior += ":" + prior
+	default:
+		return fmt.Errorf("-prior %s with -latent %s: the top layer's prior p(z2) may be normal or vamp:K", prior, latent)
+	}
 	return nil
 }
 

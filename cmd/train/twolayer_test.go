@@ -25,6 +25,8 @@ func TestTwoLayerFlags(t *testing.T) {
 		{[]string{"-latent", "3,2", "-posterior", "fullcov"}, "takes -posterior diag"},
 		{[]string{"-latent", "3", "-latent-hidden", "4"}, "-latent-hidden applies only to two stochastic layers"},
 		{[]string{"-latent", "3,2", "-latent-hidden", "4,-1"}, "-latent-hidden \"4,-1\""},
+		{[]string{"-latent", "3,2", "-prior", "mog:3"}, "-prior mog:3 with -latent 3,2: the top layer's prior p(z2) may be normal or vamp:K"},
+		{[]string{"-latent", "3,2", "-prior", "vamp:3:data"}, "may be normal or vamp:K"},
 	} {
 		if _, err := parseFlags(tc.args); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: err = %v, want %q", tc.args, err, tc.want)
@@ -37,6 +39,8 @@ func TestTwoLayerFlags(t *testing.T) {
 	}{
 		{[]string{"-latent", "100,50"}, "twolayer:50:50,50", "twolayer:50,50", 150, 50},
 		{[]string{"-latent", "6,2", "-latent-hidden", "5,3", "-posterior", "diag"}, "twolayer:2:5,3", "twolayer:3,5", 8, 2},
+		{[]string{"-latent", "6,2", "-latent-hidden", "5", "-prior", "vamp:7"}, "twolayer:2:5", "twolayer:5:vamp:7", 8, 2},
+		{[]string{"-latent", "6,2", "-latent-hidden", "5", "-prior", "normal"}, "twolayer:2:5", "twolayer:5", 8, 2},
 	} {
 		c, err := parseFlags(tc.args)
 		if err != nil || c.Model.Posterior != tc.post || c.Model.Prior != tc.prior || c.Model.Latent != tc.latent {
