@@ -37,7 +37,6 @@ import (
 	"time"
 
 	"github.com/govae/govae/amortized"
-	"github.com/govae/govae/data"
 	"github.com/govae/govae/internal/plotting"
 	"github.com/govae/govae/internal/run/evalrun"
 )
@@ -123,22 +122,9 @@ func runBurda(ctx context.Context, e *env) (string, error) {
 	if e.Budget > 0 {
 		sz.Budget = e.Budget
 	}
-	// The full run needs all 60,000 training images: the GoMNIST module's
-	// copy, not a data root's subset.
-	dir := e.Data
-	if !e.Quick {
-		d, err := data.GoMNISTDir()
-		if err != nil {
-			return "", fmt.Errorf("burda needs the full MNIST of the GoMNIST module: %w", err)
-		}
-		dir = d
-	}
-	ds, err := loadDatasetIn(e, dir, "mnist", sz.TrainImages, sz.TestImages)
+	ds, err := loadFullMNIST(e, "burda", sz.TrainImages, sz.TestImages)
 	if err != nil {
 		return "", err
-	}
-	if !e.Quick && ds.Train.N != 60000 {
-		return "", fmt.Errorf("burda: %s has %d training images, want the full 60,000", dir, ds.Train.N)
 	}
 	schedule := burdaSchedule(sz.MaxStage)
 	var rows []burdaRow

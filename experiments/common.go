@@ -1,6 +1,6 @@
 package main
 
-// Helpers shared by the posteriors, objectives, estimators and gap
+// Helpers shared by the posteriors, objectives, estimators, gap and burda
 // experiments: data, training, evaluation, tables and plots.
 
 import (
@@ -55,6 +55,39 @@ type dataset struct {
 // numbers compare with cmd/train's and cmd/eval's.
 func loadDataset(e *env, name string, nTrain, nTest int) (*dataset, error) {
 	return loadDatasetIn(e, e.Data, name, nTrain, nTest)
+}
+
+// fullMNISTTrain is the number of training images of the full MNIST.
+const fullMNISTTrain = 60000
+
+// loadFullMNIST loads MNIST for the experiment who: a full run from the
+// GoMNIST module's copy, which has all 60,000 training images (a data root
+// may hold the 10,000-image subset), a quick run from the data root, as CI
+// has it. nTrain or nTest 0 means all the images.
+func loadFullMNIST(e *env, who string, nTrain, nTest int) (*dataset, error) {
+	if e.Quick {
+		return loadDataset(e, "mnist", nTrain, nTest)
+	}
+	dir, err := data.GoMNISTDir()
+	if err != nil {
+		return nil, fmt.Errorf("%s needs the full MNIST of the GoMNIST module: %w", who, err)
+	}
+	ds, err := loadDatasetIn(e, dir, "mnist", nTrain, nTest)
+	if err != nil {
+		return nil, err
+	}
+	if ds.Train.N != fullMNISTTrain {
+		return nil, fmt.Errorf("%s: %s has %d training images, want the full %s", who, dir, ds.Train.N, commas(fullMNISTTrain))
+	}
+	return ds, nil
+}
+
+// mnistTrainPhrase names a training set of n MNIST images for the texts.
+func mnistTrainPhrase(n int) string {
+	if n == fullMNISTTrain {
+		return "all 60,000 MNIST training images (the full training set)"
+	}
+	return "the first " + commas(n) + " MNIST training images"
 }
 
 // loadDatasetIn is loadDataset from the folder dir instead of the data root;
