@@ -85,7 +85,7 @@ func loadFullMNIST(e *env, who string, nTrain, nTest int) (*dataset, error) {
 // mnistTrainPhrase names a training set of n MNIST images for the texts.
 func mnistTrainPhrase(n int) string {
 	if n == fullMNISTTrain {
-		return "all 60,000 MNIST training images (the full training set)"
+		return "all 60,000 MNIST training images"
 	}
 	return "the first " + commas(n) + " MNIST training images"
 }

@@ -27,7 +27,8 @@ package main
 // convergence check with three times the steps on the first 50 images. The
 // local optimization of 100 images takes 6 to 8 s per model on 2 quiet
 // cores and three times that with the machine shared by other jobs; the
-// whole run 5 to 16 minutes.
+// whole run 5 to 16 minutes (53 minutes on 2026-12-02 with five
+// experiments sharing the 2 cores, load 17-26).
 // Quick run: 500 training images of the data root's MNIST, 1 epoch, 10
 // test images, k = 20, 20 steps of 4 draws, 50 final draws, check on 5
 // images.

@@ -20,7 +20,8 @@ package main
 // 1,000 test images, k = 1000. IWAE with k = 50 sets the budget: it trains
 // at about 1/20 of the ELBO's images per second (572 images/s on 2 quiet
 // cores, about 190 with the machine shared by other jobs: 5 to 16 minutes
-// for its 3 epochs; the whole run 10 to 25 minutes).
+// for its 3 epochs; the whole run 10 to 25 minutes on paper, but 50 minutes
+// on 2026-12-02 with five experiments sharing the 2 cores, load 17-26).
 // Quick run: 256 training images of the data root's MNIST, 1 epoch, 50
 // test images, k = 20.
 
