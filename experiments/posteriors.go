@@ -22,16 +22,17 @@ package main
 // (Cov_x E_q[z_u|x] > 0.01), the training time and images/s, and the
 // images/s as a fraction of diag's in the same run.
 //
-// Full run: all 60,000 training images, 2 epochs (120,000 image passes per
-// model; the 10k-subset round had 300,000), the first 200 test images,
-// k = 1000: cut so that the 26 models fit in about 80 minutes on 2 cores
-// shared with other jobs. A pilot on 2026-12-02 at load 18-23 on the 2
-// cores (this job getting about 0.4 of a core) trained diag at 1,450
-// images/s and the other families at 0.2-1.4 times that (about 15 minutes
-// per epoch of a dataset for all 13), and took 9 s for log p(x) of 100
-// images at k = 1000 with diag, 65 s with mixture:5 and 104 s with
+// Full run: all 60,000 training images, 3 epochs (180,000 image passes per
+// model; the 10k-subset round had 300,000), the first 400 test images,
+// k = 1000: cut so that the 26 models fit in about 75 minutes on 2 cores
+// shared with other jobs (load 17-18 on 2026-12-02, this job getting
+// about a fifth of the machine). There diag trained at about 4,000
+// images/s; a pilot put the others at 0.2-1 times that (the sylvester
+// families and mixture:5 slowest, about 7 minutes per epoch of a dataset
+// for all 13) and log p(x) at k = 1000 at about 3 minutes per 100 images
+// for all 13: 2-6 s per 100 images for most families, about 45 s for
 // sylvester:4:10, whose evaluation graph orthogonalizes the per-image Q
-// anew for each of the k samples (about 5 minutes per 100 images for all 13).
+// anew for each of the k samples, and 65 s for mixture:5.
 // Quick run: 500 training images of the data root's MNIST and
 // Fashion-MNIST, 1 epoch, 50 test images, k = 20; families not implemented
 // yet are listed as not available (a full run refuses).
@@ -59,7 +60,7 @@ type posteriorsSize struct {
 }
 
 var (
-	posteriorsFull  = posteriorsSize{TrainImages: 0, Epochs: 2, TestImages: 200, K: 1000}
+	posteriorsFull  = posteriorsSize{TrainImages: 0, Epochs: 3, TestImages: 400, K: 1000}
 	posteriorsQuick = posteriorsSize{TrainImages: 500, Epochs: 1, TestImages: 50, K: 20}
 )
 
