@@ -25,14 +25,15 @@ package main
 // Full run: all 60,000 training images, 3 epochs (180,000 image passes per
 // model; the 10k-subset round had 300,000), the first 400 test images,
 // k = 1000: cut so that the 26 models fit in about 75 minutes on 2 cores
-// shared with other jobs (load 17-18 on 2026-12-02, this job getting
-// about a fifth of the machine). There diag trained at about 4,000
-// images/s; a pilot put the others at 0.2-1 times that (the sylvester
-// families and mixture:5 slowest, about 7 minutes per epoch of a dataset
-// for all 13) and log p(x) at k = 1000 at about 3 minutes per 100 images
-// for all 13: 2-6 s per 100 images for most families, about 45 s for
-// sylvester:4:10, whose evaluation graph orthogonalizes the per-image Q
-// anew for each of the k samples, and 65 s for mixture:5.
+// shared with other jobs. The committed run (2026-12-02) took 73 minutes
+// at load 12-30 on the 2 cores (this job getting a fifth to a quarter of
+// the machine): 46 for MNIST, 27 for Fashion-MNIST as the load fell. Diag
+// trained at about 3,400-3,600 images/s, the sylvester families and
+// mixture:5 at 0.13-0.7 times that; log p(x) at k = 1000 took 10-50 s per
+// model for most families, 50-100 s for sylvester-householder:4:4,
+// 140-240 s for mixture:5 and 160-260 s for sylvester:4:10 (its
+// evaluation graph orthogonalizes the per-image Q anew for each of the k
+// samples).
 // Quick run: 500 training images of the data root's MNIST and
 // Fashion-MNIST, 1 epoch, 50 test images, k = 20; families not implemented
 // yet are listed as not available (a full run refuses).
