@@ -20,9 +20,11 @@ package main
 // the prior) from each.
 //
 // Full run: the 10,000-image training subsets, 10 epochs, z = 20, log p(x)
-// with k = 1000 on 1,000 MNIST and 500 Fashion-MNIST test images; about
-// 40 CPU-minutes at 2026-12 speeds (the conv models dominate: about 475
-// training images per CPU-second, 3.8 CPU-seconds per image for k = 1000).
+// with k = 1000 on the first 500 MNIST and 250 Fashion-MNIST test images
+// (not 1,000: on 2026-12-02 the shared machine ran at a load of 20-28);
+// about 25 CPU-minutes at 2026-12 speeds (the conv models dominate: about
+// 475 training images per CPU-second, 0.27 CPU-seconds per image for log
+// p(x) with k = 1000).
 // Quick run: 300 training images, 1 epoch, 20 test images, k = 10.
 
 import (
@@ -50,7 +52,7 @@ type convSize struct {
 }
 
 var (
-	convFull  = convSize{TrainImages: 10000, Epochs: 10, TestImages: 1000, K: 1000, GreyTest: 500, GreyK: 1000, Latent: 20}
+	convFull  = convSize{TrainImages: 10000, Epochs: 10, TestImages: 500, K: 1000, GreyTest: 250, GreyK: 1000, Latent: 20}
 	convQuick = convSize{TrainImages: 300, Epochs: 1, TestImages: 20, K: 10, GreyTest: 20, GreyK: 10, Latent: 20}
 )
 
