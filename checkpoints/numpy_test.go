@@ -25,23 +25,9 @@ func TestNumPyEvaluatesCheckpointAsDocumented(t *testing.T) {
 	if python == "" {
 		t.Skip("no python3 with numpy ($GOVAE_PYTHON, python3, /usr/bin/python3; apt-get install python3-numpy); skipping the NumPy check of the format page")
 	}
-	page, err := os.ReadFile("../docs/checkpoint-format.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The page's reader: the python block that defines load (the page has
-	// others, such as the conv trunk's, checked by their own tests).
-	var code string
-	for _, block := range strings.Split(string(page), "```python\n")[1:] {
-		if b, _, ok := strings.Cut(block, "```"); ok && strings.Contains(b, "\ndef load(") {
-			code = b
-			break
-		}
-	}
-	if code == "" {
-		t.Fatal("docs/checkpoint-format.md has no python block defining load")
-	}
-	driver := code + `
+	// The page's reader: the python block that defines load (the conv
+	// trunk's block is checked by TestNumPyConvAsDocumented).
+	driver := pythonBlock(t, "load(") + `
 import sys
 req = json.load(sys.stdin)
 cfg, w = load(req["path"])

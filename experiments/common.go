@@ -46,6 +46,9 @@ type dataset struct {
 	TestX    [][]float32  // the first len(TestX) test images, binarized once
 	Test     *data.Loader // the same images, for Model.Evaluate
 	Bin      data.Binarization
+	// Grey: the 8-bit grey levels themselves (pixels/255) in training and
+	// evaluation, for the discretized likelihoods; else binarized.
+	Grey bool
 }
 
 // loadDataset loads name ("mnist" or "fashion-mnist") from the experiment's
@@ -93,6 +96,12 @@ func mnistTrainPhrase(n int) string {
 // loadDatasetIn is loadDataset from the folder dir instead of the data root;
 // nTrain or nTest 0 means all the images.
 func loadDatasetIn(e *env, dir, name string, nTrain, nTest int) (*dataset, error) {
+	return loadImages(e, dir, name, nTrain, nTest, false)
+}
+
+// loadImages is loadDatasetIn, with the grey levels kept (no binarization
+// anywhere) when grey is set.
+func loadImages(e *env, dir, name string, nTrain, nTest int, grey bool) (*dataset, error) {
 	ds, err := data.Load(name, data.LoadOptions{Dir: dir, Progress: e.Log})
 	if err != nil {
 		return nil, err
@@ -107,8 +116,12 @@ func loadDatasetIn(e *env, dir, name string, nTrain, nTest int) (*dataset, error
 		return nil, fmt.Errorf("%s in %s has %d training and %d test images; the experiment wants %d and %d",
 			name, ds.Dir, ds.Train.Images.N, ds.Test.Images.N, nTrain, nTest)
 	}
-	d := &dataset{Name: name, Train: ds.Train.Images, TrainIdx: seq(nTrain)}
+	d := &dataset{Name: name, Train: ds.Train.Images, TrainIdx: seq(nTrain), Grey: grey}
 	d.Bin = runinfo.EvalBinarization(runinfo.RunInfo{Dataset: name, Binarize: "dynamic"}, amortized.Config{})
+	trainDesc := "binarized afresh each epoch"
+	if grey {
+		d.Bin, trainDesc = data.BinarizeNone, "8-bit grey levels"
+	}
 	d.Test, err = data.NewLoader(ds.Test.Images, seq(nTest), data.LoaderOptions{Batch: 500, Seed: runinfo.EvalBinarizeSeed, Binarize: d.Bin})
 	if err != nil {
 		return nil, err
@@ -120,9 +133,12 @@ func loadDatasetIn(e *env, dir, name string, nTrain, nTest int) (*dataset, error
 	if nTrain < ds.Train.Images.N {
 		subset = "the first " + commas(nTrain)
 	}
-	e.UseData(fmt.Sprintf("%s (%s): training on %s of its %s training images, binarized afresh each epoch; "+
-		"evaluation on the first %s of its %s test images, binarized once (%v, seed %d)",
-		name, ds.Dir, subset, commas(ds.Train.Images.N), commas(nTest), commas(ds.Test.Images.N), d.Bin, runinfo.EvalBinarizeSeed))
+	evalDesc := fmt.Sprintf("binarized once (%v, seed %d)", d.Bin, runinfo.EvalBinarizeSeed)
+	if grey {
+		evalDesc = "8-bit grey levels"
+	}
+	e.UseData(fmt.Sprintf("%s (%s): training on %s of its %s training images, %s; evaluation on the first %s of its %s test images, %s",
+		name, ds.Dir, subset, commas(ds.Train.Images.N), trainDesc, commas(nTest), commas(ds.Test.Images.N), evalDesc))
 	return d, nil
 }
 
@@ -134,9 +150,14 @@ func seq(n int) []int {
 	return s
 }
 
-// trainLoader serves the training subset in a seeded order with dynamic binarization.
+// trainLoader serves the training subset in a seeded order with dynamic
+// binarization (the grey levels for a Grey dataset).
 func (d *dataset) trainLoader(seed uint64) (*data.Loader, error) {
-	return data.NewLoader(d.Train, d.TrainIdx, data.LoaderOptions{Batch: batchSize, Seed: seed, Shuffle: true, Binarize: data.BinarizeDynamic})
+	bin := data.BinarizeDynamic
+	if d.Grey {
+		bin = data.BinarizeNone
+	}
+	return data.NewLoader(d.Train, d.TrainIdx, data.LoaderOptions{Batch: batchSize, Seed: seed, Shuffle: true, Binarize: bin})
 }
 
 // epochPoint is one epoch of a training curve.

@@ -42,9 +42,9 @@ func dataRoot(t *testing.T) string {
 func TestQuickRuns(t *testing.T) {
 	root := dataRoot(t)
 	t.Setenv("GOVAE_OFFLINE", "1") // never download in a test
-	for _, name := range []string{"posteriors", "objectives", "estimators", "gap", "burda", "vigmm", "priors"} {
+	for _, name := range []string{"posteriors", "objectives", "estimators", "gap", "burda", "vigmm", "priors", "conv"} {
 		t.Run(name, func(t *testing.T) {
-			if name == "posteriors" || name == "vigmm" || name == "priors" {
+			if name == "posteriors" || name == "vigmm" || name == "priors" || name == "conv" {
 				if _, err := os.Stat(filepath.Join(root, "fashion-mnist")); err != nil {
 					t.Skipf("no Fashion-MNIST in %s/fashion-mnist", root)
 				}

@@ -186,6 +186,7 @@ func parseFlags(args []string) (trainrun.Config, error) {
 	fs.IntVar(&cfg.Train.Epochs, "epochs", 10, "epochs to train (with -resume: the total to reach)")
 	fs.IntVar(&cfg.Batch, "batch", 128, "minibatch size")
 	fs.Float64Var(&cfg.Train.LR, "lr", 1e-3, "Adam learning rate")
+	fs.Float64Var(&cfg.Train.AdamEps, "adam-eps", 1e-8, "Adam's epsilon (added to sqrt(v); the loss is the batch mean, so it acts as\nbatch x eps on a summed loss: PyTorch code that sums over the batch matches -adam-eps eps/batch)")
 	fs.Float64Var(&cfg.Train.WarmupEpochs, "warmup", 0, "epochs over which the KL weight rises from 0 to 1 (0: no warm-up)")
 	fs.Float64Var(&cfg.Train.FreeBits, "free-bits", 0, "per-dimension KL floor in nats (0: none)")
 	fs.StringVar(&cfg.Train.Objective, "objective", "elbo", "training objective: elbo, or iwae (the importance-weighted bound of Burda et al. 2015)")

@@ -707,6 +707,7 @@ func checkResumable(cfg Config, saved run, mc amortized.Config, opts amortized.T
 		{"capacity", capacityString(cfg.Train), capacityString(opts)},
 		{"warmup", fmt.Sprint(cfg.Train.WarmupEpochs), fmt.Sprint(opts.WarmupEpochs)},
 		{"free-bits", fmt.Sprint(cfg.Train.FreeBits), fmt.Sprint(opts.FreeBits)},
+		{"adam-eps", fmt.Sprint(cfg.Train.AdamEps), fmt.Sprint(opts.AdamEps)},
 		{"objective", cfg.Train.Objective, opts.Objective},
 		{"k", fmt.Sprint(cfg.Train.K), fmt.Sprint(opts.K)},
 		{"estimator", cfg.Train.Estimator, opts.Estimator},

@@ -218,10 +218,11 @@ func TestResumeRefusesChangedSettings(t *testing.T) {
 	}
 	cfg := baseConfig(ds, out, 2)
 	cfg.Resume = true
-	cfg.Model.Latent, cfg.Batch = 5, 8
-	cfg.Explicit = map[string]bool{"latent": true, "batch": true, "epochs": true}
+	cfg.Model.Latent, cfg.Batch, cfg.Train.AdamEps = 5, 8, 1e-10
+	cfg.Explicit = map[string]bool{"latent": true, "batch": true, "epochs": true, "adam-eps": true}
 	err := Train(context.Background(), cfg)
-	if err == nil || !strings.Contains(err.Error(), "-latent 5 (the run was started with 2)") || !strings.Contains(err.Error(), "-batch 8") {
+	if err == nil || !strings.Contains(err.Error(), "-latent 5 (the run was started with 2)") || !strings.Contains(err.Error(), "-batch 8") ||
+		!strings.Contains(err.Error(), "-adam-eps 1e-10") {
 		t.Fatalf("err = %v", err)
 	}
 	cfg = baseConfig(ds, out, 1)
