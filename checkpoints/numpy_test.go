@@ -60,6 +60,8 @@ json.dump({"mu": point(cfg, w, x).tolist(), "decoded": decode(cfg, w, z).tolist(
 		amortized.TwoLayerConfig(amortized.Config{DataDim: 6, Hidden: []int{5}, Activation: "tanh", Dtype: "float64"}, 2, 1, []int{4, 3}),
 		withPrior(amortized.TwoLayerConfig(amortized.Config{DataDim: 6, Hidden: []int{4}, Likelihood: "gaussian", Dtype: "float64"}, 1, 2, []int{3}), "twolayer:2,2"),
 		amortized.TwoLayerConfig(amortized.Config{DataDim: 6, Hidden: []int{}}, 1, 1, nil),
+		// ... and with a VampPrior p(z2).
+		withPrior(amortized.TwoLayerConfig(amortized.Config{DataDim: 6, Hidden: []int{5}, Activation: "tanh", Dtype: "float64"}, 2, 1, []int{3}), "twolayer:3:vamp:4"),
 		{DataDim: 6, Hidden: []int{5}, Latent: 3, Activation: "tanh", Posterior: "householder:3", Dtype: "float64"},
 		{DataDim: 6, Hidden: []int{5}, Latent: 3, Activation: "tanh", Posterior: "sylvester:2:2", Dtype: "float64"},
 		{DataDim: 6, Hidden: []int{5}, Latent: 3, Posterior: "sylvester-householder:2:2", Dtype: "float64"},
