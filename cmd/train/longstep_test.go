@@ -29,9 +29,10 @@ func TestSignalDuringLongStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "run")
-	// About 0.6 GB and several seconds a step on 2 cores.
+	// About 2 GB and 10-20 s a step on 2 cores: far longer than the bound
+	// below, so a trainer that waited for the step would fail it.
 	cmd := exec.Command(bin, "-dataset", "tiny", "-data-dir", dataDir, "-offline", "-out", out, "-hidden", "3000,3000", "-latent", "2",
-		"-batch", "32", "-k", "64", "-objective", "iwae", "-shards", "1", "-log-every", "1", "-epochs", "1")
+		"-batch", "32", "-k", "256", "-objective", "iwae", "-shards", "1", "-log-every", "1", "-epochs", "1")
 	stdout, _ := cmd.StdoutPipe()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -57,8 +58,11 @@ func TestSignalDuringLongStep(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatalf("still running 20 s after SIGINT\n%s", &stderr)
 	}
-	if d := time.Since(sent); d > 2500*time.Millisecond {
-		t.Errorf("stopped %v after SIGINT, want within 2 s or so", d)
+	// The trainer's grace period is 1.5 s; the rest is the exit on a
+	// machine whose cores the step keeps busy (2.7-3.7 s seen at load
+	// averages of 4-22, under 2 s on a quiet machine).
+	if d := time.Since(sent); d > 4*time.Second {
+		t.Errorf("stopped %v after SIGINT, want within the 1.5 s grace period and the exit", d)
 	}
 	// Either the step was still running at the deadline (exit 1, nothing
 	// saved), or it ended in time and the interruption's save completed
