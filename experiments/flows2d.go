@@ -964,32 +964,44 @@ const flows2dDiscussion = `
 
 The comparison is mostly visual: the paper's Figure 3 shows the fitted
 densities on [−4, 4]², as the figures here do; the KL of every fit is given
-here in nats besides.
+here in nats besides. The first four points describe the earlier run with
+K up to 32 for planar, radial and IAF (revision 761ec1f of
+experiments/results/flows2d); the tables above have K = 2 and 8 for all five
+families.
 
-- **Shapes.** At K = 32 planar and IAF flows reproduce all four targets as in
+- **Shapes.** At K = 32 planar and IAF flows reproduced all four targets as in
   the paper's figure: the two crescents of U1, the sine band of U2, the band
   of U3 splitting around the bump w2 near z1 = 1, and the branch of U4 that
-  falls away to the lower right. The KL falls with K for every family and
+  falls away to the lower right. The KL fell with K for every family and
   target, as the paper's panels sharpen with K.
-- **Radial flows** rank last on U2–U4 at every K ≥ 8, matching the paper's
+- **Radial flows** ranked last on U2–U4 at every K ≥ 8, matching the paper's
   figure, where they fit the wave-shaped targets less well than planar flows. A
   radial step only contracts or expands around a centre z0, so a thin
   sinusoidal band must be carved from many well-placed centres; with K = 2 it
   makes a blob or, on U3, a ring around the hole. U1 is nearly radially
-  symmetric, which suits it: there radial flows are as good as the others at
+  symmetric, which suits it: there radial flows were as good as the others at
   K = 32.
 - **U4 is the hardest target.** Reverse KL is mode-seeking: leaving the steep
   lower branch (about a fifth of the mass) empty costs less than covering it badly,
-  and planar and radial flows with K = 32 still leave it dim (KL 0.15 and
-  0.24 nats). Only the IAF covers it (0.01).
+  and planar and radial flows with K = 32 still left it dim (KL 0.15 and
+  0.24 nats). Only the IAF covered it (0.01).
 - **IAF** is not in the paper's figure (it came a year later, Kingma et al.
   2016). In two dimensions one IAF step is an affine map of one coordinate
   whose shift and scale depend on the other, so K = 2 is its weakest setting
   on U1: two lobes side by side need the z1 shift to switch with z2, which
-  leaves the seam visible in the panel. From K = 8 on it is the best family
-  or within 0.01 nats of it on every target except U4 at K = 8. It also has
+  leaves the seam visible in the panel. From K = 8 on it was the best of the
+  three or within 0.01 nats of it on every target except U4 at K = 8. It has
   over 20 times as many parameters per step as a planar step (116 against 5),
   so this is not a comparison at equal size.
+- **Householder flows** are orthogonal maps (|det J| = 1): applied to the
+  Gaussian base they give a Gaussian again, with a full covariance. No
+  number of steps can bend the plane, so every Householder fit is at best the
+  closest Gaussian to its target; in a VAE they serve to correlate a
+  diagonal q cheaply (Tomczak & Welling 2016), not to reshape it.
+- **Sylvester flows** with M = 2 in two dimensions: each step is
+  z + Q R tanh(R̃ Qᵀ z + b), a planar step with two hidden units instead of
+  one, so a step can bend the plane along two directions (van den Berg et
+  al. 2018 remove planar flows' "single-unit bottleneck" this way).
 
 Differences from the paper's protocol: 10,000 Adam iterations instead of
 500,000 RMSProp updates (some fits, such as planar K = 8 on U2, sit in visibly
