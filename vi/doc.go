@@ -110,7 +110,8 @@
 // iteration costs 0.027 CPU-seconds on the 2-core AMD EPYC (Zen 4) of
 // BENCHMARKS.md, against 0.136 for the scalar sweep before (medians of 9
 // alternating runs at load average 20: 13.5 iterations per second against
-// 2.8); command and table in BENCHMARKS.md. Without AVX2 and FMA, or with
+// 2.8; 64-85 with the machine free); command and table in BENCHMARKS.md.
+// Without AVX2 and FMA, or with
 // -tags purego, a scalar loop runs at about 0.11 CPU-seconds per iteration.
 //
 // In FitGMM and FitGMMSVI 80% of the time is the quadratic forms
