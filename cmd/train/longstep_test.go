@@ -29,7 +29,7 @@ func TestSignalDuringLongStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "run")
-	// About 2 GB and 10-20 s a step on 2 cores: far longer than the bound
+	// About 1.1 GB and 10-20 s a step on 2 cores: far longer than the bound
 	// below, so a trainer that waited for the step would fail it.
 	cmd := exec.Command(bin, "-dataset", "tiny", "-data-dir", dataDir, "-offline", "-out", out, "-hidden", "3000,3000", "-latent", "2",
 		"-batch", "32", "-k", "256", "-objective", "iwae", "-shards", "1", "-log-every", "1", "-epochs", "1")
