@@ -3,6 +3,7 @@ package amortized
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/govae/govae/internal/testutil"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -43,12 +44,9 @@ print(json.dumps(out))
 // input is nil) and returns what it prints; it skips the test without torch.
 func runTorch(t *testing.T, script string, input any) []byte {
 	t.Helper()
-	py := "/usr/bin/python3"
-	if p := os.Getenv("GOVAE_PYTHON"); p != "" {
-		py = p
-	}
-	if err := exec.Command(py, "-c", "import torch").Run(); err != nil {
-		t.Skipf("needs %s with torch (apt-get install python3-torch; $GOVAE_PYTHON)", py)
+	py := testutil.PythonWith("torch")
+	if py == "" {
+		t.Skip("needs a python3 with torch ($GOVAE_PYTHON, python3, /usr/bin/python3; apt-get install python3-torch)")
 	}
 	dir := t.TempDir()
 	path := filepath.Join(dir, "script.py")

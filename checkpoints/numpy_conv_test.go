@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/govae/govae/amortized"
+	"github.com/govae/govae/internal/testutil"
 )
 
 // pythonBlock returns the python block of docs/checkpoint-format.md that
@@ -38,7 +39,7 @@ func pythonBlock(t *testing.T, def string) string {
 // or pixel_mean), and the ELBO at the same noise, whose reconstruction
 // term is pixel_loglik (or the Bernoulli log-likelihood of the logits).
 func TestNumPyConvAsDocumented(t *testing.T) {
-	python := pythonWithNumPy()
+	python := testutil.PythonWith("numpy")
 	if python == "" {
 		t.Skip("no python3 with numpy ($GOVAE_PYTHON, python3, /usr/bin/python3; apt-get install python3-numpy); skipping the NumPy check of the conv section")
 	}

@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/govae/govae/amortized"
+	"github.com/govae/govae/internal/testutil"
 )
 
 // TestNumPyEvaluatesCheckpointAsDocumented runs the NumPy code printed in
@@ -21,7 +21,7 @@ import (
 // ELBOs with the Go model's. It is the
 // proof that the page alone suffices to use a checkpoint.
 func TestNumPyEvaluatesCheckpointAsDocumented(t *testing.T) {
-	python := pythonWithNumPy()
+	python := testutil.PythonWith("numpy")
 	if python == "" {
 		t.Skip("no python3 with numpy ($GOVAE_PYTHON, python3, /usr/bin/python3; apt-get install python3-numpy); skipping the NumPy check of the format page")
 	}
@@ -184,16 +184,6 @@ json.dump({"mu": point(cfg, w, x).tolist(), "decoded": decode(cfg, w, z).tolist(
 func withPrior(c amortized.Config, prior string) amortized.Config {
 	c.Prior = prior
 	return c
-}
-
-// pythonWithNumPy returns the first interpreter that can import numpy.
-func pythonWithNumPy() string {
-	for _, p := range []string{os.Getenv("GOVAE_PYTHON"), "python3", "/usr/bin/python3"} {
-		if p != "" && exec.Command(p, "-c", "import numpy").Run() == nil {
-			return p
-		}
-	}
-	return ""
 }
 
 // noiseWidth is the standard-normal noise per row that Model.ELBO draws
