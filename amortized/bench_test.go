@@ -269,3 +269,39 @@ func BenchmarkAPIRatio(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSylvesterLogLik times log p(x) (k = 100, 50 images) of the
+// reference model with sylvester:4:10, alternating call by call with diag's,
+// and reports sylvester's images/s and x_diag, its time over diag's.
+func BenchmarkSylvesterLogLik(b *testing.B) {
+	const n, k = 50, 100
+	x := rowsOf(synthetic(n, 784, 1), 784)
+	var ms [2]*Model
+	for i, post := range []string{"diag", "sylvester:4:10"} {
+		cfg := ReferenceConfig()
+		cfg.Posterior = post
+		m, err := New(cfg, 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ms[i] = m
+	}
+	var spent [2]time.Duration
+	round := func() {
+		for i, m := range ms {
+			t0 := time.Now()
+			if _, err := m.LogLikelihood(x, k, rand.New(rand.NewPCG(1, 1))); err != nil {
+				b.Fatal(err)
+			}
+			spent[i] += time.Since(t0)
+		}
+	}
+	round()
+	spent = [2]time.Duration{}
+	b.ResetTimer()
+	for b.Loop() {
+		round()
+	}
+	b.ReportMetric(float64(n*b.N)/spent[1].Seconds(), "images/s")
+	b.ReportMetric(spent[1].Seconds()/spent[0].Seconds(), "x_diag")
+}

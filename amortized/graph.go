@@ -331,6 +331,28 @@ func (gr *graph) read(name string, dst []float64) []float64 {
 	return valueFloats(*v, dst)
 }
 
+// readRows sets the rows of out to the first len(out) rows, width values
+// each, of the named output, as float32s in one new block (each row capped
+// at its width, so appending to one cannot write into the next).
+func (gr *graph) readRows(name string, out [][]float32, width int) {
+	v, ok := gr.outs[gr.out[name]]
+	if !ok || *v == nil {
+		panic("amortized: reading a node that is not a graph output") // a bug in this package
+	}
+	block := make([]float32, len(out)*width)
+	switch d := (*v).Data().(type) {
+	case []float32:
+		copy(block, d)
+	case []float64:
+		for i := range block {
+			block[i] = float32(d[i])
+		}
+	}
+	for r := range out {
+		out[r] = block[r*width : (r+1)*width : (r+1)*width]
+	}
+}
+
 // valueFloats returns a value's data (tensor or scalar) as float64s.
 func valueFloats(v G.Value, dst []float64) []float64 {
 	dst = dst[:0]

@@ -276,17 +276,18 @@ func (m *Model) encodeHeads(flat []float32, n int) ([][]float64, error) {
 	D, widths := m.cfg.DataDim, m.headWidths()
 	out := make([][]float64, len(widths))
 	for h, w := range widths {
-		out[h] = make([]float64, 0, n*w)
+		out[h] = make([]float64, n*w)
 	}
-	var buf []float64
-	err := m.chunks(kindEncode, n, func(g *graph, start, rows int) error {
+	err := m.parChunks(kindEncode, n, func(g *graph, start, rows int) error {
 		setRows(g.input(inX), flat[start*D:(start+rows)*D])
 		if err := g.run(); err != nil {
 			return err
 		}
+		var buf []float64
 		for h, hd := range m.qHeads() {
+			w := widths[h]
 			buf = g.read(outHead+hd.Name, buf)
-			out[h] = append(out[h], buf[:rows*widths[h]]...)
+			copy(out[h][start*w:(start+rows)*w], buf[:rows*w])
 		}
 		return nil
 	})

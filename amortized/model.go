@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"sync"
-
-	"github.com/govae/govae/nets"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/govae/govae/internal/kernels/cores"
+	"github.com/govae/govae/nets"
 )
 
 // Model is a trained or freshly initialized VAE. Its methods take and return
@@ -24,6 +27,15 @@ type Model struct {
 	decoder Net // z (or the prior's view of it) -> the likelihood's heads
 
 	mu     sync.Mutex
+	graphs map[graphKey]*graph
+	// replicas are the weights and graphs of the second and later workers
+	// of parChunks (graphs that run concurrently must not share tensors,
+	// see buildGraphOn); their weights are refreshed at every call.
+	replicas []*replica
+}
+
+type replica struct {
+	params *nets.Params
 	graphs map[graphKey]*graph
 }
 
@@ -167,22 +179,28 @@ func (m *Model) DataDim() int { return m.cfg.DataDim }
 
 // graphFor returns a cached graph; the caller holds m.mu.
 func (m *Model) graphFor(kind graphKind, batch int) (*graph, error) {
+	return m.cachedGraph(m.params, m.graphs, kind, batch)
+}
+
+// cachedGraph returns the graph of graphs for the kind and batch size,
+// building it on ps when missing; the caller holds m.mu.
+func (m *Model) cachedGraph(ps *nets.Params, graphs map[graphKey]*graph, kind graphKind, batch int) (*graph, error) {
 	k := graphKey{kind, batch}
-	if g, ok := m.graphs[k]; ok {
+	if g, ok := graphs[k]; ok {
 		return g, nil
 	}
 	// Odd batch sizes from many callers would otherwise grow the cache forever.
-	if len(m.graphs) >= 8 {
-		for k, g := range m.graphs {
+	if len(graphs) >= 8 {
+		for k, g := range graphs {
 			g.close()
-			delete(m.graphs, k)
+			delete(graphs, k)
 		}
 	}
-	g, err := m.buildGraph(kind, batch, TrainOptions{})
+	g, err := m.buildGraphOn(ps, kind, batch, TrainOptions{})
 	if err != nil {
 		return nil, err
 	}
-	m.graphs[k] = g
+	graphs[k] = g
 	return g, nil
 }
 
@@ -204,6 +222,85 @@ func (m *Model) chunks(kind graphKind, n int, fn func(g *graph, start, rows int)
 	return nil
 }
 
+// parChunks is chunks with the pieces shared out among one worker per core
+// (at most one per piece), as training's shards are: one graph runs its ops
+// one at a time, so only parallel graphs put every core to work on the
+// element-wise ops, not on the matrix products alone. Worker 0 runs on the
+// model's weights and graphs, the others on replicas refreshed from them at
+// every call. fn is called concurrently, each call on its own piece, and
+// must touch only that piece's rows. Every piece runs on a graph of the same
+// size with the same weights whichever worker takes it, and the kernels
+// give the same numbers serially and in parallel (internal/kernels/cores),
+// so the results do not depend on the number of workers.
+func (m *Model) parChunks(kind graphKind, n int, fn func(g *graph, start, rows int) error) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	size := min(n, evalChunk)
+	pieces := (n + size - 1) / size
+	workers := max(1, min(runtime.GOMAXPROCS(0), pieces))
+	graphs := make([]*graph, workers)
+	for w := range graphs {
+		var err error
+		if graphs[w], err = m.workerGraph(w, kind, size); err != nil {
+			return err
+		}
+	}
+	if workers == 1 {
+		for start := 0; start < n; start += size {
+			if err := fn(graphs[0], start, min(size, n-start)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	release := cores.Hold()
+	defer release()
+	var next atomic.Int64
+	var failed atomic.Bool
+	errs := make([]error, workers)
+	cores.Run(workers, func(w int) {
+		for !failed.Load() {
+			p := int(next.Add(1) - 1)
+			if p >= pieces {
+				return
+			}
+			start := p * size
+			if err := fn(graphs[w], start, min(size, n-start)); err != nil {
+				errs[w] = err
+				failed.Store(true)
+				return
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// workerGraph is the graph of worker w of parChunks: the model's own for
+// w = 0, else replica w's, whose weights it first sets to the model's. The
+// caller holds m.mu.
+func (m *Model) workerGraph(w int, kind graphKind, batch int) (*graph, error) {
+	if w == 0 {
+		return m.graphFor(kind, batch)
+	}
+	for len(m.replicas) < w {
+		m.replicas = append(m.replicas, &replica{graphs: map[graphKey]*graph{}})
+	}
+	r := m.replicas[w-1]
+	if r.params == nil || r.params.CopyFrom(m.params) != nil {
+		// New, or no longer shaped like the model's weights: start afresh.
+		for k, g := range r.graphs {
+			g.close()
+			delete(r.graphs, k)
+		}
+		r.params = m.params.ZerosLike()
+		if err := r.params.CopyFrom(m.params); err != nil {
+			r.params = nil
+			return nil, err
+		}
+	}
+	return m.cachedGraph(r.params, r.graphs, kind, batch)
+}
+
 // Encode returns a point summary of q(z|x) for each row of x: the mean for
 // the Gaussian families (diag, fullcov), and for flows the flow applied to
 // the base mean, f_K(...f_1(mu)) (see the package doc for why).
@@ -214,16 +311,12 @@ func (m *Model) Encode(x [][]float32) ([][]float32, error) {
 	}
 	out := make([][]float32, len(x))
 	L, D := m.cfg.Latent, m.cfg.DataDim
-	var buf []float64
-	err = m.chunks(kindEncode, len(x), func(g *graph, start, rows int) error {
+	err = m.parChunks(kindEncode, len(x), func(g *graph, start, rows int) error {
 		setRows(g.input(inX), flat[start*D:(start+rows)*D])
 		if err := g.run(); err != nil {
 			return err
 		}
-		buf = g.read(outPoint, buf)
-		for r := 0; r < rows; r++ {
-			out[start+r] = toFloat32(buf[r*L : (r+1)*L])
-		}
+		g.readRows(outPoint, out[start:start+rows], L)
 		return nil
 	})
 	return out, err
@@ -246,21 +339,17 @@ func (m *Model) decodeFlat(z []float32, n int) ([][]float32, error) {
 	})
 }
 
-// meansOf runs graphs of the kind over n rows in chunks, after fill has
-// set each chunk's inputs, and returns the mean of p(x|z) of every row.
+// meansOf runs graphs of the kind over n rows in chunks (in parallel, see
+// parChunks), after fill has set each chunk's inputs, and returns the mean
+// of p(x|z) of every row.
 func (m *Model) meansOf(kind graphKind, n int, fill func(g *graph, start, rows int)) ([][]float32, error) {
 	out := make([][]float32, n)
-	D := m.cfg.DataDim
-	var buf []float64
-	err := m.chunks(kind, n, func(g *graph, start, rows int) error {
+	err := m.parChunks(kind, n, func(g *graph, start, rows int) error {
 		fill(g, start, rows)
 		if err := g.run(); err != nil {
 			return err
 		}
-		buf = g.read(outMean, buf)
-		for r := 0; r < rows; r++ {
-			out[start+r] = toFloat32(buf[r*D : (r+1)*D])
-		}
+		g.readRows(outMean, out[start:start+rows], m.cfg.DataDim)
 		return nil
 	})
 	return out, err
@@ -313,13 +402,8 @@ func (m *Model) Sample(n int, rng *rand.Rand) ([][]float32, error) {
 // Reconstruct encodes each row, draws z ~ q(z|x) and returns the mean of p(x|z).
 func (m *Model) Reconstruct(x [][]float32, rng *rand.Rand) ([][]float32, error) {
 	out := make([][]float32, len(x))
-	D := m.cfg.DataDim
-	var buf []float64
 	err := m.evalRowsKind(kindRecon, x, rng, func(g *graph, start, rows int) {
-		buf = g.read(outMean, buf)
-		for r := 0; r < rows; r++ {
-			out[start+r] = toFloat32(buf[r*D : (r+1)*D])
-		}
+		g.readRows(outMean, out[start:start+rows], m.cfg.DataDim)
 	})
 	return out, err
 }
@@ -330,9 +414,8 @@ func (m *Model) Reconstruct(x [][]float32, rng *rand.Rand) ([][]float32, error) 
 // flow posteriors, estimated at the same draw as log q(z|x) - log p(z).
 func (m *Model) ELBO(x [][]float32, rng *rand.Rand) ([]float64, error) {
 	out := make([]float64, len(x))
-	var rec, kl []float64
 	err := m.evalRows(x, rng, func(g *graph, start, rows int) {
-		rec, kl = g.read(outRecon, rec), g.read(outKL, kl)
+		rec, kl := g.read(outRecon, nil), g.read(outKL, nil)
 		for r := 0; r < rows; r++ {
 			out[start+r] = rec[r] - kl[r]
 		}
@@ -341,7 +424,8 @@ func (m *Model) ELBO(x [][]float32, rng *rand.Rand) ([]float64, error) {
 }
 
 // evalRows validates x and runs the evaluation graph over it with noise from
-// rng, calling collect after each chunk.
+// rng, calling collect after each chunk: concurrently (see parChunks), so
+// collect must touch only the chunk's rows.
 func (m *Model) evalRows(x [][]float32, rng *rand.Rand, collect func(g *graph, start, rows int)) error {
 	return m.evalRowsKind(kindEval, x, rng, collect)
 }
@@ -365,14 +449,18 @@ func (m *Model) evalFlat(flat []float32, n int, rng *rand.Rand, collect func(g *
 
 func (m *Model) evalFlatKind(kind graphKind, flat []float32, n int, rng *rand.Rand, collect func(g *graph, start, rows int)) error {
 	D, L := m.cfg.DataDim, m.noiseWidth()
-	eps := make([]float64, min(n, evalChunk)*L)
-	return m.chunks(kind, n, func(g *graph, start, rows int) error {
+	// All the noise first, row after row: the draws the chunks took in turn
+	// when they ran one after another, whatever the chunks' order now.
+	if err := checkAlloc("evaluation", "x", n, L); err != nil {
+		return err
+	}
+	eps := make([]float64, n*L)
+	for i := range eps {
+		eps[i] = rng.NormFloat64()
+	}
+	return m.parChunks(kind, n, func(g *graph, start, rows int) error {
 		setRows(g.input(inX), flat[start*D:(start+rows)*D])
-		e := eps[:rows*L]
-		for i := range e {
-			e[i] = rng.NormFloat64()
-		}
-		setRows64(g.input(inEps), e)
+		setRows64(g.input(inEps), eps[start*L:(start+rows)*L])
 		if err := g.run(); err != nil {
 			return err
 		}
@@ -412,6 +500,7 @@ func checkRows(x [][]float32, width int, name string, check func(float32) error)
 	}
 	return flat, nil
 }
+
 
 func toFloat32(v []float64) []float32 {
 	out := make([]float32, len(v))

@@ -280,11 +280,14 @@ func klEstimates(t *testing.T, m *Model, x []float32, n int, seed uint64) (kl, l
 	for range n {
 		flat = append(flat, x...)
 	}
-	err := m.evalFlat(flat, n, rand.New(rand.NewPCG(seed, 9)), func(g *graph, _, rows int) {
-		kl = append(kl, g.read(outKL, nil)[:rows]...)
-		logq = append(logq, g.read(outLogQ, nil)[:rows]...)
-		logp = append(logp, g.read(outLogP, nil)[:rows]...)
-		analytic = g.analyticKL
+	kl, logq, logp = make([]float64, n), make([]float64, n), make([]float64, n)
+	err := m.evalFlat(flat, n, rand.New(rand.NewPCG(seed, 9)), func(g *graph, start, rows int) {
+		copy(kl[start:start+rows], g.read(outKL, nil))
+		copy(logq[start:start+rows], g.read(outLogQ, nil))
+		copy(logp[start:start+rows], g.read(outLogP, nil))
+		if start == 0 {
+			analytic = g.analyticKL
+		}
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -666,21 +666,23 @@ func (m *Model) Evaluate(b Batches, rng *rand.Rand) (Stats, error) {
 	}
 	buf := make([]float32, b.BatchSize()*b.Dim())
 	var sums Sums
-	var rec, kl []float64
 	for i := 0; i < b.NumBatches(); i++ {
 		rows, err := b.Batch(0, i, buf)
 		if err != nil {
 			return Stats{}, err
 		}
-		err = m.evalFlat(buf[:rows*b.Dim()], rows, rng, func(g *graph, _, n int) {
-			rec, kl = g.read(outRecon, rec), g.read(outKL, kl)
-			for r := 0; r < n; r++ {
-				sums.Recon += rec[r]
-				sums.KL += kl[r]
-			}
+		// Chunks may finish in any order: summed afterwards, row by row.
+		rec, kl := make([]float64, rows), make([]float64, rows)
+		err = m.evalFlat(buf[:rows*b.Dim()], rows, rng, func(g *graph, start, n int) {
+			copy(rec[start:start+n], g.read(outRecon, nil))
+			copy(kl[start:start+n], g.read(outKL, nil))
 		})
 		if err != nil {
 			return Stats{}, err
+		}
+		for r := range rows {
+			sums.Recon += rec[r]
+			sums.KL += kl[r]
 		}
 		sums.N += rows
 	}
