@@ -501,7 +501,6 @@ func checkRows(x [][]float32, width int, name string, check func(float32) error)
 	return flat, nil
 }
 
-
 func toFloat32(v []float64) []float32 {
 	out := make([]float32, len(v))
 	for i, f := range v {
