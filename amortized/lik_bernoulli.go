@@ -43,10 +43,10 @@ type bernoulliDecoded struct{ logits, mean *G.Node }
 func (d *bernoulliDecoded) LogProb(x *G.Node) *G.Node { return must(nets.BernoulliLogLik(x, d.logits)) }
 
 // Mean is sigmoid(l), added only where it is read: the tape machine runs
-// every node, and training never needs it.
+// every node, and training never needs it (nets.Sigmoid has no gradient).
 func (d *bernoulliDecoded) Mean() *G.Node {
 	if d.mean == nil {
-		d.mean = must(G.Sigmoid(d.logits))
+		d.mean = must(nets.Sigmoid(d.logits))
 	}
 	return d.mean
 }

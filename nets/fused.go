@@ -73,6 +73,17 @@ func BernoulliLogLik(x, logits *G.Node) (*G.Node, error) {
 	return G.ApplyOp(bernoulliOp{newBase()}, x, logits)
 }
 
+// Sigmoid is 1/(1 + e^-x) element-wise, with float32 exp (simd.SigmoidRow,
+// a few ulps) rather than gorgonia's, which goes through float64 exp one
+// element at a time and is most of a decoder's time when a mean is read.
+// It has no gradient: it is for outputs only (a Bernoulli's mean).
+func Sigmoid(x *G.Node) (*G.Node, error) {
+	if x.Shape().Dims() != 2 {
+		return nil, fmt.Errorf("nets: sigmoid: x has shape %v, want a (B, D) matrix", x.Shape())
+	}
+	return G.ApplyOp(sigmoidOp{newBase()}, x)
+}
+
 // opBase holds the methods every fused op shares and the node's output
 // buffer. Ops are values; the buffer is behind a pointer, so each ApplyOp
 // (one node) gets its own with newBase.
@@ -487,6 +498,43 @@ func (op bernoulliOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, e
 		bernoulliRows(s.Float64s(), x.Float64s(), l.Float64s(), rows, cols)
 	}
 	return s, nil
+}
+
+// sigmoidOp is sigmoid(x), forward only.
+type sigmoidOp struct{ opBase }
+
+func (op sigmoidOp) Arity() int                        { return 1 }
+func (op sigmoidOp) Type() hm.Type                     { return hm.NewFnType(matT(), matT()) }
+func (op sigmoidOp) String() string                    { return "sigmoidFast" }
+func (op sigmoidOp) WriteHash(h hash.Hash)             { fmt.Fprint(h, op.String()) }
+func (op sigmoidOp) Hashcode() uint32                  { return hashOf(op) }
+func (op sigmoidOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
+func (op sigmoidOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	return in[0].(tensor.Shape).Clone(), nil
+}
+
+func (op sigmoidOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
+	x, err := dense(in[0], op.String())
+	if err != nil {
+		return nil, err
+	}
+	rows, cols := x.Shape()[0], x.Shape()[1]
+	y := op.out(prealloc, x.Dtype(), rows, cols)
+	switch y.Dtype() {
+	case tensor.Float32:
+		xs, ys := x.Float32s(), y.Float32s()
+		parallelRows(rows, rows*cols, func(lo, hi int) {
+			simd.SigmoidRow(ys[lo*cols:hi*cols], xs[lo*cols:hi*cols])
+		})
+	default:
+		xs, ys := x.Float64s(), y.Float64s()
+		parallelRows(rows, rows*cols, func(lo, hi int) {
+			for i := lo * cols; i < hi*cols; i++ {
+				ys[i] = sigmoid64(xs[i])
+			}
+		})
+	}
+	return y, nil
 }
 
 func bernoulliRows(s, x, l []float64, rows, cols int) {

@@ -357,3 +357,46 @@ func TestReusedGraphMatchesFreshGraph(t *testing.T) {
 		}
 	}
 }
+
+// TestSigmoid: the fused sigmoid against the float64 formula, in both
+// dtypes, on a matrix wide enough to take the parallel path, saturated
+// logits included.
+func TestSigmoid(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	rows, cols := 4, 300
+	l := randSlice(rng, rows*cols, 6)
+	l[0], l[1], l[2] = 80, -80, 0
+	for _, dt := range []tensor.Dtype{tensor.Float64, tensor.Float32} {
+		g := G.NewGraph()
+		var back any = l
+		tol := 1e-15
+		if dt == tensor.Float32 {
+			l32 := make([]float32, len(l))
+			for i, f := range l {
+				l32[i] = float32(f)
+			}
+			back, tol = l32, 4e-7
+		}
+		ln := G.NewMatrix(g, dt, G.WithShape(rows, cols), G.WithName("l"), G.WithValue(tensor.New(tensor.WithShape(rows, cols), tensor.WithBacking(back))))
+		s, err := Sigmoid(ln)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sv G.Value
+		G.Read(s, &sv)
+		vm := G.NewTapeMachine(g)
+		if err := vm.RunAll(); err != nil {
+			t.Fatal(err)
+		}
+		vm.Close()
+		for i, got := range toF64(sv.Data()) {
+			x := l[i]
+			if dt == tensor.Float32 {
+				x = float64(float32(x))
+			}
+			if want := sigmoid64(x); math.Abs(got-want) > tol*want+0x1p-126 {
+				t.Fatalf("%v: sigmoid(%v) = %v, want %v", dt, x, got, want)
+			}
+		}
+	}
+}

@@ -39,3 +39,21 @@ func BernoulliGrad(d, x, l []float32, g float32) {
 		d[j] = g * (x[j] - Sigmoid(l[j]))
 	}
 }
+
+// SigmoidRow sets d_j = sigmoid(l_j) (as Sigmoid, accurate to a few ulps):
+// the mean of a Bernoulli with logits l.
+func SigmoidRow(d, l []float32) {
+	if len(d) != len(l) {
+		panic("simd: SigmoidRow: slices of different lengths")
+	}
+	done := 0
+	if useAVX2 {
+		done = len(l) &^ 7
+		if done > 0 {
+			sigmoidAVX2(&d[0], &l[0], done)
+		}
+	}
+	for j := done; j < len(l); j++ {
+		d[j] = Sigmoid(l[j])
+	}
+}

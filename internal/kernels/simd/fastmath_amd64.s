@@ -261,3 +261,38 @@ gradloop:
 graddone:
 	VZEROUPPER
 	RET
+
+// func sigmoidAVX2(d, l *float32, n int)
+// d = sigmoid(l) on the first n elements (a multiple of 8), as Sigmoid:
+// (l >= 0 ? 1 : e)/(1 + e), e = exp(-|l|).
+TEXT ·sigmoidAVX2(SB), NOSPLIT, $0-24
+	MOVQ d+0(FP), DX
+	MOVQ l+8(FP), DI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS fmk<>+480(SB), Y15
+	VBROADCASTSS fmk<>+484(SB), Y14
+	VBROADCASTSS fmk<>+488(SB), Y13
+	VBROADCASTSS fmk<>+492(SB), Y12
+	VBROADCASTSS fmk<>+496(SB), Y11
+	VBROADCASTSS fmk<>+500(SB), Y10
+	VBROADCASTSS fmk<>+504(SB), Y9
+
+sigloop:
+	CMPQ CX, $8
+	JL   sigdone
+	VMOVUPS (DI), Y1                 // l
+	EXPNEG
+	VXORPS  Y2, Y2, Y2
+	VCMPPS  $0x1D, Y2, Y1, Y3        // l >= 0
+	VBLENDVPS Y3, Y9, Y6, Y4         // numerator: 1 or e
+	VADDPS  Y6, Y9, Y5               // 1 + e
+	VDIVPS  Y5, Y4, Y4               // sigmoid(l)
+	VMOVUPS Y4, (DX)
+	ADDQ $32, DX
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP  sigloop
+
+sigdone:
+	VZEROUPPER
+	RET

@@ -128,6 +128,36 @@ func TestVectorMatchesScalar(t *testing.T) {
 	}
 }
 
+// TestSigmoidRow: the vector body agrees with the scalar Sigmoid to an ulp
+// on rows long enough to have both, and SigmoidRow's values stay within a
+// few ulps of float64's sigmoid, saturating to 0 and 1 at the ends.
+func TestSigmoidRow(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 9))
+	for trial := range 500 {
+		n := 1 + rng.IntN(40)
+		l, d := make([]float32, n), make([]float32, n)
+		for j := range l {
+			l[j] = float32(rng.NormFloat64() * math.Pow(10, float64(rng.IntN(5)-2)))
+		}
+		SigmoidRow(d, l)
+		for j := range d {
+			s := Sigmoid(l[j])
+			if math.Abs(float64(d[j]-s)) > 1.2e-7*float64(s) {
+				t.Fatalf("trial %d: SigmoidRow[%d] = %v, Sigmoid %v (l = %v)", trial, j, d[j], s, l[j])
+			}
+			if want := sigmoid64(float64(l[j])); math.Abs(float64(d[j])-want) > 4e-7*want+0x1p-126 { // 0 below float32's normal range
+				t.Fatalf("trial %d: SigmoidRow[%d] = %v, float64 sigmoid %v (l = %v)", trial, j, d[j], want, l[j])
+			}
+		}
+	}
+	l := []float32{-1e5, -200, -90, 0, 20, 90, 1e5, 0}
+	d := make([]float32, len(l))
+	SigmoidRow(d, l)
+	if d[0] != 0 || d[1] != 0 || d[3] != 0.5 || d[5] != 1 || d[6] != 1 {
+		t.Fatalf("SigmoidRow(%v) = %v, want 0 0 ~0 0.5 ~1 1 1 0.5", l, d)
+	}
+}
+
 func BenchmarkBernoulliRow(b *testing.B) {
 	x, l := testRows(rand.New(rand.NewPCG(1, 1)), 784*128)
 	var s float32

@@ -21,6 +21,11 @@ func bernoulliRowAVX2(x, l *float32, n int) float32
 //go:noescape
 func bernoulliGradAVX2(d, x, l *float32, n int, scale float32)
 
+// sigmoidAVX2 is SigmoidRow on the first n elements, n a multiple of 8.
+//
+//go:noescape
+func sigmoidAVX2(d, l *float32, n int)
+
 // addAVX2 is Add on the first n elements, n a multiple of 8.
 //
 //go:noescape

@@ -8,6 +8,7 @@ func adamAVX2(w, g, m, v *float32, n int, c *AdamConsts) { panic("unreachable") 
 
 func bernoulliRowAVX2(x, l *float32, n int) float32        { panic("unreachable") }
 func bernoulliGradAVX2(d, x, l *float32, n int, g float32) { panic("unreachable") }
+func sigmoidAVX2(d, l *float32, n int)                     { panic("unreachable") }
 
 func addAVX2(dst, src *float32, n int)                   { panic("unreachable") }
 func allBelowAVX2(x *float32, n int, limit float32) bool { panic("unreachable") }
