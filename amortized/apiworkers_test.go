@@ -51,6 +51,7 @@ func TestAPIWorkersGiveIdenticalOutputs(t *testing.T) {
 	for _, cfg := range []Config{
 		smallConfig("float32", Bernoulli),
 		{DataDim: 12, Hidden: []int{9}, Latent: 3, Posterior: "planar:2", Prior: "mog:3", Likelihood: Gaussian, Dtype: "float64"},
+		{DataDim: 12, Hidden: []int{9}, Latent: 3, Posterior: "mixture:3"}, // stratified: Reconstruct's z is its plain draw
 	} {
 		m, err := New(cfg, 4)
 		if err != nil {

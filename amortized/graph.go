@@ -20,7 +20,7 @@ const (
 	kindDecode                  // z -> mean of p(x|z)
 	kindLogW                    // x, q's heads, eps -> z, log p(x|z), log importance weight
 	kindSample                  // the prior's noise -> z ~ p(z) and the mean of p(x|z)
-	kindRecon                   // kindEval and the mean of p(x|z) (a pixel likelihood's mean costs 256 terms a value: not in every evaluation)
+	kindRecon                   // x, eps -> the mean of p(x|z) at z ~ q(z|x), nothing else (Reconstruct, Impute)
 )
 
 // Names of a graph's inputs and outputs. Inputs are bound once to tensors
@@ -240,14 +240,18 @@ func (m *Model) buildGraphOn(ps *nets.Params, kind graphKind, batch int, opts Tr
 			gr.out[outHead+name] = h
 		}
 		gr.out[outPoint] = bd.bindQ(heads, x).Point()
-	case kindEval, kindRecon:
+	case kindRecon:
+		// The z of kindEval's terms (a stratified q's too, see terms.Z),
+		// without the terms: the tape machine runs every node of a graph.
+		x := gr.newInput(bd, inX, batch, D)
+		eps := gr.newInput(bd, inEps, batch, m.noiseWidth())
+		z, _ := bd.bindQ(bd.encodeData(x), x).Sample(eps)
+		gr.out[outMean] = bd.decode(z).Mean()
+	case kindEval:
 		x := gr.newInput(bd, inX, batch, D)
 		eps := gr.newInput(bd, inEps, batch, m.noiseWidth())
 		t := bd.newTerms(draw{heads: bd.encodeData(x), x: x, eps: eps})
 		gr.out[outRecon] = t.Recon()
-		if kind == kindRecon {
-			gr.out[outMean] = t.decoded().Mean()
-		}
 		gr.out[outLogQ], gr.out[outLogP] = t.LogQ(), t.LogP()
 		kl := t.KL()
 		gr.out[outKL], gr.analyticKL = kl.row, kl.analytic

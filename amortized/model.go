@@ -430,7 +430,7 @@ func (m *Model) evalRows(x [][]float32, rng *rand.Rand, collect func(g *graph, s
 	return m.evalRowsKind(kindEval, x, rng, collect)
 }
 
-// evalRowsKind is evalRows on the graph kind (kindEval, or kindRecon for the mean).
+// evalRowsKind is evalRows on the graph kind (kindEval, or kindRecon for the mean alone).
 func (m *Model) evalRowsKind(kind graphKind, x [][]float32, rng *rand.Rand, collect func(g *graph, start, rows int)) error {
 	if rng == nil {
 		return errors.New("amortized: rng is nil")
