@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/govae/govae/flows"
+	G "gorgonia.org/gorgonia"
 )
 
 // The three Sylvester flows of van den Berg, Hasenclever, Tomczak & Welling
@@ -116,6 +117,59 @@ func (f sylvesterFamily) Bind(b *Builder, in QInput) Posterior {
 	default:
 		flow, err = flows.NewTriangularSylvesterStack(h["flow.p"], L, f.steps)
 	}
+	if err != nil {
+		b.Fail(err)
+	}
+	return flowPosterior{base: newDiagGauss(b, in), flow: flow}
+}
+
+// The orthogonal and Householder variants' Q depends on the row's heads
+// alone, and orthogonalizing it (Björck's iteration) is most of the cost of
+// a step: with q given per row (log p(x)'s k samples) it is computed once
+// per row as the prepared head "flow.Q" (K·L·M values, step k's L×M Q
+// row-major) instead of once per sample. The triangular variant has no Q
+// to prepare: its prepared heads are its heads.
+
+func (f sylvesterFamily) PreparedHeads(c Config) []Head {
+	hs := f.Heads(c)
+	if f.variant == SylvesterTriangular {
+		return hs
+	}
+	L, M, K := c.Latent, f.m, f.steps
+	return append(gaussHeads(L), Head{Name: "flow.Q", Width: K * L * M}, hs[len(hs)-1])
+}
+
+func (f sylvesterFamily) PrepareHeads(b *Builder, h HeadValues) HeadValues {
+	L := b.Config().Latent
+	out := HeadValues{}
+	for name, v := range h {
+		out[name] = v
+	}
+	var q *G.Node
+	var err error
+	switch f.variant {
+	case Sylvester:
+		q, err = flows.OrthogonalStackQ(h["flow.q"], L, f.m, f.steps)
+		delete(out, "flow.q")
+	case SylvesterHouseholder:
+		q, err = flows.HouseholderStackQ(h["flow.v"], L, f.h, f.steps)
+		delete(out, "flow.v")
+	default:
+		return out
+	}
+	if err != nil {
+		b.Fail(err)
+	}
+	out["flow.Q"] = q
+	return out
+}
+
+func (f sylvesterFamily) BindPrepared(b *Builder, in QInput) Posterior {
+	if f.variant == SylvesterTriangular {
+		return f.Bind(b, in)
+	}
+	h := in.Heads
+	flow, err := flows.NewSylvesterStackWithQ(h["flow.Q"], h["flow.p"], b.Config().Latent, f.m, f.steps)
 	if err != nil {
 		b.Fail(err)
 	}

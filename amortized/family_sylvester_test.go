@@ -1,6 +1,8 @@
 package amortized
 
 import (
+	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -45,6 +47,42 @@ func TestNewFamilyForms(t *testing.T) {
 		_, err := c.Normalize()
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), `posterior "`+tc.in+`"`) {
 			t.Errorf("%q: err = %v, want it to name the value and say %q", tc.in, err, tc.want)
+		}
+	}
+}
+
+// plainFamily hides a family's HeadPreparer methods.
+type plainFamily struct{ Family }
+
+// TestSylvesterPreparedLogLikelihood: log p(x) with Q computed once per row
+// (HeadPreparer) is, bit for bit, log p(x) with Q computed for every sample
+// in the samples' graph, as it was before.
+func TestSylvesterPreparedLogLikelihood(t *testing.T) {
+	for _, post := range []string{"sylvester:2:3", "sylvester:2", "sylvester-householder:2:2", "sylvester-triangular:2"} {
+		for _, dt := range []string{"float32", "float64"} {
+			cfg := Config{DataDim: 12, Hidden: []int{9}, Latent: 4, Posterior: post, Dtype: dt}
+			m, err := New(cfg, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := m.family.(HeadPreparer); !ok {
+				t.Fatalf("%s: not a HeadPreparer", post)
+			}
+			x := rowsOf(synthetic(30, 12, 4), 12)
+			prepared, err := m.LogLikelihood(x, 25, rand.New(rand.NewPCG(1, 2)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.family = plainFamily{m.family}
+			perSample, err := m.LogLikelihood(x, 25, rand.New(rand.NewPCG(1, 2)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range prepared {
+				if math.Float64bits(prepared[i]) != math.Float64bits(perSample[i]) || math.IsNaN(prepared[i]) {
+					t.Fatalf("%s %s row %d: log p(x) %v with Q once per row, %v with Q per sample", post, dt, i, prepared[i], perSample[i])
+				}
+			}
 		}
 	}
 }

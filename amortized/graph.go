@@ -21,6 +21,8 @@ const (
 	kindLogW                    // x, q's heads, eps -> z, log p(x|z), log importance weight
 	kindSample                  // the prior's noise -> z ~ p(z) and the mean of p(x|z)
 	kindRecon                   // x, eps -> the mean of p(x|z) at z ~ q(z|x), nothing else (Reconstruct, Impute)
+	kindPrepHeads               // x -> a HeadPreparer family's prepared heads
+	kindLogWPrep                // kindLogW on prepared heads
 )
 
 // Names of a graph's inputs and outputs. Inputs are bound once to tensors
@@ -255,14 +257,19 @@ func (m *Model) buildGraphOn(ps *nets.Params, kind graphKind, batch int, opts Tr
 		gr.out[outLogQ], gr.out[outLogP] = t.LogQ(), t.LogP()
 		kl := t.KL()
 		gr.out[outKL], gr.analyticKL = kl.row, kl.analytic
-	case kindLogW:
+	case kindPrepHeads:
+		x := gr.newInput(bd, inX, batch, D)
+		for name, h := range m.family.(HeadPreparer).PrepareHeads(bd, bd.encodeData(x)) {
+			gr.out[outHead+name] = h
+		}
+	case kindLogW, kindLogWPrep:
 		x := gr.newInput(bd, inX, batch, D)
 		heads := HeadValues{}
-		for _, hd := range m.family.Heads(m.cfg) {
+		for _, hd := range m.logWHeads(kind) {
 			heads[hd.Name] = gr.newInput(bd, inHead+hd.Name, batch, hd.Width)
 		}
 		eps := gr.newInput(bd, inEps, batch, m.noiseWidth())
-		t := bd.newTerms(draw{heads: heads, x: x, eps: eps})
+		t := bd.newTerms(draw{heads: heads, x: x, eps: eps, prepared: kind == kindLogWPrep})
 		gr.out[outZ], gr.out[outRecon], gr.out[outLogW] = t.Z(), t.Recon(), t.LogW()
 	case kindTrain:
 		if err := bd.trainGraph(gr, opts); err != nil {

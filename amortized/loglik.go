@@ -198,7 +198,12 @@ func (m *Model) logLikelihood(x [][]float32, k, R int, rng *rand.Rand) (ll, se, 
 	// flow parameters and context included) are fed to the kindLogW graph
 	// for every chunk of samples, which is far cheaper than rerunning the
 	// encoder for each sample.
-	q, err := m.encodeHeads(flat, n)
+	encKind, lwKind := kindEncode, kindLogW
+	if _, ok := m.family.(HeadPreparer); ok {
+		encKind, lwKind = kindPrepHeads, kindLogWPrep
+	}
+	heads := m.logWHeads(lwKind)
+	q, err := m.headsOf(encKind, heads, flat, n)
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
@@ -232,13 +237,13 @@ func (m *Model) logLikelihood(x [][]float32, k, R int, rng *rand.Rand) (ll, se, 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			g, err := m.buildGraphOn(copies[w], kindLogW, size, TrainOptions{})
+			g, err := m.buildGraphOn(copies[w], lwKind, size, TrainOptions{})
 			if err != nil {
 				errs[w] = err
 				return
 			}
 			defer g.close()
-			buf := newLogWBuffers(size, D, L, m.qHeads())
+			buf := newLogWBuffers(size, D, L, heads)
 			for {
 				u := int(next.Add(1) - 1)
 				if u >= units {
@@ -273,25 +278,41 @@ func (m *Model) logLikelihood(x [][]float32, k, R int, rng *rand.Rand) (ll, se, 
 // encodeHeads runs the encoder on n validated rows and returns each head's
 // values, row-major, in the model's head order.
 func (m *Model) encodeHeads(flat []float32, n int) ([][]float64, error) {
-	D, widths := m.cfg.DataDim, m.headWidths()
-	out := make([][]float64, len(widths))
-	for h, w := range widths {
-		out[h] = make([]float64, n*w)
+	return m.headsOf(kindEncode, m.qHeads(), flat, n)
+}
+
+// headsOf runs graphs of the kind (kindEncode, or kindPrepHeads for the
+// prepared heads) on n validated rows and returns the heads' values,
+// row-major, in the order of heads.
+func (m *Model) headsOf(kind graphKind, heads []Head, flat []float32, n int) ([][]float64, error) {
+	D := m.cfg.DataDim
+	out := make([][]float64, len(heads))
+	for h, hd := range heads {
+		out[h] = make([]float64, n*hd.Width)
 	}
-	err := m.parChunks(kindEncode, n, func(g *graph, start, rows int) error {
+	err := m.parChunks(kind, n, func(g *graph, start, rows int) error {
 		setRows(g.input(inX), flat[start*D:(start+rows)*D])
 		if err := g.run(); err != nil {
 			return err
 		}
 		var buf []float64
-		for h, hd := range m.qHeads() {
-			w := widths[h]
+		for h, hd := range heads {
+			w := hd.Width
 			buf = g.read(outHead+hd.Name, buf)
 			copy(out[h][start*w:(start+rows)*w], buf[:rows*w])
 		}
 		return nil
 	})
 	return out, err
+}
+
+// logWHeads are the heads a graph of the kind (kindLogW or kindLogWPrep)
+// takes as inputs, in order.
+func (m *Model) logWHeads(kind graphKind) []Head {
+	if kind == kindLogWPrep {
+		return m.family.(HeadPreparer).PreparedHeads(m.cfg)
+	}
+	return m.qHeads()
 }
 
 // qHeads are the encoder's heads, in order.

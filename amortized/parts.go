@@ -90,6 +90,20 @@ type Family interface {
 	Bind(b *Builder, in QInput) Posterior
 }
 
+// HeadPreparer is implemented by a Family whose Bind first maps some heads,
+// row by row, through work that depends on nothing else (the Sylvester
+// flows' Q). LogLikelihood then does that work once per row of x, in the
+// encoder's graph, and feeds the result to the graph of the k importance
+// samples instead of redoing it for every sample.
+type HeadPreparer interface {
+	// PreparedHeads are the heads BindPrepared takes, in order.
+	PreparedHeads(c Config) []Head
+	// PrepareHeads maps the encoder's heads to the PreparedHeads.
+	PrepareHeads(b *Builder, heads HeadValues) HeadValues
+	// BindPrepared is Bind on prepared heads: the same posterior.
+	BindPrepared(b *Builder, in QInput) Posterior
+}
+
 // QInput is what a family's q(z|x) is built from in one graph.
 type QInput struct {
 	Heads HeadValues // the encoder's heads, one row per example or sample

@@ -43,6 +43,8 @@ type draw struct {
 	xs    *G.Node    // data per sample (rep != nil)
 	eps   *G.Node    // noise per sample; nil when z is given
 	z     *G.Node    // given z (score estimator): no gradient flows through it
+	// prepared: heads are a HeadPreparer's prepared heads (one sample per example)
+	prepared bool
 }
 
 // terms are one draw's terms, built lazily.
@@ -78,7 +80,11 @@ func (bd *Builder) bindQ(heads HeadValues, x *G.Node) Posterior {
 // newTerms draws z as d says and returns its terms.
 func (bd *Builder) newTerms(d draw) *terms {
 	t := &terms{bd: bd, xs: d.x}
-	t.qB = bd.bindQ(d.heads, d.x)
+	if d.prepared {
+		t.qB = bd.m.family.(HeadPreparer).BindPrepared(bd, QInput{Heads: d.heads, X: d.x})
+	} else {
+		t.qB = bd.bindQ(d.heads, d.x)
+	}
 	t.q = t.qB
 	if d.rep != nil {
 		rh := HeadValues{}

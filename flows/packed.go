@@ -160,6 +160,54 @@ func NewHouseholderSylvesterStack(v, p *G.Node, L, H, K int) (Flow, error) {
 	return newSylvesterStack("Householder Sylvester", v, p, L, L, K, H*L, householderQMap{L: L, H: H, N: K})
 }
 
+// OrthogonalStackQ is the Q of [NewOrthogonalSylvesterStack] for qRaw: the K
+// raw L×M matrices of every row orthogonalized, in qRaw's layout. With
+// [NewSylvesterStackWithQ] it lets a caller that runs the stack on many z
+// per row (importance sampling) orthogonalize once per row.
+func OrthogonalStackQ(qRaw *G.Node, L, M, K int) (*G.Node, error) {
+	if M <= 0 || M > L || K <= 0 {
+		return nil, fmt.Errorf("flows: orthogonal Sylvester Q: L = %d, M = %d, K = %d, want 1 ≤ M ≤ L and K ≥ 1", L, M, K)
+	}
+	return stackQ("orthogonal Sylvester", qRaw, K, L*M, orthoMap{L: L, M: M, N: K})
+}
+
+// HouseholderStackQ is the Q of [NewHouseholderSylvesterStack] for v: per
+// row, K L×L matrices (row-major, side by side), each the product of its
+// step's H reflections.
+func HouseholderStackQ(v *G.Node, L, H, K int) (*G.Node, error) {
+	if L <= 0 || H <= 0 || K <= 0 {
+		return nil, fmt.Errorf("flows: Householder Sylvester Q: L = %d, H = %d, K = %d, want all ≥ 1", L, H, K)
+	}
+	return stackQ("Householder Sylvester", v, K, H*L, householderQMap{L: L, H: H, N: K})
+}
+
+func stackQ(kind string, qIn *G.Node, K, qWidth int, qMap rowMap) (*G.Node, error) {
+	if qIn == nil || qIn.Shape().Dims() != 2 || qIn.Shape()[1] != K*qWidth {
+		return nil, fmt.Errorf("flows: %s stack Q input has shape %v, want (B, %d) (%d steps of %d)", kind, shapeOf(qIn), K*qWidth, K, qWidth)
+	}
+	q, err := applyRowMap(qMap, qIn)
+	if err != nil {
+		return nil, fmt.Errorf("flows: %s stack: %w", kind, err)
+	}
+	return q, nil
+}
+
+// NewSylvesterStackWithQ is K [Sylvester] steps on dimension L whose Q, of
+// shape (B, K·L·M) with step k's L×M matrix at columns [kLM, (k+1)LM), is
+// used as given: it must have orthonormal columns, as [OrthogonalStackQ]
+// and [HouseholderStackQ] (M = L) return. p is as for
+// [NewOrthogonalSylvesterStack]. The stacks are the same maths as
+// NewOrthogonalSylvesterStack and NewHouseholderSylvesterStack with Q
+// computed outside.
+func NewSylvesterStackWithQ(q, p *G.Node, L, M, K int) (Flow, error) {
+	if M <= 0 || M > L {
+		return nil, fmt.Errorf("flows: Sylvester stack with Q: M = %d, want 1 ≤ M ≤ L = %d", M, L)
+	}
+	return newSylvesterStack("Sylvester (Q given)", q, p, L, M, K, L*M, nil)
+}
+
+// newSylvesterStack builds the stack on Q = qMap(qIn), or on Q = qIn when
+// qMap is nil.
 func newSylvesterStack(kind string, qIn, p *G.Node, L, M, K, qWidth int, qMap rowMap) (Flow, error) {
 	width := M*M + 3*M
 	switch {
@@ -172,9 +220,12 @@ func newSylvesterStack(kind string, qIn, p *G.Node, L, M, K, qWidth int, qMap ro
 	case qIn.Graph() != p.Graph() || qIn.Dtype() != p.Dtype():
 		return nil, fmt.Errorf("flows: %s stack: Q input and parameters are not in one graph and dtype", kind)
 	}
-	q, err := applyRowMap(qMap, qIn)
-	if err != nil {
-		return nil, fmt.Errorf("flows: %s stack: %w", kind, err)
+	q := qIn
+	if qMap != nil {
+		var err error
+		if q, err = applyRowMap(qMap, qIn); err != nil {
+			return nil, fmt.Errorf("flows: %s stack: %w", kind, err)
+		}
 	}
 	ps := packedSteps{L: L, widths: []int{K * L * M, K * width}}
 	var ss []step

@@ -531,3 +531,62 @@ func TestSylvesterShapeErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestSylvesterStackWithQ: the stacks on a Q computed apart
+// (OrthogonalStackQ, HouseholderStackQ, then NewSylvesterStackWithQ) give the
+// stacks' own outputs and log-determinants bit for bit.
+func TestSylvesterStackWithQ(t *testing.T) {
+	const B, L, M, H, K = 3, 5, 3, 2, 2
+	rng := rand.New(rand.NewPCG(4, 4))
+	z := randn(rng, B*L, 1)
+	for _, c := range []struct {
+		name     string
+		m, qw    int
+		own      func(q, p *G.Node) (flows.Flow, error)
+		computeQ func(q *G.Node) (*G.Node, error)
+	}{
+		{"orthogonal", M, L * M, func(q, p *G.Node) (flows.Flow, error) { return flows.NewOrthogonalSylvesterStack(q, p, L, M, K) },
+			func(q *G.Node) (*G.Node, error) { return flows.OrthogonalStackQ(q, L, M, K) }},
+		{"householder", L, H * L, func(v, p *G.Node) (flows.Flow, error) { return flows.NewHouseholderSylvesterStack(v, p, L, H, K) },
+			func(v *G.Node) (*G.Node, error) { return flows.HouseholderStackQ(v, L, H, K) }},
+	} {
+		raw, p := randn(rng, B*K*c.qw, 1), randn(rng, B*K*(c.m*c.m+3*c.m), 0.5)
+		var outs [2][]float64
+		for i := range outs {
+			r := newRig(t)
+			qn, pn := r.input(raw, B, K*c.qw), r.input(p, B, K*(c.m*c.m+3*c.m))
+			var f flows.Flow
+			var err error
+			if i == 0 {
+				f, err = c.own(qn, pn)
+			} else {
+				var q *G.Node
+				if q, err = c.computeQ(qn); err == nil {
+					f, err = flows.NewSylvesterStackWithQ(q, pn, L, c.m, K)
+				}
+			}
+			if err != nil {
+				t.Fatal(c.name, err)
+			}
+			out, ld, err := f.Forward(r.input(z, B, L))
+			if err != nil {
+				t.Fatal(c.name, err)
+			}
+			r.watch(out, ld)
+			r.run()
+			outs[i] = append(r.get(out), r.get(ld)...)
+		}
+		for j := range outs[0] {
+			if math.Float64bits(outs[0][j]) != math.Float64bits(outs[1][j]) {
+				t.Fatalf("%s: value %d: %v from the stack, %v with Q apart", c.name, j, outs[0][j], outs[1][j])
+			}
+		}
+	}
+	r := newRig(t)
+	if _, err := flows.OrthogonalStackQ(r.input(make([]float64, B*7), B, 7), L, M, K); err == nil || !strings.Contains(err.Error(), "want (B, 30)") {
+		t.Errorf("a raw Q of the wrong width: err = %v", err)
+	}
+	if _, err := flows.NewSylvesterStackWithQ(r.input(make([]float64, B*K*L*M), B, K*L*M), r.input(make([]float64, B*K*(M*M+3*M)), B, K*(M*M+3*M)), L, L+1, K); err == nil {
+		t.Error("M > L accepted")
+	}
+}
