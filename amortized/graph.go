@@ -14,15 +14,15 @@ import (
 type graphKind int
 
 const (
-	kindTrain  graphKind = iota // x, eps, w, beta -> loss and its gradient
-	kindEval                    // x, eps -> per-row reconstruction term, KL, log weights
-	kindEncode                  // x -> the encoder's heads and q's point summary
-	kindDecode                  // z -> mean of p(x|z)
-	kindLogW                    // x, q's heads, eps -> z, log p(x|z), log importance weight
-	kindSample                  // the prior's noise -> z ~ p(z) and the mean of p(x|z)
-	kindRecon                   // x, eps -> the mean of p(x|z) at z ~ q(z|x), nothing else (Reconstruct, Impute)
-	kindPrepHeads               // x -> a HeadPreparer family's prepared heads
-	kindLogWPrep                // kindLogW on prepared heads
+	kindTrain     graphKind = iota // x, eps, w, beta -> loss and its gradient
+	kindEval                       // x, eps -> per-row reconstruction term, KL, log weights
+	kindEncode                     // x -> the encoder's heads and q's point summary
+	kindDecode                     // z -> mean of p(x|z)
+	kindLogW                       // x, q's heads, eps -> z, log p(x|z), log importance weight
+	kindSample                     // the prior's noise -> z ~ p(z) and the mean of p(x|z)
+	kindRecon                      // x, eps -> the mean of p(x|z) at z ~ q(z|x), nothing else (Reconstruct, Impute)
+	kindPrepHeads                  // x -> a HeadPreparer family's prepared heads
+	kindLogWPrep                   // kindLogW on prepared heads
 )
 
 // Names of a graph's inputs and outputs. Inputs are bound once to tensors
