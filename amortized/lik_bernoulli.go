@@ -32,6 +32,8 @@ func (bernoulli) CheckValue(v float32) error {
 	return nil
 }
 
+func (bernoulli) valueRange() (lo, hi float32) { return 0, 1 }
+
 func (bernoulli) Bind(b *Builder, heads HeadValues) Decoded {
 	return &bernoulliDecoded{logits: heads["logits"]}
 }

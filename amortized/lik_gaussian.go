@@ -22,8 +22,9 @@ func (gaussianLik) String() string { return Gaussian }
 func (gaussianLik) Heads(c Config) []Head {
 	return []Head{{Name: "mean", Width: c.DataDim}, {Name: "var", Width: c.DataDim}}
 }
-func (gaussianLik) Preprocess() Preprocessing { return PreprocessGrey }
-func (gaussianLik) CheckValue(float32) error  { return nil } // any finite value
+func (gaussianLik) Preprocess() Preprocessing    { return PreprocessGrey }
+func (gaussianLik) CheckValue(float32) error     { return nil } // any finite value
+func (gaussianLik) valueRange() (lo, hi float32) { return -math.MaxFloat32, math.MaxFloat32 }
 
 func (l gaussianLik) Bind(b *Builder, heads HeadValues) Decoded {
 	mean := must(G.Sigmoid(heads["mean"]))

@@ -471,12 +471,33 @@ func (m *Model) evalFlatKind(kind graphKind, flat []float32, n int, rng *rand.Ra
 
 // checkData validates x as model input and flattens it.
 func (m *Model) checkData(x [][]float32) ([]float32, error) {
+	if r, ok := m.lik.(valueRange); ok {
+		lo, hi := r.valueRange()
+		return checkRowsIn(x, m.cfg.DataDim, "x", lo, hi, m.lik.CheckValue)
+	}
 	return checkRows(x, m.cfg.DataDim, "x", m.lik.CheckValue)
+}
+
+// valueRange is implemented by a Likelihood whose CheckValue accepts every
+// value in [lo, hi] (finite bounds): rows of such values are accepted after
+// two comparisons a value rather than a call.
+type valueRange interface {
+	valueRange() (lo, hi float32)
 }
 
 // checkRows flattens rows of the given width, rejecting ragged rows and
 // non-finite values, and values check (if not nil) rejects.
 func checkRows(x [][]float32, width int, name string, check func(float32) error) ([]float32, error) {
+	if check == nil {
+		return checkRowsIn(x, width, name, -math.MaxFloat32, math.MaxFloat32, nil)
+	}
+	return checkRowsIn(x, width, name, 1, 0, check) // an empty range: every value goes through check
+}
+
+// checkRowsIn is checkRows for a check that accepts every value in [lo, hi]:
+// only rows with a value outside go through the tests value by value (which
+// name the first bad one).
+func checkRowsIn(x [][]float32, width int, name string, lo, hi float32, check func(float32) error) ([]float32, error) {
 	if len(x) == 0 {
 		return nil, fmt.Errorf("amortized: %s has no rows", name)
 	}
@@ -485,20 +506,32 @@ func checkRows(x [][]float32, width int, name string, check func(float32) error)
 		if len(row) != width {
 			return nil, fmt.Errorf("amortized: %s row %d has %d values, want %d", name, i, len(row), width)
 		}
-		for j, v := range row {
-			f := float64(v)
-			if math.IsNaN(f) || math.IsInf(f, 0) {
-				return nil, fmt.Errorf("amortized: %s[%d][%d] = %v, want a finite value", name, i, j, v)
-			}
-			if check != nil {
-				if err := check(v); err != nil {
-					return nil, fmt.Errorf("amortized: %s[%d][%d] = %v, %w", name, i, j, v, err)
+		if !allIn(row, lo, hi) {
+			for j, v := range row {
+				f := float64(v)
+				if math.IsNaN(f) || math.IsInf(f, 0) {
+					return nil, fmt.Errorf("amortized: %s[%d][%d] = %v, want a finite value", name, i, j, v)
+				}
+				if check != nil {
+					if err := check(v); err != nil {
+						return nil, fmt.Errorf("amortized: %s[%d][%d] = %v, %w", name, i, j, v, err)
+					}
 				}
 			}
 		}
 		flat = append(flat, row...)
 	}
 	return flat, nil
+}
+
+// allIn reports whether every value is in [lo, hi] (false at a NaN).
+func allIn(v []float32, lo, hi float32) bool {
+	for _, f := range v {
+		if !(f >= lo && f <= hi) {
+			return false
+		}
+	}
+	return true
 }
 
 func toFloat32(v []float64) []float32 {
