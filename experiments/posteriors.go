@@ -32,8 +32,9 @@ package main
 // mixture:5 at 0.13-0.7 times that; log p(x) at k = 1000 took 10-50 s per
 // model for most families, 50-100 s for sylvester-householder:4:4,
 // 140-240 s for mixture:5 and 160-260 s for sylvester:4:10 (its
-// evaluation graph orthogonalizes the per-image Q anew for each of the k
-// samples).
+// evaluation graph then orthogonalized the per-image Q anew for each of the
+// k samples; it is now done once per image, about 5 times faster at
+// k = 100: BENCHMARKS.md).
 // Quick run: 500 training images of the data root's MNIST and
 // Fashion-MNIST, 1 epoch, 50 test images, k = 20; families not implemented
 // yet are listed as not available (a full run refuses).
