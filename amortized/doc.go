@@ -168,7 +168,8 @@
 // L x M matrix (head flow.q, K L M, Björck's iteration; M = L when
 // omitted), a product of H reflections (head flow.v, K H L; M = L), or the
 // identity / reversal permutation on alternate steps (M = L). Monte Carlo
-// KL, no score estimator; point f_K(...f_1(mu)).
+// KL, no score estimator; point f_K(...f_1(mu)). log p(x) computes Q once
+// per image (head flow.Q, K L M) and shares it among the k samples.
 //
 // "mixture:C": q(z|x) = sum_c pi_c N(mu_c, diag exp(lv_c)), pi =
 // softmax(mix.logits) (C, zero at the start), heads mix.mean and
@@ -365,7 +366,9 @@
 // encoder runs once per image; its head values (every family's parameters
 // of q, flow parameters and IAF context included) are then fed to the
 // sampling graph for each chunk of samples, so the cost per sample is the
-// flow and the decoder, not the encoder. Chunks are combined by a streaming
+// flow and the decoder, not the encoder; a family's per-image work on its
+// heads ([HeadPreparer]: the Sylvester flows' Q) is done there too, once
+// per image rather than once per sample. Chunks are combined by a streaming
 // log-sum-exp (bounded memory for any k, k = 5000 included), on all cores,
 // with the noise of (image, sample) drawn from its own stream so results do
 // not depend on scheduling. [Model.LogLikelihoodSE] adds the delta-method

@@ -16,6 +16,8 @@ import (
 
 // Model is a trained or freshly initialized VAE. Its methods take and return
 // plain slices; they are safe for concurrent use (calls are serialized).
+// A call on more rows than one chunk (500) spreads the chunks over the
+// cores, with the same results on any number of them.
 type Model struct {
 	cfg    Config
 	params *nets.Params
