@@ -169,6 +169,16 @@ GLOBL fmk<>(SB), RODATA|NOPTR, $512
 	VMULPS  Y4, Y6, Y6;  \
 	VANDNPS Y6, Y3, Y6
 
+// SIGMOID sets Y4 = sigmoid(l) for l in Y1, as Sigmoid: (l >= 0 ? 1 : e)/(1 + e),
+// e = exp(-|l|); it clobbers what EXPNEG does and Y2-Y6.
+#define SIGMOID \
+	EXPNEG; \
+	VXORPS  Y2, Y2, Y2; \
+	VCMPPS  $0x1D, Y2, Y1, Y3; \
+	VBLENDVPS Y3, Y9, Y6, Y4; \
+	VADDPS  Y6, Y9, Y5; \
+	VDIVPS  Y5, Y4, Y4
+
 // func bernoulliRowAVX2(x, l *float32, n int) float32
 // Sum over the first n elements (a multiple of 8) of x l - softplus(l),
 // softplus(l) = max(l, 0) + log1p(exp(-|l|)), step by step as Softplus.
@@ -240,12 +250,7 @@ gradloop:
 	CMPQ CX, $8
 	JL   graddone
 	VMOVUPS (DI), Y1                 // l
-	EXPNEG
-	VXORPS  Y2, Y2, Y2
-	VCMPPS  $0x1D, Y2, Y1, Y3        // l >= 0
-	VBLENDVPS Y3, Y9, Y6, Y4         // numerator: 1 or e
-	VADDPS  Y6, Y9, Y5               // 1 + e
-	VDIVPS  Y5, Y4, Y4               // sigmoid(l)
+	SIGMOID
 	VMOVUPS (SI), Y5
 	VSUBPS  Y4, Y5, Y5               // x - sigmoid
 	VMULPS  Y5, Y0, Y5               // g (x - sigmoid)
@@ -273,12 +278,7 @@ sigloop:
 	CMPQ CX, $8
 	JL   sigdone
 	VMOVUPS (DI), Y1                 // l
-	EXPNEG
-	VXORPS  Y2, Y2, Y2
-	VCMPPS  $0x1D, Y2, Y1, Y3        // l >= 0
-	VBLENDVPS Y3, Y9, Y6, Y4         // numerator: 1 or e
-	VADDPS  Y6, Y9, Y5               // 1 + e
-	VDIVPS  Y5, Y4, Y4               // sigmoid(l)
+	SIGMOID
 	VMOVUPS Y4, (DX)
 	ADDQ $32, DX
 	ADDQ $32, DI
