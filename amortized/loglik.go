@@ -314,11 +314,14 @@ type logWBuffers struct {
 	lw         []float64
 	heads      []Head
 	D, L, size int
+	pcg        rand.PCG   // the noise stream of the current sample
+	rng        *rand.Rand // reads pcg
 }
 
 func newLogWBuffers(size, D, L int, heads []Head) *logWBuffers {
 	b := &logWBuffers{ep: make([]float64, size*L), item: make([]int, 0, size),
 		heads: heads, D: D, L: L, size: size}
+	b.rng = rand.New(&b.pcg)
 	for _, hd := range heads {
 		b.q = append(b.q, make([]float64, size*hd.Width))
 	}
@@ -351,9 +354,9 @@ func (b *logWBuffers) runUnit(g *graph, flat []float32, q [][]float64, seeds []u
 				w := hd.Width
 				copy(b.q[h][i*w:(i+1)*w], q[h][row*w:(row+1)*w])
 			}
-			r := rand.New(rand.NewPCG(seeds[row], uint64(s)))
+			b.pcg.Seed(seeds[row], uint64(s)) // as rand.NewPCG(seeds[row], s), without allocating
 			for j := range L {
-				b.ep[i*L+j] = r.NormFloat64()
+				b.ep[i*L+j] = b.rng.NormFloat64()
 			}
 			b.item = append(b.item, row)
 		}
