@@ -2,8 +2,15 @@ package amortized
 
 import (
 	"math/rand/v2"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/govae/govae/internal/kernels/cores"
+	"github.com/govae/govae/internal/kernels/gemm"
+	"gonum.org/v1/gonum/blas"
 )
 
 // BenchmarkTrainStepReference times one Adam step of the reference model
@@ -53,6 +60,77 @@ func BenchmarkLogLikelihoodK1000(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(20*b.N)/b.Elapsed().Seconds(), "images/s")
+}
+
+// BenchmarkLogLikelihoodGEMM measures log p(x) against the arithmetic
+// limit of its decoder passes (issue 20: at least 0.8). Each iteration
+// times LogLikelihood on 20 images with k = 1000 (20,000 passes of z
+// through the decoder, 20-400-784) and then the decoder's two matrix
+// products alone for as many rows, with the project's GEMM on the same
+// shapes as the log p(x) graph's (chunks of 500 rows, 500x20 times 20x400
+// and 500x400 times 400x784), one worker per core as in LogLikelihood. It
+// reports each side's GFLOP/s of those products (643,200 flops per pass;
+// the encoder, run once per image, adds 0.1%) and x_gemm, log p(x)'s speed
+// as a fraction of the products', measured side by side.
+func BenchmarkLogLikelihoodGEMM(b *testing.B) {
+	const n, k, chunk = 20, 1000, evalChunk
+	m, err := New(ReferenceConfig(), 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	x := rowsOf(synthetic(n, 784, 1), 784)
+	cfg := m.Config()
+	L, H, D := cfg.Latent, cfg.Hidden[0], cfg.DataDim
+	flops := 2 * float64(n*k) * float64(L*H+H*D)
+	workers := runtime.GOMAXPROCS(0)
+	type buffers struct{ z, w1, h, w2, out []float32 }
+	bufs := make([]buffers, workers)
+	rng := rand.New(rand.NewPCG(1, 2))
+	fill := func(v []float32) []float32 {
+		for i := range v {
+			v[i] = float32(rng.NormFloat64())
+		}
+		return v
+	}
+	for w := range bufs {
+		bufs[w] = buffers{fill(make([]float32, chunk*L)), fill(make([]float32, L*H)), fill(make([]float32, chunk*H)),
+			fill(make([]float32, H*D)), make([]float32, chunk*D)}
+	}
+	products := func() {
+		release := cores.Hold() // serial kernels inside each worker, as in LogLikelihood
+		defer release()
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() {
+				bf := bufs[w]
+				for next.Add(1) <= n*k/chunk {
+					gemm.Sgemm(blas.NoTrans, blas.NoTrans, chunk, H, L, 1, bf.z, L, bf.w1, H, 0, bf.h, H)
+					gemm.Sgemm(blas.NoTrans, blas.NoTrans, chunk, D, H, 1, bf.h, H, bf.w2, D, 0, bf.out, D)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	products()
+	if _, err := m.LogLikelihood(x, k, rand.New(rand.NewPCG(1, 1))); err != nil {
+		b.Fatal(err)
+	}
+	var tLL, tGEMM time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		t0 := time.Now()
+		if _, err := m.LogLikelihood(x, k, rand.New(rand.NewPCG(1, 1))); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		products()
+		tLL, tGEMM = tLL+t1.Sub(t0), tGEMM+time.Since(t1)
+	}
+	b.ReportMetric(float64(n*b.N)/tLL.Seconds(), "images/s")
+	b.ReportMetric(flops*float64(b.N)/tLL.Seconds()/1e9, "GFLOP/s")
+	b.ReportMetric(flops*float64(b.N)/tGEMM.Seconds()/1e9, "GEMM-GFLOP/s")
+	b.ReportMetric(tGEMM.Seconds()/tLL.Seconds(), "x_gemm")
 }
 
 // BenchmarkTrainStepPosterior times one Adam step of the reference model

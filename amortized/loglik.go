@@ -329,18 +329,21 @@ func (m *Model) headWidths() []int {
 
 // logWBuffers are one worker's input buffers for a kindLogW graph.
 type logWBuffers struct {
-	x          []float32
+	x          []float32   // the rows when the graph's input is not float32
 	q          [][]float64 // per head, size rows of its width
 	ep         []float64
 	item       []int // row of each filled item
 	lw         []float64
 	heads      []Head
 	D, L, size int
+	pcg        rand.PCG   // the noise stream of the current sample
+	rng        *rand.Rand // reads pcg
 }
 
 func newLogWBuffers(size, D, L int, heads []Head) *logWBuffers {
-	b := &logWBuffers{x: make([]float32, size*D), ep: make([]float64, size*L), item: make([]int, 0, size),
+	b := &logWBuffers{ep: make([]float64, size*L), item: make([]int, 0, size),
 		heads: heads, D: D, L: L, size: size}
+	b.rng = rand.New(&b.pcg)
 	for _, hd := range heads {
 		b.q = append(b.q, make([]float64, size*hd.Width))
 	}
@@ -355,23 +358,36 @@ func (b *logWBuffers) runUnit(g *graph, flat []float32, q [][]float64, seeds []u
 	D, L := b.D, b.L
 	total := (r1 - r0) * k
 	for start := 0; start < total; start += b.size {
+		// Each row is repeated k times: in float32 straight into the
+		// graph's input, not through b.x (a copy of 3 KB per sample).
+		xs, direct := g.input(inX).Value().Data().([]float32)
+		if !direct || len(xs) < b.size*D {
+			if b.x == nil {
+				b.x = make([]float32, b.size*D)
+			}
+			xs, direct = b.x, false
+		}
 		b.item = b.item[:0]
 		for t := start; t < min(start+b.size, total); t++ {
 			row, s := r0+t/k, t%k
 			i := len(b.item)
-			copy(b.x[i*D:(i+1)*D], flat[row*D:(row+1)*D])
+			copy(xs[i*D:(i+1)*D], flat[row*D:(row+1)*D])
 			for h, hd := range b.heads {
 				w := hd.Width
 				copy(b.q[h][i*w:(i+1)*w], q[h][row*w:(row+1)*w])
 			}
-			r := rand.New(rand.NewPCG(seeds[row], uint64(s)))
+			b.pcg.Seed(seeds[row], uint64(s)) // as rand.NewPCG(seeds[row], s), without allocating
 			for j := range L {
-				b.ep[i*L+j] = r.NormFloat64()
+				b.ep[i*L+j] = b.rng.NormFloat64()
 			}
 			b.item = append(b.item, row)
 		}
 		used := len(b.item)
-		setRows(g.input(inX), b.x[:used*D])
+		if direct {
+			clear(xs[used*D:])
+		} else {
+			setRows(g.input(inX), b.x[:used*D])
+		}
 		for h, hd := range b.heads {
 			setRows64(g.input(inHead+hd.Name), b.q[h][:used*hd.Width])
 		}

@@ -230,6 +230,15 @@ func (op denseOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error
 				simd.BiasRelu(ys[i*N:(i+1)*N], bs)
 			}
 		})
+	case y.Dtype() == tensor.Float32 && op.act == "":
+		// A linear layer (a decoder's logits): the bias in AVX2, the same
+		// sums as the scalar loop's.
+		ys, bs := y.Float32s(), b.Float32s()
+		parallelRows(B, B*N, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				simd.Add(ys[i*N:(i+1)*N], bs)
+			}
+		})
 	case y.Dtype() == tensor.Float32:
 		biasAct(y.Float32s(), b.Float32s(), B, N, op.act, simd.Softplus)
 	default:

@@ -3,6 +3,7 @@ package tape
 import (
 	"errors"
 	"reflect"
+	"runtime"
 	"unsafe"
 
 	G "gorgonia.org/gorgonia"
@@ -27,6 +28,13 @@ func New(vm G.VM) (*Machine, error) {
 		return nil, errors.New("tape: not a gorgonia tape machine")
 	}
 	ptr := (*[2]unsafe.Pointer)(unsafe.Pointer(&vm))[1] // the interface's data word: the *tapeMachine
+	// The pinned gorgonia's finalizer releases CUDA contexts and is empty
+	// in this build, but while set it keeps the machine and all it reaches
+	// (the graph, its values, a copy of the weights) alive for one more
+	// collection after the machine is dropped, and the heap's goal grows
+	// with them: a new graph per call of log p(x) made the live heap grow
+	// with the number of calls.
+	runtime.SetFinalizer(vm, nil)
 	return &Machine{vm: vm, m: ptr, errc: make(chan error, 1), done: make(chan struct{}, 1)}, nil
 }
 

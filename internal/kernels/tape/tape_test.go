@@ -1,8 +1,10 @@
 package tape
 
 import (
+	"runtime"
 	"strings"
 	"testing"
+	"weak"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -57,5 +59,33 @@ func TestRunMatchesRunAll(t *testing.T) {
 	}
 	if _, err := New(G.NewLispMachine(g)); err == nil {
 		t.Fatal("a lisp machine was accepted")
+	}
+}
+
+// TestMachineFreedInOneCollection: what a machine reaches (its graph, the
+// graph's values) must go in the first collection after it is dropped.
+// gorgonia gives every tape machine a finalizer (empty without CUDA), and
+// an object with a finalizer keeps all it reaches alive for one more
+// collection: with a new graph per call (log p(x), each with a copy of the
+// weights) the live heap then grew with the number of calls.
+func TestMachineFreedInOneCollection(t *testing.T) {
+	build := func() weak.Pointer[tensor.Dense] {
+		g := G.NewGraph()
+		xv := tensor.New(tensor.WithShape(64, 64), tensor.WithBacking(make([]float64, 64*64)))
+		x := G.NewMatrix(g, tensor.Float64, G.WithShape(64, 64), G.WithValue(xv))
+		G.Must(G.Sum(G.Must(G.Tanh(x))))
+		m, err := New(G.NewTapeMachine(g))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Run(); err != nil {
+			t.Fatal(err)
+		}
+		return weak.Make(xv)
+	}
+	p := build()
+	runtime.GC()
+	if p.Value() != nil {
+		t.Fatal("the graph's input is still alive one collection after its machine was dropped")
 	}
 }

@@ -42,13 +42,13 @@ func weightDraws(m *amortized.Model, given int) (int, error) {
 // standard error from the spread of the draws (which contains the z
 // sampling's). It fills r's ELBO, KL and log p(x) timing fields and returns
 // the per-image log p(x) and standard errors.
-func evalDraws(ctx context.Context, m *amortized.Model, loader *data.Loader, x [][]float32, cfg Config, draws int, r *Report, out io.Writer) (ll, se []float64, err error) {
+func evalDraws(ctx context.Context, m *amortized.Model, loader *data.Loader, x rowSource, cfg Config, draws int, r *Report, out io.Writer) (ll, se []float64, err error) {
 	wd, err := m.NewWeightDraws(rand.New(rand.NewPCG(cfg.Seed, 3)).Uint64())
 	if err != nil {
 		return nil, nil, err
 	}
 	rngE, rngL := rand.New(rand.NewPCG(cfg.Seed, 1)), rand.New(rand.NewPCG(cfg.Seed, 2))
-	per := make([][]float64, len(x)) // log phat(x|theta_s), one per draw
+	per := make([][]float64, x.len) // log phat(x|theta_s), one per draw
 	var llSec float64
 	for s := range draws {
 		if ctx.Err() != nil {
@@ -80,9 +80,9 @@ func evalDraws(ctx context.Context, m *amortized.Model, loader *data.Loader, x [
 			se = lse // the importance sampling's error alone: one draw has no spread
 		}
 	}
-	ll = make([]float64, len(x))
+	ll = make([]float64, x.len)
 	if draws > 1 {
-		se = make([]float64, len(x))
+		se = make([]float64, x.len)
 	}
 	for i, v := range per {
 		if draws > 1 {

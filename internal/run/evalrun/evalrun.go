@@ -67,6 +67,7 @@ import (
 	"github.com/govae/govae/data"
 	"github.com/govae/govae/internal/atomicfile"
 	"github.com/govae/govae/internal/cli"
+	"github.com/govae/govae/internal/memstat"
 	"github.com/govae/govae/internal/progress"
 )
 
@@ -236,10 +237,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	x, err := loader.Rows(0)
-	if err != nil {
-		return nil, err
-	}
+	x := loaderRows(loader)
 	r := &Report{Checkpoint: cfg.Checkpoint, Dataset: ds.Name, DataDir: ds.Dir, Split: cfg.Split, N: n,
 		Binarization: binName, K: cfg.K, Seed: cfg.Seed, Latent: m.LatentDim(), Posterior: m.Config().Posterior,
 		KLMethod: KLMethod(m), Prior: runinfo.PriorName(m.Config())}
@@ -277,6 +275,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, err
 		}
 		r.ELBO, r.Recon, r.KL = st.ELBO, st.Recon, st.KL
+		// As in training: the images are held throughout, so they are
+		// kept out of the collector's headroom (now that the model's
+		// graphs are built).
+		memstat.SetGCExcluding(uint64(len(split.Images.Pix)))
 		llStart := time.Now()
 		if est, err = logLikelihood(ctx, m, x, cfg.K, cfg.Replicates, rand.New(rand.NewPCG(cfg.Seed, 2)), out); err != nil {
 			return nil, err
@@ -358,7 +360,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 // over the rows of x (Burda et al. 2015), with Encode's point summary as
 // E_q[z|x].
 func ActiveUnits(m *amortized.Model, x [][]float32) (int, error) {
-	per, err := activeUnitsByLayer(context.Background(), m, x)
+	per, err := activeUnitsByLayer(context.Background(), m, sliceRows(x))
 	n := 0
 	for _, a := range per {
 		n += a
@@ -369,20 +371,23 @@ func ActiveUnits(m *amortized.Model, x [][]float32) (int, error) {
 // ActiveUnitsByLayer is ActiveUnits per stochastic layer of m
 // (Model.LatentLayers), z1 first.
 func ActiveUnitsByLayer(m *amortized.Model, x [][]float32) ([]int, error) {
-	return activeUnitsByLayer(context.Background(), m, x)
+	return activeUnitsByLayer(context.Background(), m, sliceRows(x))
 }
 
-func activeUnitsByLayer(ctx context.Context, m *amortized.Model, x [][]float32) ([]int, error) {
+func activeUnitsByLayer(ctx context.Context, m *amortized.Model, x rowSource) ([]int, error) {
 	var mu [][]float32
-	for i := 0; i < len(x); i += encodeChunk {
-		if ctx.Err() != nil {
-			return nil, ErrInterrupted
+	err := x.each(ctx, func(_ int, rows [][]float32) error {
+		for i := 0; i < len(rows); i += encodeChunk {
+			z, err := m.Encode(rows[i:min(i+encodeChunk, len(rows))])
+			if err != nil {
+				return err
+			}
+			mu = append(mu, z...)
 		}
-		z, err := m.Encode(x[i:min(i+encodeChunk, len(x))])
-		if err != nil {
-			return nil, err
-		}
-		mu = append(mu, z...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	layers := m.LatentLayers()
 	active := make([]int, len(layers))
@@ -408,39 +413,46 @@ func activeUnitsByLayer(ctx context.Context, m *amortized.Model, x [][]float32) 
 // logLikelihood runs Model.LogLikelihoodEstimate in slices of rows to show
 // progress and honour cancellation; the per-row noise streams come from rng
 // in row order, so slicing does not change the numbers. A slice holds about
-// llChunk samples (one row at least); when ctx is cancelled during one,
+// llChunk samples (one row at least, and at most a batch of x's); when ctx
+// is cancelled during one,
 // logLikelihood returns at once and leaves the slice to finish in the
 // background (the process is about to exit: amortized has no context to
 // stop it).
-func logLikelihood(ctx context.Context, m *amortized.Model, x [][]float32, k, R int, rng *rand.Rand, out io.Writer) (*amortized.LLEstimate, error) {
+func logLikelihood(ctx context.Context, m *amortized.Model, x rowSource, k, R int, rng *rand.Rand, out io.Writer) (*amortized.LLEstimate, error) {
 	step := max(1, llChunk/k)
-	bar := progress.New(out, int64(len(x)), fmt.Sprintf("log p(x), k = %d", k), progress.WithUnit("images"))
+	bar := progress.New(out, int64(x.len), fmt.Sprintf("log p(x), k = %d", k), progress.WithUnit("images"))
 	defer bar.Finish()
 	type result struct {
 		e   *amortized.LLEstimate
 		err error
 	}
 	all := &amortized.LLEstimate{}
-	for i := 0; i < len(x); i += step {
-		if ctx.Err() != nil {
-			return nil, ErrInterrupted
+	err := x.each(ctx, func(_ int, rows [][]float32) error {
+		for i := 0; i < len(rows); i += step {
+			if ctx.Err() != nil {
+				return ErrInterrupted
+			}
+			done := make(chan result, 1)
+			go func(rows [][]float32) {
+				e, err := m.LogLikelihoodEstimate(rows, k, R, rng)
+				done <- result{e, err}
+			}(rows[i:min(i+step, len(rows))])
+			var r result
+			select {
+			case r = <-done:
+			case <-ctx.Done():
+				return ErrInterrupted
+			}
+			if r.err != nil {
+				return r.err
+			}
+			all.Append(r.e)
+			bar.Add(int64(len(r.e.LogPx)))
 		}
-		done := make(chan result, 1)
-		go func(rows [][]float32) {
-			e, err := m.LogLikelihoodEstimate(rows, k, R, rng)
-			done <- result{e, err}
-		}(x[i:min(i+step, len(x))])
-		var r result
-		select {
-		case r = <-done:
-		case <-ctx.Done():
-			return nil, ErrInterrupted
-		}
-		if r.err != nil {
-			return nil, r.err
-		}
-		all.Append(r.e)
-		bar.Add(int64(len(r.e.LogPx)))
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return all, nil
 }
