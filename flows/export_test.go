@@ -5,3 +5,6 @@ var (
 	PlanarNodes = planarNodes
 	RadialNodes = radialNodes
 )
+
+// FuseIAFStep switches the fused IAF step (iafStepOp) on and off.
+var FuseIAFStep = &fuseIAFStep

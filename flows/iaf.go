@@ -158,6 +158,16 @@ func (bf boundIAF) Forward(z *G.Node) (out, logDet *G.Node, err error) {
 	}
 	defer catch(&err, "IAF")
 
+	if fuseIAFStep && len(f.made.Layers) == 2 && f.context > 0 && f.made.Act == nets.ReLU {
+		l0, l1 := f.made.Layers[0], f.made.Layers[1]
+		ws := []*G.Node{bf.b.Node(l0.WeightName()), bf.b.Node(l0.BiasName()), bf.b.Node(f.ctx.WeightName()),
+			bf.b.Node(f.ctx.BiasName()), bf.b.Node(l1.WeightName()), bf.b.Node(l1.BiasName())}
+		packed, err := newIAFStep(f, ws, z, bf.h)
+		if err != nil {
+			return nil, nil, err
+		}
+		return splitGate(packed, f.dim)
+	}
 	// The MADE, layer by layer, with the context added to the first
 	// layer's pre-activation.
 	x := z
@@ -181,10 +191,15 @@ func (bf boundIAF) Forward(z *G.Node) (out, logDet *G.Node, err error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("flows: IAF: %w", err)
 	}
-	if out, err = split(packed, 0, f.dim, f.dim+1, false); err != nil {
+	return splitGate(packed, f.dim)
+}
+
+// splitGate splits the gate's packed (B, D+1) output into f(z) and log|det|.
+func splitGate(packed *G.Node, D int) (out, logDet *G.Node, err error) {
+	if out, err = split(packed, 0, D, D+1, false); err != nil {
 		return nil, nil, err
 	}
-	if logDet, err = split(packed, f.dim, f.dim+1, f.dim+1, true); err != nil {
+	if logDet, err = split(packed, D, D+1, D+1, true); err != nil {
 		return nil, nil, err
 	}
 	return out, logDet, nil
@@ -199,8 +214,12 @@ func (bf boundIAF) Forward(z *G.Node) (out, logDet *G.Node, err error) {
 // The forward pass rounds as the node-by-node gate it replaces did, in the
 // graph's dtype with gorgonia's softplus and sigmoid (and math32's exp in
 // float32), so that models give the values they gave before bit for bit
-// (checkpoints' version-1 fixture). The backward pass is in float64, of
-// that function (softplus' derivative 1 above its threshold).
+// (checkpoints' version-1 fixture). It leaves σ, 1 - σ and d log σ/da in
+// its work for the backward pass (a resumer), which then needs no
+// transcendental function: recomputing them in float64 was half of an IAF
+// step's cost beyond diag's. The backward pass is in float64, of the
+// function forward computes (softplus' derivative 1 above its threshold);
+// in float32 it uses forward's float32 σ and 1 - σ.
 type iafGate struct {
 	D   int
 	f32 bool
@@ -209,29 +228,41 @@ type iafGate struct {
 func (g iafGate) String() string  { return fmt.Sprintf("iafGate(%d,f32=%t)", g.D, g.f32) }
 func (g iafGate) inWidths() []int { return []int{2 * g.D, g.D} }
 func (g iafGate) outWidth() int   { return g.D + 1 }
-func (g iafGate) workSize() int   { return 0 }
+func (g iafGate) workSize() int   { return 3 * g.D } // σ, 1 - σ, d log σ/da
 
-func (g iafGate) forward(in [][]float64, out, _ []float64) error {
+func (g iafGate) forward(in [][]float64, out, work []float64) error {
 	x, z := in[0], in[1]
+	D := g.D
 	if g.f32 {
 		var logDet float32
 		for j, zj := range z {
-			na := -(float32(x[g.D+j]) + IAFForgetBias)
+			na := -(float32(x[D+j]) + IAFForgetBias)
 			ls := -softplus32(na)
-			out[j] = float64(float32(math32.Exp(ls)*float32(zj)) + float32(sigmoid32(na)*float32(x[j])))
+			sigma, om := math32.Exp(ls), sigmoid32(na)
+			out[j] = float64(float32(sigma*float32(zj)) + float32(om*float32(x[j])))
 			logDet = float32(logDet + ls)
+			dls := om // softplus32 is the identity above 14
+			if na > 14 {
+				dls = 1
+			}
+			work[j], work[D+j], work[2*D+j] = float64(sigma), float64(om), float64(dls)
 		}
-		out[g.D] = float64(logDet)
+		out[D] = float64(logDet)
 		return nil
 	}
 	var logDet float64
 	for j, zj := range z {
-		na := -(x[g.D+j] + IAFForgetBias)
+		na := -(x[D+j] + IAFForgetBias)
 		ls := -softplus(na)
-		out[j] = float64(math.Exp(ls)*zj) + float64(sigmoid64(na)*x[j])
+		sigma, om := math.Exp(ls), sigmoid64(na)
+		out[j] = float64(sigma*zj) + float64(om*x[j])
 		logDet += ls
+		if na > 19 { // sigmoid64 rounds to 1 there; the gradient keeps 1 - σ's own value
+			om = 1 / (1 + math.Exp(-na))
+		}
+		work[j], work[D+j], work[2*D+j] = sigma, om, softplusDeriv(na)
 	}
-	out[g.D] = logDet
+	out[D] = logDet
 	return nil
 }
 
@@ -267,21 +298,29 @@ func sigmoid64(x float64) float64 {
 	return 1.0 / (1.0 + math.Exp(-x))
 }
 
-func (g iafGate) backward(in [][]float64, _, gout []float64, gin [][]float64, _ []float64) error {
+func (g iafGate) backward(in [][]float64, out, gout []float64, gin [][]float64, work []float64) error {
+	o := make([]float64, len(out))
+	if err := g.forward(in, o, work); err != nil {
+		return err
+	}
+	return g.resume(in, out, gout, gin, work)
+}
+
+// resume is backward with forward's σ, 1 - σ and d log σ/da in work.
+func (g iafGate) resume(in [][]float64, _, gout []float64, gin [][]float64, work []float64) error {
 	x, z := in[0], in[1]
 	gx, gz := gin[0], gin[1]
-	gl := gout[g.D]
+	D := g.D
+	gl := gout[D]
 	for j, zj := range z {
-		a := x[g.D+j] + IAFForgetBias
-		sigma := math.Exp(-softplus(-a))
-		om := 1 / (1 + math.Exp(a))
+		sigma, om, dls := work[j], work[D+j], work[2*D+j]
 		gj := gout[j]
 		gz[j] += gj * sigma
 		gx[j] += gj * om
 		gls := gl + gj*zj*sigma // σ = exp(log σ)
 		gom := gj * x[j]
-		// d log σ/da = softplus'(-a); d(1-σ)/da = -(1-σ)σ' with the sigmoid's own σ' = 1 - (1-σ).
-		gx[g.D+j] += gls*softplusDeriv(-a) - gom*om*(1-om)
+		// d(1-σ)/da = -(1-σ)σ' with the sigmoid's own σ' = 1 - (1-σ).
+		gx[D+j] += gls*dls - gom*om*(1-om)
 	}
 	return nil
 }
