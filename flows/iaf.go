@@ -237,8 +237,9 @@ func (g iafGate) forward(in [][]float64, out, work []float64) error {
 		var logDet float32
 		for j, zj := range z {
 			na := -(float32(x[D+j]) + IAFForgetBias)
-			ls := -softplus32(na)
-			sigma, om := math32.Exp(ls), sigmoid32(na)
+			sp, om := softplusSigmoid32(na)
+			ls := -sp
+			sigma := math32.Exp(ls)
 			out[j] = float64(float32(sigma*float32(zj)) + float32(om*float32(x[j])))
 			logDet = float32(logDet + ls)
 			dls := om // softplus32 is the identity above 14
@@ -276,6 +277,27 @@ func softplus32(x float32) float32 {
 		return x
 	}
 	return float32(math.Log1p(math.Exp(float64(x))))
+}
+
+// softplusSigmoid32 is (softplus32(x), sigmoid32(x)) bit for bit, with
+// one exponential where the two take one each: sigmoid32 computes
+// 1/(1+e^-x) in float64 and rounds; v = 1/(1 + 1/e^x) differs from that
+// float64 value by a few units in the last place (each of exp, 1/·, 1+·
+// and the division is within an ulp), so where v's neighbourhood of
+// relative width 2^-40 rounds to one float32, that float32 is sigmoid32's.
+// Elsewhere (about one value in 2^16) it calls sigmoid32.
+func softplusSigmoid32(x float32) (sp, sg float32) {
+	if x <= -88 || x > 14 {
+		return softplus32(x), sigmoid32(x)
+	}
+	e := math.Exp(float64(x))
+	sp = float32(math.Log1p(e))
+	v := 1 / (1 + 1/e)
+	const eps = 1.0 / (1 << 40)
+	if lo := float32(v * (1 - eps)); lo == float32(v*(1+eps)) {
+		return sp, lo
+	}
+	return sp, sigmoid32(x)
 }
 
 func sigmoid32(x float32) float32 {
