@@ -100,7 +100,7 @@ func (op concatOp) Hashcode() uint32                  { return hashOf(op) }
 func (op concatOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
 
 func (op concatOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
-	ds, err := denseAll(in, op.String())
+	ds, err := denseAll(in, op)
 	if err != nil {
 		return nil, err
 	}
@@ -209,7 +209,7 @@ func (op splitOp) Hashcode() uint32                               { return hashO
 func (op splitOp) Do(in ...G.Value) (G.Value, error)              { return op.UsePreallocDo(nil, in...) }
 
 func (op splitOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
-	a, err := dense(in[0], op.String())
+	a, err := dense(in[0], op)
 	if err != nil {
 		return nil, err
 	}

@@ -330,7 +330,7 @@ func (op im2colOp) DiffWRT(int) []bool                { return []bool{!op.noGrad
 func (op im2colOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
 
 func (op im2colOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
-	x, err := dense(in[0], op.String())
+	x, err := dense(in[0], op)
 	if err != nil {
 		return nil, err
 	}
@@ -369,7 +369,7 @@ func (op col2imOp) Hashcode() uint32                  { return hashOf(op) }
 func (op col2imOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
 
 func (op col2imOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
-	c, err := dense(in[0], op.String())
+	c, err := dense(in[0], op)
 	if err != nil {
 		return nil, err
 	}
@@ -412,7 +412,7 @@ func (op permuteOp) DiffWRT(int) []bool                { return []bool{!op.noGra
 func (op permuteOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
 
 func (op permuteOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
-	x, err := dense(in[0], op.String())
+	x, err := dense(in[0], op)
 	if err != nil {
 		return nil, err
 	}
@@ -468,7 +468,7 @@ func (op convOutOp) DiffWRT(int) []bool                { return []bool{!op.dataI
 func (op convOutOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
 
 func (op convOutOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
-	ds, err := denseAll(in, op.String())
+	ds, err := denseAll(in, op)
 	if err != nil {
 		return nil, err
 	}
@@ -607,7 +607,7 @@ func (op gemmOp) Hashcode() uint32                  { return hashOf(op) }
 func (op gemmOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
 
 func (op gemmOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
-	ds, err := denseAll(in, op.String())
+	ds, err := denseAll(in, op)
 	if err != nil {
 		return nil, err
 	}
@@ -641,7 +641,7 @@ func (op chanSumOp) Hashcode() uint32                  { return hashOf(op) }
 func (op chanSumOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
 
 func (op chanSumOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
-	a, err := dense(in[0], op.String())
+	a, err := dense(in[0], op)
 	if err != nil {
 		return nil, err
 	}

@@ -119,8 +119,9 @@ func (b opBase) out(prealloc G.Value, dt tensor.Dtype, shape ...int) *tensor.Den
 	return tensor.New(tensor.Of(dt), tensor.WithShape(shape...))
 }
 
-// dense returns v as a contiguous dense tensor.
-func dense(v G.Value, what string) (*tensor.Dense, error) {
+// dense returns v as a contiguous dense tensor. what (the op) is formatted
+// only on error: ops run every step, and Sprintf was a visible cost.
+func dense(v G.Value, what fmt.Stringer) (*tensor.Dense, error) {
 	d, ok := v.(*tensor.Dense)
 	if !ok {
 		return nil, fmt.Errorf("nets: %s: got %T, want a dense tensor", what, v)
@@ -132,7 +133,7 @@ func dense(v G.Value, what string) (*tensor.Dense, error) {
 	return d, nil
 }
 
-func denseAll(vs []G.Value, what string) ([]*tensor.Dense, error) {
+func denseAll(vs []G.Value, what fmt.Stringer) ([]*tensor.Dense, error) {
 	ds := make([]*tensor.Dense, len(vs))
 	for i, v := range vs {
 		d, err := dense(v, what)
@@ -203,7 +204,7 @@ func (op denseOp) DiffWRT(int) []bool                { return []bool{!op.dataInp
 func (op denseOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
 
 func (op denseOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
-	ds, err := denseAll(in, op.String())
+	ds, err := denseAll(in, op)
 	if err != nil {
 		return nil, err
 	}
@@ -303,7 +304,7 @@ func (op actGradOp) Hashcode() uint32                  { return hashOf(op) }
 func (op actGradOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
 
 func (op actGradOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
-	ds, err := denseAll(in, op.String())
+	ds, err := denseAll(in, op)
 	if err != nil {
 		return nil, err
 	}
@@ -374,7 +375,7 @@ func (op matTNOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 }
 
 func (op matTNOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
-	ds, err := denseAll(in, op.String())
+	ds, err := denseAll(in, op)
 	if err != nil {
 		return nil, err
 	}
@@ -400,7 +401,7 @@ func (op matNTOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 }
 
 func (op matNTOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
-	ds, err := denseAll(in, op.String())
+	ds, err := denseAll(in, op)
 	if err != nil {
 		return nil, err
 	}
@@ -425,7 +426,7 @@ func (op colSumOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 }
 
 func (op colSumOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
-	a, err := dense(in[0], op.String())
+	a, err := dense(in[0], op)
 	if err != nil {
 		return nil, err
 	}
@@ -468,7 +469,7 @@ func (op bernoulliOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 }
 
 func (op bernoulliOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
-	ds, err := denseAll(in, op.String())
+	ds, err := denseAll(in, op)
 	if err != nil {
 		return nil, err
 	}
@@ -524,7 +525,7 @@ func (op bernoulliGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 }
 
 func (op bernoulliGradOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
-	ds, err := denseAll(in, op.String())
+	ds, err := denseAll(in, op)
 	if err != nil {
 		return nil, err
 	}
