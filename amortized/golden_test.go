@@ -27,9 +27,10 @@ import (
 // it to the Jacobian and finite-difference gradients). They were re-recorded
 // again when the gate's backward pass began to reuse forward's σ and 1 - σ
 // (in float32 models their float32 values, where it recomputed them in
-// float64) instead of 5 exponentials per element; the IAF step becoming one
-// fused op (flows' iafStepOp) changed nothing more: its forward values and
-// gradients are the nodes' bit for bit.
+// float64) instead of 5 exponentials per element; the IAF steps becoming one
+// fused op (flows' iafChainOp) changed nothing more: its forward values are
+// the nodes' bit for bit, and so are its gradients but for the order in
+// which the steps' context gradients are summed (2 terms here: commutative).
 // GOVAE_PRINT_GOLDEN=1 prints the current hashes.
 var goldenWeights = []struct {
 	name string

@@ -6,5 +6,5 @@ var (
 	RadialNodes = radialNodes
 )
 
-// FuseIAFStep switches the fused IAF step (iafStepOp) on and off.
+// FuseIAFStep switches the fused IAF chain (iafChainOp) on and off.
 var FuseIAFStep = &fuseIAFStep

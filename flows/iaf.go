@@ -130,43 +130,14 @@ type boundIAF struct {
 
 // Forward implements [Flow].
 func (bf boundIAF) Forward(z *G.Node) (out, logDet *G.Node, err error) {
+	if err := bf.check(z); err != nil {
+		return nil, nil, err
+	}
 	f := bf.f
-	name := f.made.Layers[0].Name // name.made.0, for errors
-	if bf.b == nil {
-		return nil, nil, fmt.Errorf("flows: IAF %s: nil binding", name)
-	}
-	if z == nil || z.Shape().Dims() != 2 || z.Shape()[1] != f.dim {
-		return nil, nil, fmt.Errorf("flows: IAF z has shape %v, want (B, %d)", shapeOf(z), f.dim)
-	}
-	if z.Dtype() != bf.b.Dtype() {
-		return nil, nil, fmt.Errorf("flows: IAF z has dtype %v, the parameters %v", z.Dtype(), bf.b.Dtype())
-	}
-	if z.Graph() != bf.b.Graph() {
-		return nil, nil, fmt.Errorf("flows: IAF z is not in the binding's graph")
-	}
-	B := z.Shape()[0]
-	switch {
-	case f.context == 0 && bf.h != nil:
-		return nil, nil, fmt.Errorf("flows: IAF context h given (shape %v) to a step built without context", bf.h.Shape())
-	case f.context > 0:
-		if err := checkParam("IAF context h", bf.h, B, f.context); err != nil {
-			return nil, nil, err
-		}
-		if bf.h.Dtype() != z.Dtype() {
-			return nil, nil, fmt.Errorf("flows: IAF context h has dtype %v, z %v", bf.h.Dtype(), z.Dtype())
-		}
-	}
 	defer catch(&err, "IAF")
 
-	if fuseIAFStep && len(f.made.Layers) == 2 && f.context > 0 && f.made.Act == nets.ReLU {
-		l0, l1 := f.made.Layers[0], f.made.Layers[1]
-		ws := []*G.Node{bf.b.Node(l0.WeightName()), bf.b.Node(l0.BiasName()), bf.b.Node(f.ctx.WeightName()),
-			bf.b.Node(f.ctx.BiasName()), bf.b.Node(l1.WeightName()), bf.b.Node(l1.BiasName())}
-		packed, err := newIAFStep(f, ws, z, bf.h)
-		if err != nil {
-			return nil, nil, err
-		}
-		return splitGate(packed, f.dim)
+	if bf.fusable() {
+		return forwardIAFChain([]boundIAF{bf}, z)
 	}
 	// The MADE, layer by layer, with the context added to the first
 	// layer's pre-activation.
@@ -203,6 +174,54 @@ func splitGate(packed *G.Node, D int) (out, logDet *G.Node, err error) {
 		return nil, nil, err
 	}
 	return out, logDet, nil
+}
+
+// check reports what is wrong with z (and the step's binding and context)
+// as Forward's input.
+func (bf boundIAF) check(z *G.Node) error {
+	f := bf.f
+	name := f.made.Layers[0].Name // name.made.0, for errors
+	if bf.b == nil {
+		return fmt.Errorf("flows: IAF %s: nil binding", name)
+	}
+	if z == nil || z.Shape().Dims() != 2 || z.Shape()[1] != f.dim {
+		return fmt.Errorf("flows: IAF z has shape %v, want (B, %d)", shapeOf(z), f.dim)
+	}
+	if z.Dtype() != bf.b.Dtype() {
+		return fmt.Errorf("flows: IAF z has dtype %v, the parameters %v", z.Dtype(), bf.b.Dtype())
+	}
+	if z.Graph() != bf.b.Graph() {
+		return fmt.Errorf("flows: IAF z is not in the binding's graph")
+	}
+	B := z.Shape()[0]
+	switch {
+	case f.context == 0 && bf.h != nil:
+		return fmt.Errorf("flows: IAF context h given (shape %v) to a step built without context", bf.h.Shape())
+	case f.context > 0:
+		if err := checkParam("IAF context h", bf.h, B, f.context); err != nil {
+			return err
+		}
+		if bf.h.Dtype() != z.Dtype() {
+			return fmt.Errorf("flows: IAF context h has dtype %v, z %v", bf.h.Dtype(), z.Dtype())
+		}
+	}
+	return nil
+}
+
+// fusable reports whether the step is one the fused chain op computes
+// (iafChainOp): one ReLU hidden layer and a context.
+func (bf boundIAF) fusable() bool {
+	f := bf.f
+	return fuseIAFStep && len(f.made.Layers) == 2 && f.context > 0 && f.made.Act == nets.ReLU && bf.b != nil
+}
+
+// params are the step's parameter nodes in iafChainOp's order: w0, b0, wc,
+// bc, w1, b1.
+func (bf boundIAF) params() []*G.Node {
+	f, b := bf.f, bf.b
+	l0, l1 := f.made.Layers[0], f.made.Layers[1]
+	return []*G.Node{b.Node(l0.WeightName()), b.Node(l0.BiasName()), b.Node(f.ctx.WeightName()),
+		b.Node(f.ctx.BiasName()), b.Node(l1.WeightName()), b.Node(l1.BiasName())}
 }
 
 // iafGate is an IAF step's update for one row, from the MADE's output

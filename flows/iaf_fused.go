@@ -11,32 +11,41 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// fuseIAFStep selects the fused IAF step (iafStepOp) where it applies;
-// tests turn it off to compare with the node-by-node step.
+// fuseIAFStep selects the fused IAF chain (iafChainOp) where it applies;
+// tests turn it off to compare with the node-by-node steps.
 var fuseIAFStep = true
 
-// iafStepOp is a whole IAF step with one ReLU hidden layer and a context
-// (the VAE families' step) as one node: inputs z (B, D), h (B, C), w0 (D, H),
-// b0 (H), wc (C, H), bc (H), w1 (H, 2D), b1 (2D); output (B, D+1), f(z)
-// beside log|det|, as the gate gives it:
+// iafChainOp is K consecutive IAF steps with one ReLU hidden layer and a
+// context each (the VAE families' steps), on one context h, as one node:
+// inputs z (B, D), h (B, C), then per step w0 (D, H), b0 (H), wc (C, H),
+// bc (H), w1 (H, 2D), b1 (2D); output (B, D+1), f_K(...f_1(z)) beside the
+// sum of the steps' log|det|. Step k computes
 //
 //	r = relu((z (w0 ⊙ M0) + b0) + (h wc + bc)),  [m, s] = r (w1 ⊙ M1) + b1,
-//	then iafGate.
+//	then iafGate,
 //
-// Node by node the step is 9 nodes forward and about 20 backward, for
-// products of 128 x 20 x 41: their overhead, not the arithmetic, was what
-// an IAF step cost beyond diag's. The op calls the installed BLAS on the
-// same operands in the same order, and rounds every intermediate as those
-// nodes did, so its forward values are theirs bit for bit; so are its
-// gradients, but for the sum of z's two gradient terms. The backward op
-// (iafStepGradOp) resumes from the forward pass's activations and gate
-// values when its output is the one the forward op saved.
-type iafStepOp struct {
+// and the log-determinants are summed in step order, ((ld_1 + ld_2) + ...),
+// as Compose sums them. Node by node a step is 9 nodes forward, about 20
+// backward and Compose's glue (splits, pads, adds), for products of
+// 128 x 20 x 41: their overhead, not the arithmetic, was what an IAF step
+// cost beyond diag's. The op calls the installed BLAS on the same operands
+// in the same order, and rounds every intermediate as those nodes did, so
+// its forward values are theirs bit for bit (when the chain starts the
+// composition); its gradients are theirs but for the order in which z's two
+// terms and the steps' h terms are summed. The backward op (iafChainGradOp)
+// resumes from the forward pass's activations and gate values when its
+// output is the one the forward op saved.
+type iafChainOp struct {
 	opCommon
+	steps []iafStepSpec
+	st    *iafStepState
+}
+
+// iafStepSpec is one step of a chain.
+type iafStepSpec struct {
 	gate   iafGate
-	name   string // the step's, so that distinct steps never merge
+	name   string // the step's, so that distinct chains never merge
 	m0, m1 []float64
-	st     *iafStepState
 }
 
 // iafStepState holds the buffers of one node, typed *iafBufs[float32] or
@@ -46,15 +55,24 @@ type iafStepState struct {
 	savedOK bool
 }
 
-// iafBufs are an IAF step node's buffers, kept from run to run.
+// iafBufs are an IAF chain node's buffers, kept from run to run.
 type iafBufs[T float32 | float64] struct {
-	w0m, w1m, a, c, r, x, out []T
-	work                      []float64 // the gate's, B rows of 3D
-	row                       []float64 // one row of x, z, out, gout as float64
-	grow                      []float64 // one row of the gate's gradients, gx then gz
-	// Backward: the packed gradients (see iafStepGradOp) and scratch.
-	grad, gx, gzGate, da []T
-	outT, gradT          *tensor.Dense
+	steps      []iafStepBufs[T]
+	out        []T // (B, D+1): f_K beside Σ log|det|
+	row, grow  []float64
+	grad, gcur []T
+	gzNext, gh []T // a step's z and h gradients
+	outT       *tensor.Dense
+	gradT      *tensor.Dense
+}
+
+// iafStepBufs are one step's: its input z, the masked weights, the
+// pre-activations a (z part) and c (h part), r, [m, s], the step's packed
+// output, the gate's work, and backward scratch.
+type iafStepBufs[T float32 | float64] struct {
+	z, w0m, w1m, a, c, r, x, out []T
+	work                         []float64 // the gate's, B rows of 3D
+	gx, gzGate, da               []T
 }
 
 func grow[T any](s []T, n int) []T {
@@ -64,39 +82,56 @@ func grow[T any](s []T, n int) []T {
 	return s[:n]
 }
 
-// newIAFStep adds the fused step's node for the IAF f (one hidden layer,
-// context, ReLU) on z and context h, whose parameters b binds.
-func newIAFStep(f IAF, ws []*G.Node, z, h *G.Node) (*G.Node, error) {
-	op := &iafStepOp{gate: iafGate{D: f.dim, f32: z.Dtype() == tensor.Float32}, name: f.made.Layers[0].Name,
-		m0: f.made.Layers[0].Mask, m1: f.made.Layers[1].Mask, st: &iafStepState{}}
-	H := f.made.Layers[0].Out
-	want := [][]int{{f.dim, H}, {H}, {f.context, H}, {H}, {H, 2 * f.dim}, {2 * f.dim}}
-	for a, n := range ws {
-		if !n.Shape().Eq(tensor.Shape(want[a])) || n.Dtype() != z.Dtype() {
-			return nil, fmt.Errorf("flows: IAF %s: parameter %d has shape %v (%v), want %v (%v)", op.name, a, n.Shape(), n.Dtype(), want[a], z.Dtype())
+// forwardIAFChain adds the fused node for the steps bs (fusable, one
+// binding and context) applied to z in order, and splits its output.
+func forwardIAFChain(bs []boundIAF, z *G.Node) (out, logDet *G.Node, err error) {
+	op := &iafChainOp{st: &iafStepState{}}
+	ins := G.Nodes{z, bs[0].h}
+	for _, bf := range bs {
+		f := bf.f
+		op.steps = append(op.steps, iafStepSpec{gate: iafGate{D: f.dim, f32: z.Dtype() == tensor.Float32},
+			name: f.made.Layers[0].Name, m0: f.made.Layers[0].Mask, m1: f.made.Layers[1].Mask})
+		H := f.made.Layers[0].Out
+		want := [][]int{{f.dim, H}, {H}, {f.context, H}, {H}, {H, 2 * f.dim}, {2 * f.dim}}
+		for a, n := range bf.params() {
+			if !n.Shape().Eq(tensor.Shape(want[a])) || n.Dtype() != z.Dtype() {
+				return nil, nil, fmt.Errorf("flows: IAF %s: parameter %d has shape %v (%v), want %v (%v)", f.made.Layers[0].Name, a, n.Shape(), n.Dtype(), want[a], z.Dtype())
+			}
+			ins = append(ins, n)
 		}
 	}
-	return G.ApplyOp(op, append(G.Nodes{z, h}, ws...)...)
+	packed, err := G.ApplyOp(op, ins...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("flows: IAF: %w", err)
+	}
+	return splitGate(packed, bs[0].f.dim)
 }
 
-func (op *iafStepOp) Arity() int { return 8 }
-func (op *iafStepOp) Type() hm.Type {
-	return fnType([]bool{false, false, false, true, false, true, false, true}, false)
+func (op *iafChainOp) Arity() int { return 2 + 6*len(op.steps) }
+func (op *iafChainOp) vecs() []bool {
+	v := []bool{false, false}
+	for range op.steps {
+		v = append(v, false, true, false, true, false, true)
+	}
+	return v
 }
-func (op *iafStepOp) String() string                    { return "iafStep[" + op.name + "]" }
-func (op *iafStepOp) WriteHash(h hash.Hash)             { fmt.Fprint(h, op.String()) }
-func (op *iafStepOp) Hashcode() uint32                  { return hashString(op.String()) }
-func (op *iafStepOp) DiffWRT(n int) []bool              { return trues(n) }
-func (op *iafStepOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
-func (op *iafStepOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+func (op *iafChainOp) Type() hm.Type { return fnType(op.vecs(), false) }
+func (op *iafChainOp) String() string {
+	return fmt.Sprintf("iafChain[%s,%d]", op.steps[0].name, len(op.steps))
+}
+func (op *iafChainOp) WriteHash(h hash.Hash)             { fmt.Fprint(h, op.String()) }
+func (op *iafChainOp) Hashcode() uint32                  { return hashString(op.String()) }
+func (op *iafChainOp) DiffWRT(n int) []bool              { return trues(n) }
+func (op *iafChainOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
+func (op *iafChainOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	s, ok := in[0].(tensor.Shape)
 	if !ok {
 		return nil, fmt.Errorf("%s: input 0 has no shape", op)
 	}
-	return tensor.Shape{s[0], op.gate.D + 1}, nil
+	return tensor.Shape{s[0], op.steps[0].gate.D + 1}, nil
 }
 
-func (op *iafStepOp) UsePreallocDo(_ G.Value, in ...G.Value) (G.Value, error) {
+func (op *iafChainOp) UsePreallocDo(_ G.Value, in ...G.Value) (G.Value, error) {
 	ds, err := denseInputs(in, op)
 	if err != nil {
 		return nil, err
@@ -104,9 +139,9 @@ func (op *iafStepOp) UsePreallocDo(_ G.Value, in ...G.Value) (G.Value, error) {
 	op.st.savedOK = false
 	switch ds[0].Dtype() {
 	case tensor.Float32:
-		return iafStepForward[float32](op, ds)
+		return iafChainForward[float32](op, ds)
 	case tensor.Float64:
-		return iafStepForward[float64](op, ds)
+		return iafChainForward[float64](op, ds)
 	}
 	return nil, fmt.Errorf("flows: %s: dtype %v, want float32 or float64", op, ds[0].Dtype())
 }
@@ -128,57 +163,94 @@ func denseInputs(in []G.Value, what fmt.Stringer) ([]*tensor.Dense, error) {
 }
 
 // bufsOf returns op's buffers of element type T.
-func bufsOf[T float32 | float64](st *iafStepState) *iafBufs[T] {
+func bufsOf[T float32 | float64](st *iafStepState, K int) *iafBufs[T] {
 	b, ok := st.bufs.(*iafBufs[T])
-	if !ok {
-		b = &iafBufs[T]{}
+	if !ok || len(b.steps) != K {
+		b = &iafBufs[T]{steps: make([]iafStepBufs[T], K)}
 		st.bufs = b
 	}
 	return b
 }
 
-func iafStepForward[T float32 | float64](op *iafStepOp, ds []*tensor.Dense) (G.Value, error) {
+func iafChainForward[T float32 | float64](op *iafChainOp, ds []*tensor.Dense) (G.Value, error) {
 	z, h := ds[0].Data().([]T), ds[1].Data().([]T)
-	w0, b0, wc, bc, w1, b1 := ds[2].Data().([]T), ds[3].Data().([]T), ds[4].Data().([]T), ds[5].Data().([]T), ds[6].Data().([]T), ds[7].Data().([]T)
-	D, H, C := op.gate.D, len(b0), ds[4].Shape()[0]
+	D := op.steps[0].gate.D
 	B := len(z) / D
-	if len(h) != B*C {
-		return nil, fmt.Errorf("flows: %s: context has %d values, want %d x %d", op, len(h), B, C)
+	bf := bufsOf[T](op.st, len(op.steps))
+	bf.out = grow(bf.out, B*(D+1))
+	for k := range op.steps {
+		sb := &bf.steps[k]
+		sb.z = grow(sb.z, B*D)
+		if k == 0 {
+			copy(sb.z, z)
+		} else { // the previous step's f(z), as the split node copied it
+			prev := bf.steps[k-1].out
+			for i := range B {
+				copy(sb.z[i*D:(i+1)*D], prev[i*(D+1):i*(D+1)+D])
+			}
+		}
+		p := ds[2+6*k : 8+6*k]
+		if err := iafStepForward(&op.steps[k], sb, h, ds[1].Shape()[1], p, &bf.row); err != nil {
+			return nil, fmt.Errorf("flows: %s: step %d: %w", op, k+1, err)
+		}
+		for i := range B { // Compose's sum of the log-determinants
+			ld := sb.out[i*(D+1)+D]
+			if k > 0 {
+				ld = bf.out[i*(D+1)+D] + ld
+			}
+			bf.out[i*(D+1)+D] = ld
+		}
 	}
-	bf := bufsOf[T](op.st)
-	// The node-by-node step: mask nodes, then dense nodes (product, then
-	// + bias), add+relu, dense, gate.
-	bf.w0m, bf.w1m = mask(bf.w0m, w0, op.m0), mask(bf.w1m, w1, op.m1)
-	bf.a, bf.c, bf.r = grow(bf.a, B*H), grow(bf.c, B*H), grow(bf.r, B*H)
-	bf.x, bf.out = grow(bf.x, B*2*D), grow(bf.out, B*(D+1))
-	gemm(false, false, B, H, D, z, bf.w0m, bf.a)
-	addBias(bf.a, b0)
-	gemm(false, false, B, H, C, h, wc, bf.c)
-	addBias(bf.c, bc)
-	for i, v := range bf.a {
-		bf.r[i] = max(v+bf.c[i], 0)
-	}
-	gemm(false, false, B, 2*D, H, bf.r, bf.w1m, bf.x)
-	addBias(bf.x, b1)
-	nw := op.gate.workSize()
-	bf.work, bf.row = grow(bf.work, B*nw), grow(bf.row, 4*D+1)
-	xr, zr, or := bf.row[:2*D], bf.row[2*D:3*D], bf.row[3*D:]
-	rows := [][]float64{xr, zr}
+	last := bf.steps[len(op.steps)-1].out
 	for i := range B {
-		toF64(xr, bf.x[i*2*D:(i+1)*2*D])
-		toF64(zr, z[i*D:(i+1)*D])
-		if err := op.gate.forward(rows, or, bf.work[i*nw:(i+1)*nw]); err != nil {
-			return nil, fmt.Errorf("flows: %s: row %d: %w", op, i, err)
-		}
-		for j, v := range or {
-			bf.out[i*(D+1)+j] = T(v)
-		}
+		copy(bf.out[i*(D+1):i*(D+1)+D], last[i*(D+1):i*(D+1)+D])
 	}
 	if bf.outT == nil || bf.outT.Shape()[0] != B {
 		bf.outT = tensor.New(tensor.WithShape(B, D+1), tensor.WithBacking(bf.out))
 	}
 	op.st.savedOK = true
 	return bf.outT, nil
+}
+
+// iafStepForward is one step on sb.z with context h (width C) and
+// parameters p (w0, b0, wc, bc, w1, b1), into sb.out (B, D+1).
+func iafStepForward[T float32 | float64](s *iafStepSpec, sb *iafStepBufs[T], h []T, C int, p []*tensor.Dense, row *[]float64) error {
+	w0, b0, wc, bc, w1, b1 := p[0].Data().([]T), p[1].Data().([]T), p[2].Data().([]T), p[3].Data().([]T), p[4].Data().([]T), p[5].Data().([]T)
+	z := sb.z
+	D, H := s.gate.D, len(b0)
+	B := len(z) / D
+	if len(h) != B*C {
+		return fmt.Errorf("context has %d values, want %d x %d", len(h), B, C)
+	}
+	// The node-by-node step: mask nodes, then dense nodes (product, then
+	// + bias), add+relu, dense, gate.
+	sb.w0m, sb.w1m = mask(sb.w0m, w0, s.m0), mask(sb.w1m, w1, s.m1)
+	sb.a, sb.c, sb.r = grow(sb.a, B*H), grow(sb.c, B*H), grow(sb.r, B*H)
+	sb.x, sb.out = grow(sb.x, B*2*D), grow(sb.out, B*(D+1))
+	gemm(false, false, B, H, D, z, sb.w0m, sb.a)
+	addBias(sb.a, b0)
+	gemm(false, false, B, H, C, h, wc, sb.c)
+	addBias(sb.c, bc)
+	for i, v := range sb.a {
+		sb.r[i] = max(v+sb.c[i], 0)
+	}
+	gemm(false, false, B, 2*D, H, sb.r, sb.w1m, sb.x)
+	addBias(sb.x, b1)
+	nw := s.gate.workSize()
+	sb.work, *row = grow(sb.work, B*nw), grow(*row, 4*D+1)
+	xr, zr, or := (*row)[:2*D], (*row)[2*D:3*D], (*row)[3*D:]
+	rows := [][]float64{xr, zr}
+	for i := range B {
+		toF64(xr, sb.x[i*2*D:(i+1)*2*D])
+		toF64(zr, z[i*D:(i+1)*D])
+		if err := s.gate.forward(rows, or, sb.work[i*nw:(i+1)*nw]); err != nil {
+			return fmt.Errorf("row %d: %w", i, err)
+		}
+		for j, v := range or {
+			sb.out[i*(D+1)+j] = T(v)
+		}
+	}
+	return nil
 }
 
 func mask[T float32 | float64](dst, w []T, m []float64) []T {
@@ -224,10 +296,10 @@ func gemm[T float32 | float64](tA, tB bool, m, n, k int, a, b, c []T) {
 	}
 }
 
-// SymDiff is one iafStepGradOp giving every input's gradient packed in one
-// vector, cut into one node per input.
-func (op *iafStepOp) SymDiff(in G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	packed, err := G.ApplyOp(&iafStepGradOp{fwd: op}, append(append(G.Nodes{}, in...), output, grad)...)
+// SymDiff is one iafChainGradOp giving every input's gradient packed in
+// one vector, cut into one node per input.
+func (op *iafChainOp) SymDiff(in G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	packed, err := G.ApplyOp(&iafChainGradOp{fwd: op}, append(append(G.Nodes{}, in...), output, grad)...)
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +307,7 @@ func (op *iafStepOp) SymDiff(in G.Nodes, output, grad *G.Node) (G.Nodes, error) 
 	off := 0
 	for a, n := range in {
 		shape := n.Shape().Clone()
-		if out[a], err = G.ApplyOp(&pieceOp{off: off, shape: shape, name: op.name, cache: &outCache{}}, packed); err != nil {
+		if out[a], err = G.ApplyOp(&pieceOp{off: off, shape: shape, name: op.String(), cache: &outCache{}}, packed); err != nil {
 			return nil, err
 		}
 		off += shape.TotalSize()
@@ -243,25 +315,25 @@ func (op *iafStepOp) SymDiff(in G.Nodes, output, grad *G.Node) (G.Nodes, error) 
 	return out, nil
 }
 
-// iafStepGradOp is an IAF step's backward pass: inputs the forward op's
-// (z, h, w0, b0, wc, bc, w1, b1), its output and the output's gradient;
-// output the gradients of the 8 inputs, flattened one after the other.
-type iafStepGradOp struct {
+// iafChainGradOp is an IAF chain's backward pass: inputs the forward op's,
+// its output and the output's gradient; output the gradients of the
+// forward op's inputs, flattened one after the other.
+type iafChainGradOp struct {
 	opCommon
-	fwd *iafStepOp
+	fwd *iafChainOp
 }
 
-func (op *iafStepGradOp) Arity() int { return 10 }
-func (op *iafStepGradOp) Type() hm.Type {
-	return fnType([]bool{false, false, false, true, false, true, false, true, false, false}, true)
+func (op *iafChainGradOp) Arity() int { return op.fwd.Arity() + 2 }
+func (op *iafChainGradOp) Type() hm.Type {
+	return fnType(append(op.fwd.vecs(), false, false), true)
 }
-func (op *iafStepGradOp) String() string                    { return "∂" + op.fwd.String() }
-func (op *iafStepGradOp) WriteHash(h hash.Hash)             { fmt.Fprint(h, op.String()) }
-func (op *iafStepGradOp) Hashcode() uint32                  { return hashString(op.String()) }
-func (op *iafStepGradOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
-func (op *iafStepGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+func (op *iafChainGradOp) String() string                    { return "∂" + op.fwd.String() }
+func (op *iafChainGradOp) WriteHash(h hash.Hash)             { fmt.Fprint(h, op.String()) }
+func (op *iafChainGradOp) Hashcode() uint32                  { return hashString(op.String()) }
+func (op *iafChainGradOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
+func (op *iafChainGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	n := 0
-	for _, s := range in[:8] {
+	for _, s := range in[:op.fwd.Arity()] {
 		sh, ok := s.(tensor.Shape)
 		if !ok {
 			return nil, fmt.Errorf("%s: an input has no shape", op)
@@ -271,91 +343,128 @@ func (op *iafStepGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return tensor.Shape{n}, nil
 }
 
-func (op *iafStepGradOp) UsePreallocDo(_ G.Value, in ...G.Value) (G.Value, error) {
+func (op *iafChainGradOp) UsePreallocDo(_ G.Value, in ...G.Value) (G.Value, error) {
 	ds, err := denseInputs(in, op)
 	if err != nil {
 		return nil, err
 	}
 	switch ds[0].Dtype() {
 	case tensor.Float32:
-		return iafStepBackward[float32](op.fwd, ds)
+		return iafChainBackward[float32](op.fwd, ds)
 	case tensor.Float64:
-		return iafStepBackward[float64](op.fwd, ds)
+		return iafChainBackward[float64](op.fwd, ds)
 	}
 	return nil, fmt.Errorf("flows: %s: dtype %v, want float32 or float64", op, ds[0].Dtype())
 }
 
-func iafStepBackward[T float32 | float64](op *iafStepOp, ds []*tensor.Dense) (G.Value, error) {
-	bf := bufsOf[T](op.st)
-	out, gout := ds[8].Data().([]T), ds[9].Data().([]T)
+func iafChainBackward[T float32 | float64](op *iafChainOp, ds []*tensor.Dense) (G.Value, error) {
+	K := len(op.steps)
+	nin := op.Arity()
+	bf := bufsOf[T](op.st, K)
+	out, gout := ds[nin].Data().([]T), ds[nin+1].Data().([]T)
 	if !op.st.savedOK || !slices.Equal(out, bf.out) {
 		// Not the saved pass (another run of the node came between):
 		// recompute it, which gives the same out.
-		if _, err := iafStepForward[T](op, ds[:8]); err != nil {
+		if _, err := iafChainForward[T](op, ds[:nin]); err != nil {
 			return nil, err
 		}
 	}
-	z, h, wc := ds[0].Data().([]T), ds[1].Data().([]T), ds[4].Data().([]T)
-	D, H, C := op.gate.D, len(op.m0)/op.gate.D, ds[4].Shape()[0]
-	B := len(z) / D
 	n := 0
-	for _, d := range ds[:8] {
+	for _, d := range ds[:nin] {
 		n += d.Shape().TotalSize()
 	}
 	bf.grad = grow(bf.grad, n)
 	g := bf.grad
 	cut := func(k int) []T { s := g[:k]; g = g[k:]; return s }
-	gz, gh, gw0, gb0, gwc, gbc, gw1, gb1 := cut(B*D), cut(B*C), cut(D*H), cut(H), cut(C*H), cut(H), cut(H*2*D), cut(2*D)
-
-	// The gate, row by row in float64 from forward's saved values, rounded
-	// to T as the gate's gradient node did.
-	nw := op.gate.workSize()
-	bf.gx, bf.gzGate = grow(bf.gx, B*2*D), grow(bf.gzGate, B*D)
-	bf.row, bf.grow = grow(bf.row, 4*D+1), grow(bf.grow, 3*D)
-	xr, zr, gr := bf.row[:2*D], bf.row[2*D:3*D], bf.row[3*D:]
-	gxr, gzr := bf.grow[:2*D], bf.grow[2*D:]
-	rows, gin := [][]float64{xr, zr}, [][]float64{gxr, gzr}
-	for i := range B {
-		toF64(xr, bf.x[i*2*D:(i+1)*2*D])
-		toF64(zr, z[i*D:(i+1)*D])
-		toF64(gr, gout[i*(D+1):(i+1)*(D+1)])
-		clear(bf.grow)
-		if err := op.gate.resume(rows, nil, gr, gin, bf.work[i*nw:(i+1)*nw]); err != nil {
-			return nil, fmt.Errorf("flows: %s: row %d: %w", op, i, err)
+	h := ds[1].Data().([]T)
+	D := op.steps[0].gate.D
+	B := len(ds[0].Data().([]T)) / D
+	C := ds[1].Shape()[1]
+	gz, gh := cut(B*D), cut(B*C)
+	pgrads := make([][]T, 6*K)
+	for a := range pgrads {
+		pgrads[a] = cut(ds[2+a].Shape().TotalSize())
+	}
+	// The gradient of step k's packed output: the next step's z gradient
+	// beside the log-determinant's, which the sum passes on unchanged.
+	bf.gcur = grow(bf.gcur, B*(D+1))
+	copy(bf.gcur, gout)
+	clear(gh)
+	bf.gzNext, bf.gh = grow(bf.gzNext, B*D), grow(bf.gh, B*C)
+	for k := K - 1; k >= 0; k-- {
+		gzk := gz // step 0's z gradient is the chain's
+		if k > 0 {
+			gzk = bf.gzNext
 		}
-		for j, v := range gxr {
-			bf.gx[i*2*D+j] = T(v)
-		}
-		for j, v := range gzr {
-			bf.gzGate[i*D+j] = T(v)
+		iafStepBackward(&op.steps[k], &bf.steps[k], h, C, ds[2+6*k:8+6*k], bf.gcur, gzk, gh, bf.gh, pgrads[6*k:6*k+6], &bf.row, &bf.grow)
+		if k > 0 {
+			for i := range B {
+				copy(bf.gcur[i*(D+1):i*(D+1)+D], gzk[i*D:(i+1)*D])
+			}
 		}
 	}
-	// [m, s] = r w1m + b1.
-	gemm(true, false, H, 2*D, B, bf.r, bf.gx, gw1)
-	mask(gw1, gw1, op.m1)
-	colSums(gb1, bf.gx)
-	bf.da = grow(bf.da, B*H)
-	gemm(false, true, B, H, 2*D, bf.gx, bf.w1m, bf.da)
-	for i, r := range bf.r { // relu' from its output, as nets' ReLU gradient
-		if !(r > 0) {
-			bf.da[i] = 0
-		}
-	}
-	// r = relu(z w0m + b0 + h wc + bc).
-	gemm(true, false, D, H, B, z, bf.da, gw0)
-	mask(gw0, gw0, op.m0)
-	colSums(gb0, bf.da)
-	copy(gbc, gb0)
-	gemm(true, false, C, H, B, h, bf.da, gwc)
-	gemm(false, true, B, D, H, bf.da, bf.w0m, gz)
-	for i, v := range bf.gzGate {
-		gz[i] += v
-	}
-	gemm(false, true, B, C, H, bf.da, wc, gh)
 	if bf.gradT == nil || bf.gradT.Shape()[0] != len(bf.grad) {
 		bf.gradT = tensor.New(tensor.WithShape(len(bf.grad)), tensor.WithBacking(bf.grad))
 	}
 	return bf.gradT, nil
+}
+
+// iafStepBackward is one step's backward pass from the gradient gcur of
+// its packed output: it sets gz (its z's gradient) and the parameters'
+// gradients pg, and adds h's to gh (through the scratch gh1).
+func iafStepBackward[T float32 | float64](s *iafStepSpec, sb *iafStepBufs[T], h []T, C int, p []*tensor.Dense, gcur, gz, gh, gh1 []T, pg [][]T, row, growBuf *[]float64) {
+	wc := p[2].Data().([]T)
+	z := sb.z
+	D, H := s.gate.D, len(s.m0)/s.gate.D
+	B := len(z) / D
+	gw0, gb0, gwc, gbc, gw1, gb1 := pg[0], pg[1], pg[2], pg[3], pg[4], pg[5]
+
+	// The gate, row by row in float64 from forward's saved values, rounded
+	// to T as the gate's gradient node did.
+	nw := s.gate.workSize()
+	sb.gx, sb.gzGate = grow(sb.gx, B*2*D), grow(sb.gzGate, B*D)
+	*row, *growBuf = grow(*row, 4*D+1), grow(*growBuf, 3*D)
+	xr, zr, gr := (*row)[:2*D], (*row)[2*D:3*D], (*row)[3*D:]
+	gxr, gzr := (*growBuf)[:2*D], (*growBuf)[2*D:]
+	rows, gin := [][]float64{xr, zr}, [][]float64{gxr, gzr}
+	for i := range B {
+		toF64(xr, sb.x[i*2*D:(i+1)*2*D])
+		toF64(zr, z[i*D:(i+1)*D])
+		toF64(gr, gcur[i*(D+1):(i+1)*(D+1)])
+		clear(*growBuf)
+		_ = s.gate.resume(rows, nil, gr, gin, sb.work[i*nw:(i+1)*nw])
+		for j, v := range gxr {
+			sb.gx[i*2*D+j] = T(v)
+		}
+		for j, v := range gzr {
+			sb.gzGate[i*D+j] = T(v)
+		}
+	}
+	// [m, s] = r w1m + b1.
+	gemm(true, false, H, 2*D, B, sb.r, sb.gx, gw1)
+	mask(gw1, gw1, s.m1)
+	colSums(gb1, sb.gx)
+	sb.da = grow(sb.da, B*H)
+	gemm(false, true, B, H, 2*D, sb.gx, sb.w1m, sb.da)
+	for i, r := range sb.r { // relu' from its output, as nets' ReLU gradient
+		if !(r > 0) {
+			sb.da[i] = 0
+		}
+	}
+	// r = relu(z w0m + b0 + h wc + bc).
+	gemm(true, false, D, H, B, z, sb.da, gw0)
+	mask(gw0, gw0, s.m0)
+	colSums(gb0, sb.da)
+	copy(gbc, gb0)
+	gemm(true, false, C, H, B, h, sb.da, gwc)
+	gemm(false, true, B, D, H, sb.da, sb.w0m, gz)
+	for i, v := range sb.gzGate {
+		gz[i] += v
+	}
+	gemm(false, true, B, C, H, sb.da, wc, gh1)
+	for i, v := range gh1 {
+		gh[i] += v
+	}
 }
 
 // colSums sets s to the sum of a's rows (width len(s)), row after row as
@@ -370,7 +479,7 @@ func colSums[T float32 | float64](s, a []T) {
 }
 
 // pieceOp is values [off, off + size of shape) of a vector, in shape: one
-// input's gradient out of iafStepGradOp's.
+// input's gradient out of iafChainGradOp's.
 type pieceOp struct {
 	opCommon
 	off   int

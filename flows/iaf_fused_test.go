@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/govae/govae/flows"
@@ -13,7 +14,7 @@ import (
 )
 
 // iafReLUCase is the VAE families' step: one ReLU hidden layer and a
-// context, which the fused step op computes.
+// context, which the fused chain op (iafChainOp) computes.
 var iafReLUCase = iafCase{dim: 4, context: 3, hidden: []int{7}, act: nets.ReLU, steps: 3}
 
 // iafValues runs three IAF steps (iafReLUCase) in dtype dt, fused or node
@@ -79,6 +80,15 @@ func iafValues(t *testing.T, dt tensor.Dtype, fused bool) (vals [][]float64, nam
 	if err != nil {
 		t.Fatal(err)
 	}
+	chains := 0
+	for _, n := range g.AllNodes() {
+		if n.Op() != nil && strings.HasPrefix(n.Op().String(), "iafChain[") {
+			chains++
+		}
+	}
+	if want := map[bool]int{true: 1, false: 0}[fused]; chains != want {
+		t.Fatalf("fused=%t: %d fused chain nodes for %d steps, want %d", fused, chains, c.steps, want)
+	}
 	loss := must(G.Add(must(G.Sum(ld)), must(G.Sum(must(G.HadamardProd(w, out))))))
 	wrt := append(G.Nodes{z, h}, b.Nodes()...)
 	grads, err := G.Grad(loss, wrt...)
@@ -117,11 +127,12 @@ func iafValues(t *testing.T, dt tensor.Dtype, fused bool) (vals [][]float64, nam
 	return vals, names
 }
 
-// The fused IAF step gives the node-by-node step's forward values bit for
-// bit, and its gradients: in float64 to rounding, in float32 to float32
-// precision (its gate's backward pass uses forward's float32 σ and 1 - σ
-// where the gate node recomputes them in float64).
-func TestIAFFusedStepMatchesNodes(t *testing.T) {
+// The fused IAF chain (three steps, one node) gives the node-by-node
+// steps' forward values bit for bit, and their gradients: in float64 to
+// rounding, in float32 to float32 precision (the gate's backward pass uses
+// forward's float32 σ and 1 - σ where the gate node recomputes them in
+// float64).
+func TestIAFFusedChainMatchesNodes(t *testing.T) {
 	for _, dt := range []tensor.Dtype{tensor.Float64, tensor.Float32} {
 		t.Run(dt.String(), func(t *testing.T) {
 			fused, names := iafValues(t, dt, true)
