@@ -6,7 +6,7 @@ import (
 	"slices"
 
 	"github.com/chewxy/hm"
-	"gonum.org/v1/gonum/blas"
+	"github.com/govae/govae/nets"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -227,14 +227,14 @@ func iafStepForward[T float32 | float64](s *iafStepSpec, sb *iafStepBufs[T], h [
 	sb.w0m, sb.w1m = mask(sb.w0m, w0, s.m0), mask(sb.w1m, w1, s.m1)
 	sb.a, sb.c, sb.r = grow(sb.a, B*H), grow(sb.c, B*H), grow(sb.r, B*H)
 	sb.x, sb.out = grow(sb.x, B*2*D), grow(sb.out, B*(D+1))
-	gemm(false, false, B, H, D, z, sb.w0m, sb.a)
+	nets.Gemm(false, false, B, H, D, z, sb.w0m, sb.a)
 	addBias(sb.a, b0)
-	gemm(false, false, B, H, C, h, wc, sb.c)
+	nets.Gemm(false, false, B, H, C, h, wc, sb.c)
 	addBias(sb.c, bc)
 	for i, v := range sb.a {
 		sb.r[i] = max(v+sb.c[i], 0)
 	}
-	gemm(false, false, B, 2*D, H, sb.r, sb.w1m, sb.x)
+	nets.Gemm(false, false, B, 2*D, H, sb.r, sb.w1m, sb.x)
 	addBias(sb.x, b1)
 	nw := s.gate.workSize()
 	sb.work, *row = grow(sb.work, B*nw), grow(*row, 4*D+1)
@@ -273,26 +273,6 @@ func addBias[T float32 | float64](y, b []T) {
 func toF64[T float32 | float64](dst []float64, src []T) {
 	for i, v := range src {
 		dst[i] = float64(v)
-	}
-}
-
-// gemm is C = A' B' in row-major order with the installed BLAS (the one
-// nets' dense ops call), where A' is A or its transpose.
-func gemm[T float32 | float64](tA, tB bool, m, n, k int, a, b, c []T) {
-	ta, tb := blas.NoTrans, blas.NoTrans
-	lda, ldb := k, n
-	if tA {
-		ta, lda = blas.Trans, m
-	}
-	if tB {
-		tb, ldb = blas.Trans, k
-	}
-	impl := tensor.WhichBLAS()
-	switch c := any(c).(type) {
-	case []float32:
-		impl.Sgemm(ta, tb, m, n, k, 1, any(a).([]float32), lda, any(b).([]float32), ldb, 0, c, n)
-	case []float64:
-		impl.Dgemm(ta, tb, m, n, k, 1, any(a).([]float64), lda, any(b).([]float64), ldb, 0, c, n)
 	}
 }
 
@@ -441,27 +421,27 @@ func iafStepBackward[T float32 | float64](s *iafStepSpec, sb *iafStepBufs[T], h 
 		}
 	}
 	// [m, s] = r w1m + b1.
-	gemm(true, false, H, 2*D, B, sb.r, sb.gx, gw1)
+	nets.Gemm(true, false, H, 2*D, B, sb.r, sb.gx, gw1)
 	mask(gw1, gw1, s.m1)
 	colSums(gb1, sb.gx)
 	sb.da = grow(sb.da, B*H)
-	gemm(false, true, B, H, 2*D, sb.gx, sb.w1m, sb.da)
+	nets.Gemm(false, true, B, H, 2*D, sb.gx, sb.w1m, sb.da)
 	for i, r := range sb.r { // relu' from its output, as nets' ReLU gradient
 		if !(r > 0) {
 			sb.da[i] = 0
 		}
 	}
 	// r = relu(z w0m + b0 + h wc + bc).
-	gemm(true, false, D, H, B, z, sb.da, gw0)
+	nets.Gemm(true, false, D, H, B, z, sb.da, gw0)
 	mask(gw0, gw0, s.m0)
 	colSums(gb0, sb.da)
 	copy(gbc, gb0)
-	gemm(true, false, C, H, B, h, sb.da, gwc)
-	gemm(false, true, B, D, H, sb.da, sb.w0m, gz)
+	nets.Gemm(true, false, C, H, B, h, sb.da, gwc)
+	nets.Gemm(false, true, B, D, H, sb.da, sb.w0m, gz)
 	for i, v := range sb.gzGate {
 		gz[i] += v
 	}
-	gemm(false, true, B, C, H, sb.da, wc, gh1)
+	nets.Gemm(false, true, B, C, H, sb.da, wc, gh1)
 	for i, v := range gh1 {
 		gh[i] += v
 	}

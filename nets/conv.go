@@ -228,8 +228,11 @@ func fromCM[T float32 | float64](B, C, HW int, src, dst []T) {
 	toCM(C, B, HW, src, dst) // the same permutation with B and C swapped
 }
 
-// gemmT is C = op(A) op(B) (beta = 0) with the installed BLAS, on slices.
-func gemmT[T float32 | float64](tA, tB bool, m, n, k int, a, b, c []T) {
+// Gemm is C = op(A) op(B) for row-major A (m×k, or k×m when tA), B (k×n,
+// or n×k when tB) and C (m×n), with the installed BLAS (gorgonia's; the
+// project's GEMM unless replaced): the product every dense op here calls,
+// for fused ops elsewhere that must round as those do.
+func Gemm[T float32 | float64](tA, tB bool, m, n, k int, a, b, c []T) {
 	ta, tb := blas.NoTrans, blas.NoTrans
 	lda, ldb := k, n
 	if tA {
@@ -493,7 +496,7 @@ func convOut[T float32 | float64](op convOutOp, in, w, bias, y []T) {
 	n := B * s.hws()
 	if op.transposed {
 		cols := scratchOf[T](op.buf, s.colRows()*n)
-		gemmT(true, false, s.colRows(), n, s.Cs, w, in, cols)
+		Gemm(true, false, s.colRows(), n, s.Cs, w, in, cols)
 		hwl := s.hwl()
 		parallelRows(B*s.Cl, B*s.Cl*hwl, func(lo, hi int) {
 			for u := lo; u < hi; u++ {
@@ -507,7 +510,7 @@ func convOut[T float32 | float64](op convOutOp, in, w, bias, y []T) {
 		return
 	}
 	ycm := scratchOf[T](op.buf, s.Cs*n)
-	gemmT(false, false, s.Cs, n, s.colRows(), w, in, ycm)
+	Gemm(false, false, s.Cs, n, s.colRows(), w, in, ycm)
 	hws := s.hws()
 	parallelRows(B*s.Cs, B*s.Cs*hws, func(lo, hi int) {
 		for u := lo; u < hi; u++ {
@@ -616,9 +619,9 @@ func (op gemmOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error)
 	}
 	c := op.out(prealloc, ds[0].Dtype(), op.shape...)
 	if c.Dtype() == tensor.Float32 {
-		gemmT(op.tA, op.tB, op.m, op.n, op.k, ds[0].Float32s(), ds[1].Float32s(), c.Float32s())
+		Gemm(op.tA, op.tB, op.m, op.n, op.k, ds[0].Float32s(), ds[1].Float32s(), c.Float32s())
 	} else {
-		gemmT(op.tA, op.tB, op.m, op.n, op.k, ds[0].Float64s(), ds[1].Float64s(), c.Float64s())
+		Gemm(op.tA, op.tB, op.m, op.n, op.k, ds[0].Float64s(), ds[1].Float64s(), c.Float64s())
 	}
 	return c, nil
 }

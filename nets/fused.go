@@ -11,7 +11,6 @@ import (
 	"github.com/govae/govae/internal/kernels/cores"
 	"github.com/govae/govae/internal/kernels/gemm"
 	"github.com/govae/govae/internal/kernels/simd"
-	"gonum.org/v1/gonum/blas"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -151,20 +150,11 @@ func denseAll(vs []G.Value, what fmt.Stringer) ([]*tensor.Dense, error) {
 // matmul is C = A' B' in row-major order with the installed BLAS (gorgonia's
 // and tensor's hook), where A' is A or its transpose.
 func matmul(tA, tB bool, m, n, k int, a, b, c *tensor.Dense) {
-	ta, tb := blas.NoTrans, blas.NoTrans
-	lda, ldb := k, n
-	if tA {
-		ta, lda = blas.Trans, m
-	}
-	if tB {
-		tb, ldb = blas.Trans, k
-	}
-	impl := tensor.WhichBLAS()
 	switch c.Dtype() {
 	case tensor.Float32:
-		impl.Sgemm(ta, tb, m, n, k, 1, a.Float32s(), lda, b.Float32s(), ldb, 0, c.Float32s(), n)
+		Gemm(tA, tB, m, n, k, a.Float32s(), b.Float32s(), c.Float32s())
 	default:
-		impl.Dgemm(ta, tb, m, n, k, 1, a.Float64s(), lda, b.Float64s(), ldb, 0, c.Float64s(), n)
+		Gemm(tA, tB, m, n, k, a.Float64s(), b.Float64s(), c.Float64s())
 	}
 }
 
