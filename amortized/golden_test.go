@@ -31,7 +31,9 @@ import (
 // fused op (flows' iafChainOp) changed nothing more: its forward values are
 // the nodes' bit for bit, and so are its gradients but for the order in
 // which the steps' context gradients are summed (2 terms here: commutative).
-// GOVAE_PRINT_GOLDEN=1 prints the current hashes.
+// The aux row was recorded on main at 0a847c1, before aux's hidden layers
+// became nets.AddReLU nodes (the same values).
+// GOVAE_PRINT_GOLDEN=1 prints the current hashes (with -v).
 var goldenWeights = []struct {
 	name string
 	cfg  Config
@@ -48,6 +50,7 @@ var goldenWeights = []struct {
 	{"score", Config{Posterior: "fullcov"}, TrainOptions{Estimator: EstimatorScore}, "4cbad801bbc4755540b8ac079e86a1cf81d733a618ed13a96d4fa19506cc023f"},
 	{"freebits", Config{Posterior: "diag"}, TrainOptions{FreeBits: 0.2}, "cf0473535abaa24c9297f124686563b65dff4033907f1d7ac26122040e9305a8"},
 	{"gaussian-f64", Config{Posterior: "diag", Likelihood: Gaussian, Dtype: "float64"}, TrainOptions{}, "150bedc8b2d380304e1662b9bc4ee7e09e62161e97721377ed3e29152e22e526"},
+	{"aux", Config{Posterior: "aux:4"}, TrainOptions{}, "c69c25d045918967e404f3c979a0cfd4015cad173546f8504c92ed3ab37a00d8"},
 	{"iwae-k5-iaf", Config{Posterior: "iaf:1"}, TrainOptions{Objective: ObjectiveIWAE, K: 5}, "73c2b75db9c9ce5e4cb0839200c343db6f8c5050e9e4c9f2567e29709cd6d8b3"},
 }
 
