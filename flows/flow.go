@@ -29,8 +29,9 @@ func Compose(fs ...Flow) Flow { return composition(slices.Clone(fs)) }
 type composition []Flow
 
 // Forward runs the steps in order; each run of consecutive fusable steps
-// (planar, radial, Householder, Sylvester, and compositions of them) is one
-// graph node forward and one backward.
+// (planar, radial, Householder, Sylvester, and compositions of them), and
+// each run of fusable IAF steps on one context, is one graph node forward
+// and one backward.
 func (c composition) Forward(z *G.Node) (out, logDet *G.Node, err error) {
 	if _, _, err := batchShape(z); err != nil {
 		return nil, nil, err
