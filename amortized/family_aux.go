@@ -125,9 +125,18 @@ func (q auxPosterior) lin(l nets.Linear, x, ctx *G.Node) *G.Node {
 	return y
 }
 
+// hidden is act(l(x) + ctx): with ReLU one node each way (nets.AddReLU,
+// the same values), where gorgonia's add and rectify are two.
+func (q auxPosterior) hidden(l nets.Linear, x, ctx *G.Node) *G.Node {
+	if q.f.act == nets.ReLU {
+		return must(nets.AddReLU(must(l.Forward(q.bd.Binding(), x)), ctx))
+	}
+	return must(q.f.act.Apply(q.lin(l, x, ctx)))
+}
+
 // zGivenA is q(z|a,x)'s mean and log-variance.
 func (q auxPosterior) zGivenA(a *G.Node) (mu, lv *G.Node) {
-	t := must(q.f.act.Apply(q.lin(q.f.qHidden, a, q.h["aux.qctx"])))
+	t := q.hidden(q.f.qHidden, a, q.h["aux.qctx"])
 	return q.lin(q.f.qMean, t, q.h["mean"]), q.lin(q.f.qLogvar, t, q.h["logvar"])
 }
 
@@ -142,7 +151,7 @@ func (q auxPosterior) Sample(eps *G.Node) (z, logq *G.Node) {
 	mu, lv := q.zGivenA(a)
 	z = must(G.Add(mu, bd.scaledNoise(lv, epsZ)))
 	logQZ := bd.logQEps(epsZ, lv)
-	u := must(q.f.act.Apply(q.lin(q.f.rHidden, z, q.h["aux.rctx"])))
+	u := q.hidden(q.f.rHidden, z, q.h["aux.rctx"])
 	rm, rlv := q.lin(q.f.rMean, u, nil), q.lin(q.f.rLogvar, u, nil)
 	logR := bd.logQOffset(must(G.Sub(a, rm)), rlv)
 	return z, must(G.Sub(must(G.Add(logQA, logQZ)), logR))

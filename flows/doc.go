@@ -95,7 +95,11 @@
 //
 // An [IAF] step's gate (σ, 1 - σ, f(z) and Σ log σ from the MADE's [m, s])
 // is one fused node each way too; its forward pass rounds in the graph's
-// dtype exactly as the node-by-node gate did, its backward is in float64.
+// dtype exactly as the node-by-node gate did, its backward is in float64
+// from forward's σ and 1 - σ. [Compose] makes a run of IAF steps with one
+// ReLU hidden layer and one context h (the VAE families' steps) a single
+// node each way for the MADEs, context maps and gates of all of them, with
+// the node-by-node steps' forward values bit for bit.
 //
 // [IAF] (Kingma et al. 2016), unlike the two above, owns its parameters: a
 // MADE (Germain et al. 2015) registered in a [nets.Params], bound to a graph

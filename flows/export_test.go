@@ -5,3 +5,6 @@ var (
 	PlanarNodes = planarNodes
 	RadialNodes = radialNodes
 )
+
+// FuseIAFStep switches the fused IAF chain (iafChainOp) on and off.
+var FuseIAFStep = &fuseIAFStep

@@ -29,8 +29,9 @@ func Compose(fs ...Flow) Flow { return composition(slices.Clone(fs)) }
 type composition []Flow
 
 // Forward runs the steps in order; each run of consecutive fusable steps
-// (planar, radial, Householder, Sylvester, and compositions of them) is one
-// graph node forward and one backward.
+// (planar, radial, Householder, Sylvester, and compositions of them), and
+// each run of fusable IAF steps on one context, is one graph node forward
+// and one backward.
 func (c composition) Forward(z *G.Node) (out, logDet *G.Node, err error) {
 	if _, _, err := batchShape(z); err != nil {
 		return nil, nil, err
@@ -62,7 +63,42 @@ func (c composition) Forward(z *G.Node) (out, logDet *G.Node, err error) {
 		run, params = nil, nil
 		return add(y, ld)
 	}
+	// A run of fusable IAF steps on one context is one node (iafChainOp).
+	var iafRun []boundIAF
+	iafFirst := 0
+	flushIAF := func() error {
+		if len(iafRun) == 0 {
+			return nil
+		}
+		y, ld, err := forwardIAFChain(iafRun, out)
+		if err != nil {
+			return fmt.Errorf("%w (steps %d-%d of %d)", err, iafFirst+1, iafFirst+len(iafRun), len(c))
+		}
+		iafRun = nil
+		return add(y, ld)
+	}
 	for i, f := range c {
+		if bi, ok := f.(boundIAF); ok && bi.fusable() {
+			if err := bi.check(out); err != nil {
+				return nil, nil, fmt.Errorf("%w (step %d of %d)", err, i+1, len(c))
+			}
+			if len(iafRun) > 0 && (iafRun[0].h != bi.h || iafRun[0].b != bi.b) {
+				if err := flushIAF(); err != nil {
+					return nil, nil, err
+				}
+			}
+			if err := flush(); err != nil {
+				return nil, nil, err
+			}
+			if len(iafRun) == 0 {
+				iafFirst = i
+			}
+			iafRun = append(iafRun, bi)
+			continue
+		}
+		if err := flushIAF(); err != nil {
+			return nil, nil, err
+		}
 		if ss, ps, ok := fusableSteps(f); ok {
 			// Every step keeps z's shape, so checking each against the
 			// input of the run checks it against its own input.
@@ -87,6 +123,9 @@ func (c composition) Forward(z *G.Node) (out, logDet *G.Node, err error) {
 		}
 	}
 	if err := flush(); err != nil {
+		return nil, nil, err
+	}
+	if err := flushIAF(); err != nil {
 		return nil, nil, err
 	}
 	if logDet == nil {

@@ -68,3 +68,24 @@ func TestStackResumeMatchesBackward(t *testing.T) {
 		t.Fatalf("only %d non-zero gradients: the comparison proves little", nonzero)
 	}
 }
+
+// softplusSigmoid32 shares one exponential between the gate's softplus
+// and sigmoid and must give their values bit for bit (the IAF forward pass
+// is pinned to them): every 256th float32 in (-100, 100), and every
+// float32 near 0.
+func TestSoftplusSigmoid32MatchesGorgonia(t *testing.T) {
+	check := func(x float32) {
+		sp, sg := softplusSigmoid32(x)
+		if sp != softplus32(x) || sg != sigmoid32(x) {
+			t.Fatalf("x = %v: got (%v, %v), want (%v, %v)", x, sp, sg, softplus32(x), sigmoid32(x))
+		}
+	}
+	for b := uint32(0); b < math.Float32bits(100); b += 256 {
+		check(math.Float32frombits(b))
+		check(-math.Float32frombits(b))
+	}
+	for b := range uint32(1 << 20) {
+		check(math.Float32frombits(b))
+		check(-math.Float32frombits(b))
+	}
+}

@@ -130,34 +130,15 @@ type boundIAF struct {
 
 // Forward implements [Flow].
 func (bf boundIAF) Forward(z *G.Node) (out, logDet *G.Node, err error) {
+	if err := bf.check(z); err != nil {
+		return nil, nil, err
+	}
 	f := bf.f
-	name := f.made.Layers[0].Name // name.made.0, for errors
-	if bf.b == nil {
-		return nil, nil, fmt.Errorf("flows: IAF %s: nil binding", name)
-	}
-	if z == nil || z.Shape().Dims() != 2 || z.Shape()[1] != f.dim {
-		return nil, nil, fmt.Errorf("flows: IAF z has shape %v, want (B, %d)", shapeOf(z), f.dim)
-	}
-	if z.Dtype() != bf.b.Dtype() {
-		return nil, nil, fmt.Errorf("flows: IAF z has dtype %v, the parameters %v", z.Dtype(), bf.b.Dtype())
-	}
-	if z.Graph() != bf.b.Graph() {
-		return nil, nil, fmt.Errorf("flows: IAF z is not in the binding's graph")
-	}
-	B := z.Shape()[0]
-	switch {
-	case f.context == 0 && bf.h != nil:
-		return nil, nil, fmt.Errorf("flows: IAF context h given (shape %v) to a step built without context", bf.h.Shape())
-	case f.context > 0:
-		if err := checkParam("IAF context h", bf.h, B, f.context); err != nil {
-			return nil, nil, err
-		}
-		if bf.h.Dtype() != z.Dtype() {
-			return nil, nil, fmt.Errorf("flows: IAF context h has dtype %v, z %v", bf.h.Dtype(), z.Dtype())
-		}
-	}
 	defer catch(&err, "IAF")
 
+	if bf.fusable() {
+		return forwardIAFChain([]boundIAF{bf}, z)
+	}
 	// The MADE, layer by layer, with the context added to the first
 	// layer's pre-activation.
 	x := z
@@ -181,13 +162,66 @@ func (bf boundIAF) Forward(z *G.Node) (out, logDet *G.Node, err error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("flows: IAF: %w", err)
 	}
-	if out, err = split(packed, 0, f.dim, f.dim+1, false); err != nil {
+	return splitGate(packed, f.dim)
+}
+
+// splitGate splits the gate's packed (B, D+1) output into f(z) and log|det|.
+func splitGate(packed *G.Node, D int) (out, logDet *G.Node, err error) {
+	if out, err = split(packed, 0, D, D+1, false); err != nil {
 		return nil, nil, err
 	}
-	if logDet, err = split(packed, f.dim, f.dim+1, f.dim+1, true); err != nil {
+	if logDet, err = split(packed, D, D+1, D+1, true); err != nil {
 		return nil, nil, err
 	}
 	return out, logDet, nil
+}
+
+// check reports what is wrong with z (and the step's binding and context)
+// as Forward's input.
+func (bf boundIAF) check(z *G.Node) error {
+	f := bf.f
+	name := f.made.Layers[0].Name // name.made.0, for errors
+	if bf.b == nil {
+		return fmt.Errorf("flows: IAF %s: nil binding", name)
+	}
+	if z == nil || z.Shape().Dims() != 2 || z.Shape()[1] != f.dim {
+		return fmt.Errorf("flows: IAF z has shape %v, want (B, %d)", shapeOf(z), f.dim)
+	}
+	if z.Dtype() != bf.b.Dtype() {
+		return fmt.Errorf("flows: IAF z has dtype %v, the parameters %v", z.Dtype(), bf.b.Dtype())
+	}
+	if z.Graph() != bf.b.Graph() {
+		return fmt.Errorf("flows: IAF z is not in the binding's graph")
+	}
+	B := z.Shape()[0]
+	switch {
+	case f.context == 0 && bf.h != nil:
+		return fmt.Errorf("flows: IAF context h given (shape %v) to a step built without context", bf.h.Shape())
+	case f.context > 0:
+		if err := checkParam("IAF context h", bf.h, B, f.context); err != nil {
+			return err
+		}
+		if bf.h.Dtype() != z.Dtype() {
+			return fmt.Errorf("flows: IAF context h has dtype %v, z %v", bf.h.Dtype(), z.Dtype())
+		}
+	}
+	return nil
+}
+
+// fusable reports whether the step is one the fused chain op computes
+// (iafChainOp): one ReLU hidden layer and a context.
+func (bf boundIAF) fusable() bool {
+	f := bf.f
+	return fuseIAFStep && len(f.made.Layers) == 2 && f.context > 0 && f.made.Act == nets.ReLU && bf.b != nil
+}
+
+// params are the step's parameter nodes in iafChainOp's order: w0, b0, wc,
+// bc, w1, b1.
+func (bf boundIAF) params() []*G.Node {
+	f, b := bf.f, bf.b
+	l0, l1 := f.made.Layers[0], f.made.Layers[1]
+	return []*G.Node{b.Node(l0.WeightName()), b.Node(l0.BiasName()), b.Node(f.ctx.WeightName()),
+		b.Node(f.ctx.BiasName()), b.Node(l1.WeightName()), b.Node(l1.BiasName())}
 }
 
 // iafGate is an IAF step's update for one row, from the MADE's output
@@ -199,8 +233,12 @@ func (bf boundIAF) Forward(z *G.Node) (out, logDet *G.Node, err error) {
 // The forward pass rounds as the node-by-node gate it replaces did, in the
 // graph's dtype with gorgonia's softplus and sigmoid (and math32's exp in
 // float32), so that models give the values they gave before bit for bit
-// (checkpoints' version-1 fixture). The backward pass is in float64, of
-// that function (softplus' derivative 1 above its threshold).
+// (checkpoints' version-1 fixture). It leaves σ, 1 - σ and d log σ/da in
+// its work for the backward pass (a resumer), which then needs no
+// transcendental function: recomputing them in float64 was half of an IAF
+// step's cost beyond diag's. The backward pass is in float64, of the
+// function forward computes (softplus' derivative 1 above its threshold);
+// in float32 it uses forward's float32 σ and 1 - σ.
 type iafGate struct {
 	D   int
 	f32 bool
@@ -209,29 +247,42 @@ type iafGate struct {
 func (g iafGate) String() string  { return fmt.Sprintf("iafGate(%d,f32=%t)", g.D, g.f32) }
 func (g iafGate) inWidths() []int { return []int{2 * g.D, g.D} }
 func (g iafGate) outWidth() int   { return g.D + 1 }
-func (g iafGate) workSize() int   { return 0 }
+func (g iafGate) workSize() int   { return 3 * g.D } // σ, 1 - σ, d log σ/da
 
-func (g iafGate) forward(in [][]float64, out, _ []float64) error {
+func (g iafGate) forward(in [][]float64, out, work []float64) error {
 	x, z := in[0], in[1]
+	D := g.D
 	if g.f32 {
 		var logDet float32
 		for j, zj := range z {
-			na := -(float32(x[g.D+j]) + IAFForgetBias)
-			ls := -softplus32(na)
-			out[j] = float64(float32(math32.Exp(ls)*float32(zj)) + float32(sigmoid32(na)*float32(x[j])))
+			na := -(float32(x[D+j]) + IAFForgetBias)
+			sp, om := softplusSigmoid32(na)
+			ls := -sp
+			sigma := math32.Exp(ls)
+			out[j] = float64(float32(sigma*float32(zj)) + float32(om*float32(x[j])))
 			logDet = float32(logDet + ls)
+			dls := om // softplus32 is the identity above 14
+			if na > 14 {
+				dls = 1
+			}
+			work[j], work[D+j], work[2*D+j] = float64(sigma), float64(om), float64(dls)
 		}
-		out[g.D] = float64(logDet)
+		out[D] = float64(logDet)
 		return nil
 	}
 	var logDet float64
 	for j, zj := range z {
-		na := -(x[g.D+j] + IAFForgetBias)
+		na := -(x[D+j] + IAFForgetBias)
 		ls := -softplus(na)
-		out[j] = float64(math.Exp(ls)*zj) + float64(sigmoid64(na)*x[j])
+		sigma, om := math.Exp(ls), sigmoid64(na)
+		out[j] = float64(sigma*zj) + float64(om*x[j])
 		logDet += ls
+		if na > 19 { // sigmoid64 rounds to 1 there; the gradient keeps 1 - σ's own value
+			om = 1 / (1 + math.Exp(-na))
+		}
+		work[j], work[D+j], work[2*D+j] = sigma, om, softplusDeriv(na)
 	}
-	out[g.D] = logDet
+	out[D] = logDet
 	return nil
 }
 
@@ -245,6 +296,27 @@ func softplus32(x float32) float32 {
 		return x
 	}
 	return float32(math.Log1p(math.Exp(float64(x))))
+}
+
+// softplusSigmoid32 is (softplus32(x), sigmoid32(x)) bit for bit, with
+// one exponential where the two take one each: sigmoid32 computes
+// 1/(1+e^-x) in float64 and rounds; v = 1/(1 + 1/e^x) differs from that
+// float64 value by a few units in the last place (each of exp, 1/·, 1+·
+// and the division is within an ulp), so where v's neighbourhood of
+// relative width 2^-40 rounds to one float32, that float32 is sigmoid32's.
+// Elsewhere (about one value in 2^16) it calls sigmoid32.
+func softplusSigmoid32(x float32) (sp, sg float32) {
+	if x <= -88 || x > 14 {
+		return softplus32(x), sigmoid32(x)
+	}
+	e := math.Exp(float64(x))
+	sp = float32(math.Log1p(e))
+	v := 1 / (1 + 1/e)
+	const eps = 1.0 / (1 << 40)
+	if lo := float32(v * (1 - eps)); lo == float32(v*(1+eps)) {
+		return sp, lo
+	}
+	return sp, sigmoid32(x)
 }
 
 func sigmoid32(x float32) float32 {
@@ -267,21 +339,29 @@ func sigmoid64(x float64) float64 {
 	return 1.0 / (1.0 + math.Exp(-x))
 }
 
-func (g iafGate) backward(in [][]float64, _, gout []float64, gin [][]float64, _ []float64) error {
+func (g iafGate) backward(in [][]float64, out, gout []float64, gin [][]float64, work []float64) error {
+	o := make([]float64, len(out))
+	if err := g.forward(in, o, work); err != nil {
+		return err
+	}
+	return g.resume(in, out, gout, gin, work)
+}
+
+// resume is backward with forward's σ, 1 - σ and d log σ/da in work.
+func (g iafGate) resume(in [][]float64, _, gout []float64, gin [][]float64, work []float64) error {
 	x, z := in[0], in[1]
 	gx, gz := gin[0], gin[1]
-	gl := gout[g.D]
+	D := g.D
+	gl := gout[D]
 	for j, zj := range z {
-		a := x[g.D+j] + IAFForgetBias
-		sigma := math.Exp(-softplus(-a))
-		om := 1 / (1 + math.Exp(a))
+		sigma, om, dls := work[j], work[D+j], work[2*D+j]
 		gj := gout[j]
 		gz[j] += gj * sigma
 		gx[j] += gj * om
 		gls := gl + gj*zj*sigma // σ = exp(log σ)
 		gom := gj * x[j]
-		// d log σ/da = softplus'(-a); d(1-σ)/da = -(1-σ)σ' with the sigmoid's own σ' = 1 - (1-σ).
-		gx[g.D+j] += gls*softplusDeriv(-a) - gom*om*(1-om)
+		// d(1-σ)/da = -(1-σ)σ' with the sigmoid's own σ' = 1 - (1-σ).
+		gx[D+j] += gls*dls - gom*om*(1-om)
 	}
 	return nil
 }

@@ -36,8 +36,9 @@ var iafCases = []iafCase{
 	{dim: 3, context: 2, hidden: []int{5}, act: nets.Tanh},
 	{dim: 3, context: 2, hidden: []int{5}, act: nets.Softplus, reverse: true},
 	{dim: 4, context: 3, hidden: []int{6, 5}, act: nets.ReLU, reverse: true},
-	{dim: 4, hidden: []int{2}, act: nets.Tanh}, // narrower than D-1
-	{dim: 2, context: 2, act: nets.Tanh},       // no hidden layer: context on [m, s]
+	{dim: 3, context: 2, hidden: []int{5}, act: nets.ReLU}, // the fused chain (iafChainOp)
+	{dim: 4, hidden: []int{2}, act: nets.Tanh},             // narrower than D-1
+	{dim: 2, context: 2, act: nets.Tanh},                   // no hidden layer: context on [m, s]
 	{dim: 1, context: 2, hidden: []int{3}, act: nets.Tanh},
 	{dim: 2, hidden: []int{4}, act: nets.Tanh, steps: 3},
 	{dim: 3, context: 2, hidden: []int{6}, act: nets.Softplus, steps: 3},
@@ -290,6 +291,7 @@ func TestIAFGradientsMatchFiniteDifferences(t *testing.T) {
 	for i, c := range []iafCase{
 		{dim: 3, context: 2, hidden: []int{4}, act: nets.Tanh, steps: 3},
 		{dim: 2, context: 2, hidden: []int{3, 3}, act: nets.Softplus, reverse: true},
+		{dim: 3, context: 2, hidden: []int{5}, act: nets.ReLU, steps: 3}, // the fused chain (iafChainOp)
 	} {
 		t.Run(c.String(), func(t *testing.T) {
 			ir := newIAFRig(t, c, B, uint64(200+i))

@@ -82,7 +82,7 @@ func (op actOp) DiffWRT(int) []bool                { return []bool{true} }
 func (op actOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
 
 func (op actOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
-	x, err := dense(in[0], op.String())
+	x, err := dense(in[0], op)
 	if err != nil {
 		return nil, err
 	}

@@ -35,7 +35,7 @@ func (op addReLUOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 }
 
 func (op addReLUOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
-	ds, err := denseAll(in, op.String())
+	ds, err := denseAll(in, op)
 	if err != nil {
 		return nil, err
 	}

@@ -228,8 +228,11 @@ func fromCM[T float32 | float64](B, C, HW int, src, dst []T) {
 	toCM(C, B, HW, src, dst) // the same permutation with B and C swapped
 }
 
-// gemmT is C = op(A) op(B) (beta = 0) with the installed BLAS, on slices.
-func gemmT[T float32 | float64](tA, tB bool, m, n, k int, a, b, c []T) {
+// Gemm is C = op(A) op(B) for row-major A (m×k, or k×m when tA), B (k×n,
+// or n×k when tB) and C (m×n), with the installed BLAS (gorgonia's; the
+// project's GEMM unless replaced): the product every dense op here calls,
+// for fused ops elsewhere that must round as those do.
+func Gemm[T float32 | float64](tA, tB bool, m, n, k int, a, b, c []T) {
 	ta, tb := blas.NoTrans, blas.NoTrans
 	lda, ldb := k, n
 	if tA {
@@ -330,7 +333,7 @@ func (op im2colOp) DiffWRT(int) []bool                { return []bool{!op.noGrad
 func (op im2colOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
 
 func (op im2colOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
-	x, err := dense(in[0], op.String())
+	x, err := dense(in[0], op)
 	if err != nil {
 		return nil, err
 	}
@@ -369,7 +372,7 @@ func (op col2imOp) Hashcode() uint32                  { return hashOf(op) }
 func (op col2imOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
 
 func (op col2imOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
-	c, err := dense(in[0], op.String())
+	c, err := dense(in[0], op)
 	if err != nil {
 		return nil, err
 	}
@@ -412,7 +415,7 @@ func (op permuteOp) DiffWRT(int) []bool                { return []bool{!op.noGra
 func (op permuteOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
 
 func (op permuteOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
-	x, err := dense(in[0], op.String())
+	x, err := dense(in[0], op)
 	if err != nil {
 		return nil, err
 	}
@@ -468,7 +471,7 @@ func (op convOutOp) DiffWRT(int) []bool                { return []bool{!op.dataI
 func (op convOutOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
 
 func (op convOutOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
-	ds, err := denseAll(in, op.String())
+	ds, err := denseAll(in, op)
 	if err != nil {
 		return nil, err
 	}
@@ -493,7 +496,7 @@ func convOut[T float32 | float64](op convOutOp, in, w, bias, y []T) {
 	n := B * s.hws()
 	if op.transposed {
 		cols := scratchOf[T](op.buf, s.colRows()*n)
-		gemmT(true, false, s.colRows(), n, s.Cs, w, in, cols)
+		Gemm(true, false, s.colRows(), n, s.Cs, w, in, cols)
 		hwl := s.hwl()
 		parallelRows(B*s.Cl, B*s.Cl*hwl, func(lo, hi int) {
 			for u := lo; u < hi; u++ {
@@ -507,7 +510,7 @@ func convOut[T float32 | float64](op convOutOp, in, w, bias, y []T) {
 		return
 	}
 	ycm := scratchOf[T](op.buf, s.Cs*n)
-	gemmT(false, false, s.Cs, n, s.colRows(), w, in, ycm)
+	Gemm(false, false, s.Cs, n, s.colRows(), w, in, ycm)
 	hws := s.hws()
 	parallelRows(B*s.Cs, B*s.Cs*hws, func(lo, hi int) {
 		for u := lo; u < hi; u++ {
@@ -607,7 +610,7 @@ func (op gemmOp) Hashcode() uint32                  { return hashOf(op) }
 func (op gemmOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
 
 func (op gemmOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
-	ds, err := denseAll(in, op.String())
+	ds, err := denseAll(in, op)
 	if err != nil {
 		return nil, err
 	}
@@ -616,9 +619,9 @@ func (op gemmOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error)
 	}
 	c := op.out(prealloc, ds[0].Dtype(), op.shape...)
 	if c.Dtype() == tensor.Float32 {
-		gemmT(op.tA, op.tB, op.m, op.n, op.k, ds[0].Float32s(), ds[1].Float32s(), c.Float32s())
+		Gemm(op.tA, op.tB, op.m, op.n, op.k, ds[0].Float32s(), ds[1].Float32s(), c.Float32s())
 	} else {
-		gemmT(op.tA, op.tB, op.m, op.n, op.k, ds[0].Float64s(), ds[1].Float64s(), c.Float64s())
+		Gemm(op.tA, op.tB, op.m, op.n, op.k, ds[0].Float64s(), ds[1].Float64s(), c.Float64s())
 	}
 	return c, nil
 }
@@ -641,7 +644,7 @@ func (op chanSumOp) Hashcode() uint32                  { return hashOf(op) }
 func (op chanSumOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
 
 func (op chanSumOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
-	a, err := dense(in[0], op.String())
+	a, err := dense(in[0], op)
 	if err != nil {
 		return nil, err
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/govae/govae/internal/kernels/cores"
 	"github.com/govae/govae/internal/kernels/gemm"
 	"github.com/govae/govae/internal/kernels/simd"
-	"gonum.org/v1/gonum/blas"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -130,8 +129,9 @@ func (b opBase) out(prealloc G.Value, dt tensor.Dtype, shape ...int) *tensor.Den
 	return tensor.New(tensor.Of(dt), tensor.WithShape(shape...))
 }
 
-// dense returns v as a contiguous dense tensor.
-func dense(v G.Value, what string) (*tensor.Dense, error) {
+// dense returns v as a contiguous dense tensor. what (the op) is formatted
+// only on error: ops run every step, and Sprintf was a visible cost.
+func dense(v G.Value, what fmt.Stringer) (*tensor.Dense, error) {
 	d, ok := v.(*tensor.Dense)
 	if !ok {
 		return nil, fmt.Errorf("nets: %s: got %T, want a dense tensor", what, v)
@@ -143,7 +143,7 @@ func dense(v G.Value, what string) (*tensor.Dense, error) {
 	return d, nil
 }
 
-func denseAll(vs []G.Value, what string) ([]*tensor.Dense, error) {
+func denseAll(vs []G.Value, what fmt.Stringer) ([]*tensor.Dense, error) {
 	ds := make([]*tensor.Dense, len(vs))
 	for i, v := range vs {
 		d, err := dense(v, what)
@@ -161,20 +161,11 @@ func denseAll(vs []G.Value, what string) ([]*tensor.Dense, error) {
 // matmul is C = A' B' in row-major order with the installed BLAS (gorgonia's
 // and tensor's hook), where A' is A or its transpose.
 func matmul(tA, tB bool, m, n, k int, a, b, c *tensor.Dense) {
-	ta, tb := blas.NoTrans, blas.NoTrans
-	lda, ldb := k, n
-	if tA {
-		ta, lda = blas.Trans, m
-	}
-	if tB {
-		tb, ldb = blas.Trans, k
-	}
-	impl := tensor.WhichBLAS()
 	switch c.Dtype() {
 	case tensor.Float32:
-		impl.Sgemm(ta, tb, m, n, k, 1, a.Float32s(), lda, b.Float32s(), ldb, 0, c.Float32s(), n)
+		Gemm(tA, tB, m, n, k, a.Float32s(), b.Float32s(), c.Float32s())
 	default:
-		impl.Dgemm(ta, tb, m, n, k, 1, a.Float64s(), lda, b.Float64s(), ldb, 0, c.Float64s(), n)
+		Gemm(tA, tB, m, n, k, a.Float64s(), b.Float64s(), c.Float64s())
 	}
 }
 
@@ -214,7 +205,7 @@ func (op denseOp) DiffWRT(int) []bool                { return []bool{!op.dataInp
 func (op denseOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
 
 func (op denseOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
-	ds, err := denseAll(in, op.String())
+	ds, err := denseAll(in, op)
 	if err != nil {
 		return nil, err
 	}
@@ -323,7 +314,7 @@ func (op actGradOp) Hashcode() uint32                  { return hashOf(op) }
 func (op actGradOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
 
 func (op actGradOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
-	ds, err := denseAll(in, op.String())
+	ds, err := denseAll(in, op)
 	if err != nil {
 		return nil, err
 	}
@@ -394,7 +385,7 @@ func (op matTNOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 }
 
 func (op matTNOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
-	ds, err := denseAll(in, op.String())
+	ds, err := denseAll(in, op)
 	if err != nil {
 		return nil, err
 	}
@@ -420,7 +411,7 @@ func (op matNTOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 }
 
 func (op matNTOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
-	ds, err := denseAll(in, op.String())
+	ds, err := denseAll(in, op)
 	if err != nil {
 		return nil, err
 	}
@@ -445,7 +436,7 @@ func (op colSumOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 }
 
 func (op colSumOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
-	a, err := dense(in[0], op.String())
+	a, err := dense(in[0], op)
 	if err != nil {
 		return nil, err
 	}
@@ -488,7 +479,7 @@ func (op bernoulliOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 }
 
 func (op bernoulliOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
-	ds, err := denseAll(in, op.String())
+	ds, err := denseAll(in, op)
 	if err != nil {
 		return nil, err
 	}
@@ -581,7 +572,7 @@ func (op bernoulliGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 }
 
 func (op bernoulliGradOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
-	ds, err := denseAll(in, op.String())
+	ds, err := denseAll(in, op)
 	if err != nil {
 		return nil, err
 	}

@@ -53,7 +53,7 @@ func (op gateOp) DiffWRT(int) []bool                { return []bool{true} }
 func (op gateOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
 
 func (op gateOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
-	ds, err := denseAll(in, op.String())
+	ds, err := denseAll(in, op)
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +131,7 @@ func (op addOp) DiffWRT(int) []bool                { return []bool{true, true} }
 func (op addOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
 
 func (op addOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
-	ds, err := denseAll(in, op.String())
+	ds, err := denseAll(in, op)
 	if err != nil {
 		return nil, err
 	}

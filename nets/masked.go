@@ -72,7 +72,7 @@ func (op maskOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 }
 
 func (op maskOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
-	w, err := dense(in[0], op.String())
+	w, err := dense(in[0], op)
 	if err != nil {
 		return nil, err
 	}

@@ -407,7 +407,7 @@ func (op pixelOp) DiffWRT(int) []bool                { return []bool{false, true
 func (op pixelOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
 
 func (op pixelOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
-	ds, err := denseAll(in, op.String())
+	ds, err := denseAll(in, op)
 	if err != nil {
 		return nil, err
 	}
@@ -546,7 +546,7 @@ func (op pixelGradOp) Hashcode() uint32                  { return hashOf(op) }
 func (op pixelGradOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
 
 func (op pixelGradOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
-	ds, err := denseAll(in, op.String())
+	ds, err := denseAll(in, op)
 	if err != nil {
 		return nil, err
 	}
