@@ -41,8 +41,10 @@ func modelConfig(ds *dataset, posterior string) amortized.Config {
 // dataset is a training subset and the evaluation images of one dataset.
 type dataset struct {
 	Name     string
+	Dir      string // the folder the images were read from
 	Train    *data.Images
 	TrainIdx []int        // the training subset: the first len(TrainIdx) training images
+	TestSet  *data.Images // every test image, as loaded
 	TestX    [][]float32  // the first len(TestX) test images, binarized once
 	Test     *data.Loader // the same images, for Model.Evaluate
 	Bin      data.Binarization
@@ -116,7 +118,7 @@ func loadImages(e *env, dir, name string, nTrain, nTest int, grey bool) (*datase
 		return nil, fmt.Errorf("%s in %s has %d training and %d test images; the experiment wants %d and %d",
 			name, ds.Dir, ds.Train.Images.N, ds.Test.Images.N, nTrain, nTest)
 	}
-	d := &dataset{Name: name, Train: ds.Train.Images, TrainIdx: seq(nTrain), Grey: grey}
+	d := &dataset{Name: name, Dir: ds.Dir, Train: ds.Train.Images, TestSet: ds.Test.Images, TrainIdx: seq(nTrain), Grey: grey}
 	d.Bin = runinfo.EvalBinarization(runinfo.RunInfo{Dataset: name, Binarize: "dynamic"}, amortized.Config{})
 	trainDesc := "binarized afresh each epoch"
 	if grey {
@@ -193,6 +195,10 @@ func (t *trained) addEpoch(e *env, label string, epochs int, es amortized.EpochS
 	t.TrainSeconds += es.TrainSeconds
 	t.Images += es.Train.N
 	t.Steps = es.Step
+	if es.Val == nil {
+		e.Logf("%s: epoch %d/%d: train bound %.2f, %.0f images/s", label, es.Epoch, epochs, p.TrainBound, es.ImagesPerSec)
+		return
+	}
 	e.Logf("%s: epoch %d/%d: train bound %.2f, test ELBO %.2f, %.0f images/s", label, es.Epoch, epochs, p.TrainBound, p.TestELBO, es.ImagesPerSec)
 }
 
@@ -206,6 +212,12 @@ func (t *trained) ImagesPerSec() float64 { return float64(t.Images) / math.Max(t
 // during training is not an error: it stops training and is reported in
 // Diverged.
 func trainModel(ctx context.Context, e *env, label string, ds *dataset, cfg amortized.Config, opts amortized.TrainOptions, seed uint64, hooks amortized.Hooks) (*trained, error) {
+	return trainModelVal(ctx, e, label, ds, ds.Test, cfg, opts, seed, hooks)
+}
+
+// trainModelVal is trainModel with val as Fit's validation set (nil: none,
+// the test ELBO curve left to hooks).
+func trainModelVal(ctx context.Context, e *env, label string, ds *dataset, val amortized.Batches, cfg amortized.Config, opts amortized.TrainOptions, seed uint64, hooks amortized.Hooks) (*trained, error) {
 	m, err := amortized.New(cfg, seed)
 	if err != nil {
 		return nil, err
@@ -231,7 +243,7 @@ func trainModel(ctx context.Context, e *env, label string, ds *dataset, cfg amor
 	}
 	// The evaluation images serve as Fit's validation set only to draw the
 	// test ELBO curve: nothing is selected on them, the final model is used.
-	err = tr.Fit(ctx, loader, ds.Test, h)
+	err = tr.Fit(ctx, loader, val, h)
 	var nf *amortized.NonFiniteError
 	if errors.As(err, &nf) {
 		e.Logf("%s: %v", label, nf)

@@ -69,7 +69,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	out := fs.String("out", "", "output directory (default experiments/results/NAME; with -quick a new temporary directory, printed at the end)")
 	dataDir := fs.String("data", "", "directory holding mnist/ and fashion-mnist/ (default $GOVAE_DATA, else the trainer's own search: the GoMNIST module, the user cache, ...)")
 	seed := fs.Uint64("seed", 1, "base random seed")
-	budget := fs.Duration("budget", 0, "training time per model for experiments with a time budget (burda), e.g. 10m (0: the experiment's own)")
+	budget := fs.Duration("budget", 0, "training time per model for experiments with a time budget (burda), e.g. 10m (0: the experiment's own);\nconvpeer: the whole run's (the seeds running at its end are left out)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0 // -h asked for the usage, as in cmd/train

@@ -42,7 +42,7 @@ func dataRoot(t *testing.T) string {
 func TestQuickRuns(t *testing.T) {
 	root := dataRoot(t)
 	t.Setenv("GOVAE_OFFLINE", "1") // never download in a test
-	for _, name := range []string{"posteriors", "objectives", "estimators", "gap", "burda", "vigmm", "priors", "conv"} {
+	for _, name := range []string{"posteriors", "objectives", "estimators", "gap", "burda", "vigmm", "priors", "conv", "convpeer"} {
 		t.Run(name, func(t *testing.T) {
 			if name == "posteriors" || name == "vigmm" || name == "priors" || name == "conv" {
 				if _, err := os.Stat(filepath.Join(root, "fashion-mnist")); err != nil {

@@ -10,7 +10,7 @@
 // Bernoulli, Adam 1e-3, batch 128) for -epochs epochs on all training
 // images (govae with -val 0) and the images/s of epochs 2 to the last
 // together is compared; neither side counts evaluation time. Evaluation: the peer trains one epoch
-// and estimates test log p(x) with --iwae-k K over all 10,000 test images;
+// and estimates test log p(x) with --iwae-k K on its first --iwae-n test images (1,000 by default);
 // govae evaluates a 1-epoch checkpoint with cmd/eval -k K on the first -n
 // test images (the cost per image does not depend on which images), and the
 // ratio is of test images per second.
@@ -20,8 +20,7 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -31,6 +30,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/govae/govae/internal/torchpeer"
 )
 
 func main() {
@@ -121,32 +122,22 @@ func (o options) peerRun() (float64, error) {
 	} else {
 		args = append(args, "--epochs", "1", "--iwae-k", fmt.Sprint(o.k))
 	}
-	out, err := exec.Command(o.python, args...).Output()
+	res, err := torchpeer.Run(context.Background(), o.python, o.peer, args, nil)
 	if err != nil {
-		return 0, fmt.Errorf("peer: %v (%s)", err, stderrOf(err))
+		return 0, fmt.Errorf("peer: %w", err)
 	}
 	var rates []float64
-	var evalSeconds float64
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		var m map[string]float64
-		if json.Unmarshal(sc.Bytes(), &m) == nil {
-			if m["images_per_s"] > 0 {
-				rates = append(rates, m["images_per_s"])
-			}
-			if m["eval_seconds"] > 0 {
-				evalSeconds = m["eval_seconds"]
-			}
-		}
+	for _, e := range res.Epochs {
+		rates = append(rates, e.ImagesPerSec)
 	}
 	if o.mode == "eval" {
-		if evalSeconds == 0 {
-			return 0, fmt.Errorf("peer printed no log p(x) result:\n%s", out)
+		if res.LogPx == nil || res.LogPx.EvalSeconds <= 0 {
+			return 0, fmt.Errorf("peer printed no log p(x) result")
 		}
-		return 10000 / evalSeconds, nil // the peer evaluates all 10,000 test images
+		return float64(res.LogPx.N) / res.LogPx.EvalSeconds, nil
 	}
 	if len(rates) != o.epochs {
-		return 0, fmt.Errorf("peer printed %d epochs, want %d:\n%s", len(rates), o.epochs, out)
+		return 0, fmt.Errorf("peer printed %d epochs, want %d", len(rates), o.epochs)
 	}
 	return afterFirst(rates), nil
 }
@@ -214,13 +205,6 @@ func afterFirst(rates []float64) float64 {
 		secs += 1 / r
 	}
 	return float64(len(rates)-1) / secs
-}
-
-func stderrOf(err error) string {
-	if ee, ok := err.(*exec.ExitError); ok {
-		return strings.TrimSpace(string(ee.Stderr))
-	}
-	return ""
 }
 
 func median(v []float64) float64 {

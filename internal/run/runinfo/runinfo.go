@@ -3,6 +3,7 @@ package runinfo
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,6 +18,11 @@ const LatestFile = "model.safetensors"
 
 // EvalBinarizeSeed fixes the binarization of validation and test images.
 const EvalBinarizeSeed = 0
+
+// TestNoise is the noise of the test ELBO a training run reports after each
+// epoch, from the run's seed (experiments that compare with cmd/train use
+// it too).
+func TestNoise(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0x74657374)) }
 
 // RunInfo is the part of a training run's description (saved in the
 // training state) that says where the data came from and how it was fed.

@@ -554,7 +554,7 @@ func checkSettings(cfg Config) error {
 func endEpoch(dir string, out io.Writer, t *amortized.Trainer, e amortized.EpochStats, test amortized.Batches, pics *pictures, sv *saver) error {
 	m := t.Model()
 	start := time.Now()
-	ts, err := m.Evaluate(test, rand.New(rand.NewPCG(t.Options().Seed, 0x74657374)))
+	ts, err := m.Evaluate(test, runinfo.TestNoise(t.Options().Seed))
 	if err != nil {
 		return fmt.Errorf("test ELBO after epoch %d: %w", e.Epoch, err)
 	}
