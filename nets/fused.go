@@ -514,7 +514,7 @@ func (op sigmoidOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 }
 
 func (op sigmoidOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
-	x, err := dense(in[0], op.String())
+	x, err := dense(in[0], op)
 	if err != nil {
 		return nil, err
 	}
