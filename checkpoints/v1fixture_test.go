@@ -2,6 +2,7 @@ package checkpoints
 
 import (
 	"encoding/json"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -132,7 +133,9 @@ func TestV1FixtureLoads(t *testing.T) {
 	for _, pair := range [][2][][]float32{{got.Decode, want.Decode}, {got.Encode, want.Encode}} {
 		for i := range pair[1] {
 			for j := range pair[1][i] {
-				if pair[0][i][j] != pair[1][i][j] {
+				// Decode's sigmoid is a fused float32 kernel now (a few ulps from the
+				// float64 one that wrote the fixture); Encode stays exact.
+				if d := math.Abs(float64(pair[0][i][j] - pair[1][i][j])); d > 4e-7*math.Abs(float64(pair[1][i][j]))+1e-12 {
 					t.Errorf("value [%d][%d] = %v, want %v", i, j, pair[0][i][j], pair[1][i][j])
 				}
 			}
