@@ -11,6 +11,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -374,19 +375,20 @@ func (t *table) String() string {
 }
 
 // f2 formats a number of nats; NaN (not measured) shows as a dash.
-func f2(v float64) string {
-	if math.IsNaN(v) {
-		return "–"
-	}
-	return fmt.Sprintf("%.2f", v)
-}
+func f2(v float64) string { return fixed(v, 2) }
 
 // f3 is f2 with three decimals, for small differences.
-func f3(v float64) string {
+func f3(v float64) string { return fixed(v, 3) }
+
+// f1 is f2 with one decimal.
+func f1(v float64) string { return fixed(v, 1) }
+
+// fixed formats v with prec decimals, NaN as a dash.
+func fixed(v float64, prec int) string {
 	if math.IsNaN(v) {
 		return "–"
 	}
-	return fmt.Sprintf("%.3f", v)
+	return strconv.FormatFloat(v, 'f', prec, 64)
 }
 
 // secs formats a duration in seconds.

@@ -346,12 +346,8 @@ func summarize(v []float64) cpSummary {
 	}
 	s.Mean = mean(v)
 	if len(v) > 1 {
-		var ss float64
-		for _, x := range v {
-			ss += (x - s.Mean) * (x - s.Mean)
-		}
-		s.SD = math.Sqrt(ss / float64(len(v)-1))
-		s.SE = s.SD / math.Sqrt(float64(len(v)))
+		s.SE = stdErr(v)
+		s.SD = s.SE * math.Sqrt(float64(len(v)))
 	}
 	sorted := slices.Sorted(slices.Values(v))
 	s.Q1, s.Median, s.Q3 = quantile7(sorted, 0.25), quantile7(sorted, 0.5), quantile7(sorted, 0.75)
@@ -623,13 +619,6 @@ func intervalCell(lo, hi float64) string {
 		return "–"
 	}
 	return fmt.Sprintf("[%.2f, %.2f]", lo, hi)
-}
-
-func f1(v float64) string {
-	if math.IsNaN(v) {
-		return "–"
-	}
-	return fmt.Sprintf("%.1f", v)
 }
 
 // convPeerReading states the outcome from the numbers.

@@ -28,6 +28,16 @@ func TestAdd(t *testing.T) {
 	}
 }
 
+// TestAddWithoutN: the MLP peer prints no "n"; it scored all 10,000 test
+// images, and a rate must not come out as 0 images over its seconds.
+func TestAddWithoutN(t *testing.T) {
+	var r Result
+	r.Add([]byte(`{"test_log_px": -90.1, "k": 1000, "eval_seconds": 96.2}`))
+	if r.LogPx == nil || r.LogPx.N != 10000 {
+		t.Fatalf("log p(x) %+v, want N = 10000", r.LogPx)
+	}
+}
+
 // TestRunCancel: cancelling the context (Ctrl-C in the experiments) kills
 // the peer at once, mid-run.
 func TestRunCancel(t *testing.T) {
