@@ -38,7 +38,17 @@ func apiOutputs(t *testing.T, m *Model, x [][]float32) []float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return append(out, ll...)
+	out = append(out, ll...)
+	obs := make([][]bool, len(x))
+	for i := range obs {
+		obs[i] = make([]bool, len(x[i]))
+		for j := range obs[i] {
+			obs[i][j] = (i+j)%3 != 0
+		}
+	}
+	rows(m.Impute(x, obs, ImputeOptions{Iters: 3, Chains: 2}, rng(5)))
+	rows(m.Impute(x, obs, ImputeOptions{Iters: 2, Mean: true}, nil))
+	return out
 }
 
 // TestAPIWorkersGiveIdenticalOutputs: the API's calls spread their chunks
@@ -63,9 +73,15 @@ func TestAPIWorkersGiveIdenticalOutputs(t *testing.T) {
 		runtime.GOMAXPROCS(2)
 		two := apiOutputs(t, m, x)
 		again := apiOutputs(t, m, x)
+		// Impute's chunks in turn, drawing as they go (the path for many
+		// sweeps): the same draws as drawn ahead.
+		ahead := imputeAhead
+		imputeAhead = 0
+		serial := apiOutputs(t, m, x)
+		imputeAhead = ahead
 		for i := range one {
-			if math.Float64bits(one[i]) != math.Float64bits(two[i]) || math.Float64bits(two[i]) != math.Float64bits(again[i]) {
-				t.Fatalf("%s: output %d: one worker %v, two %v, two again %v", cfg.Posterior, i, one[i], two[i], again[i])
+			if math.Float64bits(one[i]) != math.Float64bits(two[i]) || math.Float64bits(two[i]) != math.Float64bits(again[i]) || math.Float64bits(two[i]) != math.Float64bits(serial[i]) {
+				t.Fatalf("%s: output %d: one worker %v, two %v, two again %v, Impute serial %v", cfg.Posterior, i, one[i], two[i], again[i], serial[i])
 			}
 		}
 	}

@@ -5,12 +5,17 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync"
 )
 
 // DefaultImputeIters is the number of sweeps Impute runs when
 // ImputeOptions.Iters is 0. On MNIST with half of each image hidden, the
 // error changes little beyond it.
 const DefaultImputeIters = 50
+
+// imputeAhead bounds the noise Impute draws ahead for one chunk, in values
+// (16 MiB): the default sweeps of 500 rows need 500 * L * 50.
+var imputeAhead = 1 << 21 // a variable for the test of the serial path
 
 // imputeStart is the value of every missing pixel before the first sweep.
 const imputeStart = 0.5
@@ -76,14 +81,37 @@ func (m *Model) Impute(x [][]float32, observed [][]bool, opts ImputeOptions, rng
 			flat[r*D+j] = imputeStart
 		}
 	}
-	eps := make([]float64, min(n, evalChunk)*L) // stays zero with opts.Mean: z is the point summary
-	var mean []float64
-	err := m.chunks(kindRecon, n, func(g *graph, start, rows int) error {
+	size := min(n, evalChunk)
+	// With draws, a chunk's noise is drawn whole, chunk after chunk in row
+	// order (the order of the serial loop), so that the chunks can run on
+	// all cores and give the same numbers as one core. Past imputeAhead
+	// values a chunk (very many sweeps) they run one after another instead,
+	// drawing as they go, rather than hold that much noise.
+	ahead := !opts.Mean && size*L*iters <= imputeAhead
+	each := m.chunks
+	if opts.Mean || ahead {
+		each = m.parChunks
+	}
+	var order drawOrder
+	err := each(kindRecon, n, func(g *graph, start, rows int) error {
 		xs := flat[start*D : (start+rows)*D]
-		e := eps[:rows*L]
-		for range iters {
+		e := make([]float64, rows*L) // stays zero with opts.Mean: z is the point summary
+		var noise []float64
+		if ahead {
+			noise = make([]float64, iters*rows*L)
+			order.draw(start, start+rows, func() {
+				for i := range noise {
+					noise[i] = rng.NormFloat64()
+				}
+			})
+		}
+		var mean []float64
+		for it := range iters {
 			setRows(g.input(inX), xs)
-			if !opts.Mean {
+			switch {
+			case ahead:
+				e = noise[it*rows*L : (it+1)*rows*L]
+			case !opts.Mean:
 				for i := range e {
 					e[i] = rng.NormFloat64()
 				}
@@ -164,4 +192,28 @@ func (m *Model) checkImpute(x [][]float32, observed [][]bool, opts ImputeOptions
 		}
 	}
 	return nil
+}
+
+// drawOrder makes concurrent chunks take their draws from one rng in row
+// order: the chunk starting at row start waits until every row before it
+// has drawn. parChunks hands chunks out in row order and a chunk draws
+// before anything else, so the wait is short and cannot deadlock.
+type drawOrder struct {
+	mu   sync.Mutex
+	cond *sync.Cond
+	next int // the first row whose chunk has not drawn yet
+}
+
+func (o *drawOrder) draw(start, end int, draw func()) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.cond == nil {
+		o.cond = sync.NewCond(&o.mu)
+	}
+	for o.next != start {
+		o.cond.Wait()
+	}
+	draw()
+	o.next = end
+	o.cond.Broadcast()
 }
