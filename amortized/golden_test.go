@@ -31,6 +31,9 @@ import (
 // fused op (flows' iafChainOp) changed nothing more: its forward values are
 // the nodes' bit for bit, and so are its gradients but for the order in
 // which the steps' context gradients are summed (2 terms here: commutative).
+// A third time when the float32 gate's forward pass took simd's float32
+// exponential and log1p in place of float64 ones rounded (a few ulps; flows'
+// TestIAFGateFloat32MatchesFloat64 holds it to the float64 gate).
 // The aux row was recorded on main at 0a847c1, before aux's hidden layers
 // became nets.AddReLU nodes (the same values).
 // GOVAE_PRINT_GOLDEN=1 prints the current hashes (with -v).
@@ -44,14 +47,14 @@ var goldenWeights = []struct {
 	{"fullcov", Config{Posterior: "fullcov"}, TrainOptions{}, "e1a0d7a2d878fb182db31fe40593ff62575536d1852c622547b822d37bc57fe1"},
 	{"planar", Config{Posterior: "planar:2"}, TrainOptions{}, "b97844ad3f047ce35c030de9b16f854735849644bd50066159f3baf5110de7c7"},
 	{"radial", Config{Posterior: "radial:2"}, TrainOptions{}, "dacf6fc5779297c684b68be2457a579b26bb5d09c317762fe04852bbb0777c69"},
-	{"iaf", Config{Posterior: "iaf:2"}, TrainOptions{}, "ac68a389d7618b32456b5ec5455f38ead1360bc76fb3a45e656628f49c7e2793"},
+	{"iaf", Config{Posterior: "iaf:2"}, TrainOptions{}, "3c949685002ad486797b5287faa37d6e450f17ebde1e73ee471449e8d11820b9"},
 	{"iwae-k5", Config{Posterior: "diag"}, TrainOptions{Objective: ObjectiveIWAE, K: 5}, "6d4feef32bd41b55e38606a0b3aa6ec08e9af9e4e0a58a5f93ede44228c6fb6c"},
 	{"elbo-k3-planar", Config{Posterior: "planar:1"}, TrainOptions{K: 3}, "692d7c4da0e7344465c9589dfd2c306fb80807c51dfa75b11fec1536ec2b4fb8"},
 	{"score", Config{Posterior: "fullcov"}, TrainOptions{Estimator: EstimatorScore}, "4cbad801bbc4755540b8ac079e86a1cf81d733a618ed13a96d4fa19506cc023f"},
 	{"freebits", Config{Posterior: "diag"}, TrainOptions{FreeBits: 0.2}, "cf0473535abaa24c9297f124686563b65dff4033907f1d7ac26122040e9305a8"},
 	{"gaussian-f64", Config{Posterior: "diag", Likelihood: Gaussian, Dtype: "float64"}, TrainOptions{}, "150bedc8b2d380304e1662b9bc4ee7e09e62161e97721377ed3e29152e22e526"},
 	{"aux", Config{Posterior: "aux:4"}, TrainOptions{}, "c69c25d045918967e404f3c979a0cfd4015cad173546f8504c92ed3ab37a00d8"},
-	{"iwae-k5-iaf", Config{Posterior: "iaf:1"}, TrainOptions{Objective: ObjectiveIWAE, K: 5}, "73c2b75db9c9ce5e4cb0839200c343db6f8c5050e9e4c9f2567e29709cd6d8b3"},
+	{"iwae-k5-iaf", Config{Posterior: "iaf:1"}, TrainOptions{Objective: ObjectiveIWAE, K: 5}, "13b24ba972ab6ed301f7ae47017eb194ebae348519fb85655e307527417f0663"},
 }
 
 func weightHash(m *Model) string {

@@ -98,7 +98,7 @@ func writeV1Fixture(t *testing.T) {
 }
 
 // TestV1FixtureLoads loads a checkpoint written before the redesign and
-// checks it gives the numbers it gave then, exactly.
+// checks it gives the numbers it gave then, within float32 rounding.
 func TestV1FixtureLoads(t *testing.T) {
 	if os.Getenv("GOVAE_WRITE_FIXTURE") != "" {
 		writeV1Fixture(t)
@@ -122,11 +122,15 @@ func TestV1FixtureLoads(t *testing.T) {
 		t.Errorf("ReadData(version 1 file) = %+v, %v; want no description and no error", d, err)
 	}
 	got := v1Measure(t, m)
+	// The IAF gate's float32 exponential and log1p (simd's, a few ulps from
+	// the float64 ones that wrote the fixture) move the bounds by a few
+	// parts in 1e8.
+	near := func(a, b float64) bool { return math.Abs(a-b) <= 2e-7*math.Abs(b) }
 	for i := range want.ELBO {
-		if got.ELBO[i] != want.ELBO[i] {
+		if !near(got.ELBO[i], want.ELBO[i]) {
 			t.Errorf("ELBO[%d] = %v, want %v", i, got.ELBO[i], want.ELBO[i])
 		}
-		if got.LL[i] != want.LL[i] {
+		if !near(got.LL[i], want.LL[i]) {
 			t.Errorf("LogLikelihood[%d] = %v, want %v", i, got.LL[i], want.LL[i])
 		}
 	}
