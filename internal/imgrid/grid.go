@@ -99,9 +99,24 @@ func (g Grid) WriteRowsPNG(path string, rows [][][]float32) error {
 	return writePNG(path, img)
 }
 
+// fastPNG is the size, in pixels, from which pictures are encoded for
+// speed rather than size: on a 10,000-image picture image/png's default
+// took 60% of the tool's time, more than the model's passes, for files
+// 20-30% smaller. A 64-image picture is about 0.3 megapixels.
+const fastPNG = 1 << 22
+
+var fastEncoder = png.Encoder{CompressionLevel: png.BestSpeed}
+
 func writePNG(path string, img image.Image) error {
 	err := atomicfile.Write(path, 0o644, func(w io.Writer) error {
-		return png.Encode(w, img)
+		b := img.Bounds()
+		if b.Dx()*b.Dy() < fastPNG {
+			return png.Encode(w, img)
+		}
+		if g, ok := img.(*image.Gray); ok {
+			return encodeGray(w, g)
+		}
+		return fastEncoder.Encode(w, img)
 	})
 	if err != nil {
 		return fmt.Errorf("imgrid: writing %s: %w", path, err)
