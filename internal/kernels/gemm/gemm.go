@@ -190,6 +190,9 @@ func Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda i
 	}
 	var p problem
 	p.init(active.Load(), aTrans, bTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	if sharedCount.Load() > 0 {
+		p.packedB = sharedB(&p)
+	}
 	run(&p, procs)
 }
 
@@ -262,6 +265,9 @@ type problem struct {
 	kc, mc, nc int // block sizes
 	mPad, nPad int // m and n rounded up to mr and nr
 	firstMode  int // update mode of the first k block
+	// packedB, if not nil, is all of B already packed (see shared.go), in
+	// the layout of compute's sharedB.
+	packedB []float32
 }
 
 func (p *problem) init(kern *kernel, aTrans, bTrans bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
@@ -326,6 +332,9 @@ func (p *problem) packB(dst []float32, jc, nb, pc, kb int) {
 // first block of the other operand before waiting for it.
 func (p *problem) compute(ws *workspace, i0, i1, j0, j1 int, sharedA, sharedB []float32, ready *atomic.Bool) {
 	kc, mc, nc := p.kc, p.mc, p.nc
+	if sharedB == nil {
+		sharedB = p.packedB
+	}
 	if sharedA == nil {
 		ws.a = grow(ws.a, min(mc, p.mPad)*kc)
 	}

@@ -68,7 +68,7 @@ var taskPool = sync.Pool{New: func() any { return &task{doneCh: make(chan struct
 // release drops a reference to t, recycling it after the last one.
 func (t *task) release() {
 	if t.refs.Add(-1) == 0 {
-		t.p.a, t.p.b, t.p.c, t.shared = nil, nil, nil, nil
+		t.p.a, t.p.b, t.p.c, t.p.packedB, t.shared = nil, nil, nil, nil, nil
 		taskPool.Put(t)
 	}
 }
@@ -238,7 +238,9 @@ func makePlan(p *problem, procs int) plan {
 		pl.units = p.mPad / p.kern.mr
 		pl.shared = p.nPad*p.k <= maxShared
 	}
-	if !pl.shared {
+	if !pl.splitN && p.packedB != nil {
+		pl.shared = false // B is packed already
+	} else if !pl.shared {
 		perWorker = 2
 	}
 	pl.nchunks = min(pl.units, procs*perWorker, max(1, flops/minChunkFlops))
