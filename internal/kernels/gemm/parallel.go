@@ -238,8 +238,8 @@ func makePlan(p *problem, procs int) plan {
 		pl.units = p.mPad / p.kern.mr
 		pl.shared = p.nPad*p.k <= maxShared
 	}
-	if !pl.splitN && p.packedB != nil {
-		pl.shared = false // B is packed already
+	if !pl.splitN && (p.packedB != nil || p.direct) {
+		pl.shared = false // B is packed already, or read in place
 	} else if !pl.shared {
 		perWorker = 2
 	}

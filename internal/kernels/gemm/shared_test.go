@@ -20,8 +20,9 @@ import (
 // (ahead of the products, by Fill).
 func TestSharedPacksBitIdentical(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
-	oldKc := kcMax
-	defer func() { kcMax = oldKc }()
+	oldKc, oldDirect := kcMax, directMaxRows
+	defer func() { kcMax, directMaxRows = oldKc, oldDirect }()
+	directMaxRows = 0 // every B packed (shared) rather than read in place
 	defer noAdapt()()
 	forEachKernel(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(21, 22))
@@ -93,6 +94,8 @@ func checkShared(t *testing.T, r *rand.Rand, tc gemmCase) {
 // the registered matrix, and an unregistered B all take the ordinary path.
 func TestSharedPacksMisses(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
+	defer func(d int) { directMaxRows = d }(directMaxRows)
+	directMaxRows = 0
 	m, n, k := 8, 40, 30
 	a, b := randSlice(r, m*k), randSlice(r, k*n)
 	sp := NewSharedPacks()

@@ -1,0 +1,405 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// Strided-B variants of the AVX-512 micro-kernels of kernel_amd64.s: the
+// same code and FMA chains, with row p of the B panel read at b + p*ldb
+// (an unpacked row-major B, used in place) instead of b + p*NR, for
+// products whose B would be packed for few rows of A (see direct in
+// gemm.go). R10 = ldb in bytes, R11 = 3*R10, R12 = 4*R10.
+
+#define K512S(aoff, b0, b64) \
+	VMOVUPS b0, Z0; \
+	VMOVUPS b64, Z1; \
+	VFMADD231PS.BCST aoff+0(SI), Z0, Z8; \
+	VFMADD231PS.BCST aoff+0(SI), Z1, Z9; \
+	VFMADD231PS.BCST aoff+4(SI), Z0, Z10; \
+	VFMADD231PS.BCST aoff+4(SI), Z1, Z11; \
+	VFMADD231PS.BCST aoff+8(SI), Z0, Z12; \
+	VFMADD231PS.BCST aoff+8(SI), Z1, Z13; \
+	VFMADD231PS.BCST aoff+12(SI), Z0, Z14; \
+	VFMADD231PS.BCST aoff+12(SI), Z1, Z15; \
+	VFMADD231PS.BCST aoff+16(SI), Z0, Z16; \
+	VFMADD231PS.BCST aoff+16(SI), Z1, Z17; \
+	VFMADD231PS.BCST aoff+20(SI), Z0, Z18; \
+	VFMADD231PS.BCST aoff+20(SI), Z1, Z19; \
+	VFMADD231PS.BCST aoff+24(SI), Z0, Z20; \
+	VFMADD231PS.BCST aoff+24(SI), Z1, Z21; \
+	VFMADD231PS.BCST aoff+28(SI), Z0, Z22; \
+	VFMADD231PS.BCST aoff+28(SI), Z1, Z23; \
+	VFMADD231PS.BCST aoff+32(SI), Z0, Z24; \
+	VFMADD231PS.BCST aoff+32(SI), Z1, Z25; \
+	VFMADD231PS.BCST aoff+36(SI), Z0, Z26; \
+	VFMADD231PS.BCST aoff+36(SI), Z1, Z27; \
+	VFMADD231PS.BCST aoff+40(SI), Z0, Z28; \
+	VFMADD231PS.BCST aoff+40(SI), Z1, Z29; \
+	VFMADD231PS.BCST aoff+44(SI), Z0, Z30; \
+	VFMADD231PS.BCST aoff+44(SI), Z1, Z31
+
+#define K512x4S(aoff, b0, b64) \
+	VMOVUPS b0, Z0; \
+	VMOVUPS b64, Z1; \
+	VFMADD231PS.BCST aoff+0(SI), Z0, Z8; \
+	VFMADD231PS.BCST aoff+0(SI), Z1, Z9; \
+	VFMADD231PS.BCST aoff+4(SI), Z0, Z10; \
+	VFMADD231PS.BCST aoff+4(SI), Z1, Z11; \
+	VFMADD231PS.BCST aoff+8(SI), Z0, Z12; \
+	VFMADD231PS.BCST aoff+8(SI), Z1, Z13; \
+	VFMADD231PS.BCST aoff+12(SI), Z0, Z14; \
+	VFMADD231PS.BCST aoff+12(SI), Z1, Z15
+
+#define K512n16S(aoff, b0, b64) \
+	VMOVUPS b0, Z0; \
+	VFMADD231PS.BCST aoff+0(SI), Z0, Z8; \
+	VFMADD231PS.BCST aoff+4(SI), Z0, Z10; \
+	VFMADD231PS.BCST aoff+8(SI), Z0, Z12; \
+	VFMADD231PS.BCST aoff+12(SI), Z0, Z14; \
+	VFMADD231PS.BCST aoff+16(SI), Z0, Z16; \
+	VFMADD231PS.BCST aoff+20(SI), Z0, Z18; \
+	VFMADD231PS.BCST aoff+24(SI), Z0, Z20; \
+	VFMADD231PS.BCST aoff+28(SI), Z0, Z22; \
+	VFMADD231PS.BCST aoff+32(SI), Z0, Z24; \
+	VFMADD231PS.BCST aoff+36(SI), Z0, Z26; \
+	VFMADD231PS.BCST aoff+40(SI), Z0, Z28; \
+	VFMADD231PS.BCST aoff+44(SI), Z0, Z30
+
+// The update and prefetch macros, as in kernel_amd64.s.
+#define ST512_0(x, y) \
+	VMULPS Z2, x, x; \
+	VMULPS Z2, y, y; \
+	VMOVUPS x, (R9); \
+	VMOVUPS y, 64(R9); \
+	ADDQ R8, R9
+
+#define ST512_1(x, y) \
+	VMULPS Z2, x, x; \
+	VMULPS Z2, y, y; \
+	VADDPS (R9), x, x; \
+	VADDPS 64(R9), y, y; \
+	VMOVUPS x, (R9); \
+	VMOVUPS y, 64(R9); \
+	ADDQ R8, R9
+
+#define ST512_2(x, y) \
+	VMULPS (R9), Z3, Z4; \
+	VMULPS 64(R9), Z3, Z5; \
+	VMULPS Z2, x, x; \
+	VMULPS Z2, y, y; \
+	VADDPS Z4, x, x; \
+	VADDPS Z5, y, y; \
+	VMOVUPS x, (R9); \
+	VMOVUPS y, 64(R9); \
+	ADDQ R8, R9
+
+#define ALL512(M) \
+	M(Z8, Z9); \
+	M(Z10, Z11); \
+	M(Z12, Z13); \
+	M(Z14, Z15); \
+	M(Z16, Z17); \
+	M(Z18, Z19); \
+	M(Z20, Z21); \
+	M(Z22, Z23); \
+	M(Z24, Z25); \
+	M(Z26, Z27); \
+	M(Z28, Z29); \
+	M(Z30, Z31)
+
+#define PF(x, y) \
+	PREFETCHT0 (R9); \
+	PREFETCHT0 64(R9); \
+	ADDQ R8, R9
+
+#define ALL512x4(M) \
+	M(Z8, Z9); \
+	M(Z10, Z11); \
+	M(Z12, Z13); \
+	M(Z14, Z15)
+
+#define ST512h_0(x) \
+	VMULPS Z2, x, x; \
+	VMOVUPS x, (R9); \
+	ADDQ R8, R9
+
+#define ST512h_1(x) \
+	VMULPS Z2, x, x; \
+	VADDPS (R9), x, x; \
+	VMOVUPS x, (R9); \
+	ADDQ R8, R9
+
+#define ST512h_2(x) \
+	VMULPS (R9), Z3, Z4; \
+	VMULPS Z2, x, x; \
+	VADDPS Z4, x, x; \
+	VMOVUPS x, (R9); \
+	ADDQ R8, R9
+
+#define PFh(x) \
+	PREFETCHT0 (R9); \
+	ADDQ R8, R9
+
+#define ALL512h(M) \
+	M(Z8); \
+	M(Z10); \
+	M(Z12); \
+	M(Z14); \
+	M(Z16); \
+	M(Z18); \
+	M(Z20); \
+	M(Z22); \
+	M(Z24); \
+	M(Z26); \
+	M(Z28); \
+	M(Z30)
+
+// func kernAVX512S(kc int, a, b, c *float32, ldc, ldb int, alpha, beta float32, mode int)
+TEXT ·kernAVX512S(SB), NOSPLIT, $0-64
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $2, R8
+	MOVQ ldb+40(FP), R10
+	SHLQ $2, R10
+	LEAQ (R10)(R10*2), R11
+	MOVQ R10, R12
+	SHLQ $2, R12
+	LEAQ (DI)(R12*2), R13 // B rows 8 ahead, prefetched
+
+	MOVQ DX, R9
+	ALL512(PF)
+
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+	VPXORD Z24, Z24, Z24
+	VPXORD Z25, Z25, Z25
+	VPXORD Z26, Z26, Z26
+	VPXORD Z27, Z27, Z27
+	VPXORD Z28, Z28, Z28
+	VPXORD Z29, Z29, Z29
+	VPXORD Z30, Z30, Z30
+	VPXORD Z31, Z31, Z31
+
+	MOVQ CX, BX
+	SHRQ $2, BX
+	JZ   tail512S
+
+loop512S:
+	PREFETCHT0 (R13)
+	PREFETCHT0 64(R13)
+	K512S(0, (DI), 64(DI))
+	PREFETCHT0 (R13)(R10*1)
+	PREFETCHT0 64(R13)(R10*1)
+	K512S(48, (DI)(R10*1), 64(DI)(R10*1))
+	PREFETCHT0 (R13)(R10*2)
+	PREFETCHT0 64(R13)(R10*2)
+	K512S(96, (DI)(R10*2), 64(DI)(R10*2))
+	PREFETCHT0 (R13)(R11*1)
+	PREFETCHT0 64(R13)(R11*1)
+	K512S(144, (DI)(R11*1), 64(DI)(R11*1))
+	ADDQ $192, SI
+	ADDQ R12, DI
+	ADDQ R12, R13
+	DECQ BX
+	JNZ  loop512S
+
+tail512S:
+	ANDQ $3, CX
+	JZ   store512S
+
+tailloop512S:
+	K512S(0, (DI), 64(DI))
+	ADDQ $48, SI
+	ADDQ R10, DI
+	DECQ CX
+	JNZ  tailloop512S
+
+store512S:
+	VBROADCASTSS alpha+48(FP), Z2
+	VBROADCASTSS beta+52(FP), Z3
+	MOVQ DX, R9
+	MOVQ mode+56(FP), AX
+	CMPQ AX, $1
+	JEQ  mode1_512S
+	CMPQ AX, $2
+	JEQ  mode2_512S
+	ALL512(ST512_0)
+	VZEROUPPER
+	RET
+
+mode1_512S:
+	ALL512(ST512_1)
+	VZEROUPPER
+	RET
+
+mode2_512S:
+	ALL512(ST512_2)
+	VZEROUPPER
+	RET
+
+// func kernAVX512x4S(kc int, a, b, c *float32, ldc, ldb int, alpha, beta float32, mode int)
+TEXT ·kernAVX512x4S(SB), NOSPLIT, $0-64
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $2, R8
+	MOVQ ldb+40(FP), R10
+	SHLQ $2, R10
+	LEAQ (R10)(R10*2), R11
+	MOVQ R10, R12
+	SHLQ $2, R12
+
+	MOVQ DX, R9
+	ALL512x4(PF)
+
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+
+	MOVQ CX, BX
+	SHRQ $2, BX
+	JZ   tail512x4S
+
+loop512x4S:
+	K512x4S(0, (DI), 64(DI))
+	K512x4S(48, (DI)(R10*1), 64(DI)(R10*1))
+	K512x4S(96, (DI)(R10*2), 64(DI)(R10*2))
+	K512x4S(144, (DI)(R11*1), 64(DI)(R11*1))
+	ADDQ $192, SI
+	ADDQ R12, DI
+	DECQ BX
+	JNZ  loop512x4S
+
+tail512x4S:
+	ANDQ $3, CX
+	JZ   store512x4S
+
+tailloop512x4S:
+	K512x4S(0, (DI), 64(DI))
+	ADDQ $48, SI
+	ADDQ R10, DI
+	DECQ CX
+	JNZ  tailloop512x4S
+
+store512x4S:
+	VBROADCASTSS alpha+48(FP), Z2
+	VBROADCASTSS beta+52(FP), Z3
+	MOVQ DX, R9
+	MOVQ mode+56(FP), AX
+	CMPQ AX, $1
+	JEQ  mode1_512x4S
+	CMPQ AX, $2
+	JEQ  mode2_512x4S
+	ALL512x4(ST512_0)
+	VZEROUPPER
+	RET
+
+mode1_512x4S:
+	ALL512x4(ST512_1)
+	VZEROUPPER
+	RET
+
+mode2_512x4S:
+	ALL512x4(ST512_2)
+	VZEROUPPER
+	RET
+
+// func kernAVX512n16S(kc int, a, b, c *float32, ldc, ldb int, alpha, beta float32, mode int)
+TEXT ·kernAVX512n16S(SB), NOSPLIT, $0-64
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $2, R8
+	MOVQ ldb+40(FP), R10
+	SHLQ $2, R10
+	LEAQ (R10)(R10*2), R11
+	MOVQ R10, R12
+	SHLQ $2, R12
+
+	MOVQ DX, R9
+	ALL512h(PFh)
+
+	VPXORD Z8, Z8, Z8
+	VPXORD Z10, Z10, Z10
+	VPXORD Z12, Z12, Z12
+	VPXORD Z14, Z14, Z14
+	VPXORD Z16, Z16, Z16
+	VPXORD Z18, Z18, Z18
+	VPXORD Z20, Z20, Z20
+	VPXORD Z22, Z22, Z22
+	VPXORD Z24, Z24, Z24
+	VPXORD Z26, Z26, Z26
+	VPXORD Z28, Z28, Z28
+	VPXORD Z30, Z30, Z30
+
+	MOVQ CX, BX
+	SHRQ $2, BX
+	JZ   tail512n16S
+
+loop512n16S:
+	K512n16S(0, (DI), 64(DI))
+	K512n16S(48, (DI)(R10*1), 64(DI)(R10*1))
+	K512n16S(96, (DI)(R10*2), 64(DI)(R10*2))
+	K512n16S(144, (DI)(R11*1), 64(DI)(R11*1))
+	ADDQ $192, SI
+	ADDQ R12, DI
+	DECQ BX
+	JNZ  loop512n16S
+
+tail512n16S:
+	ANDQ $3, CX
+	JZ   store512n16S
+
+tailloop512n16S:
+	K512n16S(0, (DI), 64(DI))
+	ADDQ $48, SI
+	ADDQ R10, DI
+	DECQ CX
+	JNZ  tailloop512n16S
+
+store512n16S:
+	VBROADCASTSS alpha+48(FP), Z2
+	VBROADCASTSS beta+52(FP), Z3
+	MOVQ DX, R9
+	MOVQ mode+56(FP), AX
+	CMPQ AX, $1
+	JEQ  mode1_512n16S
+	CMPQ AX, $2
+	JEQ  mode2_512n16S
+	ALL512h(ST512h_0)
+	VZEROUPPER
+	RET
+
+mode1_512n16S:
+	ALL512h(ST512h_1)
+	VZEROUPPER
+	RET
+
+mode2_512n16S:
+	ALL512h(ST512h_2)
+	VZEROUPPER
+	RET
