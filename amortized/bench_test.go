@@ -286,8 +286,10 @@ func benchPair(b *testing.B, tr [2]*Trainer, unit string) {
 
 // BenchmarkSharedPacks times Adam steps of the reference model (batch 128,
 // two shards) with the shards packing each weight matrix once between them
-// (gemm.SharedPacks) and, alternating step by step, packing it each for
-// itself: x_unshared is the speed-up measured side by side.
+// (gemm.SharedPacks: the transposed weights of the input gradients; the
+// forward products read the weights in place) and, alternating step by
+// step, packing them each for itself: x_unshared is the speed-up measured
+// side by side (x_unshared_cpu: in CPU time).
 func BenchmarkSharedPacks(b *testing.B) {
 	var tr [2]*Trainer
 	for i := range tr {
