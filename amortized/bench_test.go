@@ -284,32 +284,6 @@ func benchPair(b *testing.B, tr [2]*Trainer, unit string) {
 	}
 }
 
-// BenchmarkSharedPacks times Adam steps of the reference model (batch 128,
-// two shards) with the shards packing each weight matrix once between them
-// (gemm.SharedPacks: the transposed weights of the input gradients; the
-// forward products read the weights in place) and, alternating step by
-// step, packing them each for itself: x_unshared is the speed-up measured
-// side by side (x_unshared_cpu: in CPU time).
-func BenchmarkSharedPacks(b *testing.B) {
-	var tr [2]*Trainer
-	for i := range tr {
-		m, err := New(ReferenceConfig(), 1)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if tr[i], err = NewTrainer(m, 128, TrainOptions{Epochs: 1}, nil); err != nil {
-			b.Fatal(err)
-		}
-		defer tr[i].Close()
-	}
-	if tr[1].packs == nil {
-		b.Skip("one shard: nothing to share")
-	}
-	tr[0].packs.Release()
-	tr[0].packs = nil
-	benchPair(b, tr, "x_unshared")
-}
-
 // BenchmarkAPIRatio times the Go API's per-image calls (Encode, Decode,
 // ELBO, Reconstruct, Sample) of the reference model on 10,000 images,
 // alternating with training on as many images, and reports each call's

@@ -7,7 +7,6 @@ import (
 	"runtime"
 
 	"github.com/govae/govae/internal/kernels/cores"
-	"github.com/govae/govae/internal/kernels/gemm"
 	"github.com/govae/govae/internal/kernels/simd"
 	"github.com/govae/govae/nets"
 	G "gorgonia.org/gorgonia"
@@ -95,27 +94,6 @@ func (m *Model) newShards(batch, n int, opts TrainOptions) ([]*shard, error) {
 		out = append(out, sh)
 	}
 	return out, nil
-}
-
-// sharePacks registers each float32 weight matrix with its replicas, so
-// that the shards' products pack it once between them (see
-// internal/kernels/gemm's SharedPacks); nil without replicas.
-func sharePacks(ps *nets.Params, reps []*nets.Params) *gemm.SharedPacks {
-	if len(reps) == 0 || ps.Dtype() != tensor.Float32 {
-		return nil
-	}
-	sp := gemm.NewSharedPacks()
-	for i, p := range ps.All() {
-		if p.Value.Dims() != 2 {
-			continue // biases and scalars are never a product's B
-		}
-		mats := [][]float32{p.Float32s()}
-		for _, r := range reps {
-			mats = append(mats, r.All()[i].Float32s())
-		}
-		sp.Add(mats...)
-	}
-	return sp
 }
 
 func closeShards(shs []*shard) {

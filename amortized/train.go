@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"runtime"
 	"time"
 
-	"github.com/govae/govae/internal/kernels/gemm"
 	"github.com/govae/govae/nets"
 	"gorgonia.org/tensor"
 )
@@ -277,7 +275,6 @@ type Trainer struct {
 	shards  []*shard
 	active  []*shard
 	reps    []*nets.Params    // shards 1..'s weight copies, which Adam updates too
-	packs   *gemm.SharedPacks // the weight matrices and their replicas (nil with one shard)
 	grads   [][]tensor.Tensor // the active shards' gradients, for Adam
 	g       *graph
 	gradSum []tensor.Tensor // batchGrads' sum over shards
@@ -328,10 +325,6 @@ func NewTrainer(m *Model, batch int, opts TrainOptions, resume *TrainState) (*Tr
 	t.g = t.shards[0].g
 	for _, sh := range t.shards[1:] {
 		t.reps = append(t.reps, sh.params)
-	}
-	t.packs = sharePacks(m.params, t.reps)
-	if t.packs != nil {
-		runtime.AddCleanup(t, (*gemm.SharedPacks).Release, t.packs)
 	}
 	if pairs := bayesPairs(m.params, m.cfg); pairs != nil {
 		t.weights = newWeightNoise(m.params, pairs)
@@ -391,12 +384,7 @@ func (t *Trainer) Model() *Model { return t.m }
 func (t *Trainer) Options() TrainOptions { return t.opts }
 
 // Close releases the training graphs.
-func (t *Trainer) Close() {
-	closeShards(t.shards)
-	if t.packs != nil {
-		t.packs.Release()
-	}
-}
+func (t *Trainer) Close() { closeShards(t.shards) }
 
 // Step takes one Adam step on the first rows rows of x (row-major) with KL
 // weight beta. On a non-finite loss or gradient it changes nothing and
@@ -473,16 +461,7 @@ func (t *Trainer) gradients(x []float32, rows int, beta float64, rng *rand.Rand)
 		}
 	}
 	t.active = nil
-	shared := len(active) > 1 && t.packs != nil
-	if shared {
-		t.packs.Open() // nothing writes the weights until Close
-		t.packs.Fill()
-	}
-	err := runShards(active, gradLimit(t.m.params.Dtype(), len(active)))
-	if shared {
-		t.packs.Close()
-	}
-	if err != nil {
+	if err := runShards(active, gradLimit(t.m.params.Dtype(), len(active))); err != nil {
 		return s, fmt.Errorf("amortized: step %d: %w", s.Step, err)
 	}
 	bad := -1

@@ -202,9 +202,6 @@ func Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda i
 	var p problem
 	p.init(active.Load(), aTrans, bTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 	p.direct = !bTrans && p.kern.fnS != nil && m <= directMaxRows
-	if sharedCount.Load() > 0 && !p.direct {
-		p.packedB = sharedB(&p)
-	}
 	run(&p, procs)
 }
 
@@ -277,9 +274,6 @@ type problem struct {
 	kc, mc, nc int // block sizes
 	mPad, nPad int // m and n rounded up to mr and nr
 	firstMode  int // update mode of the first k block
-	// packedB, if not nil, is all of B already packed (see shared.go), in
-	// the layout of compute's sharedB.
-	packedB []float32
 	// direct: B is read in place by the strided kernels (see directMaxRows)
 	direct bool
 }
@@ -346,9 +340,6 @@ func (p *problem) packB(dst []float32, jc, nb, pc, kb int) {
 // first block of the other operand before waiting for it.
 func (p *problem) compute(ws *workspace, i0, i1, j0, j1 int, sharedA, sharedB []float32, ready *atomic.Bool) {
 	kc, mc, nc := p.kc, p.mc, p.nc
-	if sharedB == nil {
-		sharedB = p.packedB
-	}
 	if sharedA == nil {
 		ws.a = grow(ws.a, min(mc, p.mPad)*kc)
 	}
@@ -383,7 +374,7 @@ func (p *problem) compute(ws *workspace, i0, i1, j0, j1 int, sharedA, sharedB []
 					}
 					ready = nil
 				}
-				if p.direct && sharedB == nil {
+				if p.direct {
 					p.macroDirect(ws, ap, ic, mb, jc, nb, pc, kb, mode)
 				} else {
 					p.macro(ws, ap, bp, ic, mb, jc, nb, kb, mode)

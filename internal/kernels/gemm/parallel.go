@@ -68,7 +68,7 @@ var taskPool = sync.Pool{New: func() any { return &task{doneCh: make(chan struct
 // release drops a reference to t, recycling it after the last one.
 func (t *task) release() {
 	if t.refs.Add(-1) == 0 {
-		t.p.a, t.p.b, t.p.c, t.p.packedB, t.shared = nil, nil, nil, nil, nil
+		t.p.a, t.p.b, t.p.c, t.shared = nil, nil, nil, nil
 		taskPool.Put(t)
 	}
 }
@@ -238,8 +238,8 @@ func makePlan(p *problem, procs int) plan {
 		pl.units = p.mPad / p.kern.mr
 		pl.shared = p.nPad*p.k <= maxShared
 	}
-	if !pl.splitN && (p.packedB != nil || p.direct) {
-		pl.shared = false // B is packed already, or read in place
+	if !pl.splitN && p.direct {
+		pl.shared = false // B is read in place
 	} else if !pl.shared {
 		perWorker = 2
 	}
