@@ -252,8 +252,14 @@ func benchAgainst(b *testing.B, baseCfg, cfg Config, baseOpts, opts TrainOptions
 			b.Fatal(err)
 		}
 	}
+	benchPair(b, tr, unit)
+}
+
+// benchPair times steps of tr[1] alternating with tr[0]'s (batch 128) and
+// reports tr[1]'s images/s and its speed as a multiple of tr[0]'s, as unit.
+func benchPair(b *testing.B, tr [2]*Trainer, unit string) {
 	x := synthetic(128, 784, 1)
-	var spent [2]time.Duration
+	var spent, cpu [2]time.Duration
 	for i := range tr { // warm up: the first step builds buffers
 		if _, err := tr[i].Step(x, 128, 1); err != nil {
 			b.Fatal(err)
@@ -262,15 +268,20 @@ func benchAgainst(b *testing.B, baseCfg, cfg Config, baseOpts, opts TrainOptions
 	b.ResetTimer()
 	for b.Loop() {
 		for i := range tr {
-			t0 := time.Now()
+			t0, c0 := time.Now(), cpuTime()
 			if _, err := tr[i].Step(x, 128, 1); err != nil {
 				b.Fatal(err)
 			}
 			spent[i] += time.Since(t0)
+			cpu[i] += cpuTime() - c0
 		}
 	}
 	b.ReportMetric(float64(128*b.N)/spent[1].Seconds(), "images/s")
 	b.ReportMetric(spent[0].Seconds()/spent[1].Seconds(), unit)
+	if cpu[1] > 0 {
+		// the same ratio in CPU time (user and system, all threads)
+		b.ReportMetric(cpu[0].Seconds()/cpu[1].Seconds(), unit+"_cpu")
+	}
 }
 
 // BenchmarkAPIRatio times the Go API's per-image calls (Encode, Decode,

@@ -9,6 +9,7 @@ import (
 	"github.com/govae/govae/internal/kernels/cores"
 	"github.com/govae/govae/internal/kernels/simd"
 	"github.com/govae/govae/nets"
+	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
 
@@ -168,12 +169,23 @@ func (sh *shard) run(limit float64) error {
 			return fmt.Errorf("the gradient of %s is %T, not a tensor", g.bind.Nodes()[i].Name(), n.Value())
 		}
 		sh.grads = append(sh.grads, gt)
-		if sh.bad < 0 && !allBelow(gt, limit) {
+		if sh.bad < 0 && !gradBelow(n, gt, limit) {
 			sh.bad = i
 		}
 	}
 	sh.loss, sh.recon, sh.kl, sh.bound = g.scalar(outLoss), g.scalar(outLossRecon), g.scalar(outLossKL), g.scalar(outBound)
 	return nil
+}
+
+// gradBelow reports whether every element of gradient node n's value t is
+// below limit in magnitude: from the bound nets keeps for a weight
+// gradient if that suffices, which spares a pass over the gradient, else
+// by reading it.
+func gradBelow(n *G.Node, t tensor.Tensor, limit float64) bool {
+	if b, ok := nets.ProductBound(n); ok && b < limit {
+		return true
+	}
+	return allBelow(t, limit)
 }
 
 // allBelow reports whether every element of t is below limit in magnitude

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/govae/govae/nets"
 	"gorgonia.org/tensor"
 )
 
@@ -208,5 +209,35 @@ func TestGradLimitKeepsShardSumsFinite(t *testing.T) {
 	}
 	if big := g.Float32s()[1]; !math.IsInf(float64(big+big), 1) {
 		t.Fatal("2e38 + 2e38 is finite in float32: the premise of this test")
+	}
+}
+
+// TestGradientCheckUsesBounds: after a step, every weight gradient made by
+// a dense layer carries a bound below the shards' limit, which spares
+// reading it, and is indeed below the limit; a gradient without a bound is
+// read (a NaN fails).
+func TestGradientCheckUsesBounds(t *testing.T) {
+	_, tr := trainShards(t, 1)
+	defer tr.Close()
+	limit := gradLimit(tensor.Float32, len(tr.shards))
+	bounded := 0
+	for _, sh := range tr.shards {
+		for i, n := range sh.g.gradNodes {
+			b, ok := nets.ProductBound(n)
+			if !ok {
+				continue
+			}
+			bounded++
+			if !(b < limit) || !allBelow(sh.grads[i], limit) {
+				t.Fatalf("gradient %d: bound %v, limit %v", i, b, limit)
+			}
+		}
+	}
+	if bounded == 0 {
+		t.Fatal("no gradient carries a bound")
+	}
+	nan := tensor.New(tensor.WithShape(2), tensor.WithBacking([]float32{1, float32(math.NaN())}))
+	if gradBelow(tr.shards[0].g.out[outLoss], nan, limit) {
+		t.Fatal("a NaN gradient without a bound passed")
 	}
 }

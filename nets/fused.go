@@ -88,7 +88,12 @@ func Sigmoid(x *G.Node) (*G.Node, error) {
 // (one node) gets its own with newBase.
 type opBase struct{ cache *outCache }
 
-type outCache struct{ t *tensor.Dense }
+type outCache struct {
+	t *tensor.Dense
+	// bound: matTNOp's bound on its last output's magnitudes (see
+	// ProductBound); 0 before a run
+	bound float64
+}
 
 func newBase() opBase { return opBase{cache: &outCache{}} }
 
@@ -393,7 +398,40 @@ func (op matTNOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error
 	k, m, n := a.Shape()[0], a.Shape()[1], b.Shape()[1]
 	c := op.out(prealloc, a.Dtype(), m, n)
 	matmul(true, false, m, n, k, a, b, c)
+	op.cache.bound = productBound(a, b, k)
 	return c, nil
+}
+
+// operandBound is the magnitude below which productBound finds a
+// product's operands (2^50, exact in float32).
+const operandBound = 1 << 50
+
+// productBound bounds the magnitudes of the entries of the k-term product
+// of a and b (float32): with every operand entry below 2^50 in magnitude,
+// each exact sum is below k·2^100, and the float32 one (every rounding a
+// factor of at most 1+2^-24) below twice that for k < 2^22. Else, or for
+// float64, it is +Inf: no bound. The operands are a batch's rows, far
+// fewer numbers than the weight-sized product.
+func productBound(a, b *tensor.Dense, k int) float64 {
+	if a.Dtype() != tensor.Float32 || k >= 1<<22 ||
+		!simd.AllBelow(a.Float32s(), operandBound) || !simd.AllBelow(b.Float32s(), operandBound) {
+		return math.Inf(1)
+	}
+	return 2 * float64(k) * operandBound * operandBound
+}
+
+// ProductBound reports, for a node made by a dense layer's derivative as
+// its weight gradient XᵀdY (see Dense), a bound on the magnitudes of the
+// entries of the value of its last run, computed from the operands: a
+// bound below a limit shows every entry is, without reading the product
+// (+Inf: none known, as with NaN or huge operands). ok is false for other
+// nodes and before the first run.
+func ProductBound(n *G.Node) (bound float64, ok bool) {
+	op, isTN := n.Op().(matTNOp)
+	if !isTN || op.cache.bound == 0 {
+		return 0, false
+	}
+	return op.cache.bound, true
 }
 
 // matNTOp is A B^T: the input gradient dA W^T.

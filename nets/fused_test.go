@@ -400,3 +400,69 @@ func TestSigmoid(t *testing.T) {
 		}
 	}
 }
+
+// TestProductBound: after a run, a dense layer's weight gradient XᵀdY
+// carries a bound on its entries (at least their largest magnitude), +Inf
+// when an operand is huge or NaN, and other nodes (the bias gradient)
+// carry none.
+func TestProductBound(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	rows, in, outW := 70, 13, 9
+	for _, tc := range []struct {
+		name string
+		big  float32 // planted in x (0: none)
+		inf  bool    // want +Inf
+	}{{"plain", 0, false}, {"huge", 1 << 60, true}, {"nan", float32(math.NaN()), true}} {
+		g := G.NewGraph()
+		x := make([]float32, rows*in)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64() * 3)
+		}
+		if tc.big != 0 {
+			x[17] = tc.big
+		}
+		w, b := make([]float32, in*outW), make([]float32, outW)
+		for i := range w {
+			w[i] = float32(rng.NormFloat64())
+		}
+		xn := G.NewMatrix(g, tensor.Float32, G.WithShape(rows, in), G.WithName("x"), G.WithValue(tensor.New(tensor.WithShape(rows, in), tensor.WithBacking(x))))
+		wn := G.NewMatrix(g, tensor.Float32, G.WithShape(in, outW), G.WithName("w"), G.WithValue(tensor.New(tensor.WithShape(in, outW), tensor.WithBacking(w))))
+		bn := G.NewVector(g, tensor.Float32, G.WithShape(outW), G.WithName("b"), G.WithValue(tensor.New(tensor.WithShape(outW), tensor.WithBacking(b))))
+		y, err := Dense(xn, wn, bn, "", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		loss := G.Must(G.Sum(G.Must(G.Square(y))))
+		gs, err := G.Grad(loss, wn, bn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := ProductBound(gs[0]); ok {
+			t.Fatalf("%s: a bound before any run", tc.name)
+		}
+		var dw G.Value
+		G.Read(gs[0], &dw)
+		vm := G.NewTapeMachine(g)
+		if err := vm.RunAll(); err != nil {
+			t.Fatal(err)
+		}
+		bound, ok := ProductBound(gs[0])
+		if !ok {
+			t.Fatalf("%s: no bound for the weight gradient", tc.name)
+		}
+		if _, ok := ProductBound(gs[1]); ok {
+			t.Fatalf("%s: a bound for the bias gradient", tc.name)
+		}
+		if tc.inf != math.IsInf(bound, 1) {
+			t.Fatalf("%s: bound %v", tc.name, bound)
+		}
+		if !tc.inf {
+			for i, v := range dw.Data().([]float32) {
+				if !(math.Abs(float64(v)) <= bound) {
+					t.Fatalf("%s: |dW[%d]| = %v above the bound %v", tc.name, i, v, bound)
+				}
+			}
+		}
+		vm.Close()
+	}
+}

@@ -38,6 +38,18 @@
 // end in a 4-row tile, which the full kernel computed as 12 (the variant
 // made them 8-15% faster), and 400-wide ones in a 16-column tile.
 //
+// One exception to packing B, for the products of data-parallel training,
+// where every step changes the weights and each shard has few rows: a
+// product of at most directMaxRows (128) rows whose B is not transposed
+// reads B in place, with strided variants of the AVX-512 kernels
+// (kernel_strided_amd64.s, prefetching B 8 rows ahead), since a packing
+// pass over a weight costs more than it saves over 6 row tiles. It changes
+// no sum: each element of C gets the same FMA chain. (Packing each weight
+// once per step for all shards instead, in a buffer they share, saved
+// 2-3% of a step's CPU time before this and nothing after it, likely
+// because the shards then read the packed weights from the shared cache
+// rather than from their own L2.)
+//
 // The micro-kernel keeps an mr×nr tile of C in registers and performs, for
 // each p < kc, a rank-1 update with one row of B̃ (vector loads) and one
 // column of Ã (broadcasts):

@@ -47,7 +47,18 @@ type kernel struct {
 	fnHalf func(kc int, a, b, c *float32, ldc int, alpha, beta float32, mode int)
 	// asmPack: use the AVX packing helpers (pack_amd64.s).
 	asmPack bool
+	// fnS, fn4S and fnHalfS, if set, are fn, fn4 and fnHalf reading B in
+	// place, row p of the panel at b + p*ldb (see direct).
+	fnS, fn4S, fnHalfS func(kc int, a, b, c *float32, ldc, ldb int, alpha, beta float32, mode int)
 }
+
+// directMaxRows is the most rows of A (and C) for which a product whose B
+// is not transposed reads B in place instead of packing it. Packing B
+// costs a pass over it, repaid by contiguous reads in every row tile; with
+// few row tiles (a training shard's 64 rows: 6) the pass costs more than
+// it saves, as with the model's weights, packed anew after every step.
+// Either way the sums are the same.
+var directMaxRows = 128 // a variable for the tests
 
 // Cache blocking (upper bounds; the actual block sizes are balanced so that
 // the blocks along a dimension have nearly equal sizes). Tuned on the Zen 4
@@ -190,6 +201,7 @@ func Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda i
 	}
 	var p problem
 	p.init(active.Load(), aTrans, bTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	p.direct = !bTrans && p.kern.fnS != nil && m <= directMaxRows
 	run(&p, procs)
 }
 
@@ -262,6 +274,8 @@ type problem struct {
 	kc, mc, nc int // block sizes
 	mPad, nPad int // m and n rounded up to mr and nr
 	firstMode  int // update mode of the first k block
+	// direct: B is read in place by the strided kernels (see directMaxRows)
+	direct bool
 }
 
 func (p *problem) init(kern *kernel, aTrans, bTrans bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
@@ -343,7 +357,7 @@ func (p *problem) compute(ws *workspace, i0, i1, j0, j1 int, sharedA, sharedB []
 			bp := ws.b
 			if sharedB != nil {
 				bp = sharedB[pc*p.nPad+jc*kb:]
-			} else {
+			} else if !p.direct {
 				p.packB(bp, jc, nb, pc, kb)
 			}
 			for ic := i0; ic < i1; ic += mc {
@@ -360,7 +374,11 @@ func (p *problem) compute(ws *workspace, i0, i1, j0, j1 int, sharedA, sharedB []
 					}
 					ready = nil
 				}
-				p.macro(ws, ap, bp, ic, mb, jc, nb, kb, mode)
+				if p.direct {
+					p.macroDirect(ws, ap, ic, mb, jc, nb, pc, kb, mode)
+				} else {
+					p.macro(ws, ap, bp, ic, mb, jc, nb, kb, mode)
+				}
 			}
 		}
 	}
@@ -404,6 +422,55 @@ func (p *problem) macro(ws *workspace, ap, bp []float32, ic, mb, jc, nb, kb, mod
 			// first nr/2 columns with fnHalf) into the scratch tile and
 			// apply the same update to the valid part.
 			fn(kb, a, b, &tile[0], nr, 1, 0, modeOverwrite)
+			for i := 0; i < mm; i++ {
+				updateRow(c[ci+i*ldc:ci+i*ldc+nn], tile[i*nr:i*nr+nn], alpha, beta, mode)
+			}
+		}
+	}
+}
+
+// macroDirect is macro with B read in place (p.direct) from row pc on:
+// full panels and half panels go to the strided kernels, which read
+// exactly their columns; a narrower edge panel, whose full-width reads
+// could run past the end of B, is packed and goes to macro. Every element
+// of C gets the same FMA chain whichever kernel computes it.
+func (p *problem) macroDirect(ws *workspace, ap []float32, ic, mb, jc, nb, pc, kb, mode int) {
+	kern := p.kern
+	mr, nr := kern.mr, kern.nr
+	c, ldc, ldb := p.c, p.ldc, p.ldb
+	alpha, beta := p.alpha, p.beta
+	tile := ws.tile[:mr*nr]
+	for jr := 0; jr < nb; jr += nr {
+		nn := min(nr, nb-jr)
+		if nn != nr && 2*nn != nr {
+			p.packB(ws.b, jc+jr, nn, pc, kb)
+			p.macro(ws, ap, ws.b, ic, mb, jc+jr, nn, kb, mode)
+			continue
+		}
+		b := &p.b[pc*ldb+jc+jr]
+		for ir := 0; ir < mb; ir += mr {
+			mm := min(mr, mb-ir)
+			a := &ap[ir*kb]
+			ci := (ic+ir)*ldc + jc + jr
+			fn := kern.fnS
+			switch {
+			case 2*nn == nr: // the half kernel reads only these columns
+				if mm == mr {
+					kern.fnHalfS(kb, a, b, &c[ci], ldc, ldb, alpha, beta, mode)
+					continue
+				}
+				fn = kern.fnHalfS
+			case mm == mr:
+				kern.fnS(kb, a, b, &c[ci], ldc, ldb, alpha, beta, mode)
+				continue
+			case mm <= 4:
+				if mm == 4 {
+					kern.fn4S(kb, a, b, &c[ci], ldc, ldb, alpha, beta, mode)
+					continue
+				}
+				fn = kern.fn4S
+			}
+			fn(kb, a, b, &tile[0], nr, ldb, 1, 0, modeOverwrite)
 			for i := 0; i < mm; i++ {
 				updateRow(c[ci+i*ldc:ci+i*ldc+nn], tile[i*nr:i*nr+nn], alpha, beta, mode)
 			}

@@ -755,3 +755,40 @@ func BenchmarkSgemmStep(b *testing.B) {
 		}
 	}
 }
+
+// TestDirectBMatchesPacked: products that read B in place (few rows, B not
+// transposed: full, half and narrower edge panels, several k blocks, every
+// update mode, padded leading dimensions, serial and parallel) equal bit
+// for bit the same products with B packed.
+func TestDirectBMatchesPacked(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	oldKc, oldDirect := kcMax, directMaxRows
+	defer func() { kcMax, directMaxRows = oldKc, oldDirect }()
+	defer noAdapt()()
+	r := rand.New(rand.NewPCG(31, 32))
+	for _, kc := range []int{oldKc, 40} {
+		kcMax = kc
+		for _, m := range []int{1, 4, 5, 12, 13, 64, 100, 128} {
+			for _, nk := range [][2]int{{400, 784}, {784, 400}, {20, 400}, {400, 20}, {16, 33}, {45, 70}, {48, 9}} {
+				for _, ab := range [][2]float32{{1, 0}, {1, 1}, {-0.5, 0.3}} {
+					tc := gemmCase{tA: blas.NoTrans, tB: blas.NoTrans, m: m, n: nk[0], k: nk[1], alpha: ab[0], beta: ab[1], padA: 1, padB: 3, padC: 2}
+					o := tc.operands(r)
+					for _, procs := range []int{1, 2} {
+						runtime.GOMAXPROCS(procs)
+						var res [2][]float32
+						for i, d := range []int{0, oldDirect} {
+							directMaxRows = d
+							res[i] = slices.Clone(o.c)
+							Sgemm(tc.tA, tc.tB, tc.m, tc.n, tc.k, tc.alpha, o.a, o.lda, o.b, o.ldb, tc.beta, res[i], o.ldc)
+						}
+						for j := range res[0] {
+							if math.Float32bits(res[0][j]) != math.Float32bits(res[1][j]) && !(math.IsNaN(float64(res[0][j])) && math.IsNaN(float64(res[1][j]))) {
+								t.Fatalf("%v kc %d procs %d: C[%d] = %v in place, %v packed", tc, kc, procs, j, res[1][j], res[0][j])
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}

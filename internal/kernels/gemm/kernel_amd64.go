@@ -25,8 +25,9 @@ func kernAVX512n16(kc int, a, b, c *float32, ldc int, alpha, beta float32, mode 
 func kernAVX2(kc int, a, b, c *float32, ldc int, alpha, beta float32, mode int)
 
 var (
-	avx512Kernel = &kernel{name: "avx512", mr: 12, nr: 32, fn: kernAVX512, fn4: kernAVX512x4, fnHalf: kernAVX512n16, asmPack: true}
-	avx2Kernel   = &kernel{name: "avx2", mr: 6, nr: 16, fn: kernAVX2, asmPack: true}
+	avx512Kernel = &kernel{name: "avx512", mr: 12, nr: 32, fn: kernAVX512, fn4: kernAVX512x4, fnHalf: kernAVX512n16, asmPack: true,
+		fnS: kernAVX512S, fn4S: kernAVX512x4S, fnHalfS: kernAVX512n16S}
+	avx2Kernel = &kernel{name: "avx2", mr: 6, nr: 16, fn: kernAVX2, asmPack: true}
 )
 
 // availableKernels returns the kernels usable on this CPU, fastest first.
@@ -56,3 +57,16 @@ func transPack4(dst, src *float32, ld, dstStride, nblk int)
 //
 //go:noescape
 func copyPack(dst, src *float32, ld, w, kb int)
+
+// kernAVX512S, kernAVX512x4S and kernAVX512n16S are the AVX-512 kernels
+// with B read in place from a row-major matrix of row stride ldb
+// (kernel_strided_amd64.s).
+//
+//go:noescape
+func kernAVX512S(kc int, a, b, c *float32, ldc, ldb int, alpha, beta float32, mode int)
+
+//go:noescape
+func kernAVX512x4S(kc int, a, b, c *float32, ldc, ldb int, alpha, beta float32, mode int)
+
+//go:noescape
+func kernAVX512n16S(kc int, a, b, c *float32, ldc, ldb int, alpha, beta float32, mode int)

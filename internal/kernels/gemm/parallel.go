@@ -238,7 +238,9 @@ func makePlan(p *problem, procs int) plan {
 		pl.units = p.mPad / p.kern.mr
 		pl.shared = p.nPad*p.k <= maxShared
 	}
-	if !pl.shared {
+	if !pl.splitN && p.direct {
+		pl.shared = false // B is read in place
+	} else if !pl.shared {
 		perWorker = 2
 	}
 	pl.nchunks = min(pl.units, procs*perWorker, max(1, flops/minChunkFlops))
