@@ -88,7 +88,12 @@ func Sigmoid(x *G.Node) (*G.Node, error) {
 // (one node) gets its own with newBase.
 type opBase struct{ cache *outCache }
 
-type outCache struct{ t *tensor.Dense }
+type outCache struct {
+	t *tensor.Dense
+	// deferred: a dense node whose product another op computes (see
+	// FuseBernoulliLogLik); its run only hands out the output tensor.
+	deferred bool
+}
 
 func newBase() opBase { return opBase{cache: &outCache{}} }
 
@@ -212,6 +217,9 @@ func (op denseOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error
 	x, w, b := ds[0], ds[1], ds[2]
 	B, K, N := x.Shape()[0], x.Shape()[1], w.Shape()[1]
 	y := op.out(prealloc, x.Dtype(), B, N)
+	if op.cache != nil && op.cache.deferred {
+		return y, nil
+	}
 	matmul(false, false, B, N, K, x, w, y)
 	switch {
 	case y.Dtype() == tensor.Float32 && op.act == ReLU:

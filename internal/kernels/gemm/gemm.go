@@ -193,6 +193,51 @@ func Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda i
 	run(&p, procs)
 }
 
+// SgemmEpilogue sets C = A B for row-major A (m×k, lda k), B (k×n, ldb n)
+// and C (m×n, ldc n), with the same values as Sgemm, on the calling
+// goroutine, and calls epi(i0, i1, j0, j1) on each block C[i0:i1, j0:j1]
+// as soon as its values are final, while it is still in cache (a block is
+// at most mcMax×ncMax, about 160 KiB): a pass over C that would otherwise
+// read it back from memory costs a fraction of its time. The blocks tile C
+// and a row's blocks come in increasing j; j0 is a multiple of
+// EpilogueAlign. epi may read and write the block's elements of C.
+func SgemmEpilogue(m, n, k int, a, b, c []float32, epi func(i0, i1, j0, j1 int)) {
+	switch {
+	case m < 0:
+		panic(mLT0)
+	case n < 0:
+		panic(nLT0)
+	case k < 0:
+		panic(kLT0)
+	}
+	if len(a) < m*k {
+		panic(shortA)
+	}
+	if len(b) < k*n {
+		panic(shortB)
+	}
+	if len(c) < m*n {
+		panic(shortC)
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 {
+		clear(c[:m*n])
+		epi(0, m, 0, n)
+		return
+	}
+	var p problem
+	p.init(active.Load(), false, false, m, n, k, 1, a, max(1, k), b, n, 0, c, n)
+	p.epi = epi
+	runSerial(&p)
+}
+
+// EpilogueAlign is the micro-kernel's column block (32 with AVX-512, 16
+// with AVX2, 4 in Go): every block SgemmEpilogue hands its epilogue starts
+// at a multiple of it.
+func EpilogueAlign() int { return active.Load().nr }
+
 // scaleC sets C = beta*C (C = 0 without reading it when beta == 0).
 func scaleC(m, n int, beta float32, c []float32, ldc int) {
 	for i := 0; i < m; i++ {
@@ -262,6 +307,8 @@ type problem struct {
 	kc, mc, nc int // block sizes
 	mPad, nPad int // m and n rounded up to mr and nr
 	firstMode  int // update mode of the first k block
+
+	epi func(i0, i1, j0, j1 int) // see SgemmEpilogue; nil for Sgemm
 }
 
 func (p *problem) init(kern *kernel, aTrans, bTrans bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
@@ -361,6 +408,9 @@ func (p *problem) compute(ws *workspace, i0, i1, j0, j1 int, sharedA, sharedB []
 					ready = nil
 				}
 				p.macro(ws, ap, bp, ic, mb, jc, nb, kb, mode)
+				if p.epi != nil && pc+kb == p.k {
+					p.epi(ic, ic+mb, jc, jc+nb)
+				}
 			}
 		}
 	}
