@@ -116,7 +116,7 @@ func run(args []string, stdout io.Writer) error {
 // peerRun returns the peer's images/s: the last epoch's in train mode, test
 // images per second of its log p(x) in eval mode.
 func (o options) peerRun() (float64, error) {
-	args := []string{o.peer, "--data", o.data, "--threads", fmt.Sprint(o.threads)}
+	args := []string{"--data", o.data, "--threads", fmt.Sprint(o.threads)} // torchpeer.Run puts the script first
 	if o.mode == "train" {
 		args = append(args, "--epochs", fmt.Sprint(o.epochs))
 	} else {
