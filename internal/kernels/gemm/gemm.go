@@ -89,6 +89,18 @@ var maxThreads atomic.Int64
 // for a helper that the OS preempted in the middle of its chunk.
 func SetMaxThreads(n int) int { return int(maxThreads.Swap(int64(max(n, 0)))) }
 
+// SetFlushSubnormals sets whether the assembly micro-kernels flush
+// subnormal numbers to zero (the default; see kernel_amd64.s) and returns
+// the previous setting; for measurements and tests, not to be called while
+// products run. It changes results only where an operand or a result is
+// subnormal (below 1.2e-38 in absolute value), where the CPU otherwise
+// spends a microcode assist per instruction. The Go kernels never flush.
+func SetFlushSubnormals(on bool) bool {
+	prev := flushSubnormals
+	flushSubnormals = on
+	return prev
+}
+
 // KernelName reports which micro-kernel Sgemm uses on this machine:
 // "avx512", "avx2" or "generic".
 func KernelName() string { return active.Load().name }
