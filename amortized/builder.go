@@ -19,6 +19,9 @@ type Builder struct {
 	dt     tensor.Dtype
 	consts map[string]*G.Node // constant matrices by name (Const)
 	prior  BoundPrior         // bound on first use
+	// evalOnly: the graph is never differentiated, so parts may use
+	// forward-only fused ops (see bernoulliDecoded.LogProb).
+	evalOnly bool
 }
 
 // Graph is the graph being built.

@@ -220,6 +220,7 @@ func (m *Model) buildGraphOn(ps *nets.Params, kind graphKind, batch int, opts Tr
 	defer graphBuild.Unlock()
 	defer recoverBuild(&err, "graph")
 	bd := m.newBuilder(ps)
+	bd.evalOnly = kind == kindEval || kind == kindLogW || kind == kindLogWPrep
 	gr = &graph{kind: kind, batch: batch, g: bd.g, bind: bd.b, in: map[string]*G.Node{}, out: map[string]*G.Node{}}
 	D, L := m.cfg.DataDim, m.cfg.Latent
 

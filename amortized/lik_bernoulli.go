@@ -35,19 +35,37 @@ func (bernoulli) CheckValue(v float32) error {
 func (bernoulli) valueRange() (lo, hi float32) { return 0, 1 }
 
 func (bernoulli) Bind(b *Builder, heads HeadValues) Decoded {
-	return &bernoulliDecoded{logits: heads["logits"]}
+	return &bernoulliDecoded{logits: heads["logits"], evalOnly: b.evalOnly}
 }
 
-type bernoulliDecoded struct{ logits, mean *G.Node }
+type bernoulliDecoded struct {
+	logits, mean    *G.Node
+	evalOnly, fused bool
+}
 
 // LogProb is x l - softplus(l) summed over pixels, which never forms
-// log(sigmoid) and so stays finite for any logit l.
-func (d *bernoulliDecoded) LogProb(x *G.Node) *G.Node { return must(nets.BernoulliLogLik(x, d.logits)) }
+// log(sigmoid) and so stays finite for any logit l. In a graph that is not
+// differentiated and with a linear head for l, it is the fused op (the
+// same numbers in one pass over the decoder's output product, the largest
+// matrix of log p(x)), unless the mean was read first.
+func (d *bernoulliDecoded) LogProb(x *G.Node) *G.Node {
+	if d.evalOnly && d.mean == nil {
+		ll, ok, err := nets.FuseBernoulliLogLik(x, d.logits)
+		if ok || err != nil {
+			d.fused = true
+			return must(ll, err)
+		}
+	}
+	return must(nets.BernoulliLogLik(x, d.logits))
+}
 
 // Mean is sigmoid(l), added only where it is read: the tape machine runs
 // every node, and training never needs it (nets.Sigmoid has no gradient).
 func (d *bernoulliDecoded) Mean() *G.Node {
 	if d.mean == nil {
+		if d.fused {
+			nets.Unfuse(d.logits) // l is read here too: compute it again
+		}
 		d.mean = must(nets.Sigmoid(d.logits))
 	}
 	return d.mean

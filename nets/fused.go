@@ -93,6 +93,9 @@ type outCache struct {
 	// bound: matTNOp's bound on its last output's magnitudes (see
 	// ProductBound); 0 before a run
 	bound float64
+	// deferred: a dense node whose product another op computes (see
+	// FuseBernoulliLogLik); its run only hands out the output tensor.
+	deferred bool
 }
 
 func newBase() opBase { return opBase{cache: &outCache{}} }
@@ -217,6 +220,9 @@ func (op denseOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error
 	x, w, b := ds[0], ds[1], ds[2]
 	B, K, N := x.Shape()[0], x.Shape()[1], w.Shape()[1]
 	y := op.out(prealloc, x.Dtype(), B, N)
+	if op.cache != nil && op.cache.deferred {
+		return y, nil
+	}
 	matmul(false, false, B, N, K, x, w, y)
 	switch {
 	case y.Dtype() == tensor.Float32 && op.act == ReLU:

@@ -159,5 +159,11 @@
 // alpha == 0 returns beta·C without reading A and B (as reference BLAS
 // does), where gonum would let NaN or Inf in A or B through. Rounding
 // differs from gonum's (FMA, a different summation order) within normal
-// float32 error.
+// float32 error. The assembly micro-kernels flush subnormal operands and
+// results to zero (see SetFlushSubnormals): on Intel cores each subnormal
+// costs a microcode assist, and IWAE's gradients reach them.
+//
+// SgemmEpilogue is the plain product with a callback on each block of C as
+// it becomes final, for a pass over C while it is in cache (the fused
+// Bernoulli log-likelihood of nets).
 package gemm

@@ -100,6 +100,18 @@ var maxThreads atomic.Int64
 // for a helper that the OS preempted in the middle of its chunk.
 func SetMaxThreads(n int) int { return int(maxThreads.Swap(int64(max(n, 0)))) }
 
+// SetFlushSubnormals sets whether the assembly micro-kernels flush
+// subnormal numbers to zero (the default; see kernel_amd64.s) and returns
+// the previous setting; for measurements and tests, not to be called while
+// products run. It changes results only where an operand or a result is
+// subnormal (below 1.2e-38 in absolute value), where the CPU otherwise
+// spends a microcode assist per instruction. The Go kernels never flush.
+func SetFlushSubnormals(on bool) bool {
+	prev := flushSubnormals
+	flushSubnormals = on
+	return prev
+}
+
 // KernelName reports which micro-kernel Sgemm uses on this machine:
 // "avx512", "avx2" or "generic".
 func KernelName() string { return active.Load().name }
@@ -205,6 +217,51 @@ func Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda i
 	run(&p, procs)
 }
 
+// SgemmEpilogue sets C = A B for row-major A (m×k, lda k), B (k×n, ldb n)
+// and C (m×n, ldc n), with the same values as Sgemm, on the calling
+// goroutine, and calls epi(i0, i1, j0, j1) on each block C[i0:i1, j0:j1]
+// as soon as its values are final, while it is still in cache (a block is
+// at most mcMax×ncMax, about 160 KiB): a pass over C that would otherwise
+// read it back from memory costs a fraction of its time. The blocks tile C
+// and a row's blocks come in increasing j; j0 is a multiple of
+// EpilogueAlign. epi may read and write the block's elements of C.
+func SgemmEpilogue(m, n, k int, a, b, c []float32, epi func(i0, i1, j0, j1 int)) {
+	switch {
+	case m < 0:
+		panic(mLT0)
+	case n < 0:
+		panic(nLT0)
+	case k < 0:
+		panic(kLT0)
+	}
+	if len(a) < m*k {
+		panic(shortA)
+	}
+	if len(b) < k*n {
+		panic(shortB)
+	}
+	if len(c) < m*n {
+		panic(shortC)
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 {
+		clear(c[:m*n])
+		epi(0, m, 0, n)
+		return
+	}
+	var p problem
+	p.init(active.Load(), false, false, m, n, k, 1, a, max(1, k), b, n, 0, c, n)
+	p.epi = epi
+	runSerial(&p)
+}
+
+// EpilogueAlign is the micro-kernel's column block (32 with AVX-512, 16
+// with AVX2, 4 in Go): every block SgemmEpilogue hands its epilogue starts
+// at a multiple of it.
+func EpilogueAlign() int { return active.Load().nr }
+
 // scaleC sets C = beta*C (C = 0 without reading it when beta == 0).
 func scaleC(m, n int, beta float32, c []float32, ldc int) {
 	for i := 0; i < m; i++ {
@@ -276,6 +333,8 @@ type problem struct {
 	firstMode  int // update mode of the first k block
 	// direct: B is read in place by the strided kernels (see directMaxRows)
 	direct bool
+
+	epi func(i0, i1, j0, j1 int) // see SgemmEpilogue; nil for Sgemm
 }
 
 func (p *problem) init(kern *kernel, aTrans, bTrans bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
@@ -378,6 +437,9 @@ func (p *problem) compute(ws *workspace, i0, i1, j0, j1 int, sharedA, sharedB []
 					p.macroDirect(ws, ap, ic, mb, jc, nb, pc, kb, mode)
 				} else {
 					p.macro(ws, ap, bp, ic, mb, jc, nb, kb, mode)
+				}
+				if p.epi != nil && pc+kb == p.k {
+					p.epi(ic, ic+mb, jc, jc+nb)
 				}
 			}
 		}

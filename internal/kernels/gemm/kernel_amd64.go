@@ -24,6 +24,11 @@ func kernAVX512n16(kc int, a, b, c *float32, ldc int, alpha, beta float32, mode 
 //go:noescape
 func kernAVX2(kc int, a, b, c *float32, ldc int, alpha, beta float32, mode int)
 
+// flushSubnormals makes the assembly micro-kernels treat subnormal operands
+// and results as zero (the MXCSR's DAZ and FTZ, see kernel_amd64.s); read
+// by the kernels, set by SetFlushSubnormals.
+var flushSubnormals = true
+
 var (
 	avx512Kernel = &kernel{name: "avx512", mr: 12, nr: 32, fn: kernAVX512, fn4: kernAVX512x4, fnHalf: kernAVX512n16, asmPack: true,
 		fnS: kernAVX512S, fn4S: kernAVX512x4S, fnHalfS: kernAVX512n16S}

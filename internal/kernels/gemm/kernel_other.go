@@ -11,3 +11,6 @@ func availableKernels() []*kernel {
 func transPack8(dst, src *float32, ld, dstStride, nblk int) { panic("unreachable") }
 func transPack4(dst, src *float32, ld, dstStride, nblk int) { panic("unreachable") }
 func copyPack(dst, src *float32, ld, w, kb int)             { panic("unreachable") }
+
+// flushSubnormals has no effect here: the Go kernel never flushes.
+var flushSubnormals = true

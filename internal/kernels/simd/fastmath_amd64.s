@@ -179,49 +179,151 @@ GLOBL fmk<>(SB), RODATA|NOPTR, $512
 	VADDPS  Y6, Y9, Y5; \
 	VDIVPS  Y5, Y4, Y4
 
+// The constants of fmk<>+480 onwards (sign, expMin, log2e, magic, ln2hi,
+// ln2lo, sqrt2m1), 8 copies each, for memory operands: the two-stream loops
+// below need every register for their temporaries.
+DATA fmv<>+0(SB)/4, $0x80000000
+DATA fmv<>+4(SB)/4, $0x80000000
+DATA fmv<>+8(SB)/4, $0x80000000
+DATA fmv<>+12(SB)/4, $0x80000000
+DATA fmv<>+16(SB)/4, $0x80000000
+DATA fmv<>+20(SB)/4, $0x80000000
+DATA fmv<>+24(SB)/4, $0x80000000
+DATA fmv<>+28(SB)/4, $0x80000000
+DATA fmv<>+32(SB)/4, $0xc2aeac4f
+DATA fmv<>+36(SB)/4, $0xc2aeac4f
+DATA fmv<>+40(SB)/4, $0xc2aeac4f
+DATA fmv<>+44(SB)/4, $0xc2aeac4f
+DATA fmv<>+48(SB)/4, $0xc2aeac4f
+DATA fmv<>+52(SB)/4, $0xc2aeac4f
+DATA fmv<>+56(SB)/4, $0xc2aeac4f
+DATA fmv<>+60(SB)/4, $0xc2aeac4f
+DATA fmv<>+64(SB)/4, $0x3fb8aa3b
+DATA fmv<>+68(SB)/4, $0x3fb8aa3b
+DATA fmv<>+72(SB)/4, $0x3fb8aa3b
+DATA fmv<>+76(SB)/4, $0x3fb8aa3b
+DATA fmv<>+80(SB)/4, $0x3fb8aa3b
+DATA fmv<>+84(SB)/4, $0x3fb8aa3b
+DATA fmv<>+88(SB)/4, $0x3fb8aa3b
+DATA fmv<>+92(SB)/4, $0x3fb8aa3b
+DATA fmv<>+96(SB)/4, $0x4b400000
+DATA fmv<>+100(SB)/4, $0x4b400000
+DATA fmv<>+104(SB)/4, $0x4b400000
+DATA fmv<>+108(SB)/4, $0x4b400000
+DATA fmv<>+112(SB)/4, $0x4b400000
+DATA fmv<>+116(SB)/4, $0x4b400000
+DATA fmv<>+120(SB)/4, $0x4b400000
+DATA fmv<>+124(SB)/4, $0x4b400000
+DATA fmv<>+128(SB)/4, $0x3f318000
+DATA fmv<>+132(SB)/4, $0x3f318000
+DATA fmv<>+136(SB)/4, $0x3f318000
+DATA fmv<>+140(SB)/4, $0x3f318000
+DATA fmv<>+144(SB)/4, $0x3f318000
+DATA fmv<>+148(SB)/4, $0x3f318000
+DATA fmv<>+152(SB)/4, $0x3f318000
+DATA fmv<>+156(SB)/4, $0x3f318000
+DATA fmv<>+160(SB)/4, $0xb95e8083
+DATA fmv<>+164(SB)/4, $0xb95e8083
+DATA fmv<>+168(SB)/4, $0xb95e8083
+DATA fmv<>+172(SB)/4, $0xb95e8083
+DATA fmv<>+176(SB)/4, $0xb95e8083
+DATA fmv<>+180(SB)/4, $0xb95e8083
+DATA fmv<>+184(SB)/4, $0xb95e8083
+DATA fmv<>+188(SB)/4, $0xb95e8083
+DATA fmv<>+192(SB)/4, $0x3ed413cd
+DATA fmv<>+196(SB)/4, $0x3ed413cd
+DATA fmv<>+200(SB)/4, $0x3ed413cd
+DATA fmv<>+204(SB)/4, $0x3ed413cd
+DATA fmv<>+208(SB)/4, $0x3ed413cd
+DATA fmv<>+212(SB)/4, $0x3ed413cd
+DATA fmv<>+216(SB)/4, $0x3ed413cd
+DATA fmv<>+220(SB)/4, $0x3ed413cd
+GLOBL fmv<>(SB), RODATA|NOPTR, $224
+
+// BTERM sets T2 = x l - softplus(l) for the 8 logits in L and the memory
+// operand X, softplus(l) = max(l, 0) + log1p(exp(-|l|)), with the steps of
+// EXPNEG and of Softplus, its constants from memory (1.0 in Y9). It
+// clobbers T3-T7. Two BTERMs on different registers are independent
+// chains of about 110 cycles' latency each, which the out-of-order core
+// overlaps: one chain per loop iteration left it waiting on them (45
+// cycles per 8 logits, 2.2 ns per element).
+#define BTERM(X, L, T2, T3, T4, T5, T6, T7) \
+	VORPS   fmv<>+0(SB), L, T2; \
+	VCMPPS  $0x11, fmv<>+32(SB), T2, T3; \
+	VMULPS  fmv<>+64(SB), T2, T4; \
+	VADDPS  fmv<>+96(SB), T4, T4; \
+	VSUBPS  fmv<>+96(SB), T4, T4; \
+	VMOVAPS T2, T5; \
+	VFNMADD231PS fmv<>+128(SB), T4, T5; \
+	VFNMADD231PS fmv<>+160(SB), T4, T5; \
+	VMOVUPS fmk<>+0(SB), T6; \
+	VFMADD213PS fmk<>+32(SB), T5, T6; \
+	VFMADD213PS fmk<>+64(SB), T5, T6; \
+	VFMADD213PS fmk<>+96(SB), T5, T6; \
+	VFMADD213PS fmk<>+128(SB), T5, T6; \
+	VFMADD213PS fmk<>+160(SB), T5, T6; \
+	VMULPS  T5, T5, T7; \
+	VADDPS  Y9, T5, T5; \
+	VFMADD213PS T5, T7, T6; \
+	VCVTPS2DQ T4, T4; \
+	VPADDD  fmk<>+448(SB), T4, T4; \
+	VPSLLD  $23, T4, T4; \
+	VMULPS  T4, T6, T6; \
+	VANDNPS T6, T3, T6; \
+	VCMPPS  $0x1E, fmv<>+192(SB), T6, T3; \
+	VSUBPS  Y9, T6, T4; \
+	VBLENDVPS T3, T4, T6, T4; \
+	VADDPS  fmk<>+352(SB), T6, T5; \
+	VADDPS  fmk<>+384(SB), T6, T2; \
+	VBLENDVPS T3, T2, T5, T5; \
+	VANDPS  fmk<>+416(SB), T3, T7; \
+	VDIVPS  T5, T4, T4; \
+	VMULPS  T4, T4, T5; \
+	VMOVUPS fmk<>+192(SB), T2; \
+	VFMADD213PS fmk<>+224(SB), T5, T2; \
+	VFMADD213PS fmk<>+256(SB), T5, T2; \
+	VFMADD213PS fmk<>+288(SB), T5, T2; \
+	VFMADD213PS fmk<>+320(SB), T5, T2; \
+	VFMADD213PS Y9, T5, T2; \
+	VADDPS  T4, T4, T4; \
+	VFMADD231PS T2, T4, T7; \
+	VXORPS  T2, T2, T2; \
+	VMAXPS  T2, L, T3; \
+	VADDPS  T7, T3, T3; \
+	VMULPS  X, L, T2; \
+	VSUBPS  T3, T2, T2
+
 // func bernoulliRowAVX2(x, l *float32, n int) float32
 // Sum over the first n elements (a multiple of 8) of x l - softplus(l),
-// softplus(l) = max(l, 0) + log1p(exp(-|l|)), step by step as Softplus.
+// softplus(l) = max(l, 0) + log1p(exp(-|l|)), step by step as Softplus;
+// element j goes into lane j mod 8 of the accumulator, in order of j.
 TEXT ·bernoulliRowAVX2(SB), NOSPLIT, $0-28
 	MOVQ x+0(FP), SI
 	MOVQ l+8(FP), DI
 	MOVQ n+16(FP), CX
-	EXPNEGCONSTS
-	VBROADCASTSS fmk<>+508(SB), Y8
+	VBROADCASTSS fmk<>+504(SB), Y9   // 1
 	VXORPS  Y0, Y0, Y0               // accumulator
 
-rowloop:
+row16:
+	CMPQ CX, $16
+	JL   row8
+	VMOVUPS (DI), Y1
+	VMOVUPS 32(DI), Y8
+	BTERM((SI), Y1, Y2, Y3, Y4, Y5, Y6, Y7)
+	BTERM(32(SI), Y8, Y10, Y11, Y12, Y13, Y14, Y15)
+	VADDPS  Y2, Y0, Y0
+	VADDPS  Y10, Y0, Y0
+	ADDQ $64, SI
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP  row16
+
+row8:
 	CMPQ CX, $8
 	JL   rowdone
-	VMOVUPS (DI), Y1                 // l
-	EXPNEG
-	VCMPPS  $0x1E, Y8, Y6, Y3        // t > sqrt2 - 1
-	VSUBPS  Y9, Y6, Y4               // t - 1
-	VBLENDVPS Y3, Y4, Y6, Y4         // num
-	VADDPS  fmk<>+352(SB), Y6, Y5     // 2 + t
-	VADDPS  fmk<>+384(SB), Y6, Y2   // t + 3
-	VBLENDVPS Y3, Y2, Y5, Y5         // den
-	VANDPS  fmk<>+416(SB), Y3, Y7     // k
-	VDIVPS  Y5, Y4, Y4               // s
-	VMULPS  Y4, Y4, Y5               // s^2
-	VMOVUPS fmk<>+192(SB), Y2
-	VFMADD213PS fmk<>+224(SB), Y5, Y2
-	VFMADD213PS fmk<>+256(SB), Y5, Y2
-	VFMADD213PS fmk<>+288(SB), Y5, Y2
-	VFMADD213PS fmk<>+320(SB), Y5, Y2
-	VFMADD213PS Y9, Y5, Y2           // p
-	VADDPS  Y4, Y4, Y4               // 2s
-	VFMADD231PS Y2, Y4, Y7           // log1p = 2s p + k
-	VXORPS  Y2, Y2, Y2
-	VMAXPS  Y2, Y1, Y3               // max(l, 0)
-	VADDPS  Y7, Y3, Y3               // softplus
-	VMULPS  (SI), Y1, Y2             // x l
-	VSUBPS  Y3, Y2, Y2
+	VMOVUPS (DI), Y1
+	BTERM((SI), Y1, Y2, Y3, Y4, Y5, Y6, Y7)
 	VADDPS  Y2, Y0, Y0
-	ADDQ $32, SI
-	ADDQ $32, DI
-	SUBQ $8, CX
-	JMP  rowloop
 
 rowdone:
 	VEXTRACTF128 $1, Y0, X1
@@ -232,6 +334,241 @@ rowdone:
 	VADDSS  X1, X0, X0
 	VZEROUPPER
 	MOVSS X0, ret+24(FP)
+	RET
+
+// func bernoulliBiasAccAVX2(x, l, b, acc *float32, n int)
+// For the first n elements (a multiple of 8): l += b (stored back), and
+// acc (8 lanes, loaded and stored) += x l - softplus(l), element j into
+// lane j mod 8, in order of j: bernoulliRowAVX2's body on logits l + b
+// (the addition as addAVX2's), its accumulator kept across calls.
+TEXT ·bernoulliBiasAccAVX2(SB), NOSPLIT, $0-40
+	MOVQ x+0(FP), SI
+	MOVQ l+8(FP), DI
+	MOVQ b+16(FP), BX
+	MOVQ acc+24(FP), DX
+	MOVQ n+32(FP), CX
+	VBROADCASTSS fmk<>+504(SB), Y9   // 1
+	VMOVUPS (DX), Y0                 // accumulator
+
+acc16:
+	CMPQ CX, $16
+	JL   acc8
+	VMOVUPS (DI), Y1
+	VMOVUPS 32(DI), Y8
+	VADDPS  (BX), Y1, Y1             // l = l + b
+	VADDPS  32(BX), Y8, Y8
+	VMOVUPS Y1, (DI)
+	VMOVUPS Y8, 32(DI)
+	BTERM((SI), Y1, Y2, Y3, Y4, Y5, Y6, Y7)
+	BTERM(32(SI), Y8, Y10, Y11, Y12, Y13, Y14, Y15)
+	VADDPS  Y2, Y0, Y0
+	VADDPS  Y10, Y0, Y0
+	ADDQ $64, SI
+	ADDQ $64, DI
+	ADDQ $64, BX
+	SUBQ $16, CX
+	JMP  acc16
+
+acc8:
+	CMPQ CX, $8
+	JL   accdone
+	VMOVUPS (DI), Y1
+	VADDPS  (BX), Y1, Y1
+	VMOVUPS Y1, (DI)
+	BTERM((SI), Y1, Y2, Y3, Y4, Y5, Y6, Y7)
+	VADDPS  Y2, Y0, Y0
+
+accdone:
+	VMOVUPS Y0, (DX)
+	VZEROUPPER
+	RET
+
+
+// ZCONSTS loads the constants ZTERM reads into Z16-Z31 (by 16 copies).
+#define ZCONSTS \
+	VBROADCASTSS fmk<>+480(SB), Z16; \
+	VBROADCASTSS fmk<>+484(SB), Z17; \
+	VBROADCASTSS fmk<>+488(SB), Z18; \
+	VBROADCASTSS fmk<>+492(SB), Z19; \
+	VBROADCASTSS fmk<>+496(SB), Z20; \
+	VBROADCASTSS fmk<>+500(SB), Z21; \
+	VBROADCASTSS fmk<>+504(SB), Z22; \
+	VBROADCASTSS fmk<>+508(SB), Z23; \
+	VBROADCASTSS fmk<>+0(SB), Z24; \
+	VBROADCASTSS fmk<>+32(SB), Z25; \
+	VBROADCASTSS fmk<>+64(SB), Z26; \
+	VBROADCASTSS fmk<>+96(SB), Z27; \
+	VBROADCASTSS fmk<>+128(SB), Z28; \
+	VBROADCASTSS fmk<>+160(SB), Z29; \
+	VPBROADCASTD fmk<>+448(SB), Z30; \
+	VBROADCASTSS fmk<>+416(SB), Z31
+
+// ZTERM is BTERM on 16 logits with AVX-512: the same operations lane by
+// lane (so the same values), the comparisons' masks in KA and KB instead
+// of vectors, and the bitwise operations as their integer forms (the
+// float ones need AVX512DQ). T2 = x l - softplus(l); clobbers T3-T7.
+#define ZTERM(X, L, T2, T3, T4, T5, T6, T7, KA, KB) \
+	VPORD   Z16, L, T2; \
+	VCMPPS  $0x15, Z17, T2, KA; \
+	VMULPS  Z18, T2, T4; \
+	VADDPS  Z19, T4, T4; \
+	VSUBPS  Z19, T4, T4; \
+	VMOVAPS T2, T5; \
+	VFNMADD231PS Z20, T4, T5; \
+	VFNMADD231PS Z21, T4, T5; \
+	VMOVAPS Z24, T6; \
+	VFMADD213PS Z25, T5, T6; \
+	VFMADD213PS Z26, T5, T6; \
+	VFMADD213PS Z27, T5, T6; \
+	VFMADD213PS Z28, T5, T6; \
+	VFMADD213PS Z29, T5, T6; \
+	VMULPS  T5, T5, T7; \
+	VADDPS  Z22, T5, T5; \
+	VFMADD213PS T5, T7, T6; \
+	VCVTPS2DQ T4, T4; \
+	VPADDD  Z30, T4, T4; \
+	VPSLLD  $23, T4, T4; \
+	VMULPS  T4, T6, T6; \
+	VMOVAPS.Z T6, KA, T6; \
+	VCMPPS  $0x1E, Z23, T6, KB; \
+	VSUBPS  Z22, T6, T4; \
+	VBLENDMPS T4, T6, KB, T4; \
+	VADDPS.BCST fmk<>+352(SB), T6, T5; \
+	VADDPS.BCST fmk<>+384(SB), T6, T2; \
+	VBLENDMPS T2, T5, KB, T5; \
+	VMOVAPS.Z Z31, KB, T7; \
+	VDIVPS  T5, T4, T4; \
+	VMULPS  T4, T4, T5; \
+	VBROADCASTSS fmk<>+192(SB), T2; \
+	VFMADD213PS.BCST fmk<>+224(SB), T5, T2; \
+	VFMADD213PS.BCST fmk<>+256(SB), T5, T2; \
+	VFMADD213PS.BCST fmk<>+288(SB), T5, T2; \
+	VFMADD213PS.BCST fmk<>+320(SB), T5, T2; \
+	VFMADD213PS Z22, T5, T2; \
+	VADDPS  T4, T4, T4; \
+	VFMADD231PS T2, T4, T7; \
+	VPXORD  T2, T2, T2; \
+	VMAXPS  T2, L, T3; \
+	VADDPS  T7, T3, T3; \
+	VMULPS  X, L, T2; \
+	VSUBPS  T3, T2, T2
+
+// ZACC adds the 16 terms in T (a Z register, Y its low half) to the
+// 8-lane accumulator Y0: the first 8, then the next 8 (E a scratch Y).
+#define ZACC(T, Y, E) \
+	VADDPS  Y, Y0, Y0; \
+	VEXTRACTF64X4 $1, T, E; \
+	VADDPS  E, Y0, Y0
+
+// func bernoulliRowAVX512(x, l *float32, n int) float32
+// bernoulliRowAVX2 with AVX-512: 32 and then 16 logits at a time, the
+// terms added to the same 8 lanes in the same order.
+TEXT ·bernoulliRowAVX512(SB), NOSPLIT, $0-28
+	MOVQ x+0(FP), SI
+	MOVQ l+8(FP), DI
+	MOVQ n+16(FP), CX
+	ZCONSTS
+	VBROADCASTSS fmk<>+504(SB), Y9   // 1, for BTERM
+	VXORPS  Y0, Y0, Y0               // accumulator
+
+zrow32:
+	CMPQ CX, $32
+	JL   zrow16
+	VMOVUPS (DI), Z1
+	VMOVUPS 64(DI), Z8
+	ZTERM((SI), Z1, Z2, Z3, Z4, Z5, Z6, Z7, K1, K2)
+	ZTERM(64(SI), Z8, Z10, Z11, Z12, Z13, Z14, Z15, K3, K4)
+	ZACC(Z2, Y2, Y3)
+	ZACC(Z10, Y10, Y11)
+	ADDQ $128, SI
+	ADDQ $128, DI
+	SUBQ $32, CX
+	JMP  zrow32
+
+zrow16:
+	CMPQ CX, $16
+	JL   zrow8
+	VMOVUPS (DI), Z1
+	ZTERM((SI), Z1, Z2, Z3, Z4, Z5, Z6, Z7, K1, K2)
+	ZACC(Z2, Y2, Y3)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	SUBQ $16, CX
+
+zrow8:
+	CMPQ CX, $8
+	JL   zrowdone
+	VMOVUPS (DI), Y1
+	BTERM((SI), Y1, Y2, Y3, Y4, Y5, Y6, Y7)
+	VADDPS  Y2, Y0, Y0
+
+zrowdone:
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS  X1, X0, X0
+	VMOVHLPS X0, X1, X1
+	VADDPS  X1, X0, X0
+	VPSHUFD $0x55, X0, X1
+	VADDSS  X1, X0, X0
+	VZEROUPPER
+	MOVSS X0, ret+24(FP)
+	RET
+
+// func bernoulliBiasAccAVX512(x, l, b, acc *float32, n int)
+// bernoulliBiasAccAVX2 with AVX-512, as bernoulliRowAVX512.
+TEXT ·bernoulliBiasAccAVX512(SB), NOSPLIT, $0-40
+	MOVQ x+0(FP), SI
+	MOVQ l+8(FP), DI
+	MOVQ b+16(FP), BX
+	MOVQ acc+24(FP), DX
+	MOVQ n+32(FP), CX
+	ZCONSTS
+	VBROADCASTSS fmk<>+504(SB), Y9   // 1, for BTERM
+	VMOVUPS (DX), Y0                 // accumulator
+
+zacc32:
+	CMPQ CX, $32
+	JL   zacc16
+	VMOVUPS (DI), Z1
+	VMOVUPS 64(DI), Z8
+	VADDPS  (BX), Z1, Z1             // l = l + b
+	VADDPS  64(BX), Z8, Z8
+	VMOVUPS Z1, (DI)
+	VMOVUPS Z8, 64(DI)
+	ZTERM((SI), Z1, Z2, Z3, Z4, Z5, Z6, Z7, K1, K2)
+	ZTERM(64(SI), Z8, Z10, Z11, Z12, Z13, Z14, Z15, K3, K4)
+	ZACC(Z2, Y2, Y3)
+	ZACC(Z10, Y10, Y11)
+	ADDQ $128, SI
+	ADDQ $128, DI
+	ADDQ $128, BX
+	SUBQ $32, CX
+	JMP  zacc32
+
+zacc16:
+	CMPQ CX, $16
+	JL   zacc8
+	VMOVUPS (DI), Z1
+	VADDPS  (BX), Z1, Z1
+	VMOVUPS Z1, (DI)
+	ZTERM((SI), Z1, Z2, Z3, Z4, Z5, Z6, Z7, K1, K2)
+	ZACC(Z2, Y2, Y3)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	ADDQ $64, BX
+	SUBQ $16, CX
+
+zacc8:
+	CMPQ CX, $8
+	JL   zaccdone
+	VMOVUPS (DI), Y1
+	VADDPS  (BX), Y1, Y1
+	VMOVUPS Y1, (DI)
+	BTERM((SI), Y1, Y2, Y3, Y4, Y5, Y6, Y7)
+	VADDPS  Y2, Y0, Y0
+
+zaccdone:
+	VMOVUPS Y0, (DX)
+	VZEROUPPER
 	RET
 
 // func bernoulliGradAVX2(d, x, l *float32, n int, scale float32)

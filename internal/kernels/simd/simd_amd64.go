@@ -6,6 +6,36 @@ import "golang.org/x/sys/cpu"
 
 var useAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
+// useAVX512: the Bernoulli kernels' AVX-512 forms (the same values).
+var useAVX512 = useAVX2 && cpu.X86.HasAVX512F
+
+// bernoulliRowVec is bernoulliRowAVX2 or its AVX-512 form.
+func bernoulliRowVec(x, l *float32, n int) float32 {
+	if useAVX512 {
+		return bernoulliRowAVX512(x, l, n)
+	}
+	return bernoulliRowAVX2(x, l, n)
+}
+
+// bernoulliBiasAccVec is bernoulliBiasAccAVX2 or its AVX-512 form.
+func bernoulliBiasAccVec(x, l, b, acc *float32, n int) {
+	if useAVX512 {
+		bernoulliBiasAccAVX512(x, l, b, acc, n)
+		return
+	}
+	bernoulliBiasAccAVX2(x, l, b, acc, n)
+}
+
+// bernoulliRowAVX512 is bernoulliRowAVX2 with AVX-512.
+//
+//go:noescape
+func bernoulliRowAVX512(x, l *float32, n int) float32
+
+// bernoulliBiasAccAVX512 is bernoulliBiasAccAVX2 with AVX-512.
+//
+//go:noescape
+func bernoulliBiasAccAVX512(x, l, b, acc *float32, n int)
+
 // adamAVX2 is Adam on the first n elements, n a multiple of 8.
 //
 //go:noescape
@@ -15,6 +45,12 @@ func adamAVX2(w, grad, m, v *float32, n int, c *AdamConsts)
 //
 //go:noescape
 func bernoulliRowAVX2(x, l *float32, n int) float32
+
+// bernoulliBiasAccAVX2 is BernoulliBiasAcc's vector body on the first n
+// elements, n a multiple of 8.
+//
+//go:noescape
+func bernoulliBiasAccAVX2(x, l, b, acc *float32, n int)
 
 // bernoulliGradAVX2 is BernoulliGrad on the first n elements, n a multiple of 8.
 //

@@ -4,9 +4,14 @@ package simd
 
 const useAVX2 = false
 
+var useAVX512 = false
+
 func adamAVX2(w, g, m, v *float32, n int, c *AdamConsts) { panic("unreachable") }
 
 func bernoulliRowAVX2(x, l *float32, n int) float32        { panic("unreachable") }
+func bernoulliBiasAccAVX2(x, l, b, acc *float32, n int)    { panic("unreachable") }
+func bernoulliRowVec(x, l *float32, n int) float32         { panic("unreachable") }
+func bernoulliBiasAccVec(x, l, b, acc *float32, n int)     { panic("unreachable") }
 func bernoulliGradAVX2(d, x, l *float32, n int, g float32) { panic("unreachable") }
 func sigmoidAVX2(d, l *float32, n int)                     { panic("unreachable") }
 
