@@ -116,11 +116,30 @@ func runConvPaired(ctx context.Context, e *env) (string, error) {
 		return "", err
 	}
 	defer os.RemoveAll(tmp)
-	log, err := os.Create(filepath.Join(e.Out, "runs.jsonl"))
+	// Pairs an earlier run left in this folder (stopped by its budget) are
+	// kept and their seeds skipped: a run can be continued.
+	logPath := filepath.Join(e.Out, "runs.jsonl")
+	pairs, err := keptPairs(logPath, sz)
+	if err != nil {
+		return "", err
+	}
+	kept := len(pairs)
+	log, err := os.Create(logPath)
 	if err != nil {
 		return "", err
 	}
 	defer log.Close()
+	for _, p := range pairs {
+		b, _ := json.Marshal(p)
+		log.Write(append(b, '\n'))
+	}
+	done := map[int]bool{}
+	for _, p := range pairs {
+		done[p.Seed] = true
+	}
+	if kept > 0 {
+		e.Logf("convpaired: %d seeds kept from %s", kept, logPath)
+	}
 
 	parent := ctx
 	if e.Budget > 0 {
@@ -139,6 +158,9 @@ func runConvPaired(ctx context.Context, e *env) (string, error) {
 		defer close(recorded)
 		for s := range sz.Seeds {
 			seed := int(e.Seed) + s
+			if done[seed] {
+				continue
+			}
 			r := cprRecorded{seed: seed, dir: filepath.Join(tmp, fmt.Sprint("seed", seed))}
 			t0 := time.Now()
 			runtime.GOMAXPROCS(max(1, procs-1))
@@ -160,7 +182,6 @@ func runConvPaired(ctx context.Context, e *env) (string, error) {
 			}
 		}
 	}()
-	var pairs []cprPair
 	var runErr error
 	for r := range recorded {
 		if r.err != nil {
@@ -194,7 +215,34 @@ func runConvPaired(ctx context.Context, e *env) (string, error) {
 	if len(pairs) == 0 {
 		return "", fmt.Errorf("convpaired: no seed finished within the budget %v", e.Budget)
 	}
-	return convPairedReport(e, sz, ds, pairs)
+	return convPairedReport(e, sz, ds, pairs, kept)
+}
+
+// keptPairs reads the pairs of an earlier full run from path (none if it
+// does not exist, or for a quick run).
+func keptPairs(path string, sz convPairedSize) ([]cprPair, error) {
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) || sz.TrainN > 0 {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var ps []cprPair
+	for i, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		if line == "" {
+			continue
+		}
+		var p cprPair
+		if err := json.Unmarshal([]byte(line), &p); err != nil {
+			return nil, fmt.Errorf("convpaired: %s line %d: %w", path, i+1, err)
+		}
+		if len(p.Ours) != sz.Epochs || len(p.Peer) != sz.Epochs {
+			return nil, fmt.Errorf("convpaired: %s line %d has %d and %d epochs, this run %d: move it away", path, i+1, len(p.Ours), len(p.Peer), sz.Epochs)
+		}
+		ps = append(ps, p)
+	}
+	return ps, nil
 }
 
 // replayBatches serves the peer's recorded batches in its order.
@@ -375,7 +423,8 @@ func pairedCompare(d []float64, margin float64) pairedStats {
 // cprSteps are the steps (1-based) whose loss agreement is tabulated.
 var cprSteps = []int{1, 2, 5, 10, 20, 50, 78, 79, 80, 100, 158, 200, 395, 790}
 
-func convPairedReport(e *env, sz convPairedSize, ds *dataset, pairs []cprPair) (string, error) {
+func convPairedReport(e *env, sz convPairedSize, ds *dataset, pairs []cprPair, kept int) (string, error) {
+	slices.SortFunc(pairs, func(a, b cprPair) int { return a.Seed - b.Seed })
 	nTrain := len(ds.TrainIdx)
 	partial := "for its epsilon"
 	if r := nTrain % batchSize; r > 0 {
@@ -392,7 +441,7 @@ func convPairedReport(e *env, sz convPairedSize, ds *dataset, pairs []cprPair) (
 		"on the peer's test images with the peer's noise (Model.ELBOWithNoise). "+
 		"What still differs is the implementations': float32 arithmetic in another order, and the batch loss, which the peer sums and ours averages "+
 		"(the same under Adam but %s). "+
-		"Seeds %d to %d finished within the budget.\n\n", sz.Epochs, plural(sz.Epochs, "epoch"), partial, pairs[0].Seed, pairs[len(pairs)-1].Seed)
+		"%s\n\n", sz.Epochs, plural(sz.Epochs, "epoch"), partial, seedsSentence(pairs, kept))
 
 	// Per seed.
 	t := newTable("seed", "peer test ELBO", "govae test ELBO", "govae − peer", "govae, own binarization and noise", "left plateau (govae / peer)", "first step with loss differing by > 1%")
@@ -534,6 +583,19 @@ func peerCrossCheck(e *env, pairs []cprPair) string {
 	}
 	return fmt.Sprintf("**The recorded peer is the peer**: for seeds %s, which convpeer ran with the unmodified script, the recorded peer's final test ELBO differs from convpeer's by at most %.3f nats.",
 		strings.Join(seeds, ", "), worst)
+}
+
+// seedsSentence says which seeds finished, and how many an earlier run left.
+func seedsSentence(pairs []cprPair, kept int) string {
+	var seeds []string
+	for _, p := range pairs {
+		seeds = append(seeds, fmt.Sprint(p.Seed))
+	}
+	s := fmt.Sprintf("Seeds finished within the budget: %s.", strings.Join(seeds, ", "))
+	if kept > 0 {
+		s += fmt.Sprintf(" %s of them came from an earlier run of the same experiment into this folder, stopped by its budget, whose runs.jsonl this run continued.", plural(kept, "pair"))
+	}
+	return s
 }
 
 func tostSentence(s pairedStats) string {

@@ -113,3 +113,23 @@ func TestPeerCrossCheck(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+func TestKeptPairs(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "runs.jsonl")
+	if ps, err := keptPairs(path, convPairedSize{Seeds: 3, Epochs: 2}); err != nil || ps != nil {
+		t.Fatalf("no file: %v, %v", ps, err)
+	}
+	lines := `{"seed":1,"govae_test_elbo":[-130,-120],"peer_test_elbo":[-131,-121]}
+{"seed":2,"govae_test_elbo":[-140,-125],"peer_test_elbo":[-139,-124]}
+`
+	if err := os.WriteFile(path, []byte(lines), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ps, err := keptPairs(path, convPairedSize{Seeds: 3, Epochs: 2})
+	if err != nil || len(ps) != 2 || ps[1].Seed != 2 || ps[1].diff() != -1 {
+		t.Fatalf("kept %+v, %v", ps, err)
+	}
+	if _, err := keptPairs(path, convPairedSize{Seeds: 3, Epochs: 10}); err == nil {
+		t.Error("pairs of 2 epochs kept for a run of 10")
+	}
+}
