@@ -42,23 +42,8 @@ func TestReplayAdamEpsilon(t *testing.T) {
 	}
 	stop := errors.New("stop")
 	for _, eps := range []float64{1e-8, 1e-8 / 128} {
-		cfg := amortized.Config{DataDim: 784, ImageRows: 28, ImageCols: 28, ImageChannels: 1, Latent: cpLatent, Trunk: amortized.ConvPeerTrunk,
-			Likelihood: amortized.Bernoulli, Posterior: "diag"}
-		m, err := amortized.New(cfg, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := loadPeerInit(m, rep); err != nil {
-			t.Fatal(err)
-		}
-		tr, err := amortized.NewTrainer(m, batchSize, amortized.TrainOptions{Epochs: 3, LR: learnRate, AdamEps: eps}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		tr := newReplayTrainer(t, rep, 10000, amortized.TrainOptions{Epochs: 3, AdamEps: eps})
 		train := &replayBatches{rep: rep, n: 10000, batch: batchSize}
-		if err := tr.SetNoise(replayNoise(rep, train)); err != nil {
-			t.Fatal(err)
-		}
 		var got []float64
 		h := amortized.Hooks{AfterStep: func(_ *amortized.Trainer, s amortized.StepStats) error {
 			got = append(got, s.Loss)

@@ -55,30 +55,14 @@ func TestReplayMatchesPeerSteps(t *testing.T) {
 	if rep.TrainRows() != n || len(rep.StepLoss) != steps || rep.TestRows() != 10000 {
 		t.Fatalf("recorded %d rows, %d steps, %d test images", rep.TrainRows(), len(rep.StepLoss), rep.TestRows())
 	}
-	cfg := amortized.Config{DataDim: 784, ImageRows: 28, ImageCols: 28, ImageChannels: 1, Latent: cpLatent, Trunk: amortized.ConvPeerTrunk,
-		Likelihood: amortized.Bernoulli, Posterior: "diag"}
-	m, err := amortized.New(cfg, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := loadPeerInit(m, rep); err != nil {
-		t.Fatal(err)
-	}
-	tr, err := amortized.NewTrainer(m, batchSize, amortized.TrainOptions{Epochs: 1, LR: learnRate}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr := newReplayTrainer(t, rep, n, amortized.TrainOptions{Epochs: 1})
 	defer tr.Close()
-	train := &replayBatches{rep: rep, n: n, batch: batchSize}
-	if err := tr.SetNoise(replayNoise(rep, train)); err != nil {
-		t.Fatal(err)
-	}
 	var got []float64
 	h := amortized.Hooks{AfterStep: func(_ *amortized.Trainer, s amortized.StepStats) error {
 		got = append(got, s.Loss)
 		return nil
 	}}
-	if err := tr.Fit(context.Background(), train, nil, h); err != nil {
+	if err := tr.Fit(context.Background(), &replayBatches{rep: rep, n: n, batch: batchSize}, nil, h); err != nil {
 		t.Fatal(err)
 	}
 	for i, want := range rep.StepLoss {
@@ -132,4 +116,30 @@ func TestKeptPairs(t *testing.T) {
 	if _, err := keptPairs(path, convPairedSize{Seeds: 3, Epochs: 10}); err == nil {
 		t.Error("pairs of 2 epochs kept for a run of 10")
 	}
+}
+
+// newReplayTrainer is ours (-arch convpeer) from rep's initial weights,
+// replaying its batches of n images and its noise, with opts and Adam at
+// learnRate.
+func newReplayTrainer(t *testing.T, rep *torchpeer.Replay, n int, opts amortized.TrainOptions) *amortized.Trainer {
+	t.Helper()
+	cfg := amortized.Config{DataDim: 784, ImageRows: 28, ImageCols: 28, ImageChannels: 1, Latent: cpLatent, Trunk: amortized.ConvPeerTrunk,
+		Likelihood: amortized.Bernoulli, Posterior: "diag"}
+	m, err := amortized.New(cfg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := loadPeerInit(m, rep); err != nil {
+		t.Fatal(err)
+	}
+	opts.LR = learnRate
+	tr, err := amortized.NewTrainer(m, batchSize, opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.SetNoise(replayNoise(rep, &replayBatches{rep: rep, n: n, batch: batchSize})); err != nil {
+		tr.Close()
+		t.Fatal(err)
+	}
+	return tr
 }
