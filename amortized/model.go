@@ -450,7 +450,7 @@ func (m *Model) evalFlat(flat []float32, n int, rng *rand.Rand, collect func(g *
 }
 
 func (m *Model) evalFlatKind(kind graphKind, flat []float32, n int, rng *rand.Rand, collect func(g *graph, start, rows int)) error {
-	D, L := m.cfg.DataDim, m.noiseWidth()
+	L := m.noiseWidth()
 	// All the noise first, row after row: the draws the chunks took in turn
 	// when they ran one after another, whatever the chunks' order now.
 	if err := checkAlloc("evaluation", "x", n, L); err != nil {
@@ -460,6 +460,12 @@ func (m *Model) evalFlatKind(kind graphKind, flat []float32, n int, rng *rand.Ra
 	for i := range eps {
 		eps[i] = rng.NormFloat64()
 	}
+	return m.evalFlatEps(kind, flat, n, eps, collect)
+}
+
+// evalFlatEps is evalFlatKind with the noise given, n·noiseWidth values.
+func (m *Model) evalFlatEps(kind graphKind, flat []float32, n int, eps []float64, collect func(g *graph, start, rows int)) error {
+	D, L := m.cfg.DataDim, m.noiseWidth()
 	return m.parChunks(kind, n, func(g *graph, start, rows int) error {
 		setRows(g.input(inX), flat[start*D:(start+rows)*D])
 		setRows64(g.input(inEps), eps[start*L:(start+rows)*L])

@@ -288,6 +288,7 @@ type Trainer struct {
 	// size that divides its KL (SetDataSize; Fit sets it)
 	weights *weightNoise
 	nData   int
+	noise   NoiseFunc // replaces the seeded noise streams (SetNoise); nil: none
 }
 
 // NewTrainer prepares to train m on batches of the given size. While the
@@ -391,6 +392,12 @@ func (t *Trainer) Close() { closeShards(t.shards) }
 // returns a *NonFiniteError.
 func (t *Trainer) Step(x []float32, rows int, beta float64) (StepStats, error) {
 	noise := rand.New(rand.NewPCG(t.opts.Seed, streamTrain+uint64(t.state.Step)))
+	if t.noise != nil {
+		if err := t.replayNoise(rows); err != nil {
+			return StepStats{}, err
+		}
+		noise = nil
+	}
 	s, err := t.gradients(x, rows, beta, noise)
 	if err != nil {
 		return s, err
@@ -424,7 +431,8 @@ func (t *Trainer) baseline() float64 {
 	return t.state.Baseline / (1 - math.Pow(t.opts.BaselineDecay, float64(t.state.BaselineUpdates)))
 }
 
-// gradients runs the training graphs on x with noise from rng, leaving the
+// gradients runs the training graphs on x with noise from rng (nil: the
+// noise already in t.eps), leaving the
 // gradient of the loss in the active shards' gradients (summed by
 // batchGrads). Shards without real rows are skipped: their gradient would
 // be zero. Nothing of the model or the optimizer changes.
@@ -433,8 +441,10 @@ func (t *Trainer) gradients(x []float32, rows int, beta float64, rng *rand.Rand)
 	if rows < 1 || rows > t.batch || len(x) < rows*D {
 		return StepStats{}, fmt.Errorf("amortized: step on %d rows (%d values), want 1..%d rows of %d", rows, len(x), t.batch, D)
 	}
-	for i := range t.eps {
-		t.eps[i] = rng.NormFloat64()
+	if rng != nil { // nil: t.eps was filled by replayNoise
+		for i := range t.eps {
+			t.eps[i] = rng.NormFloat64()
+		}
 	}
 	s := StepStats{Epoch: t.state.Epoch + 1, Batch: t.state.Batch, Step: t.state.Step + 1, Rows: rows, Beta: beta,
 		Capacity: t.opts.CapacityAt(t.state.Step)}

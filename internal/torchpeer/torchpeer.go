@@ -115,6 +115,9 @@ func (r *Result) Add(line []byte) bool {
 	return false
 }
 
+// errNoEpochs: the peer exited cleanly without an epoch line.
+var errNoEpochs = errors.New("printed no epoch line")
+
 // Run runs python script args and reads its output; each record is passed
 // to onRecord (if not nil) as it arrives. Cancelling ctx kills the peer.
 func Run(ctx context.Context, python, script string, args []string, onRecord func(r *Result)) (*Result, error) {
@@ -148,7 +151,7 @@ func Run(ctx context.Context, python, script string, args []string, onRecord fun
 		return nil, fmt.Errorf("%s: %w\n%s", filepath.Base(script), err, msg)
 	}
 	if len(r.Epochs) == 0 {
-		return nil, errors.New(filepath.Base(script) + ": printed no epoch line")
+		return nil, fmt.Errorf("%s: %w", filepath.Base(script), errNoEpochs)
 	}
 	return r, nil
 }

@@ -67,3 +67,15 @@ func TestRunFailure(t *testing.T) {
 		t.Errorf("err = %v, want the peer's stderr in it", err)
 	}
 }
+
+// TestUnpack checks numpy's packbits order: the first pixel in the high bit.
+func TestUnpack(t *testing.T) {
+	dst := make([]float32, 16)
+	Unpack([]byte{0x81, 0x40}, dst)
+	want := []float32{1, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0}
+	for i := range want {
+		if dst[i] != want[i] {
+			t.Fatalf("unpacked %v, want %v", dst, want)
+		}
+	}
+}

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/govae/govae/amortized"
+	"github.com/govae/govae/internal/torchpeer"
+)
+
+func TestPairedCompare(t *testing.T) {
+	// d = 1, 2, 3, 4: mean 2.5, SD sqrt(5/3), SE sqrt(5/3)/2, t(0.95, 3) = 2.353363.
+	s := pairedCompare([]float64{1, 2, 3, 4}, 0.5)
+	se := math.Sqrt(5.0/3) / 2
+	if math.Abs(s.Mean-2.5) > 1e-12 || math.Abs(s.SE-se) > 1e-12 || math.Abs(s.Lo-(2.5-2.353363*se)) > 1e-5 || s.Equivalent {
+		t.Errorf("%+v", s)
+	}
+	// (1.644854 + 1.281552)^2 (5/3) / 0.25 = 57.09 -> 58.
+	if s.Needed != 58 {
+		t.Errorf("needed %d pairs, want 58", s.Needed)
+	}
+	if s := pairedCompare([]float64{0.01, -0.02, 0.03, 0, 0.01}, 0.5); !s.Equivalent {
+		t.Errorf("tight differences near 0: %+v, want equivalent", s)
+	}
+	if s := pairedCompare([]float64{0.7, 0.71, 0.69}, 0.5); s.Equivalent || s.Lo < 0.5 {
+		t.Errorf("differences near 0.7: %+v, want not equivalent, interval above the margin", s)
+	}
+}
+
+// TestReplayMatchesPeerSteps records the peer's first 3 steps on 384
+// MNIST images and replays them through ours: from the same weights, on
+// the same batches with the same noise, the losses must agree to float32
+// rounding. It skips without torch or the data.
+func TestReplayMatchesPeerSteps(t *testing.T) {
+	root := dataRoot(t)
+	peer := findConvPeer(filepath.Join(root, "mnist"))
+	if peer.why != "" {
+		t.Skip(peer.why)
+	}
+	const n, steps = 384, 3
+	dir := t.TempDir()
+	_, err := torchpeer.RunPaired(context.Background(), torchpeer.PairedOptions{Python: peer.python, Peer: peer.script,
+		Data: filepath.Join(root, "mnist"), Out: dir, Seed: 3, Epochs: 1, TrainN: n, MaxSteps: steps}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := torchpeer.ReadReplay(dir, cpLatent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.TrainRows() != n || len(rep.StepLoss) != steps || rep.TestRows() != 10000 {
+		t.Fatalf("recorded %d rows, %d steps, %d test images", rep.TrainRows(), len(rep.StepLoss), rep.TestRows())
+	}
+	tr := newReplayTrainer(t, rep, n, amortized.TrainOptions{Epochs: 1})
+	defer tr.Close()
+	var got []float64
+	h := amortized.Hooks{AfterStep: func(_ *amortized.Trainer, s amortized.StepStats) error {
+		got = append(got, s.Loss)
+		return nil
+	}}
+	if err := tr.Fit(context.Background(), &replayBatches{rep: rep, n: n, batch: batchSize}, nil, h); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range rep.StepLoss {
+		rel := math.Abs(got[i]-want) / math.Abs(want)
+		t.Logf("step %d: loss %.6f, the peer's %.6f (relative difference %.1e)", i+1, got[i], want, rel)
+		if rel > 1e-5 {
+			t.Errorf("step %d: loss %.6f, the peer's %.6f", i+1, got[i], want)
+		}
+	}
+}
+
+func TestPeerCrossCheck(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "convpeer"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	curve := func(final float64) []float64 {
+		c := make([]float64, 10)
+		c[9] = final
+		return c
+	}
+	lines := `{"side":"peer","seed":1,"test_elbo":[0,0,0,0,0,0,0,0,0,-118.42],"error":""}
+{"side":"govae","seed":2,"test_elbo":[0,0,0,0,0,0,0,0,0,-100],"error":""}
+{"side":"peer","seed":2,"test_elbo":[0,0,0,0,0,0,0,0,0,-120.28],"error":""}
+`
+	if err := os.WriteFile(filepath.Join(root, "convpeer", "runs.jsonl"), []byte(lines), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{Out: filepath.Join(root, "convpaired")}
+	got := peerCrossCheck(e, []cprPair{{Seed: 1, Peer: curve(-118.42)}, {Seed: 2, Peer: curve(-120.30)}, {Seed: 3, Peer: curve(-1)}})
+	if !strings.Contains(got, "seeds 1, 2,") || !strings.Contains(got, "at most 0.020 nats") {
+		t.Errorf("got %q", got)
+	}
+}
+
+func TestKeptPairs(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "runs.jsonl")
+	if ps, err := keptPairs(path, convPairedSize{Seeds: 3, Epochs: 2}); err != nil || ps != nil {
+		t.Fatalf("no file: %v, %v", ps, err)
+	}
+	lines := `{"seed":1,"govae_test_elbo":[-130,-120],"peer_test_elbo":[-131,-121]}
+{"seed":2,"govae_test_elbo":[-140,-125],"peer_test_elbo":[-139,-124]}
+`
+	if err := os.WriteFile(path, []byte(lines), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ps, err := keptPairs(path, convPairedSize{Seeds: 3, Epochs: 2})
+	if err != nil || len(ps) != 2 || ps[1].Seed != 2 || ps[1].diff() != -1 {
+		t.Fatalf("kept %+v, %v", ps, err)
+	}
+	if _, err := keptPairs(path, convPairedSize{Seeds: 3, Epochs: 10}); err == nil {
+		t.Error("pairs of 2 epochs kept for a run of 10")
+	}
+}
+
+// newReplayTrainer is ours (-arch convpeer) from rep's initial weights,
+// replaying its batches of n images and its noise, with opts and Adam at
+// learnRate.
+func newReplayTrainer(t *testing.T, rep *torchpeer.Replay, n int, opts amortized.TrainOptions) *amortized.Trainer {
+	t.Helper()
+	cfg := amortized.Config{DataDim: 784, ImageRows: 28, ImageCols: 28, ImageChannels: 1, Latent: cpLatent, Trunk: amortized.ConvPeerTrunk,
+		Likelihood: amortized.Bernoulli, Posterior: "diag"}
+	m, err := amortized.New(cfg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := loadPeerInit(m, rep); err != nil {
+		t.Fatal(err)
+	}
+	opts.LR = learnRate
+	tr, err := amortized.NewTrainer(m, batchSize, opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.SetNoise(replayNoise(rep, &replayBatches{rep: rep, n: n, batch: batchSize})); err != nil {
+		tr.Close()
+		t.Fatal(err)
+	}
+	return tr
+}
