@@ -257,7 +257,8 @@ func burdaReport(e *env, sz burdaSize, schedule []lrStage, rows []burdaRow) (str
 	var b strings.Builder
 	fmt.Fprintf(&b, "Burda et al. (2015), Table 1. One stochastic layer: 784-200-200-50; two: 784-100-100-[100]-50-50-[50], "+
 		"q(z1|x) q(z2|z1) and p(z2) p(z1|z2) p(x|z1) with p(z2) = N(0, I) (the two-layer test ELBO uses the one-sample Monte Carlo KL); "+
-		"tanh, Bernoulli decoder, diagonal Gaussian conditionals; "+
+		"tanh, Bernoulli decoder, diagonal Gaussian conditionals; the paper's code's initialization (Glorot-uniform weights, zero biases, "+
+		"the output bias at the logit of the mean training image); "+
 		"Adam (0.9, 0.999, eps 1e-4), batch %d, dynamic binarization, seed %d. The step size follows the paper's schedule, "+
 		"0.001 * 10^(-i/7) for 3^i epochs, cut here at i = 0..%d (%s) and at %s of training per row "+
 		"(the paper: i = 0..7, 3,280 passes). Test NLL = -log p(x) by importance sampling with k = %d on %s test images "+
