@@ -131,7 +131,7 @@ func runBurda(ctx context.Context, e *env) (string, error) {
 	schedule := burdaSchedule(sz.MaxStage)
 	var rows []burdaRow
 	for _, r := range burdaRows {
-		if !strings.Contains(r.name, e.Rows) {
+		if !burdaRowWanted(r.name, e.Rows) {
 			continue
 		}
 		label := "burda: " + r.name
@@ -166,6 +166,19 @@ func runBurda(ctx context.Context, e *env) (string, error) {
 		return "", fmt.Errorf("-rows %q names none of the rows", e.Rows)
 	}
 	return burdaReport(e, sz, schedule, rows)
+}
+
+// burdaRowWanted says whether -rows sel keeps the row called name: every
+// row for "", only that row when sel names one exactly ("two layers, IWAE,
+// k = 5" is also a substring of the k = 50 row's name), else the rows whose
+// names contain sel.
+func burdaRowWanted(name, sel string) bool {
+	for _, r := range burdaRows {
+		if r.name == sel {
+			return name == sel
+		}
+	}
+	return strings.Contains(name, sel)
 }
 
 // burdaModel is a model of cfg initialized as the paper's code

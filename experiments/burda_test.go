@@ -69,3 +69,22 @@ func TestBurdaModelInit(t *testing.T) {
 		}
 	}
 }
+
+// TestBurdaRowWanted: -rows picks a row by its exact name before falling
+// back to a substring ("two layers, IWAE, k = 5" must not run k = 50).
+func TestBurdaRowWanted(t *testing.T) {
+	for _, tc := range []struct {
+		sel  string
+		want int
+	}{{"", 6}, {"two layers", 3}, {"two layers, IWAE, k = 5", 1}, {"IWAE, k = 5", 1}, {"k = 50", 2}, {"nothing", 0}} {
+		n := 0
+		for _, r := range burdaRows {
+			if burdaRowWanted(r.name, tc.sel) {
+				n++
+			}
+		}
+		if n != tc.want {
+			t.Errorf("-rows %q keeps %d rows, want %d", tc.sel, n, tc.want)
+		}
+	}
+}
