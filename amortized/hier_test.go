@@ -461,3 +461,98 @@ func TestTwoLayerVampTopGradients(t *testing.T) {
 	m := newTwoLayerVamp(t, 3, 5)
 	checkPriorGradients(t, m, synthetic(4, 6, 2), 4, []string{"prior.pseudo", "encoder.0.weight", "encoder.z2.0.weight"})
 }
+
+// TestTwoLayerWithStandardConditionalsIsOneLayer: with p(z1|z2) and
+// q(z2|z1) both N(0, I) (their heads zeroed) the z2 terms cancel at every
+// draw, so the two-layer model is the one-layer model of the same encoder
+// and decoder with the one-sample KL: same log p(x|z1), same
+// log q - log p row by row at the same eps1, and the same mean ELBO as the
+// one-layer model with its closed-form KL.
+func TestTwoLayerWithStandardConditionalsIsOneLayer(t *testing.T) {
+	two := newTwoLayer(t, 12, []int{9, 7}, 3, 2, []int{4, 5}, 3)
+	for _, p := range two.params.All() {
+		for _, pre := range []string{"prior.z1.mean.", "prior.z1.logvar.", "encoder.z2.mean.", "encoder.z2.logvar."} {
+			if strings.HasPrefix(p.Name, pre) {
+				p.Value.Zero()
+			}
+		}
+	}
+	one := newSmall(t, "float64", Bernoulli, 4)
+	shared := 0
+	for _, p := range one.params.All() {
+		q := two.params.Get(p.Name)
+		if q == nil {
+			t.Fatalf("the two-layer model has no %s", p.Name)
+		}
+		copy(p.Float64s(), q.Float64s())
+		shared++
+	}
+	if shared < 10 {
+		t.Fatalf("only %d shared parameters", shared)
+	}
+	const B = 4
+	x := synthetic(B, 12, 5)
+	rng := rand.New(rand.NewPCG(6, 6))
+	eps2, eps1 := make([]float64, B*5), make([]float64, B*3)
+	for i := range B {
+		for j := range 5 {
+			eps2[i*5+j] = rng.NormFloat64()
+			if j < 3 {
+				eps1[i*3+j] = eps2[i*5+j]
+			}
+		}
+	}
+	run := func(m *Model, eps []float64) (rec, kl []float64) {
+		g, err := m.buildGraph(kindEval, B, TrainOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer g.close()
+		setRows(g.input(inX), x)
+		setRows64(g.input(inEps), eps)
+		if err := g.run(); err != nil {
+			t.Fatal(err)
+		}
+		rec, lq, lp := g.read(outRecon, nil), g.read(outLogQ, nil), g.read(outLogP, nil)
+		kl = make([]float64, B)
+		for i := range kl {
+			kl[i] = lq[i] - lp[i]
+		}
+		return rec, kl
+	}
+	rec2, kl2 := run(two, eps2)
+	rec1, kl1 := run(one, eps1)
+	for i := range B {
+		if math.Abs(rec2[i]-rec1[i]) > 1e-10*(1+math.Abs(rec1[i])) || math.Abs(kl2[i]-kl1[i]) > 1e-10*(1+math.Abs(kl1[i])) {
+			t.Errorf("row %d: two layers recon %.12g KL %.12g, one layer recon %.12g KL %.12g", i, rec2[i], kl2[i], rec1[i], kl1[i])
+		}
+	}
+	// Its mean ELBO is the one-layer model's, whose KL is the closed form.
+	const n = 20000
+	xs := make([]float32, 0, n*12)
+	for range n {
+		xs = append(xs, x[:12]...)
+	}
+	elbo, err := two.ELBO(rowsOf(xs, 12), rand.New(rand.NewPCG(7, 7)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s, ss float64
+	for _, v := range elbo {
+		s += v
+		ss += v * v
+	}
+	mean := s / n
+	se := math.Sqrt((ss/n - mean*mean) / n)
+	ref1, err := one.ELBO(rowsOf(xs, 12), rand.New(rand.NewPCG(8, 8)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s1 float64
+	for _, v := range ref1 {
+		s1 += v
+	}
+	if d := mean - s1/n; math.Abs(d) > 4*se {
+		t.Errorf("mean ELBO: two layers %.4f ± %.4f, one layer (closed-form KL) %.4f", mean, se, s1/n)
+	}
+}

@@ -33,12 +33,14 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"time"
 
 	"github.com/govae/govae/amortized"
 	"github.com/govae/govae/internal/plotting"
 	"github.com/govae/govae/internal/run/evalrun"
+	"github.com/govae/govae/nets"
 )
 
 // burdaSize is every size of the experiment.
@@ -129,13 +131,20 @@ func runBurda(ctx context.Context, e *env) (string, error) {
 	schedule := burdaSchedule(sz.MaxStage)
 	var rows []burdaRow
 	for _, r := range burdaRows {
+		if !burdaRowWanted(r.name, e.Rows) {
+			continue
+		}
 		label := "burda: " + r.name
 		opts := amortized.TrainOptions{Objective: r.objective, K: r.k, AdamEps: 1e-4}
 		cfg := burdaConfig(ds)
 		if r.twoLayers {
 			cfg = burdaTwoLayerConfig(ds)
 		}
-		tr, err := trainSchedule(ctx, e, label, ds, cfg, opts, e.Seed, schedule, sz.Budget)
+		m, err := burdaModel(ds, cfg, e.Seed)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", r.name, err)
+		}
+		tr, err := trainSchedule(ctx, e, label, ds, m, opts, e.Seed, schedule, sz.Budget)
 		if err != nil {
 			return "", fmt.Errorf("%s: %w", r.name, err)
 		}
@@ -153,7 +162,104 @@ func runBurda(ctx context.Context, e *env) (string, error) {
 		e.Logf("%s: log p(x) %.2f ± %.2f (k = %d), ELBO %.2f, active units %v", label, ev.LogPx, ev.LogPxSE, sz.K, ev.ELBO, perLayer)
 		rows = append(rows, burdaRow{name: r.name, paper: r.paper, tr: tr, ev: ev, perLayer: perLayer})
 	}
+	if len(rows) == 0 {
+		return "", fmt.Errorf("-rows %q names none of the rows", e.Rows)
+	}
 	return burdaReport(e, sz, schedule, rows)
+}
+
+// burdaRowWanted says whether -rows sel keeps the row called name: every
+// row for "", only that row when sel names one exactly ("two layers, IWAE,
+// k = 5" is also a substring of the k = 50 row's name), else the rows whose
+// names contain sel.
+func burdaRowWanted(name, sel string) bool {
+	for _, r := range burdaRows {
+		if r.name == sel {
+			return name == sel
+		}
+	}
+	return strings.Contains(name, sel)
+}
+
+// burdaModel is a model of cfg initialized as the paper's code
+// (github.com/yburda/iwae, nnet.py and iwae.py) does: every weight uniform
+// on ±sqrt(6/(in+out)) (Glorot & Bengio 2010), every bias zero, and the
+// decoder's output bias the logit of the mean training image (clipped to
+// [0.001, 0.999]). Their networks output sigma = exp(W h + b), which is
+// logvar = 2 (W h + b): the logvar heads' weights are doubled.
+// amortized.New's default, uniform on ±1/sqrt(in) with random biases,
+// leaves a tanh network of 100-unit layers nearly deaf to z at the start:
+// the two-layer VAE's posterior then collapses before the decoder learns
+// to read z1 (2 of 150 units active after 74 epochs, against the dozens
+// the paper reports).
+func burdaModel(ds *dataset, cfg amortized.Config, seed uint64) (*amortized.Model, error) {
+	m, err := amortized.New(cfg, seed)
+	if err != nil {
+		return nil, err
+	}
+	n := len(ds.TrainIdx)
+	if n == 0 {
+		return nil, errors.New("burda: no training images")
+	}
+	mean := make([]float64, ds.Train.Dim())
+	for _, i := range ds.TrainIdx {
+		for d, p := range ds.Train.Image(i) {
+			mean[d] += float64(p) / 255
+		}
+	}
+	rng := rand.New(rand.NewPCG(seed, burdaInitStream))
+	for _, p := range m.Params().All() {
+		var v []float64
+		switch {
+		case len(p.Shape) == 1 && p.Name == "decoder.logits.bias":
+			if p.Shape[0] != len(mean) {
+				return nil, fmt.Errorf("burda: %s has %d values for %d pixels", p.Name, p.Shape[0], len(mean))
+			}
+			v = make([]float64, len(mean))
+			for d := range v {
+				q := min(max(mean[d]/float64(n), 0.001), 0.999)
+				v[d] = math.Log(q / (1 - q))
+			}
+		case len(p.Shape) == 1:
+			v = make([]float64, p.Shape[0])
+		case len(p.Shape) == 2:
+			bound := math.Sqrt(6 / float64(p.Shape[0]+p.Shape[1]))
+			if strings.HasSuffix(p.Name, ".logvar.weight") {
+				bound *= 2
+			}
+			v = make([]float64, p.Shape[0]*p.Shape[1])
+			for i := range v {
+				v[i] = (2*rng.Float64() - 1) * bound
+			}
+		default:
+			return nil, fmt.Errorf("burda: parameter %s of shape %v: the paper's initialization covers dense layers only", p.Name, p.Shape)
+		}
+		if err := setParam(p, v); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// burdaInitStream separates burdaModel's draws from amortized.New's.
+const burdaInitStream = 0xb0da
+
+// setParam overwrites p's values with v, in p's dtype.
+func setParam(p *nets.Param, v []float64) error {
+	if p.Len() != len(v) {
+		return fmt.Errorf("%s has %d values, got %d", p.Name, p.Len(), len(v))
+	}
+	switch d := p.Value.Data().(type) {
+	case []float32:
+		for i, x := range v {
+			d[i] = float32(x)
+		}
+	case []float64:
+		copy(d, v)
+	default:
+		return fmt.Errorf("%s: dtype %v", p.Name, p.Value.Dtype())
+	}
+	return nil
 }
 
 func burdaReport(e *env, sz burdaSize, schedule []lrStage, rows []burdaRow) (string, error) {
@@ -164,7 +270,8 @@ func burdaReport(e *env, sz burdaSize, schedule []lrStage, rows []burdaRow) (str
 	var b strings.Builder
 	fmt.Fprintf(&b, "Burda et al. (2015), Table 1. One stochastic layer: 784-200-200-50; two: 784-100-100-[100]-50-50-[50], "+
 		"q(z1|x) q(z2|z1) and p(z2) p(z1|z2) p(x|z1) with p(z2) = N(0, I) (the two-layer test ELBO uses the one-sample Monte Carlo KL); "+
-		"tanh, Bernoulli decoder, diagonal Gaussian conditionals; "+
+		"tanh, Bernoulli decoder, diagonal Gaussian conditionals; the paper's code's initialization (Glorot-uniform weights, zero biases, "+
+		"the output bias at the logit of the mean training image); "+
 		"Adam (0.9, 0.999, eps 1e-4), batch %d, dynamic binarization, seed %d. The step size follows the paper's schedule, "+
 		"0.001 * 10^(-i/7) for 3^i epochs, cut here at i = 0..%d (%s) and at %s of training per row "+
 		"(the paper: i = 0..7, 3,280 passes). Test NLL = -log p(x) by importance sampling with k = %d on %s test images "+
@@ -241,16 +348,12 @@ type lrStage struct {
 // errBudget stops training at the end of an epoch when the next would pass the budget.
 var errBudget = errors.New("training budget reached")
 
-// trainSchedule trains a new model of config cfg through the stages of a
+// trainSchedule trains the model m through the stages of a
 // step-size schedule, one Trainer per stage continuing the last one's state
 // (Adam's moments carry over), and stops early at the end of the epoch after
 // which another epoch would exceed budget (0: no budget). tr.Stopped says so.
-func trainSchedule(ctx context.Context, e *env, label string, ds *dataset, cfg amortized.Config, opts amortized.TrainOptions,
+func trainSchedule(ctx context.Context, e *env, label string, ds *dataset, m *amortized.Model, opts amortized.TrainOptions,
 	seed uint64, stages []lrStage, budget time.Duration) (*trained, error) {
-	m, err := amortized.New(cfg, seed)
-	if err != nil {
-		return nil, err
-	}
 	out := &trained{Model: m}
 	var state *amortized.TrainState
 	epochs := 0

@@ -42,7 +42,10 @@ type env struct {
 	// Budget, when not 0, replaces an experiment's own wall-time budget per
 	// model (for the experiments that have one).
 	Budget time.Duration
-	Log    io.Writer // progress lines
+	// Rows, when not empty, keeps only the row of that name, or else the rows
+	// whose names contain it (burda).
+	Rows string
+	Log  io.Writer // progress lines
 	// datasets records the datasets and splits the experiment used, for the header.
 	datasets []string
 }
@@ -69,6 +72,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	out := fs.String("out", "", "output directory (default experiments/results/NAME; with -quick a new temporary directory, printed at the end)")
 	dataDir := fs.String("data", "", "directory holding mnist/ and fashion-mnist/ (default $GOVAE_DATA, else the trainer's own search: the GoMNIST module, the user cache, ...)")
 	seed := fs.Uint64("seed", 1, "base random seed")
+	rows := fs.String("rows", "", "burda: run only the row of this name, or else the rows whose names contain it, e.g. \"two layers\"")
 	budget := fs.Duration("budget", 0, "training time per model for experiments with a time budget (burda), e.g. 10m (0: the experiment's own);\nconvpeer: the whole run's (the seeds running at its end are left out)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -100,7 +104,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "experiments: -budget %v, want a duration >= 0\n", *budget)
 		return 2
 	}
-	e := &env{Quick: *quick, Data: findData(*dataDir), Seed: *seed, Log: stdout, Budget: *budget}
+	e := &env{Quick: *quick, Data: findData(*dataDir), Seed: *seed, Log: stdout, Budget: *budget, Rows: *rows}
 	dir := *out
 	var err error
 	switch {

@@ -17,7 +17,7 @@ func header(x experiment, e *env, args []string, rev string, wall time.Duration)
 	if e.Quick {
 		b.WriteString("**Quick run: sizes chosen to test the code; the numbers mean nothing.**\n\n")
 	}
-	fmt.Fprintf(&b, "- Command: `go run ./experiments %s`\n", strings.Join(args, " "))
+	fmt.Fprintf(&b, "- Command: `go run ./experiments %s`\n", shellJoin(args))
 	fmt.Fprintf(&b, "- Git revision: %s\n", rev)
 	for _, d := range e.datasets {
 		fmt.Fprintf(&b, "- Data: %s\n", d)
@@ -26,6 +26,19 @@ func header(x experiment, e *env, args []string, rev string, wall time.Duration)
 	fmt.Fprintf(&b, "- Wall time: %s\n", wall.Round(time.Second))
 	fmt.Fprintf(&b, "- Date: %s\n\n", time.Now().UTC().Format("2006-01-02"))
 	return b.String()
+}
+
+// shellJoin joins args as a shell would need them typed: an argument with
+// a space or a shell metacharacter (-rows "two layers, VAE") in single quotes.
+func shellJoin(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = a
+		if a == "" || strings.ContainsAny(a, " \t\n'\"$`\\*?[]{}()<>|&;#~!") {
+			q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+	}
+	return strings.Join(q, " ")
 }
 
 // gitRevision is HEAD's commit, marked when the tree has uncommitted changes
