@@ -238,11 +238,13 @@ func (f Figure) render(grey bool) (draw.Image, error) {
 		img = m
 	}
 	tx.draw(img, ttl, f.Title, margin, titleY, th)
+	type cellRow struct {
+		y0  int // top of its padding
+		row Row
+	}
+	var cells []cellRow
 	for b, blk := range f.Blocks {
-		rows := make([][][]float32, len(blk.Rows))
-		hidden := make([][][]bool, len(blk.Rows))
 		for r, row := range blk.Rows {
-			rows[r], hidden[r] = row.Images, row.Hidden
 			// The padding colour spans a row's own cells only, so that the
 			// missing cells of a short row read as empty page.
 			y0 := blockY[b] + r*(cellH+f.Pad)
@@ -254,9 +256,14 @@ func (f Figure) render(grey bool) (draw.Image, error) {
 				cy := blockY[b] + f.Pad + r*(cellH+f.Pad) + cellH/2
 				tx.draw(img, reg, row.Label, gridX-gap-w, cy-n*lh/2, lh) // right-aligned beside its row
 			}
+			cells = append(cells, cellRow{y0, row})
 		}
-		f.drawRows(img, gridX, blockY[b], rows, hidden)
 	}
+	// Rows of cells do not overlap (nor the labels, left of the grid): they
+	// are painted on all cores.
+	parallel(len(cells), func(i int) {
+		f.drawRows(img, gridX, cells[i].y0, [][][]float32{cells[i].row.Images}, [][][]bool{cells[i].row.Hidden})
+	})
 	if len(f.XTicks) > 0 {
 		// Thin the ticks until neighbours cannot touch.
 		widest := 0

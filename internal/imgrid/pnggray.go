@@ -39,22 +39,20 @@ func encodeGray(w io.Writer, img *image.Gray) error {
 
 	per := max(1, stripBytes/(1+width)) // rows per strip
 	strips := make([]strip, max(1, (height+per-1)/per))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(strips)) {
-		wg.Go(func() {
-			var zw *flate.Writer
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(strips) {
-					return
-				}
-				y0 := b.Min.Y + i*per
-				strips[i].compress(&zw, img, y0, min(y0+per, b.Max.Y), i == len(strips)-1)
-			}
-		})
-	}
-	wg.Wait()
+	writers := make(chan *flate.Writer, runtime.GOMAXPROCS(0)) // reused from strip to strip
+	parallel(len(strips), func(i int) {
+		var zw *flate.Writer
+		select {
+		case zw = <-writers:
+		default:
+		}
+		y0 := b.Min.Y + i*per
+		strips[i].compress(&zw, img, y0, min(y0+per, b.Max.Y), i == len(strips)-1)
+		select {
+		case writers <- zw:
+		default:
+		}
+	})
 
 	cw := &chunkWriter{w: bw}
 	cw.Write([]byte{0x78, 0x01}) // zlib header: deflate, 32 KiB window, fastest level
@@ -124,6 +122,21 @@ func (s *strip) compress(zw **flate.Writer, img *image.Gray, y0, y1 int, last bo
 	} else {
 		s.err = (*zw).Flush()
 	}
+}
+
+// parallel calls fn(0), ..., fn(n-1) on as many goroutines as there are
+// cores, each taking the next index, and returns when all have returned.
+func parallel(n int, fn func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), n) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				fn(i)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // adler32Combine is the Adler-32 of a and then b, from their checksums and
