@@ -21,10 +21,10 @@ import (
 // time, where on grids of images on a flat background Up compresses about
 // as well.
 //
-// The filtered rows are compressed in strips of about stripBytes, each by
-// its own deflate writer and strips on as many goroutines as there are
-// cores (as pigz does): every strip but the last ends on a sync flush, so
-// that their concatenation is one deflate stream. The strips depend on the
+// The filtered rows are compressed in strips of about stripBytes, each
+// strip by its own deflate writer, on as many goroutines as there are cores
+// (as pigz does): every strip but the last ends on a sync flush, so that
+// their concatenation is one deflate stream. The strips depend on the
 // image only, so the file is the same whatever the number of cores.
 func encodeGray(w io.Writer, img *image.Gray) error {
 	bw := bufio.NewWriter(w)
@@ -57,7 +57,8 @@ func encodeGray(w io.Writer, img *image.Gray) error {
 	cw := &chunkWriter{w: bw}
 	cw.Write([]byte{0x78, 0x01}) // zlib header: deflate, 32 KiB window, fastest level
 	var sum uint32 = 1           // Adler-32 of nothing
-	for _, s := range strips {
+	for i := range strips {
+		s := &strips[i]
 		if s.err != nil {
 			return s.err
 		}
