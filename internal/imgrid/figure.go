@@ -1,10 +1,13 @@
 package imgrid
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"image"
 	"image/color"
+	"image/draw"
+	"slices"
 	"strings"
 	"sync"
 
@@ -115,6 +118,18 @@ func lineHeight(f font.Face) int {
 // Render draws the figure. Text is grey on white; the result is RGBA so
 // that colour images and hidden pixels keep their colour.
 func (f Figure) Render() (*image.RGBA, error) {
+	img, err := f.render(false)
+	if err != nil {
+		return nil, err
+	}
+	return img.(*image.RGBA), nil
+}
+
+// render draws the figure on an *image.Gray page when grey is true (the
+// caller knows every pixel is grey: see isGrey) and on an *image.RGBA one
+// otherwise. Both hold the same pixels: a grey page is a quarter of the
+// memory to fill, paint and encode.
+func (f Figure) render(grey bool) (draw.Image, error) {
 	if err := f.check(); err != nil {
 		return nil, err
 	}
@@ -153,6 +168,7 @@ func (f Figure) Render() (*image.RGBA, error) {
 	defer reg.Close()
 	defer ttl.Close()
 	lh, th := lineHeight(reg), lineHeight(ttl)
+	tx := newTexts(color.RGBA{34, 34, 34, 255})
 
 	// Horizontal layout: margin, vertical axis title, row labels, grid, margin.
 	gridW, _, err := f.size(1, cols)
@@ -164,7 +180,7 @@ func (f Figure) Render() (*image.RGBA, error) {
 	labelW := 0
 	for _, blk := range f.Blocks {
 		for _, row := range blk.Rows {
-			w, _ := textSize(reg, row.Label)
+			w, _ := tx.size(reg, row.Label)
 			labelW = max(labelW, w)
 		}
 	}
@@ -211,15 +227,24 @@ func (f Figure) Render() (*image.RGBA, error) {
 		return nil, fmt.Errorf("imgrid: a figure of %dx%d pixels exceeds %d", width, height, MaxPixels)
 	}
 
-	img := image.NewRGBA(image.Rect(0, 0, width, height))
-	fillRGBA(img.Pix, 255, 255, 255)
-	ink := color.RGBA{34, 34, 34, 255}
-	drawText(img, ttl, f.Title, margin, titleY, th, ink)
+	var img draw.Image
+	if grey {
+		m := image.NewGray(image.Rect(0, 0, width, height))
+		fillGray(m.Pix, 255)
+		img = m
+	} else {
+		m := image.NewRGBA(image.Rect(0, 0, width, height))
+		fillRGBA(m.Pix, 255, 255, 255)
+		img = m
+	}
+	tx.draw(img, ttl, f.Title, margin, titleY, th)
+	type cellRow struct {
+		y0  int // top of its padding
+		row Row
+	}
+	var cells []cellRow
 	for b, blk := range f.Blocks {
-		rows := make([][][]float32, len(blk.Rows))
-		hidden := make([][][]bool, len(blk.Rows))
 		for r, row := range blk.Rows {
-			rows[r], hidden[r] = row.Images, row.Hidden
 			// The padding colour spans a row's own cells only, so that the
 			// missing cells of a short row read as empty page.
 			y0 := blockY[b] + r*(cellH+f.Pad)
@@ -227,18 +252,23 @@ func (f Figure) Render() (*image.RGBA, error) {
 				fillRect(img, image.Rect(gridX, y0, gridX+f.Pad+n*(cellW+f.Pad), y0+cellH+2*f.Pad), f.Background)
 			}
 			if row.Label != "" {
-				w, n := textSize(reg, row.Label)
+				w, n := tx.size(reg, row.Label)
 				cy := blockY[b] + f.Pad + r*(cellH+f.Pad) + cellH/2
-				drawText(img, reg, row.Label, gridX-gap-w, cy-n*lh/2, lh, ink) // right-aligned beside its row
+				tx.draw(img, reg, row.Label, gridX-gap-w, cy-n*lh/2, lh) // right-aligned beside its row
 			}
+			cells = append(cells, cellRow{y0, row})
 		}
-		f.drawRows(img, gridX, blockY[b], rows, hidden)
 	}
+	// Rows of cells do not overlap (nor the labels, left of the grid): they
+	// are painted on all cores.
+	parallel(len(cells), func(i int) {
+		f.drawRows(img, gridX, cells[i].y0, [][][]float32{cells[i].row.Images}, [][][]bool{cells[i].row.Hidden})
+	})
 	if len(f.XTicks) > 0 {
 		// Thin the ticks until neighbours cannot touch.
 		widest := 0
 		for _, t := range f.XTicks {
-			w, _ := textSize(reg, t)
+			w, _ := tx.size(reg, t)
 			widest = max(widest, w)
 		}
 		step := 1
@@ -252,18 +282,18 @@ func (f Figure) Render() (*image.RGBA, error) {
 			if c == len(f.XTicks)-1 && c%step != 0 && (c%step)*(cellW+f.Pad) < widest+gap {
 				continue // the last tick would touch the one before it
 			}
-			w, _ := textSize(reg, t)
+			w, _ := tx.size(reg, t)
 			cx := gridX + f.Pad + c*(cellW+f.Pad) + cellW/2
-			drawText(img, reg, t, cx-w/2, ticksY+2, lh, ink)
+			tx.draw(img, reg, t, cx-w/2, ticksY+2, lh)
 		}
 	}
 	if f.XLabel != "" {
-		drawText(img, reg, f.XLabel, gridX+(gridW-xLabelW)/2, xLabelY+2, lh, ink)
+		tx.draw(img, reg, f.XLabel, gridX+(gridW-xLabelW)/2, xLabelY+2, lh)
 	}
 	if f.YLabel != "" {
 		top := blockY[0]
 		bottom := ticksY
-		drawVertical(img, reg, f.YLabel, margin, (top+bottom)/2, lh, ink)
+		drawVertical(img, reg, f.YLabel, margin, (top+bottom)/2, lh, tx.ink)
 	}
 	return img, nil
 }
@@ -271,16 +301,37 @@ func (f Figure) Render() (*image.RGBA, error) {
 // WritePNG renders the figure and writes it atomically to path, as an 8-bit
 // grey PNG when every pixel is grey and as RGB otherwise.
 func (f Figure) WritePNG(path string) error {
-	img, err := f.Render()
+	img, err := f.render(f.isGrey())
 	if err != nil {
 		return err
 	}
-	return writePNG(path, compact(img))
+	if rgba, ok := img.(*image.RGBA); ok {
+		img = compact(rgba) // colour images may still all be grey
+	}
+	return writePNG(path, img)
+}
+
+// isGrey reports whether every pixel of the figure will be grey: its images
+// are grey and no pixel is hidden (HiddenColor is blue). The text is grey.
+func (f Figure) isGrey() bool {
+	if f.channels() != 1 {
+		return false
+	}
+	for _, blk := range f.Blocks {
+		for _, row := range blk.Rows {
+			for _, h := range row.Hidden {
+				if slices.Contains(h, true) {
+					return false
+				}
+			}
+		}
+	}
+	return true
 }
 
 // compact returns img as *image.Gray when all its pixels are grey, which
 // makes the file about three times smaller.
-func compact(img *image.RGBA) image.Image {
+func compact(img *image.RGBA) draw.Image {
 	p := img.Pix
 	for i := 0; i < len(p); i += 4 {
 		if p[i] != p[i+1] || p[i] != p[i+2] {
@@ -294,31 +345,140 @@ func compact(img *image.RGBA) image.Image {
 	return g
 }
 
-func fillRect(img *image.RGBA, r image.Rectangle, v uint8) {
-	r = r.Intersect(img.Rect)
-	for y := r.Min.Y; y < r.Max.Y; y++ {
-		fillRGBA(img.Pix[img.PixOffset(r.Min.X, y):img.PixOffset(r.Max.X, y)], v, v, v)
+func fillRect(img draw.Image, r image.Rectangle, v uint8) {
+	switch d := img.(type) {
+	case *image.Gray:
+		r = r.Intersect(d.Rect)
+		for y := r.Min.Y; y < r.Max.Y; y++ {
+			fillGray(d.Pix[d.PixOffset(r.Min.X, y):d.PixOffset(r.Max.X, y)], v)
+		}
+	case *image.RGBA:
+		r = r.Intersect(d.Rect)
+		for y := r.Min.Y; y < r.Max.Y; y++ {
+			fillRGBA(d.Pix[d.PixOffset(r.Min.X, y):d.PixOffset(r.Max.X, y)], v, v, v)
+		}
 	}
 }
 
-// drawText writes the lines of s with the top of the first at y.
-func drawText(img *image.RGBA, f font.Face, s string, x, y, lh int, c color.RGBA) {
+// texts draws the lines of text of one figure, remembering the pixels of
+// each line it draws: row labels repeat on every block ("original",
+// "reconstruction"), and rasterizing their glyphs anew was most of a
+// 10,000-image picture's drawing time.
+type texts struct {
+	ink   color.RGBA // grey: R = G = B
+	sizes map[textKey][2]int
+	lines map[textKey]*drawnLine
+}
+
+type textKey struct {
+	face font.Face
+	s    string
+}
+
+// drawnLine is a line of text drawn at a dot: the box its glyphs fall in,
+// relative to the dot, and the RGBA pixels of that box before and after
+// the line was last drawn. Drawing it again over the same pixels gives the
+// same pixels: glyph blending is per pixel, and the dot is always on whole
+// pixels.
+type drawnLine struct {
+	box           image.Rectangle
+	before, after []uint8
+}
+
+func newTexts(ink color.RGBA) *texts {
+	return &texts{ink: ink, sizes: map[textKey][2]int{}, lines: map[textKey]*drawnLine{}}
+}
+
+// size is textSize, remembered.
+func (t *texts) size(f font.Face, s string) (w, lines int) {
+	k := textKey{f, s}
+	v, ok := t.sizes[k]
+	if !ok {
+		v[0], v[1] = textSize(f, s)
+		t.sizes[k] = v
+	}
+	return v[0], v[1]
+}
+
+// draw writes the lines of s with the top of the first at y, on a grey
+// page (*image.Gray) or a colour one (*image.RGBA).
+//
+// Each line is drawn into an RGBA copy of its box and copied back: a grey
+// page then gets exactly the pixels of an RGBA one (draw's blending into
+// *image.Gray rounds differently), and the copy is what a line drawn again
+// over the same pixels reuses.
+func (t *texts) draw(img draw.Image, f font.Face, s string, x, y, lh int) {
 	if s == "" {
 		return
 	}
 	s = printable(f, s)
 	asc := f.Metrics().Ascent.Ceil()
 	for i, l := range strings.Split(s, "\n") {
-		d := font.Drawer{Dst: img, Src: image.NewUniform(c), Face: f,
-			Dot: fixed.P(x, y+i*lh+asc)}
-		d.DrawString(l)
+		dot := image.Pt(x, y+i*lh+asc)
+		k := textKey{f, l}
+		dl := t.lines[k]
+		if dl == nil {
+			b, _ := font.BoundString(f, l)
+			dl = &drawnLine{box: image.Rect(b.Min.X.Floor(), b.Min.Y.Floor(), b.Max.X.Ceil(), b.Max.Y.Ceil()).Inset(-textSlack)}
+			t.lines[k] = dl
+		}
+		box := dl.box.Add(dot)
+		clipped := box.Intersect(img.Bounds())
+		if clipped.Empty() {
+			continue
+		}
+		scratch := image.NewRGBA(clipped)
+		copyBox(scratch, img, clipped, false)
+		if clipped == box && dl.after != nil && bytes.Equal(scratch.Pix, dl.before) {
+			copy(scratch.Pix, dl.after)
+		} else {
+			before := slices.Clone(scratch.Pix)
+			d := font.Drawer{Dst: scratch, Src: image.NewUniform(t.ink), Face: f, Dot: fixed.P(dot.X, dot.Y)}
+			d.DrawString(l)
+			if clipped == box {
+				dl.before, dl.after = before, slices.Clone(scratch.Pix)
+			}
+		}
+		copyBox(scratch, img, clipped, true)
 	}
 }
+
+// copyBox copies the pixels of box from page to scratch, or back when back
+// is true. Grey pixels become R = G = B; back from RGBA they keep R, which
+// grey ink blended on grey leaves equal to G and B.
+func copyBox(scratch *image.RGBA, page draw.Image, box image.Rectangle, back bool) {
+	w := box.Dx()
+	for y := box.Min.Y; y < box.Max.Y; y++ {
+		p := scratch.Pix[scratch.PixOffset(box.Min.X, y):][:4*w]
+		switch d := page.(type) {
+		case *image.Gray:
+			row := d.Pix[d.PixOffset(box.Min.X, y):][:w]
+			for k := range row {
+				if back {
+					row[k] = p[4*k]
+				} else {
+					p[4*k], p[4*k+1], p[4*k+2], p[4*k+3] = row[k], row[k], row[k], 255
+				}
+			}
+		case *image.RGBA:
+			row := d.Pix[d.PixOffset(box.Min.X, y):][:4*w]
+			if back {
+				copy(row, p)
+			} else {
+				copy(p, row)
+			}
+		}
+	}
+}
+
+// textSlack is a margin, in pixels, around a line's bounding box for
+// glyph masks that round outwards.
+const textSlack = 4
 
 // drawVertical writes one line of s rotated a quarter turn anticlockwise
 // (read bottom to top), its left edge at x and centred vertically on cy.
 // The text is drawn upright into a mask and transposed, an exact rotation.
-func drawVertical(img *image.RGBA, f font.Face, s string, x, cy, lh int, c color.RGBA) {
+func drawVertical(img draw.Image, f font.Face, s string, x, cy, lh int, c color.RGBA) {
 	s = printable(f, s)
 	w := font.MeasureString(f, s).Ceil()
 	mask := image.NewAlpha(image.Rect(0, 0, w, lh))
@@ -332,17 +492,28 @@ func drawVertical(img *image.RGBA, f font.Face, s string, x, cy, lh int, c color
 				continue
 			}
 			px, py := x+v, cy+w/2-1-u
-			if !(image.Point{px, py}.In(img.Rect)) {
+			if !(image.Point{px, py}.In(img.Bounds())) {
 				continue
 			}
-			o := img.PixOffset(px, py)
-			blend(img.Pix[o:o+4], c, a)
+			switch d := img.(type) {
+			case *image.Gray:
+				o := d.PixOffset(px, py)
+				d.Pix[o] = blend1(d.Pix[o], c.R, a) // grey ink: R = G = B
+			case *image.RGBA:
+				o := d.PixOffset(px, py)
+				blend(d.Pix[o:o+4], c, a)
+			}
 		}
 	}
 }
 
 func blend(p []uint8, c color.RGBA, a uint8) {
 	for k, v := range [3]uint8{c.R, c.G, c.B} {
-		p[k] = uint8((uint32(p[k])*uint32(255-a) + uint32(v)*uint32(a) + 127) / 255)
+		p[k] = blend1(p[k], v, a)
 	}
+}
+
+// blend1 is p under v at opacity a/255.
+func blend1(p, v, a uint8) uint8 {
+	return uint8((uint32(p)*uint32(255-a) + uint32(v)*uint32(a) + 127) / 255)
 }

@@ -2,6 +2,7 @@ package imgrid
 
 import (
 	"image"
+	"image/color"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -180,5 +181,47 @@ func TestGlyphsOfTheTitlesExist(t *testing.T) {
 	}
 	if got := printable(reg, "x⁻¹"); got != "x?¹" { // Liberation has ¹ but not ⁻
 		t.Errorf("missing glyphs: %q, want x?¹", got)
+	}
+}
+
+// A line drawn again over the same pixels reuses the first drawing; over
+// other pixels, or clipped by the page's edge, it is drawn anew. Either way
+// a grey page gets the pixels that fresh drawing on an RGBA page gives.
+func TestTextsReuseOnlyOverTheSamePixels(t *testing.T) {
+	reg, _, err := faces()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	lh := lineHeight(reg)
+	page := image.Rect(0, 0, 200, 4*lh)
+	grey := image.NewGray(page)
+	rgba := image.NewRGBA(page)
+	for y := range page.Dy() {
+		for x := range page.Dx() {
+			v := uint8(255)
+			if x >= 100 {
+				v = 96
+			}
+			grey.Pix[grey.PixOffset(x, y)] = v
+			rgba.SetRGBA(x, y, color.RGBA{v, v, v, 255})
+		}
+	}
+	ink := color.RGBA{34, 34, 34, 255}
+	cached := newTexts(ink)
+	at := []image.Point{{5, 0}, {5, lh}, {110, 0}, {5, 2 * lh}, {-3, 3 * lh}, {110, lh}}
+	for _, p := range at {
+		cached.draw(grey, reg, "original", p.X, p.Y, lh)
+		newTexts(ink).draw(rgba, reg, "original", p.X, p.Y, lh)
+	}
+	for y := range page.Dy() {
+		for x := range page.Dx() {
+			if g, c := grey.GrayAt(x, y).Y, rgba.RGBAAt(x, y); g != c.R || c.R != c.G || c.R != c.B {
+				t.Fatalf("pixel (%d, %d): grey page %d, RGBA page %v", x, y, g, c)
+			}
+		}
+	}
+	if dl := cached.lines[textKey{reg, "original"}]; dl == nil || dl.after == nil {
+		t.Error("the line was not remembered")
 	}
 }

@@ -197,14 +197,25 @@ func (g Grid) checkLengths(rows [][][]float32, name func(r, c int) string) error
 }
 
 func fillGray(pix []uint8, v uint8) {
-	for i := range pix {
-		pix[i] = v
+	if len(pix) > 0 {
+		pix[0] = v
+		repeat(pix, 1)
 	}
 }
 
 func fillRGBA(pix []uint8, r, g, b uint8) {
-	for i := 0; i < len(pix); i += 4 {
-		pix[i], pix[i+1], pix[i+2], pix[i+3] = r, g, b, 255
+	if len(pix) >= 4 {
+		pix[0], pix[1], pix[2], pix[3] = r, g, b, 255
+		repeat(pix, 4)
+	}
+}
+
+// repeat fills pix with copies of its first n bytes, doubling the filled
+// part at each copy: memmove speed where a loop over bytes was a tenth of
+// drawing a large picture.
+func repeat(pix []uint8, n int) {
+	for n < len(pix) {
+		n += copy(pix[n:], pix[:n])
 	}
 }
 
