@@ -1,6 +1,7 @@
 package gemm
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -37,30 +38,9 @@ func TestPackedBEpilogue(t *testing.T) {
 				for i := range got {
 					got[i] = float32(math.NaN()) // C is not read
 				}
-				seen := make([]int, m*n)
-				next := make([]int, m)
-				pb.SgemmEpilogue(m, a, got, func(i0, i1, j0, j1 int) {
-					if j0%EpilogueAlign() != 0 {
-						t.Errorf("%s m=%d %v: block at column %d", kern.name, m, sh, j0)
-					}
-					for i := i0; i < i1; i++ {
-						if next[i] != j0 {
-							t.Errorf("%s m=%d %v: row %d's block at %d after %d", kern.name, m, sh, i, j0, next[i])
-						}
-						next[i] = j1
-						for j := j0; j < j1; j++ {
-							seen[i*n+j]++
-							if math.Float32bits(got[i*n+j]) != math.Float32bits(want[i*n+j]) {
-								t.Fatalf("%s m=%d %v: C[%d,%d] = %v in the epilogue, Sgemm %v", kern.name, m, sh, i, j, got[i*n+j], want[i*n+j])
-							}
-						}
-					}
-				})
-				for e, c := range seen {
-					if c != 1 {
-						t.Fatalf("%s m=%d %v: element %d seen %d times", kern.name, m, sh, e, c)
-					}
-				}
+				epi, done := checkEpilogue(t, fmt.Sprintf("%s m=%d %v", kern.name, m, sh), m, n, got, want)
+				pb.SgemmEpilogue(m, a, got, epi)
+				done()
 			}
 			// Packed for this kernel, used with another: the same C.
 			for _, other := range kernels {
