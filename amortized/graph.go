@@ -281,7 +281,7 @@ func (m *Model) buildGraphOn(ps *nets.Params, kind graphKind, batch int, opts Tr
 		x := gr.newInput(bd, inX, batch, D)
 		dec := bd.decode(gr.newInput(bd, inZ, batch, L))
 		gr.out[outRecon] = dec.LogProb(x)
-		if bd, ok := dec.(*bernoulliDecoded); ok && bd.fused {
+		if bern, ok := dec.(*bernoulliDecoded); ok && bern.fused {
 			gr.xReadOnly = true
 		}
 	case kindTrain:

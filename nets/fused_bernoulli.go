@@ -44,7 +44,7 @@ func FuseBernoulliLogLik(x, logits *G.Node, fixedW bool) (ll *G.Node, ok bool, e
 	h, w, b := in[0].(*G.Node), in[1].(*G.Node), in[2].(*G.Node)
 	op2 := denseBernoulliOp{opBase: newBase(), acc: new([][8]float32)}
 	if fixedW {
-		op2.packed = new(*gemm.PackedB)
+		op2.packed = new(packedW)
 	}
 	ll, err = G.ApplyOp(op2, x, h, w, b, logits)
 	if err != nil {
@@ -68,7 +68,13 @@ type denseBernoulliOp struct {
 	opBase
 	acc *[][8]float32 // per row, the lanes of the sum (see simd.BernoulliBiasAcc)
 	// packed, if not nil, holds W packed on the first run (fixedW).
-	packed **gemm.PackedB
+	packed *packedW
+}
+
+// packedW is a weight packed for the GEMM, and where its values were.
+type packedW struct {
+	pb *gemm.PackedB
+	at *float32
 }
 
 func (op denseBernoulliOp) Arity() int { return 5 }
@@ -116,11 +122,11 @@ func (op denseBernoulliOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Val
 	product := func(m int, a, c []float32, epi func(i0, i1, j0, j1 int)) {
 		gemm.SgemmEpilogue(m, N, K, a, ws, c, epi)
 	}
-	if op.packed != nil {
-		if *op.packed == nil {
-			*op.packed = gemm.PackB(K, N, ws)
+	if p := op.packed; p != nil && len(ws) > 0 {
+		if p.at != &ws[0] { // first run, or W's tensor was replaced
+			p.pb, p.at = gemm.PackB(K, N, ws), &ws[0]
 		}
-		product = (*op.packed).SgemmEpilogue
+		product = p.pb.SgemmEpilogue
 	}
 	rows := func(r0, r1 int) {
 		product(r1-r0, hs[r0*K:r1*K], ls[r0*N:r1*N], func(i0, i1, j0, j1 int) {
