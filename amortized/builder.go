@@ -22,6 +22,9 @@ type Builder struct {
 	// evalOnly: the graph is never differentiated, so parts may use
 	// forward-only fused ops (see bernoulliDecoded.LogProb).
 	evalOnly bool
+	// fixedW: the weights keep their values for the graph's life, so ops
+	// may prepare them once (see nets.FuseBernoulliLogLik).
+	fixedW bool
 }
 
 // Graph is the graph being built.

@@ -23,6 +23,7 @@ const (
 	kindRecon                      // x, eps -> the mean of p(x|z) at z ~ q(z|x), nothing else (Reconstruct, Impute)
 	kindPrepHeads                  // x -> a HeadPreparer family's prepared heads
 	kindLogWPrep                   // kindLogW on prepared heads
+	kindLogWZ                      // x, z -> log p(x|z), on weights fixed for the graph's life (see diagLogW)
 )
 
 // Names of a graph's inputs and outputs. Inputs are bound once to tensors
@@ -69,6 +70,9 @@ type graph struct {
 	out map[string]*G.Node // outputs by name (out*)
 	// analyticKL says out[outKL] is a closed form (else a one-sample estimate).
 	analyticKL bool
+	// xReadOnly says no op writes into the value of the input x (it only
+	// feeds the fused Bernoulli term), so rows left there stay valid.
+	xReadOnly bool
 	// gradNodes are the loss's gradient with respect to each parameter, in
 	// the binding's order (kindTrain).
 	gradNodes []*G.Node
@@ -220,7 +224,8 @@ func (m *Model) buildGraphOn(ps *nets.Params, kind graphKind, batch int, opts Tr
 	defer graphBuild.Unlock()
 	defer recoverBuild(&err, "graph")
 	bd := m.newBuilder(ps)
-	bd.evalOnly = kind == kindEval || kind == kindLogW || kind == kindLogWPrep
+	bd.evalOnly = kind == kindEval || kind == kindLogW || kind == kindLogWPrep || kind == kindLogWZ
+	bd.fixedW = kind == kindLogWZ // built per LogLikelihood call, on weights that do not change
 	gr = &graph{kind: kind, batch: batch, g: bd.g, bind: bd.b, in: map[string]*G.Node{}, out: map[string]*G.Node{}}
 	D, L := m.cfg.DataDim, m.cfg.Latent
 
@@ -272,6 +277,13 @@ func (m *Model) buildGraphOn(ps *nets.Params, kind graphKind, batch int, opts Tr
 		eps := gr.newInput(bd, inEps, batch, m.noiseWidth())
 		t := bd.newTerms(draw{heads: heads, x: x, eps: eps, prepared: kind == kindLogWPrep})
 		gr.out[outZ], gr.out[outRecon], gr.out[outLogW] = t.Z(), t.Recon(), t.LogW()
+	case kindLogWZ:
+		x := gr.newInput(bd, inX, batch, D)
+		dec := bd.decode(gr.newInput(bd, inZ, batch, L))
+		gr.out[outRecon] = dec.LogProb(x)
+		if bern, ok := dec.(*bernoulliDecoded); ok && bern.fused {
+			gr.xReadOnly = true
+		}
 	case kindTrain:
 		if err := bd.trainGraph(gr, opts); err != nil {
 			return nil, err

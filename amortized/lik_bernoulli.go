@@ -35,12 +35,13 @@ func (bernoulli) CheckValue(v float32) error {
 func (bernoulli) valueRange() (lo, hi float32) { return 0, 1 }
 
 func (bernoulli) Bind(b *Builder, heads HeadValues) Decoded {
-	return &bernoulliDecoded{logits: heads["logits"], evalOnly: b.evalOnly}
+	return &bernoulliDecoded{logits: heads["logits"], evalOnly: b.evalOnly, fixedW: b.fixedW}
 }
 
 type bernoulliDecoded struct {
 	logits, mean    *G.Node
 	evalOnly, fused bool
+	fixedW          bool // the weights do not change (Builder.fixedW)
 }
 
 // LogProb is x l - softplus(l) summed over pixels, which never forms
@@ -50,7 +51,7 @@ type bernoulliDecoded struct {
 // matrix of log p(x)), unless the mean was read first.
 func (d *bernoulliDecoded) LogProb(x *G.Node) *G.Node {
 	if d.evalOnly && d.mean == nil {
-		ll, ok, err := nets.FuseBernoulliLogLik(x, d.logits)
+		ll, ok, err := nets.FuseBernoulliLogLik(x, d.logits, d.fixedW)
 		if ok || err != nil {
 			d.fused = true
 			return must(ll, err)

@@ -9,8 +9,10 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/chewxy/math32"
 	"github.com/govae/govae/internal/kernels/cores"
 	"github.com/govae/govae/nets"
+	"gorgonia.org/tensor"
 )
 
 // LogLikelihood estimates log p(x) of each row by importance sampling with
@@ -203,6 +205,10 @@ func (m *Model) logLikelihood(x [][]float32, k, R int, rng *rand.Rand) (ll, se, 
 		encKind, lwKind = kindPrepHeads, kindLogWPrep
 	}
 	heads := m.logWHeads(lwKind)
+	diag := m.diagLogW()
+	if diag {
+		lwKind = kindLogWZ
+	}
 	q, err := m.headsOf(encKind, heads, flat, n)
 	if err != nil {
 		return nil, nil, nil, nil, err
@@ -243,7 +249,7 @@ func (m *Model) logLikelihood(x [][]float32, k, R int, rng *rand.Rand) (ll, se, 
 				return
 			}
 			defer g.close()
-			buf := newLogWBuffers(size, D, L, heads)
+			buf := newLogWBuffers(size, D, L, heads, diag)
 			for {
 				u := int(next.Add(1) - 1)
 				if u >= units {
@@ -327,7 +333,27 @@ func (m *Model) headWidths() []int {
 	return w
 }
 
-// logWBuffers are one worker's input buffers for a kindLogW graph.
+// diagLogW says log p(x)'s importance weights take the direct path: for a
+// diagonal Gaussian q and the standard normal prior in float32, z, log
+// q(z|x) and log p(z) are computed in Go (logWBuffers.sampleDiag), with
+// exp(logvar/2) once per row instead of once per sample, and the graph
+// (kindLogWZ) holds only the decoder and the likelihood. The float32
+// operations and their order are those of the kindLogW graph's nodes, so
+// the weights are the same to the bit.
+func (m *Model) diagLogW() bool {
+	if !diagDirect {
+		return false
+	}
+	_, diag := m.family.(diagFamily)
+	_, normal := m.prior.(standardNormal)
+	return diag && normal && m.cfg.tensorDtype() == tensor.Float32
+}
+
+// diagDirect enables diagLogW's path (a variable for the tests).
+var diagDirect = true
+
+// logWBuffers are one worker's input buffers for a kindLogW graph (or
+// kindLogWZ, see diagLogW).
 type logWBuffers struct {
 	x          []float32   // the rows when the graph's input is not float32
 	q          [][]float64 // per head, size rows of its width
@@ -338,12 +364,43 @@ type logWBuffers struct {
 	D, L, size int
 	pcg        rand.PCG   // the noise stream of the current sample
 	rng        *rand.Rand // reads pcg
+	// slot holds the row whose data is in each row of the graph's input x
+	// (-1: none), when the graph leaves it there (graph.xReadOnly): with
+	// k >= evalChunk a chunk is one row repeated, and the next chunk
+	// often the same.
+	slot []int
+
+	// The direct path (diagLogW).
+	diag          bool
+	cur           int       // the row whose mu, sigma and halfLV these are
+	mu, sigma     []float32 // the current row's mean and exp(logvar/2)
+	halfLV        float32   // sum(logvar)/2 of the current row
+	logq, logp    []float32 // per sample of the chunk
+	recon         []float64
+	iMean, iLogvr int // the heads' indices
 }
 
-func newLogWBuffers(size, D, L int, heads []Head) *logWBuffers {
-	b := &logWBuffers{ep: make([]float64, size*L), item: make([]int, 0, size),
-		heads: heads, D: D, L: L, size: size}
+func newLogWBuffers(size, D, L int, heads []Head, diag bool) *logWBuffers {
+	b := &logWBuffers{item: make([]int, 0, size), heads: heads, D: D, L: L, size: size,
+		slot: make([]int, size), diag: diag, cur: -1}
 	b.rng = rand.New(&b.pcg)
+	for i := range b.slot {
+		b.slot[i] = -1
+	}
+	if diag {
+		b.mu, b.sigma = make([]float32, L), make([]float32, L)
+		b.logq, b.logp = make([]float32, size), make([]float32, size)
+		for h, hd := range heads {
+			switch hd.Name {
+			case "mean":
+				b.iMean = h
+			case "logvar":
+				b.iLogvr = h
+			}
+		}
+		return b
+	}
+	b.ep = make([]float64, size*L)
 	for _, hd := range heads {
 		b.q = append(b.q, make([]float64, size*hd.Width))
 	}
@@ -357,6 +414,10 @@ func newLogWBuffers(size, D, L int, heads []Head) *logWBuffers {
 func (b *logWBuffers) runUnit(g *graph, flat []float32, q [][]float64, seeds []uint64, acc, groups []lseAcc, R, r0, r1, k int) error {
 	D, L := b.D, b.L
 	total := (r1 - r0) * k
+	var zs []float32
+	if b.diag {
+		zs = g.input(inZ).Value().Data().([]float32) // diagLogW: float32
+	}
 	for start := 0; start < total; start += b.size {
 		// Each row is repeated k times: in float32 straight into the
 		// graph's input, not through b.x (a copy of 3 KB per sample).
@@ -367,31 +428,46 @@ func (b *logWBuffers) runUnit(g *graph, flat []float32, q [][]float64, seeds []u
 			}
 			xs, direct = b.x, false
 		}
+		kept := direct && g.xReadOnly
 		b.item = b.item[:0]
 		for t := start; t < min(start+b.size, total); t++ {
 			row, s := r0+t/k, t%k
 			i := len(b.item)
-			copy(xs[i*D:(i+1)*D], flat[row*D:(row+1)*D])
-			for h, hd := range b.heads {
-				w := hd.Width
-				copy(b.q[h][i*w:(i+1)*w], q[h][row*w:(row+1)*w])
+			if !kept || b.slot[i] != row {
+				copy(xs[i*D:(i+1)*D], flat[row*D:(row+1)*D])
+				b.slot[i] = row
 			}
 			b.pcg.Seed(seeds[row], uint64(s)) // as rand.NewPCG(seeds[row], s), without allocating
-			for j := range L {
-				b.ep[i*L+j] = b.rng.NormFloat64()
+			if b.diag {
+				b.sampleDiag(zs[i*L:(i+1)*L], i, row, q)
+			} else {
+				for h, hd := range b.heads {
+					w := hd.Width
+					copy(b.q[h][i*w:(i+1)*w], q[h][row*w:(row+1)*w])
+				}
+				for j := range L {
+					b.ep[i*L+j] = b.rng.NormFloat64()
+				}
 			}
 			b.item = append(b.item, row)
 		}
 		used := len(b.item)
 		if direct {
 			clear(xs[used*D:])
+			for i := used; i < b.size; i++ {
+				b.slot[i] = -1
+			}
 		} else {
 			setRows(g.input(inX), b.x[:used*D])
 		}
-		for h, hd := range b.heads {
-			setRows64(g.input(inHead+hd.Name), b.q[h][:used*hd.Width])
+		if b.diag {
+			clear(zs[used*L:])
+		} else {
+			for h, hd := range b.heads {
+				setRows64(g.input(inHead+hd.Name), b.q[h][:used*hd.Width])
+			}
+			setRows64(g.input(inEps), b.ep[:used*L])
 		}
-		setRows64(g.input(inEps), b.ep[:used*L])
 		if err := g.run(); err != nil {
 			return err
 		}
@@ -400,7 +476,16 @@ func (b *logWBuffers) runUnit(g *graph, flat []float32, q [][]float64, seeds []u
 		// and are sent again: 4-5% of log p(x)'s CPU time in profiles.
 		// Yielding between chunks (a few ms each) costs nothing.
 		runtime.Gosched()
-		b.lw = g.read(outLogW, b.lw)
+		if b.diag {
+			// log w = (recon + log p) - log q, as the kindLogW graph's nodes.
+			b.recon = g.read(outRecon, b.recon)
+			b.lw = b.lw[:0]
+			for i := range used {
+				b.lw = append(b.lw, float64(float32(float32(b.recon[i])+b.logp[i])-b.logq[i]))
+			}
+		} else {
+			b.lw = g.read(outLogW, b.lw)
+		}
 		for i, row := range b.item {
 			acc[row].add(b.lw[i])
 			s := (start + i) % k
@@ -408,6 +493,39 @@ func (b *logWBuffers) runUnit(g *graph, flat []float32, q [][]float64, seeds []u
 		}
 	}
 	return nil
+}
+
+// sampleDiag draws sample i of row (its noise stream seeded) into z: z =
+// mu + sigma eps, and log q(z|x) = log N(eps; 0, I) - sum(logvar)/2 and
+// log p(z) = log N(z; 0, I) into b.logq[i] and b.logp[i], with the float32
+// operations of the graph's nodes (diagGauss.sample, Builder.LogStdNormal)
+// in their order; each explicit float32 conversion rounds, as the nodes
+// do, where a fused multiply-add might not.
+func (b *logWBuffers) sampleDiag(z []float32, i, row int, q [][]float64) {
+	L := b.L
+	if row != b.cur {
+		mu, lv := q[b.iMean][row*L:(row+1)*L], q[b.iLogvr][row*L:(row+1)*L]
+		var s float32
+		for j := range L {
+			l := float32(lv[j])
+			b.mu[j] = float32(mu[j])
+			b.sigma[j] = math32.Exp(float32(l * 0.5))
+			s += l
+		}
+		b.halfLV = float32(s * 0.5)
+		b.cur = row
+	}
+	var se, sz float32
+	for j := range L {
+		e := float32(b.rng.NormFloat64())
+		v := b.mu[j] + float32(b.sigma[j]*e)
+		z[j] = v
+		se += float32(e * e)
+		sz += float32(v * v)
+	}
+	c := float32(float64(L) * math.Log(2*math.Pi))
+	b.logq[i] = float32(float32(se+c)*-0.5) - b.halfLV
+	b.logp[i] = float32(float32(sz+c) * -0.5)
 }
 
 // lseAcc accumulates log-weights stably: with M the largest seen,

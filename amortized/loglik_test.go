@@ -56,7 +56,13 @@ func latent2Model(t *testing.T) *Model { return latent2ModelFor(t, Diagonal) }
 // latent2ModelFor is the 2-D latent test model with posterior post.
 func latent2ModelFor(t *testing.T, post string) *Model {
 	t.Helper()
-	m, err := New(Config{DataDim: 8, Hidden: []int{6}, Latent: 2, Activation: "tanh", Dtype: "float64", Posterior: post}, 21)
+	return latent2ModelOf(t, post, "float64")
+}
+
+// latent2ModelOf is latent2ModelFor in the dtype.
+func latent2ModelOf(t *testing.T, post, dtype string) *Model {
+	t.Helper()
+	m, err := New(Config{DataDim: 8, Hidden: []int{6}, Latent: 2, Activation: "tanh", Dtype: dtype, Posterior: post}, 21)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,21 +73,31 @@ func latent2ModelFor(t *testing.T, post string) *Model {
 		for i, w := range m.params.Get(name).Float64s() {
 			m.params.Get(name).Float64s()[i] = 3 * w
 		}
+		for i, w := range m.params.Get(name).Float32s() {
+			m.params.Get(name).Float32s()[i] = 3 * w
+		}
 	}
 	return m
 }
 
+// TestLogLikelihoodMatchesQuadrature checks the estimate against
+// quadrature, in float64 (the graph path) and float32 (diagLogW's).
 func TestLogLikelihoodMatchesQuadrature(t *testing.T) {
-	m := latent2Model(t)
-	xs := [][]float32{{1, 0, 1, 1, 0, 0, 1, 0}, {0, 0, 0, 1, 1, 1, 1, 0}, {1, 1, 1, 1, 1, 1, 1, 1}}
-	ll, se, err := m.LogLikelihoodSE(xs, 5000, rand.New(rand.NewPCG(1, 2)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, x := range xs {
-		truth := quadLogPx(t, m, x)
-		if math.Abs(ll[i]-truth) > 4*se[i]+1e-3 || se[i] > 0.05 {
-			t.Errorf("row %d: estimate %.4f ± %.4f, quadrature %.4f", i, ll[i], se[i], truth)
+	for _, dtype := range []string{"float64", "float32"} {
+		m := latent2ModelOf(t, Diagonal, dtype)
+		if got, want := m.diagLogW(), dtype == "float32"; got != want {
+			t.Fatalf("%s: direct path %v, want %v", dtype, got, want)
+		}
+		xs := [][]float32{{1, 0, 1, 1, 0, 0, 1, 0}, {0, 0, 0, 1, 1, 1, 1, 0}, {1, 1, 1, 1, 1, 1, 1, 1}}
+		ll, se, err := m.LogLikelihoodSE(xs, 5000, rand.New(rand.NewPCG(1, 2)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, x := range xs {
+			truth := quadLogPx(t, m, x)
+			if math.Abs(ll[i]-truth) > 4*se[i]+1e-3 || se[i] > 0.05 {
+				t.Errorf("%s row %d: estimate %.4f ± %.4f, quadrature %.4f", dtype, i, ll[i], se[i], truth)
+			}
 		}
 	}
 }

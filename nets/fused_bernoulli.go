@@ -25,7 +25,11 @@ import (
 // read by any other node until Unfuse(logits) is called, and the result
 // has no gradient (for evaluation graphs). ok is false, and nothing is
 // changed, when logits is not such a node; use BernoulliLogLik then.
-func FuseBernoulliLogLik(x, logits *G.Node) (ll *G.Node, ok bool, err error) {
+//
+// fixedW says the weight W keeps its values for the life of the graph (a
+// graph built for one evaluation and then dropped): the op then packs W
+// for the GEMM on its first run only (gemm.PackB), not on every run.
+func FuseBernoulliLogLik(x, logits *G.Node, fixedW bool) (ll *G.Node, ok bool, err error) {
 	op, isDense := logits.Op().(denseOp)
 	if !isDense || op.act != "" || op.cache == nil {
 		return nil, false, nil
@@ -38,7 +42,11 @@ func FuseBernoulliLogLik(x, logits *G.Node) (ll *G.Node, ok bool, err error) {
 		return nil, false, nil
 	}
 	h, w, b := in[0].(*G.Node), in[1].(*G.Node), in[2].(*G.Node)
-	ll, err = G.ApplyOp(denseBernoulliOp{opBase: newBase(), acc: new([][8]float32)}, x, h, w, b, logits)
+	op2 := denseBernoulliOp{opBase: newBase(), acc: new([][8]float32)}
+	if fixedW {
+		op2.packed = new(packedW)
+	}
+	ll, err = G.ApplyOp(op2, x, h, w, b, logits)
 	if err != nil {
 		return nil, false, err
 	}
@@ -59,6 +67,14 @@ func Unfuse(logits *G.Node) {
 type denseBernoulliOp struct {
 	opBase
 	acc *[][8]float32 // per row, the lanes of the sum (see simd.BernoulliBiasAcc)
+	// packed, if not nil, holds W packed on the first run (fixedW).
+	packed *packedW
+}
+
+// packedW is a weight packed for the GEMM, and where its values were.
+type packedW struct {
+	pb *gemm.PackedB
+	at *float32
 }
 
 func (op denseBernoulliOp) Arity() int { return 5 }
@@ -103,8 +119,17 @@ func (op denseBernoulliOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Val
 	clear(acc)
 	xs, hs, ws, bs, ls, ss := x.Float32s(), h.Float32s(), w.Float32s(), b.Float32s(), l.Float32s(), s.Float32s()
 	nv := N &^ 7 // the rows' vector part
+	product := func(m int, a, c []float32, epi func(i0, i1, j0, j1 int)) {
+		gemm.SgemmEpilogue(m, N, K, a, ws, c, epi)
+	}
+	if p := op.packed; p != nil && len(ws) > 0 {
+		if p.at != &ws[0] { // first run, or W's tensor was replaced
+			p.pb, p.at = gemm.PackB(K, N, ws), &ws[0]
+		}
+		product = p.pb.SgemmEpilogue
+	}
 	rows := func(r0, r1 int) {
-		gemm.SgemmEpilogue(r1-r0, N, K, hs[r0*K:r1*K], ws, ls[r0*N:r1*N], func(i0, i1, j0, j1 int) {
+		product(r1-r0, hs[r0*K:r1*K], ls[r0*N:r1*N], func(i0, i1, j0, j1 int) {
 			jv := min(j1, nv)
 			for r := r0 + i0; r < r0+i1; r++ {
 				o := r * N

@@ -13,7 +13,8 @@ import (
 // TestFuseBernoulliLogLik checks the fused op against Dense followed by
 // BernoulliLogLik: the same sums and logits bit for bit, serially and with
 // the rows split over the cores, for widths with and without a tail of
-// fewer than 8, and that Unfuse lets another node read the logits.
+// fewer than 8, with W packed once for both runs (fixedW), and that Unfuse
+// lets another node read the logits.
 func TestFuseBernoulliLogLik(t *testing.T) {
 	rng := rand.New(rand.NewPCG(4, 4))
 	f32 := func(n int, scale float64) []float32 {
@@ -31,7 +32,8 @@ func TestFuseBernoulliLogLik(t *testing.T) {
 		}
 		h, w, b := f32(B*K, 1), f32(K*D, 3/math.Sqrt(float64(K))), f32(D, 1)
 		// build makes the graph on fresh copies; mode 0: unfused, 1: fused,
-		// 2: fused, then the logits read by a sigmoid.
+		// 2: fused, then the logits read by a sigmoid; 3: fused with W
+		// packed once (fixedW).
 		build := func(mode int) (ll, logits, mean *G.Node, vm G.VM) {
 			g := G.NewGraph()
 			mk := func(name string, v []float32, shape ...int) *G.Node {
@@ -49,7 +51,7 @@ func TestFuseBernoulliLogLik(t *testing.T) {
 			} else {
 				var ok bool
 				var err error
-				if ll, ok, err = FuseBernoulliLogLik(xn, logits); err != nil || !ok {
+				if ll, ok, err = FuseBernoulliLogLik(xn, logits, mode == 3); err != nil || !ok {
 					t.Fatalf("%v: not fused (%v)", sh, err)
 				}
 			}
@@ -65,7 +67,7 @@ func TestFuseBernoulliLogLik(t *testing.T) {
 		}
 		want, wantL := ll0.Value().Data().([]float32), l0.Value().Data().([]float32)
 		for _, held := range []bool{false, true} {
-			for mode := 1; mode <= 2; mode++ {
+			for mode := 1; mode <= 3; mode++ {
 				release := func() {}
 				if held {
 					release = cores.Hold()
@@ -114,7 +116,7 @@ func TestFuseBernoulliNeedsLinearDense(t *testing.T) {
 	b := G.NewVector(g, tensor.Float32, G.WithShape(3), G.WithName("b"), G.WithInit(G.Zeroes()))
 	relu := G.Must(Dense(h, w, b, ReLU, false))
 	for _, l := range []*G.Node{x, relu} {
-		if _, ok, err := FuseBernoulliLogLik(x, l); ok || err != nil {
+		if _, ok, err := FuseBernoulliLogLik(x, l, false); ok || err != nil {
 			t.Errorf("%v: fused (%v)", l, err)
 		}
 	}

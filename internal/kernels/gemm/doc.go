@@ -165,5 +165,10 @@
 //
 // SgemmEpilogue is the plain product with a callback on each block of C as
 // it becomes final, for a pass over C while it is in cache (the fused
-// Bernoulli log-likelihood of nets).
+// Bernoulli log-likelihood of nets). PackB packs a B that many products
+// share (a layer's weights through which log p(x) passes many chunks of
+// rows) once, for PackedB.SgemmEpilogue, which also loops over the rows
+// outermost so that each block of A is packed once: on log p(x)'s output
+// product (500x400 times 400x784) about 10% faster than SgemmEpilogue,
+// most of it from not packing B (BenchmarkPackedB).
 package gemm

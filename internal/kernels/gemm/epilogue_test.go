@@ -1,6 +1,7 @@
 package gemm
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -33,31 +34,46 @@ func TestSgemmEpilogue(t *testing.T) {
 			for i := range got {
 				got[i] = float32(math.NaN()) // C is not read
 			}
-			seen := make([]int, m*n)
-			next := make([]int, m) // the next column each row expects
-			SgemmEpilogue(m, n, k, a, b, got, func(i0, i1, j0, j1 int) {
-				if j0%EpilogueAlign() != 0 {
-					t.Errorf("%s %v: block at column %d", kern.name, sh, j0)
-				}
-				for i := i0; i < i1; i++ {
-					if next[i] != j0 {
-						t.Errorf("%s %v: row %d's block at %d after %d", kern.name, sh, i, j0, next[i])
-					}
-					next[i] = j1
-					for j := j0; j < j1; j++ {
-						seen[i*n+j]++
-						if math.Float32bits(got[i*n+j]) != math.Float32bits(want[i*n+j]) {
-							t.Fatalf("%s %v: C[%d,%d] = %v in the epilogue, Sgemm %v", kern.name, sh, i, j, got[i*n+j], want[i*n+j])
-						}
-					}
-				}
-			})
-			for e, c := range seen {
-				if c != 1 {
-					t.Fatalf("%s %v: element %d seen %d times", kern.name, sh, e, c)
-				}
-			}
+			epi, done := checkEpilogue(t, fmt.Sprint(kern.name, sh), m, n, got, want)
+			SgemmEpilogue(m, n, k, a, b, got, epi)
+			done()
 		}
 		setKernel(prev)
 	}
+}
+
+// checkEpilogue returns an epilogue for a product into got (m×n) that
+// checks that each block it is handed starts at a multiple of
+// EpilogueAlign, comes after the row's previous block and holds want's
+// values bit for bit, and done, which checks that every element was seen
+// once.
+func checkEpilogue(t *testing.T, name string, m, n int, got, want []float32) (epi func(i0, i1, j0, j1 int), done func()) {
+	t.Helper()
+	seen := make([]int, m*n)
+	next := make([]int, m) // the next column each row expects
+	epi = func(i0, i1, j0, j1 int) {
+		if j0%EpilogueAlign() != 0 {
+			t.Errorf("%s: block at column %d", name, j0)
+		}
+		for i := i0; i < i1; i++ {
+			if next[i] != j0 {
+				t.Errorf("%s: row %d's block at %d after %d", name, i, j0, next[i])
+			}
+			next[i] = j1
+			for j := j0; j < j1; j++ {
+				seen[i*n+j]++
+				if math.Float32bits(got[i*n+j]) != math.Float32bits(want[i*n+j]) {
+					t.Fatalf("%s: C[%d,%d] = %v in the epilogue, Sgemm %v", name, i, j, got[i*n+j], want[i*n+j])
+				}
+			}
+		}
+	}
+	done = func() {
+		for e, c := range seen {
+			if c != 1 {
+				t.Fatalf("%s: element %d seen %d times", name, e, c)
+			}
+		}
+	}
+	return epi, done
 }
