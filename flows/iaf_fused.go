@@ -72,6 +72,7 @@ type iafBufs[T float32 | float64] struct {
 type iafStepBufs[T float32 | float64] struct {
 	z, w0m, w1m, a, c, r, x, out []T
 	work                         []float64 // the gate's, B rows of 3D
+	na, e, l                     []float32 // the float32 gate's scratch
 	gx, gzGate, da               []T
 }
 
@@ -237,7 +238,14 @@ func iafStepForward[T float32 | float64](s *iafStepSpec, sb *iafStepBufs[T], h [
 	nets.Gemm(false, false, B, 2*D, H, sb.r, sb.w1m, sb.x)
 	addBias(sb.x, b1)
 	nw := s.gate.workSize()
-	sb.work, *row = grow(sb.work, B*nw), grow(*row, 4*D+1)
+	sb.work = grow(sb.work, B*nw)
+	if x32, ok := any(sb.x).([]float32); ok && s.gate.f32 {
+		z32, out32 := any(z).([]float32), any(sb.out).([]float32)
+		sb.na, sb.e, sb.l = grow(sb.na, B*D), grow(sb.e, B*D), grow(sb.l, B*D)
+		s.gate.forwardRows32(x32, z32, out32, sb.work, sb.na, sb.e, sb.l)
+		return nil
+	}
+	*row = grow(*row, 4*D+1)
 	xr, zr, or := (*row)[:2*D], (*row)[2*D:3*D], (*row)[3*D:]
 	rows := [][]float64{xr, zr}
 	for i := range B {

@@ -625,3 +625,87 @@ sigloop:
 sigdone:
 	VZEROUPPER
 	RET
+
+// EXPLOG1P sets T6 = e = exp(-|a|) and T7 = log1p(e) for the 8 values in A,
+// step by step as ExpNeg and Log1p (BTERM's first part), its constants
+// from memory (1.0 in Y9); it clobbers T2-T5.
+#define EXPLOG1P(A, T2, T3, T4, T5, T6, T7) \
+	VORPS   fmv<>+0(SB), A, T2; \
+	VCMPPS  $0x11, fmv<>+32(SB), T2, T3; \
+	VMULPS  fmv<>+64(SB), T2, T4; \
+	VADDPS  fmv<>+96(SB), T4, T4; \
+	VSUBPS  fmv<>+96(SB), T4, T4; \
+	VMOVAPS T2, T5; \
+	VFNMADD231PS fmv<>+128(SB), T4, T5; \
+	VFNMADD231PS fmv<>+160(SB), T4, T5; \
+	VMOVUPS fmk<>+0(SB), T6; \
+	VFMADD213PS fmk<>+32(SB), T5, T6; \
+	VFMADD213PS fmk<>+64(SB), T5, T6; \
+	VFMADD213PS fmk<>+96(SB), T5, T6; \
+	VFMADD213PS fmk<>+128(SB), T5, T6; \
+	VFMADD213PS fmk<>+160(SB), T5, T6; \
+	VMULPS  T5, T5, T7; \
+	VADDPS  Y9, T5, T5; \
+	VFMADD213PS T5, T7, T6; \
+	VCVTPS2DQ T4, T4; \
+	VPADDD  fmk<>+448(SB), T4, T4; \
+	VPSLLD  $23, T4, T4; \
+	VMULPS  T4, T6, T6; \
+	VANDNPS T6, T3, T6; \
+	VCMPPS  $0x1E, fmv<>+192(SB), T6, T3; \
+	VSUBPS  Y9, T6, T4; \
+	VBLENDVPS T3, T4, T6, T4; \
+	VADDPS  fmk<>+352(SB), T6, T5; \
+	VADDPS  fmk<>+384(SB), T6, T2; \
+	VBLENDVPS T3, T2, T5, T5; \
+	VANDPS  fmk<>+416(SB), T3, T7; \
+	VDIVPS  T5, T4, T4; \
+	VMULPS  T4, T4, T5; \
+	VMOVUPS fmk<>+192(SB), T2; \
+	VFMADD213PS fmk<>+224(SB), T5, T2; \
+	VFMADD213PS fmk<>+256(SB), T5, T2; \
+	VFMADD213PS fmk<>+288(SB), T5, T2; \
+	VFMADD213PS fmk<>+320(SB), T5, T2; \
+	VFMADD213PS Y9, T5, T2; \
+	VADDPS  T4, T4, T4; \
+	VFMADD231PS T2, T4, T7
+
+// func expLog1pAVX2(a, e, l *float32, n int)
+// e = exp(-|a|) and l = log1p(e) on the first n elements (a multiple of
+// 8), as ExpNeg and Log1p; two independent chains per iteration, as in
+// bernoulliRowAVX2.
+TEXT ·expLog1pAVX2(SB), NOSPLIT, $0-32
+	MOVQ a+0(FP), SI
+	MOVQ e+8(FP), DI
+	MOVQ l+16(FP), DX
+	MOVQ n+24(FP), CX
+	VBROADCASTSS fmk<>+504(SB), Y9   // 1
+
+el16:
+	CMPQ CX, $16
+	JL   el8
+	VMOVUPS (SI), Y1
+	VMOVUPS 32(SI), Y8
+	EXPLOG1P(Y1, Y2, Y3, Y4, Y5, Y6, Y7)
+	EXPLOG1P(Y8, Y10, Y11, Y12, Y13, Y14, Y15)
+	VMOVUPS Y6, (DI)
+	VMOVUPS Y14, 32(DI)
+	VMOVUPS Y7, (DX)
+	VMOVUPS Y15, 32(DX)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	ADDQ $64, DX
+	SUBQ $16, CX
+	JMP  el16
+
+el8:
+	CMPQ CX, $8
+	JL   eldone
+	VMOVUPS (SI), Y1
+	EXPLOG1P(Y1, Y2, Y3, Y4, Y5, Y6, Y7)
+	VMOVUPS Y6, (DI)
+	VMOVUPS Y7, (DX)
+
+eldone:
+	VZEROUPPER
+	RET
