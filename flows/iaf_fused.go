@@ -64,6 +64,14 @@ type iafBufs[T float32 | float64] struct {
 	gzNext, gh []T // a step's z and h gradients
 	outT       *tensor.Dense
 	gradT      *tensor.Dense
+	// The steps' context maps side by side, wcAll (C, K H), and h wcAll
+	// (B, K H): one product for the K steps' context products, whose
+	// elements are theirs (each is its own sum over h's columns).
+	wcAll, cAll []T
+	// Backward scratch: [w0m; wc] ((D+C), H), [z | h] (B, D+C) and the
+	// products with them, (B, D+C) and ((D+C), H): one product for each
+	// pair of a step's products that share an operand.
+	wzc, zh, gzh, gwzc []T
 }
 
 // iafStepBufs are one step's: its input z, the masked weights, the
@@ -179,6 +187,26 @@ func iafChainForward[T float32 | float64](op *iafChainOp, ds []*tensor.Dense) (G
 	B := len(z) / D
 	bf := bufsOf[T](op.st, len(op.steps))
 	bf.out = grow(bf.out, B*(D+1))
+	C := ds[1].Shape()[1]
+	if len(h) != B*C {
+		return nil, fmt.Errorf("flows: %s: context has %d values, want %d x %d", op, len(h), B, C)
+	}
+	HK := 0 // the steps' hidden widths summed: cAll's width
+	for k := range op.steps {
+		HK += ds[3+6*k].Shape()[0]
+	}
+	bf.wcAll, bf.cAll = grow(bf.wcAll, C*HK), grow(bf.cAll, B*HK)
+	off := 0
+	for k := range op.steps {
+		wc := ds[4+6*k].Data().([]T)
+		H := len(wc) / C
+		for p := range C {
+			copy(bf.wcAll[p*HK+off:p*HK+off+H], wc[p*H:(p+1)*H])
+		}
+		off += H
+	}
+	nets.Gemm(false, false, B, HK, C, h, bf.wcAll, bf.cAll)
+	off = 0
 	for k := range op.steps {
 		sb := &bf.steps[k]
 		sb.z = grow(sb.z, B*D)
@@ -191,9 +219,10 @@ func iafChainForward[T float32 | float64](op *iafChainOp, ds []*tensor.Dense) (G
 			}
 		}
 		p := ds[2+6*k : 8+6*k]
-		if err := iafStepForward(&op.steps[k], sb, h, ds[1].Shape()[1], p, &bf.row); err != nil {
+		if err := iafStepForward(&op.steps[k], sb, bf.cAll, off, HK, p, &bf.row); err != nil {
 			return nil, fmt.Errorf("flows: %s: step %d: %w", op, k+1, err)
 		}
+		off += p[1].Shape()[0]
 		for i := range B { // Compose's sum of the log-determinants
 			ld := sb.out[i*(D+1)+D]
 			if k > 0 {
@@ -213,16 +242,14 @@ func iafChainForward[T float32 | float64](op *iafChainOp, ds []*tensor.Dense) (G
 	return bf.outT, nil
 }
 
-// iafStepForward is one step on sb.z with context h (width C) and
-// parameters p (w0, b0, wc, bc, w1, b1), into sb.out (B, D+1).
-func iafStepForward[T float32 | float64](s *iafStepSpec, sb *iafStepBufs[T], h []T, C int, p []*tensor.Dense, row *[]float64) error {
-	w0, b0, wc, bc, w1, b1 := p[0].Data().([]T), p[1].Data().([]T), p[2].Data().([]T), p[3].Data().([]T), p[4].Data().([]T), p[5].Data().([]T)
+// iafStepForward is one step on sb.z with parameters p (w0, b0, wc, bc,
+// w1, b1), into sb.out (B, D+1); cAll (B, HK) holds the steps' context
+// products h wc side by side, this step's from column off.
+func iafStepForward[T float32 | float64](s *iafStepSpec, sb *iafStepBufs[T], cAll []T, off, HK int, p []*tensor.Dense, row *[]float64) error {
+	w0, b0, bc, w1, b1 := p[0].Data().([]T), p[1].Data().([]T), p[3].Data().([]T), p[4].Data().([]T), p[5].Data().([]T)
 	z := sb.z
 	D, H := s.gate.D, len(b0)
 	B := len(z) / D
-	if len(h) != B*C {
-		return fmt.Errorf("context has %d values, want %d x %d", len(h), B, C)
-	}
 	// The node-by-node step: mask nodes, then dense nodes (product, then
 	// + bias), add+relu, dense, gate.
 	sb.w0m, sb.w1m = mask(sb.w0m, w0, s.m0), mask(sb.w1m, w1, s.m1)
@@ -230,7 +257,9 @@ func iafStepForward[T float32 | float64](s *iafStepSpec, sb *iafStepBufs[T], h [
 	sb.x, sb.out = grow(sb.x, B*2*D), grow(sb.out, B*(D+1))
 	nets.Gemm(false, false, B, H, D, z, sb.w0m, sb.a)
 	addBias(sb.a, b0)
-	nets.Gemm(false, false, B, H, C, h, wc, sb.c)
+	for i := range B {
+		copy(sb.c[i*H:(i+1)*H], cAll[i*HK+off:i*HK+off+H])
+	}
 	addBias(sb.c, bc)
 	for i, v := range sb.a {
 		sb.r[i] = max(v+sb.c[i], 0)
@@ -378,13 +407,13 @@ func iafChainBackward[T float32 | float64](op *iafChainOp, ds []*tensor.Dense) (
 	bf.gcur = grow(bf.gcur, B*(D+1))
 	copy(bf.gcur, gout)
 	clear(gh)
-	bf.gzNext, bf.gh = grow(bf.gzNext, B*D), grow(bf.gh, B*C)
+	bf.gzNext = grow(bf.gzNext, B*D)
 	for k := K - 1; k >= 0; k-- {
 		gzk := gz // step 0's z gradient is the chain's
 		if k > 0 {
 			gzk = bf.gzNext
 		}
-		iafStepBackward(&op.steps[k], &bf.steps[k], h, C, ds[2+6*k:8+6*k], bf.gcur, gzk, gh, bf.gh, pgrads[6*k:6*k+6], &bf.row, &bf.grow)
+		iafStepBackward(&op.steps[k], &bf.steps[k], bf, h, C, ds[2+6*k:8+6*k], bf.gcur, gzk, gh, pgrads[6*k:6*k+6])
 		if k > 0 {
 			for i := range B {
 				copy(bf.gcur[i*(D+1):i*(D+1)+D], gzk[i*D:(i+1)*D])
@@ -399,13 +428,14 @@ func iafChainBackward[T float32 | float64](op *iafChainOp, ds []*tensor.Dense) (
 
 // iafStepBackward is one step's backward pass from the gradient gcur of
 // its packed output: it sets gz (its z's gradient) and the parameters'
-// gradients pg, and adds h's to gh (through the scratch gh1).
-func iafStepBackward[T float32 | float64](s *iafStepSpec, sb *iafStepBufs[T], h []T, C int, p []*tensor.Dense, gcur, gz, gh, gh1 []T, pg [][]T, row, growBuf *[]float64) {
+// gradients pg, and adds h's to gh; bf holds the chain's scratch.
+func iafStepBackward[T float32 | float64](s *iafStepSpec, sb *iafStepBufs[T], bf *iafBufs[T], h []T, C int, p []*tensor.Dense, gcur, gz, gh []T, pg [][]T) {
 	wc := p[2].Data().([]T)
 	z := sb.z
 	D, H := s.gate.D, len(s.m0)/s.gate.D
 	B := len(z) / D
 	gw0, gb0, gwc, gbc, gw1, gb1 := pg[0], pg[1], pg[2], pg[3], pg[4], pg[5]
+	row, growBuf := &bf.row, &bf.grow
 
 	// The gate, row by row in float64 from forward's saved values, rounded
 	// to T as the gate's gradient node did.
@@ -439,19 +469,32 @@ func iafStepBackward[T float32 | float64](s *iafStepSpec, sb *iafStepBufs[T], h 
 			sb.da[i] = 0
 		}
 	}
-	// r = relu(z w0m + b0 + h wc + bc).
-	nets.Gemm(true, false, D, H, B, z, sb.da, gw0)
-	mask(gw0, gw0, s.m0)
+	// r = relu(z w0m + b0 + h wc + bc). The weight gradients of w0m and wc
+	// as one product, [z | h]ᵀ da, and the input gradients as one, da
+	// [w0m; wc]ᵀ: every element is the same sum as in the separate
+	// products (over B, and over H), so the same values.
+	W := D + C
+	bf.zh, bf.gwzc = grow(bf.zh, B*W), grow(bf.gwzc, W*H)
+	for i := range B {
+		copy(bf.zh[i*W:i*W+D], z[i*D:(i+1)*D])
+		copy(bf.zh[i*W+D:(i+1)*W], h[i*C:(i+1)*C])
+	}
+	nets.Gemm(true, false, W, H, B, bf.zh, sb.da, bf.gwzc)
+	mask(gw0, bf.gwzc[:D*H], s.m0)
+	copy(gwc, bf.gwzc[D*H:])
 	colSums(gb0, sb.da)
 	copy(gbc, gb0)
-	nets.Gemm(true, false, C, H, B, h, sb.da, gwc)
-	nets.Gemm(false, true, B, D, H, sb.da, sb.w0m, gz)
-	for i, v := range sb.gzGate {
-		gz[i] += v
-	}
-	nets.Gemm(false, true, B, C, H, sb.da, wc, gh1)
-	for i, v := range gh1 {
-		gh[i] += v
+	bf.wzc, bf.gzh = grow(bf.wzc, W*H), grow(bf.gzh, B*W)
+	copy(bf.wzc, sb.w0m)
+	copy(bf.wzc[D*H:], wc)
+	nets.Gemm(false, true, B, W, H, sb.da, bf.wzc, bf.gzh)
+	for i := range B {
+		for j, v := range bf.gzh[i*W : i*W+D] {
+			gz[i*D+j] = v + sb.gzGate[i*D+j]
+		}
+		for j, v := range bf.gzh[i*W+D : (i+1)*W] {
+			gh[i*C+j] += v
+		}
 	}
 }
 
