@@ -240,15 +240,11 @@ DATA fmv<>+216(SB)/4, $0x3ed413cd
 DATA fmv<>+220(SB)/4, $0x3ed413cd
 GLOBL fmv<>(SB), RODATA|NOPTR, $224
 
-// BTERM sets T2 = x l - softplus(l) for the 8 logits in L and the memory
-// operand X, softplus(l) = max(l, 0) + log1p(exp(-|l|)), with the steps of
-// EXPNEG and of Softplus, its constants from memory (1.0 in Y9). It
-// clobbers T3-T7. Two BTERMs on different registers are independent
-// chains of about 110 cycles' latency each, which the out-of-order core
-// overlaps: one chain per loop iteration left it waiting on them (45
-// cycles per 8 logits, 2.2 ns per element).
-#define BTERM(X, L, T2, T3, T4, T5, T6, T7) \
-	VORPS   fmv<>+0(SB), L, T2; \
+// EXPLOG1P sets T6 = e = exp(-|a|) and T7 = log1p(e) for the 8 values in A,
+// step by step as ExpNeg and Log1p (BTERM's first part), its constants
+// from memory (1.0 in Y9); it clobbers T2-T5.
+#define EXPLOG1P(A, T2, T3, T4, T5, T6, T7) \
+	VORPS   fmv<>+0(SB), A, T2; \
 	VCMPPS  $0x11, fmv<>+32(SB), T2, T3; \
 	VMULPS  fmv<>+64(SB), T2, T4; \
 	VADDPS  fmv<>+96(SB), T4, T4; \
@@ -286,7 +282,16 @@ GLOBL fmv<>(SB), RODATA|NOPTR, $224
 	VFMADD213PS fmk<>+320(SB), T5, T2; \
 	VFMADD213PS Y9, T5, T2; \
 	VADDPS  T4, T4, T4; \
-	VFMADD231PS T2, T4, T7; \
+	VFMADD231PS T2, T4, T7
+
+// BTERM sets T2 = x l - softplus(l) for the 8 logits in L and the memory
+// operand X, softplus(l) = max(l, 0) + log1p(exp(-|l|)), from EXPLOG1P's
+// e and log1p(e), its constants from memory (1.0 in Y9). It clobbers T3-T7. Two BTERMs on different registers are independent
+// chains of about 110 cycles' latency each, which the out-of-order core
+// overlaps: one chain per loop iteration left it waiting on them (45
+// cycles per 8 logits, 2.2 ns per element).
+#define BTERM(X, L, T2, T3, T4, T5, T6, T7) \
+	EXPLOG1P(L, T2, T3, T4, T5, T6, T7); \
 	VXORPS  T2, T2, T2; \
 	VMAXPS  T2, L, T3; \
 	VADDPS  T7, T3, T3; \
@@ -625,50 +630,6 @@ sigloop:
 sigdone:
 	VZEROUPPER
 	RET
-
-// EXPLOG1P sets T6 = e = exp(-|a|) and T7 = log1p(e) for the 8 values in A,
-// step by step as ExpNeg and Log1p (BTERM's first part), its constants
-// from memory (1.0 in Y9); it clobbers T2-T5.
-#define EXPLOG1P(A, T2, T3, T4, T5, T6, T7) \
-	VORPS   fmv<>+0(SB), A, T2; \
-	VCMPPS  $0x11, fmv<>+32(SB), T2, T3; \
-	VMULPS  fmv<>+64(SB), T2, T4; \
-	VADDPS  fmv<>+96(SB), T4, T4; \
-	VSUBPS  fmv<>+96(SB), T4, T4; \
-	VMOVAPS T2, T5; \
-	VFNMADD231PS fmv<>+128(SB), T4, T5; \
-	VFNMADD231PS fmv<>+160(SB), T4, T5; \
-	VMOVUPS fmk<>+0(SB), T6; \
-	VFMADD213PS fmk<>+32(SB), T5, T6; \
-	VFMADD213PS fmk<>+64(SB), T5, T6; \
-	VFMADD213PS fmk<>+96(SB), T5, T6; \
-	VFMADD213PS fmk<>+128(SB), T5, T6; \
-	VFMADD213PS fmk<>+160(SB), T5, T6; \
-	VMULPS  T5, T5, T7; \
-	VADDPS  Y9, T5, T5; \
-	VFMADD213PS T5, T7, T6; \
-	VCVTPS2DQ T4, T4; \
-	VPADDD  fmk<>+448(SB), T4, T4; \
-	VPSLLD  $23, T4, T4; \
-	VMULPS  T4, T6, T6; \
-	VANDNPS T6, T3, T6; \
-	VCMPPS  $0x1E, fmv<>+192(SB), T6, T3; \
-	VSUBPS  Y9, T6, T4; \
-	VBLENDVPS T3, T4, T6, T4; \
-	VADDPS  fmk<>+352(SB), T6, T5; \
-	VADDPS  fmk<>+384(SB), T6, T2; \
-	VBLENDVPS T3, T2, T5, T5; \
-	VANDPS  fmk<>+416(SB), T3, T7; \
-	VDIVPS  T5, T4, T4; \
-	VMULPS  T4, T4, T5; \
-	VMOVUPS fmk<>+192(SB), T2; \
-	VFMADD213PS fmk<>+224(SB), T5, T2; \
-	VFMADD213PS fmk<>+256(SB), T5, T2; \
-	VFMADD213PS fmk<>+288(SB), T5, T2; \
-	VFMADD213PS fmk<>+320(SB), T5, T2; \
-	VFMADD213PS Y9, T5, T2; \
-	VADDPS  T4, T4, T4; \
-	VFMADD231PS T2, T4, T7
 
 // func expLog1pAVX2(a, e, l *float32, n int)
 // e = exp(-|a|) and l = log1p(e) on the first n elements (a multiple of
