@@ -313,10 +313,7 @@ func (g iafGate) forwardRows32(x, z, out []float32, work []float64, na, e, l []f
 		for j, zj := range zr {
 			k := i*D + j
 			q := 1 / (1 + e[k])
-			sigma, om := e[k]*q, q
-			if na[k] < 0 {
-				sigma, om = q, e[k]*q
-			}
+			sigma, om := swapIfNeg(na[k], e[k]*q, q)
 			ls := -(max(na[k], 0) + l[k])
 			o[j] = float32(sigma*zj) + float32(om*m[j])
 			logDet = float32(logDet + ls)
@@ -324,6 +321,17 @@ func (g iafGate) forwardRows32(x, z, out []float32, work []float64, na, e, l []f
 		}
 		o[D] = logDet
 	}
+}
+
+// swapIfNeg is (a, b), or (b, a) when x's sign bit is set, without a
+// branch (the signs of the gate's pre-activations are a coin toss for the
+// branch predictor). For x = -0 and NaN it swaps where forward's x < 0
+// does not; the gate calls it with a = e/(1+e), b = 1/(1+e), e = exp(-|x|),
+// which are equal at x = ±0 and both NaN at NaN.
+func swapIfNeg(x, a, b float32) (float32, float32) {
+	m := uint32(int32(math.Float32bits(x)) >> 31)
+	ab, bb := math.Float32bits(a), math.Float32bits(b)
+	return math.Float32frombits(ab&^m | bb&m), math.Float32frombits(bb&^m | ab&m)
 }
 
 // sigmoid64 is gorgonia's sigmoid (1 above 19).

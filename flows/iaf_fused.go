@@ -59,7 +59,7 @@ type iafStepState struct {
 type iafBufs[T float32 | float64] struct {
 	steps      []iafStepBufs[T]
 	out        []T // (B, D+1): f_K beside Σ log|det|
-	row, grow  []float64
+	row        []float64
 	grad, gcur []T
 	gzNext, gh []T // a step's z and h gradients
 	outT       *tensor.Dense
@@ -444,29 +444,11 @@ func iafStepBackward[T float32 | float64](s *iafStepSpec, sb *iafStepBufs[T], bf
 	D, H := s.gate.D, len(s.m0)/s.gate.D
 	B := len(z) / D
 	gw0, gb0, gwc, gbc, gw1, gb1 := pg[0], pg[1], pg[2], pg[3], pg[4], pg[5]
-	row, growBuf := &bf.row, &bf.grow
 
 	// The gate, row by row in float64 from forward's saved values, rounded
 	// to T as the gate's gradient node did.
-	nw := s.gate.workSize()
 	sb.gx, sb.gzGate = grow(sb.gx, B*2*D), grow(sb.gzGate, B*D)
-	*row, *growBuf = grow(*row, 4*D+1), grow(*growBuf, 3*D)
-	xr, zr, gr := (*row)[:2*D], (*row)[2*D:3*D], (*row)[3*D:]
-	gxr, gzr := (*growBuf)[:2*D], (*growBuf)[2*D:]
-	rows, gin := [][]float64{xr, zr}, [][]float64{gxr, gzr}
-	for i := range B {
-		toF64(xr, sb.x[i*2*D:(i+1)*2*D])
-		toF64(zr, z[i*D:(i+1)*D])
-		toF64(gr, gcur[i*(D+1):(i+1)*(D+1)])
-		clear(*growBuf)
-		_ = s.gate.resume(rows, nil, gr, gin, sb.work[i*nw:(i+1)*nw])
-		for j, v := range gxr {
-			sb.gx[i*2*D+j] = T(v)
-		}
-		for j, v := range gzr {
-			sb.gzGate[i*D+j] = T(v)
-		}
-	}
+	gateResume(D, sb.x, z, gcur, sb.gx, sb.gzGate, sb.work)
 	// [m, s] = r w1m + b1.
 	nets.Gemm(true, false, H, 2*D, B, sb.r, sb.gx, gw1)
 	mask(gw1, gw1, s.m1)
@@ -503,6 +485,30 @@ func iafStepBackward[T float32 | float64](s *iafStepSpec, sb *iafStepBufs[T], bf
 		}
 		for j, v := range bf.gzh[i*W+D : (i+1)*W] {
 			gh[i*C+j] += v
+		}
+	}
+}
+
+// gateResume is iafGate.resume on B rows, x (B, 2D), z (B, D), the output
+// gradient g (B, D+1) and forward's work, into gx and gz (rounded to T):
+// the same float64 arithmetic element by element, read from and written
+// to T directly where resume's row copies took as long as its sums.
+func gateResume[T float32 | float64](D int, x, z, g, gx, gz []T, work []float64) {
+	nw := 3 * D
+	for i := range len(z) / D {
+		xr, zr, gr := x[i*2*D:(i+1)*2*D], z[i*D:(i+1)*D], g[i*(D+1):(i+1)*(D+1)]
+		gxr, gzr, w := gx[i*2*D:(i+1)*2*D], gz[i*D:(i+1)*D], work[i*nw:(i+1)*nw]
+		gl := float64(gr[D])
+		for j, zt := range zr {
+			sigma, om, dls := w[j], w[D+j], w[2*D+j]
+			gj, zj := float64(gr[j]), float64(zt)
+			// resume adds into cleared rows: 0 + v, which makes -0 +0.
+			var zero float64
+			gzr[j] = T(zero + gj*sigma)
+			gxr[j] = T(zero + gj*om)
+			gls := gl + gj*zj*sigma // σ = exp(log σ)
+			gom := gj * float64(xr[j])
+			gxr[D+j] = T(zero + (gls*dls - gom*om*(1-om)))
 		}
 	}
 }
