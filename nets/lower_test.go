@@ -18,15 +18,7 @@ func strictLowerValues(t *testing.T, dt tensor.Dtype, fused bool, B, L int, v, n
 	P := L * (L - 1) / 2
 	g := G.NewGraph()
 	mat := func(name string, vals []float64, r, c int) *G.Node {
-		var back any = vals
-		if dt == tensor.Float32 {
-			f := make([]float32, len(vals))
-			for i, x := range vals {
-				f[i] = float32(x)
-			}
-			back = f
-		}
-		return G.NewMatrix(g, dt, G.WithShape(r, c), G.WithName(name), G.WithValue(tensor.New(tensor.WithShape(r, c), tensor.WithBacking(back))))
+		return G.NewMatrix(g, dt, G.WithShape(r, c), G.WithName(name), G.WithValue(tensor.New(tensor.WithShape(r, c), tensor.WithBacking(toDtype(vals, dt)))))
 	}
 	vn, nn, wn := mat("v", v, B, L), mat("n", n, B, P), mat("w", w, B, L)
 	var y *G.Node
