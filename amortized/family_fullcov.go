@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/govae/govae/nets"
 	G "gorgonia.org/gorgonia"
 )
 
@@ -104,10 +105,18 @@ func (q fullcovPosterior) unitLowerTimes(v *G.Node) *G.Node {
 // i > j, stored row by row (p = i(i-1)/2 + j), it is ((v E) * lower) R for
 // constant 0/1 matrices E (L x P, E[j,p] = 1: picks v_j for entry p) and R
 // (P x L, R[p,i] = 1: sums entries into their row): two matrix products, no
-// slicing.
+// slicing; the two products and the Hadamard product are one node each way
+// (nets.StrictLowerTimes), with the same values.
 func (q fullcovPosterior) strictLowerTimes(v *G.Node) *G.Node {
+	if fuseStrictLower {
+		return must(nets.StrictLowerTimes(v, q.lower))
+	}
 	return must(G.Mul(must(G.HadamardProd(must(G.Mul(v, q.lowerPick(false))), q.lower)), q.lowerRows()))
 }
+
+// fuseStrictLower selects nets.StrictLowerTimes (one node each way, the
+// same values) for strictLowerTimes; tests turn it off to compare.
+var fuseStrictLower = true
 
 // lowerPick is E (L x P, E[j,p] = 1 where entry p = (i, j) of the strict
 // lower triangle is in column j), or with transposed its transpose (P x L).

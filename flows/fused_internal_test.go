@@ -119,3 +119,64 @@ func TestIAFGateFloat32MatchesFloat64(t *testing.T) {
 		}
 	}
 }
+
+// The fused chain's batched float32 gate (forwardRows32, one vector call
+// for the exponentials) and its batched backward (gateResume) give the
+// row-by-row gate's forward and resume values bit for bit: random rows at
+// several scales, and pre-activations at -0, 0 and saturation.
+func TestIAFGateRowsMatchRowByRow(t *testing.T) {
+	const B, D = 37, 9 // B*D not a multiple of 8: vector body and scalar tail
+	rng := rand.New(rand.NewPCG(5, 6))
+	g := iafGate{D: D, f32: true}
+	for _, scale := range []float64{0.01, 1, 5, 100} {
+		x, z, gout := make([]float32, B*2*D), make([]float32, B*D), make([]float32, B*(D+1))
+		for i := range x {
+			x[i] = float32(scale * rng.NormFloat64())
+		}
+		for i := range z {
+			z[i] = float32(rng.NormFloat64())
+		}
+		for i := range gout {
+			gout[i] = float32(rng.NormFloat64())
+		}
+		x[D], x[D+1], x[D+2], x[D+3] = -IAFForgetBias, float32(math.Copysign(0, -1))-IAFForgetBias, 1e5, -1e5
+		out, work := make([]float32, B*(D+1)), make([]float64, B*3*D)
+		na, e, l := make([]float32, B*D), make([]float32, B*D), make([]float32, B*D)
+		g.forwardRows32(x, z, out, work, na, e, l)
+		gx, gz := make([]float32, B*2*D), make([]float32, B*D)
+		gateResume(D, x, z, gout, gx, gz, work)
+		for i := range B {
+			xr, zr, gr := make([]float64, 2*D), make([]float64, D), make([]float64, D+1)
+			toF64(xr, x[i*2*D:(i+1)*2*D])
+			toF64(zr, z[i*D:(i+1)*D])
+			toF64(gr, gout[i*(D+1):(i+1)*(D+1)])
+			o, w := make([]float64, D+1), make([]float64, 3*D)
+			if err := g.forward([][]float64{xr, zr}, o, w); err != nil {
+				t.Fatal(err)
+			}
+			gxr, gzr := make([]float64, 2*D), make([]float64, D)
+			if err := g.resume([][]float64{xr, zr}, o, gr, [][]float64{gxr, gzr}, w); err != nil {
+				t.Fatal(err)
+			}
+			same := func(what string, j int, got float32, want float64) {
+				if math.Float32bits(got) != math.Float32bits(float32(want)) {
+					t.Fatalf("scale %v, row %d: %s[%d] = %v, row by row %v", scale, i, what, j, got, want)
+				}
+			}
+			for j, v := range o {
+				same("out", j, out[i*(D+1)+j], v)
+			}
+			for j, v := range w {
+				if work[i*3*D+j] != v {
+					t.Fatalf("scale %v, row %d: work[%d] = %v, row by row %v", scale, i, j, work[i*3*D+j], v)
+				}
+			}
+			for j, v := range gxr {
+				same("gx", j, gx[i*2*D+j], v)
+			}
+			for j, v := range gzr {
+				same("gz", j, gz[i*D+j], v)
+			}
+		}
+	}
+}

@@ -289,6 +289,51 @@ func (g iafGate) forward(in [][]float64, out, work []float64) error {
 	return nil
 }
 
+// forwardRows32 is forward (f32) on B rows at once: x (B, 2D), z (B, D)
+// into out (B, D+1) and work (B rows of workSize), with na, e and l
+// scratch of B*D. The exponentials and log1ps of all rows go through one
+// vector call (simd.ExpLog1p, ExpNeg's and Log1p's values bit for bit),
+// the rest is forward's per-element code: the same values, where the
+// scalar calls, latency-bound, took about half of the fused chain's
+// forward time.
+func (g iafGate) forwardRows32(x, z, out []float32, work []float64, na, e, l []float32) {
+	D := g.D
+	B := len(z) / D
+	for i := range B {
+		s := x[i*2*D+D : (i+1)*2*D]
+		for j, v := range s {
+			na[i*D+j] = -(v + IAFForgetBias)
+		}
+	}
+	simd.ExpLog1p(na, e, l)
+	nw := g.workSize()
+	for i := range B {
+		var logDet float32
+		m, zr, o, w := x[i*2*D:i*2*D+D], z[i*D:(i+1)*D], out[i*(D+1):(i+1)*(D+1)], work[i*nw:(i+1)*nw]
+		for j, zj := range zr {
+			k := i*D + j
+			q := 1 / (1 + e[k])
+			sigma, om := swapIfNeg(na[k], e[k]*q, q)
+			ls := -(max(na[k], 0) + l[k])
+			o[j] = float32(sigma*zj) + float32(om*m[j])
+			logDet = float32(logDet + ls)
+			w[j], w[D+j], w[2*D+j] = float64(sigma), float64(om), float64(om)
+		}
+		o[D] = logDet
+	}
+}
+
+// swapIfNeg is (a, b), or (b, a) when x's sign bit is set, without a
+// branch (the signs of the gate's pre-activations are a coin toss for the
+// branch predictor). For x = -0 and NaN it swaps where forward's x < 0
+// does not; the gate calls it with a = e/(1+e), b = 1/(1+e), e = exp(-|x|),
+// which are equal at x = ±0 and both NaN at NaN.
+func swapIfNeg(x, a, b float32) (float32, float32) {
+	m := uint32(int32(math.Float32bits(x)) >> 31)
+	ab, bb := math.Float32bits(a), math.Float32bits(b)
+	return math.Float32frombits(ab&^m | bb&m), math.Float32frombits(bb&^m | ab&m)
+}
+
 // sigmoid64 is gorgonia's sigmoid (1 above 19).
 func sigmoid64(x float64) float64 {
 	switch {

@@ -59,11 +59,19 @@ type iafStepState struct {
 type iafBufs[T float32 | float64] struct {
 	steps      []iafStepBufs[T]
 	out        []T // (B, D+1): f_K beside Σ log|det|
-	row, grow  []float64
+	row        []float64
 	grad, gcur []T
 	gzNext, gh []T // a step's z and h gradients
 	outT       *tensor.Dense
 	gradT      *tensor.Dense
+	// The steps' context maps side by side, wcAll (C, K H), and h wcAll
+	// (B, K H): one product for the K steps' context products, whose
+	// elements are theirs (each is its own sum over h's columns).
+	wcAll, cAll []T
+	// Backward scratch: [w0m; wc] ((D+C), H), [z | h] (B, D+C) and the
+	// products with them, (B, D+C) and ((D+C), H): one product for each
+	// pair of a step's products that share an operand.
+	wzc, zh, gzh, gwzc []T
 }
 
 // iafStepBufs are one step's: its input z, the masked weights, the
@@ -72,7 +80,17 @@ type iafBufs[T float32 | float64] struct {
 type iafStepBufs[T float32 | float64] struct {
 	z, w0m, w1m, a, c, r, x, out []T
 	work                         []float64 // the gate's, B rows of 3D
+	na, e, l                     []float32 // the float32 gate's scratch
 	gx, gzGate, da               []T
+}
+
+// dataOf is d's backing slice: tensor's Data builds it through reflect
+// and allocates, about 1% of an IAF step for the chain's 50 calls.
+func dataOf[T float32 | float64](d *tensor.Dense) []T {
+	if _, ok := any(T(0)).(float32); ok {
+		return any(d.Float32s()).([]T)
+	}
+	return any(d.Float64s()).([]T)
 }
 
 func grow[T any](s []T, n int) []T {
@@ -173,11 +191,31 @@ func bufsOf[T float32 | float64](st *iafStepState, K int) *iafBufs[T] {
 }
 
 func iafChainForward[T float32 | float64](op *iafChainOp, ds []*tensor.Dense) (G.Value, error) {
-	z, h := ds[0].Data().([]T), ds[1].Data().([]T)
+	z, h := dataOf[T](ds[0]), dataOf[T](ds[1])
 	D := op.steps[0].gate.D
 	B := len(z) / D
 	bf := bufsOf[T](op.st, len(op.steps))
 	bf.out = grow(bf.out, B*(D+1))
+	C := ds[1].Shape()[1]
+	if len(h) != B*C {
+		return nil, fmt.Errorf("flows: %s: context has %d values, want %d x %d", op, len(h), B, C)
+	}
+	HK := 0 // the steps' hidden widths summed: cAll's width
+	for k := range op.steps {
+		HK += ds[3+6*k].Shape()[0]
+	}
+	bf.wcAll, bf.cAll = grow(bf.wcAll, C*HK), grow(bf.cAll, B*HK)
+	off := 0
+	for k := range op.steps {
+		wc := dataOf[T](ds[4+6*k])
+		H := len(wc) / C
+		for p := range C {
+			copy(bf.wcAll[p*HK+off:p*HK+off+H], wc[p*H:(p+1)*H])
+		}
+		off += H
+	}
+	nets.Gemm(false, false, B, HK, C, h, bf.wcAll, bf.cAll)
+	off = 0
 	for k := range op.steps {
 		sb := &bf.steps[k]
 		sb.z = grow(sb.z, B*D)
@@ -190,9 +228,10 @@ func iafChainForward[T float32 | float64](op *iafChainOp, ds []*tensor.Dense) (G
 			}
 		}
 		p := ds[2+6*k : 8+6*k]
-		if err := iafStepForward(&op.steps[k], sb, h, ds[1].Shape()[1], p, &bf.row); err != nil {
+		if err := iafStepForward(&op.steps[k], sb, bf.cAll, off, HK, p, &bf.row); err != nil {
 			return nil, fmt.Errorf("flows: %s: step %d: %w", op, k+1, err)
 		}
+		off += p[1].Shape()[0]
 		for i := range B { // Compose's sum of the log-determinants
 			ld := sb.out[i*(D+1)+D]
 			if k > 0 {
@@ -212,16 +251,14 @@ func iafChainForward[T float32 | float64](op *iafChainOp, ds []*tensor.Dense) (G
 	return bf.outT, nil
 }
 
-// iafStepForward is one step on sb.z with context h (width C) and
-// parameters p (w0, b0, wc, bc, w1, b1), into sb.out (B, D+1).
-func iafStepForward[T float32 | float64](s *iafStepSpec, sb *iafStepBufs[T], h []T, C int, p []*tensor.Dense, row *[]float64) error {
-	w0, b0, wc, bc, w1, b1 := p[0].Data().([]T), p[1].Data().([]T), p[2].Data().([]T), p[3].Data().([]T), p[4].Data().([]T), p[5].Data().([]T)
+// iafStepForward is one step on sb.z with parameters p (w0, b0, wc, bc,
+// w1, b1), into sb.out (B, D+1); cAll (B, HK) holds the steps' context
+// products h wc side by side, this step's from column off.
+func iafStepForward[T float32 | float64](s *iafStepSpec, sb *iafStepBufs[T], cAll []T, off, HK int, p []*tensor.Dense, row *[]float64) error {
+	w0, b0, bc, w1, b1 := dataOf[T](p[0]), dataOf[T](p[1]), dataOf[T](p[3]), dataOf[T](p[4]), dataOf[T](p[5])
 	z := sb.z
 	D, H := s.gate.D, len(b0)
 	B := len(z) / D
-	if len(h) != B*C {
-		return fmt.Errorf("context has %d values, want %d x %d", len(h), B, C)
-	}
 	// The node-by-node step: mask nodes, then dense nodes (product, then
 	// + bias), add+relu, dense, gate.
 	sb.w0m, sb.w1m = mask(sb.w0m, w0, s.m0), mask(sb.w1m, w1, s.m1)
@@ -229,7 +266,9 @@ func iafStepForward[T float32 | float64](s *iafStepSpec, sb *iafStepBufs[T], h [
 	sb.x, sb.out = grow(sb.x, B*2*D), grow(sb.out, B*(D+1))
 	nets.Gemm(false, false, B, H, D, z, sb.w0m, sb.a)
 	addBias(sb.a, b0)
-	nets.Gemm(false, false, B, H, C, h, wc, sb.c)
+	for i := range B {
+		copy(sb.c[i*H:(i+1)*H], cAll[i*HK+off:i*HK+off+H])
+	}
 	addBias(sb.c, bc)
 	for i, v := range sb.a {
 		sb.r[i] = max(v+sb.c[i], 0)
@@ -237,7 +276,14 @@ func iafStepForward[T float32 | float64](s *iafStepSpec, sb *iafStepBufs[T], h [
 	nets.Gemm(false, false, B, 2*D, H, sb.r, sb.w1m, sb.x)
 	addBias(sb.x, b1)
 	nw := s.gate.workSize()
-	sb.work, *row = grow(sb.work, B*nw), grow(*row, 4*D+1)
+	sb.work = grow(sb.work, B*nw)
+	if x32, ok := any(sb.x).([]float32); ok && s.gate.f32 {
+		z32, out32 := any(z).([]float32), any(sb.out).([]float32)
+		sb.na, sb.e, sb.l = grow(sb.na, B*D), grow(sb.e, B*D), grow(sb.l, B*D)
+		s.gate.forwardRows32(x32, z32, out32, sb.work, sb.na, sb.e, sb.l)
+		return nil
+	}
+	*row = grow(*row, 4*D+1)
 	xr, zr, or := (*row)[:2*D], (*row)[2*D:3*D], (*row)[3*D:]
 	rows := [][]float64{xr, zr}
 	for i := range B {
@@ -341,7 +387,7 @@ func iafChainBackward[T float32 | float64](op *iafChainOp, ds []*tensor.Dense) (
 	K := len(op.steps)
 	nin := op.Arity()
 	bf := bufsOf[T](op.st, K)
-	out, gout := ds[nin].Data().([]T), ds[nin+1].Data().([]T)
+	out, gout := dataOf[T](ds[nin]), dataOf[T](ds[nin+1])
 	if !op.st.savedOK || !slices.Equal(out, bf.out) {
 		// Not the saved pass (another run of the node came between):
 		// recompute it, which gives the same out.
@@ -356,9 +402,9 @@ func iafChainBackward[T float32 | float64](op *iafChainOp, ds []*tensor.Dense) (
 	bf.grad = grow(bf.grad, n)
 	g := bf.grad
 	cut := func(k int) []T { s := g[:k]; g = g[k:]; return s }
-	h := ds[1].Data().([]T)
+	h := dataOf[T](ds[1])
 	D := op.steps[0].gate.D
-	B := len(ds[0].Data().([]T)) / D
+	B := len(dataOf[T](ds[0])) / D
 	C := ds[1].Shape()[1]
 	gz, gh := cut(B*D), cut(B*C)
 	pgrads := make([][]T, 6*K)
@@ -370,13 +416,13 @@ func iafChainBackward[T float32 | float64](op *iafChainOp, ds []*tensor.Dense) (
 	bf.gcur = grow(bf.gcur, B*(D+1))
 	copy(bf.gcur, gout)
 	clear(gh)
-	bf.gzNext, bf.gh = grow(bf.gzNext, B*D), grow(bf.gh, B*C)
+	bf.gzNext = grow(bf.gzNext, B*D)
 	for k := K - 1; k >= 0; k-- {
 		gzk := gz // step 0's z gradient is the chain's
 		if k > 0 {
 			gzk = bf.gzNext
 		}
-		iafStepBackward(&op.steps[k], &bf.steps[k], h, C, ds[2+6*k:8+6*k], bf.gcur, gzk, gh, bf.gh, pgrads[6*k:6*k+6], &bf.row, &bf.grow)
+		iafStepBackward(&op.steps[k], &bf.steps[k], bf, h, C, ds[2+6*k:8+6*k], bf.gcur, gzk, gh, pgrads[6*k:6*k+6])
 		if k > 0 {
 			for i := range B {
 				copy(bf.gcur[i*(D+1):i*(D+1)+D], gzk[i*D:(i+1)*D])
@@ -391,9 +437,9 @@ func iafChainBackward[T float32 | float64](op *iafChainOp, ds []*tensor.Dense) (
 
 // iafStepBackward is one step's backward pass from the gradient gcur of
 // its packed output: it sets gz (its z's gradient) and the parameters'
-// gradients pg, and adds h's to gh (through the scratch gh1).
-func iafStepBackward[T float32 | float64](s *iafStepSpec, sb *iafStepBufs[T], h []T, C int, p []*tensor.Dense, gcur, gz, gh, gh1 []T, pg [][]T, row, growBuf *[]float64) {
-	wc := p[2].Data().([]T)
+// gradients pg, and adds h's to gh; bf holds the chain's scratch.
+func iafStepBackward[T float32 | float64](s *iafStepSpec, sb *iafStepBufs[T], bf *iafBufs[T], h []T, C int, p []*tensor.Dense, gcur, gz, gh []T, pg [][]T) {
+	wc := dataOf[T](p[2])
 	z := sb.z
 	D, H := s.gate.D, len(s.m0)/s.gate.D
 	B := len(z) / D
@@ -401,25 +447,8 @@ func iafStepBackward[T float32 | float64](s *iafStepSpec, sb *iafStepBufs[T], h 
 
 	// The gate, row by row in float64 from forward's saved values, rounded
 	// to T as the gate's gradient node did.
-	nw := s.gate.workSize()
 	sb.gx, sb.gzGate = grow(sb.gx, B*2*D), grow(sb.gzGate, B*D)
-	*row, *growBuf = grow(*row, 4*D+1), grow(*growBuf, 3*D)
-	xr, zr, gr := (*row)[:2*D], (*row)[2*D:3*D], (*row)[3*D:]
-	gxr, gzr := (*growBuf)[:2*D], (*growBuf)[2*D:]
-	rows, gin := [][]float64{xr, zr}, [][]float64{gxr, gzr}
-	for i := range B {
-		toF64(xr, sb.x[i*2*D:(i+1)*2*D])
-		toF64(zr, z[i*D:(i+1)*D])
-		toF64(gr, gcur[i*(D+1):(i+1)*(D+1)])
-		clear(*growBuf)
-		_ = s.gate.resume(rows, nil, gr, gin, sb.work[i*nw:(i+1)*nw])
-		for j, v := range gxr {
-			sb.gx[i*2*D+j] = T(v)
-		}
-		for j, v := range gzr {
-			sb.gzGate[i*D+j] = T(v)
-		}
-	}
+	gateResume(D, sb.x, z, gcur, sb.gx, sb.gzGate, sb.work)
 	// [m, s] = r w1m + b1.
 	nets.Gemm(true, false, H, 2*D, B, sb.r, sb.gx, gw1)
 	mask(gw1, gw1, s.m1)
@@ -431,19 +460,56 @@ func iafStepBackward[T float32 | float64](s *iafStepSpec, sb *iafStepBufs[T], h 
 			sb.da[i] = 0
 		}
 	}
-	// r = relu(z w0m + b0 + h wc + bc).
-	nets.Gemm(true, false, D, H, B, z, sb.da, gw0)
-	mask(gw0, gw0, s.m0)
+	// r = relu(z w0m + b0 + h wc + bc). The weight gradients of w0m and wc
+	// as one product, [z | h]ᵀ da, and the input gradients as one, da
+	// [w0m; wc]ᵀ: every element is the same sum as in the separate
+	// products (over B, and over H), so the same values.
+	W := D + C
+	bf.zh, bf.gwzc = grow(bf.zh, B*W), grow(bf.gwzc, W*H)
+	for i := range B {
+		copy(bf.zh[i*W:i*W+D], z[i*D:(i+1)*D])
+		copy(bf.zh[i*W+D:(i+1)*W], h[i*C:(i+1)*C])
+	}
+	nets.Gemm(true, false, W, H, B, bf.zh, sb.da, bf.gwzc)
+	mask(gw0, bf.gwzc[:D*H], s.m0)
+	copy(gwc, bf.gwzc[D*H:])
 	colSums(gb0, sb.da)
 	copy(gbc, gb0)
-	nets.Gemm(true, false, C, H, B, h, sb.da, gwc)
-	nets.Gemm(false, true, B, D, H, sb.da, sb.w0m, gz)
-	for i, v := range sb.gzGate {
-		gz[i] += v
+	bf.wzc, bf.gzh = grow(bf.wzc, W*H), grow(bf.gzh, B*W)
+	copy(bf.wzc, sb.w0m)
+	copy(bf.wzc[D*H:], wc)
+	nets.Gemm(false, true, B, W, H, sb.da, bf.wzc, bf.gzh)
+	for i := range B {
+		for j, v := range bf.gzh[i*W : i*W+D] {
+			gz[i*D+j] = v + sb.gzGate[i*D+j]
+		}
+		for j, v := range bf.gzh[i*W+D : (i+1)*W] {
+			gh[i*C+j] += v
+		}
 	}
-	nets.Gemm(false, true, B, C, H, sb.da, wc, gh1)
-	for i, v := range gh1 {
-		gh[i] += v
+}
+
+// gateResume is iafGate.resume on B rows, x (B, 2D), z (B, D), the output
+// gradient g (B, D+1) and forward's work, into gx and gz (rounded to T):
+// the same float64 arithmetic element by element, read from and written
+// to T directly where resume's row copies took as long as its sums.
+func gateResume[T float32 | float64](D int, x, z, g, gx, gz []T, work []float64) {
+	nw := 3 * D
+	for i := range len(z) / D {
+		xr, zr, gr := x[i*2*D:(i+1)*2*D], z[i*D:(i+1)*D], g[i*(D+1):(i+1)*(D+1)]
+		gxr, gzr, w := gx[i*2*D:(i+1)*2*D], gz[i*D:(i+1)*D], work[i*nw:(i+1)*nw]
+		gl := float64(gr[D])
+		for j, zt := range zr {
+			sigma, om, dls := w[j], w[D+j], w[2*D+j]
+			gj, zj := float64(gr[j]), float64(zt)
+			// resume adds into cleared rows: 0 + v, which makes -0 +0.
+			var zero float64
+			gzr[j] = T(zero + gj*sigma)
+			gxr[j] = T(zero + gj*om)
+			gls := gl + gj*zj*sigma // σ = exp(log σ)
+			gom := gj * float64(xr[j])
+			gxr[D+j] = T(zero + (gls*dls - gom*om*(1-om)))
+		}
 	}
 }
 

@@ -66,3 +66,23 @@ func Sigmoid(x float32) float32 {
 	}
 	return e / (1 + e)
 }
+
+// ExpLog1p sets e_j = ExpNeg(-|a_j|) and l_j = Log1p(e_j), the
+// transcendental part of softplus and sigmoid (an IAF gate's), with the
+// vector kernels where present: the same steps, so the same values.
+func ExpLog1p(a, e, l []float32) {
+	if len(e) != len(a) || len(l) != len(a) {
+		panic("simd: ExpLog1p: slices of different lengths")
+	}
+	done := 0
+	if useAVX2 {
+		done = len(a) &^ 7
+		if done > 0 {
+			expLog1pAVX2(&a[0], &e[0], &l[0], done)
+		}
+	}
+	for j := done; j < len(a); j++ {
+		e[j] = ExpNeg(-abs32(a[j]))
+		l[j] = Log1p(e[j])
+	}
+}

@@ -240,15 +240,11 @@ DATA fmv<>+216(SB)/4, $0x3ed413cd
 DATA fmv<>+220(SB)/4, $0x3ed413cd
 GLOBL fmv<>(SB), RODATA|NOPTR, $224
 
-// BTERM sets T2 = x l - softplus(l) for the 8 logits in L and the memory
-// operand X, softplus(l) = max(l, 0) + log1p(exp(-|l|)), with the steps of
-// EXPNEG and of Softplus, its constants from memory (1.0 in Y9). It
-// clobbers T3-T7. Two BTERMs on different registers are independent
-// chains of about 110 cycles' latency each, which the out-of-order core
-// overlaps: one chain per loop iteration left it waiting on them (45
-// cycles per 8 logits, 2.2 ns per element).
-#define BTERM(X, L, T2, T3, T4, T5, T6, T7) \
-	VORPS   fmv<>+0(SB), L, T2; \
+// EXPLOG1P sets T6 = e = exp(-|a|) and T7 = log1p(e) for the 8 values in A,
+// step by step as ExpNeg and Log1p (BTERM's first part), its constants
+// from memory (1.0 in Y9); it clobbers T2-T5.
+#define EXPLOG1P(A, T2, T3, T4, T5, T6, T7) \
+	VORPS   fmv<>+0(SB), A, T2; \
 	VCMPPS  $0x11, fmv<>+32(SB), T2, T3; \
 	VMULPS  fmv<>+64(SB), T2, T4; \
 	VADDPS  fmv<>+96(SB), T4, T4; \
@@ -286,7 +282,16 @@ GLOBL fmv<>(SB), RODATA|NOPTR, $224
 	VFMADD213PS fmk<>+320(SB), T5, T2; \
 	VFMADD213PS Y9, T5, T2; \
 	VADDPS  T4, T4, T4; \
-	VFMADD231PS T2, T4, T7; \
+	VFMADD231PS T2, T4, T7
+
+// BTERM sets T2 = x l - softplus(l) for the 8 logits in L and the memory
+// operand X, softplus(l) = max(l, 0) + log1p(exp(-|l|)), from EXPLOG1P's
+// e and log1p(e), its constants from memory (1.0 in Y9). It clobbers T3-T7. Two BTERMs on different registers are independent
+// chains of about 110 cycles' latency each, which the out-of-order core
+// overlaps: one chain per loop iteration left it waiting on them (45
+// cycles per 8 logits, 2.2 ns per element).
+#define BTERM(X, L, T2, T3, T4, T5, T6, T7) \
+	EXPLOG1P(L, T2, T3, T4, T5, T6, T7); \
 	VXORPS  T2, T2, T2; \
 	VMAXPS  T2, L, T3; \
 	VADDPS  T7, T3, T3; \
@@ -623,5 +628,45 @@ sigloop:
 	JMP  sigloop
 
 sigdone:
+	VZEROUPPER
+	RET
+
+// func expLog1pAVX2(a, e, l *float32, n int)
+// e = exp(-|a|) and l = log1p(e) on the first n elements (a multiple of
+// 8), as ExpNeg and Log1p; two independent chains per iteration, as in
+// bernoulliRowAVX2.
+TEXT ·expLog1pAVX2(SB), NOSPLIT, $0-32
+	MOVQ a+0(FP), SI
+	MOVQ e+8(FP), DI
+	MOVQ l+16(FP), DX
+	MOVQ n+24(FP), CX
+	VBROADCASTSS fmk<>+504(SB), Y9   // 1
+
+el16:
+	CMPQ CX, $16
+	JL   el8
+	VMOVUPS (SI), Y1
+	VMOVUPS 32(SI), Y8
+	EXPLOG1P(Y1, Y2, Y3, Y4, Y5, Y6, Y7)
+	EXPLOG1P(Y8, Y10, Y11, Y12, Y13, Y14, Y15)
+	VMOVUPS Y6, (DI)
+	VMOVUPS Y14, 32(DI)
+	VMOVUPS Y7, (DX)
+	VMOVUPS Y15, 32(DX)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	ADDQ $64, DX
+	SUBQ $16, CX
+	JMP  el16
+
+el8:
+	CMPQ CX, $8
+	JL   eldone
+	VMOVUPS (SI), Y1
+	EXPLOG1P(Y1, Y2, Y3, Y4, Y5, Y6, Y7)
+	VMOVUPS Y6, (DI)
+	VMOVUPS Y7, (DX)
+
+eldone:
 	VZEROUPPER
 	RET

@@ -178,3 +178,60 @@ func BenchmarkBernoulliGrad(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(x)), "ns/elem")
 }
+
+// TestExpLog1pMatchesScalar: ExpLog1p's vector body gives ExpNeg's and
+// Log1p's values bit for bit (the IAF gate's forward values, and so
+// checkpoints, depend on it), on random bit patterns across the range
+// and on the edges: 0, -0, expMin's neighbours, e around sqrt(2) - 1.
+func TestExpLog1pMatchesScalar(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	a := make([]float32, 1<<20)
+	for i := range a {
+		switch i % 3 {
+		case 0: // any magnitude up to 128
+			a[i] = math.Float32frombits(rng.Uint32() & 0xc2ffffff)
+			if math.IsNaN(float64(a[i])) || a[i] > 128 || a[i] < -128 {
+				a[i] = 0.5
+			}
+		case 1: // where e crosses sqrt(2) - 1 (|a| near 0.88)
+			a[i] = float32(0.8 + 0.16*rng.Float64())
+		default:
+			a[i] = float32(rng.NormFloat64() * 4)
+		}
+	}
+	copy(a, []float32{0, float32(math.Copysign(0, -1)), expMin, -expMin, math.Nextafter32(expMin, 0),
+		math.Nextafter32(expMin, -100), 88, 1e-30, -1e-30, 1e30, -1e30, 0.8813736, -0.8813736, 2, -2, 100})
+	e, l := make([]float32, len(a)), make([]float32, len(a))
+	ExpLog1p(a, e, l)
+	for i, v := range a {
+		we := ExpNeg(-abs32(v))
+		wl := Log1p(we)
+		if math.Float32bits(e[i]) != math.Float32bits(we) || math.Float32bits(l[i]) != math.Float32bits(wl) {
+			t.Fatalf("a = %v (%#x): ExpLog1p gives e %v, log1p %v; scalar %v, %v", v, math.Float32bits(v), e[i], l[i], we, wl)
+		}
+	}
+}
+
+func BenchmarkExpLog1p(b *testing.B) {
+	a := make([]float32, 64*20)
+	rng := rand.New(rand.NewPCG(1, 1))
+	for i := range a {
+		a[i] = float32(rng.NormFloat64() * 3)
+	}
+	e, l := make([]float32, len(a)), make([]float32, len(a))
+	b.Run("vector", func(b *testing.B) {
+		for b.Loop() {
+			ExpLog1p(a, e, l)
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(a)), "ns/elem")
+	})
+	b.Run("scalar", func(b *testing.B) {
+		for b.Loop() {
+			for j, v := range a {
+				e[j] = ExpNeg(-abs32(v))
+				l[j] = Log1p(e[j])
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(a)), "ns/elem")
+	})
+}

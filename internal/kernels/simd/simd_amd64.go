@@ -86,3 +86,8 @@ func biasReluAVX2(r, b *float32, n int)
 //
 //go:noescape
 func adam2AVX2(w, g0, g1, m, v, wcopy *float32, n int, c *AdamConsts)
+
+// expLog1pAVX2 is ExpLog1p on the first n elements, n a multiple of 8.
+//
+//go:noescape
+func expLog1pAVX2(a, e, l *float32, n int)
