@@ -449,6 +449,12 @@ func (p *problem) compute(ws *workspace, i0, i1, j0, j1 int, sharedA, sharedB []
 // macro runs the micro-kernel over the mb×nb block of C at (ic, jc) from the
 // packed blocks ap (mb×kb) and bp (kb×nb).
 func (p *problem) macro(ws *workspace, ap, bp []float32, ic, mb, jc, nb, kb, mode int) {
+	defer flushOff(flushOn())
+	p.macroTiles(ws, ap, bp, ic, mb, jc, nb, kb, mode)
+}
+
+// macroTiles is macro inside the caller's flushOn.
+func (p *problem) macroTiles(ws *workspace, ap, bp []float32, ic, mb, jc, nb, kb, mode int) {
 	kern := p.kern
 	mr, nr := kern.mr, kern.nr
 	c, ldc := p.c, p.ldc
@@ -497,6 +503,7 @@ func (p *problem) macro(ws *workspace, ap, bp []float32, ic, mb, jc, nb, kb, mod
 // could run past the end of B, is packed and goes to macro. Every element
 // of C gets the same FMA chain whichever kernel computes it.
 func (p *problem) macroDirect(ws *workspace, ap []float32, ic, mb, jc, nb, pc, kb, mode int) {
+	defer flushOff(flushOn())
 	kern := p.kern
 	mr, nr := kern.mr, kern.nr
 	c, ldc, ldb := p.c, p.ldc, p.ldb
@@ -506,7 +513,7 @@ func (p *problem) macroDirect(ws *workspace, ap []float32, ic, mb, jc, nb, pc, k
 		nn := min(nr, nb-jr)
 		if nn != nr && 2*nn != nr {
 			p.packB(ws.b, jc+jr, nn, pc, kb)
-			p.macro(ws, ap, ws.b, ic, mb, jc+jr, nn, kb, mode)
+			p.macroTiles(ws, ap, ws.b, ic, mb, jc+jr, nn, kb, mode)
 			continue
 		}
 		b := &p.b[pc*ldb+jc+jr]

@@ -26,7 +26,8 @@ func kernAVX2(kc int, a, b, c *float32, ldc int, alpha, beta float32, mode int)
 
 // flushSubnormals makes the assembly micro-kernels treat subnormal operands
 // and results as zero (the MXCSR's DAZ and FTZ, see kernel_amd64.s); read
-// by the kernels, set by SetFlushSubnormals.
+// by flushOn (flush_amd64.go) for each block of tiles, set by
+// SetFlushSubnormals.
 var flushSubnormals = true
 
 var (

@@ -51,30 +51,31 @@
 
 // The row updates (ST512_*), prefetches and ALL512 are in kernel_amd64.h.
 
-// FLUSHON sets the MXCSR's flush-to-zero (bit 15) and denormals-are-zero
-// (bit 6) for the kernel's run (unless flushSubnormals is false), saving
-// the caller's MXCSR; FLUSHOFF
-// restores it before returning (assembly is never preempted asynchronously,
-// and the kernel calls nothing, so no Go code runs with them). Subnormal
-// operands cost a microcode assist per instruction on Intel cores: a third
-// of A subnormal made a 3200×784×400 product 100 times slower, and IWAE's
-// gradients reach them (importance weights below 2^-126 on dozens of the
-// 3,200 rows of a shard after a few steps of training). Normal numbers give
-// the same results; a subnormal operand counts as zero, a subnormal result
-// becomes zero, that is, changes below 1.2e-38 in absolute value.
-#define FLUSHON \
-	STMXCSR mxsave-4(SP); \
-	MOVL    mxsave-4(SP), AX; \
-	MOVL    AX, BX; \
-	ORL     $0x8040, BX; \
-	MOVBLZX ·flushSubnormals(SB), R10; \
-	TESTL   R10, R10; \
-	CMOVLNE BX, AX; \
-	MOVL    AX, mxflush-8(SP); \
-	LDMXCSR mxflush-8(SP)
+// The kernels run with the MXCSR's flush-to-zero (bit 15) and
+// denormals-are-zero (bit 6) set by their Go caller for a whole block of
+// tiles (flushOn, flushScope in flush_amd64.go): loading the MXCSR twice per
+// tile, as they once did, cost about as much as a small tile's arithmetic.
+// Subnormal operands cost a microcode assist per instruction on Intel cores:
+// a third of A subnormal made a 3200×784×400 product 100 times slower, and
+// IWAE's gradients reach them. Normal numbers give the same results; a
+// subnormal operand counts as zero, a subnormal result becomes zero.
+#define FLUSHON
+#define FLUSHOFF
 
-#define FLUSHOFF \
-	LDMXCSR mxsave-4(SP)
+// func mxcsrFlushOn() (old uint32)
+TEXT ·mxcsrFlushOn(SB), NOSPLIT, $8-4
+	STMXCSR mxsave-4(SP)
+	MOVL    mxsave-4(SP), AX
+	MOVL    AX, old+0(FP)
+	ORL     $0x8040, AX
+	MOVL    AX, mxflush-8(SP)
+	LDMXCSR mxflush-8(SP)
+	RET
+
+// func mxcsrSet(v uint32)
+TEXT ·mxcsrSet(SB), NOSPLIT, $0-4
+	LDMXCSR v+0(FP)
+	RET
 
 // func kernAVX512(kc int, a, b, c *float32, ldc int, alpha, beta float32, mode int)
 TEXT ·kernAVX512(SB), NOSPLIT, $8-56

@@ -14,3 +14,7 @@ func copyPack(dst, src *float32, ld, w, kb int)             { panic("unreachable
 
 // flushSubnormals has no effect here: the Go kernel never flushes.
 var flushSubnormals = true
+
+func flushOn() (uint32, bool) { return 0, false }
+
+func flushOff(uint32, bool) {}
