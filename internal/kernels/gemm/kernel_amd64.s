@@ -53,14 +53,12 @@
 
 // The kernels run with the MXCSR's flush-to-zero (bit 15) and
 // denormals-are-zero (bit 6) set by their Go caller for a whole block of
-// tiles (flushOn, flushScope in flush_amd64.go): loading the MXCSR twice per
+// tiles (flushOn and flushOff in flush_amd64.go): loading the MXCSR twice per
 // tile, as they once did, cost about as much as a small tile's arithmetic.
 // Subnormal operands cost a microcode assist per instruction on Intel cores:
 // a third of A subnormal made a 3200×784×400 product 100 times slower, and
 // IWAE's gradients reach them. Normal numbers give the same results; a
 // subnormal operand counts as zero, a subnormal result becomes zero.
-#define FLUSHON
-#define FLUSHOFF
 
 // func mxcsrFlushOn() (old uint32)
 TEXT ·mxcsrFlushOn(SB), NOSPLIT, $8-4
@@ -78,8 +76,7 @@ TEXT ·mxcsrSet(SB), NOSPLIT, $0-4
 	RET
 
 // func kernAVX512(kc int, a, b, c *float32, ldc int, alpha, beta float32, mode int)
-TEXT ·kernAVX512(SB), NOSPLIT, $8-56
-	FLUSHON
+TEXT ·kernAVX512(SB), NOSPLIT, $0-56
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -127,19 +124,16 @@ store512:
 	CMPQ AX, $2
 	JEQ  mode2_512
 	ALL512(ST512_0)
-	FLUSHOFF
 	VZEROUPPER
 	RET
 
 mode1_512:
 	ALL512(ST512_1)
-	FLUSHOFF
 	VZEROUPPER
 	RET
 
 mode2_512:
 	ALL512(ST512_2)
-	FLUSHOFF
 	VZEROUPPER
 	RET
 
@@ -161,8 +155,7 @@ mode2_512:
 	VFMADD231PS.BCST aoff+12(SI), Z1, Z15
 
 // func kernAVX512x4(kc int, a, b, c *float32, ldc int, alpha, beta float32, mode int)
-TEXT ·kernAVX512x4(SB), NOSPLIT, $8-56
-	FLUSHON
+TEXT ·kernAVX512x4(SB), NOSPLIT, $0-56
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -210,19 +203,16 @@ store512x4:
 	CMPQ AX, $2
 	JEQ  mode2_512x4
 	ALL512x4(ST512_0)
-	FLUSHOFF
 	VZEROUPPER
 	RET
 
 mode1_512x4:
 	ALL512x4(ST512_1)
-	FLUSHOFF
 	VZEROUPPER
 	RET
 
 mode2_512x4:
 	ALL512x4(ST512_2)
-	FLUSHOFF
 	VZEROUPPER
 	RET
 
@@ -246,8 +236,7 @@ mode2_512x4:
 	VFMADD231PS.BCST aoff+44(SI), Z0, Z30
 
 // func kernAVX512n16(kc int, a, b, c *float32, ldc int, alpha, beta float32, mode int)
-TEXT ·kernAVX512n16(SB), NOSPLIT, $8-56
-	FLUSHON
+TEXT ·kernAVX512n16(SB), NOSPLIT, $0-56
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -295,19 +284,16 @@ store512n16:
 	CMPQ AX, $2
 	JEQ  mode2_512n16
 	ALL512h(ST512h_0)
-	FLUSHOFF
 	VZEROUPPER
 	RET
 
 mode1_512n16:
 	ALL512h(ST512h_1)
-	FLUSHOFF
 	VZEROUPPER
 	RET
 
 mode2_512n16:
 	ALL512h(ST512h_2)
-	FLUSHOFF
 	VZEROUPPER
 	RET
 
@@ -379,8 +365,7 @@ mode2_512n16:
 	ADDQ R8, R9
 
 // func kernAVX2(kc int, a, b, c *float32, ldc int, alpha, beta float32, mode int)
-TEXT ·kernAVX2(SB), NOSPLIT, $8-56
-	FLUSHON
+TEXT ·kernAVX2(SB), NOSPLIT, $0-56
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -439,18 +424,15 @@ store256:
 	CMPQ AX, $2
 	JEQ  mode2_256
 	ALL256(ST256_0)
-	FLUSHOFF
 	VZEROUPPER
 	RET
 
 mode1_256:
 	ALL256(ST256_1)
-	FLUSHOFF
 	VZEROUPPER
 	RET
 
 mode2_256:
 	ALL256(ST256_2)
-	FLUSHOFF
 	VZEROUPPER
 	RET
