@@ -17,6 +17,10 @@ package main
 // 364 passes) and at a wall-time budget per row: training stops at the end of
 // the epoch after which another epoch would pass the budget. Each row's
 // curve shows whether it was still improving when its budget ran out.
+// -stages N runs the schedule to stage N instead (7: the paper's whole
+// 3,280 passes), with no budget unless -budget gives one. Each row saves its
+// training state after every epoch, and a run with the same -out continues
+// it exactly (burdackpt.go), so that a run can span several processes.
 // The two-stochastic-layer rows use amortized's twolayer posterior and prior
 // with the paper's architecture, 784-100-100-[100]-50-50-[50] with tanh:
 // q(z1|x) through two layers of 100 units, q(z2|z1) through two of 50, and
@@ -39,7 +43,6 @@ import (
 
 	"github.com/govae/govae/amortized"
 	"github.com/govae/govae/internal/plotting"
-	"github.com/govae/govae/internal/run/evalrun"
 	"github.com/govae/govae/nets"
 )
 
@@ -114,12 +117,18 @@ type burdaRow struct {
 	tr       *trained
 	ev       *evaluation
 	perLayer []int // active units per stochastic layer
+	run      *burdaRun
+	file     string // its checkpoint
 }
 
 func runBurda(ctx context.Context, e *env) (string, error) {
 	sz := burdaFull
 	if e.Quick {
 		sz = burdaQuick
+	}
+	if e.Stages != nil {
+		// A chosen schedule runs to its end unless -budget says otherwise.
+		sz.MaxStage, sz.Budget = *e.Stages, 0
 	}
 	if e.Budget > 0 {
 		sz.Budget = e.Budget
@@ -129,38 +138,22 @@ func runBurda(ctx context.Context, e *env) (string, error) {
 		return "", err
 	}
 	schedule := burdaSchedule(sz.MaxStage)
+	ck, err := openBurdaCheckpoints(e)
+	if err != nil {
+		return "", err
+	}
+	defer ck.release()
 	var rows []burdaRow
 	for _, r := range burdaRows {
 		if !burdaRowWanted(r.name, e.Rows) {
 			continue
 		}
-		label := "burda: " + r.name
-		opts := amortized.TrainOptions{Objective: r.objective, K: r.k, AdamEps: 1e-4}
-		cfg := burdaConfig(ds)
-		if r.twoLayers {
-			cfg = burdaTwoLayerConfig(ds)
-		}
-		m, err := burdaModel(ds, cfg, e.Seed)
+		row, err := ck.runRow(ctx, e, sz, ds, r.name, r.objective, r.k, r.twoLayers, schedule)
 		if err != nil {
 			return "", fmt.Errorf("%s: %w", r.name, err)
 		}
-		tr, err := trainSchedule(ctx, e, label, ds, m, opts, e.Seed, schedule, sz.Budget)
-		if err != nil {
-			return "", fmt.Errorf("%s: %w", r.name, err)
-		}
-		if tr.Diverged != nil {
-			return "", fmt.Errorf("%s: %w", r.name, tr.Diverged)
-		}
-		ev, err := evaluate(ctx, tr.Model, ds, sz.K, nil, e.Seed)
-		if err != nil {
-			return "", fmt.Errorf("%s: %w", r.name, err)
-		}
-		perLayer, err := evalrun.ActiveUnitsByLayer(tr.Model, ds.TestX)
-		if err != nil {
-			return "", fmt.Errorf("%s: %w", r.name, err)
-		}
-		e.Logf("%s: log p(x) %.2f ± %.2f (k = %d), ELBO %.2f, active units %v", label, ev.LogPx, ev.LogPxSE, sz.K, ev.ELBO, perLayer)
-		rows = append(rows, burdaRow{name: r.name, paper: r.paper, tr: tr, ev: ev, perLayer: perLayer})
+		row.paper = r.paper
+		rows = append(rows, row)
 	}
 	if len(rows) == 0 {
 		return "", fmt.Errorf("-rows %q names none of the rows", e.Rows)
@@ -273,10 +266,10 @@ func burdaReport(e *env, sz burdaSize, schedule []lrStage, rows []burdaRow) (str
 		"tanh, Bernoulli decoder, diagonal Gaussian conditionals; the paper's code's initialization (Glorot-uniform weights, zero biases, "+
 		"the output bias at the logit of the mean training image); "+
 		"Adam (0.9, 0.999, eps 1e-4), batch %d, dynamic binarization, seed %d. The step size follows the paper's schedule, "+
-		"0.001 * 10^(-i/7) for 3^i epochs, cut here at i = 0..%d (%s) and at %s of training per row "+
+		"0.001 * 10^(-i/7) for 3^i epochs, %s i = 0..%d (%s)%s "+
 		"(the paper: i = 0..7, 3,280 passes). Test NLL = -log p(x) by importance sampling with k = %d on %s test images "+
 		"binarized once; ± is the Monte Carlo standard error of that mean over sampling seeds (jackknife over 10 groups of the k samples).\n\n",
-		batchSize, e.Seed, sz.MaxStage, commas(passes)+" passes", sz.Budget.Round(time.Second), sz.K, commas(rows[0].ev.N))
+		batchSize, e.Seed, map[bool]string{true: "cut here at", false: "here all of it,"}[sz.MaxStage < burdaLastStage], sz.MaxStage, commas(passes)+" passes", burdaBudgetPhrase(sz.Budget), sz.K, commas(rows[0].ev.N))
 	t := newTable("model", "test NLL here", "Burda et al.", "difference", "test ELBO", "active units (per layer)", "epochs (of schedule)", "training time", "images/s")
 	for _, r := range rows {
 		nll := -r.ev.LogPx
@@ -299,7 +292,16 @@ func burdaReport(e *env, sz burdaSize, schedule []lrStage, rows []burdaRow) (str
 	}
 	b.WriteString(fig)
 	b.WriteString("\n## Reading the results\n\n" + burdaReading(rows) + "\n")
+	b.WriteString(burdaSegments(rows))
 	return b.String(), nil
+}
+
+// burdaBudgetPhrase says how the budget cut the schedule.
+func burdaBudgetPhrase(budget time.Duration) string {
+	if budget == 0 {
+		return " with no time budget"
+	}
+	return fmt.Sprintf(" and at %s of training per row (counted over every segment of a resumed row)", budget.Round(time.Second))
 }
 
 // burdaActive is "a of L", with each layer's count for two layers.
@@ -348,20 +350,38 @@ type lrStage struct {
 // errBudget stops training at the end of an epoch when the next would pass the budget.
 var errBudget = errors.New("training budget reached")
 
-// trainSchedule trains the model m through the stages of a
-// step-size schedule, one Trainer per stage continuing the last one's state
-// (Adam's moments carry over), and stops early at the end of the epoch after
-// which another epoch would exceed budget (0: no budget). tr.Stopped says so.
-func trainSchedule(ctx context.Context, e *env, label string, ds *dataset, m *amortized.Model, opts amortized.TrainOptions,
-	seed uint64, stages []lrStage, budget time.Duration) (*trained, error) {
-	out := &trained{Model: m}
-	var state *amortized.TrainState
+// overBudget says whether another epoch, at out's mean epoch time, would
+// take out's training time past budget (0: no budget).
+func overBudget(out *trained, budget time.Duration) bool {
+	return budget > 0 && len(out.Curve) > 0 && out.TrainSeconds+out.TrainSeconds/float64(len(out.Curve)) > budget.Seconds()
+}
+
+// burdaAfterStep, when set (by tests), runs after every training step.
+var burdaAfterStep func(t *amortized.Trainer)
+
+// trainSchedule trains out.Model through the stages of a step-size
+// schedule, one Trainer per stage continuing the last one's state (Adam's
+// moments carry over), from the state st (nil: the start; else a saved
+// state, with out holding the curve so far). It stops early at the end of
+// the epoch after which another epoch would take out.TrainSeconds past
+// budget (0: no budget); out.Stopped says so. save, when not nil, is called
+// after every epoch and, before returning ctx's error, when ctx is
+// cancelled. It returns the state training ended in.
+func trainSchedule(ctx context.Context, e *env, label string, ds *dataset, out *trained, opts amortized.TrainOptions,
+	seed uint64, stages []lrStage, budget time.Duration, st *amortized.TrainState, save func(*amortized.Trainer) error) (*amortized.TrainState, error) {
+	if st != nil && st.Batch == 0 && overBudget(out, budget) {
+		out.Stopped = true
+		return st, nil
+	}
 	epochs := 0
-	for _, st := range stages {
-		epochs += st.Epochs
+	for _, stage := range stages {
+		epochs += stage.Epochs
+		if st != nil && st.Epoch >= epochs {
+			continue // a stage the saved state has done
+		}
 		o := opts
-		o.Seed, o.LR, o.Epochs = seed, st.LR, epochs
-		tr, err := amortized.NewTrainer(m, batchSize, o, state)
+		o.Seed, o.LR, o.Epochs = seed, stage.LR, epochs
+		tr, err := amortized.NewTrainer(out.Model, batchSize, o, st)
 		if err != nil {
 			return nil, err
 		}
@@ -372,29 +392,42 @@ func trainSchedule(ctx context.Context, e *env, label string, ds *dataset, m *am
 		}
 		h := amortized.Hooks{AfterEpoch: func(t *amortized.Trainer, es amortized.EpochStats) error {
 			out.addEpoch(e, label, epochs, es)
-			if budget > 0 && out.TrainSeconds+out.TrainSeconds/float64(len(out.Curve)) > budget.Seconds() {
+			if save != nil {
+				if err := save(t); err != nil {
+					return err
+				}
+			}
+			if overBudget(out, budget) {
 				return errBudget
 			}
 			return nil
 		}}
-		e.Logf("%s: step size %.3g until epoch %d", label, st.LR, epochs)
+		if burdaAfterStep != nil {
+			h.AfterStep = func(t *amortized.Trainer, _ amortized.StepStats) error { burdaAfterStep(t); return nil }
+		}
+		e.Logf("%s: step size %.3g until epoch %d", label, stage.LR, epochs)
 		err = tr.Fit(ctx, loader, ds.Test, h)
 		s := tr.State()
-		state = &s
+		st = &s
+		if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) && save != nil {
+			if serr := save(tr); serr != nil {
+				err = fmt.Errorf("%w, and saving failed: %w", err, serr)
+			}
+		}
 		tr.Close()
 		var nf *amortized.NonFiniteError
 		switch {
 		case errors.As(err, &nf):
 			e.Logf("%s: %v", label, nf)
 			out.Diverged = nf
-			return out, nil
+			return st, nil
 		case errors.Is(err, errBudget):
 			e.Logf("%s: %v after epoch %d (%s of training)", label, err, len(out.Curve), secs(out.TrainSeconds))
 			out.Stopped = true
-			return out, nil
+			return st, nil
 		case err != nil:
-			return nil, err
+			return st, err
 		}
 	}
-	return out, nil
+	return st, nil
 }

@@ -1,11 +1,17 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"math"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/govae/govae/amortized"
 	"github.com/govae/govae/data"
+	"github.com/govae/govae/nets"
 )
 
 // TestBurdaModelInit: the burda rows start from the paper's initialization
@@ -87,4 +93,136 @@ func TestBurdaRowWanted(t *testing.T) {
 			t.Errorf("-rows %q keeps %d rows, want %d", tc.sel, n, tc.want)
 		}
 	}
+}
+
+// burdaEnv is a quick burda run of the one-layer VAE row through stages
+// 0..2 (13 epochs) into out, as revision rev.
+func burdaEnv(root, out, rev string, log *strings.Builder) *env {
+	stages := 2
+	return &env{Quick: true, Out: out, Data: root, Seed: 1, Rows: "VAE (k = 1)", Stages: &stages, Rev: rev, Log: log}
+}
+
+// TestBurdaResumeIsExact: a row interrupted (context cancel) mid-epoch, at
+// a stage's end and mid-stage, and continued each time from its
+// checkpoint, ends with the same weights, Adam moments, curve and test
+// numbers, bit for bit, as the row run straight through; a rerun of the
+// finished row trains nothing; a checkpoint of another revision is refused
+// unless -any-revision.
+func TestBurdaResumeIsExact(t *testing.T) {
+	root := dataRoot(t)
+	t.Setenv("GOVAE_OFFLINE", "1")
+	t.Cleanup(func() { burdaAfterStep = nil })
+	file := burdaFileName("VAE (k = 1)")
+
+	var log strings.Builder
+	straight := t.TempDir()
+	if _, err := runBurda(context.Background(), burdaEnv(root, straight, "rev-a", &log)); err != nil {
+		t.Fatal(err)
+	}
+	wantM, wantSt, wantRun, err := loadBurdaRow(filepath.Join(straight, burdaCheckpointDir, file))
+	if err != nil || wantRun == nil {
+		t.Fatalf("no checkpoint after the straight run: %v", err)
+	}
+
+	// 4 steps an epoch; epochs 1..4 are stages 0 and 1, 5..13 stage 2.
+	resumed := t.TempDir()
+	for _, stop := range []int64{6, 16, 21} {
+		ctx, cancel := context.WithCancel(context.Background())
+		burdaAfterStep = func(tr *amortized.Trainer) {
+			if tr.State().Step == stop {
+				cancel()
+			}
+		}
+		_, err := runBurda(ctx, burdaEnv(root, resumed, "rev-a", &log))
+		cancel()
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled after step %d: err %v, want context.Canceled", stop, err)
+		}
+		_, st, _, err := loadBurdaRow(filepath.Join(resumed, burdaCheckpointDir, file))
+		if err != nil || st == nil || st.Step != stop {
+			t.Fatalf("cancelled after step %d: the checkpoint is %+v (%v), want that step", stop, st, err)
+		}
+	}
+	burdaAfterStep = nil
+	body, err := runBurda(context.Background(), burdaEnv(root, resumed, "rev-a", &log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, st, run, err := loadBurdaRow(filepath.Join(resumed, burdaCheckpointDir, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Epoch != wantSt.Epoch || st.Step != wantSt.Step || len(run.Segments) != 4 {
+		t.Errorf("resumed: epoch %d step %d in %d segments, want epoch %d step %d in 4", st.Epoch, st.Step, len(run.Segments), wantSt.Epoch, wantSt.Step)
+	}
+	for _, pair := range [][2]*nets.Params{{m.Params(), wantM.Params()}, {st.AdamM, wantSt.AdamM}, {st.AdamV, wantSt.AdamV}} {
+		want := pair[1].All()
+		for i, p := range pair[0].All() {
+			if !slices.Equal(p.Float32s(), want[i].Float32s()) {
+				t.Errorf("resumed: %s differs from the straight run's", p.Name)
+			}
+		}
+	}
+	if !slices.Equal(run.Curve, wantRun.Curve) {
+		t.Errorf("resumed curve %v, straight %v", run.Curve, wantRun.Curve)
+	}
+	got, want := run.Result.Evaluation, wantRun.Result.Evaluation
+	if got.LogPx != want.LogPx || got.LogPxSE != want.LogPxSE || got.ELBO != want.ELBO || got.ActiveUnits != want.ActiveUnits {
+		t.Errorf("resumed: log p(x) %v ± %v, ELBO %v, %d active; straight: %v ± %v, %v, %d",
+			got.LogPx, got.LogPxSE, got.ELBO, got.ActiveUnits, want.LogPx, want.LogPxSE, want.ELBO, want.ActiveUnits)
+	}
+	if !strings.Contains(body, "**resumed**: trained in 4 segments") {
+		t.Errorf("the report does not say the row was resumed:\n%s", body)
+	}
+
+	// A rerun reports the finished row from its checkpoint.
+	log.Reset()
+	again, err := runBurda(context.Background(), burdaEnv(root, resumed, "rev-a", &log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(log.String(), "epoch 1/") || !strings.Contains(log.String(), "done earlier") {
+		t.Errorf("a rerun of a finished row trained or evaluated again:\n%s", log.String())
+	}
+	if tableOf(again) != tableOf(body) {
+		t.Errorf("a rerun reports\n%s\nwant\n%s", tableOf(again), tableOf(body))
+	}
+
+	// Another revision's checkpoint is refused, unless -any-revision.
+	e := burdaEnv(root, resumed, "rev-b", &log)
+	if _, err := runBurda(context.Background(), e); err == nil || !strings.Contains(err.Error(), "revision rev-a") {
+		t.Errorf("revision rev-b continued rev-a's checkpoint: err %v", err)
+	}
+	e.AnyRevision = true
+	if _, err := runBurda(context.Background(), e); err != nil {
+		t.Errorf("-any-revision: %v", err)
+	}
+	// Other settings (a seed) are refused whatever the revision.
+	e.Seed = 2
+	if _, err := runBurda(context.Background(), e); err == nil || !strings.Contains(err.Error(), "other settings") {
+		t.Errorf("seed 2 continued seed 1's checkpoint: err %v", err)
+	}
+}
+
+// TestBurdaStagesFlag: -stages takes the paper's stages 0..7 (or -1).
+func TestBurdaStagesFlag(t *testing.T) {
+	for _, v := range []string{"8", "-2"} {
+		var stdout, stderr strings.Builder
+		if code := realMain([]string{"-run", "burda", "-stages", v}, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "-stages "+v) {
+			t.Errorf("-stages %s: exit %d, stderr %q; want 2 and the flag named", v, code, stderr.String())
+		}
+	}
+}
+
+// tableOf is the results table of a burda report.
+func tableOf(body string) string {
+	i := strings.Index(body, "| model")
+	if i < 0 {
+		return ""
+	}
+	j := strings.Index(body[i:], "\n\n")
+	if j < 0 {
+		return body[i:]
+	}
+	return body[i : i+j]
 }

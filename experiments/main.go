@@ -45,7 +45,15 @@ type env struct {
 	// Rows, when not empty, keeps only the row of that name, or else the rows
 	// whose names contain it (burda).
 	Rows string
-	Log  io.Writer // progress lines
+	// Stages, when not nil, is the last stage i of the step-size schedule
+	// (burda: 0.001 * 10^(-i/7) for 3^i epochs); nil: the experiment's own.
+	Stages *int
+	// Rev is the git revision the run was started from (gitRevision).
+	Rev string
+	// AnyRevision lets a run continue, or reuse, checkpoints written by
+	// another revision (burda); else it refuses them.
+	AnyRevision bool
+	Log         io.Writer // progress lines
 	// datasets records the datasets and splits the experiment used, for the header.
 	datasets []string
 }
@@ -73,7 +81,9 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	dataDir := fs.String("data", "", "directory holding mnist/ and fashion-mnist/ (default $GOVAE_DATA, else the trainer's own search: the GoMNIST module, the user cache, ...)")
 	seed := fs.Uint64("seed", 1, "base random seed")
 	rows := fs.String("rows", "", "burda: run only the row of this name, or else the rows whose names contain it, e.g. \"two layers\"")
-	budget := fs.Duration("budget", 0, "training time per model for experiments with a time budget (burda), e.g. 10m (0: the experiment's own);\nconvpeer: the whole run's (the seeds running at its end are left out)")
+	stages := fs.Int("stages", -1, "burda: the last stage i of the paper's schedule (0.001*10^(-i/7) for 3^i epochs), 0 to 7; with it no time budget unless -budget\n(-1: the experiment's own, i = 0..5 and a budget)")
+	anyRev := fs.Bool("any-revision", false, "burda: continue (or reuse) rows checkpointed in -out by another git revision, or from a tree with uncommitted changes;\nwithout it such checkpoints are refused")
+	budget := fs.Duration("budget", 0, "training time per model for experiments with a time budget (burda, where it counts every process that trained a resumed row), e.g. 10m (0: the experiment's own);\nconvpeer: the whole run's (the seeds running at its end are left out)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0 // -h asked for the usage, as in cmd/train
@@ -104,7 +114,17 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "experiments: -budget %v, want a duration >= 0\n", *budget)
 		return 2
 	}
-	e := &env{Quick: *quick, Data: findData(*dataDir), Seed: *seed, Log: stdout, Budget: *budget, Rows: *rows}
+	if *stages < -1 || *stages > burdaLastStage {
+		fmt.Fprintf(stderr, "experiments: -stages %d, want 0 to %d (the paper's schedule), or -1 for the experiment's own\n", *stages, burdaLastStage)
+		return 2
+	}
+	// The revision is taken before the run: the tree may change while a
+	// long experiment runs.
+	rev := gitRevision()
+	e := &env{Quick: *quick, Data: findData(*dataDir), Seed: *seed, Log: stdout, Budget: *budget, Rows: *rows, Rev: rev, AnyRevision: *anyRev}
+	if *stages >= 0 {
+		e.Stages = stages
+	}
 	dir := *out
 	var err error
 	switch {
@@ -125,14 +145,11 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	// The revision is taken before the run: the tree may change while a
-	// long experiment runs.
-	rev := gitRevision()
 	start := time.Now()
 	body, err := x.run(ctx, e)
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
-			fmt.Fprintf(stderr, "experiments: %s interrupted; nothing written\n", x.name)
+			fmt.Fprintf(stderr, "experiments: %s interrupted; no README written\n", x.name)
 		} else {
 			fmt.Fprintf(stderr, "experiments: %s: %v\n", x.name, err)
 		}
