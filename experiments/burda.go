@@ -118,7 +118,6 @@ type burdaRow struct {
 	ev       *evaluation
 	perLayer []int // active units per stochastic layer
 	run      *burdaRun
-	file     string // its checkpoint
 }
 
 func runBurda(ctx context.Context, e *env) (string, error) {
@@ -260,6 +259,10 @@ func burdaReport(e *env, sz burdaSize, schedule []lrStage, rows []burdaRow) (str
 	for _, s := range schedule {
 		passes += s.Epochs
 	}
+	cut := "cut here at"
+	if sz.MaxStage == burdaLastStage {
+		cut = "here all of it,"
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "Burda et al. (2015), Table 1. One stochastic layer: 784-200-200-50; two: 784-100-100-[100]-50-50-[50], "+
 		"q(z1|x) q(z2|z1) and p(z2) p(z1|z2) p(x|z1) with p(z2) = N(0, I) (the two-layer test ELBO uses the one-sample Monte Carlo KL); "+
@@ -269,7 +272,7 @@ func burdaReport(e *env, sz burdaSize, schedule []lrStage, rows []burdaRow) (str
 		"0.001 * 10^(-i/7) for 3^i epochs, %s i = 0..%d (%s)%s "+
 		"(the paper: i = 0..7, 3,280 passes). Test NLL = -log p(x) by importance sampling with k = %d on %s test images "+
 		"binarized once; ± is the Monte Carlo standard error of that mean over sampling seeds (jackknife over 10 groups of the k samples).\n\n",
-		batchSize, e.Seed, map[bool]string{true: "cut here at", false: "here all of it,"}[sz.MaxStage < burdaLastStage], sz.MaxStage, commas(passes)+" passes", burdaBudgetPhrase(sz.Budget), sz.K, commas(rows[0].ev.N))
+		batchSize, e.Seed, cut, sz.MaxStage, commas(passes)+" passes", burdaBudgetPhrase(sz.Budget), sz.K, commas(rows[0].ev.N))
 	t := newTable("model", "test NLL here", "Burda et al.", "difference", "test ELBO", "active units (per layer)", "epochs (of schedule)", "training time", "images/s")
 	for _, r := range rows {
 		nll := -r.ev.LogPx
@@ -301,7 +304,7 @@ func burdaBudgetPhrase(budget time.Duration) string {
 	if budget == 0 {
 		return " with no time budget"
 	}
-	return fmt.Sprintf(" and at %s of training per row (counted over every segment of a resumed row)", budget.Round(time.Second))
+	return fmt.Sprintf(" and at %s of training per row, counted over all its segments", budget.Round(time.Second))
 }
 
 // burdaActive is "a of L", with each layer's count for two layers.

@@ -301,7 +301,7 @@ func (c *burdaCheckpoints) runRow(ctx context.Context, e *env, sz burdaSize, ds 
 	}
 	ev := res.Evaluation
 	e.Logf("%s: log p(x) %.2f ± %.2f (k = %d), ELBO %.2f, active units %v", label, ev.LogPx, ev.LogPxSE, sz.K, ev.ELBO, res.PerLayer)
-	return burdaRow{name: name, tr: out, ev: ev, perLayer: res.PerLayer, run: run, file: path}, nil
+	return burdaRow{name: name, tr: out, ev: ev, perLayer: res.PerLayer, run: run}, nil
 }
 
 // burdaSegments describes how each row was trained: in how many segments
