@@ -11,6 +11,7 @@ import (
 
 	"github.com/govae/govae/amortized"
 	"github.com/govae/govae/data"
+	"github.com/govae/govae/internal/run/trainrun"
 	"github.com/govae/govae/nets"
 )
 
@@ -225,4 +226,24 @@ func tableOf(body string) string {
 		return body[i:]
 	}
 	return body[i : i+j]
+}
+
+// TestBurdaCheckpointsAreLocked: a second process on the same -out is
+// refused while the first holds its checkpoints.
+func TestBurdaCheckpointsAreLocked(t *testing.T) {
+	var log strings.Builder
+	e := &env{Out: t.TempDir(), Log: &log}
+	first, err := openBurdaCheckpoints(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := openBurdaCheckpoints(e); !errors.Is(err, trainrun.ErrLocked) && !strings.Contains(log.String(), "locks") {
+		t.Errorf("a second open of a locked checkpoints folder: err %v", err)
+	}
+	first.release()
+	second, err := openBurdaCheckpoints(e)
+	if err != nil {
+		t.Fatalf("after release: %v", err)
+	}
+	second.release()
 }
