@@ -389,74 +389,136 @@ accdone:
 	RET
 
 
-// ZCONSTS loads the constants ZTERM reads into Z16-Z31 (by 16 copies).
-#define ZCONSTS \
-	VBROADCASTSS fmk<>+480(SB), Z16; \
-	VBROADCASTSS fmk<>+484(SB), Z17; \
-	VBROADCASTSS fmk<>+488(SB), Z18; \
-	VBROADCASTSS fmk<>+492(SB), Z19; \
-	VBROADCASTSS fmk<>+496(SB), Z20; \
-	VBROADCASTSS fmk<>+500(SB), Z21; \
-	VBROADCASTSS fmk<>+504(SB), Z22; \
-	VBROADCASTSS fmk<>+508(SB), Z23; \
-	VBROADCASTSS fmk<>+0(SB), Z24; \
-	VBROADCASTSS fmk<>+32(SB), Z25; \
-	VBROADCASTSS fmk<>+64(SB), Z26; \
-	VBROADCASTSS fmk<>+96(SB), Z27; \
-	VBROADCASTSS fmk<>+128(SB), Z28; \
-	VBROADCASTSS fmk<>+160(SB), Z29; \
-	VPBROADCASTD fmk<>+448(SB), Z30; \
-	VBROADCASTSS fmk<>+416(SB), Z31
+// The AVX-512 kernels: BTERM's and EXPLOG1P's operations lane by lane (so
+// the same values), 16 lanes a vector, the comparisons' masks in K
+// registers, the constants as embedded-broadcast memory operands (.BCST).
+//
+// Why 4 interleaved vectors: one vector's softplus is a single dependent
+// chain of about 110 cycles (exp's polynomial, a division, log1p's
+// polynomial) but only about 36 instructions, which two vector ports issue
+// in ~18 cycles, so the core wants ~6 chains in flight. The scheduler
+// (97 entries on Golden Cove) only holds the waiting instructions of about
+// two chains written one after the other, and the old loop (vector A's
+// chain, then B's) ran at ~60 cycles a vector. Here an iteration takes 4
+// vectors and interleaves their chains a few instructions at a time (stage
+// 1 of A, B, C, D, then stage 2, ...), so that instructions enter the
+// scheduler about when their inputs are ready. To fit 4 chains' temporaries
+// in 32 registers the constants are read from memory (one load each, which
+// the load ports have to spare), and one mask per chain serves both
+// comparisons (x >= expMin is dead before e > sqrt2m1 is made).
+//
+// Register plan. Chain c holds L (the logits), A, N, D, P, Q (temporaries)
+// and the mask K:
+//	chain 0: Z1-Z6, K1    chain 1: Z7-Z12, K2
+//	chain 2: Z13-Z18, K3  chain 3: Z19-Z24, K4
+// Z25-Z28: x in the masked tail; Z29: ln2 (1 in the sigmoid kernels);
+// Z30: 0; Z31: the tail's padding (logit -100, or g); Y0: the 8 lanes of
+// the row sums.
+//
+// Two exact rewrites of EXPNEG's steps: e = p 2^n is VSCALEFPS (p 2^n
+// rounded once, as p times the float 2^n: n is an integer in [-126, 0]
+// wherever e is not zeroed, so 2^n is a normal float), and the blends
+// of log1p's numerator and denominator are merge-masked additions (each
+// lane computes the operation the blend kept). Exhaustive test:
+// TestExpLog1pAllFloats.
 
-// ZTERM is BTERM on 16 logits with AVX-512: the same operations lane by
-// lane (so the same values), the comparisons' masks in KA and KB instead
-// of vectors, and the bitwise operations as their integer forms (the
-// float ones need AVX512DQ). T2 = x l - softplus(l); clobbers T3-T7.
-#define ZTERM(X, L, T2, T3, T4, T5, T6, T7, KA, KB) \
-	VPORD   Z16, L, T2; \
-	VCMPPS  $0x15, Z17, T2, KA; \
-	VMULPS  Z18, T2, T4; \
-	VADDPS  Z19, T4, T4; \
-	VSUBPS  Z19, T4, T4; \
-	VMOVAPS T2, T5; \
-	VFNMADD231PS Z20, T4, T5; \
-	VFNMADD231PS Z21, T4, T5; \
-	VMOVAPS Z24, T6; \
-	VFMADD213PS Z25, T5, T6; \
-	VFMADD213PS Z26, T5, T6; \
-	VFMADD213PS Z27, T5, T6; \
-	VFMADD213PS Z28, T5, T6; \
-	VFMADD213PS Z29, T5, T6; \
-	VMULPS  T5, T5, T7; \
-	VADDPS  Z22, T5, T5; \
-	VFMADD213PS T5, T7, T6; \
-	VCVTPS2DQ T4, T4; \
-	VPADDD  Z30, T4, T4; \
-	VPSLLD  $23, T4, T4; \
-	VMULPS  T4, T6, T6; \
-	VMOVAPS.Z T6, KA, T6; \
-	VCMPPS  $0x1E, Z23, T6, KB; \
-	VSUBPS  Z22, T6, T4; \
-	VBLENDMPS T4, T6, KB, T4; \
-	VADDPS.BCST fmk<>+352(SB), T6, T5; \
-	VADDPS.BCST fmk<>+384(SB), T6, T2; \
-	VBLENDMPS T2, T5, KB, T5; \
-	VMOVAPS.Z Z31, KB, T7; \
-	VDIVPS  T5, T4, T4; \
-	VMULPS  T4, T4, T5; \
-	VBROADCASTSS fmk<>+192(SB), T2; \
-	VFMADD213PS.BCST fmk<>+224(SB), T5, T2; \
-	VFMADD213PS.BCST fmk<>+256(SB), T5, T2; \
-	VFMADD213PS.BCST fmk<>+288(SB), T5, T2; \
-	VFMADD213PS.BCST fmk<>+320(SB), T5, T2; \
-	VFMADD213PS Z22, T5, T2; \
-	VADDPS  T4, T4, T4; \
-	VFMADD231PS T2, T4, T7; \
-	VPXORD  T2, T2, T2; \
-	VMAXPS  T2, L, T3; \
-	VADDPS  T7, T3, T3; \
-	VMULPS  X, L, T2; \
-	VSUBPS  T3, T2, T2
+// The tail's padding logit, -100: softplus(-100) is +0 exactly (e
+// underflows), so with x = 0 a padded lane's term is 0 (-100) - 0 = -0,
+// and adding -0 leaves every accumulator lane as it was.
+DATA zk<>+0(SB)/4, $0xc2c80000
+GLOBL zk<>(SB), RODATA|NOPTR, $4
+
+// ZE1: A = x = -|l|, K = x >= expMin (or NaN), N = x log2e.
+#define ZE1(L, A, N, K) \
+	VPORD.BCST   fmk<>+480(SB), L, A; \
+	VCMPPS.BCST  $0x15, fmk<>+484(SB), A, K; \
+	VMULPS.BCST  fmk<>+488(SB), A, N
+
+// ZE2: N = n, rounded to an integer by adding and subtracting magic.
+#define ZE2(N) \
+	VADDPS.BCST  fmk<>+492(SB), N, N; \
+	VSUBPS.BCST  fmk<>+492(SB), N, N
+
+// ZE3: A = r = x - n ln2hi - n ln2lo; P = the polynomial's first coefficient.
+#define ZE3(A, N, P) \
+	VFNMADD231PS.BCST fmk<>+496(SB), N, A; \
+	VFNMADD231PS.BCST fmk<>+500(SB), N, A; \
+	VBROADCASTSS fmk<>+0(SB), P
+
+// ZE4, ZE5: two Horner steps each of exp's polynomial in r.
+#define ZE4(A, P) \
+	VFMADD213PS.BCST fmk<>+32(SB), A, P; \
+	VFMADD213PS.BCST fmk<>+64(SB), A, P
+
+#define ZE5(A, P) \
+	VFMADD213PS.BCST fmk<>+96(SB), A, P; \
+	VFMADD213PS.BCST fmk<>+128(SB), A, P
+
+// ZE6: the last step; Q = r^2, A = r + 1.
+#define ZE6(A, P, Q) \
+	VFMADD213PS.BCST fmk<>+160(SB), A, P; \
+	VMULPS       A, A, Q; \
+	VADDPS.BCST  fmk<>+504(SB), A, A
+
+// ZE7: P = e = (p r^2 + r + 1) 2^n, 0 where x < expMin.
+#define ZE7(A, N, P, Q, K) \
+	VFMADD213PS  A, Q, P; \
+	VSCALEFPS.Z  N, P, K, P
+
+// ZL0 starts log1p(e): K = e > sqrt2m1, D = e + 2 (e + 3 where K), P = e
+// (e - 1 where K), Q = 0 (ln2 where K).
+#define ZL0(D, P, Q, K) \
+	VCMPPS.BCST  $0x1E, fmk<>+508(SB), P, K; \
+	VADDPS.BCST  fmk<>+352(SB), P, D; \
+	VADDPS.BCST  fmk<>+384(SB), P, K, D; \
+	VSUBPS.BCST  fmk<>+504(SB), P, K, P; \
+	VMOVAPS.Z    Z29, K, Q
+
+// ZL1: P = s = P/D, D = s^2, A = log1p's polynomial's first coefficient.
+#define ZL1(A, D, P) \
+	VDIVPS       D, P, P; \
+	VMULPS       P, P, D; \
+	VBROADCASTSS fmk<>+192(SB), A
+
+// ZL2, ZL3: Horner steps in s^2.
+#define ZL2(A, D) \
+	VFMADD213PS.BCST fmk<>+224(SB), D, A; \
+	VFMADD213PS.BCST fmk<>+256(SB), D, A
+
+#define ZL3(A, D) \
+	VFMADD213PS.BCST fmk<>+288(SB), D, A; \
+	VFMADD213PS.BCST fmk<>+320(SB), D, A
+
+// ZL4: Q = log1p(e) = 2s p + k.
+#define ZL4(A, D, P, Q) \
+	VFMADD213PS.BCST fmk<>+504(SB), D, A; \
+	VADDPS       P, P, P; \
+	VFMADD231PS  A, P, Q
+
+// ZEXP4 sets P = e = exp(-|l|) in the 4 chains, leaving K free.
+#define ZEXP4 \
+	ZE1(Z1, Z2, Z3, K1); ZE1(Z7, Z8, Z9, K2); ZE1(Z13, Z14, Z15, K3); ZE1(Z19, Z20, Z21, K4); \
+	ZE2(Z3); ZE2(Z9); ZE2(Z15); ZE2(Z21); \
+	ZE3(Z2, Z3, Z5); ZE3(Z8, Z9, Z11); ZE3(Z14, Z15, Z17); ZE3(Z20, Z21, Z23); \
+	ZE4(Z2, Z5); ZE4(Z8, Z11); ZE4(Z14, Z17); ZE4(Z20, Z23); \
+	ZE5(Z2, Z5); ZE5(Z8, Z11); ZE5(Z14, Z17); ZE5(Z20, Z23); \
+	ZE6(Z2, Z5, Z6); ZE6(Z8, Z11, Z12); ZE6(Z14, Z17, Z18); ZE6(Z20, Z23, Z24); \
+	ZE7(Z2, Z3, Z5, Z6, K1); ZE7(Z8, Z9, Z11, Z12, K2); ZE7(Z14, Z15, Z17, Z18, K3); ZE7(Z20, Z21, Z23, Z24, K4)
+
+// ZLOG4 sets Q = log1p(e) in the 4 chains from ZEXP4's P (clobbered).
+#define ZLOG4 \
+	ZL0(Z4, Z5, Z6, K1); ZL0(Z10, Z11, Z12, K2); ZL0(Z16, Z17, Z18, K3); ZL0(Z22, Z23, Z24, K4); \
+	ZL1(Z2, Z4, Z5); ZL1(Z8, Z10, Z11); ZL1(Z14, Z16, Z17); ZL1(Z20, Z22, Z23); \
+	ZL2(Z2, Z4); ZL2(Z8, Z10); ZL2(Z14, Z16); ZL2(Z20, Z22); \
+	ZL3(Z2, Z4); ZL3(Z8, Z10); ZL3(Z14, Z16); ZL3(Z20, Z22); \
+	ZL4(Z2, Z4, Z5, Z6); ZL4(Z8, Z10, Z11, Z12); ZL4(Z14, Z16, Z17, Z18); ZL4(Z20, Z22, Z23, Z24)
+
+// ZB: A = x l - (max(l, 0) + log1p(e)), x a register or memory operand.
+#define ZB(X, L, A, N, Q) \
+	VMAXPS       Z30, L, N; \
+	VADDPS       Q, N, N; \
+	VMULPS       X, L, A; \
+	VSUBPS       N, A, A
 
 // ZACC adds the 16 terms in T (a Z register, Y its low half) to the
 // 8-lane accumulator Y0: the first 8, then the next 8 (E a scratch Y).
@@ -465,55 +527,95 @@ accdone:
 	VEXTRACTF64X4 $1, T, E; \
 	VADDPS  E, Y0, Y0
 
+// ZTERMS4 sets the chains' A to their 16 terms x l - softplus(l), x at
+// X0-X3, and adds them to Y0 in order of the elements.
+#define ZTERMS4(X0, X1, X2, X3) \
+	ZEXP4; \
+	ZLOG4; \
+	ZB(X0, Z1, Z2, Z3, Z6); ZB(X1, Z7, Z8, Z9, Z12); ZB(X2, Z13, Z14, Z15, Z18); ZB(X3, Z19, Z20, Z21, Z24); \
+	ZACC(Z2, Y2, Y3); ZACC(Z8, Y8, Y9); ZACC(Z14, Y14, Y15); ZACC(Z20, Y20, Y21)
+
+// ZCONSTS loads the registers the kernels read: ln2, 0, the padding.
+#define ZCONSTS \
+	VBROADCASTSS fmk<>+416(SB), Z29; \
+	VPXORD       Z30, Z30, Z30; \
+	VBROADCASTSS zk<>+0(SB), Z31
+
+// ZTAILMASKS sets K1-K4 to the lanes of the tail's 4 vectors that hold
+// its CX (< 64) elements; clobbers AX.
+#define ZTAILMASKS \
+	MOVQ  $-1, AX; \
+	SHLQ  CX, AX; \
+	NOTQ  AX; \
+	KMOVW AX, K1; \
+	SHRQ  $16, AX; \
+	KMOVW AX, K2; \
+	SHRQ  $16, AX; \
+	KMOVW AX, K3; \
+	SHRQ  $16, AX; \
+	KMOVW AX, K4
+
+// ZTAILX loads the tail's x into Z25-Z28, 0 past the end.
+#define ZTAILX \
+	VMOVUPS.Z (SI), K1, Z25; \
+	VMOVUPS.Z 64(SI), K2, Z26; \
+	VMOVUPS.Z 128(SI), K3, Z27; \
+	VMOVUPS.Z 192(SI), K4, Z28
+
+// ZTAILL loads the tail's logits into the chains' L, the padding past the end.
+#define ZTAILL \
+	VMOVAPS Z31, Z1; \
+	VMOVAPS Z31, Z7; \
+	VMOVAPS Z31, Z13; \
+	VMOVAPS Z31, Z19; \
+	VMOVUPS (DI), K1, Z1; \
+	VMOVUPS 64(DI), K2, Z7; \
+	VMOVUPS 128(DI), K3, Z13; \
+	VMOVUPS 192(DI), K4, Z19
+
+// ZREDUCE returns the sum of Y0's lanes as bernoulliRowAVX2 does.
+#define ZREDUCE \
+	VEXTRACTF128 $1, Y0, X1; \
+	VADDPS  X1, X0, X0; \
+	VMOVHLPS X0, X1, X1; \
+	VADDPS  X1, X0, X0; \
+	VPSHUFD $0x55, X0, X1; \
+	VADDSS  X1, X0, X0
+
 // func bernoulliRowAVX512(x, l *float32, n int) float32
-// bernoulliRowAVX2 with AVX-512: 32 and then 16 logits at a time, the
-// terms added to the same 8 lanes in the same order.
+// bernoulliRowAVX2 with AVX-512: 64 logits an iteration, the terms added
+// to the same 8 lanes in the same order; the last 8 to 56 logits as 64
+// with masked loads, the lanes past the end padded with terms of -0.
 TEXT ·bernoulliRowAVX512(SB), NOSPLIT, $0-28
 	MOVQ x+0(FP), SI
 	MOVQ l+8(FP), DI
 	MOVQ n+16(FP), CX
 	ZCONSTS
-	VBROADCASTSS fmk<>+504(SB), Y9   // 1, for BTERM
 	VXORPS  Y0, Y0, Y0               // accumulator
 
-zrow32:
-	CMPQ CX, $32
-	JL   zrow16
+zrow64:
+	CMPQ CX, $64
+	JL   zrowtail
 	VMOVUPS (DI), Z1
-	VMOVUPS 64(DI), Z8
-	ZTERM((SI), Z1, Z2, Z3, Z4, Z5, Z6, Z7, K1, K2)
-	ZTERM(64(SI), Z8, Z10, Z11, Z12, Z13, Z14, Z15, K3, K4)
-	ZACC(Z2, Y2, Y3)
-	ZACC(Z10, Y10, Y11)
-	ADDQ $128, SI
-	ADDQ $128, DI
-	SUBQ $32, CX
-	JMP  zrow32
+	VMOVUPS 64(DI), Z7
+	VMOVUPS 128(DI), Z13
+	VMOVUPS 192(DI), Z19
+	ZTERMS4((SI), 64(SI), 128(SI), 192(SI))
+	ADDQ $256, SI
+	ADDQ $256, DI
+	SUBQ $64, CX
+	JMP  zrow64
 
-zrow16:
-	CMPQ CX, $16
-	JL   zrow8
-	VMOVUPS (DI), Z1
-	ZTERM((SI), Z1, Z2, Z3, Z4, Z5, Z6, Z7, K1, K2)
-	ZACC(Z2, Y2, Y3)
-	ADDQ $64, SI
-	ADDQ $64, DI
-	SUBQ $16, CX
-
-zrow8:
-	CMPQ CX, $8
-	JL   zrowdone
-	VMOVUPS (DI), Y1
-	BTERM((SI), Y1, Y2, Y3, Y4, Y5, Y6, Y7)
-	VADDPS  Y2, Y0, Y0
+zrowtail:
+	TESTQ CX, CX
+	JZ    zrowdone
+	ZTAILMASKS
+	ZTAILX
+	ZTAILL
+	ZTERMS4(Z25, Z26, Z27, Z28)
 
 zrowdone:
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS  X1, X0, X0
-	VMOVHLPS X0, X1, X1
-	VADDPS  X1, X0, X0
-	VPSHUFD $0x55, X0, X1
-	VADDSS  X1, X0, X0
+	ZREDUCE
 	VZEROUPPER
 	MOVSS X0, ret+24(FP)
 	RET
@@ -527,52 +629,106 @@ TEXT ·bernoulliBiasAccAVX512(SB), NOSPLIT, $0-40
 	MOVQ acc+24(FP), DX
 	MOVQ n+32(FP), CX
 	ZCONSTS
-	VBROADCASTSS fmk<>+504(SB), Y9   // 1, for BTERM
 	VMOVUPS (DX), Y0                 // accumulator
 
-zacc32:
-	CMPQ CX, $32
-	JL   zacc16
+zacc64:
+	CMPQ CX, $64
+	JL   zacctail
 	VMOVUPS (DI), Z1
-	VMOVUPS 64(DI), Z8
+	VMOVUPS 64(DI), Z7
+	VMOVUPS 128(DI), Z13
+	VMOVUPS 192(DI), Z19
 	VADDPS  (BX), Z1, Z1             // l = l + b
-	VADDPS  64(BX), Z8, Z8
+	VADDPS  64(BX), Z7, Z7
+	VADDPS  128(BX), Z13, Z13
+	VADDPS  192(BX), Z19, Z19
 	VMOVUPS Z1, (DI)
-	VMOVUPS Z8, 64(DI)
-	ZTERM((SI), Z1, Z2, Z3, Z4, Z5, Z6, Z7, K1, K2)
-	ZTERM(64(SI), Z8, Z10, Z11, Z12, Z13, Z14, Z15, K3, K4)
-	ZACC(Z2, Y2, Y3)
-	ZACC(Z10, Y10, Y11)
-	ADDQ $128, SI
-	ADDQ $128, DI
-	ADDQ $128, BX
-	SUBQ $32, CX
-	JMP  zacc32
+	VMOVUPS Z7, 64(DI)
+	VMOVUPS Z13, 128(DI)
+	VMOVUPS Z19, 192(DI)
+	ZTERMS4((SI), 64(SI), 128(SI), 192(SI))
+	ADDQ $256, SI
+	ADDQ $256, DI
+	ADDQ $256, BX
+	SUBQ $64, CX
+	JMP  zacc64
 
-zacc16:
-	CMPQ CX, $16
-	JL   zacc8
-	VMOVUPS (DI), Z1
-	VADDPS  (BX), Z1, Z1
-	VMOVUPS Z1, (DI)
-	ZTERM((SI), Z1, Z2, Z3, Z4, Z5, Z6, Z7, K1, K2)
-	ZACC(Z2, Y2, Y3)
-	ADDQ $64, SI
-	ADDQ $64, DI
-	ADDQ $64, BX
-	SUBQ $16, CX
-
-zacc8:
-	CMPQ CX, $8
-	JL   zaccdone
-	VMOVUPS (DI), Y1
-	VADDPS  (BX), Y1, Y1
-	VMOVUPS Y1, (DI)
-	BTERM((SI), Y1, Y2, Y3, Y4, Y5, Y6, Y7)
-	VADDPS  Y2, Y0, Y0
+zacctail:
+	TESTQ CX, CX
+	JZ    zaccdone
+	ZTAILMASKS
+	ZTAILX
+	ZTAILL
+	VADDPS  (BX), Z1, K1, Z1         // l = l + b; the padding stays
+	VADDPS  64(BX), Z7, K2, Z7
+	VADDPS  128(BX), Z13, K3, Z13
+	VADDPS  192(BX), Z19, K4, Z19
+	VMOVUPS Z1, K1, (DI)
+	VMOVUPS Z7, K2, 64(DI)
+	VMOVUPS Z13, K3, 128(DI)
+	VMOVUPS Z19, K4, 192(DI)
+	ZTERMS4(Z25, Z26, Z27, Z28)
 
 zaccdone:
 	VMOVUPS Y0, (DX)
+	VZEROUPPER
+	RET
+
+// func expLog1pAVX512(a, e, l *float32, n int)
+// expLog1pAVX2 with AVX-512: 64 values an iteration as bernoulliRowAVX512,
+// the last 8 to 56 with masked loads and stores.
+TEXT ·expLog1pAVX512(SB), NOSPLIT, $0-32
+	MOVQ a+0(FP), SI
+	MOVQ e+8(FP), DI
+	MOVQ l+16(FP), DX
+	MOVQ n+24(FP), CX
+	ZCONSTS
+
+zel64:
+	CMPQ CX, $64
+	JL   zeltail
+	VMOVUPS (SI), Z1
+	VMOVUPS 64(SI), Z7
+	VMOVUPS 128(SI), Z13
+	VMOVUPS 192(SI), Z19
+	ZEXP4
+	VMOVUPS Z5, (DI)
+	VMOVUPS Z11, 64(DI)
+	VMOVUPS Z17, 128(DI)
+	VMOVUPS Z23, 192(DI)
+	ZLOG4
+	VMOVUPS Z6, (DX)
+	VMOVUPS Z12, 64(DX)
+	VMOVUPS Z18, 128(DX)
+	VMOVUPS Z24, 192(DX)
+	ADDQ $256, SI
+	ADDQ $256, DI
+	ADDQ $256, DX
+	SUBQ $64, CX
+	JMP  zel64
+
+zeltail:
+	TESTQ CX, CX
+	JZ    zeldone
+	ZTAILMASKS
+	VMOVUPS.Z (SI), K1, Z1
+	VMOVUPS.Z 64(SI), K2, Z7
+	VMOVUPS.Z 128(SI), K3, Z13
+	VMOVUPS.Z 192(SI), K4, Z19
+	ZEXP4
+	ZTAILMASKS                       // ZEXP4 used K1-K4
+	VMOVUPS Z5, K1, (DI)
+	VMOVUPS Z11, K2, 64(DI)
+	VMOVUPS Z17, K3, 128(DI)
+	VMOVUPS Z23, K4, 192(DI)
+	ZLOG4
+	ZTAILMASKS
+	VMOVUPS Z6, K1, (DX)
+	VMOVUPS Z12, K2, 64(DX)
+	VMOVUPS Z18, K3, 128(DX)
+	VMOVUPS Z24, K4, 192(DX)
+
+zeldone:
 	VZEROUPPER
 	RET
 

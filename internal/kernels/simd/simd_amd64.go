@@ -26,6 +26,20 @@ func bernoulliBiasAccVec(x, l, b, acc *float32, n int) {
 	bernoulliBiasAccAVX2(x, l, b, acc, n)
 }
 
+// expLog1pVec is expLog1pAVX2 or its AVX-512 form.
+func expLog1pVec(a, e, l *float32, n int) {
+	if useAVX512 {
+		expLog1pAVX512(a, e, l, n)
+		return
+	}
+	expLog1pAVX2(a, e, l, n)
+}
+
+// expLog1pAVX512 is expLog1pAVX2 with AVX-512.
+//
+//go:noescape
+func expLog1pAVX512(a, e, l *float32, n int)
+
 // bernoulliRowAVX512 is bernoulliRowAVX2 with AVX-512.
 //
 //go:noescape
