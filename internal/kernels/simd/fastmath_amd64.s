@@ -389,38 +389,39 @@ accdone:
 	RET
 
 
-// The AVX-512 kernels: BTERM's and EXPLOG1P's operations lane by lane (so
-// the same values), 16 lanes a vector, the comparisons' masks in K
-// registers, the constants as embedded-broadcast memory operands (.BCST).
+// The AVX-512 kernels: BTERM's, EXPLOG1P's and SIGMOID's operations lane
+// by lane (so the same values), 16 lanes a vector, the comparisons' masks
+// in K registers, the constants as embedded-broadcast memory operands.
 //
-// Why 4 interleaved vectors: one vector's softplus is a single dependent
-// chain of about 110 cycles (exp's polynomial, a division, log1p's
-// polynomial) but only about 36 instructions, which two vector ports issue
-// in ~18 cycles, so the core wants ~6 chains in flight. The scheduler
-// (97 entries on Golden Cove) only holds the waiting instructions of about
-// two chains written one after the other, and the old loop (vector A's
-// chain, then B's) ran at ~60 cycles a vector. Here an iteration takes 4
-// vectors and interleaves their chains a few instructions at a time (stage
-// 1 of A, B, C, D, then stage 2, ...), so that instructions enter the
-// scheduler about when their inputs are ready. To fit 4 chains' temporaries
-// in 32 registers the constants are read from memory (one load each, which
-// the load ports have to spare), and one mask per chain serves both
-// comparisons (x >= expMin is dead before e > sqrt2m1 is made).
+// Why 6 interleaved vectors: one vector's softplus is a single dependent
+// chain of about 110 cycles (exp's polynomial, an 18-cycle division,
+// log1p's polynomial) of only about 40 instructions, which the two vector
+// ports issue in ~20 cycles, so the core needs ~5 chains in flight. Its
+// scheduler (97 entries) held the waiting instructions of only about two
+// chains written one after the other: the old loop (vector A's chain, then
+// B's) ran at ~45 cycles a vector. Here an iteration takes 6 vectors and
+// interleaves their chains stage by stage (ZE1 of vectors 0-5, then ZE2,
+// ...), so that instructions enter the scheduler about when their inputs
+// are ready. (4 vectors ran as fast, and staggering the chains by a stage
+// or two gained nothing measurable; ~30 cycles a vector remain.) To fit 6
+// chains in 32 registers the constants are read from memory, one load each
+// (the load ports have them to spare), a chain's registers are reused as
+// values die, and one mask per chain serves both of its comparisons.
 //
-// Register plan. Chain c holds L (the logits), A, N, D, P, Q (temporaries)
-// and the mask K:
-//	chain 0: Z1-Z6, K1    chain 1: Z7-Z12, K2
-//	chain 2: Z13-Z18, K3  chain 3: Z19-Z24, K4
-// Z25-Z28: x in the masked tail; Z29: ln2 (1 in the sigmoid kernels);
-// Z30: 0; Z31: the tail's padding (logit -100, or g); Y0: the 8 lanes of
-// the row sums.
+// Register plan. Chain c (0-5) holds its logits L in Z(5c+1), and
+// temporaries A = Z(5c+2), N = D = Z(5c+3) (n until e is made, then
+// log1p's denominator), P = Z(5c+4), Q = Z(5c+5), and the mask K(c+1)
+// (x >= expMin until e is made, then e > sqrt2m1). Z31 holds 0 (1 in
+// bernoulliGradAVX512), Y0 the row sums' 8 lanes (g in the gradient).
+// A row's last 8 to 88 elements go through the same code with masked loads
+// and stores (ZTAILMASKS), the lanes past the end padded.
 //
 // Two exact rewrites of EXPNEG's steps: e = p 2^n is VSCALEFPS (p 2^n
 // rounded once, as p times the float 2^n: n is an integer in [-126, 0]
-// wherever e is not zeroed, so 2^n is a normal float), and the blends
-// of log1p's numerator and denominator are merge-masked additions (each
-// lane computes the operation the blend kept). Exhaustive test:
-// TestExpLog1pAllFloats.
+// wherever e is not zeroed, so 2^n is a normal float), and the blends of
+// log1p's numerator and denominator are merge-masked operations (each lane
+// computes the operation the blend kept). TestExpLog1pAllFloats checks all
+// 2^32 inputs against the AVX2 kernel.
 
 // The tail's padding logit, -100: softplus(-100) is +0 exactly (e
 // underflows), so with x = 0 a padded lane's term is 0 (-100) - 0 = -0,
@@ -472,7 +473,8 @@ GLOBL zk<>(SB), RODATA|NOPTR, $4
 	VADDPS.BCST  fmk<>+352(SB), P, D; \
 	VADDPS.BCST  fmk<>+384(SB), P, K, D; \
 	VSUBPS.BCST  fmk<>+504(SB), P, K, P; \
-	VMOVAPS.Z    Z29, K, Q
+	VPXORD       Q, Q, Q; \
+	VADDPS.BCST  fmk<>+416(SB), Q, K, Q
 
 // ZL1: P = s = P/D, D = s^2, A = log1p's polynomial's first coefficient.
 #define ZL1(A, D, P) \
@@ -495,29 +497,19 @@ GLOBL zk<>(SB), RODATA|NOPTR, $4
 	VADDPS       P, P, P; \
 	VFMADD231PS  A, P, Q
 
-// ZEXP4 sets P = e = exp(-|l|) in the 4 chains, leaving K free.
-#define ZEXP4 \
-	ZE1(Z1, Z2, Z3, K1); ZE1(Z7, Z8, Z9, K2); ZE1(Z13, Z14, Z15, K3); ZE1(Z19, Z20, Z21, K4); \
-	ZE2(Z3); ZE2(Z9); ZE2(Z15); ZE2(Z21); \
-	ZE3(Z2, Z3, Z5); ZE3(Z8, Z9, Z11); ZE3(Z14, Z15, Z17); ZE3(Z20, Z21, Z23); \
-	ZE4(Z2, Z5); ZE4(Z8, Z11); ZE4(Z14, Z17); ZE4(Z20, Z23); \
-	ZE5(Z2, Z5); ZE5(Z8, Z11); ZE5(Z14, Z17); ZE5(Z20, Z23); \
-	ZE6(Z2, Z5, Z6); ZE6(Z8, Z11, Z12); ZE6(Z14, Z17, Z18); ZE6(Z20, Z23, Z24); \
-	ZE7(Z2, Z3, Z5, Z6, K1); ZE7(Z8, Z9, Z11, Z12, K2); ZE7(Z14, Z15, Z17, Z18, K3); ZE7(Z20, Z21, Z23, Z24, K4)
-
-// ZLOG4 sets Q = log1p(e) in the 4 chains from ZEXP4's P (clobbered).
-#define ZLOG4 \
-	ZL0(Z4, Z5, Z6, K1); ZL0(Z10, Z11, Z12, K2); ZL0(Z16, Z17, Z18, K3); ZL0(Z22, Z23, Z24, K4); \
-	ZL1(Z2, Z4, Z5); ZL1(Z8, Z10, Z11); ZL1(Z14, Z16, Z17); ZL1(Z20, Z22, Z23); \
-	ZL2(Z2, Z4); ZL2(Z8, Z10); ZL2(Z14, Z16); ZL2(Z20, Z22); \
-	ZL3(Z2, Z4); ZL3(Z8, Z10); ZL3(Z14, Z16); ZL3(Z20, Z22); \
-	ZL4(Z2, Z4, Z5, Z6); ZL4(Z8, Z10, Z11, Z12); ZL4(Z14, Z16, Z17, Z18); ZL4(Z20, Z22, Z23, Z24)
-
-// ZB: A = x l - (max(l, 0) + log1p(e)), x a register or memory operand.
+// ZB: A = x l - (max(l, 0) + log1p(e)), x a memory operand. ZBT: the
+// same with x loaded under the tail's mask K (0 past the end).
 #define ZB(X, L, A, N, Q) \
-	VMAXPS       Z30, L, N; \
+	VMAXPS       Z31, L, N; \
 	VADDPS       Q, N, N; \
 	VMULPS       X, L, A; \
+	VSUBPS       N, A, A
+
+#define ZBT(X, L, A, N, Q, K) \
+	VMOVUPS.Z    X, K, A; \
+	VMAXPS       Z31, L, N; \
+	VADDPS       Q, N, N; \
+	VMULPS       A, L, A; \
 	VSUBPS       N, A, A
 
 // ZACC adds the 16 terms in T (a Z register, Y its low half) to the
@@ -527,51 +519,203 @@ GLOBL zk<>(SB), RODATA|NOPTR, $4
 	VEXTRACTF64X4 $1, T, E; \
 	VADDPS  E, Y0, Y0
 
-// ZTERMS4 sets the chains' A to their 16 terms x l - softplus(l), x at
-// X0-X3, and adds them to Y0 in order of the elements.
-#define ZTERMS4(X0, X1, X2, X3) \
-	ZEXP4; \
-	ZLOG4; \
-	ZB(X0, Z1, Z2, Z3, Z6); ZB(X1, Z7, Z8, Z9, Z12); ZB(X2, Z13, Z14, Z15, Z18); ZB(X3, Z19, Z20, Z21, Z24); \
-	ZACC(Z2, Y2, Y3); ZACC(Z8, Y8, Y9); ZACC(Z14, Y14, Y15); ZACC(Z20, Y20, Y21)
+// ZKT(c, K) sets K to the lanes of the tail's vector c (see ZTAILMASKS).
+#define ZKT(C, K) KMOVW (20-4*C)(R8)(AX*2), K
 
-// ZCONSTS loads the registers the kernels read: ln2, 0, the padding.
-#define ZCONSTS \
-	VBROADCASTSS fmk<>+416(SB), Z29; \
-	VPXORD       Z30, Z30, Z30; \
-	VBROADCASTSS zk<>+0(SB), Z31
+// ZTERMS adds the 6 vectors' terms x l - softplus(l) (x at SI) to Y0 in
+// order of the elements, stage by stage.
+#define ZTERMS \
+	ZE1(Z1, Z2, Z3, K1); ZE1(Z6, Z7, Z8, K2); ZE1(Z11, Z12, Z13, K3); ZE1(Z16, Z17, Z18, K4); ZE1(Z21, Z22, Z23, K5); ZE1(Z26, Z27, Z28, K6); \
+	ZE2(Z3); ZE2(Z8); ZE2(Z13); ZE2(Z18); ZE2(Z23); ZE2(Z28); \
+	ZE3(Z2, Z3, Z4); ZE3(Z7, Z8, Z9); ZE3(Z12, Z13, Z14); ZE3(Z17, Z18, Z19); ZE3(Z22, Z23, Z24); ZE3(Z27, Z28, Z29); \
+	ZE4(Z2, Z4); ZE4(Z7, Z9); ZE4(Z12, Z14); ZE4(Z17, Z19); ZE4(Z22, Z24); ZE4(Z27, Z29); \
+	ZE5(Z2, Z4); ZE5(Z7, Z9); ZE5(Z12, Z14); ZE5(Z17, Z19); ZE5(Z22, Z24); ZE5(Z27, Z29); \
+	ZE6(Z2, Z4, Z5); ZE6(Z7, Z9, Z10); ZE6(Z12, Z14, Z15); ZE6(Z17, Z19, Z20); ZE6(Z22, Z24, Z25); ZE6(Z27, Z29, Z30); \
+	ZE7(Z2, Z3, Z4, Z5, K1); ZE7(Z7, Z8, Z9, Z10, K2); ZE7(Z12, Z13, Z14, Z15, K3); ZE7(Z17, Z18, Z19, Z20, K4); ZE7(Z22, Z23, Z24, Z25, K5); ZE7(Z27, Z28, Z29, Z30, K6); \
+	ZL0(Z3, Z4, Z5, K1); ZL0(Z8, Z9, Z10, K2); ZL0(Z13, Z14, Z15, K3); ZL0(Z18, Z19, Z20, K4); ZL0(Z23, Z24, Z25, K5); ZL0(Z28, Z29, Z30, K6); \
+	ZL1(Z2, Z3, Z4); ZL1(Z7, Z8, Z9); ZL1(Z12, Z13, Z14); ZL1(Z17, Z18, Z19); ZL1(Z22, Z23, Z24); ZL1(Z27, Z28, Z29); \
+	ZL2(Z2, Z3); ZL2(Z7, Z8); ZL2(Z12, Z13); ZL2(Z17, Z18); ZL2(Z22, Z23); ZL2(Z27, Z28); \
+	ZL3(Z2, Z3); ZL3(Z7, Z8); ZL3(Z12, Z13); ZL3(Z17, Z18); ZL3(Z22, Z23); ZL3(Z27, Z28); \
+	ZL4(Z2, Z3, Z4, Z5); ZL4(Z7, Z8, Z9, Z10); ZL4(Z12, Z13, Z14, Z15); ZL4(Z17, Z18, Z19, Z20); ZL4(Z22, Z23, Z24, Z25); ZL4(Z27, Z28, Z29, Z30); \
+	ZB(0(SI), Z1, Z2, Z3, Z5); ZB(64(SI), Z6, Z7, Z8, Z10); ZB(128(SI), Z11, Z12, Z13, Z15); ZB(192(SI), Z16, Z17, Z18, Z20); ZB(256(SI), Z21, Z22, Z23, Z25); ZB(320(SI), Z26, Z27, Z28, Z30); \
+	ZACC(Z2, Y2, Y3); ZACC(Z7, Y7, Y8); ZACC(Z12, Y12, Y13); ZACC(Z17, Y17, Y18); ZACC(Z22, Y22, Y23); ZACC(Z27, Y27, Y28)
 
-// ZTAILMASKS sets K1-K4 to the lanes of the tail's 4 vectors that hold
-// its CX (< 64) elements; clobbers AX.
+// ZTERMST is ZTERMS for the tail, x loaded under its masks.
+#define ZTERMST \
+	ZE1(Z1, Z2, Z3, K1); ZE1(Z6, Z7, Z8, K2); ZE1(Z11, Z12, Z13, K3); ZE1(Z16, Z17, Z18, K4); ZE1(Z21, Z22, Z23, K5); ZE1(Z26, Z27, Z28, K6); \
+	ZE2(Z3); ZE2(Z8); ZE2(Z13); ZE2(Z18); ZE2(Z23); ZE2(Z28); \
+	ZE3(Z2, Z3, Z4); ZE3(Z7, Z8, Z9); ZE3(Z12, Z13, Z14); ZE3(Z17, Z18, Z19); ZE3(Z22, Z23, Z24); ZE3(Z27, Z28, Z29); \
+	ZE4(Z2, Z4); ZE4(Z7, Z9); ZE4(Z12, Z14); ZE4(Z17, Z19); ZE4(Z22, Z24); ZE4(Z27, Z29); \
+	ZE5(Z2, Z4); ZE5(Z7, Z9); ZE5(Z12, Z14); ZE5(Z17, Z19); ZE5(Z22, Z24); ZE5(Z27, Z29); \
+	ZE6(Z2, Z4, Z5); ZE6(Z7, Z9, Z10); ZE6(Z12, Z14, Z15); ZE6(Z17, Z19, Z20); ZE6(Z22, Z24, Z25); ZE6(Z27, Z29, Z30); \
+	ZE7(Z2, Z3, Z4, Z5, K1); ZE7(Z7, Z8, Z9, Z10, K2); ZE7(Z12, Z13, Z14, Z15, K3); ZE7(Z17, Z18, Z19, Z20, K4); ZE7(Z22, Z23, Z24, Z25, K5); ZE7(Z27, Z28, Z29, Z30, K6); \
+	ZL0(Z3, Z4, Z5, K1); ZL0(Z8, Z9, Z10, K2); ZL0(Z13, Z14, Z15, K3); ZL0(Z18, Z19, Z20, K4); ZL0(Z23, Z24, Z25, K5); ZL0(Z28, Z29, Z30, K6); \
+	ZL1(Z2, Z3, Z4); ZL1(Z7, Z8, Z9); ZL1(Z12, Z13, Z14); ZL1(Z17, Z18, Z19); ZL1(Z22, Z23, Z24); ZL1(Z27, Z28, Z29); \
+	ZL2(Z2, Z3); ZL2(Z7, Z8); ZL2(Z12, Z13); ZL2(Z17, Z18); ZL2(Z22, Z23); ZL2(Z27, Z28); \
+	ZL3(Z2, Z3); ZL3(Z7, Z8); ZL3(Z12, Z13); ZL3(Z17, Z18); ZL3(Z22, Z23); ZL3(Z27, Z28); \
+	ZL4(Z2, Z3, Z4, Z5); ZL4(Z7, Z8, Z9, Z10); ZL4(Z12, Z13, Z14, Z15); ZL4(Z17, Z18, Z19, Z20); ZL4(Z22, Z23, Z24, Z25); ZL4(Z27, Z28, Z29, Z30); \
+	ZKT(0, K1); ZKT(1, K2); ZKT(2, K3); ZKT(3, K4); ZKT(4, K5); ZKT(5, K6); \
+	ZBT(0(SI), Z1, Z2, Z3, Z5, K1); ZBT(64(SI), Z6, Z7, Z8, Z10, K2); ZBT(128(SI), Z11, Z12, Z13, Z15, K3); ZBT(192(SI), Z16, Z17, Z18, Z20, K4); ZBT(256(SI), Z21, Z22, Z23, Z25, K5); ZBT(320(SI), Z26, Z27, Z28, Z30, K6); \
+	ZACC(Z2, Y2, Y3); ZACC(Z7, Y7, Y8); ZACC(Z12, Y12, Y13); ZACC(Z17, Y17, Y18); ZACC(Z22, Y22, Y23); ZACC(Z27, Y27, Y28)
+
+// ZEXPLOG stores e = exp(-|a|) at DI and log1p(e) at DX for the chains' a.
+#define ZEXPLOG \
+	ZE1(Z1, Z2, Z3, K1); ZE1(Z6, Z7, Z8, K2); ZE1(Z11, Z12, Z13, K3); ZE1(Z16, Z17, Z18, K4); ZE1(Z21, Z22, Z23, K5); ZE1(Z26, Z27, Z28, K6); \
+	ZE2(Z3); ZE2(Z8); ZE2(Z13); ZE2(Z18); ZE2(Z23); ZE2(Z28); \
+	ZE3(Z2, Z3, Z4); ZE3(Z7, Z8, Z9); ZE3(Z12, Z13, Z14); ZE3(Z17, Z18, Z19); ZE3(Z22, Z23, Z24); ZE3(Z27, Z28, Z29); \
+	ZE4(Z2, Z4); ZE4(Z7, Z9); ZE4(Z12, Z14); ZE4(Z17, Z19); ZE4(Z22, Z24); ZE4(Z27, Z29); \
+	ZE5(Z2, Z4); ZE5(Z7, Z9); ZE5(Z12, Z14); ZE5(Z17, Z19); ZE5(Z22, Z24); ZE5(Z27, Z29); \
+	ZE6(Z2, Z4, Z5); ZE6(Z7, Z9, Z10); ZE6(Z12, Z14, Z15); ZE6(Z17, Z19, Z20); ZE6(Z22, Z24, Z25); ZE6(Z27, Z29, Z30); \
+	ZE7(Z2, Z3, Z4, Z5, K1); ZE7(Z7, Z8, Z9, Z10, K2); ZE7(Z12, Z13, Z14, Z15, K3); ZE7(Z17, Z18, Z19, Z20, K4); ZE7(Z22, Z23, Z24, Z25, K5); ZE7(Z27, Z28, Z29, Z30, K6); \
+	VMOVUPS Z4, 0(DI); VMOVUPS Z9, 64(DI); VMOVUPS Z14, 128(DI); VMOVUPS Z19, 192(DI); VMOVUPS Z24, 256(DI); VMOVUPS Z29, 320(DI); \
+	ZL0(Z3, Z4, Z5, K1); ZL0(Z8, Z9, Z10, K2); ZL0(Z13, Z14, Z15, K3); ZL0(Z18, Z19, Z20, K4); ZL0(Z23, Z24, Z25, K5); ZL0(Z28, Z29, Z30, K6); \
+	ZL1(Z2, Z3, Z4); ZL1(Z7, Z8, Z9); ZL1(Z12, Z13, Z14); ZL1(Z17, Z18, Z19); ZL1(Z22, Z23, Z24); ZL1(Z27, Z28, Z29); \
+	ZL2(Z2, Z3); ZL2(Z7, Z8); ZL2(Z12, Z13); ZL2(Z17, Z18); ZL2(Z22, Z23); ZL2(Z27, Z28); \
+	ZL3(Z2, Z3); ZL3(Z7, Z8); ZL3(Z12, Z13); ZL3(Z17, Z18); ZL3(Z22, Z23); ZL3(Z27, Z28); \
+	ZL4(Z2, Z3, Z4, Z5); ZL4(Z7, Z8, Z9, Z10); ZL4(Z12, Z13, Z14, Z15); ZL4(Z17, Z18, Z19, Z20); ZL4(Z22, Z23, Z24, Z25); ZL4(Z27, Z28, Z29, Z30); \
+	VMOVUPS Z5, 0(DX); VMOVUPS Z10, 64(DX); VMOVUPS Z15, 128(DX); VMOVUPS Z20, 192(DX); VMOVUPS Z25, 256(DX); VMOVUPS Z30, 320(DX)
+
+// ZEXPLOGT is ZEXPLOG for the tail, storing under its masks.
+#define ZEXPLOGT \
+	ZE1(Z1, Z2, Z3, K1); ZE1(Z6, Z7, Z8, K2); ZE1(Z11, Z12, Z13, K3); ZE1(Z16, Z17, Z18, K4); ZE1(Z21, Z22, Z23, K5); ZE1(Z26, Z27, Z28, K6); \
+	ZE2(Z3); ZE2(Z8); ZE2(Z13); ZE2(Z18); ZE2(Z23); ZE2(Z28); \
+	ZE3(Z2, Z3, Z4); ZE3(Z7, Z8, Z9); ZE3(Z12, Z13, Z14); ZE3(Z17, Z18, Z19); ZE3(Z22, Z23, Z24); ZE3(Z27, Z28, Z29); \
+	ZE4(Z2, Z4); ZE4(Z7, Z9); ZE4(Z12, Z14); ZE4(Z17, Z19); ZE4(Z22, Z24); ZE4(Z27, Z29); \
+	ZE5(Z2, Z4); ZE5(Z7, Z9); ZE5(Z12, Z14); ZE5(Z17, Z19); ZE5(Z22, Z24); ZE5(Z27, Z29); \
+	ZE6(Z2, Z4, Z5); ZE6(Z7, Z9, Z10); ZE6(Z12, Z14, Z15); ZE6(Z17, Z19, Z20); ZE6(Z22, Z24, Z25); ZE6(Z27, Z29, Z30); \
+	ZE7(Z2, Z3, Z4, Z5, K1); ZE7(Z7, Z8, Z9, Z10, K2); ZE7(Z12, Z13, Z14, Z15, K3); ZE7(Z17, Z18, Z19, Z20, K4); ZE7(Z22, Z23, Z24, Z25, K5); ZE7(Z27, Z28, Z29, Z30, K6); \
+	ZKT(0, K1); ZKT(1, K2); ZKT(2, K3); ZKT(3, K4); ZKT(4, K5); ZKT(5, K6); \
+	VMOVUPS Z4, K1, 0(DI); VMOVUPS Z9, K2, 64(DI); VMOVUPS Z14, K3, 128(DI); VMOVUPS Z19, K4, 192(DI); VMOVUPS Z24, K5, 256(DI); VMOVUPS Z29, K6, 320(DI); \
+	ZL0(Z3, Z4, Z5, K1); ZL0(Z8, Z9, Z10, K2); ZL0(Z13, Z14, Z15, K3); ZL0(Z18, Z19, Z20, K4); ZL0(Z23, Z24, Z25, K5); ZL0(Z28, Z29, Z30, K6); \
+	ZL1(Z2, Z3, Z4); ZL1(Z7, Z8, Z9); ZL1(Z12, Z13, Z14); ZL1(Z17, Z18, Z19); ZL1(Z22, Z23, Z24); ZL1(Z27, Z28, Z29); \
+	ZL2(Z2, Z3); ZL2(Z7, Z8); ZL2(Z12, Z13); ZL2(Z17, Z18); ZL2(Z22, Z23); ZL2(Z27, Z28); \
+	ZL3(Z2, Z3); ZL3(Z7, Z8); ZL3(Z12, Z13); ZL3(Z17, Z18); ZL3(Z22, Z23); ZL3(Z27, Z28); \
+	ZL4(Z2, Z3, Z4, Z5); ZL4(Z7, Z8, Z9, Z10); ZL4(Z12, Z13, Z14, Z15); ZL4(Z17, Z18, Z19, Z20); ZL4(Z22, Z23, Z24, Z25); ZL4(Z27, Z28, Z29, Z30); \
+	ZKT(0, K1); ZKT(1, K2); ZKT(2, K3); ZKT(3, K4); ZKT(4, K5); ZKT(5, K6); \
+	VMOVUPS Z5, K1, 0(DX); VMOVUPS Z10, K2, 64(DX); VMOVUPS Z15, K3, 128(DX); VMOVUPS Z20, K4, 192(DX); VMOVUPS Z25, K5, 256(DX); VMOVUPS Z30, K6, 320(DX)
+
+// ZGRAD stores g (x - sigmoid(l)) at DX for the chains' l (x at SI).
+#define ZGRAD \
+	ZE1(Z1, Z2, Z3, K1); ZE1(Z6, Z7, Z8, K2); ZE1(Z11, Z12, Z13, K3); ZE1(Z16, Z17, Z18, K4); ZE1(Z21, Z22, Z23, K5); ZE1(Z26, Z27, Z28, K6); \
+	ZE2(Z3); ZE2(Z8); ZE2(Z13); ZE2(Z18); ZE2(Z23); ZE2(Z28); \
+	ZE3(Z2, Z3, Z4); ZE3(Z7, Z8, Z9); ZE3(Z12, Z13, Z14); ZE3(Z17, Z18, Z19); ZE3(Z22, Z23, Z24); ZE3(Z27, Z28, Z29); \
+	ZE4(Z2, Z4); ZE4(Z7, Z9); ZE4(Z12, Z14); ZE4(Z17, Z19); ZE4(Z22, Z24); ZE4(Z27, Z29); \
+	ZE5(Z2, Z4); ZE5(Z7, Z9); ZE5(Z12, Z14); ZE5(Z17, Z19); ZE5(Z22, Z24); ZE5(Z27, Z29); \
+	ZE6(Z2, Z4, Z5); ZE6(Z7, Z9, Z10); ZE6(Z12, Z14, Z15); ZE6(Z17, Z19, Z20); ZE6(Z22, Z24, Z25); ZE6(Z27, Z29, Z30); \
+	ZE7(Z2, Z3, Z4, Z5, K1); ZE7(Z7, Z8, Z9, Z10, K2); ZE7(Z12, Z13, Z14, Z15, K3); ZE7(Z17, Z18, Z19, Z20, K4); ZE7(Z22, Z23, Z24, Z25, K5); ZE7(Z27, Z28, Z29, Z30, K6); \
+	ZG1(Z1, Z3, Z4, K1); ZG1(Z6, Z8, Z9, K2); ZG1(Z11, Z13, Z14, K3); ZG1(Z16, Z18, Z19, K4); ZG1(Z21, Z23, Z24, K5); ZG1(Z26, Z28, Z29, K6); \
+	ZG2(Z3, Z4); ZG2(Z8, Z9); ZG2(Z13, Z14); ZG2(Z18, Z19); ZG2(Z23, Z24); ZG2(Z28, Z29); \
+	ZG3(0(SI), Z2, Z4); ZG3(64(SI), Z7, Z9); ZG3(128(SI), Z12, Z14); ZG3(192(SI), Z17, Z19); ZG3(256(SI), Z22, Z24); ZG3(320(SI), Z27, Z29); \
+	VMOVUPS Z2, 0(DX); VMOVUPS Z7, 64(DX); VMOVUPS Z12, 128(DX); VMOVUPS Z17, 192(DX); VMOVUPS Z22, 256(DX); VMOVUPS Z27, 320(DX)
+
+// ZGRADT is ZGRAD for the tail, x loaded and d stored under its masks.
+#define ZGRADT \
+	ZE1(Z1, Z2, Z3, K1); ZE1(Z6, Z7, Z8, K2); ZE1(Z11, Z12, Z13, K3); ZE1(Z16, Z17, Z18, K4); ZE1(Z21, Z22, Z23, K5); ZE1(Z26, Z27, Z28, K6); \
+	ZE2(Z3); ZE2(Z8); ZE2(Z13); ZE2(Z18); ZE2(Z23); ZE2(Z28); \
+	ZE3(Z2, Z3, Z4); ZE3(Z7, Z8, Z9); ZE3(Z12, Z13, Z14); ZE3(Z17, Z18, Z19); ZE3(Z22, Z23, Z24); ZE3(Z27, Z28, Z29); \
+	ZE4(Z2, Z4); ZE4(Z7, Z9); ZE4(Z12, Z14); ZE4(Z17, Z19); ZE4(Z22, Z24); ZE4(Z27, Z29); \
+	ZE5(Z2, Z4); ZE5(Z7, Z9); ZE5(Z12, Z14); ZE5(Z17, Z19); ZE5(Z22, Z24); ZE5(Z27, Z29); \
+	ZE6(Z2, Z4, Z5); ZE6(Z7, Z9, Z10); ZE6(Z12, Z14, Z15); ZE6(Z17, Z19, Z20); ZE6(Z22, Z24, Z25); ZE6(Z27, Z29, Z30); \
+	ZE7(Z2, Z3, Z4, Z5, K1); ZE7(Z7, Z8, Z9, Z10, K2); ZE7(Z12, Z13, Z14, Z15, K3); ZE7(Z17, Z18, Z19, Z20, K4); ZE7(Z22, Z23, Z24, Z25, K5); ZE7(Z27, Z28, Z29, Z30, K6); \
+	ZG1(Z1, Z3, Z4, K1); ZG1(Z6, Z8, Z9, K2); ZG1(Z11, Z13, Z14, K3); ZG1(Z16, Z18, Z19, K4); ZG1(Z21, Z23, Z24, K5); ZG1(Z26, Z28, Z29, K6); \
+	ZG2(Z3, Z4); ZG2(Z8, Z9); ZG2(Z13, Z14); ZG2(Z18, Z19); ZG2(Z23, Z24); ZG2(Z28, Z29); \
+	ZKT(0, K1); ZKT(1, K2); ZKT(2, K3); ZKT(3, K4); ZKT(4, K5); ZKT(5, K6); \
+	ZG3T(0(SI), Z2, Z4, K1); ZG3T(64(SI), Z7, Z9, K2); ZG3T(128(SI), Z12, Z14, K3); ZG3T(192(SI), Z17, Z19, K4); ZG3T(256(SI), Z22, Z24, K5); ZG3T(320(SI), Z27, Z29, K6); \
+	VMOVUPS Z2, K1, 0(DX); VMOVUPS Z7, K2, 64(DX); VMOVUPS Z12, K3, 128(DX); VMOVUPS Z17, K4, 192(DX); VMOVUPS Z22, K5, 256(DX); VMOVUPS Z27, K6, 320(DX)
+
+// ZLOAD loads the chains' logits (l at DI).
+#define ZLOAD \
+	VMOVUPS 0(DI), Z1; \
+	VMOVUPS 64(DI), Z6; \
+	VMOVUPS 128(DI), Z11; \
+	VMOVUPS 192(DI), Z16; \
+	VMOVUPS 256(DI), Z21; \
+	VMOVUPS 320(DI), Z26
+
+// ZBIAS: l += b (b at BX), stored back at DI.
+#define ZBIAS \
+	VADDPS 0(BX), Z1, Z1; \
+	VADDPS 64(BX), Z6, Z6; \
+	VADDPS 128(BX), Z11, Z11; \
+	VADDPS 192(BX), Z16, Z16; \
+	VADDPS 256(BX), Z21, Z21; \
+	VADDPS 320(BX), Z26, Z26; \
+	VMOVUPS Z1, 0(DI); \
+	VMOVUPS Z6, 64(DI); \
+	VMOVUPS Z11, 128(DI); \
+	VMOVUPS Z16, 192(DI); \
+	VMOVUPS Z21, 256(DI); \
+	VMOVUPS Z26, 320(DI)
+
+// zm<>: 11 masks of no lanes, one of the low 8, then 10 of all 16. Chain c
+// of a tail of q blocks of 8 takes the one at index q - 2c + 10 (q - 2c
+// of its blocks are in the tail).
+DATA zm<>+0(SB)/2, $0x0
+DATA zm<>+2(SB)/2, $0x0
+DATA zm<>+4(SB)/2, $0x0
+DATA zm<>+6(SB)/2, $0x0
+DATA zm<>+8(SB)/2, $0x0
+DATA zm<>+10(SB)/2, $0x0
+DATA zm<>+12(SB)/2, $0x0
+DATA zm<>+14(SB)/2, $0x0
+DATA zm<>+16(SB)/2, $0x0
+DATA zm<>+18(SB)/2, $0x0
+DATA zm<>+20(SB)/2, $0x0
+DATA zm<>+22(SB)/2, $0xff
+DATA zm<>+24(SB)/2, $0xffff
+DATA zm<>+26(SB)/2, $0xffff
+DATA zm<>+28(SB)/2, $0xffff
+DATA zm<>+30(SB)/2, $0xffff
+DATA zm<>+32(SB)/2, $0xffff
+DATA zm<>+34(SB)/2, $0xffff
+DATA zm<>+36(SB)/2, $0xffff
+DATA zm<>+38(SB)/2, $0xffff
+DATA zm<>+40(SB)/2, $0xffff
+DATA zm<>+42(SB)/2, $0xffff
+GLOBL zm<>(SB), RODATA|NOPTR, $44
+
+// ZTAILMASKS sets K1-K6 to the lanes of the tail's 6 vectors that hold
+// its CX (< 96, a multiple of 8) elements, AX = CX/8 and R8 = zm<>.
 #define ZTAILMASKS \
-	MOVQ  $-1, AX; \
-	SHLQ  CX, AX; \
-	NOTQ  AX; \
-	KMOVW AX, K1; \
-	SHRQ  $16, AX; \
-	KMOVW AX, K2; \
-	SHRQ  $16, AX; \
-	KMOVW AX, K3; \
-	SHRQ  $16, AX; \
-	KMOVW AX, K4
-
-// ZTAILX loads the tail's x into Z25-Z28, 0 past the end.
-#define ZTAILX \
-	VMOVUPS.Z (SI), K1, Z25; \
-	VMOVUPS.Z 64(SI), K2, Z26; \
-	VMOVUPS.Z 128(SI), K3, Z27; \
-	VMOVUPS.Z 192(SI), K4, Z28
+	MOVQ  CX, AX; \
+	SHRQ  $3, AX; \
+	LEAQ  zm<>(SB), R8; \
+	ZKT(0, K1); \
+	ZKT(1, K2); \
+	ZKT(2, K3); \
+	ZKT(3, K4); \
+	ZKT(4, K5); \
+	ZKT(5, K6)
 
 // ZTAILL loads the tail's logits into the chains' L, the padding past the end.
 #define ZTAILL \
-	VMOVAPS Z31, Z1; \
-	VMOVAPS Z31, Z7; \
-	VMOVAPS Z31, Z13; \
-	VMOVAPS Z31, Z19; \
-	VMOVUPS (DI), K1, Z1; \
-	VMOVUPS 64(DI), K2, Z7; \
-	VMOVUPS 128(DI), K3, Z13; \
-	VMOVUPS 192(DI), K4, Z19
+	VBROADCASTSS zk<>+0(SB), Z1; \
+	VBROADCASTSS zk<>+0(SB), Z6; \
+	VBROADCASTSS zk<>+0(SB), Z11; \
+	VBROADCASTSS zk<>+0(SB), Z16; \
+	VBROADCASTSS zk<>+0(SB), Z21; \
+	VBROADCASTSS zk<>+0(SB), Z26; \
+	VMOVUPS 0(DI), K1, Z1; \
+	VMOVUPS 64(DI), K2, Z6; \
+	VMOVUPS 128(DI), K3, Z11; \
+	VMOVUPS 192(DI), K4, Z16; \
+	VMOVUPS 256(DI), K5, Z21; \
+	VMOVUPS 320(DI), K6, Z26
+
+// ZTAILBIAS: l += b under the tail's masks (the padding stays), stored back.
+#define ZTAILBIAS \
+	VADDPS 0(BX), Z1, K1, Z1; \
+	VADDPS 64(BX), Z6, K2, Z6; \
+	VADDPS 128(BX), Z11, K3, Z11; \
+	VADDPS 192(BX), Z16, K4, Z16; \
+	VADDPS 256(BX), Z21, K5, Z21; \
+	VADDPS 320(BX), Z26, K6, Z26; \
+	VMOVUPS Z1, K1, 0(DI); \
+	VMOVUPS Z6, K2, 64(DI); \
+	VMOVUPS Z11, K3, 128(DI); \
+	VMOVUPS Z16, K4, 192(DI); \
+	VMOVUPS Z21, K5, 256(DI); \
+	VMOVUPS Z26, K6, 320(DI)
 
 // ZREDUCE returns the sum of Y0's lanes as bernoulliRowAVX2 does.
 #define ZREDUCE \
@@ -583,36 +727,32 @@ GLOBL zk<>(SB), RODATA|NOPTR, $4
 	VADDSS  X1, X0, X0
 
 // func bernoulliRowAVX512(x, l *float32, n int) float32
-// bernoulliRowAVX2 with AVX-512: 64 logits an iteration, the terms added
-// to the same 8 lanes in the same order; the last 8 to 56 logits as 64
+// bernoulliRowAVX2 with AVX-512: 96 logits an iteration, the terms added
+// to the same 8 lanes in the same order; the last 8 to 88 logits as 96
 // with masked loads, the lanes past the end padded with terms of -0.
 TEXT ·bernoulliRowAVX512(SB), NOSPLIT, $0-28
 	MOVQ x+0(FP), SI
 	MOVQ l+8(FP), DI
 	MOVQ n+16(FP), CX
-	ZCONSTS
+	VPXORD  Z31, Z31, Z31
 	VXORPS  Y0, Y0, Y0               // accumulator
 
-zrow64:
-	CMPQ CX, $64
+zrowloop:
+	CMPQ CX, $96
 	JL   zrowtail
-	VMOVUPS (DI), Z1
-	VMOVUPS 64(DI), Z7
-	VMOVUPS 128(DI), Z13
-	VMOVUPS 192(DI), Z19
-	ZTERMS4((SI), 64(SI), 128(SI), 192(SI))
-	ADDQ $256, SI
-	ADDQ $256, DI
-	SUBQ $64, CX
-	JMP  zrow64
+	ZLOAD
+	ZTERMS
+	ADDQ $384, SI
+	ADDQ $384, DI
+	SUBQ $96, CX
+	JMP  zrowloop
 
 zrowtail:
 	TESTQ CX, CX
 	JZ    zrowdone
 	ZTAILMASKS
-	ZTAILX
 	ZTAILL
-	ZTERMS4(Z25, Z26, Z27, Z28)
+	ZTERMST
 
 zrowdone:
 	ZREDUCE
@@ -628,46 +768,28 @@ TEXT ·bernoulliBiasAccAVX512(SB), NOSPLIT, $0-40
 	MOVQ b+16(FP), BX
 	MOVQ acc+24(FP), DX
 	MOVQ n+32(FP), CX
-	ZCONSTS
+	VPXORD  Z31, Z31, Z31
 	VMOVUPS (DX), Y0                 // accumulator
 
-zacc64:
-	CMPQ CX, $64
+zaccloop:
+	CMPQ CX, $96
 	JL   zacctail
-	VMOVUPS (DI), Z1
-	VMOVUPS 64(DI), Z7
-	VMOVUPS 128(DI), Z13
-	VMOVUPS 192(DI), Z19
-	VADDPS  (BX), Z1, Z1             // l = l + b
-	VADDPS  64(BX), Z7, Z7
-	VADDPS  128(BX), Z13, Z13
-	VADDPS  192(BX), Z19, Z19
-	VMOVUPS Z1, (DI)
-	VMOVUPS Z7, 64(DI)
-	VMOVUPS Z13, 128(DI)
-	VMOVUPS Z19, 192(DI)
-	ZTERMS4((SI), 64(SI), 128(SI), 192(SI))
-	ADDQ $256, SI
-	ADDQ $256, DI
-	ADDQ $256, BX
-	SUBQ $64, CX
-	JMP  zacc64
+	ZLOAD
+	ZBIAS
+	ZTERMS
+	ADDQ $384, SI
+	ADDQ $384, DI
+	ADDQ $384, BX
+	SUBQ $96, CX
+	JMP  zaccloop
 
 zacctail:
 	TESTQ CX, CX
 	JZ    zaccdone
 	ZTAILMASKS
-	ZTAILX
 	ZTAILL
-	VADDPS  (BX), Z1, K1, Z1         // l = l + b; the padding stays
-	VADDPS  64(BX), Z7, K2, Z7
-	VADDPS  128(BX), Z13, K3, Z13
-	VADDPS  192(BX), Z19, K4, Z19
-	VMOVUPS Z1, K1, (DI)
-	VMOVUPS Z7, K2, 64(DI)
-	VMOVUPS Z13, K3, 128(DI)
-	VMOVUPS Z19, K4, 192(DI)
-	ZTERMS4(Z25, Z26, Z27, Z28)
+	ZTAILBIAS
+	ZTERMST
 
 zaccdone:
 	VMOVUPS Y0, (DX)
@@ -675,60 +797,103 @@ zaccdone:
 	RET
 
 // func expLog1pAVX512(a, e, l *float32, n int)
-// expLog1pAVX2 with AVX-512: 64 values an iteration as bernoulliRowAVX512,
-// the last 8 to 56 with masked loads and stores.
+// expLog1pAVX2 with AVX-512: 96 values an iteration as bernoulliRowAVX512,
+// the last 8 to 88 with masked loads and stores.
 TEXT ·expLog1pAVX512(SB), NOSPLIT, $0-32
 	MOVQ a+0(FP), SI
 	MOVQ e+8(FP), DI
 	MOVQ l+16(FP), DX
 	MOVQ n+24(FP), CX
-	ZCONSTS
 
-zel64:
-	CMPQ CX, $64
+zelloop:
+	CMPQ CX, $96
 	JL   zeltail
-	VMOVUPS (SI), Z1
-	VMOVUPS 64(SI), Z7
-	VMOVUPS 128(SI), Z13
-	VMOVUPS 192(SI), Z19
-	ZEXP4
-	VMOVUPS Z5, (DI)
-	VMOVUPS Z11, 64(DI)
-	VMOVUPS Z17, 128(DI)
-	VMOVUPS Z23, 192(DI)
-	ZLOG4
-	VMOVUPS Z6, (DX)
-	VMOVUPS Z12, 64(DX)
-	VMOVUPS Z18, 128(DX)
-	VMOVUPS Z24, 192(DX)
-	ADDQ $256, SI
-	ADDQ $256, DI
-	ADDQ $256, DX
-	SUBQ $64, CX
-	JMP  zel64
+	VMOVUPS 0(SI), Z1
+	VMOVUPS 64(SI), Z6
+	VMOVUPS 128(SI), Z11
+	VMOVUPS 192(SI), Z16
+	VMOVUPS 256(SI), Z21
+	VMOVUPS 320(SI), Z26
+	ZEXPLOG
+	ADDQ $384, SI
+	ADDQ $384, DI
+	ADDQ $384, DX
+	SUBQ $96, CX
+	JMP  zelloop
 
 zeltail:
 	TESTQ CX, CX
 	JZ    zeldone
 	ZTAILMASKS
-	VMOVUPS.Z (SI), K1, Z1
-	VMOVUPS.Z 64(SI), K2, Z7
-	VMOVUPS.Z 128(SI), K3, Z13
-	VMOVUPS.Z 192(SI), K4, Z19
-	ZEXP4
-	ZTAILMASKS                       // ZEXP4 used K1-K4
-	VMOVUPS Z5, K1, (DI)
-	VMOVUPS Z11, K2, 64(DI)
-	VMOVUPS Z17, K3, 128(DI)
-	VMOVUPS Z23, K4, 192(DI)
-	ZLOG4
-	ZTAILMASKS
-	VMOVUPS Z6, K1, (DX)
-	VMOVUPS Z12, K2, 64(DX)
-	VMOVUPS Z18, K3, 128(DX)
-	VMOVUPS Z24, K4, 192(DX)
+	VMOVUPS.Z 0(SI), K1, Z1
+	VMOVUPS.Z 64(SI), K2, Z6
+	VMOVUPS.Z 128(SI), K3, Z11
+	VMOVUPS.Z 192(SI), K4, Z16
+	VMOVUPS.Z 256(SI), K5, Z21
+	VMOVUPS.Z 320(SI), K6, Z26
+	ZEXPLOGT
 
 zeldone:
+	VZEROUPPER
+	RET
+
+// ZG1 starts sigmoid(l) = (l >= 0 ? 1 : e)/(1 + e) from ZEXP's e in P:
+// K = l >= 0, D = 1 + e, P = 1 where K (1 in Z31).
+#define ZG1(L, D, P, K) \
+	VCMPPS.BCST  $0x1D, fmk<>+480(SB), L, K; \
+	VADDPS.BCST  fmk<>+504(SB), P, D; \
+	VMOVAPS      Z31, K, P
+
+// ZG2: P = sigmoid(l).
+#define ZG2(D, P) \
+	VDIVPS       D, P, P
+
+// ZG3: A = g (x - sigmoid(l)), g in Z0. ZG3T: x loaded under the mask K.
+#define ZG3(X, A, P) \
+	VMOVUPS      X, A; \
+	VSUBPS       P, A, A; \
+	VMULPS       Z0, A, A
+
+#define ZG3T(X, A, P, K) \
+	VMOVUPS.Z    X, K, A; \
+	VSUBPS       P, A, A; \
+	VMULPS       Z0, A, A
+
+// func bernoulliGradAVX512(d, x, l *float32, n int, scale float32)
+// bernoulliGradAVX2 with AVX-512: 96 elements an iteration as
+// bernoulliRowAVX512, the last 8 to 88 with masked loads and stores.
+TEXT ·bernoulliGradAVX512(SB), NOSPLIT, $0-36
+	MOVQ d+0(FP), DX
+	MOVQ x+8(FP), SI
+	MOVQ l+16(FP), DI
+	MOVQ n+24(FP), CX
+	VBROADCASTSS scale+32(FP), Z0
+	VBROADCASTSS fmk<>+504(SB), Z31  // 1
+
+zgradloop:
+	CMPQ CX, $96
+	JL   zgradtail
+	ZLOAD
+	ZGRAD
+	ADDQ $384, DX
+	ADDQ $384, SI
+	ADDQ $384, DI
+	SUBQ $96, CX
+	JMP  zgradloop
+
+zgradtail:
+	TESTQ CX, CX
+	JZ    zgraddone
+	ZTAILMASKS
+	VMOVUPS.Z 0(DI), K1, Z1
+	VMOVUPS.Z 64(DI), K2, Z6
+	VMOVUPS.Z 128(DI), K3, Z11
+	VMOVUPS.Z 192(DI), K4, Z16
+	VMOVUPS.Z 256(DI), K5, Z21
+	VMOVUPS.Z 320(DI), K6, Z26
+	ZGRADT
+
+zgraddone:
 	VZEROUPPER
 	RET
 

@@ -26,6 +26,20 @@ func bernoulliBiasAccVec(x, l, b, acc *float32, n int) {
 	bernoulliBiasAccAVX2(x, l, b, acc, n)
 }
 
+// bernoulliGradVec is bernoulliGradAVX2 or its AVX-512 form.
+func bernoulliGradVec(d, x, l *float32, n int, scale float32) {
+	if useAVX512 {
+		bernoulliGradAVX512(d, x, l, n, scale)
+		return
+	}
+	bernoulliGradAVX2(d, x, l, n, scale)
+}
+
+// bernoulliGradAVX512 is bernoulliGradAVX2 with AVX-512.
+//
+//go:noescape
+func bernoulliGradAVX512(d, x, l *float32, n int, scale float32)
+
 // expLog1pVec is expLog1pAVX2 or its AVX-512 form.
 func expLog1pVec(a, e, l *float32, n int) {
 	if useAVX512 {

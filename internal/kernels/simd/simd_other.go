@@ -14,6 +14,7 @@ func bernoulliRowVec(x, l *float32, n int) float32         { panic("unreachable"
 func bernoulliBiasAccVec(x, l, b, acc *float32, n int)     { panic("unreachable") }
 func bernoulliGradAVX2(d, x, l *float32, n int, g float32) { panic("unreachable") }
 func sigmoidAVX2(d, l *float32, n int)                     { panic("unreachable") }
+func bernoulliGradVec(d, x, l *float32, n int, g float32)  { panic("unreachable") }
 
 func addAVX2(dst, src *float32, n int)                   { panic("unreachable") }
 func allBelowAVX2(x *float32, n int, limit float32) bool { panic("unreachable") }
