@@ -623,6 +623,19 @@ GLOBL zk<>(SB), RODATA|NOPTR, $4
 	ZG3T(0(SI), Z2, Z4, K1); ZG3T(64(SI), Z7, Z9, K2); ZG3T(128(SI), Z12, Z14, K3); ZG3T(192(SI), Z17, Z19, K4); ZG3T(256(SI), Z22, Z24, K5); ZG3T(320(SI), Z27, Z29, K6); \
 	VMOVUPS Z2, K1, 0(DX); VMOVUPS Z7, K2, 64(DX); VMOVUPS Z12, K3, 128(DX); VMOVUPS Z17, K4, 192(DX); VMOVUPS Z22, K5, 256(DX); VMOVUPS Z27, K6, 320(DX)
 
+// ZPREFETCHALL asks for all the cache lines of the CX floats at SI (x) at
+// once, so that their misses overlap each other and the work: in log p(x)
+// x is a large batch read once, from L3, and the chains' x operands are
+// loaded only as the out-of-order window reaches them, each miss late.
+// Clobbers AX and R8 (-4(PC): the PREFETCHT0, a macro has no labels).
+#define ZPREFETCHALL \
+	MOVQ SI, AX; \
+	LEAQ (SI)(CX*4), R8; \
+	PREFETCHT0 (AX); \
+	ADDQ $64, AX; \
+	CMPQ AX, R8; \
+	JB -4(PC)
+
 // ZLOAD loads the chains' logits (l at DI).
 #define ZLOAD \
 	VMOVUPS 0(DI), Z1; \
@@ -736,6 +749,7 @@ TEXT ·bernoulliRowAVX512(SB), NOSPLIT, $0-28
 	MOVQ n+16(FP), CX
 	VPXORD  Z31, Z31, Z31
 	VXORPS  Y0, Y0, Y0               // accumulator
+	ZPREFETCHALL
 
 zrowloop:
 	CMPQ CX, $96
@@ -770,6 +784,7 @@ TEXT ·bernoulliBiasAccAVX512(SB), NOSPLIT, $0-40
 	MOVQ n+32(FP), CX
 	VPXORD  Z31, Z31, Z31
 	VMOVUPS (DX), Y0                 // accumulator
+	ZPREFETCHALL
 
 zaccloop:
 	CMPQ CX, $96
@@ -869,6 +884,7 @@ TEXT ·bernoulliGradAVX512(SB), NOSPLIT, $0-36
 	MOVQ n+24(FP), CX
 	VBROADCASTSS scale+32(FP), Z0
 	VBROADCASTSS fmk<>+504(SB), Z31  // 1
+	ZPREFETCHALL
 
 zgradloop:
 	CMPQ CX, $96
