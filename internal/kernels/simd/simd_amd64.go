@@ -6,7 +6,7 @@ import "golang.org/x/sys/cpu"
 
 var useAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
-// useAVX512: the Bernoulli kernels' AVX-512 forms (the same values).
+// useAVX512: the softplus and sigmoid kernels' AVX-512 forms (the same values).
 var useAVX512 = useAVX2 && cpu.X86.HasAVX512F
 
 // bernoulliRowVec is bernoulliRowAVX2 or its AVX-512 form.

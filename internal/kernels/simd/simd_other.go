@@ -25,5 +25,6 @@ func biasReluAVX2(r, b *float32, n int) { panic("unreachable") }
 
 func adam2AVX2(w, g0, g1, m, v, wcopy *float32, n int, c *AdamConsts) { panic("unreachable") }
 
-func expLog1pAVX2(a, e, l *float32, n int) { panic("unreachable") }
-func expLog1pVec(a, e, l *float32, n int)  { panic("unreachable") }
+func expLog1pAVX2(a, e, l *float32, n int)   { panic("unreachable") }
+func expLog1pVec(a, e, l *float32, n int)    { panic("unreachable") }
+func expLog1pAVX512(a, e, l *float32, n int) { panic("unreachable") }
