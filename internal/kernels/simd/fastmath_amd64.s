@@ -623,18 +623,19 @@ GLOBL zk<>(SB), RODATA|NOPTR, $4
 	ZG3T(0(SI), Z2, Z4, K1); ZG3T(64(SI), Z7, Z9, K2); ZG3T(128(SI), Z12, Z14, K3); ZG3T(192(SI), Z17, Z19, K4); ZG3T(256(SI), Z22, Z24, K5); ZG3T(320(SI), Z27, Z29, K6); \
 	VMOVUPS Z2, K1, 0(DX); VMOVUPS Z7, K2, 64(DX); VMOVUPS Z12, K3, 128(DX); VMOVUPS Z17, K4, 192(DX); VMOVUPS Z22, K5, 256(DX); VMOVUPS Z27, K6, 320(DX)
 
-// ZPREFETCHALL asks for all the cache lines of the CX floats at SI (x) at
-// once, so that their misses overlap each other and the work: in log p(x)
-// x is a large batch read once, from L3, and the chains' x operands are
-// loaded only as the out-of-order window reaches them, each miss late.
-// Clobbers AX and R8 (-4(PC): the PREFETCHT0, a macro has no labels).
-#define ZPREFETCHALL \
-	MOVQ SI, AX; \
-	LEAQ (SI)(CX*4), R8; \
-	PREFETCHT0 (AX); \
-	ADDQ $64, AX; \
-	CMPQ AX, R8; \
-	JB -4(PC)
+// ZPREFETCH(OFF) asks for the 6 cache lines of x at OFF(SI). In log p(x) x
+// is a large batch read once, from L3, and the chains' x operands are
+// loaded only when the out-of-order window reaches them, each miss late
+// (the epilogue's kernel ran no faster than the old one there): the loops
+// ask for x two iterations ahead and the entry for the first two, not
+// past the end (the next call's x is elsewhere) but for a short call's.
+#define ZPREFETCH(OFF) \
+	PREFETCHT0 (OFF+0)(SI); \
+	PREFETCHT0 (OFF+64)(SI); \
+	PREFETCHT0 (OFF+128)(SI); \
+	PREFETCHT0 (OFF+192)(SI); \
+	PREFETCHT0 (OFF+256)(SI); \
+	PREFETCHT0 (OFF+320)(SI)
 
 // ZLOAD loads the chains' logits (l at DI).
 #define ZLOAD \
@@ -749,11 +750,19 @@ TEXT ·bernoulliRowAVX512(SB), NOSPLIT, $0-28
 	MOVQ n+16(FP), CX
 	VPXORD  Z31, Z31, Z31
 	VXORPS  Y0, Y0, Y0               // accumulator
-	ZPREFETCHALL
+	ZPREFETCH(0)
+	CMPQ CX, $96
+	JLE  zrowloop
+	ZPREFETCH(384)
 
 zrowloop:
 	CMPQ CX, $96
 	JL   zrowtail
+	CMPQ CX, $192
+	JLE  zrowbody
+	ZPREFETCH(768)
+
+zrowbody:
 	ZLOAD
 	ZTERMS
 	ADDQ $384, SI
@@ -784,11 +793,19 @@ TEXT ·bernoulliBiasAccAVX512(SB), NOSPLIT, $0-40
 	MOVQ n+32(FP), CX
 	VPXORD  Z31, Z31, Z31
 	VMOVUPS (DX), Y0                 // accumulator
-	ZPREFETCHALL
+	ZPREFETCH(0)
+	CMPQ CX, $96
+	JLE  zaccloop
+	ZPREFETCH(384)
 
 zaccloop:
 	CMPQ CX, $96
 	JL   zacctail
+	CMPQ CX, $192
+	JLE  zaccbody
+	ZPREFETCH(768)
+
+zaccbody:
 	ZLOAD
 	ZBIAS
 	ZTERMS
@@ -884,11 +901,19 @@ TEXT ·bernoulliGradAVX512(SB), NOSPLIT, $0-36
 	MOVQ n+24(FP), CX
 	VBROADCASTSS scale+32(FP), Z0
 	VBROADCASTSS fmk<>+504(SB), Z31  // 1
-	ZPREFETCHALL
+	ZPREFETCH(0)
+	CMPQ CX, $96
+	JLE  zgradloop
+	ZPREFETCH(384)
 
 zgradloop:
 	CMPQ CX, $96
 	JL   zgradtail
+	CMPQ CX, $192
+	JLE  zgradbody
+	ZPREFETCH(768)
+
+zgradbody:
 	ZLOAD
 	ZGRAD
 	ADDQ $384, DX
