@@ -75,7 +75,7 @@ func BernoulliGrad(d, x, l []float32, g float32) {
 	if useAVX2 {
 		done = len(x) &^ 7
 		if done > 0 {
-			bernoulliGradAVX2(&d[0], &x[0], &l[0], done, g)
+			bernoulliGradVec(&d[0], &x[0], &l[0], done, g)
 		}
 	}
 	for j := done; j < len(x); j++ {

@@ -104,3 +104,27 @@ func testBernoulliLanes(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkBernoulliBiasAcc: rows of 784 in the two column blocks the
+// GEMM epilogue hands over (416 and 368 columns), as log p(x) calls it.
+func BenchmarkBernoulliBiasAcc(b *testing.B) {
+	if !VectorBernoulli() {
+		b.Skip("no AVX2")
+	}
+	const d = 784
+	x, l := testRows(rand.New(rand.NewPCG(1, 1)), d*128)
+	bias := make([]float32, d)
+	for j := range bias {
+		bias[j] = float32(math.Copysign(0, -1)) // l + -0 = l: the same logits every round
+	}
+	acc := make([][8]float32, 128)
+	for b.Loop() {
+		for _, seg := range [][2]int{{0, 416}, {416, d}} {
+			for r := range acc {
+				o := r * d
+				BernoulliBiasAcc(&acc[r], x[o+seg[0]:o+seg[1]], l[o+seg[0]:o+seg[1]], bias[seg[0]:seg[1]])
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(x)), "ns/elem")
+}

@@ -78,7 +78,7 @@ func ExpLog1p(a, e, l []float32) {
 	if useAVX2 {
 		done = len(a) &^ 7
 		if done > 0 {
-			expLog1pAVX2(&a[0], &e[0], &l[0], done)
+			expLog1pVec(&a[0], &e[0], &l[0], done)
 		}
 	}
 	for j := done; j < len(a); j++ {

@@ -6,7 +6,7 @@ import "golang.org/x/sys/cpu"
 
 var useAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
-// useAVX512: the Bernoulli kernels' AVX-512 forms (the same values).
+// useAVX512: the softplus and sigmoid kernels' AVX-512 forms (the same values).
 var useAVX512 = useAVX2 && cpu.X86.HasAVX512F
 
 // bernoulliRowVec is bernoulliRowAVX2 or its AVX-512 form.
@@ -25,6 +25,34 @@ func bernoulliBiasAccVec(x, l, b, acc *float32, n int) {
 	}
 	bernoulliBiasAccAVX2(x, l, b, acc, n)
 }
+
+// bernoulliGradVec is bernoulliGradAVX2 or its AVX-512 form.
+func bernoulliGradVec(d, x, l *float32, n int, scale float32) {
+	if useAVX512 {
+		bernoulliGradAVX512(d, x, l, n, scale)
+		return
+	}
+	bernoulliGradAVX2(d, x, l, n, scale)
+}
+
+// bernoulliGradAVX512 is bernoulliGradAVX2 with AVX-512.
+//
+//go:noescape
+func bernoulliGradAVX512(d, x, l *float32, n int, scale float32)
+
+// expLog1pVec is expLog1pAVX2 or its AVX-512 form.
+func expLog1pVec(a, e, l *float32, n int) {
+	if useAVX512 {
+		expLog1pAVX512(a, e, l, n)
+		return
+	}
+	expLog1pAVX2(a, e, l, n)
+}
+
+// expLog1pAVX512 is expLog1pAVX2 with AVX-512.
+//
+//go:noescape
+func expLog1pAVX512(a, e, l *float32, n int)
 
 // bernoulliRowAVX512 is bernoulliRowAVX2 with AVX-512.
 //
