@@ -25,6 +25,11 @@ type Builder struct {
 	// fixedW: the weights keep their values for the graph's life, so ops
 	// may prepare them once (see nets.FuseBernoulliLogLik).
 	fixedW bool
+	// groupHeads: the encoder's linear heads on data share one node for
+	// their input gradient (nets.HeadGroup); groups lists them, for
+	// trainGraph to check that every head was differentiated.
+	groupHeads bool
+	groups     []nets.HeadGroup
 }
 
 // Graph is the graph being built.

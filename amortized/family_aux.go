@@ -142,30 +142,22 @@ func (q auxPosterior) zGivenA(a *G.Node) (mu, lv *G.Node) {
 
 // Sample: eps = [eps_z | eps_a]; a = m_a + e^{s_a/2} eps_a, z = mu(a) +
 // e^{lv(a)/2} eps_z; log q = log q(a|x) + log q(z|a,x) - log r(a|z,x).
+// The noise's columns are copies and each reparameterization one node
+// (nets.NoGradCols, nets.Reparam): the values of a 0/1 product and of
+// gorgonia's scale, exp, product and add, bit for bit.
 func (q auxPosterior) Sample(eps *G.Node) (z, logq *G.Node) {
 	L, A := q.L, q.f.a
 	bd := q.bd
-	epsZ, epsA := must(G.Mul(eps, q.pick(0, L))), must(G.Mul(eps, q.pick(L, A)))
-	a := must(G.Add(q.h["aux.mean"], bd.scaledNoise(q.h["aux.logvar"], epsA)))
+	epsZ, epsA := must(nets.NoGradCols(eps, 0, L)), must(nets.NoGradCols(eps, L, L+A))
+	a := must(nets.Reparam(q.h["aux.mean"], q.h["aux.logvar"], epsA))
 	logQA := bd.logQEps(epsA, q.h["aux.logvar"])
 	mu, lv := q.zGivenA(a)
-	z = must(G.Add(mu, bd.scaledNoise(lv, epsZ)))
+	z = must(nets.Reparam(mu, lv, epsZ))
 	logQZ := bd.logQEps(epsZ, lv)
 	u := q.hidden(q.f.rHidden, z, q.h["aux.rctx"])
 	rm, rlv := q.lin(q.f.rMean, u, nil), q.lin(q.f.rLogvar, u, nil)
 	logR := bd.logQOffset(must(G.Sub(a, rm)), rlv)
 	return z, must(G.Sub(must(G.Add(logQA, logQZ)), logR))
-}
-
-// pick is the (L+A)×w 0/1 matrix taking columns [from, from+w) of the
-// noise (a product, as gorgonia's Slice drops a dimension of width 1).
-func (q auxPosterior) pick(from, w int) *G.Node {
-	n := q.L + q.f.a
-	v := make([]float64, n*w)
-	for j := range w {
-		v[(from+j)*w+j] = 1
-	}
-	return q.bd.Const(fmt.Sprintf("aux.pick.%d.%d.%d", n, from, w), v, n, w)
 }
 
 // Point is q(z|a,x)'s mean at a = m_a(x).

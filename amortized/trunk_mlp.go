@@ -70,7 +70,16 @@ func (n *mlpNet) Forward(b *Builder, in *G.Node, data bool) HeadValues {
 		h = must(n.body.Forward(b.Binding(), in))
 	}
 	out := make(HeadValues, len(n.heads))
+	var hg *nets.HeadGroup
+	if data && b.groupHeads && len(n.heads) > 1 && n.singleHeads() {
+		g := nets.NewHeadGroup(len(n.heads))
+		hg, b.groups = &g, append(b.groups, g)
+	}
 	for i, ls := range n.heads {
+		if hg != nil {
+			out[n.names[i]] = must(ls[0].HeadForward(b.Binding(), h, *hg))
+			continue
+		}
 		if len(ls) == 1 {
 			out[n.names[i]] = must(ls[0].Forward(b.Binding(), h))
 			continue
@@ -82,6 +91,16 @@ func (n *mlpNet) Forward(b *Builder, in *G.Node, data bool) HeadValues {
 		out[n.names[i]] = must(nets.DenseHeads(h, ws, bs))
 	}
 	return out
+}
+
+// singleHeads says every head is one linear map (none has parts).
+func (n *mlpNet) singleHeads() bool {
+	for _, ls := range n.heads {
+		if len(ls) != 1 {
+			return false
+		}
+	}
+	return true
 }
 
 // partsWidth is the width of hd's parts together (hd.Width without parts).

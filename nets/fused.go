@@ -55,11 +55,18 @@ func Dense(x, w, b *G.Node, act Activation, dataInput bool) (*G.Node, error) {
 	default:
 		return nil, fmt.Errorf("nets: dense: unknown activation %q", string(act))
 	}
-	if x.Shape().Dims() != 2 || w.Shape().Dims() != 2 || b.Shape().Dims() != 1 ||
-		x.Shape()[1] != w.Shape()[0] || w.Shape()[1] != b.Shape()[0] {
-		return nil, fmt.Errorf("nets: dense: shapes x %v, w %v, b %v do not fit x w + b", x.Shape(), w.Shape(), b.Shape())
+	if err := checkDense(x, w, b); err != nil {
+		return nil, err
 	}
 	return G.ApplyOp(denseOp{opBase: newBase(), act: act, dataInput: dataInput}, x, w, b)
+}
+
+func checkDense(x, w, b *G.Node) error {
+	if x.Shape().Dims() != 2 || w.Shape().Dims() != 2 || b.Shape().Dims() != 1 ||
+		x.Shape()[1] != w.Shape()[0] || w.Shape()[1] != b.Shape()[0] {
+		return fmt.Errorf("nets: dense: shapes x %v, w %v, b %v do not fit x w + b", x.Shape(), w.Shape(), b.Shape())
+	}
+	return nil
 }
 
 // BernoulliLogLik adds sum_j x_ij l_ij - softplus(l_ij) per row i: log p(x|z)
@@ -196,6 +203,7 @@ type denseOp struct {
 	opBase
 	act       Activation
 	dataInput bool
+	head      *headMember // a linear head of a HeadGroup, else nil
 }
 
 func (op denseOp) Arity() int { return 3 }
@@ -206,10 +214,12 @@ func (op denseOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	x, w := in[0].(tensor.Shape), in[1].(tensor.Shape)
 	return tensor.Shape{x[0], w[1]}, nil
 }
-func (op denseOp) String() string                    { return fmt.Sprintf("dense[%s,data=%t]", op.act, op.dataInput) }
-func (op denseOp) WriteHash(h hash.Hash)             { fmt.Fprint(h, op.String()) }
-func (op denseOp) Hashcode() uint32                  { return hashOf(op) }
-func (op denseOp) DiffWRT(int) []bool                { return []bool{!op.dataInput, true, true} }
+func (op denseOp) String() string        { return fmt.Sprintf("dense[%s,data=%t]", op.act, op.dataInput) }
+func (op denseOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
+func (op denseOp) Hashcode() uint32      { return hashOf(op) }
+func (op denseOp) DiffWRT(int) []bool {
+	return []bool{!op.dataInput && (op.head == nil || !op.head.skipX), true, true}
+}
 func (op denseOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
 
 func (op denseOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
@@ -300,7 +310,12 @@ func (op denseOp) SymDiff(in G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 		return nil, err
 	}
 	var dX *G.Node
-	if !op.dataInput {
+	switch {
+	case op.head != nil:
+		if dX, err = op.head.pullX(dA, w); err != nil {
+			return nil, err
+		}
+	case !op.dataInput:
 		if dX, err = G.ApplyOp(matNTOp{newBase()}, dA, w); err != nil {
 			return nil, err
 		}
