@@ -173,13 +173,13 @@ func (bd *Builder) trainGraph(gr *graph, opts TrainOptions) error {
 		}
 	}
 	dw, err := G.Grad(loss, wrt...)
-	if err != nil {
-		return fmt.Errorf("amortized: differentiating the loss: %w", err)
-	}
 	for _, hg := range bd.groups {
-		if !hg.Complete() {
+		if !hg.Complete() { // whether or not Grad failed for it
 			return errHeadGroup
 		}
+	}
+	if err != nil {
+		return fmt.Errorf("amortized: differentiating the loss: %w", err)
 	}
 	grads := make([]*G.Node, len(bd.b.Nodes()))
 	for i, j := 0, 0; i < len(grads); i++ {
