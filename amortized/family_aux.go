@@ -142,21 +142,21 @@ func (q auxPosterior) zGivenA(a *G.Node) (mu, lv *G.Node) {
 
 // Sample: eps = [eps_z | eps_a]; a = m_a + e^{s_a/2} eps_a, z = mu(a) +
 // e^{lv(a)/2} eps_z; log q = log q(a|x) + log q(z|a,x) - log r(a|z,x).
-// The noise's columns are copies and each reparameterization one node
-// (nets.NoGradCols, nets.Reparam): the values of a 0/1 product and of
-// gorgonia's scale, exp, product and add, bit for bit.
+// The noise's columns are copies, each reparameterization and each
+// log-density one node each way (nets.NoGradCols, Reparam, LogQEps,
+// LogNormalAt): the values of a 0/1 product and of the Builder's
+// scaledNoise, logQEps and logQOffset nodes, bit for bit.
 func (q auxPosterior) Sample(eps *G.Node) (z, logq *G.Node) {
 	L, A := q.L, q.f.a
-	bd := q.bd
 	epsZ, epsA := must(nets.NoGradCols(eps, 0, L)), must(nets.NoGradCols(eps, L, L+A))
 	a := must(nets.Reparam(q.h["aux.mean"], q.h["aux.logvar"], epsA))
-	logQA := bd.logQEps(epsA, q.h["aux.logvar"])
+	logQA := must(nets.LogQEps(epsA, q.h["aux.logvar"]))
 	mu, lv := q.zGivenA(a)
 	z = must(nets.Reparam(mu, lv, epsZ))
-	logQZ := bd.logQEps(epsZ, lv)
+	logQZ := must(nets.LogQEps(epsZ, lv))
 	u := q.hidden(q.f.rHidden, z, q.h["aux.rctx"])
 	rm, rlv := q.lin(q.f.rMean, u, nil), q.lin(q.f.rLogvar, u, nil)
-	logR := bd.logQOffset(must(G.Sub(a, rm)), rlv)
+	logR := must(nets.LogNormalAt(a, rm, rlv))
 	return z, must(G.Sub(must(G.Add(logQA, logQZ)), logR))
 }
 
