@@ -32,6 +32,17 @@ type Builder struct {
 	groups     []nets.HeadGroup
 }
 
+// headGroup starts a nets.HeadGroup of n heads in a training graph (which
+// checks that it is complete) and is nil in others.
+func (bd *Builder) headGroup(n int) *nets.HeadGroup {
+	if !bd.groupHeads {
+		return nil
+	}
+	hg := nets.NewHeadGroup(n)
+	bd.groups = append(bd.groups, hg)
+	return &hg
+}
+
 // Graph is the graph being built.
 func (bd *Builder) Graph() *G.ExprGraph { return bd.g }
 

@@ -71,9 +71,8 @@ func (n *mlpNet) Forward(b *Builder, in *G.Node, data bool) HeadValues {
 	}
 	out := make(HeadValues, len(n.heads))
 	var hg *nets.HeadGroup
-	if data && b.groupHeads && len(n.heads) > 1 && n.singleHeads() {
-		g := nets.NewHeadGroup(len(n.heads))
-		hg, b.groups = &g, append(b.groups, g)
+	if data && len(n.heads) > 1 && n.singleHeads() {
+		hg = b.headGroup(len(n.heads))
 	}
 	for i, ls := range n.heads {
 		if hg != nil {
