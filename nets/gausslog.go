@@ -250,24 +250,29 @@ func gaussLogGrad[T float32 | float64](y, g, u, s, e []T, L, which int) {
 	for r, gr := range g {
 		half := T(0.5 * -gr) // ½ of the gradient of the subtracted ½ Σ lv
 		dsq := T(-0.5 * gr)  // the gradient of each e²
-		row := y[r*L : (r+1)*L]
+		lo, hi := r*L, (r+1)*L
+		row := y[lo:hi]
 		if which == gradLV {
 			for j := range row {
 				row[j] = half
 			}
 			continue
 		}
-		for j := range row {
-			i := r*L + j
-			d := T(T(e[i]*2) * dsq) // the gradient of e
-			switch which {
-			case gradA:
-				row[j] = T(s[i] * d)
-			case gradM:
-				row[j] = -T(s[i] * d)
-			default:
-				ds := T(u[i] * d) // the gradient of s = e^{-lv/2}
-				row[j] = half + T(-0.5*T(s[i]*ds))
+		// d = (2e) dsq is the gradient of e; one loop per input
+		us, ss, es := u[lo:hi], s[lo:hi], e[lo:hi]
+		switch which {
+		case gradA:
+			for j, ej := range es {
+				row[j] = T(ss[j] * T(T(ej*2)*dsq))
+			}
+		case gradM:
+			for j, ej := range es {
+				row[j] = -T(ss[j] * T(T(ej*2)*dsq))
+			}
+		default:
+			for j, ej := range es {
+				ds := T(us[j] * T(T(ej*2)*dsq)) // the gradient of s = e^{-lv/2}
+				row[j] = half + T(-0.5*T(ss[j]*ds))
 			}
 		}
 	}
