@@ -3,7 +3,6 @@ package nets
 import (
 	"fmt"
 	"hash"
-	"hash/fnv"
 	"math"
 
 	"github.com/chewxy/hm"
@@ -95,32 +94,29 @@ func (op *gaussLogOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, e
 		return nil, err
 	}
 	x, lv := ds[0], ds[len(ds)-1]
-	B, L := x.Shape()[0], x.Shape()[1]
-	y := op.out(prealloc, x.Dtype(), B)
-	w := op.work
+	y := op.out(prealloc, x.Dtype(), x.Shape()[0])
+	m := ds[len(ds)-2] // lv itself without an offset: not read
 	switch x.Dtype() {
 	case tensor.Float32:
-		var u, s, e []float32
-		if op.offset {
-			u, s, e = workOf[float32](&w.u, B, L), workOf[float32](&w.s, B, L), workOf[float32](&w.e, B, L)
-			offsetEps(e, u, s, x.Float32s(), ds[1].Float32s(), lv.Float32s(), math32.Exp)
-		} else {
-			e = x.Float32s()
-		}
-		gaussLog(y.Float32s(), e, lv.Float32s(), L)
+		gaussLogDo(op.work, op.offset, y, x, m, lv, math32.Exp)
 	case tensor.Float64:
-		var u, s, e []float64
-		if op.offset {
-			u, s, e = workOf[float64](&w.u, B, L), workOf[float64](&w.s, B, L), workOf[float64](&w.e, B, L)
-			offsetEps(e, u, s, x.Float64s(), ds[1].Float64s(), lv.Float64s(), math.Exp)
-		} else {
-			e = x.Float64s()
-		}
-		gaussLog(y.Float64s(), e, lv.Float64s(), L)
+		gaussLogDo(op.work, op.offset, y, x, m, lv, math.Exp)
 	default:
 		return nil, fmt.Errorf("nets: %s: dtype %v", op, x.Dtype())
 	}
 	return y, nil
+}
+
+// gaussLogDo is the forward pass in T: on e = x (eps) or, with offset,
+// e = (x - m) ⊙ e^{-lv/2}, kept in w with its factors.
+func gaussLogDo[T float32 | float64](w *gaussWork, offset bool, y, x, m, lv *tensor.Dense, exp func(T) T) {
+	B, L := x.Shape()[0], x.Shape()[1]
+	e := x.Data().([]T)
+	if offset {
+		e = workOf[T](&w.e, B, L)
+		offsetEps(e, workOf[T](&w.u, B, L), workOf[T](&w.s, B, L), x.Data().([]T), m.Data().([]T), lv.Data().([]T), exp)
+	}
+	gaussLog(y.Data().([]T), e, lv.Data().([]T), L)
 }
 
 func workOf[T float32 | float64](c *outCache, B, L int) []T {
@@ -186,6 +182,7 @@ const (
 // the gradient's shape, orders it after the forward node.
 type gaussLogGradOp struct {
 	opBase
+	noDiff
 	work  *gaussWork
 	which int
 }
@@ -195,21 +192,11 @@ func (op gaussLogGradOp) Type() hm.Type { return hm.NewFnType(matT(), vecT(), ma
 func (op gaussLogGradOp) String() string {
 	return fmt.Sprintf("gaussLogGrad[%d]", op.which)
 }
-func (op gaussLogGradOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "%s%p", op.String(), op.work) }
-func (op gaussLogGradOp) Hashcode() uint32 {
-	h := fnv.New32a()
-	op.WriteHash(h)
-	return h.Sum32()
-}
-func (op gaussLogGradOp) DiffWRT(int) []bool                { return []bool{false, false} }
+func (op gaussLogGradOp) WriteHash(h hash.Hash)             { fmt.Fprintf(h, "%s%p", op.String(), op.work) }
+func (op gaussLogGradOp) Hashcode() uint32                  { return hashWrite(op) }
 func (op gaussLogGradOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
 func (op gaussLogGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return in[0].(tensor.Shape).Clone(), nil
-}
-
-// SymDiff is never called: no input gets a gradient.
-func (op gaussLogGradOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) {
-	return nil, fmt.Errorf("nets: %s has no gradient", op)
 }
 
 func (op gaussLogGradOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {

@@ -81,6 +81,7 @@ func (m *headMember) pullX(dY, w *G.Node) (*G.Node, error) {
 // pullbacks and ReduceAdd do.
 type headsGradOp struct {
 	opBase
+	noDiff
 	n   int
 	tmp *outCache // a product before it is added
 }
@@ -96,15 +97,9 @@ func (op headsGradOp) Type() hm.Type {
 func (op headsGradOp) String() string                    { return fmt.Sprintf("headsGrad[%d]", op.n) }
 func (op headsGradOp) WriteHash(h hash.Hash)             { fmt.Fprint(h, op.String()) }
 func (op headsGradOp) Hashcode() uint32                  { return hashOf(op) }
-func (op headsGradOp) DiffWRT(n int) []bool              { return make([]bool, n) }
 func (op headsGradOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
 func (op headsGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return tensor.Shape{in[0].(tensor.Shape)[0], in[1].(tensor.Shape)[0]}, nil
-}
-
-// SymDiff is never called: no input gets a gradient.
-func (op headsGradOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) {
-	return nil, fmt.Errorf("nets: %s has no gradient", op)
 }
 
 func (op headsGradOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {

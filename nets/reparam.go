@@ -1,6 +1,7 @@
 package nets
 
 import (
+	"errors"
 	"fmt"
 	"hash"
 	"hash/fnv"
@@ -84,19 +85,15 @@ func (op reparamOp) SymDiff(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 // reparamGradOp is ½ (std ⊙ (eps ⊙ dY)), std from reparamOp's run.
 type reparamGradOp struct {
 	opBase
+	noDiff
 	std *outCache
 }
 
-func (op reparamGradOp) Arity() int            { return 2 }
-func (op reparamGradOp) Type() hm.Type         { return hm.NewFnType(matT(), matT(), matT()) }
-func (op reparamGradOp) String() string        { return "reparamGrad" }
-func (op reparamGradOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "%s%p", op.String(), op.std) }
-func (op reparamGradOp) Hashcode() uint32 {
-	h := fnv.New32a()
-	op.WriteHash(h)
-	return h.Sum32()
-}
-func (op reparamGradOp) DiffWRT(int) []bool                { return []bool{false, false} }
+func (op reparamGradOp) Arity() int                        { return 2 }
+func (op reparamGradOp) Type() hm.Type                     { return hm.NewFnType(matT(), matT(), matT()) }
+func (op reparamGradOp) String() string                    { return "reparamGrad" }
+func (op reparamGradOp) WriteHash(h hash.Hash)             { fmt.Fprintf(h, "%s%p", op.String(), op.std) }
+func (op reparamGradOp) Hashcode() uint32                  { return hashWrite(op) }
 func (op reparamGradOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
 func (op reparamGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return in[0].(tensor.Shape).Clone(), nil
@@ -141,6 +138,7 @@ func NoGradCols(x *G.Node, lo, hi int) (*G.Node, error) {
 
 type noGradColsOp struct {
 	opBase
+	noDiff
 	lo, hi int
 }
 
@@ -149,7 +147,6 @@ func (op noGradColsOp) Type() hm.Type                     { return hm.NewFnType(
 func (op noGradColsOp) String() string                    { return fmt.Sprintf("cols[%d:%d]", op.lo, op.hi) }
 func (op noGradColsOp) WriteHash(h hash.Hash)             { fmt.Fprint(h, op.String()) }
 func (op noGradColsOp) Hashcode() uint32                  { return hashOf(op) }
-func (op noGradColsOp) DiffWRT(int) []bool                { return []bool{false} }
 func (op noGradColsOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
 func (op noGradColsOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return tensor.Shape{in[0].(tensor.Shape)[0], op.hi - op.lo}, nil
@@ -182,7 +179,21 @@ func copyColsOf[T float32 | float64](dst, src []T, B, lo, n, w int) {
 	}
 }
 
-// SymDiff is never called: the input gets no gradient.
-func (op noGradColsOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) {
-	return nil, fmt.Errorf("nets: %s has no gradient", op)
+// noDiff is embedded by ops whose inputs get no gradient (gradient ops,
+// copies of noise).
+type noDiff struct{}
+
+func (noDiff) DiffWRT(n int) []bool { return make([]bool, n) }
+
+// SymDiff is never called: no input gets a gradient.
+func (noDiff) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) {
+	return nil, errors.New("nets: differentiating an op that has no gradient")
+}
+
+// hashWrite is the FNV hash of what op writes (an op whose WriteHash tells
+// apart nodes that String does not).
+func hashWrite(op interface{ WriteHash(hash.Hash) }) uint32 {
+	h := fnv.New32a()
+	op.WriteHash(h)
+	return h.Sum32()
 }
