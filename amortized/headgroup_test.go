@@ -33,8 +33,8 @@ func trainOps(tr *Trainer) string {
 	return b.String()
 }
 
-// Training graphs group the encoder's heads (one node for their input
-// gradient). A head outside the gradient's path leaves its group
+// Training graphs group the encoder's heads (one product forward, one node
+// for their input gradient). A head outside the gradient's path leaves its group
 // incomplete; the graph is then built again without groups, so the error
 // is gorgonia's, as before groups.
 func TestHeadGroupFallback(t *testing.T) {
@@ -56,8 +56,12 @@ func TestHeadGroupFallback(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", post, err)
 		}
-		if got := strings.Count(trainOps(tr), "headsGrad"); got != groups[post] {
+		ops := trainOps(tr)
+		if got := strings.Count(ops, "headsGrad"); got != groups[post] {
 			t.Errorf("%s: %d groups of heads, want %d", post, got, groups[post])
+		}
+		if got := strings.Count(ops, "headsFwd"); got != 1 {
+			t.Errorf("%s: %d products for all the encoder's heads, want 1", post, got)
 		}
 		st, err := tr.Step(synthetic(16, cfg.DataDim, 1), 16, 1)
 		if err != nil || math.IsNaN(st.Loss) {

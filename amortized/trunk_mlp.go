@@ -70,15 +70,24 @@ func (n *mlpNet) Forward(b *Builder, in *G.Node, data bool) HeadValues {
 		h = must(n.body.Forward(b.Binding(), in))
 	}
 	out := make(HeadValues, len(n.heads))
-	var hg *nets.HeadGroup
 	if data && len(n.heads) > 1 && n.singleHeads() {
-		hg = b.headGroup(len(n.heads))
+		if hg := b.headGroup(len(n.heads)); hg != nil {
+			// one product for all heads and one node for x's gradient
+			ws, bs := make([]*G.Node, len(n.heads)), make([]*G.Node, len(n.heads))
+			for i, ls := range n.heads {
+				ws[i], bs[i] = b.Binding().Node(ls[0].WeightName()), b.Binding().Node(ls[0].BiasName())
+			}
+			ys, err := nets.GroupHeads(h, ws, bs, *hg)
+			if err != nil {
+				b.Fail(err)
+			}
+			for i, y := range ys {
+				out[n.names[i]] = y
+			}
+			return out
+		}
 	}
 	for i, ls := range n.heads {
-		if hg != nil {
-			out[n.names[i]] = must(ls[0].HeadForward(b.Binding(), h, *hg))
-			continue
-		}
 		if len(ls) == 1 {
 			out[n.names[i]] = must(ls[0].Forward(b.Binding(), h))
 			continue

@@ -18,9 +18,10 @@ import (
 // computes all n products in one node and sums them in the order gorgonia
 // would have (the order its pullbacks ran), each product rounded before
 // it is added: the same values bit for bit. Every head must be
-// differentiated (be on the path from the loss to the weights): check
-// Complete after G.Grad; when it is false the graph's gradient of x lacks
-// the heads that were.
+// differentiated (be on the path from the loss to the weights, and not
+// merged with another by gorgonia as equal nodes): check Complete after
+// G.Grad; when it is false the graph's gradient of x lacks the heads that
+// were. GroupHeads also computes the heads' products as one.
 type HeadGroup struct{ g *headGroup }
 
 type headGroup struct {
@@ -48,6 +49,141 @@ func DenseHead(x, w, b *G.Node, hg HeadGroup) (*G.Node, error) {
 		return nil, err
 	}
 	return G.ApplyOp(denseOp{opBase: newBase(), head: &headMember{g: hg.g}}, x, w, b)
+}
+
+// GroupHeads adds the heads x w_i + b_i as hg's members (DenseHead), their
+// products computed as one, x [w_1 ... w_n] + [b_1 ... b_n], by a node each
+// head copies its columns from: one pass over x for all heads, and for
+// narrow heads (20 columns against the kernel's 32) far less waste. Each
+// element is the same sum of products in the same order as its own
+// head's product, and gets the same bias add: the same values.
+func GroupHeads(x *G.Node, ws, bs []*G.Node, hg HeadGroup) ([]*G.Node, error) {
+	if len(ws) != len(bs) || len(ws) == 0 {
+		return nil, fmt.Errorf("nets: group heads: %d weights and %d biases", len(ws), len(bs))
+	}
+	in := append(G.Nodes{x}, ws...)
+	in = append(in, bs...)
+	for i := range ws {
+		if err := checkDense(x, ws[i], bs[i]); err != nil {
+			return nil, err
+		}
+	}
+	all, err := G.ApplyOp(headsFwdOp{opBase: newBase(), n: len(ws), w: &outCache{}, b: &outCache{}}, in...)
+	if err != nil {
+		return nil, err
+	}
+	ys := make([]*G.Node, len(ws))
+	off := 0
+	for i := range ws {
+		op := denseOp{opBase: newBase(), head: &headMember{g: hg.g}, view: off + 1}
+		if ys[i], err = G.ApplyOp(op, x, ws[i], bs[i], all); err != nil {
+			return nil, err
+		}
+		off += ws[i].Shape()[1]
+	}
+	return ys, nil
+}
+
+// headsFwdOp is x [w_1 ... w_n] + [b_1 ... b_n] over its inputs (x, w_1..w_n,
+// b_1..b_n), the weights and biases copied side by side into w and b.
+type headsFwdOp struct {
+	opBase
+	noDiff
+	n    int
+	w, b *outCache
+}
+
+func (op headsFwdOp) Arity() int { return 1 + 2*op.n }
+func (op headsFwdOp) Type() hm.Type {
+	ts := []hm.Type{matT()}
+	for range op.n {
+		ts = append(ts, matT())
+	}
+	for range op.n {
+		ts = append(ts, vecT())
+	}
+	return hm.NewFnType(append(ts, matT())...)
+}
+func (op headsFwdOp) String() string                    { return fmt.Sprintf("headsFwd[%d]", op.n) }
+func (op headsFwdOp) WriteHash(h hash.Hash)             { fmt.Fprint(h, op.String()) }
+func (op headsFwdOp) Hashcode() uint32                  { return hashOf(op) }
+func (op headsFwdOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
+func (op headsFwdOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	N := 0
+	for _, w := range in[1 : 1+op.n] {
+		N += w.(tensor.Shape)[1]
+	}
+	return tensor.Shape{in[0].(tensor.Shape)[0], N}, nil
+}
+
+func (op headsFwdOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
+	ds, err := denseAll(in, op)
+	if err != nil {
+		return nil, err
+	}
+	x := ds[0]
+	B, K, N := x.Shape()[0], x.Shape()[1], 0
+	for _, w := range ds[1 : 1+op.n] {
+		N += w.Shape()[1]
+	}
+	wc := opBase{cache: op.w}.out(nil, x.Dtype(), K, N)
+	bc := opBase{cache: op.b}.out(nil, x.Dtype(), 1, N)
+	y := op.out(prealloc, x.Dtype(), B, N)
+	switch x.Dtype() {
+	case tensor.Float32:
+		headsFwd(y.Float32s(), wc.Float32s(), bc.Float32s(), x, ds[1:], op.n, K, N)
+	default:
+		headsFwd(y.Float64s(), wc.Float64s(), bc.Float64s(), x, ds[1:], op.n, K, N)
+	}
+	return y, nil
+}
+
+// headsFwd packs the n weights wb[:n] and biases wb[n:] side by side and
+// computes y = x wc + bc, adding the bias as denseOp does.
+func headsFwd[T float32 | float64](y, wc, bc []T, x *tensor.Dense, wb []*tensor.Dense, n, K, N int) {
+	off := 0
+	for i := range n {
+		w, b := wb[i].Data().([]T), wb[n+i].Data().([]T)
+		c := len(b)
+		for r := range K {
+			copy(wc[r*N+off:r*N+off+c], w[r*c:(r+1)*c])
+		}
+		copy(bc[off:off+c], b)
+		off += c
+	}
+	B := x.Shape()[0]
+	Gemm(false, false, B, N, K, x.Data().([]T), wc, y)
+	parallelRows(B, B*N, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			addRow(y[i*N:(i+1)*N], bc)
+		}
+	})
+}
+
+// addRow is dst += src, with simd.Add in float32 (denseOp's bias add).
+func addRow[T float32 | float64](dst, src []T) {
+	if d, ok := any(dst).([]float32); ok {
+		simd.Add(d, any(src).([]float32))
+		return
+	}
+	for j, v := range src {
+		dst[j] += v
+	}
+}
+
+// viewCols copies columns [off, off+cols of y) of all into y.
+func viewCols(y, all *tensor.Dense, off int) error {
+	B, c, N := y.Shape()[0], y.Shape()[1], all.Shape()[1]
+	if all.Shape()[0] != B || off+c > N || all.Dtype() != y.Dtype() {
+		return fmt.Errorf("nets: head view: columns [%d, %d) of %v into %v", off, off+c, all.Shape(), y.Shape())
+	}
+	switch y.Dtype() {
+	case tensor.Float32:
+		copyColsOf(y.Float32s(), all.Float32s(), B, off, c, N)
+	default:
+		copyColsOf(y.Float64s(), all.Float64s(), B, off, c, N)
+	}
+	return nil
 }
 
 // HeadForward is l(x) as a member of hg (see Linear.Forward).
