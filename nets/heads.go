@@ -21,7 +21,8 @@ import (
 // differentiated (be on the path from the loss to the weights, and not
 // merged with another by gorgonia as equal nodes): check Complete after
 // G.Grad; when it is false the graph's gradient of x lacks the heads that
-// were. GroupHeads also computes the heads' products as one.
+// were. A group holds the state of one differentiation: one G.Grad per
+// graph. GroupHeads also computes the heads' products as one.
 type HeadGroup struct{ g *headGroup }
 
 type headGroup struct {
