@@ -25,6 +25,22 @@ type Builder struct {
 	// fixedW: the weights keep their values for the graph's life, so ops
 	// may prepare them once (see nets.FuseBernoulliLogLik).
 	fixedW bool
+	// groupHeads: the encoder's linear heads on data share one node for
+	// their input gradient (nets.HeadGroup); groups lists them, for
+	// trainGraph to check that every head was differentiated.
+	groupHeads bool
+	groups     []nets.HeadGroup
+}
+
+// headGroup starts a nets.HeadGroup of n heads in a training graph (which
+// checks that it is complete) and is nil in others.
+func (bd *Builder) headGroup(n int) *nets.HeadGroup {
+	if !bd.groupHeads {
+		return nil
+	}
+	hg := nets.NewHeadGroup(n)
+	bd.groups = append(bd.groups, hg)
+	return &hg
 }
 
 // Graph is the graph being built.

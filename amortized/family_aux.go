@@ -134,38 +134,47 @@ func (q auxPosterior) hidden(l nets.Linear, x, ctx *G.Node) *G.Node {
 	return must(q.f.act.Apply(q.lin(l, x, ctx)))
 }
 
+// pair is l1(x) + c1 and l2(x) + c2 (c nil: none), with x's gradient one
+// node in training graphs (a nets.HeadGroup: x feeds only these two).
+func (q auxPosterior) pair(l1, l2 nets.Linear, x, c1, c2 *G.Node) (y1, y2 *G.Node) {
+	hg := q.bd.headGroup(2)
+	if hg == nil {
+		return q.lin(l1, x, c1), q.lin(l2, x, c2)
+	}
+	ys := [2]*G.Node{}
+	for i, l := range []nets.Linear{l1, l2} {
+		ys[i] = must(l.HeadForward(q.bd.Binding(), x, *hg))
+		if c := []*G.Node{c1, c2}[i]; c != nil {
+			ys[i] = must(G.Add(ys[i], c))
+		}
+	}
+	return ys[0], ys[1]
+}
+
 // zGivenA is q(z|a,x)'s mean and log-variance.
 func (q auxPosterior) zGivenA(a *G.Node) (mu, lv *G.Node) {
 	t := q.hidden(q.f.qHidden, a, q.h["aux.qctx"])
-	return q.lin(q.f.qMean, t, q.h["mean"]), q.lin(q.f.qLogvar, t, q.h["logvar"])
+	return q.pair(q.f.qMean, q.f.qLogvar, t, q.h["mean"], q.h["logvar"])
 }
 
 // Sample: eps = [eps_z | eps_a]; a = m_a + e^{s_a/2} eps_a, z = mu(a) +
 // e^{lv(a)/2} eps_z; log q = log q(a|x) + log q(z|a,x) - log r(a|z,x).
+// The noise's columns are copies, each reparameterization and each
+// log-density one node each way (nets.NoGradCols, Reparam, LogQEps,
+// LogNormalAt): the values of a 0/1 product and of the Builder's
+// scaledNoise, logQEps and logQOffset nodes, bit for bit.
 func (q auxPosterior) Sample(eps *G.Node) (z, logq *G.Node) {
 	L, A := q.L, q.f.a
-	bd := q.bd
-	epsZ, epsA := must(G.Mul(eps, q.pick(0, L))), must(G.Mul(eps, q.pick(L, A)))
-	a := must(G.Add(q.h["aux.mean"], bd.scaledNoise(q.h["aux.logvar"], epsA)))
-	logQA := bd.logQEps(epsA, q.h["aux.logvar"])
+	epsZ, epsA := must(nets.NoGradCols(eps, 0, L)), must(nets.NoGradCols(eps, L, L+A))
+	a := must(nets.Reparam(q.h["aux.mean"], q.h["aux.logvar"], epsA))
+	logQA := must(nets.LogQEps(epsA, q.h["aux.logvar"]))
 	mu, lv := q.zGivenA(a)
-	z = must(G.Add(mu, bd.scaledNoise(lv, epsZ)))
-	logQZ := bd.logQEps(epsZ, lv)
+	z = must(nets.Reparam(mu, lv, epsZ))
+	logQZ := must(nets.LogQEps(epsZ, lv))
 	u := q.hidden(q.f.rHidden, z, q.h["aux.rctx"])
-	rm, rlv := q.lin(q.f.rMean, u, nil), q.lin(q.f.rLogvar, u, nil)
-	logR := bd.logQOffset(must(G.Sub(a, rm)), rlv)
+	rm, rlv := q.pair(q.f.rMean, q.f.rLogvar, u, nil, nil)
+	logR := must(nets.LogNormalAt(a, rm, rlv))
 	return z, must(G.Sub(must(G.Add(logQA, logQZ)), logR))
-}
-
-// pick is the (L+A)×w 0/1 matrix taking columns [from, from+w) of the
-// noise (a product, as gorgonia's Slice drops a dimension of width 1).
-func (q auxPosterior) pick(from, w int) *G.Node {
-	n := q.L + q.f.a
-	v := make([]float64, n*w)
-	for j := range w {
-		v[(from+j)*w+j] = 1
-	}
-	return q.bd.Const(fmt.Sprintf("aux.pick.%d.%d.%d", n, from, w), v, n, w)
 }
 
 // Point is q(z|a,x)'s mean at a = m_a(x).

@@ -1,6 +1,7 @@
 package amortized
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 
@@ -172,6 +173,11 @@ func (bd *Builder) trainGraph(gr *graph, opts TrainOptions) error {
 		}
 	}
 	dw, err := G.Grad(loss, wrt...)
+	for _, hg := range bd.groups {
+		if !hg.Complete() { // whether or not Grad failed for it
+			return errHeadGroup
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("amortized: differentiating the loss: %w", err)
 	}
@@ -196,6 +202,11 @@ func (bd *Builder) trainGraph(gr *graph, opts TrainOptions) error {
 	return nil
 }
 
+// errHeadGroup: an encoder head was not differentiated, so its group's
+// gradient node (nets.HeadGroup) was never made; buildGraphOn builds the
+// graph again without groups.
+var errHeadGroup = errors.New("amortized: an encoder head is not on the gradient's path")
+
 // graphBuild serializes the construction of graphs: gorgonia keeps global
 // state while building (internal/encoding's group counter, written without
 // synchronization), so graphs built on two goroutines at once race.
@@ -219,11 +230,22 @@ func (m *Model) newBuilder(ps *nets.Params) *Builder {
 // names. Graphs that run concurrently need their own copies: gorgonia sets
 // the engine of bound tensors when it compiles and may reshape them in place
 // while it runs, so two graphs sharing tensors race.
-func (m *Model) buildGraphOn(ps *nets.Params, kind graphKind, batch int, opts TrainOptions) (gr *graph, err error) {
+func (m *Model) buildGraphOn(ps *nets.Params, kind graphKind, batch int, opts TrainOptions) (*graph, error) {
 	graphBuild.Lock()
 	defer graphBuild.Unlock()
+	gr, err := m.buildGraphOnce(ps, kind, batch, opts, kind == kindTrain)
+	if errors.Is(err, errHeadGroup) {
+		gr, err = m.buildGraphOnce(ps, kind, batch, opts, false)
+	}
+	return gr, err
+}
+
+// buildGraphOnce is buildGraphOn, with the encoder's heads grouped
+// (Builder.groupHeads) or not.
+func (m *Model) buildGraphOnce(ps *nets.Params, kind graphKind, batch int, opts TrainOptions, group bool) (gr *graph, err error) {
 	defer recoverBuild(&err, "graph")
 	bd := m.newBuilder(ps)
+	bd.groupHeads = group
 	bd.evalOnly = kind == kindEval || kind == kindLogW || kind == kindLogWPrep || kind == kindLogWZ
 	bd.fixedW = kind == kindLogWZ // built per LogLikelihood call, on weights that do not change
 	gr = &graph{kind: kind, batch: batch, g: bd.g, bind: bd.b, in: map[string]*G.Node{}, out: map[string]*G.Node{}}

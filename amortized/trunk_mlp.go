@@ -70,6 +70,23 @@ func (n *mlpNet) Forward(b *Builder, in *G.Node, data bool) HeadValues {
 		h = must(n.body.Forward(b.Binding(), in))
 	}
 	out := make(HeadValues, len(n.heads))
+	if data && len(n.heads) > 1 && n.singleHeads() {
+		if hg := b.headGroup(len(n.heads)); hg != nil {
+			// one product for all heads and one node for x's gradient
+			ws, bs := make([]*G.Node, len(n.heads)), make([]*G.Node, len(n.heads))
+			for i, ls := range n.heads {
+				ws[i], bs[i] = b.Binding().Node(ls[0].WeightName()), b.Binding().Node(ls[0].BiasName())
+			}
+			ys, err := nets.GroupHeads(h, ws, bs, *hg)
+			if err != nil {
+				b.Fail(err)
+			}
+			for i, y := range ys {
+				out[n.names[i]] = y
+			}
+			return out
+		}
+	}
 	for i, ls := range n.heads {
 		if len(ls) == 1 {
 			out[n.names[i]] = must(ls[0].Forward(b.Binding(), h))
@@ -82,6 +99,16 @@ func (n *mlpNet) Forward(b *Builder, in *G.Node, data bool) HeadValues {
 		out[n.names[i]] = must(nets.DenseHeads(h, ws, bs))
 	}
 	return out
+}
+
+// singleHeads says every head is one linear map (none has parts).
+func (n *mlpNet) singleHeads() bool {
+	for _, ls := range n.heads {
+		if len(ls) != 1 {
+			return false
+		}
+	}
+	return true
 }
 
 // partsWidth is the width of hd's parts together (hd.Width without parts).

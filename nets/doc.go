@@ -57,6 +57,12 @@
 // hands each input its block), so heads keep their own parameters but cost
 // one product each way. [AddReLU] is max(a + c, 0) in one node each way.
 // A [MaskedLinear]'s W ⊙ M is one op each way (G ⊙ M backward).
+// [GroupHeads] and [DenseHead] make heads of one input a [HeadGroup]: one
+// forward product (GroupHeads), and one node for the input's gradient
+// where gorgonia would sum a product per head, with gorgonia's values bit
+// for bit. [Reparam], [LogQEps] and [LogNormalAt] are a Gaussian sampler's
+// mu + e^{lv/2} ⊙ eps and its log-densities, one node each way where
+// gorgonia's element ops take tens, rounded as those ops round.
 //
 // # Masked layers (MADE)
 //

@@ -55,11 +55,18 @@ func Dense(x, w, b *G.Node, act Activation, dataInput bool) (*G.Node, error) {
 	default:
 		return nil, fmt.Errorf("nets: dense: unknown activation %q", string(act))
 	}
-	if x.Shape().Dims() != 2 || w.Shape().Dims() != 2 || b.Shape().Dims() != 1 ||
-		x.Shape()[1] != w.Shape()[0] || w.Shape()[1] != b.Shape()[0] {
-		return nil, fmt.Errorf("nets: dense: shapes x %v, w %v, b %v do not fit x w + b", x.Shape(), w.Shape(), b.Shape())
+	if err := checkDense(x, w, b); err != nil {
+		return nil, err
 	}
 	return G.ApplyOp(denseOp{opBase: newBase(), act: act, dataInput: dataInput}, x, w, b)
+}
+
+func checkDense(x, w, b *G.Node) error {
+	if x.Shape().Dims() != 2 || w.Shape().Dims() != 2 || b.Shape().Dims() != 1 ||
+		x.Shape()[1] != w.Shape()[0] || w.Shape()[1] != b.Shape()[0] {
+		return fmt.Errorf("nets: dense: shapes x %v, w %v, b %v do not fit x w + b", x.Shape(), w.Shape(), b.Shape())
+	}
+	return nil
 }
 
 // BernoulliLogLik adds sum_j x_ij l_ij - softplus(l_ij) per row i: log p(x|z)
@@ -196,20 +203,43 @@ type denseOp struct {
 	opBase
 	act       Activation
 	dataInput bool
+	head      *headMember // a linear head of a HeadGroup, else nil
+	// view: columns [view-1, view-1+Out) of a 4th input, GroupHeads'
+	// product of all the heads (0: none, the op computes its product)
+	view int
 }
 
-func (op denseOp) Arity() int { return 3 }
+func (op denseOp) Arity() int {
+	if op.view > 0 {
+		return 4
+	}
+	return 3
+}
 func (op denseOp) Type() hm.Type {
+	if op.view > 0 {
+		return hm.NewFnType(matT(), matT(), vecT(), matT(), matT())
+	}
 	return hm.NewFnType(matT(), matT(), vecT(), matT())
 }
 func (op denseOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	x, w := in[0].(tensor.Shape), in[1].(tensor.Shape)
 	return tensor.Shape{x[0], w[1]}, nil
 }
-func (op denseOp) String() string                    { return fmt.Sprintf("dense[%s,data=%t]", op.act, op.dataInput) }
-func (op denseOp) WriteHash(h hash.Hash)             { fmt.Fprint(h, op.String()) }
-func (op denseOp) Hashcode() uint32                  { return hashOf(op) }
-func (op denseOp) DiffWRT(int) []bool                { return []bool{!op.dataInput, true, true} }
+func (op denseOp) String() string {
+	if op.view > 0 {
+		return fmt.Sprintf("dense[%s,data=%t,view=%d]", op.act, op.dataInput, op.view-1)
+	}
+	return fmt.Sprintf("dense[%s,data=%t]", op.act, op.dataInput)
+}
+func (op denseOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
+func (op denseOp) Hashcode() uint32      { return hashOf(op) }
+func (op denseOp) DiffWRT(int) []bool {
+	d := []bool{!op.dataInput && (op.head == nil || !op.head.skipX), true, true}
+	if op.view > 0 {
+		d = append(d, false)
+	}
+	return d
+}
 func (op denseOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
 
 func (op denseOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
@@ -220,6 +250,9 @@ func (op denseOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error
 	x, w, b := ds[0], ds[1], ds[2]
 	B, K, N := x.Shape()[0], x.Shape()[1], w.Shape()[1]
 	y := op.out(prealloc, x.Dtype(), B, N)
+	if op.view > 0 {
+		return y, viewCols(y, ds[3], op.view-1)
+	}
 	if op.cache != nil && op.cache.deferred {
 		return y, nil
 	}
@@ -300,10 +333,18 @@ func (op denseOp) SymDiff(in G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 		return nil, err
 	}
 	var dX *G.Node
-	if !op.dataInput {
+	switch {
+	case op.head != nil:
+		if dX, err = op.head.pullX(dA, w); err != nil {
+			return nil, err
+		}
+	case !op.dataInput:
 		if dX, err = G.ApplyOp(matNTOp{newBase()}, dA, w); err != nil {
 			return nil, err
 		}
+	}
+	if op.view > 0 {
+		return G.Nodes{dX, dW, db, nil}, nil
 	}
 	return G.Nodes{dX, dW, db}, nil
 }
