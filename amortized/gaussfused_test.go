@@ -10,14 +10,16 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// gaussPieces builds aux's sampler pieces on (B, L) inputs, fused (nets'
-// Reparam, LogQEps, LogNormalAt, NoGradCols) or as the Builder's nodes
-// (scaledNoise, logQEps, logQOffset, a 0/1 product), in one loss
+// gaussPieces builds aux's sampler pieces and the standard normal prior's
+// log p(z) on (B, L) inputs, fused (nets' Reparam, LogQEps, LogNormalAt,
+// NoGradCols, LogStdNormal) or as the Builder's nodes (scaledNoise,
+// logQEps, logQOffset, a 0/1 product, LogStdNormal), in one loss
 //
-//	Σ c ⊙ z + Σ k ⊙ (log q(eps; lv) - log N(a; m, e^rlv)),  z = mu + e^{lv/2} ⊙ eps,
+//	Σ c ⊙ z + Σ k ⊙ (log q(eps; lv) - log N(a; m, e^rlv) - log N(z; 0, I)),
+//	z = mu + e^{lv/2} ⊙ eps,
 //
 // with eps columns [1, 1+L) of a (B, L+2) noise matrix and a, lv, rlv,
-// mu, m each with more than one consumer where aux's have, and returns z,
+// mu, m, z each with more than one consumer where aux's have, and returns z,
 // the loss's log-density part and the gradients of mu, lv, a, m and rlv.
 func gaussPieces(t *testing.T, dt tensor.Dtype, fused bool, B, L int, vals map[string][]float64) [][]float64 {
 	t.Helper()
@@ -40,12 +42,13 @@ func gaussPieces(t *testing.T, dt tensor.Dtype, fused bool, B, L int, vals map[s
 	}
 	noise, mu, lv, a, mn, rlv := node("noise", B, L+2), node("mu", B, L), node("lv", B, L), node("a", B, L), node("m", B, L), node("rlv", B, L)
 	c, k := node("c", B, L), node("k", B, 0)
-	var z, logq, logr *G.Node
+	var z, logq, logr, logp *G.Node
 	if fused {
 		eps := must(nets.NoGradCols(noise, 1, 1+L))
 		z = must(nets.Reparam(mu, lv, eps))
 		logq = must(nets.LogQEps(eps, lv))
 		logr = must(nets.LogNormalAt(a, mn, rlv))
+		logp = must(nets.LogStdNormal(z))
 	} else {
 		pick := make([]float64, (L+2)*L)
 		for j := range L {
@@ -55,8 +58,9 @@ func gaussPieces(t *testing.T, dt tensor.Dtype, fused bool, B, L int, vals map[s
 		z = must(G.Add(mu, bd.scaledNoise(lv, eps)))
 		logq = bd.logQEps(eps, lv)
 		logr = bd.logQOffset(must(G.Sub(a, mn)), rlv)
+		logp = bd.LogStdNormal(z)
 	}
-	dens := must(G.Sub(logq, logr))
+	dens := must(G.Sub(must(G.Sub(logq, logr)), logp))
 	// a and m also reach the loss directly, as a and r's mean do in aux
 	extra := must(G.Sum(must(G.HadamardProd(must(G.HadamardProd(a, mn)), c))))
 	loss := must(G.Add(must(G.Add(must(G.Sum(must(G.HadamardProd(z, c)))), must(G.Sum(must(G.HadamardProd(dens, k)))))), extra))
@@ -101,7 +105,7 @@ func TestGaussFusedMatchesBuilder(t *testing.T) {
 	for _, dt := range []tensor.Dtype{tensor.Float32, tensor.Float64} {
 		fused := gaussPieces(t, dt, true, B, L, vals)
 		nodes := gaussPieces(t, dt, false, B, L, vals)
-		for i, name := range []string{"z", "log q - log r", "dmu", "dlv", "da", "dm", "drlv"} {
+		for i, name := range []string{"z", "log q - log r - log p", "dmu", "dlv", "da", "dm", "drlv"} {
 			if len(fused[i]) != len(nodes[i]) {
 				t.Fatalf("%v %s: %d values, nodes %d", dt, name, len(fused[i]), len(nodes[i]))
 			}

@@ -3,6 +3,7 @@ package flows
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -176,6 +177,38 @@ func TestIAFGateRowsMatchRowByRow(t *testing.T) {
 			}
 			for j, v := range gzr {
 				same("gz", j, gz[i*D+j], v)
+			}
+		}
+	}
+}
+
+// addTo and reluGradInPlace give the scalar loops' values bit for bit in
+// float32 (simd's vector paths and their tails), NaN and ±0 included.
+func TestIAFVectorHelpersMatchLoops(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, n := range []int{1, 7, 8, 20, 41, 64} {
+		d, src, r := make([]float32, n), make([]float32, n), make([]float32, n)
+		for i := range n {
+			d[i], src[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
+			r[i] = max(float32(rng.NormFloat64()), 0)
+		}
+		r[0], src[n-1] = float32(math.NaN()), float32(math.Copysign(0, -1))
+		if n > 2 {
+			r[1] = float32(math.Copysign(0, -1))
+		}
+		wantAdd, wantRelu := slices.Clone(d), slices.Clone(d)
+		for i := range n {
+			wantAdd[i] += src[i]
+			if !(r[i] > 0) {
+				wantRelu[i] = 0
+			}
+		}
+		gotAdd, gotRelu := slices.Clone(d), slices.Clone(d)
+		addTo(gotAdd, src)
+		reluGradInPlace(gotRelu, r)
+		for i := range n {
+			if math.Float32bits(gotAdd[i]) != math.Float32bits(wantAdd[i]) || math.Float32bits(gotRelu[i]) != math.Float32bits(wantRelu[i]) {
+				t.Fatalf("n %d [%d]: add %v relu %v, loops %v %v", n, i, gotAdd[i], gotRelu[i], wantAdd[i], wantRelu[i])
 			}
 		}
 	}

@@ -43,6 +43,19 @@ func LogNormalAt(a, m, lv *G.Node) (*G.Node, error) {
 	return G.ApplyOp(&gaussLogOp{opBase: newBase(), offset: true, work: &gaussWork{}}, a, m, lv)
 }
 
+// LogStdNormal adds Σ_j log N(v_j; 0, 1) = -½ (Σ_j v_j² + L log 2π) per
+// row of the (B, L) matrix v (the standard normal prior's log p(z)), with
+// v's gradient: one node each way where gorgonia's square, sum, add and
+// scale are four forward and five backward (a scale, a reshape, a repeat
+// and two products). The values are those nodes' bit for bit, forward and
+// backward.
+func LogStdNormal(v *G.Node) (*G.Node, error) {
+	if err := checkGaussLog(v, v, v); err != nil {
+		return nil, err
+	}
+	return G.ApplyOp(&gaussLogOp{opBase: newBase(), std: true, work: &gaussWork{}}, v)
+}
+
 func checkGaussLog(a, m, lv *G.Node) error {
 	s := a.Shape()
 	if s.Dims() != 2 || !s.Eq(m.Shape()) || !s.Eq(lv.Shape()) || a.Dtype() != m.Dtype() || a.Dtype() != lv.Dtype() {
@@ -55,30 +68,42 @@ func checkGaussLog(a, m, lv *G.Node) error {
 // (offset form) for the gradient nodes, which run after it.
 type gaussWork struct{ u, s, e outCache }
 
-// gaussLogOp: inputs (eps, lv), or (a, m, lv) when offset.
+// gaussLogOp: inputs (eps, lv), or (a, m, lv) when offset, or v when std.
 type gaussLogOp struct {
 	opBase
 	offset bool
+	std    bool
 	work   *gaussWork
 }
 
 func (op *gaussLogOp) Arity() int {
+	if op.std {
+		return 1
+	}
 	if op.offset {
 		return 3
 	}
 	return 2
 }
 func (op *gaussLogOp) Type() hm.Type {
+	if op.std {
+		return hm.NewFnType(matT(), vecT())
+	}
 	if op.offset {
 		return hm.NewFnType(matT(), matT(), matT(), vecT())
 	}
 	return hm.NewFnType(matT(), matT(), vecT())
 }
-func (op *gaussLogOp) String() string                    { return fmt.Sprintf("gaussLog[offset=%t]", op.offset) }
+func (op *gaussLogOp) String() string {
+	return fmt.Sprintf("gaussLog[offset=%t,std=%t]", op.offset, op.std)
+}
 func (op *gaussLogOp) WriteHash(h hash.Hash)             { fmt.Fprint(h, op.String()) }
 func (op *gaussLogOp) Hashcode() uint32                  { return hashOf(op) }
 func (op *gaussLogOp) Do(in ...G.Value) (G.Value, error) { return op.UsePreallocDo(nil, in...) }
 func (op *gaussLogOp) DiffWRT(n int) []bool {
+	if op.std {
+		return []bool{true}
+	}
 	if op.offset {
 		return []bool{true, true, true}
 	}
@@ -95,12 +120,12 @@ func (op *gaussLogOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, e
 	}
 	x, lv := ds[0], ds[len(ds)-1]
 	y := op.out(prealloc, x.Dtype(), x.Shape()[0])
-	m := ds[len(ds)-2] // lv itself without an offset: not read
+	m := ds[max(len(ds)-2, 0)] // lv (or v) itself without an offset: not read
 	switch x.Dtype() {
 	case tensor.Float32:
-		gaussLogDo(op.work, op.offset, y, x, m, lv, math32.Exp)
+		gaussLogDo(op.work, op.offset, op.std, y, x, m, lv, math32.Exp)
 	case tensor.Float64:
-		gaussLogDo(op.work, op.offset, y, x, m, lv, math.Exp)
+		gaussLogDo(op.work, op.offset, op.std, y, x, m, lv, math.Exp)
 	default:
 		return nil, fmt.Errorf("nets: %s: dtype %v", op, x.Dtype())
 	}
@@ -108,10 +133,15 @@ func (op *gaussLogOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, e
 }
 
 // gaussLogDo is the forward pass in T: on e = x (eps) or, with offset,
-// e = (x - m) ⊙ e^{-lv/2}, kept in w with its factors.
-func gaussLogDo[T float32 | float64](w *gaussWork, offset bool, y, x, m, lv *tensor.Dense, exp func(T) T) {
+// e = (x - m) ⊙ e^{-lv/2}, kept in w with its factors; with std, on e = x
+// with no lv term.
+func gaussLogDo[T float32 | float64](w *gaussWork, offset, std bool, y, x, m, lv *tensor.Dense, exp func(T) T) {
 	B, L := x.Shape()[0], x.Shape()[1]
 	e := x.Data().([]T)
+	if std {
+		gaussLogStd(y.Data().([]T), e, L)
+		return
+	}
 	if offset {
 		e = workOf[T](&w.e, B, L)
 		offsetEps(e, workOf[T](&w.u, B, L), workOf[T](&w.s, B, L), x.Data().([]T), m.Data().([]T), lv.Data().([]T), exp)
@@ -151,10 +181,26 @@ func gaussLog[T float32 | float64](y, e, lv []T, L int) {
 	}
 }
 
-// SymDiff: for (eps, lv), lv gets -½ dY per column. For (a, m, lv), with
+// gaussLogStd is -½ (Σ v² + L log 2π) per row, rounded as gaussLog.
+func gaussLogStd[T float32 | float64](y, v []T, L int) {
+	c := T(float64(L) * math.Log(2*math.Pi))
+	for r := range y {
+		var sq T
+		for _, x := range v[r*L : (r+1)*L] {
+			sq += T(x * x)
+		}
+		y[r] = T(T(sq+c) * -0.5)
+	}
+}
+
+// SymDiff: for v (std), v gets (2v) ⊙ (-½ dY). For (eps, lv), lv gets -½ dY per column. For (a, m, lv), with
 // d = (2e) ⊙ (-½ dY): a gets s ⊙ d, m its negation, and lv
 // -½ dY + -½ (s ⊙ (u ⊙ d)): gorgonia's products in its order.
 func (op *gaussLogOp) SymDiff(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+	if op.std {
+		d, err := G.ApplyOp(gaussLogGradOp{opBase: newBase(), work: op.work, which: gradStd}, in[0], grad)
+		return G.Nodes{d}, err
+	}
 	if !op.offset {
 		d, err := G.ApplyOp(gaussLogGradOp{opBase: newBase(), work: op.work, which: gradLV}, in[1], grad)
 		return G.Nodes{nil, d}, err
@@ -175,6 +221,7 @@ const (
 	gradA               // LogNormalAt's a
 	gradM               // m
 	gradOffsetLV        // lv
+	gradStd             // LogStdNormal's v
 )
 
 // gaussLogGradOp is one input's gradient of a gaussLogOp, from the
@@ -210,20 +257,24 @@ func (op gaussLogGradOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value
 		return nil, fmt.Errorf("nets: %s: gradient %v for %v", op, g.Shape(), x.Shape())
 	}
 	w := op.work
-	if op.which != gradLV && (w.e.t == nil || !w.e.t.Shape().Eq(x.Shape()) || w.e.t.Dtype() != x.Dtype()) {
+	if op.which != gradLV && op.which != gradStd && (w.e.t == nil || !w.e.t.Shape().Eq(x.Shape()) || w.e.t.Dtype() != x.Dtype()) {
 		return nil, fmt.Errorf("nets: %s: run before its forward node", op)
 	}
 	y := op.out(prealloc, x.Dtype(), B, L)
 	switch x.Dtype() {
 	case tensor.Float32:
 		var u, s, e []float32
-		if op.which != gradLV {
+		if op.which == gradStd {
+			e = x.Float32s()
+		} else if op.which != gradLV {
 			u, s, e = w.u.t.Float32s(), w.s.t.Float32s(), w.e.t.Float32s()
 		}
 		gaussLogGrad(y.Float32s(), g.Float32s(), u, s, e, L, op.which)
 	default:
 		var u, s, e []float64
-		if op.which != gradLV {
+		if op.which == gradStd {
+			e = x.Float64s()
+		} else if op.which != gradLV {
 			u, s, e = w.u.t.Float64s(), w.s.t.Float64s(), w.e.t.Float64s()
 		}
 		gaussLogGrad(y.Float64s(), g.Float64s(), u, s, e, L, op.which)
@@ -246,7 +297,14 @@ func gaussLogGrad[T float32 | float64](y, g, u, s, e []T, L, which int) {
 			continue
 		}
 		// d = (2e) dsq is the gradient of e; one loop per input
-		us, ss, es := u[lo:hi], s[lo:hi], e[lo:hi]
+		es := e[lo:hi]
+		if which == gradStd {
+			for j, ej := range es {
+				row[j] = T(T(ej*2) * dsq)
+			}
+			continue
+		}
+		us, ss := u[lo:hi], s[lo:hi]
 		switch which {
 		case gradA:
 			for j, ej := range es {

@@ -9,7 +9,7 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// LogQEps and LogNormalAt are the Gaussian log-densities they name, and
+// LogQEps, LogNormalAt and LogStdNormal are the Gaussian log-densities they name, and
 // their gradients are the finite differences' (float64); amortized's
 // TestGaussFusedMatchesBuilder holds them to the Builder's nodes bit for
 // bit.
@@ -27,11 +27,14 @@ func TestGaussLogGradients(t *testing.T) {
 		return s
 	}
 	zero := make([]float64, B*L)
-	for _, offset := range []bool{false, true} {
+	for _, mode := range []string{"eps", "offset", "std"} {
+		offset, std := mode == "offset", mode == "std"
 		loss := func() float64 {
 			s := 0.0
 			for r := range B {
-				if offset {
+				if std {
+					s += k[r] * logN(a, zero, zero, r)
+				} else if offset {
 					s += k[r] * logN(a, m, lv, r)
 				} else { // eps = a: the density of mu + e^{lv/2} a at itself
 					s += k[r] * (logN(a, zero, zero, r) - 0.5*sumRow(lv, r, L))
@@ -44,7 +47,10 @@ func TestGaussLogGradients(t *testing.T) {
 		var y *G.Node
 		var err error
 		wrt := G.Nodes{lvn}
-		if offset {
+		if std {
+			y, err = LogStdNormal(an)
+			wrt = G.Nodes{an}
+		} else if offset {
 			y, err = LogNormalAt(an, mn, lvn)
 			wrt = G.Nodes{an, mn, lvn}
 		} else {
@@ -60,21 +66,25 @@ func TestGaussLogGradients(t *testing.T) {
 		got := runValues(t, g, append(G.Nodes{y}, grads...)...)
 		for r := range B {
 			want := logN(a, m, lv, r)
-			if !offset {
+			if std {
+				want = logN(a, zero, zero, r)
+			} else if !offset {
 				want = logN(a, zero, zero, r) - 0.5*sumRow(lv, r, L)
 			}
 			if math.Abs(got[0][r]-want) > 1e-12*(1+math.Abs(want)) {
-				t.Fatalf("offset %t: row %d = %v, want %v", offset, r, got[0][r], want)
+				t.Fatalf("%s: row %d = %v, want %v", mode, r, got[0][r], want)
 			}
 		}
 		ins := [][]float64{lv}
-		if offset {
+		if std {
+			ins = [][]float64{a}
+		} else if offset {
 			ins = [][]float64{a, m, lv}
 		}
 		for i, v := range ins {
 			for j, fd := range fdGradient(v, loss) {
 				if g := got[1+i][j]; math.Abs(fd-g) > 1e-6*(1+math.Abs(fd)) {
-					t.Fatalf("offset %t: gradient %d [%d] = %v, finite difference %v", offset, i, j, g, fd)
+					t.Fatalf("%s: gradient %d [%d] = %v, finite difference %v", mode, i, j, g, fd)
 				}
 			}
 		}
