@@ -566,7 +566,11 @@ func (a *lseAcc) result(k int) (ll, se float64) {
 // most, each with its own copy of the weights (see buildGraphOn), made
 // before any starts. With more than one worker the cores are held until
 // release is called: the kernels inside the workers run serially (see
-// internal/kernels/cores).
+// internal/kernels/cores). release keeps the copies for the next call
+// (m.spare, at most one per core): a fresh zeroed copy per worker and the
+// garbage collection it brought on were most of a log p(x) call's fixed
+// cost (BENCHMARKS.md). Call release only after the workers' graphs are
+// closed.
 func (m *Model) workerCopies(units int) (copies []*nets.Params, release func(), err error) {
 	workers := max(1, min(runtime.GOMAXPROCS(0), units))
 	copies = make([]*nets.Params, workers)
@@ -576,14 +580,28 @@ func (m *Model) workerCopies(units int) (copies []*nets.Params, release func(), 
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for w := range copies {
+		if n := len(m.spare); n > 0 {
+			copies[w], m.spare = m.spare[n-1], m.spare[:n-1]
+			// CopyFrom checks names and shapes: a copy a graph left
+			// reshaped is dropped for a fresh one.
+			if copies[w].CopyFrom(m.params) == nil {
+				continue
+			}
+		}
 		copies[w] = m.params.ZerosLike()
 		if err := copies[w].CopyFrom(m.params); err != nil {
 			return nil, nil, err
 		}
 	}
-	release = func() {}
+	hold := func() {}
 	if workers > 1 {
-		release = cores.Hold()
+		hold = cores.Hold()
+	}
+	release = func() {
+		hold()
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.spare = append(m.spare, copies[:max(0, min(len(copies), runtime.GOMAXPROCS(0)-len(m.spare)))]...)
 	}
 	return copies, release, nil
 }

@@ -34,6 +34,9 @@ type Model struct {
 	// of parChunks (graphs that run concurrently must not share tensors,
 	// see buildGraphOn); their weights are refreshed at every call.
 	replicas []*replica
+	// spare are weight copies LogLikelihood's workers used, kept for the
+	// next call (workerCopies).
+	spare []*nets.Params
 }
 
 type replica struct {
