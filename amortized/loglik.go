@@ -243,12 +243,21 @@ func (m *Model) logLikelihood(x [][]float32, k, R int, rng *rand.Rand) (ll, se, 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			g, err := m.buildGraphOn(copies[w], lwKind, size, TrainOptions{})
-			if err != nil {
-				errs[w] = err
-				return
+			g := m.takeSpareGraph(copies[w], graphKey{lwKind, size})
+			if g == nil {
+				var err error
+				if g, err = m.buildGraphOn(copies[w], lwKind, size, TrainOptions{}); err != nil {
+					errs[w] = err
+					return
+				}
 			}
-			defer g.close()
+			defer func() {
+				if errs[w] != nil {
+					g.close()
+					return
+				}
+				m.putSpareGraph(copies[w], g)
+			}()
 			buf := newLogWBuffers(size, D, L, heads, diag)
 			for {
 				u := int(next.Add(1) - 1)
@@ -587,6 +596,7 @@ func (m *Model) workerCopies(units int) (copies []*nets.Params, release func(), 
 			if copies[w].CopyFrom(m.params) == nil {
 				continue
 			}
+			m.dropSpareGraphs(copies[w])
 		}
 		copies[w] = m.params.ZerosLike()
 		if err := copies[w].CopyFrom(m.params); err != nil {
@@ -601,7 +611,58 @@ func (m *Model) workerCopies(units int) (copies []*nets.Params, release func(), 
 		hold()
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		m.spare = append(m.spare, copies[:max(0, min(len(copies), runtime.GOMAXPROCS(0)-len(m.spare)))]...)
+		keep := max(0, min(len(copies), runtime.GOMAXPROCS(0)-len(m.spare)))
+		m.spare = append(m.spare, copies[:keep]...)
+		for _, c := range copies[keep:] {
+			m.dropSpareGraphs(c)
+		}
 	}
 	return copies, release, nil
+}
+
+// takeSpareGraph returns the graph of key on the weight copy ps that an
+// earlier LogLikelihood call left (putSpareGraph), or nil. Its fused
+// Bernoulli term packs the output weights again on its first run: they
+// may have changed since.
+func (m *Model) takeSpareGraph(ps *nets.Params, key graphKey) *graph {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	gr := m.spareGraphs[ps][key]
+	if gr == nil {
+		return nil
+	}
+	delete(m.spareGraphs[ps], key)
+	for _, n := range gr.g.AllNodes() {
+		nets.Repack(n)
+	}
+	return gr
+}
+
+// putSpareGraph keeps gr, built on ps, for the next call that gets ps
+// from workerCopies (one graph per kind and size).
+func (m *Model) putSpareGraph(ps *nets.Params, gr *graph) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.spareGraphs == nil {
+		m.spareGraphs = map[*nets.Params]map[graphKey]*graph{}
+	}
+	gs := m.spareGraphs[ps]
+	if gs == nil {
+		gs = map[graphKey]*graph{}
+		m.spareGraphs[ps] = gs
+	}
+	key := graphKey{gr.kind, gr.batch}
+	if old := gs[key]; old != nil {
+		old.close()
+	}
+	gs[key] = gr
+}
+
+// dropSpareGraphs closes the graphs kept on ps, a copy no longer kept.
+// The caller holds m.mu.
+func (m *Model) dropSpareGraphs(ps *nets.Params) {
+	for _, gr := range m.spareGraphs[ps] {
+		gr.close()
+	}
+	delete(m.spareGraphs, ps)
 }

@@ -37,6 +37,8 @@ type Model struct {
 	// spare are weight copies LogLikelihood's workers used, kept for the
 	// next call (workerCopies).
 	spare []*nets.Params
+	// spareGraphs are the log p(x) graphs built on those copies, kept too.
+	spareGraphs map[*nets.Params]map[graphKey]*graph
 }
 
 type replica struct {

@@ -7,7 +7,8 @@ import (
 	"testing"
 )
 
-// TestLogLikelihoodReusesCopies: the weight copies LogLikelihood's workers
+// TestLogLikelihoodReusesCopies: the weight copies (and graphs, whose packed
+// output weights must be packed again) LogLikelihood's workers
 // keep for the next call (workerCopies) carry the model's current weights,
 // so a call after the weights changed gives what a model that never made a
 // call gives, bit for bit, and concurrent calls on one model agree.

@@ -54,6 +54,15 @@ func FuseBernoulliLogLik(x, logits *G.Node, fixedW bool) (ll *G.Node, ok bool, e
 	return ll, true, nil
 }
 
+// Repack makes a node FuseBernoulliLogLik made with fixedW pack W again on
+// its next run, for a graph kept while the weights change (W's storage
+// stays where it was, so the op cannot tell). Other nodes are left alone.
+func Repack(ll *G.Node) {
+	if op, ok := ll.Op().(denseBernoulliOp); ok && op.packed != nil {
+		op.packed.at = nil
+	}
+}
+
 // Unfuse makes a logits node that FuseBernoulliLogLik took over compute
 // its value again when it runs, for a graph that also reads it elsewhere.
 func Unfuse(logits *G.Node) {
