@@ -24,7 +24,7 @@ const (
 	kindRecon                      // x, eps -> the mean of p(x|z) at z ~ q(z|x), nothing else (Reconstruct, Impute)
 	kindPrepHeads                  // x -> a HeadPreparer family's prepared heads
 	kindLogWPrep                   // kindLogW on prepared heads
-	kindLogWZ                      // x, z -> log p(x|z), on weights fixed during a run (see diagLogW, takeSpareGraph)
+	kindLogWZ                      // x, z -> log p(x|z), on weights fixed during a run (see diagLogW; kept graphs repack, nets.Repack)
 )
 
 // Names of a graph's inputs and outputs. Inputs are bound once to tensors
@@ -247,7 +247,7 @@ func (m *Model) buildGraphOnce(ps *nets.Params, kind graphKind, batch int, opts 
 	bd := m.newBuilder(ps)
 	bd.groupHeads = group
 	bd.evalOnly = kind == kindEval || kind == kindLogW || kind == kindLogWPrep || kind == kindLogWZ
-	bd.fixedW = kind == kindLogWZ // weights that do not change during a LogLikelihood call (a kept graph repacks: takeSpareGraph)
+	bd.fixedW = kind == kindLogWZ // weights that do not change during a LogLikelihood call (a kept graph repacks: nets.Repack)
 	gr = &graph{kind: kind, batch: batch, g: bd.g, bind: bd.b, in: map[string]*G.Node{}, out: map[string]*G.Node{}}
 	D, L := m.cfg.DataDim, m.cfg.Latent
 

@@ -174,7 +174,7 @@ func (m *Model) LocalELBO(x [][]float32, opts LocalOptions, rng *rand.Rand) (Loc
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[w] = lj.work(copies[w], min(perUnit, n), units, perUnit, &next)
+			errs[w] = lj.work(copies[w].params, min(perUnit, n), units, perUnit, &next)
 		}()
 	}
 	wg.Wait()

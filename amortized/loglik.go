@@ -243,20 +243,28 @@ func (m *Model) logLikelihood(x [][]float32, k, R int, rng *rand.Rand) (ll, se, 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			g := m.takeSpareGraph(copies[w], graphKey{lwKind, size})
-			if g == nil {
+			// The replica is this worker's alone until release; a graph an
+			// earlier call kept packs the output weights again on its first
+			// run (nets.Repack): they may have changed since.
+			r, key := copies[w], graphKey{lwKind, size}
+			g := r.graphs[key]
+			if g != nil {
+				for _, n := range g.g.AllNodes() {
+					nets.Repack(n)
+				}
+			} else {
 				var err error
-				if g, err = m.buildGraphOn(copies[w], lwKind, size, TrainOptions{}); err != nil {
+				if g, err = m.buildGraphOn(r.params, lwKind, size, TrainOptions{}); err != nil {
 					errs[w] = err
 					return
 				}
+				r.graphs[key] = g
 			}
 			defer func() {
-				if errs[w] != nil {
+				if errs[w] != nil { // not kept in a state nobody checked
 					g.close()
-					return
+					delete(r.graphs, key)
 				}
-				m.putSpareGraph(copies[w], g)
 			}()
 			buf := newLogWBuffers(size, D, L, heads, diag)
 			for {
@@ -572,36 +580,31 @@ func (a *lseAcc) result(k int) (ll, se float64) {
 }
 
 // workerCopies prepares parallel workers for units of work: one per core at
-// most, each with its own copy of the weights (see buildGraphOn), made
+// most, each with its own weights (see buildGraphOn), set to the model's
 // before any starts. With more than one worker the cores are held until
 // release is called: the kernels inside the workers run serially (see
-// internal/kernels/cores). release keeps the copies for the next call
-// (m.spare, at most one per core): a fresh zeroed copy per worker and the
-// garbage collection it brought on were most of a log p(x) call's fixed
-// cost (BENCHMARKS.md). Call release only after the workers' graphs are
-// closed.
-func (m *Model) workerCopies(units int) (copies []*nets.Params, release func(), err error) {
+// internal/kernels/cores). release keeps the replicas, with the graphs the
+// workers left in them, for the next call (m.spare, one per core at most):
+// a fresh zeroed copy and graph per worker and the garbage collection they
+// brought on were most of a log p(x) call's fixed cost (BENCHMARKS.md).
+// Call release once the workers are done.
+func (m *Model) workerCopies(units int) (copies []*replica, release func(), err error) {
 	workers := max(1, min(runtime.GOMAXPROCS(0), units))
-	copies = make([]*nets.Params, workers)
+	copies = make([]*replica, workers)
 	// Under the lock: another call may be compiling or running a graph on
 	// m.params (gorgonia writes the tensors' engine field and may reshape
 	// them in place).
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for w := range copies {
+		r := &replica{}
 		if n := len(m.spare); n > 0 {
-			copies[w], m.spare = m.spare[n-1], m.spare[:n-1]
-			// CopyFrom checks names and shapes: a copy a graph left
-			// reshaped is dropped for a fresh one.
-			if copies[w].CopyFrom(m.params) == nil {
-				continue
-			}
-			m.dropSpareGraphs(copies[w])
+			r, m.spare = m.spare[n-1], m.spare[:n-1]
 		}
-		copies[w] = m.params.ZerosLike()
-		if err := copies[w].CopyFrom(m.params); err != nil {
+		if err := r.refresh(m.params); err != nil {
 			return nil, nil, err
 		}
+		copies[w] = r
 	}
 	hold := func() {}
 	if workers > 1 {
@@ -613,56 +616,9 @@ func (m *Model) workerCopies(units int) (copies []*nets.Params, release func(), 
 		defer m.mu.Unlock()
 		keep := max(0, min(len(copies), runtime.GOMAXPROCS(0)-len(m.spare)))
 		m.spare = append(m.spare, copies[:keep]...)
-		for _, c := range copies[keep:] {
-			m.dropSpareGraphs(c)
+		for _, r := range copies[keep:] {
+			r.closeGraphs()
 		}
 	}
 	return copies, release, nil
-}
-
-// takeSpareGraph returns the graph of key on the weight copy ps that an
-// earlier LogLikelihood call left (putSpareGraph), or nil. Its fused
-// Bernoulli term packs the output weights again on its first run: they
-// may have changed since.
-func (m *Model) takeSpareGraph(ps *nets.Params, key graphKey) *graph {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	gr := m.spareGraphs[ps][key]
-	if gr == nil {
-		return nil
-	}
-	delete(m.spareGraphs[ps], key)
-	for _, n := range gr.g.AllNodes() {
-		nets.Repack(n)
-	}
-	return gr
-}
-
-// putSpareGraph keeps gr, built on ps, for the next call that gets ps
-// from workerCopies (one graph per kind and size).
-func (m *Model) putSpareGraph(ps *nets.Params, gr *graph) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.spareGraphs == nil {
-		m.spareGraphs = map[*nets.Params]map[graphKey]*graph{}
-	}
-	gs := m.spareGraphs[ps]
-	if gs == nil {
-		gs = map[graphKey]*graph{}
-		m.spareGraphs[ps] = gs
-	}
-	key := graphKey{gr.kind, gr.batch}
-	if old := gs[key]; old != nil {
-		old.close()
-	}
-	gs[key] = gr
-}
-
-// dropSpareGraphs closes the graphs kept on ps, a copy no longer kept.
-// The caller holds m.mu.
-func (m *Model) dropSpareGraphs(ps *nets.Params) {
-	for _, gr := range m.spareGraphs[ps] {
-		gr.close()
-	}
-	delete(m.spareGraphs, ps)
 }

@@ -34,16 +34,41 @@ type Model struct {
 	// of parChunks (graphs that run concurrently must not share tensors,
 	// see buildGraphOn); their weights are refreshed at every call.
 	replicas []*replica
-	// spare are weight copies LogLikelihood's workers used, kept for the
-	// next call (workerCopies).
-	spare []*nets.Params
-	// spareGraphs are the log p(x) graphs built on those copies, kept too.
-	spareGraphs map[*nets.Params]map[graphKey]*graph
+	// spare are the weights and graphs of LogLikelihood's (and Local's)
+	// workers, kept for the next call (workerCopies).
+	spare []*replica
 }
 
 type replica struct {
 	params *nets.Params
 	graphs map[graphKey]*graph
+}
+
+// refresh sets r's weights to src's. A replica that is new, or no longer
+// shaped like src (gorgonia may reshape a bound tensor in place), starts
+// afresh, its graphs closed.
+func (r *replica) refresh(src *nets.Params) error {
+	if r.graphs == nil {
+		r.graphs = map[graphKey]*graph{}
+	}
+	if r.params != nil && r.params.CopyFrom(src) == nil {
+		return nil
+	}
+	r.closeGraphs()
+	r.params = src.ZerosLike()
+	if err := r.params.CopyFrom(src); err != nil {
+		r.params = nil
+		return err
+	}
+	return nil
+}
+
+// closeGraphs closes and forgets r's graphs.
+func (r *replica) closeGraphs() {
+	for k, g := range r.graphs {
+		g.close()
+		delete(r.graphs, k)
+	}
 }
 
 type graphKey struct {
@@ -290,20 +315,11 @@ func (m *Model) workerGraph(w int, kind graphKind, batch int) (*graph, error) {
 		return m.graphFor(kind, batch)
 	}
 	for len(m.replicas) < w {
-		m.replicas = append(m.replicas, &replica{graphs: map[graphKey]*graph{}})
+		m.replicas = append(m.replicas, &replica{})
 	}
 	r := m.replicas[w-1]
-	if r.params == nil || r.params.CopyFrom(m.params) != nil {
-		// New, or no longer shaped like the model's weights: start afresh.
-		for k, g := range r.graphs {
-			g.close()
-			delete(r.graphs, k)
-		}
-		r.params = m.params.ZerosLike()
-		if err := r.params.CopyFrom(m.params); err != nil {
-			r.params = nil
-			return nil, err
-		}
+	if err := r.refresh(m.params); err != nil {
+		return nil, err
 	}
 	return m.cachedGraph(r.params, r.graphs, kind, batch)
 }
