@@ -10,7 +10,9 @@ import (
 	"testing"
 
 	"github.com/govae/govae/amortized"
+	"github.com/govae/govae/checkpoints"
 	"github.com/govae/govae/data"
+	"github.com/govae/govae/internal/run/runinfo"
 	"github.com/govae/govae/internal/run/trainrun"
 	"github.com/govae/govae/nets"
 )
@@ -246,4 +248,26 @@ func TestBurdaCheckpointsAreLocked(t *testing.T) {
 		t.Fatalf("after release: %v", err)
 	}
 	second.release()
+}
+
+// TestBurdaCheckpointIsRecognized: a row's checkpoint, as saveBurdaRow
+// writes it, is one runinfo.ExperimentOf names (cmd/inspect then says how
+// to continue it, and cmd/train -resume refuses it).
+func TestBurdaCheckpointIsRecognized(t *testing.T) {
+	m, err := amortized.New(amortized.Config{DataDim: 4, Hidden: []int{3}, Latent: 2}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := amortized.TrainState{Epoch: 1, Step: 2, AdamM: m.Params().ZerosLike(), AdamV: m.Params().ZerosLike()}
+	path := filepath.Join(t.TempDir(), burdaFileName("VAE (k = 1)"))
+	if err := saveBurdaRow(path, m, st, &burdaRun{Settings: burdaSettings{Row: "VAE (k = 1)"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	in, err := checkpoints.ReadInfo(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := runinfo.ExperimentOf(in.State); got != "burda" {
+		t.Errorf("ExperimentOf a burda row's checkpoint = %q, want burda", got)
+	}
 }

@@ -21,11 +21,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/govae/govae/amortized"
 	"github.com/govae/govae/checkpoints"
 	"github.com/govae/govae/internal/cli"
+	"github.com/govae/govae/internal/run/runinfo"
 )
 
 func main() {
@@ -141,7 +143,17 @@ func writeText(w io.Writer, in *checkpoints.Info) {
 		line("training state", "absent (weights only: cannot -resume from this file)")
 		return
 	}
-	line("training state", "present (resumable with -resume)")
+	if exp := runinfo.ExperimentOf(st); exp != "" {
+		// The experiment keeps its rows in -out's checkpoints folder.
+		out := "DIR"
+		if dir := filepath.Dir(in.Path); filepath.Base(dir) == "checkpoints" {
+			out = filepath.Dir(dir)
+		}
+		line("training state", "present (a row of the %s experiment: running it again with the same -out continues it, "+
+			"go run ./experiments -run %s -out %s; not cmd/train -resume)", exp, exp, out)
+	} else {
+		line("training state", "present (resumable with cmd/train -resume)")
+	}
 	progress := fmt.Sprintf("%d epoch%s done, step %d", st.Epoch, plural(st.Epoch), st.Step)
 	if st.Batch > 0 {
 		progress += fmt.Sprintf(", %d batch%s into epoch %d", st.Batch, pluralEs(st.Batch), st.Epoch+1)

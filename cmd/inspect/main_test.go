@@ -113,6 +113,37 @@ func TestTrainedModel(t *testing.T) {
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
+// A row of the burda experiment (its run description holds the row's
+// settings) is continued by running the experiment again with its -out, not
+// by cmd/train -resume; a cmd/train checkpoint says -resume.
+func TestExperimentCheckpointSaysHowToContinue(t *testing.T) {
+	out, _ := trained(t)
+	m, st, err := checkpoints.LoadTraining(filepath.Join(out, trainrun.LatestFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, text, _ := inspect(t, filepath.Join(out, trainrun.LatestFile)); !strings.Contains(text, "resumable with cmd/train -resume") {
+		t.Errorf("a cmd/train checkpoint does not say -resume:\n%s", text)
+	}
+	st.Run = json.RawMessage(`{"settings":{"row":"VAE (k = 1)","objective":"elbo","k":1},"segments":[]}`)
+	expOut := t.TempDir()
+	for _, path := range []string{filepath.Join(expOut, "checkpoints", "vae-k-1.safetensors"), filepath.Join(t.TempDir(), "moved.safetensors")} {
+		os.MkdirAll(filepath.Dir(path), 0o755)
+		if err := checkpoints.Save(path, m, st); err != nil {
+			t.Fatal(err)
+		}
+		code, text, errs := inspect(t, path)
+		want := "go run ./experiments -run burda -out DIR"
+		if strings.Contains(path, "checkpoints") {
+			want = "go run ./experiments -run burda -out " + expOut
+		}
+		if code != 0 || !strings.Contains(text, "a row of the burda experiment") || !strings.Contains(text, want) ||
+			strings.Contains(text, "resumable with") {
+			t.Errorf("%s: exit %d, %s\nwant a burda row continued by %q:\n%s", path, code, errs, want, text)
+		}
+	}
+}
+
 func TestVersion1Fixture(t *testing.T) {
 	code, text, errs := inspect(t, "../../checkpoints/testdata/v1_iaf.safetensors")
 	if code != 0 {

@@ -65,6 +65,26 @@ func RunOf(path string, cfg amortized.Config) (RunInfo, bool) {
 	return RunInfo{}, false
 }
 
+// ExperimentOf names the experiment whose checkpoint st is, from its run
+// description: "burda" for a row of the burda experiment (its description
+// holds the row's settings; see experiments/burdackpt.go), which running the
+// experiment again with the same -out continues, not cmd/train -resume. It
+// is "" for cmd/train's runs and for a file without a training state.
+func ExperimentOf(st *amortized.TrainState) string {
+	if st == nil || len(st.Run) == 0 {
+		return ""
+	}
+	var r struct {
+		Settings struct {
+			Row string `json:"row"`
+		} `json:"settings"`
+	}
+	if json.Unmarshal(st.Run, &r) == nil && r.Settings.Row != "" {
+		return "burda"
+	}
+	return ""
+}
+
 func sameShape(a, b amortized.Config) bool {
 	return a.DataDim == b.DataDim && a.Latent == b.Latent && slices.Equal(a.Hidden, b.Hidden)
 }

@@ -274,6 +274,32 @@ func TestResumeRefusesStateThatDoesNotFitTheData(t *testing.T) {
 	}
 }
 
+// A checkpoint of the burda experiment put where cmd/train looks is
+// refused on resume with how to continue it, not read as a run of no dataset.
+func TestResumeRefusesExperimentCheckpoint(t *testing.T) {
+	ds := writeDataset(t)
+	out := t.TempDir()
+	if err := Train(context.Background(), baseConfig(ds, out, 1)); err != nil {
+		t.Fatal(err)
+	}
+	latest := filepath.Join(out, LatestFile)
+	m, st, err := checkpoints.LoadTraining(latest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Run = []byte(`{"settings":{"row":"VAE (k = 1)","objective":"elbo","k":1,"seed":1,"batch":20},"segments":[]}`)
+	if err := checkpoints.Save(latest, m, st); err != nil {
+		t.Fatal(err)
+	}
+	cfg := baseConfig(ds, out, 3)
+	cfg.Resume, cfg.Explicit["epochs"] = true, true
+	err = Train(context.Background(), cfg)
+	if !cli.IsUsage(err) || !strings.Contains(err.Error(), latest) || !strings.Contains(err.Error(), "burda experiment") ||
+		!strings.Contains(err.Error(), "go run ./experiments -run burda") {
+		t.Errorf("-resume on a burda checkpoint: %v, want a usage error naming the file and the experiment", err)
+	}
+}
+
 // An empty dataset is named as such, not blamed on -val.
 func TestEmptyDatasetIsNamed(t *testing.T) {
 	dir := t.TempDir()

@@ -165,6 +165,10 @@ func Train(ctx context.Context, cfg Config) error {
 		if m, state, err = checkpoints.LoadTraining(latest); err != nil {
 			return err
 		}
+		if exp := runinfo.ExperimentOf(state); exp != "" {
+			return usagef("-resume: %s is a checkpoint of the %s experiment, not of a cmd/train run: run the experiment again "+
+				"with the -out whose checkpoints folder it came from (go run ./experiments -run %s -out DIR) to continue it", latest, exp, exp)
+		}
 		var saved run
 		if err := json.Unmarshal(state.Run, &saved); err != nil {
 			return fmt.Errorf("%s: the training state has no run description: %w", latest, err)
