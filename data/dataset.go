@@ -127,7 +127,8 @@ type LoadOptions struct {
 	Dir string
 	// DirSource names where Dir came from in Dataset.Source and in errors
 	// (default "-data-dir"): tools that reuse the folder a checkpoint
-	// records set it, so that they do not credit a flag nobody gave.
+	// records set it, so that they do not credit a flag nobody gave. The
+	// GoMNIST module's data folder is credited to the module whatever it is.
 	DirSource string
 	// Progress receives download progress (a bar when it is a terminal,
 	// plain lines otherwise) and one line saying which copy of the data is
@@ -402,6 +403,11 @@ func loadExplicit(ctx context.Context, name string, sp *spec, opts LoadOptions, 
 			ds, err := loadKind(ctx, name, dir, kind, opts, ro)
 			if err == nil {
 				ds.Source = label
+				// The experiments name the module's folder, and eval and
+				// sample reuse it from a checkpoint: credit the module.
+				if note := goMNISTNote(dir); note != "" {
+					ds.Source, ds.SourceNote = SourceModule, note
+				}
 			}
 			return ds, err
 		}

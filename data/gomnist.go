@@ -157,6 +157,21 @@ func GoMNISTDir() (string, error) {
 	return pl.dir, nil
 }
 
+// goMNISTNote is the module and version when dir is the GoMNIST module's
+// data/ folder (the same folder, by any path), "" otherwise.
+func goMNISTNote(dir string) string {
+	mod, version, why := goMNISTDir()
+	if why != "" {
+		return ""
+	}
+	a, err1 := os.Stat(dir)
+	b, err2 := os.Stat(mod)
+	if err1 != nil || err2 != nil || !os.SameFile(a, b) {
+		return ""
+	}
+	return goMNISTPath + "@" + version
+}
+
 // goMNISTPlace is the search place of the GoMNIST copy, which is used only
 // when every file has the official checksum.
 func goMNISTPlace() place {

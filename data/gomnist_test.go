@@ -204,3 +204,38 @@ func TestGoMNISTChecksumMismatch(t *testing.T) {
 		t.Errorf("fashion-mnist: %v", err)
 	}
 }
+
+// An explicit folder that is the module's data/ folder (by any path) is
+// credited to the module, whoever named it (-data-dir, the folder a
+// checkpoint records); a copy of its files elsewhere stays the user's.
+func TestExplicitGoMNISTFolderIsCreditedToTheModule(t *testing.T) {
+	isolate(t)
+	modcache := t.TempDir()
+	t.Setenv("GOMODCACHE", modcache)
+	dir := filepath.Join(modcache, "github.com", "petar", "!go!m!n!i!s!t@"+goMNISTVersion, "data")
+	tinySet{trainN: 3, testN: 2}.write(t, dir, ".gz")
+	link := filepath.Join(t.TempDir(), "mnist")
+	if err := os.Symlink(dir, link); err != nil {
+		t.Fatal(err)
+	}
+	copied := t.TempDir()
+	tinySet{trainN: 3, testN: 2}.write(t, copied, ".gz")
+	for _, c := range []struct {
+		dir, label, want string
+	}{
+		{dir, "", SourceModule + " " + goMNISTPath + "@" + goMNISTVersion},
+		{link, "", SourceModule + " " + goMNISTPath + "@" + goMNISTVersion},
+		{dir, SourceRun, SourceModule + " " + goMNISTPath + "@" + goMNISTVersion},
+		{copied, "", SourceDir},
+		{copied, SourceRun, SourceRun},
+	} {
+		var log bytes.Buffer
+		ds, err := Load("mnist", LoadOptions{Dir: c.dir, DirSource: c.label, Progress: &log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.TrimSpace(ds.Source + " " + ds.SourceNote); got != c.want || ds.Verified || !strings.Contains(log.String(), "("+c.want+")") {
+			t.Errorf("Dir %s, DirSource %q: source %q (verified %v), want %q unverified; progress %q", c.dir, c.label, got, ds.Verified, c.want, log.String())
+		}
+	}
+}
