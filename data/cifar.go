@@ -83,8 +83,9 @@ func cifarFiles(dir string) (train []string, test string, found bool, why string
 }
 
 // loadCIFAR reads a CIFAR-10 binary folder: data_batch_*.bin as the
-// training split (in batch order), test_batch.bin as the test split.
-func loadCIFAR(ro ReadOptions, dir string) (*Dataset, error) {
+// training split (in batch order; not read when testOnly), test_batch.bin
+// as the test split.
+func loadCIFAR(ro ReadOptions, dir string, testOnly bool) (*Dataset, error) {
 	train, test, _, why := cifarFiles(dir)
 	if why != "" {
 		return nil, fmt.Errorf("data: %s: %s", dir, why)
@@ -96,7 +97,9 @@ func loadCIFAR(ro ReadOptions, dir string) (*Dataset, error) {
 	ds := &Dataset{Name: "cifar-10", Dir: dir, Source: SourceDir, Kind: KindCIFAR10, Classes: classes}
 	var wg sync.WaitGroup
 	var trainErr, testErr error
-	wg.Go(func() { ds.Train, trainErr = readCIFARSplit(ro, train, len(classes)) })
+	if !testOnly {
+		wg.Go(func() { ds.Train, trainErr = readCIFARSplit(ro, train, len(classes)) })
+	}
 	wg.Go(func() { ds.Test, testErr = readCIFARSplit(ro, []string{test}, len(classes)) })
 	wg.Wait()
 	if err := errors.Join(trainErr, testErr); err != nil {

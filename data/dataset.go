@@ -87,13 +87,17 @@ func (ds *Dataset) Description() string {
 	if sp := lookup(ds.Name); sp != nil && ds.Kind == KindIDX {
 		title = sp.title
 		switch {
+		case tr == nil: // LoadOptions.TestOnly
 		case tr.N == sp.trainN && te.N == sp.testN:
 			size = fmt.Sprintf("full: %s training and %s test images", commas(tr.N), commas(te.N))
 		case tr.N < sp.trainN:
 			size = fmt.Sprintf("%s-image training subset of the %s, %s test images", commas(tr.N), commas(sp.trainN), commas(te.N))
 		}
 	}
-	if size == "" {
+	switch {
+	case tr == nil:
+		size = fmt.Sprintf("%s test images; training images not read", commas(te.N))
+	case size == "":
 		size = fmt.Sprintf("%s training and %s test images", commas(tr.N), commas(te.N))
 	}
 	src := ds.Source
@@ -107,7 +111,7 @@ func (ds *Dataset) Description() string {
 	if len(ds.Classes) > 0 {
 		cls = fmt.Sprintf(", %d classes", len(ds.Classes))
 	}
-	return fmt.Sprintf("%s (%s) of %s%s, %s, from %s (%s)", title, size, tr.shape(), cls, ds.Kind, ds.Dir, src)
+	return fmt.Sprintf("%s (%s) of %s%s, %s, from %s (%s)", title, size, te.shape(), cls, ds.Kind, ds.Dir, src)
 }
 
 // commas writes n with thousands separators.
@@ -153,6 +157,9 @@ type LoadOptions struct {
 	MaxBytes int64
 	// Images says how an image folder is read (size, channels, split).
 	Images ImageFolderOptions
+	// TestOnly reads the test split alone, for tools that never look at the
+	// training images: Dataset.Train is then empty (Images nil).
+	TestOnly bool
 }
 
 // The four files of a dataset, under their usual names.
@@ -318,7 +325,7 @@ func load(ctx context.Context, name string, opts LoadOptions) (*Dataset, error) 
 			why = p.verify(paths)
 		}
 		if why == "" {
-			ds, err := loadFiles(ro, name, p.dir, p.source, paths)
+			ds, err := loadFiles(ro, name, p.dir, p.source, paths, opts.TestOnly)
 			if ds != nil {
 				ds.Verified = p.verify != nil
 				ds.SourceNote = p.note
@@ -358,7 +365,7 @@ func load(ctx context.Context, name string, opts LoadOptions) (*Dataset, error) 
 	if why != "" {
 		return nil, fmt.Errorf("data: %s after downloading: %s", cache, why)
 	}
-	ds, err := loadFiles(ro, name, cache, SourceDownload, paths)
+	ds, err := loadFiles(ro, name, cache, SourceDownload, paths, opts.TestOnly)
 	if ds != nil {
 		ds.Verified = true
 	}
@@ -425,15 +432,15 @@ func loadKind(ctx context.Context, name, dir, kind string, opts LoadOptions, ro 
 	}
 	switch kind {
 	case KindCIFAR10:
-		return loadCIFAR(ro, dir)
+		return loadCIFAR(ro, dir, opts.TestOnly)
 	case KindImageFolder:
-		return loadImageFolder(ctx, dir, opts.Images, ro)
+		return loadImageFolder(ctx, dir, opts.Images, ro, opts.TestOnly)
 	}
 	paths, why := findFiles(dir)
 	if why != "" {
 		return nil, fmt.Errorf("data: %s: %s", dir, why)
 	}
-	return loadFiles(ro, name, dir, SourceDir, paths)
+	return loadFiles(ro, name, dir, SourceDir, paths, opts.TestOnly)
 }
 
 // searchPath lists the places Load searches for the known dataset name
@@ -619,13 +626,15 @@ func findFile(dir, base string) (path, problem string, err error) {
 // ErrNoImages is wrapped by the error for a split without images.
 var ErrNoImages = errors.New("no images")
 
-// loadFiles reads the two splits concurrently: gzip decoding dominates and
-// the splits are independent.
-func loadFiles(ro ReadOptions, name, dir, source string, paths [4]string) (*Dataset, error) {
+// loadFiles reads the two splits concurrently (the test split alone when
+// testOnly): gzip decoding dominates and the splits are independent.
+func loadFiles(ro ReadOptions, name, dir, source string, paths [4]string, testOnly bool) (*Dataset, error) {
 	ds := &Dataset{Name: name, Dir: dir, Source: source, Kind: KindIDX}
 	var wg sync.WaitGroup
 	var trainErr, testErr error
-	wg.Go(func() { ds.Train, trainErr = loadSplit(ro, paths[trainImages], paths[trainLabels]) })
+	if !testOnly {
+		wg.Go(func() { ds.Train, trainErr = loadSplit(ro, paths[trainImages], paths[trainLabels]) })
+	}
 	wg.Go(func() { ds.Test, testErr = loadSplit(ro, paths[testImages], paths[testLabels]) })
 	wg.Wait()
 	if err := errors.Join(trainErr, testErr); err != nil {
@@ -634,18 +643,22 @@ func loadFiles(ro ReadOptions, name, dir, source string, paths [4]string) (*Data
 	return ds, ds.check()
 }
 
-// check refuses empty splits and splits of different image sizes.
+// check refuses empty splits and splits of different image sizes (a
+// training split not read, LoadOptions.TestOnly, has nothing to check).
 func (ds *Dataset) check() error {
 	for _, s := range []struct {
 		split *Split
 		what  string
 	}{{&ds.Train, "training"}, {&ds.Test, "test"}} {
+		if s.split.Images == nil && s.split == &ds.Train {
+			continue
+		}
 		if s.split.Images.N == 0 {
 			return &FormatError{File: s.split.ImagesPath, Msg: fmt.Sprintf("holds 0 images; the %s split needs at least one", s.what), Err: ErrNoImages}
 		}
 	}
 	tr, te := ds.Train.Images, ds.Test.Images
-	if tr.Channels != te.Channels || tr.Rows != te.Rows || tr.Cols != te.Cols {
+	if tr != nil && (tr.Channels != te.Channels || tr.Rows != te.Rows || tr.Cols != te.Cols) {
 		return &FormatError{File: ds.Test.ImagesPath, Msg: fmt.Sprintf("images are %s, want %s like %s", te.shape(), tr.shape(), ds.Train.ImagesPath)}
 	}
 	return nil

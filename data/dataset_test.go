@@ -360,3 +360,44 @@ func TestDescription(t *testing.T) {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
 }
+
+// TestOnly reads the test split alone, the same as a full load's, of every
+// kind of folder: a training file that is not even valid does not matter.
+func TestLoadTestOnly(t *testing.T) {
+	idx := t.TempDir()
+	tinySet{trainN: 5, testN: 3}.write(t, idx, "")
+	cifar := t.TempDir()
+	writeCIFAR(t, cifar, map[string][]byte{"data_batch_1.bin": slices.Concat(cifarRec(3, 1), cifarRec(9, 2)), "test_batch.bin": cifarRec(7, 9)})
+	folder := t.TempDir()
+	for i := range 3 {
+		writeImage(t, filepath.Join(folder, "train", "x"+string(rune('0'+i))+".png"), greyImage(3, 3, i))
+	}
+	writeImage(t, filepath.Join(folder, "test", "y.png"), greyImage(3, 3, 50))
+	for _, c := range []struct{ dir, name, trainFile, desc string }{
+		{idx, "mnist", "train-images-idx3-ubyte", "MNIST (3 test images; training images not read) of 1x4x4, idx"},
+		{cifar, "cifar10", "data_batch_1.bin", "cifar-10 (1 test images; training images not read) of 3x32x32, 10 classes, cifar-10"},
+		{folder, "", "", "(1 test images; training images not read) of 1x3x3, image folder"},
+	} {
+		full, err := Load(c.name, LoadOptions{Dir: c.dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.trainFile != "" {
+			if err := os.WriteFile(filepath.Join(c.dir, c.trainFile), []byte("not a data file"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ds, err := Load(c.name, LoadOptions{Dir: c.dir, TestOnly: true})
+		if err != nil {
+			t.Fatalf("%s: %v", c.dir, err)
+		}
+		te, want := ds.Test, full.Test
+		if ds.Train.Images != nil || te.Images.N != want.Images.N || !slices.Equal(te.Images.Pix, want.Images.Pix) ||
+			!slices.Equal(te.Labels, want.Labels) || !slices.Equal(te.Files, want.Files) || te.ImagesPath != want.ImagesPath {
+			t.Errorf("%s: TestOnly gives train %v, test %+v; want no training images and the test split %+v", c.dir, ds.Train.Images, te, want)
+		}
+		if !strings.Contains(ds.Description(), c.desc) {
+			t.Errorf("%s: description %q lacks %q", c.dir, ds.Description(), c.desc)
+		}
+	}
+}

@@ -144,7 +144,7 @@ type imageFile struct {
 //	dir/*.png                                        (no labels)
 //
 // dir/train/*.png and dir/test/*.png work too, without labels.
-func loadImageFolder(ctx context.Context, dir string, opts ImageFolderOptions, ro ReadOptions) (*Dataset, error) {
+func loadImageFolder(ctx context.Context, dir string, opts ImageFolderOptions, ro ReadOptions, testOnly bool) (*Dataset, error) {
 	if err := opts.check(); err != nil {
 		return nil, err
 	}
@@ -248,6 +248,9 @@ func loadImageFolder(ctx context.Context, dir string, opts ImageFolderOptions, r
 		files []imageFile
 		root  string
 	}{{&ds.Train, trainFiles, trainRoot}, {&ds.Test, testFiles, cmp(testRoot, trainRoot)}} {
+		if testOnly && s.split == &ds.Train {
+			continue // listed (for the split, classes and shape), not decoded
+		}
 		imgs := &Images{N: len(s.files), Channels: channels, Rows: rows, Cols: cols, Pix: make([]uint8, uint64(len(s.files))*per)}
 		labels := make([]uint8, len(s.files))
 		paths := make([]string, len(s.files))

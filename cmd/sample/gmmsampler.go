@@ -62,7 +62,7 @@ func generateGMM(o generateOptions, s samplerFlags, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	ds, err := src.dataset()
+	ds, err := src.trainSet()
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,7 @@ func impute(o imputeOptions, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	src.needTrain = true // trainMean: one load for both splits
 	x, err := src.testRange(o.first, o.eval, fmt.Sprintf("-first %d -eval %d", o.first, o.eval))
 	if err != nil {
 		return err

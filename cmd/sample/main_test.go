@@ -493,6 +493,39 @@ func TestDataFromTrainingRun(t *testing.T) {
 	}
 }
 
+// The tools that show test images read the test split alone: a broken
+// training file does not stop reconstruct, while impute, which fills hidden
+// pixels' baseline from the training images, reads it and says so.
+func TestTestImagesOnlyReadTheTestSplit(t *testing.T) {
+	dir := t.TempDir()
+	entries, err := os.ReadDir(fx.data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(fx.data, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(e.Name(), "train-images") {
+			b = []byte("not an IDX file")
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(t.TempDir(), "r.png")
+	args := []string{"-ckpt", fx.ckpt, "-out", out, "-n", "2", "-dataset", "tiny", "-data-dir", dir, "-offline"}
+	code, _, stderr := sample(append([]string{"reconstruct"}, args...)...)
+	if code != 0 || !strings.Contains(stderr, "training images not read") {
+		t.Errorf("reconstruct with a broken training file: exit %d, %s", code, stderr)
+	}
+	code, _, stderr = sample(append([]string{"impute"}, args...)...)
+	if code == 0 || !strings.Contains(stderr, "train-images") {
+		t.Errorf("impute with a broken training file: exit %d, %s; want an error naming it", code, stderr)
+	}
+}
+
 func TestBadInputWritesNothing(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out.png")

@@ -11,13 +11,15 @@ import (
 	"github.com/govae/govae/internal/imgrid"
 )
 
-// source is a checkpoint's model and, loaded on first use, its dataset.
+// source is a checkpoint's model and, loaded on first use, its dataset:
+// the test images alone, unless needTrain.
 type source struct {
-	m      *amortized.Model
-	flags  modelFlags
-	run    runinfo.RunInfo
-	stderr io.Writer // download progress
-	ds     *data.Dataset
+	m         *amortized.Model
+	flags     modelFlags
+	run       runinfo.RunInfo
+	stderr    io.Writer // download progress
+	ds        *data.Dataset
+	needTrain bool // set before the first load by the tools that use training images
 }
 
 // openWithGrid opens the checkpoint and the image grid its pictures use.
@@ -49,10 +51,10 @@ func openSource(f modelFlags, stderr io.Writer) (*source, error) {
 	return &source{m: m, flags: f, run: run, stderr: stderr}, nil
 }
 
-// dataset loads the test and training images: the flags' dataset if given,
-// else the training run's, else mnist.
+// dataset loads the test images, and the training images if needTrain:
+// the flags' dataset if given, else the training run's, else mnist.
 func (s *source) dataset() (*data.Dataset, error) {
-	if s.ds != nil {
+	if s.ds != nil && (s.ds.Train.Images != nil || !s.needTrain) {
 		return s.ds, nil
 	}
 	name, dir := s.flags.dataset, s.flags.dataDir
@@ -66,7 +68,7 @@ func (s *source) dataset() (*data.Dataset, error) {
 	if dir == "" && name == s.run.Dataset {
 		dir, label = s.run.DataDir, data.SourceRun
 	}
-	lo := data.LoadOptions{Dir: dir, DirSource: label, Offline: s.flags.offline, Progress: s.stderr}
+	lo := data.LoadOptions{Dir: dir, DirSource: label, Offline: s.flags.offline, Progress: s.stderr, TestOnly: !s.needTrain}
 	if c := s.m.Config(); runinfo.IsImageFolder(dir) {
 		// The size and channels the model was trained at.
 		lo.Images = data.ImageFolderOptions{Rows: c.ImageRows, Cols: c.ImageCols, Channels: c.Shape().Channels}
@@ -81,6 +83,12 @@ func (s *source) dataset() (*data.Dataset, error) {
 	}
 	s.ds = ds
 	return ds, nil
+}
+
+// trainSet is dataset with the training images read too.
+func (s *source) trainSet() (*data.Dataset, error) {
+	s.needTrain = true
+	return s.dataset()
 }
 
 func (s *source) binarization() data.Binarization {
@@ -137,7 +145,7 @@ func (s *source) testImages(idx []int) ([][]float32, []uint8, error) {
 // trainMean is each pixel's mean over the training images, in [0,1]: the
 // expected value of a pixel under any of the binarizations.
 func (s *source) trainMean() ([]float32, error) {
-	ds, err := s.dataset()
+	ds, err := s.trainSet()
 	if err != nil {
 		return nil, err
 	}
