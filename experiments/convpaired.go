@@ -26,6 +26,14 @@ package main
 // The peer records seed s+1 on one core while ours replays seed s; -budget
 // bounds the wall time and the seeds unfinished at its end are left out.
 // Quick run: 2 seeds, 1 epoch on the first 512 training images.
+//
+// convpaired64 is the same replay with both sides in float64 (the peer's
+// model and Adam by paired.py --float64, ours by Config.Dtype) and ours
+// summing the batch loss as the peer does (TrainOptions.SumLoss), so that
+// what is left to differ is the order of floating-point operations: if the
+// two compute the same training, the pairs agree far inside ±0.5 nats
+// after 10 epochs, and any difference between the implementations shows
+// as a drift from the first step.
 
 import (
 	"context"
@@ -63,7 +71,12 @@ func init() {
 	register(experiment{
 		name:    "convpaired",
 		summary: "govae's -arch convpeer against the PyTorch conv peer with common random numbers (the peer's initial weights, batches, binarization and noise replayed): paired test-ELBO differences after 10 epochs and a ±0.5-nat equivalence test",
-		run:     runConvPaired,
+		run:     func(ctx context.Context, e *env) (string, error) { return runConvPaired(ctx, e, false) },
+	})
+	register(experiment{
+		name:    "convpaired64",
+		summary: "convpaired with both sides in float64 and ours summing the batch loss as the peer does: whether the two implementations train the same model step for step, 10 epochs, and the ±0.5-nat equivalence test on those pairs",
+		run:     func(ctx context.Context, e *env) (string, error) { return runConvPaired(ctx, e, true) },
 	})
 }
 
@@ -98,7 +111,8 @@ type cprRecorded struct {
 	err  error
 }
 
-func runConvPaired(ctx context.Context, e *env) (string, error) {
+// runConvPaired runs convpaired, or convpaired64 if wide.
+func runConvPaired(ctx context.Context, e *env, wide bool) (string, error) {
 	sz := convPairedFull
 	if e.Quick {
 		sz = convPairedQuick
@@ -165,7 +179,7 @@ func runConvPaired(ctx context.Context, e *env) (string, error) {
 			t0 := time.Now()
 			runtime.GOMAXPROCS(max(1, procs-1))
 			r.res, r.err = torchpeer.RunPaired(ctx, torchpeer.PairedOptions{Python: peer.python, Peer: peer.script, Data: ds.Dir,
-				Out: r.dir, Seed: seed, Epochs: sz.Epochs, TrainN: sz.TrainN}, nil)
+				Out: r.dir, Seed: seed, Epochs: sz.Epochs, TrainN: sz.TrainN, Float64: wide}, nil)
 			runtime.GOMAXPROCS(procs)
 			r.secs = time.Since(t0).Seconds()
 			if ctx.Err() != nil {
@@ -188,7 +202,7 @@ func runConvPaired(ctx context.Context, e *env) (string, error) {
 			runErr = fmt.Errorf("convpaired: peer seed %d: %w", r.seed, r.err)
 			break
 		}
-		p, err := replayPair(ctx, e, ds, sz, r)
+		p, err := replayPair(ctx, e, ds, sz, r, wide)
 		os.RemoveAll(r.dir)
 		if ctx.Err() != nil {
 			break
@@ -215,7 +229,7 @@ func runConvPaired(ctx context.Context, e *env) (string, error) {
 	if len(pairs) == 0 {
 		return "", fmt.Errorf("convpaired: no seed finished within the budget %v", e.Budget)
 	}
-	return convPairedReport(e, sz, ds, pairs, kept)
+	return convPairedReport(e, sz, ds, pairs, kept, wide)
 }
 
 // keptPairs reads the pairs of an earlier full run from path (none if it
@@ -286,17 +300,20 @@ func loadPeerInit(m *amortized.Model, rep *torchpeer.Replay) error {
 		if !slices.Equal(p.Shape, rp.Shape) {
 			return fmt.Errorf("convpaired: %s has shape %v, the peer's %v", rp.Name, p.Shape, rp.Shape)
 		}
-		dst := p.Float32s()
-		if dst == nil {
-			return errors.New("convpaired: the model is not float32")
+		if dst := p.Float64s(); dst != nil {
+			for i, v := range rp.Values {
+				dst[i] = float64(v)
+			}
+			continue
 		}
-		copy(dst, rp.Values)
+		copy(p.Float32s(), rp.Values)
 	}
 	return nil
 }
 
-// replayPair trains ours on the peer's recorded draws of one seed.
-func replayPair(ctx context.Context, e *env, ds *dataset, sz convPairedSize, r cprRecorded) (cprPair, error) {
+// replayPair trains ours on the peer's recorded draws of one seed, in
+// float64 with the summed loss if wide.
+func replayPair(ctx context.Context, e *env, ds *dataset, sz convPairedSize, r cprRecorded, wide bool) (cprPair, error) {
 	label := fmt.Sprintf("convpaired: govae seed %d", r.seed)
 	p := cprPair{Seed: r.seed, PeerSecs: r.secs}
 	t0 := time.Now()
@@ -325,14 +342,18 @@ func replayPair(ctx context.Context, e *env, ds *dataset, sz convPairedSize, r c
 		test[i] = flat[i*torchpeer.Pixels : (i+1)*torchpeer.Pixels]
 	}
 
-	m, err := amortized.New(convConfig(ds, amortized.ConvPeerTrunk, "diag", amortized.Bernoulli, cpLatent), uint64(r.seed))
+	cfg := convConfig(ds, amortized.ConvPeerTrunk, "diag", amortized.Bernoulli, cpLatent)
+	if wide {
+		cfg.Dtype = "float64"
+	}
+	m, err := amortized.New(cfg, uint64(r.seed))
 	if err != nil {
 		return p, err
 	}
 	if err := loadPeerInit(m, rep); err != nil {
 		return p, err
 	}
-	tr, err := amortized.NewTrainer(m, batchSize, amortized.TrainOptions{Epochs: sz.Epochs, Seed: uint64(r.seed), LR: learnRate}, nil)
+	tr, err := amortized.NewTrainer(m, batchSize, amortized.TrainOptions{Epochs: sz.Epochs, Seed: uint64(r.seed), LR: learnRate, SumLoss: wide}, nil)
 	if err != nil {
 		return p, err
 	}
@@ -423,7 +444,7 @@ func pairedCompare(d []float64, margin float64) pairedStats {
 // cprSteps are the steps (1-based) whose loss agreement is tabulated.
 var cprSteps = []int{1, 2, 5, 10, 20, 50, 78, 79, 80, 100, 158, 200, 395, 790}
 
-func convPairedReport(e *env, sz convPairedSize, ds *dataset, pairs []cprPair, kept int) (string, error) {
+func convPairedReport(e *env, sz convPairedSize, ds *dataset, pairs []cprPair, kept int, wide bool) (string, error) {
 	slices.SortFunc(pairs, func(a, b cprPair) int { return a.Seed - b.Seed })
 	nTrain := len(ds.TrainIdx)
 	partial := "for its epsilon"
@@ -434,14 +455,21 @@ func convPairedReport(e *env, sz convPairedSize, ds *dataset, pairs []cprPair, k
 	e.UseData(fmt.Sprintf("mnist (%s): training on %s training images in the peer's order and binarization; evaluation on all %s test images in the peer's binarization (and ours, for one column)",
 		ds.Dir, commas(nTrain), commas(len(ds.TestX))))
 	var b strings.Builder
+	differs := fmt.Sprintf("What still differs is the implementations': float32 arithmetic in another order, and the batch loss, which the peer sums and ours averages "+
+		"(the same under Adam but %s).", partial)
+	peerRun, oursRun := "", "`-arch convpeer`, Adam 1e-3, batch 128"
+	if wide {
+		peerRun = " in float64 (`paired.py --float64`: the model and its Adam in float64 from the same float32 initial weights, batches and noise, drawn in float32 and widened)"
+		oursRun = "`-arch convpeer -dtype float64`, Adam 1e-3, batch 128, the batch loss summed over its rows as the peer's (TrainOptions.SumLoss)"
+		differs = "Both sides compute in float64 and minimize the same summed loss with the same Adam, so what is left to differ is the order of floating-point operations " +
+			"(and any difference between the two implementations, which would show from the first steps)."
+	}
 	fmt.Fprintf(&b, "Each seed s: the peer (`peer_convvae_torch.py --epochs %d --threads 1 --seed s`, imported unmodified by internal/torchpeer/paired.py, which "+
-		"draws from the peer's generators in the peer's order, so its numbers are its own) records its initial weights, every binarized batch in the order used, "+
-		"every reparameterization draw, its fixed test binarization and each epoch's evaluation noise; ours (`-arch convpeer`, Adam 1e-3, batch 128) "+
+		"draws from the peer's generators in the peer's order, so its numbers are its own)%s records its initial weights, every binarized batch in the order used, "+
+		"every reparameterization draw, its fixed test binarization and each epoch's evaluation noise; ours (%s) "+
 		"starts from those weights and trains %s on those batches with that noise (amortized's Trainer.SetNoise), and both are scored after each epoch "+
-		"on the peer's test images with the peer's noise (Model.ELBOWithNoise). "+
-		"What still differs is the implementations': float32 arithmetic in another order, and the batch loss, which the peer sums and ours averages "+
-		"(the same under Adam but %s). "+
-		"%s\n\n", sz.Epochs, plural(sz.Epochs, "epoch"), partial, seedsSentence(pairs, kept))
+		"on the peer's test images with the peer's noise (Model.ELBOWithNoise). %s %s\n\n",
+		sz.Epochs, peerRun, oursRun, plural(sz.Epochs, "epoch"), differs, seedsSentence(pairs, kept))
 
 	// Per seed.
 	t := newTable("seed", "peer test ELBO", "govae test ELBO", "govae − peer", "govae, own binarization and noise", "left plateau (govae / peer)", "first step with loss differing by > 1%")
@@ -541,7 +569,9 @@ func convPairedReport(e *env, sz convPairedSize, ds *dataset, pairs []cprPair, k
 			f2(so.SD), f2(sp.SD), f2(stat.Correlation(ours, peer, nil)), signedP(so.Mean-sp.Mean, 2), f2(math.Sqrt(so.SE*so.SE+sp.SE*sp.SE)),
 			signedP(mean(diffOf(own, ours)), 3), f3(stdErr(diffOf(own, ours)))))
 	}
-	if c := peerCrossCheck(e, pairs); c != "" {
+	if wide {
+		rd = append(rd, driftSentence(pairs))
+	} else if c := peerCrossCheck(e, pairs); c != "" {
 		rd = append(rd, c)
 	}
 	rd = append(rd, fmt.Sprintf("The machine is shared: the 1-minute load average after each seed was %s to %s. Speed plays no part in the comparison.", f1(minOf(pairs)), f1(maxOf(pairs))))
@@ -583,6 +613,22 @@ func peerCrossCheck(e *env, pairs []cprPair) string {
 	}
 	return fmt.Sprintf("**The recorded peer is the peer**: for seeds %s, which convpeer ran with the unmodified script, the recorded peer's final test ELBO differs from convpeer's by at most %.3f nats.",
 		strings.Join(seeds, ", "), worst)
+}
+
+// driftSentence says how far apart the sides' step losses and final
+// test ELBOs are (convpaired64).
+func driftSentence(pairs []cprPair) string {
+	worstLoss, worstELBO, last := 0.0, 0.0, 0
+	for i := range pairs {
+		p := &pairs[i]
+		for j := range p.OursLoss {
+			worstLoss = math.Max(worstLoss, p.relLoss(j))
+		}
+		last = len(p.OursLoss)
+		worstELBO = math.Max(worstELBO, math.Abs(p.diff()))
+	}
+	return fmt.Sprintf("**Step for step**: over all %s steps of every seed, the sides' batch losses differ by at most %s of the loss, "+
+		"and the final test ELBOs by at most %s nats.", commas(last), sci(worstLoss), sci(worstELBO))
 }
 
 // seedsSentence says which seeds finished, and how many an earlier run left.

@@ -26,16 +26,20 @@ type PairedOptions struct {
 	Out          string // the folder the draws are written to, created
 	Seed, Epochs int
 	TrainN       int // the first TrainN training images (0: all, as the peer)
+	TestN        int // the first TestN test images (0: all, as the peer)
 	MaxSteps     int // stop after this many steps, before any evaluation (0: no limit)
+	// Float64 trains and evaluates in float64; the recorded draws and
+	// initial weights are the float32 run's.
+	Float64 bool
 }
 
 // RunPaired runs the peer as its main() does for o.Seed, writing its
 // initial weights and every draw into o.Out (ReadReplay reads them), and
 // returns its epoch lines; onRecord is as for Run.
 func RunPaired(ctx context.Context, o PairedOptions, onRecord func(r *Result)) (*Result, error) {
-	if o.Seed < 0 || o.Epochs < 1 || o.TrainN < 0 || o.MaxSteps < 0 {
-		return nil, fmt.Errorf("torchpeer: seed %d, %d epochs, %d images, %d steps: want a seed >= 0, epochs >= 1, the rest >= 0",
-			o.Seed, o.Epochs, o.TrainN, o.MaxSteps)
+	if o.Seed < 0 || o.Epochs < 1 || o.TrainN < 0 || o.TestN < 0 || o.MaxSteps < 0 {
+		return nil, fmt.Errorf("torchpeer: seed %d, %d epochs, %d and %d images, %d steps: want a seed >= 0, epochs >= 1, the rest >= 0",
+			o.Seed, o.Epochs, o.TrainN, o.TestN, o.MaxSteps)
 	}
 	if err := os.MkdirAll(o.Out, 0o755); err != nil {
 		return nil, err
@@ -45,7 +49,10 @@ func RunPaired(ctx context.Context, o PairedOptions, onRecord func(r *Result)) (
 		return nil, err
 	}
 	args := []string{"--peer", o.Peer, "--data", o.Data, "--out", o.Out, "--seed", strconv.Itoa(o.Seed),
-		"--epochs", strconv.Itoa(o.Epochs), "--threads", "1", "--train-n", strconv.Itoa(o.TrainN), "--max-steps", strconv.Itoa(o.MaxSteps)}
+		"--epochs", strconv.Itoa(o.Epochs), "--threads", "1", "--train-n", strconv.Itoa(o.TrainN), "--test-n", strconv.Itoa(o.TestN), "--max-steps", strconv.Itoa(o.MaxSteps)}
+	if o.Float64 {
+		args = append(args, "--float64")
+	}
 	res, err := Run(ctx, o.Python, script, args, onRecord)
 	if err != nil && o.MaxSteps > 0 && res == nil && ctx.Err() == nil {
 		// A run stopped after MaxSteps prints no epoch line, which Run
