@@ -41,6 +41,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -60,6 +61,10 @@ import (
 type convPairedSize struct {
 	Seeds, Epochs int
 	TrainN        int // the first TrainN training images (0: all)
+	// LogPxK > 0: after training, both sides estimate log p(x) with LogPxK
+	// samples on the first LogPxN test images, each with its own estimator
+	// and noise (convpaired64, whose pairs end at the same weights).
+	LogPxK, LogPxN int
 }
 
 var (
@@ -93,6 +98,9 @@ type cprPair struct {
 	OursSecs  float64   `json:"govae_seconds"`
 	Load      float64   `json:"load"`
 	PartialAt []int     `json:"partial_steps"` // 1-based steps on a partial batch
+	// each side's log p(x) estimate of each of the first test images (convPairedSize.LogPxK)
+	OursLogPx []float64 `json:"govae_log_px,omitempty"`
+	PeerLogPx []float64 `json:"peer_log_px,omitempty"`
 }
 
 func (p *cprPair) diff() float64 { return p.Ours[len(p.Ours)-1] - p.Peer[len(p.Peer)-1] }
@@ -116,6 +124,12 @@ func runConvPaired(ctx context.Context, e *env, wide bool) (string, error) {
 	sz := convPairedFull
 	if e.Quick {
 		sz = convPairedQuick
+	}
+	if wide {
+		sz.LogPxK, sz.LogPxN = 1000, 500
+		if e.Quick {
+			sz.LogPxK, sz.LogPxN = 20, 40
+		}
 	}
 	ds, err := loadDataset(e, "mnist", sz.TrainN, 0)
 	if err != nil {
@@ -179,7 +193,7 @@ func runConvPaired(ctx context.Context, e *env, wide bool) (string, error) {
 			t0 := time.Now()
 			runtime.GOMAXPROCS(max(1, procs-1))
 			r.res, r.err = torchpeer.RunPaired(ctx, torchpeer.PairedOptions{Python: peer.python, Peer: peer.script, Data: ds.Dir,
-				Out: r.dir, Seed: seed, Epochs: sz.Epochs, TrainN: sz.TrainN, Float64: wide}, nil)
+				Out: r.dir, Seed: seed, Epochs: sz.Epochs, TrainN: sz.TrainN, Float64: wide, IwaeK: sz.LogPxK, IwaeN: sz.LogPxN}, nil)
 			runtime.GOMAXPROCS(procs)
 			r.secs = time.Since(t0).Seconds()
 			if ctx.Err() != nil {
@@ -253,6 +267,9 @@ func keptPairs(path string, sz convPairedSize) ([]cprPair, error) {
 		}
 		if len(p.Ours) != sz.Epochs || len(p.Peer) != sz.Epochs {
 			return nil, fmt.Errorf("convpaired: %s line %d has %d and %d epochs, this run %d: move it away", path, i+1, len(p.Ours), len(p.Peer), sz.Epochs)
+		}
+		if len(p.OursLogPx) != sz.LogPxN*min(sz.LogPxK, 1) || len(p.PeerLogPx) != len(p.OursLogPx) {
+			return nil, fmt.Errorf("convpaired: %s line %d has log p(x) of %d and %d images, this run %d: move it away", path, i+1, len(p.OursLogPx), len(p.PeerLogPx), sz.LogPxN*min(sz.LogPxK, 1))
 		}
 		ps = append(ps, p)
 	}
@@ -388,6 +405,16 @@ func replayPair(ctx context.Context, e *env, ds *dataset, sz convPairedSize, r c
 		return p, err
 	}
 	p.OwnTest = st.ELBO
+	if sz.LogPxK > 0 {
+		if len(rep.LogPx) != sz.LogPxN || nTest < sz.LogPxN {
+			return p, fmt.Errorf("%s: the peer's log p(x) of %d images, want %d", label, len(rep.LogPx), sz.LogPxN)
+		}
+		p.PeerLogPx = rep.LogPx
+		if p.OursLogPx, err = m.LogLikelihood(test[:sz.LogPxN], sz.LogPxK, rand.New(rand.NewPCG(uint64(r.seed), 0x6c6f6770))); err != nil {
+			return p, err
+		}
+		e.Logf("%s: log p(x), k = %d, %d test images: %.3f, the peer's %.3f", label, sz.LogPxK, sz.LogPxN, mean(p.OursLogPx), mean(p.PeerLogPx))
+	}
 	p.OursSecs = time.Since(t0).Seconds()
 	return p, nil
 }
@@ -506,9 +533,32 @@ func convPairedReport(e *env, sz convPairedSize, ds *dataset, pairs []cprPair, k
 	ct := newTable("measure", "pairs", "mean govae − peer ± SE", "SD of the differences", "90% interval", "within ±0.5 (TOST, 5%)", "pairs a TOST needs (80% power)")
 	ct.add(fmt.Sprintf("test ELBO after epoch %d", sz.Epochs), fmt.Sprint(ps.N), cprPM(ps), f2(ps.SD), cprInterval(ps), verdict, neededCell(ps))
 	ct.add("mean test ELBO of the last 3 epochs", fmt.Sprint(pl.N), cprPM(pl), f2(pl.SD), cprInterval(pl), verdictLate, neededCell(pl))
+	var lpSection string
+	var lpStats pairedStats
+	if sz.LogPxK > 0 {
+		lt := newTable("seed", "peer log p(x)", "govae log p(x)", "govae − peer ± SE over the images")
+		var dl []float64
+		for i := range pairs {
+			p := &pairs[i]
+			d := diffOf(p.OursLogPx, p.PeerLogPx)
+			dl = append(dl, mean(d))
+			lt.add(fmt.Sprint(p.Seed), f3(mean(p.PeerLogPx)), f3(mean(p.OursLogPx)), signedP(mean(d), 3)+" ± "+f3(stdErr(d)))
+		}
+		lpStats = pairedCompare(dl, cpMargin)
+		v := "no"
+		if lpStats.Equivalent {
+			v = "**yes**"
+		}
+		ct.add(fmt.Sprintf("test log p(x), k = %s, first %s test images", commas(sz.LogPxK), commas(sz.LogPxN)), fmt.Sprint(lpStats.N), cprPM(lpStats), f2(lpStats.SD), cprInterval(lpStats), v, neededCell(lpStats))
+		lpSection = fmt.Sprintf("## log p(x)\n\nAfter the last epoch each side estimates log p(x) by importance sampling with k = %s on the first %s test images of the peer's binarization, "+
+			"with its own estimator and its own noise (the peer's iwae_log_px; ours Model.LogLikelihood), so the difference holds both estimators' Monte Carlo error "+
+			"and whatever the trained weights differ by. ± is the standard error of the mean per-image difference.\n\n%s\n",
+			commas(sz.LogPxK), commas(sz.LogPxN), lt.String())
+	}
 	fmt.Fprintf(&b, "## The paired comparison\n\nThe mean of the per-seed differences ± its standard error; the 90%% interval is mean ± t(0.95, n−1) SE. "+
 		"Two one-sided tests at the 5%% level conclude that the mean difference lies within ±%.1f nats exactly when that interval lies inside (−%.1f, %.1f). "+
 		"Pairs needed: sd² (z₀.₉₅ + z₀.₉₀)² / 0.5² at a true difference of 0.\n\n%s\n", cpMargin, cpMargin, cpMargin, ct.String())
+	b.WriteString(lpSection)
 
 	// Loss agreement step by step.
 	lt := newTable("step", "batch rows", "median |Δloss| / loss over seeds", "largest over seeds")
@@ -561,7 +611,7 @@ func convPairedReport(e *env, sz convPairedSize, ds *dataset, pairs []cprPair, k
 	// Reading.
 	var rd []string
 	rd = append(rd, fmt.Sprintf("**After %s**, over %d seeds paired, govae − peer = %s ± %s nats (SD of the differences %s); the 90%% interval is %s. %s",
-		plural(sz.Epochs, "epoch"), ps.N, signedP(ps.Mean, 3), f3(ps.SE), f2(ps.SD), cprInterval(ps), tostSentence(ps)))
+		plural(sz.Epochs, "epoch"), ps.N, signedP(ps.Mean, 3), f3(ps.SE), f2(ps.SD), cprInterval(ps), tostSentence(ps, "test ELBO")))
 	if len(pairs) > 1 {
 		so, sp := summarize(ours), summarize(peer)
 		rd = append(rd, fmt.Sprintf("**What the pairing removes**: over the same seeds the final test ELBO has SD %s for govae and %s for the peer, correlation %s between the sides; "+
@@ -573,6 +623,10 @@ func convPairedReport(e *env, sz convPairedSize, ds *dataset, pairs []cprPair, k
 		rd = append(rd, driftSentence(pairs))
 	} else if c := peerCrossCheck(e, pairs); c != "" {
 		rd = append(rd, c)
+	}
+	if sz.LogPxK > 0 {
+		rd = append(rd, fmt.Sprintf("**log p(x)** (k = %s, first %s test images): over %d seeds, govae − peer = %s; the 90%% interval is %s. %s",
+			commas(sz.LogPxK), commas(sz.LogPxN), lpStats.N, cprPM(lpStats), cprInterval(lpStats), tostSentence(lpStats, "test log p(x)")))
 	}
 	rd = append(rd, fmt.Sprintf("The machine is shared: the 1-minute load average after each seed was %s to %s. Speed plays no part in the comparison.", f1(minOf(pairs)), f1(maxOf(pairs))))
 	writeReading(&b, rd)
@@ -644,12 +698,12 @@ func seedsSentence(pairs []cprPair, kept int) string {
 	return s
 }
 
-func tostSentence(s pairedStats) string {
+func tostSentence(s pairedStats, what string) string {
 	switch {
 	case s.N < 2:
 		return "One pair gives no interval."
 	case s.Equivalent:
-		return fmt.Sprintf("It lies inside ±%.1f nats: at the 5%% level the two implementations reach the same test ELBO within %.1f nats.", cpMargin, cpMargin)
+		return fmt.Sprintf("It lies inside ±%.1f nats: at the 5%% level the two implementations reach the same %s within %.1f nats.", cpMargin, what, cpMargin)
 	case s.Lo > cpMargin || s.Hi < -cpMargin:
 		return fmt.Sprintf("It lies outside ±%.1f nats: the implementations differ by more than %.1f nats.", cpMargin, cpMargin)
 	default:

@@ -12,6 +12,8 @@ that govae can replay them (experiments/convpaired):
   test_x.bits           the peer's fixed binarization of the test images
   test_eps.f32          each epoch's evaluation noise, test image after image
   step_loss.f64         each step's loss divided by its rows (mean negative ELBO)
+  log_px.f64            with --iwae-k, the peer's log p(x) estimate of each of
+                        the first --iwae-n test images (its iwae_log_px)
 
 and prints the peer's epoch lines. The draws come from the same generators in
 the same order as in the peer's main(), so its numbers are the peer's own.
@@ -44,6 +46,8 @@ def main():
     ap.add_argument("--train-n", type=int, default=0, help="first n training images (0: all, as the peer)")
     ap.add_argument("--test-n", type=int, default=0, help="first n test images (0: all, as the peer)")
     ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps, no evaluation (0: none)")
+    ap.add_argument("--iwae-k", type=int, default=0, help="after training, log p(x) with this many samples (0: none)")
+    ap.add_argument("--iwae-n", type=int, default=1000, help="test images for log p(x)")
     ap.add_argument("--float64", action="store_true", help="train and evaluate in float64 (draws stay float32)")
     a = ap.parse_args()
     spec = importlib.util.spec_from_file_location("peer_convvae_torch", a.peer)
@@ -126,6 +130,14 @@ def main():
                           "threads": a.threads}), flush=True)
     for f in (fx, feps, fte, floss):
         f.close()
+    if a.iwae_k > 0:  # as the peer's main(), keeping each image's estimate
+        t0 = time.perf_counter()
+        xs = wide(xte_b[:a.iwae_n])
+        lp = torch.cat([peer.iwae_log_px(m, xs[i:i + 50], a.iwae_k) for i in range(0, xs.shape[0], 50)])
+        with out("log_px.f64") as f:
+            lp.double().numpy().astype("<f8").tofile(f)
+        print(json.dumps({"test_log_px": lp.mean().item(), "k": a.iwae_k, "n": xs.shape[0],
+                          "eval_seconds": round(time.perf_counter() - t0, 3)}), flush=True)
 
 
 if __name__ == "__main__":
