@@ -126,7 +126,7 @@ func runConvPaired(ctx context.Context, e *env, wide bool) (string, error) {
 		sz = convPairedQuick
 	}
 	if wide {
-		sz.LogPxK, sz.LogPxN = 1000, 500
+		sz.LogPxK, sz.LogPxN = 1000, 100 // the float64 peer estimates about 800 decoder passes per second
 		if e.Quick {
 			sz.LogPxK, sz.LogPxN = 20, 40
 		}
