@@ -37,22 +37,8 @@ func TestPairedCompare(t *testing.T) {
 // the same batches with the same noise, the losses must agree to float32
 // rounding. It skips without torch or the data.
 func TestReplayMatchesPeerSteps(t *testing.T) {
-	root := dataRoot(t)
-	peer := findConvPeer(filepath.Join(root, "mnist"))
-	if peer.why != "" {
-		t.Skip(peer.why)
-	}
 	const n, steps = 384, 3
-	dir := t.TempDir()
-	_, err := torchpeer.RunPaired(context.Background(), torchpeer.PairedOptions{Python: peer.python, Peer: peer.script,
-		Data: filepath.Join(root, "mnist"), Out: dir, Seed: 3, Epochs: 1, TrainN: n, MaxSteps: steps}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := torchpeer.ReadReplay(dir, cpLatent)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := recordPeer(t, torchpeer.PairedOptions{Seed: 3, Epochs: 1, TrainN: n, MaxSteps: steps})
 	if rep.TrainRows() != n || len(rep.StepLoss) != steps || rep.TestRows() != 10000 {
 		t.Fatalf("recorded %d rows, %d steps, %d test images", rep.TrainRows(), len(rep.StepLoss), rep.TestRows())
 	}
@@ -83,22 +69,8 @@ func TestReplayMatchesPeerSteps(t *testing.T) {
 // the partial batches' included; a difference in the model, the loss, the
 // gradient's scale or Adam would show far above that.
 func TestReplayMatchesPeerSteps64(t *testing.T) {
-	root := dataRoot(t)
-	peer := findConvPeer(filepath.Join(root, "mnist"))
-	if peer.why != "" {
-		t.Skip(peer.why)
-	}
 	const n, steps = 300, 12
-	dir := t.TempDir()
-	_, err := torchpeer.RunPaired(context.Background(), torchpeer.PairedOptions{Python: peer.python, Peer: peer.script,
-		Data: filepath.Join(root, "mnist"), Out: dir, Seed: 5, Epochs: 4, TrainN: n, TestN: 50, MaxSteps: steps, Float64: true}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := torchpeer.ReadReplay(dir, cpLatent)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := recordPeer(t, torchpeer.PairedOptions{Seed: 5, Epochs: 4, TrainN: n, TestN: 50, MaxSteps: steps, Float64: true})
 	tr := newReplayTrainer(t, rep, n, amortized.TrainOptions{Epochs: 4, SumLoss: true})
 	defer tr.Close()
 	var got []float64
@@ -121,6 +93,26 @@ func TestReplayMatchesPeerSteps64(t *testing.T) {
 			t.Errorf("step %d: loss %.12f, the peer's %.12f", i+1, got[i], want)
 		}
 	}
+}
+
+// recordPeer runs paired.py with o on the MNIST subset into a temporary
+// folder and reads its draws; it skips without torch or the data.
+func recordPeer(t *testing.T, o torchpeer.PairedOptions) *torchpeer.Replay {
+	t.Helper()
+	root := dataRoot(t)
+	peer := findConvPeer(filepath.Join(root, "mnist"))
+	if peer.why != "" {
+		t.Skip(peer.why)
+	}
+	o.Python, o.Peer, o.Data, o.Out = peer.python, peer.script, filepath.Join(root, "mnist"), t.TempDir()
+	if _, err := torchpeer.RunPaired(context.Background(), o, nil); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := torchpeer.ReadReplay(o.Out, cpLatent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
 }
 
 func TestPeerCrossCheck(t *testing.T) {

@@ -1,13 +1,13 @@
 package torchpeer
 
 import (
+	"bytes"
 	"context"
 	_ "embed"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -113,7 +113,7 @@ func ReadReplay(dir string, latent int) (*Replay, error) {
 	if err := json.Unmarshal(raw, &r.Params); err != nil {
 		return nil, fmt.Errorf("torchpeer: init.json: %w", err)
 	}
-	init, err := readFloats32(filepath.Join(dir, "init.f32"))
+	init, err := readFloats[float32](filepath.Join(dir, "init.f32"))
 	if err != nil {
 		return nil, err
 	}
@@ -137,17 +137,17 @@ func ReadReplay(dir string, latent int) (*Replay, error) {
 	if r.TestX, err = os.ReadFile(filepath.Join(dir, "test_x.bits")); err != nil {
 		return nil, err
 	}
-	if r.TrainEps, err = readFloats32(filepath.Join(dir, "train_eps.f32")); err != nil {
+	if r.TrainEps, err = readFloats[float32](filepath.Join(dir, "train_eps.f32")); err != nil {
 		return nil, err
 	}
-	if r.TestEps, err = readFloats32(filepath.Join(dir, "test_eps.f32")); err != nil {
+	if r.TestEps, err = readFloats[float32](filepath.Join(dir, "test_eps.f32")); err != nil {
 		return nil, err
 	}
-	if r.StepLoss, err = readFloats64(filepath.Join(dir, "step_loss.f64")); err != nil {
+	if r.StepLoss, err = readFloats[float64](filepath.Join(dir, "step_loss.f64")); err != nil {
 		return nil, err
 	}
 	if _, err := os.Stat(filepath.Join(dir, "log_px.f64")); err == nil {
-		if r.LogPx, err = readFloats64(filepath.Join(dir, "log_px.f64")); err != nil {
+		if r.LogPx, err = readFloats[float64](filepath.Join(dir, "log_px.f64")); err != nil {
 			return nil, err
 		}
 	}
@@ -177,33 +177,19 @@ func Unpack(packed []byte, dst []float32) {
 	}
 }
 
-func readFloats32(path string) ([]float32, error) {
+// readFloats reads a file of little-endian float32s or float64s.
+func readFloats[T float32 | float64](path string) ([]T, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	if len(raw)%4 != 0 {
-		return nil, fmt.Errorf("torchpeer: %s has %d bytes, not whole float32s", filepath.Base(path), len(raw))
+	size := binary.Size(T(0))
+	if len(raw)%size != 0 {
+		return nil, fmt.Errorf("torchpeer: %s has %d bytes, not whole %d-byte floats", filepath.Base(path), len(raw), size)
 	}
-	v := make([]float32, len(raw)/4)
-	for i := range v {
-		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
-	}
-	return v, nil
-}
-
-// readFloats64 reads a file of little-endian float64s.
-func readFloats64(path string) ([]float64, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	if len(raw)%8 != 0 {
-		return nil, fmt.Errorf("torchpeer: %s has %d bytes, not whole float64s", filepath.Base(path), len(raw))
-	}
-	v := make([]float64, 0, len(raw)/8)
-	for i := 0; i < len(raw); i += 8 {
-		v = append(v, math.Float64frombits(binary.LittleEndian.Uint64(raw[i:])))
+	v := make([]T, len(raw)/size)
+	if err := binary.Read(bytes.NewReader(raw), binary.LittleEndian, v); err != nil {
+		return nil, fmt.Errorf("torchpeer: %s: %w", filepath.Base(path), err)
 	}
 	return v, nil
 }
