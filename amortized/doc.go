@@ -399,6 +399,8 @@
 //
 // A last partial batch is weighted by its own size (the loss is the mean over
 // its real rows): the graph has a fixed batch size, padding rows get weight 0.
+// [TrainOptions.SumLoss] multiplies the gradient by the rows instead (the sum
+// over the batch, PyTorch's reduction="sum"), as the peers train.
 //
 // # Optimization
 //

@@ -310,3 +310,23 @@ func forChunks(ts []tensor.Tensor, f func(w, i, lo, hi int)) {
 		}
 	})
 }
+
+// scaleGrads multiplies every shard's gradient by f (TrainOptions.SumLoss).
+func scaleGrads(grads [][]tensor.Tensor, f float64) {
+	for _, gs := range grads {
+		forChunks(gs, func(_, i, lo, hi int) {
+			switch d := gs[i].Data().(type) {
+			case []float32:
+				scale(d[lo:hi], float32(f))
+			case []float64:
+				scale(d[lo:hi], f)
+			}
+		})
+	}
+}
+
+func scale[T float32 | float64](x []T, f T) {
+	for i := range x {
+		x[i] *= f
+	}
+}

@@ -67,6 +67,12 @@ type TrainOptions struct {
 	// rows and 1 otherwise, or with free bits or the score estimator,
 	// which need the whole batch in one graph.
 	Shards int `json:"shards,omitempty"`
+	// SumLoss makes a step's loss the batch's rows times its mean loss,
+	// the sum over the rows as in PyTorch's reduction="sum" (the peers').
+	// The gradient then grows with the rows: Adam's epsilon weighs less,
+	// and a partial last batch steps in proportion to its rows. Reported
+	// losses stay per row.
+	SumLoss bool `json:"sum_loss,omitempty"`
 }
 
 // Objectives and estimators.
@@ -405,6 +411,9 @@ func (t *Trainer) Step(x []float32, rows int, beta float64) (StepStats, error) {
 	t.grads = t.grads[:0]
 	for _, sh := range t.active {
 		t.grads = append(t.grads, sh.grads)
+	}
+	if t.opts.SumLoss {
+		scaleGrads(t.grads, float64(rows))
 	}
 	if err := t.adam.update(t.m.params.All(), t.grads, t.reps, s.Step); err != nil {
 		return s, err

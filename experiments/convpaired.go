@@ -26,6 +26,14 @@ package main
 // The peer records seed s+1 on one core while ours replays seed s; -budget
 // bounds the wall time and the seeds unfinished at its end are left out.
 // Quick run: 2 seeds, 1 epoch on the first 512 training images.
+//
+// convpaired64 is the same replay with both sides in float64 (the peer's
+// model and Adam by paired.py --float64, ours by Config.Dtype) and ours
+// summing the batch loss as the peer does (TrainOptions.SumLoss), so that
+// what is left to differ is the order of floating-point operations: if the
+// two compute the same training, the pairs agree far inside ±0.5 nats
+// after 10 epochs, and any difference between the implementations shows
+// as a drift from the first step.
 
 import (
 	"context"
@@ -33,6 +41,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -52,6 +61,10 @@ import (
 type convPairedSize struct {
 	Seeds, Epochs int
 	TrainN        int // the first TrainN training images (0: all)
+	// LogPxK > 0: after training, both sides estimate log p(x) with LogPxK
+	// samples on the first LogPxN test images, each with its own estimator
+	// and noise (convpaired64, whose pairs end at the same weights).
+	LogPxK, LogPxN int
 }
 
 var (
@@ -63,7 +76,12 @@ func init() {
 	register(experiment{
 		name:    "convpaired",
 		summary: "govae's -arch convpeer against the PyTorch conv peer with common random numbers (the peer's initial weights, batches, binarization and noise replayed): paired test-ELBO differences after 10 epochs and a ±0.5-nat equivalence test",
-		run:     runConvPaired,
+		run:     func(ctx context.Context, e *env) (string, error) { return runConvPaired(ctx, e, false) },
+	})
+	register(experiment{
+		name:    "convpaired64",
+		summary: "convpaired with both sides in float64 and ours summing the batch loss as the peer does: whether the two implementations train the same model step for step, 10 epochs, and the ±0.5-nat equivalence test on those pairs",
+		run:     func(ctx context.Context, e *env) (string, error) { return runConvPaired(ctx, e, true) },
 	})
 }
 
@@ -80,6 +98,9 @@ type cprPair struct {
 	OursSecs  float64   `json:"govae_seconds"`
 	Load      float64   `json:"load"`
 	PartialAt []int     `json:"partial_steps"` // 1-based steps on a partial batch
+	// each side's log p(x) estimate of each of the first test images (convPairedSize.LogPxK)
+	OursLogPx []float64 `json:"govae_log_px,omitempty"`
+	PeerLogPx []float64 `json:"peer_log_px,omitempty"`
 }
 
 func (p *cprPair) diff() float64 { return p.Ours[len(p.Ours)-1] - p.Peer[len(p.Peer)-1] }
@@ -98,10 +119,17 @@ type cprRecorded struct {
 	err  error
 }
 
-func runConvPaired(ctx context.Context, e *env) (string, error) {
+// runConvPaired runs convpaired, or convpaired64 if wide.
+func runConvPaired(ctx context.Context, e *env, wide bool) (string, error) {
 	sz := convPairedFull
 	if e.Quick {
 		sz = convPairedQuick
+	}
+	if wide {
+		sz.LogPxK, sz.LogPxN = 1000, 100 // the float64 peer estimates about 800 decoder passes per second
+		if e.Quick {
+			sz.LogPxK, sz.LogPxN = 20, 40
+		}
 	}
 	ds, err := loadDataset(e, "mnist", sz.TrainN, 0)
 	if err != nil {
@@ -165,7 +193,7 @@ func runConvPaired(ctx context.Context, e *env) (string, error) {
 			t0 := time.Now()
 			runtime.GOMAXPROCS(max(1, procs-1))
 			r.res, r.err = torchpeer.RunPaired(ctx, torchpeer.PairedOptions{Python: peer.python, Peer: peer.script, Data: ds.Dir,
-				Out: r.dir, Seed: seed, Epochs: sz.Epochs, TrainN: sz.TrainN}, nil)
+				Out: r.dir, Seed: seed, Epochs: sz.Epochs, TrainN: sz.TrainN, Float64: wide, IwaeK: sz.LogPxK, IwaeN: sz.LogPxN}, nil)
 			runtime.GOMAXPROCS(procs)
 			r.secs = time.Since(t0).Seconds()
 			if ctx.Err() != nil {
@@ -188,7 +216,7 @@ func runConvPaired(ctx context.Context, e *env) (string, error) {
 			runErr = fmt.Errorf("convpaired: peer seed %d: %w", r.seed, r.err)
 			break
 		}
-		p, err := replayPair(ctx, e, ds, sz, r)
+		p, err := replayPair(ctx, e, ds, sz, r, wide)
 		os.RemoveAll(r.dir)
 		if ctx.Err() != nil {
 			break
@@ -215,7 +243,7 @@ func runConvPaired(ctx context.Context, e *env) (string, error) {
 	if len(pairs) == 0 {
 		return "", fmt.Errorf("convpaired: no seed finished within the budget %v", e.Budget)
 	}
-	return convPairedReport(e, sz, ds, pairs, kept)
+	return convPairedReport(e, sz, ds, pairs, kept, wide)
 }
 
 // keptPairs reads the pairs of an earlier full run from path (none if it
@@ -239,6 +267,9 @@ func keptPairs(path string, sz convPairedSize) ([]cprPair, error) {
 		}
 		if len(p.Ours) != sz.Epochs || len(p.Peer) != sz.Epochs {
 			return nil, fmt.Errorf("convpaired: %s line %d has %d and %d epochs, this run %d: move it away", path, i+1, len(p.Ours), len(p.Peer), sz.Epochs)
+		}
+		if len(p.OursLogPx) != sz.LogPxN*min(sz.LogPxK, 1) || len(p.PeerLogPx) != len(p.OursLogPx) {
+			return nil, fmt.Errorf("convpaired: %s line %d has log p(x) of %d and %d images, this run %d: move it away", path, i+1, len(p.OursLogPx), len(p.PeerLogPx), sz.LogPxN*min(sz.LogPxK, 1))
 		}
 		ps = append(ps, p)
 	}
@@ -286,17 +317,20 @@ func loadPeerInit(m *amortized.Model, rep *torchpeer.Replay) error {
 		if !slices.Equal(p.Shape, rp.Shape) {
 			return fmt.Errorf("convpaired: %s has shape %v, the peer's %v", rp.Name, p.Shape, rp.Shape)
 		}
-		dst := p.Float32s()
-		if dst == nil {
-			return errors.New("convpaired: the model is not float32")
+		if dst := p.Float64s(); dst != nil {
+			for i, v := range rp.Values {
+				dst[i] = float64(v)
+			}
+			continue
 		}
-		copy(dst, rp.Values)
+		copy(p.Float32s(), rp.Values)
 	}
 	return nil
 }
 
-// replayPair trains ours on the peer's recorded draws of one seed.
-func replayPair(ctx context.Context, e *env, ds *dataset, sz convPairedSize, r cprRecorded) (cprPair, error) {
+// replayPair trains ours on the peer's recorded draws of one seed, in
+// float64 with the summed loss if wide.
+func replayPair(ctx context.Context, e *env, ds *dataset, sz convPairedSize, r cprRecorded, wide bool) (cprPair, error) {
 	label := fmt.Sprintf("convpaired: govae seed %d", r.seed)
 	p := cprPair{Seed: r.seed, PeerSecs: r.secs}
 	t0 := time.Now()
@@ -325,14 +359,18 @@ func replayPair(ctx context.Context, e *env, ds *dataset, sz convPairedSize, r c
 		test[i] = flat[i*torchpeer.Pixels : (i+1)*torchpeer.Pixels]
 	}
 
-	m, err := amortized.New(convConfig(ds, amortized.ConvPeerTrunk, "diag", amortized.Bernoulli, cpLatent), uint64(r.seed))
+	cfg := convConfig(ds, amortized.ConvPeerTrunk, "diag", amortized.Bernoulli, cpLatent)
+	if wide {
+		cfg.Dtype = "float64"
+	}
+	m, err := amortized.New(cfg, uint64(r.seed))
 	if err != nil {
 		return p, err
 	}
 	if err := loadPeerInit(m, rep); err != nil {
 		return p, err
 	}
-	tr, err := amortized.NewTrainer(m, batchSize, amortized.TrainOptions{Epochs: sz.Epochs, Seed: uint64(r.seed), LR: learnRate}, nil)
+	tr, err := amortized.NewTrainer(m, batchSize, amortized.TrainOptions{Epochs: sz.Epochs, Seed: uint64(r.seed), LR: learnRate, SumLoss: wide}, nil)
 	if err != nil {
 		return p, err
 	}
@@ -367,6 +405,16 @@ func replayPair(ctx context.Context, e *env, ds *dataset, sz convPairedSize, r c
 		return p, err
 	}
 	p.OwnTest = st.ELBO
+	if sz.LogPxK > 0 {
+		if len(rep.LogPx) != sz.LogPxN || nTest < sz.LogPxN {
+			return p, fmt.Errorf("%s: the peer's log p(x) of %d images, want %d", label, len(rep.LogPx), sz.LogPxN)
+		}
+		p.PeerLogPx = rep.LogPx
+		if p.OursLogPx, err = m.LogLikelihood(test[:sz.LogPxN], sz.LogPxK, rand.New(rand.NewPCG(uint64(r.seed), 0x6c6f6770))); err != nil {
+			return p, err
+		}
+		e.Logf("%s: log p(x), k = %d, %d test images: %.3f, the peer's %.3f", label, sz.LogPxK, sz.LogPxN, mean(p.OursLogPx), mean(p.PeerLogPx))
+	}
 	p.OursSecs = time.Since(t0).Seconds()
 	return p, nil
 }
@@ -423,7 +471,7 @@ func pairedCompare(d []float64, margin float64) pairedStats {
 // cprSteps are the steps (1-based) whose loss agreement is tabulated.
 var cprSteps = []int{1, 2, 5, 10, 20, 50, 78, 79, 80, 100, 158, 200, 395, 790}
 
-func convPairedReport(e *env, sz convPairedSize, ds *dataset, pairs []cprPair, kept int) (string, error) {
+func convPairedReport(e *env, sz convPairedSize, ds *dataset, pairs []cprPair, kept int, wide bool) (string, error) {
 	slices.SortFunc(pairs, func(a, b cprPair) int { return a.Seed - b.Seed })
 	nTrain := len(ds.TrainIdx)
 	partial := "for its epsilon"
@@ -434,14 +482,21 @@ func convPairedReport(e *env, sz convPairedSize, ds *dataset, pairs []cprPair, k
 	e.UseData(fmt.Sprintf("mnist (%s): training on %s training images in the peer's order and binarization; evaluation on all %s test images in the peer's binarization (and ours, for one column)",
 		ds.Dir, commas(nTrain), commas(len(ds.TestX))))
 	var b strings.Builder
+	differs := fmt.Sprintf("What still differs is the implementations': float32 arithmetic in another order, and the batch loss, which the peer sums and ours averages "+
+		"(the same under Adam but %s).", partial)
+	peerRun, oursRun := "", "`-arch convpeer`, Adam 1e-3, batch 128"
+	if wide {
+		peerRun = " in float64 (`paired.py --float64`: the model and its Adam in float64 from the same float32 initial weights, batches and noise, drawn in float32 and widened)"
+		oursRun = "`-arch convpeer -dtype float64`, Adam 1e-3, batch 128, the batch loss summed over its rows as the peer's (TrainOptions.SumLoss)"
+		differs = "Both sides compute in float64 and minimize the same summed loss with the same Adam, so what is left to differ is the order of floating-point operations " +
+			"(and any difference between the two implementations, which would show from the first steps)."
+	}
 	fmt.Fprintf(&b, "Each seed s: the peer (`peer_convvae_torch.py --epochs %d --threads 1 --seed s`, imported unmodified by internal/torchpeer/paired.py, which "+
-		"draws from the peer's generators in the peer's order, so its numbers are its own) records its initial weights, every binarized batch in the order used, "+
-		"every reparameterization draw, its fixed test binarization and each epoch's evaluation noise; ours (`-arch convpeer`, Adam 1e-3, batch 128) "+
+		"draws from the peer's generators in the peer's order, so its numbers are its own)%s records its initial weights, every binarized batch in the order used, "+
+		"every reparameterization draw, its fixed test binarization and each epoch's evaluation noise; ours (%s) "+
 		"starts from those weights and trains %s on those batches with that noise (amortized's Trainer.SetNoise), and both are scored after each epoch "+
-		"on the peer's test images with the peer's noise (Model.ELBOWithNoise). "+
-		"What still differs is the implementations': float32 arithmetic in another order, and the batch loss, which the peer sums and ours averages "+
-		"(the same under Adam but %s). "+
-		"%s\n\n", sz.Epochs, plural(sz.Epochs, "epoch"), partial, seedsSentence(pairs, kept))
+		"on the peer's test images with the peer's noise (Model.ELBOWithNoise). %s %s\n\n",
+		sz.Epochs, peerRun, oursRun, plural(sz.Epochs, "epoch"), differs, seedsSentence(pairs, kept))
 
 	// Per seed.
 	t := newTable("seed", "peer test ELBO", "govae test ELBO", "govae − peer", "govae, own binarization and noise", "left plateau (govae / peer)", "first step with loss differing by > 1%")
@@ -478,9 +533,37 @@ func convPairedReport(e *env, sz convPairedSize, ds *dataset, pairs []cprPair, k
 	ct := newTable("measure", "pairs", "mean govae − peer ± SE", "SD of the differences", "90% interval", "within ±0.5 (TOST, 5%)", "pairs a TOST needs (80% power)")
 	ct.add(fmt.Sprintf("test ELBO after epoch %d", sz.Epochs), fmt.Sprint(ps.N), cprPM(ps), f2(ps.SD), cprInterval(ps), verdict, neededCell(ps))
 	ct.add("mean test ELBO of the last 3 epochs", fmt.Sprint(pl.N), cprPM(pl), f2(pl.SD), cprInterval(pl), verdictLate, neededCell(pl))
+	var lpSection string
+	var lpStats, lpImages pairedStats
+	if sz.LogPxK > 0 {
+		lt := newTable("seed", "peer log p(x)", "govae log p(x)", "govae − peer ± SE over the images")
+		var dl, all []float64
+		for i := range pairs {
+			p := &pairs[i]
+			d := diffOf(p.OursLogPx, p.PeerLogPx)
+			dl, all = append(dl, mean(d)), append(all, d...)
+			lt.add(fmt.Sprint(p.Seed), f3(mean(p.PeerLogPx)), f3(mean(p.OursLogPx)), signedP(mean(d), 3)+" ± "+f3(stdErr(d)))
+		}
+		lpStats, lpImages = pairedCompare(dl, cpMargin), pairedCompare(all, cpMargin)
+		yes := func(s pairedStats) string {
+			if s.Equivalent {
+				return "**yes**"
+			}
+			return "no"
+		}
+		ct.add(fmt.Sprintf("test log p(x), k = %s, first %s test images", commas(sz.LogPxK), commas(sz.LogPxN)), fmt.Sprint(lpStats.N), cprPM(lpStats), f2(lpStats.SD), cprInterval(lpStats), yes(lpStats), neededCell(lpStats))
+		if wide {
+			ct.add("the same, each image a pair (pooled over seeds)", fmt.Sprint(lpImages.N), cprPM(lpImages), f2(lpImages.SD), cprInterval(lpImages), yes(lpImages), neededCell(lpImages))
+		}
+		lpSection = fmt.Sprintf("## log p(x)\n\nAfter the last epoch each side estimates log p(x) by importance sampling with k = %s on the first %s test images of the peer's binarization, "+
+			"with its own estimator and its own noise (the peer's iwae_log_px; ours Model.LogLikelihood), so the difference holds both estimators' Monte Carlo error "+
+			"and whatever the trained weights differ by. ± is the standard error of the mean per-image difference.\n\n%s\n",
+			commas(sz.LogPxK), commas(sz.LogPxN), lt.String())
+	}
 	fmt.Fprintf(&b, "## The paired comparison\n\nThe mean of the per-seed differences ± its standard error; the 90%% interval is mean ± t(0.95, n−1) SE. "+
 		"Two one-sided tests at the 5%% level conclude that the mean difference lies within ±%.1f nats exactly when that interval lies inside (−%.1f, %.1f). "+
 		"Pairs needed: sd² (z₀.₉₅ + z₀.₉₀)² / 0.5² at a true difference of 0.\n\n%s\n", cpMargin, cpMargin, cpMargin, ct.String())
+	b.WriteString(lpSection)
 
 	// Loss agreement step by step.
 	lt := newTable("step", "batch rows", "median |Δloss| / loss over seeds", "largest over seeds")
@@ -532,8 +615,8 @@ func convPairedReport(e *env, sz convPairedSize, ds *dataset, pairs []cprPair, k
 
 	// Reading.
 	var rd []string
-	rd = append(rd, fmt.Sprintf("**After %s**, over %d seeds paired, govae − peer = %s ± %s nats (SD of the differences %s); the 90%% interval is %s. %s",
-		plural(sz.Epochs, "epoch"), ps.N, signedP(ps.Mean, 3), f3(ps.SE), f2(ps.SD), cprInterval(ps), tostSentence(ps)))
+	rd = append(rd, fmt.Sprintf("**After %s**, over %s paired, govae − peer = %s nats (SD of the differences %s); the 90%% interval is %s. %s",
+		plural(sz.Epochs, "epoch"), plural(ps.N, "seed"), cprPM(ps), f2(ps.SD), cprInterval(ps), tostSentence(ps, "test ELBO")))
 	if len(pairs) > 1 {
 		so, sp := summarize(ours), summarize(peer)
 		rd = append(rd, fmt.Sprintf("**What the pairing removes**: over the same seeds the final test ELBO has SD %s for govae and %s for the peer, correlation %s between the sides; "+
@@ -541,8 +624,20 @@ func convPairedReport(e *env, sz convPairedSize, ds *dataset, pairs []cprPair, k
 			f2(so.SD), f2(sp.SD), f2(stat.Correlation(ours, peer, nil)), signedP(so.Mean-sp.Mean, 2), f2(math.Sqrt(so.SE*so.SE+sp.SE*sp.SE)),
 			signedP(mean(diffOf(own, ours)), 3), f3(stdErr(diffOf(own, ours)))))
 	}
-	if c := peerCrossCheck(e, pairs); c != "" {
+	if wide {
+		rd = append(rd, driftSentence(pairs))
+	} else if c := peerCrossCheck(e, pairs); c != "" {
 		rd = append(rd, c)
+	}
+	if sz.LogPxK > 0 {
+		rd = append(rd, fmt.Sprintf("**log p(x)** (k = %s, first %s test images): over %s, govae − peer = %s; the 90%% interval is %s. %s",
+			commas(sz.LogPxK), commas(sz.LogPxN), plural(lpStats.N, "seed"), cprPM(lpStats), cprInterval(lpStats), tostSentence(lpStats, "test log p(x)")))
+		if wide {
+			rd = append(rd, fmt.Sprintf("Here the two sides' trained weights are the same to the precision of the step losses above, so what differs between their estimates of an image is "+
+				"the two estimators' own Monte Carlo noise, independent from image to image: each image is then a pair. Over the %s images of all seeds, govae − peer = %s "+
+				"(SD %s per image); the 90%% interval is %s. %s",
+				commas(lpImages.N), cprPM(lpImages), f2(lpImages.SD), cprInterval(lpImages), tostSentence(lpImages, "test log p(x)")))
+		}
 	}
 	rd = append(rd, fmt.Sprintf("The machine is shared: the 1-minute load average after each seed was %s to %s. Speed plays no part in the comparison.", f1(minOf(pairs)), f1(maxOf(pairs))))
 	writeReading(&b, rd)
@@ -585,6 +680,22 @@ func peerCrossCheck(e *env, pairs []cprPair) string {
 		strings.Join(seeds, ", "), worst)
 }
 
+// driftSentence says how far apart the sides' step losses and final
+// test ELBOs are (convpaired64).
+func driftSentence(pairs []cprPair) string {
+	worstLoss, worstELBO, last := 0.0, 0.0, 0
+	for i := range pairs {
+		p := &pairs[i]
+		for j := range p.OursLoss {
+			worstLoss = math.Max(worstLoss, p.relLoss(j))
+		}
+		last = len(p.OursLoss)
+		worstELBO = math.Max(worstELBO, math.Abs(p.diff()))
+	}
+	return fmt.Sprintf("**Step for step**: over all %s steps of every seed, the sides' batch losses differ by at most %s of the loss, "+
+		"and the final test ELBOs by at most %s nats.", commas(last), sci(worstLoss), sci(worstELBO))
+}
+
 // seedsSentence says which seeds finished, and how many an earlier run left.
 func seedsSentence(pairs []cprPair, kept int) string {
 	var seeds []string
@@ -598,12 +709,12 @@ func seedsSentence(pairs []cprPair, kept int) string {
 	return s
 }
 
-func tostSentence(s pairedStats) string {
+func tostSentence(s pairedStats, what string) string {
 	switch {
 	case s.N < 2:
 		return "One pair gives no interval."
 	case s.Equivalent:
-		return fmt.Sprintf("It lies inside ±%.1f nats: at the 5%% level the two implementations reach the same test ELBO within %.1f nats.", cpMargin, cpMargin)
+		return fmt.Sprintf("It lies inside ±%.1f nats: at the 5%% level the two implementations reach the same %s within %.1f nats.", cpMargin, what, cpMargin)
 	case s.Lo > cpMargin || s.Hi < -cpMargin:
 		return fmt.Sprintf("It lies outside ±%.1f nats: the implementations differ by more than %.1f nats.", cpMargin, cpMargin)
 	default:

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -36,22 +37,8 @@ func TestPairedCompare(t *testing.T) {
 // the same batches with the same noise, the losses must agree to float32
 // rounding. It skips without torch or the data.
 func TestReplayMatchesPeerSteps(t *testing.T) {
-	root := dataRoot(t)
-	peer := findConvPeer(filepath.Join(root, "mnist"))
-	if peer.why != "" {
-		t.Skip(peer.why)
-	}
 	const n, steps = 384, 3
-	dir := t.TempDir()
-	_, err := torchpeer.RunPaired(context.Background(), torchpeer.PairedOptions{Python: peer.python, Peer: peer.script,
-		Data: filepath.Join(root, "mnist"), Out: dir, Seed: 3, Epochs: 1, TrainN: n, MaxSteps: steps}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := torchpeer.ReadReplay(dir, cpLatent)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := recordPeer(t, torchpeer.PairedOptions{Seed: 3, Epochs: 1, TrainN: n, MaxSteps: steps})
 	if rep.TrainRows() != n || len(rep.StepLoss) != steps || rep.TestRows() != 10000 {
 		t.Fatalf("recorded %d rows, %d steps, %d test images", rep.TrainRows(), len(rep.StepLoss), rep.TestRows())
 	}
@@ -72,6 +59,60 @@ func TestReplayMatchesPeerSteps(t *testing.T) {
 			t.Errorf("step %d: loss %.6f, the peer's %.6f", i+1, got[i], want)
 		}
 	}
+}
+
+// TestReplayMatchesPeerSteps64 is the float64 replay of convpaired64:
+// the peer in float64 for 12 steps on 300 images (two full batches and a
+// partial one of 44 rows per epoch), ours in float64 summing the batch
+// loss. Both then compute the same training but for the order of
+// operations, so the losses must agree to about 1e-12 at every step,
+// the partial batches' included; a difference in the model, the loss, the
+// gradient's scale or Adam would show far above that.
+func TestReplayMatchesPeerSteps64(t *testing.T) {
+	const n, steps = 300, 12
+	rep := recordPeer(t, torchpeer.PairedOptions{Seed: 5, Epochs: 4, TrainN: n, TestN: 50, MaxSteps: steps, Float64: true})
+	tr := newReplayTrainer(t, rep, n, amortized.TrainOptions{Epochs: 4, SumLoss: true})
+	defer tr.Close()
+	var got []float64
+	var rows []int
+	stop := errors.New("stop")
+	h := amortized.Hooks{AfterStep: func(_ *amortized.Trainer, s amortized.StepStats) error {
+		got, rows = append(got, s.Loss), append(rows, s.Rows)
+		if len(got) == steps {
+			return stop
+		}
+		return nil
+	}}
+	if err := tr.Fit(context.Background(), &replayBatches{rep: rep, n: n, batch: batchSize}, nil, h); !errors.Is(err, stop) {
+		t.Fatal(err)
+	}
+	for i, want := range rep.StepLoss {
+		rel := math.Abs(got[i]-want) / math.Abs(want)
+		t.Logf("step %d (%d rows): loss %.12f, the peer's %.12f (relative difference %.1e)", i+1, rows[i], got[i], want, rel)
+		if rel > 1e-11 {
+			t.Errorf("step %d: loss %.12f, the peer's %.12f", i+1, got[i], want)
+		}
+	}
+}
+
+// recordPeer runs paired.py with o on the MNIST subset into a temporary
+// folder and reads its draws; it skips without torch or the data.
+func recordPeer(t *testing.T, o torchpeer.PairedOptions) *torchpeer.Replay {
+	t.Helper()
+	root := dataRoot(t)
+	peer := findConvPeer(filepath.Join(root, "mnist"))
+	if peer.why != "" {
+		t.Skip(peer.why)
+	}
+	o.Python, o.Peer, o.Data, o.Out = peer.python, peer.script, filepath.Join(root, "mnist"), t.TempDir()
+	if _, err := torchpeer.RunPaired(context.Background(), o, nil); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := torchpeer.ReadReplay(o.Out, cpLatent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
 }
 
 func TestPeerCrossCheck(t *testing.T) {
@@ -125,6 +166,9 @@ func newReplayTrainer(t *testing.T, rep *torchpeer.Replay, n int, opts amortized
 	t.Helper()
 	cfg := amortized.Config{DataDim: 784, ImageRows: 28, ImageCols: 28, ImageChannels: 1, Latent: cpLatent, Trunk: amortized.ConvPeerTrunk,
 		Likelihood: amortized.Bernoulli, Posterior: "diag"}
+	if opts.SumLoss { // the float64 replay's
+		cfg.Dtype = "float64"
+	}
 	m, err := amortized.New(cfg, 1)
 	if err != nil {
 		t.Fatal(err)

@@ -1,13 +1,13 @@
 package torchpeer
 
 import (
+	"bytes"
 	"context"
 	_ "embed"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -26,16 +26,23 @@ type PairedOptions struct {
 	Out          string // the folder the draws are written to, created
 	Seed, Epochs int
 	TrainN       int // the first TrainN training images (0: all, as the peer)
+	TestN        int // the first TestN test images (0: all, as the peer)
 	MaxSteps     int // stop after this many steps, before any evaluation (0: no limit)
+	// IwaeK > 0 has the peer estimate log p(x) with IwaeK samples on the
+	// first IwaeN test images after training (Replay.LogPx).
+	IwaeK, IwaeN int
+	// Float64 trains and evaluates in float64; the recorded draws and
+	// initial weights are the float32 run's.
+	Float64 bool
 }
 
 // RunPaired runs the peer as its main() does for o.Seed, writing its
 // initial weights and every draw into o.Out (ReadReplay reads them), and
 // returns its epoch lines; onRecord is as for Run.
 func RunPaired(ctx context.Context, o PairedOptions, onRecord func(r *Result)) (*Result, error) {
-	if o.Seed < 0 || o.Epochs < 1 || o.TrainN < 0 || o.MaxSteps < 0 {
-		return nil, fmt.Errorf("torchpeer: seed %d, %d epochs, %d images, %d steps: want a seed >= 0, epochs >= 1, the rest >= 0",
-			o.Seed, o.Epochs, o.TrainN, o.MaxSteps)
+	if o.Seed < 0 || o.Epochs < 1 || o.TrainN < 0 || o.TestN < 0 || o.MaxSteps < 0 || o.IwaeK < 0 || (o.IwaeK > 0 && o.IwaeN < 1) {
+		return nil, fmt.Errorf("torchpeer: seed %d, %d epochs, %d and %d images, %d steps, log p(x) with k = %d on %d images: want a seed >= 0, epochs >= 1, n >= 1 with k > 0, the rest >= 0",
+			o.Seed, o.Epochs, o.TrainN, o.TestN, o.MaxSteps, o.IwaeK, o.IwaeN)
 	}
 	if err := os.MkdirAll(o.Out, 0o755); err != nil {
 		return nil, err
@@ -45,7 +52,13 @@ func RunPaired(ctx context.Context, o PairedOptions, onRecord func(r *Result)) (
 		return nil, err
 	}
 	args := []string{"--peer", o.Peer, "--data", o.Data, "--out", o.Out, "--seed", strconv.Itoa(o.Seed),
-		"--epochs", strconv.Itoa(o.Epochs), "--threads", "1", "--train-n", strconv.Itoa(o.TrainN), "--max-steps", strconv.Itoa(o.MaxSteps)}
+		"--epochs", strconv.Itoa(o.Epochs), "--threads", "1", "--train-n", strconv.Itoa(o.TrainN), "--test-n", strconv.Itoa(o.TestN), "--max-steps", strconv.Itoa(o.MaxSteps)}
+	if o.Float64 {
+		args = append(args, "--float64")
+	}
+	if o.IwaeK > 0 {
+		args = append(args, "--iwae-k", strconv.Itoa(o.IwaeK), "--iwae-n", strconv.Itoa(o.IwaeN))
+	}
 	res, err := Run(ctx, o.Python, script, args, onRecord)
 	if err != nil && o.MaxSteps > 0 && res == nil && ctx.Err() == nil {
 		// A run stopped after MaxSteps prints no epoch line, which Run
@@ -68,6 +81,7 @@ type Replay struct {
 	TestX    []byte    // the peer's fixed binarization of the test images
 	TestEps  []float32 // each epoch's evaluation noise, test image after image
 	StepLoss []float64 // each step's loss over its rows (mean negative ELBO)
+	LogPx    []float64 // the peer's log p(x) of each of the first test images (PairedOptions.IwaeK; nil without)
 	Latent   int
 }
 
@@ -99,7 +113,7 @@ func ReadReplay(dir string, latent int) (*Replay, error) {
 	if err := json.Unmarshal(raw, &r.Params); err != nil {
 		return nil, fmt.Errorf("torchpeer: init.json: %w", err)
 	}
-	init, err := readFloats32(filepath.Join(dir, "init.f32"))
+	init, err := readFloats[float32](filepath.Join(dir, "init.f32"))
 	if err != nil {
 		return nil, err
 	}
@@ -123,21 +137,19 @@ func ReadReplay(dir string, latent int) (*Replay, error) {
 	if r.TestX, err = os.ReadFile(filepath.Join(dir, "test_x.bits")); err != nil {
 		return nil, err
 	}
-	if r.TrainEps, err = readFloats32(filepath.Join(dir, "train_eps.f32")); err != nil {
+	if r.TrainEps, err = readFloats[float32](filepath.Join(dir, "train_eps.f32")); err != nil {
 		return nil, err
 	}
-	if r.TestEps, err = readFloats32(filepath.Join(dir, "test_eps.f32")); err != nil {
+	if r.TestEps, err = readFloats[float32](filepath.Join(dir, "test_eps.f32")); err != nil {
 		return nil, err
 	}
-	raw, err = os.ReadFile(filepath.Join(dir, "step_loss.f64"))
-	if err != nil {
+	if r.StepLoss, err = readFloats[float64](filepath.Join(dir, "step_loss.f64")); err != nil {
 		return nil, err
 	}
-	if len(raw)%8 != 0 {
-		return nil, fmt.Errorf("torchpeer: step_loss.f64 has %d bytes, not whole float64s", len(raw))
-	}
-	for i := 0; i < len(raw); i += 8 {
-		r.StepLoss = append(r.StepLoss, math.Float64frombits(binary.LittleEndian.Uint64(raw[i:])))
+	if _, err := os.Stat(filepath.Join(dir, "log_px.f64")); err == nil {
+		if r.LogPx, err = readFloats[float64](filepath.Join(dir, "log_px.f64")); err != nil {
+			return nil, err
+		}
 	}
 	switch {
 	case len(r.TrainX)%PackedRow != 0 || len(r.TestX)%PackedRow != 0:
@@ -165,17 +177,19 @@ func Unpack(packed []byte, dst []float32) {
 	}
 }
 
-func readFloats32(path string) ([]float32, error) {
+// readFloats reads a file of little-endian float32s or float64s.
+func readFloats[T float32 | float64](path string) ([]T, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	if len(raw)%4 != 0 {
-		return nil, fmt.Errorf("torchpeer: %s has %d bytes, not whole float32s", filepath.Base(path), len(raw))
+	size := binary.Size(T(0))
+	if len(raw)%size != 0 {
+		return nil, fmt.Errorf("torchpeer: %s has %d bytes, not whole %d-byte floats", filepath.Base(path), len(raw), size)
 	}
-	v := make([]float32, len(raw)/4)
-	for i := range v {
-		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+	v := make([]T, len(raw)/size)
+	if err := binary.Read(bytes.NewReader(raw), binary.LittleEndian, v); err != nil {
+		return nil, fmt.Errorf("torchpeer: %s: %w", filepath.Base(path), err)
 	}
 	return v, nil
 }

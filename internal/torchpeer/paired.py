@@ -12,9 +12,16 @@ that govae can replay them (experiments/convpaired):
   test_x.bits           the peer's fixed binarization of the test images
   test_eps.f32          each epoch's evaluation noise, test image after image
   step_loss.f64         each step's loss divided by its rows (mean negative ELBO)
+  log_px.f64            with --iwae-k, the peer's log p(x) estimate of each of
+                        the first --iwae-n test images (its iwae_log_px)
 
 and prints the peer's epoch lines. The draws come from the same generators in
 the same order as in the peer's main(), so its numbers are the peer's own.
+
+With --float64 the model, its Adam and every computation are in float64
+from the same float32 initial weights, batches and noise (drawn in float32
+as above and widened), so a float64 replay can tell arithmetic from
+implementation.
 """
 import argparse, importlib.util, json, os, time
 import numpy as np
@@ -37,7 +44,11 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--train-n", type=int, default=0, help="first n training images (0: all, as the peer)")
+    ap.add_argument("--test-n", type=int, default=0, help="first n test images (0: all, as the peer)")
     ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps, no evaluation (0: none)")
+    ap.add_argument("--iwae-k", type=int, default=0, help="after training, log p(x) with this many samples (0: none)")
+    ap.add_argument("--iwae-n", type=int, default=1000, help="test images for log p(x)")
+    ap.add_argument("--float64", action="store_true", help="train and evaluate in float64 (draws stay float32)")
     a = ap.parse_args()
     spec = importlib.util.spec_from_file_location("peer_convvae_torch", a.peer)
     peer = importlib.util.module_from_spec(spec)
@@ -53,6 +64,8 @@ def main():
     xte = torch.from_numpy(peer.read_idx(a.data + "/t10k-images-idx3-ubyte.gz").reshape(-1, 784).astype(np.float32) / 255)
     if a.train_n > 0:
         xtr = xtr[:a.train_n]
+    if a.test_n > 0:
+        xte = xte[:a.test_n]
     xte_b = torch.bernoulli(xte, generator=torch.Generator().manual_seed(0))
     m = peer.ConvVAE(a.latent)
     opt = torch.optim.Adam(m.parameters(), lr=1e-3)
@@ -71,12 +84,16 @@ def main():
         json.dump(manifest, f)
     with out("init.f32") as f:
         np.concatenate(blobs).astype("<f4").tofile(f)
+    if a.float64:
+        m.double()  # after the float32 initial weights were written: the same values
+        opt = torch.optim.Adam(m.parameters(), lr=1e-3)
+    wide = (lambda x: x.double()) if a.float64 else (lambda x: x)
     with out("test_x.bits") as f:
         np.packbits(xte_b.numpy().astype(np.uint8), axis=1).tofile(f)
 
     def forward(x):  # the peer's ConvVAE.forward, keeping its noise
         mu, logvar = m.encode(x)
-        eps = torch.randn_like(mu)
+        eps = torch.randn(mu.shape).to(mu.dtype) if a.float64 else torch.randn_like(mu)
         z = mu + eps * torch.exp(0.5 * logvar)
         return m.decode(z), mu, logvar, eps
 
@@ -89,11 +106,11 @@ def main():
         for i in range(0, n, a.batch):
             xb = torch.bernoulli(xtr[perm[i:i + a.batch]])
             opt.zero_grad()
-            logits, mu, logvar, eps = forward(xb)
-            loss = peer.neg_elbo(logits, xb, mu, logvar)
+            logits, mu, logvar, eps = forward(wide(xb))
+            loss = peer.neg_elbo(logits, wide(xb), mu, logvar)
             loss.backward(); opt.step(); tot += loss.item()
             np.packbits(xb.numpy().astype(np.uint8), axis=1).tofile(fx)
-            eps.numpy().astype("<f4").tofile(feps)
+            eps.numpy().astype("<f4").tofile(feps)  # exact: drawn in float32
             np.array([loss.item() / xb.shape[0]], dtype="<f8").tofile(floss)
             step += 1
             if step == a.max_steps:
@@ -104,15 +121,23 @@ def main():
         m.eval(); te = 0.0
         with torch.no_grad():
             for i in range(0, xte_b.shape[0], 1000):
-                xb = xte_b[i:i + 1000]
+                xb = wide(xte_b[i:i + 1000])
                 logits, mu, logvar, eps = forward(xb)
                 te += peer.neg_elbo(logits, xb, mu, logvar).item()
                 eps.numpy().astype("<f4").tofile(fte)
         print(json.dumps({"epoch": ep, "train_seconds": round(dt, 3), "images_per_s": round(n / dt, 1),
-                          "train_elbo": round(-tot / n, 3), "test_elbo": round(-te / xte_b.shape[0], 3),
+                          "train_elbo": round(-tot / n, 3), "test_elbo": -te / xte_b.shape[0],  # unrounded: the pairs compare it closely
                           "threads": a.threads}), flush=True)
     for f in (fx, feps, fte, floss):
         f.close()
+    if a.iwae_k > 0:  # as the peer's main(), keeping each image's estimate
+        t0 = time.perf_counter()
+        xs = wide(xte_b[:a.iwae_n])
+        lp = torch.cat([peer.iwae_log_px(m, xs[i:i + 50], a.iwae_k) for i in range(0, xs.shape[0], 50)])
+        with out("log_px.f64") as f:
+            lp.double().numpy().astype("<f8").tofile(f)
+        print(json.dumps({"test_log_px": lp.mean().item(), "k": a.iwae_k, "n": xs.shape[0],
+                          "eval_seconds": round(time.perf_counter() - t0, 3)}), flush=True)
 
 
 if __name__ == "__main__":
