@@ -593,7 +593,7 @@ func convPairedReport(e *env, sz convPairedSize, ds *dataset, pairs []cprPair, k
 		var x, y []float64
 		for j := range p.OursLoss {
 			x = append(x, float64(j+1))
-			y = append(y, math.Log10(math.Max(p.relLoss(j), 1e-12)))
+			y = append(y, math.Log10(math.Max(p.relLoss(j), 1e-17))) // equal losses at the floor, below float64 rounding
 		}
 		relS = append(relS, plotting.Series{Name: "govae vs peer", X: x, Y: y, Thin: true})
 		var ex, dd []float64
