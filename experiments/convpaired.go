@@ -605,7 +605,7 @@ func convPairedReport(e *env, sz convPairedSize, ds *dataset, pairs []cprPair, k
 		diffs = append(diffs, series("govae − peer", ex, dd))
 	}
 	fig, err := writeFigure(e, "paired.png", "per-step loss agreement, test ELBO curves and per-seed differences",
-		plotting.Panel{Title: "training loss, |govae − peer| / peer (log10)", XLabel: "step", YLabel: "log10 relative difference", Series: relS},
+		plotting.Panel{Title: "training loss, |govae − peer| / peer (log10; equal at -17)", XLabel: "step", YLabel: "log10 relative difference", Series: relS},
 		plotting.Panel{Title: "test ELBO after each epoch (one line per seed and side)", XLabel: "epoch", YLabel: "test ELBO (nats)", Series: curves},
 		plotting.Panel{Title: "govae − peer, same seed", XLabel: "epoch", YLabel: "nats", Series: diffs})
 	if err != nil {
