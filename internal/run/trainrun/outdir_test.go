@@ -234,20 +234,27 @@ func TestFailedSaveSaysPreviousIsKept(t *testing.T) {
 	}
 }
 
-// A training state that loads but does not fit the data (a batch size
-// larger than the training set, a step that does not match the epochs and
-// batches done) is refused on resume, naming the file.
-func TestResumeRefusesStateThatDoesNotFitTheData(t *testing.T) {
-	ds := writeDataset(t)
-	out := t.TempDir()
+// trainedOneEpoch trains one epoch into a fresh folder and loads its
+// resumable checkpoint, for tests that tamper with it.
+func trainedOneEpoch(t *testing.T) (ds, out, latest string, m *amortized.Model, st *amortized.TrainState) {
+	t.Helper()
+	ds, out = writeDataset(t), t.TempDir()
 	if err := Train(context.Background(), baseConfig(ds, out, 1)); err != nil {
 		t.Fatal(err)
 	}
-	latest := filepath.Join(out, LatestFile)
+	latest = filepath.Join(out, LatestFile)
 	m, st, err := checkpoints.LoadTraining(latest)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ds, out, latest, m, st
+}
+
+// A training state that loads but does not fit the data (a batch size
+// larger than the training set, a step that does not match the epochs and
+// batches done) is refused on resume, naming the file.
+func TestResumeRefusesStateThatDoesNotFitTheData(t *testing.T) {
+	ds, out, latest, m, st := trainedOneEpoch(t)
 	for _, c := range []struct {
 		name   string
 		tamper func(st *amortized.TrainState)
@@ -277,23 +284,14 @@ func TestResumeRefusesStateThatDoesNotFitTheData(t *testing.T) {
 // A checkpoint of the burda experiment put where cmd/train looks is
 // refused on resume with how to continue it, not read as a run of no dataset.
 func TestResumeRefusesExperimentCheckpoint(t *testing.T) {
-	ds := writeDataset(t)
-	out := t.TempDir()
-	if err := Train(context.Background(), baseConfig(ds, out, 1)); err != nil {
-		t.Fatal(err)
-	}
-	latest := filepath.Join(out, LatestFile)
-	m, st, err := checkpoints.LoadTraining(latest)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ds, out, latest, m, st := trainedOneEpoch(t)
 	st.Run = []byte(`{"settings":{"row":"VAE (k = 1)","objective":"elbo","k":1,"seed":1,"batch":20},"segments":[]}`)
 	if err := checkpoints.Save(latest, m, st); err != nil {
 		t.Fatal(err)
 	}
 	cfg := baseConfig(ds, out, 3)
 	cfg.Resume, cfg.Explicit["epochs"] = true, true
-	err = Train(context.Background(), cfg)
+	err := Train(context.Background(), cfg)
 	if !cli.IsUsage(err) || !strings.Contains(err.Error(), latest) || !strings.Contains(err.Error(), "burda experiment") ||
 		!strings.Contains(err.Error(), "go run ./experiments -run burda") {
 		t.Errorf("-resume on a burda checkpoint: %v, want a usage error naming the file and the experiment", err)
