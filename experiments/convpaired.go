@@ -67,6 +67,14 @@ type convPairedSize struct {
 	LogPxK, LogPxN int
 }
 
+// logPxImages is the number of images each pair has a log p(x) of.
+func (sz convPairedSize) logPxImages() int {
+	if sz.LogPxK > 0 {
+		return sz.LogPxN
+	}
+	return 0
+}
+
 var (
 	convPairedFull  = convPairedSize{Seeds: 40, Epochs: 10}
 	convPairedQuick = convPairedSize{Seeds: 2, Epochs: 1, TrainN: 512}
@@ -120,6 +128,9 @@ type cprRecorded struct {
 }
 
 // runConvPaired runs convpaired, or convpaired64 if wide.
+// streamLogPx is ours' log p(x) noise stream, beside the seed ("logp").
+const streamLogPx = 0x6c6f6770
+
 func runConvPaired(ctx context.Context, e *env, wide bool) (string, error) {
 	sz := convPairedFull
 	if e.Quick {
@@ -268,8 +279,8 @@ func keptPairs(path string, sz convPairedSize) ([]cprPair, error) {
 		if len(p.Ours) != sz.Epochs || len(p.Peer) != sz.Epochs {
 			return nil, fmt.Errorf("convpaired: %s line %d has %d and %d epochs, this run %d: move it away", path, i+1, len(p.Ours), len(p.Peer), sz.Epochs)
 		}
-		if len(p.OursLogPx) != sz.LogPxN*min(sz.LogPxK, 1) || len(p.PeerLogPx) != len(p.OursLogPx) {
-			return nil, fmt.Errorf("convpaired: %s line %d has log p(x) of %d and %d images, this run %d: move it away", path, i+1, len(p.OursLogPx), len(p.PeerLogPx), sz.LogPxN*min(sz.LogPxK, 1))
+		if len(p.OursLogPx) != sz.logPxImages() || len(p.PeerLogPx) != len(p.OursLogPx) {
+			return nil, fmt.Errorf("convpaired: %s line %d has log p(x) of %d and %d images, this run %d: move it away", path, i+1, len(p.OursLogPx), len(p.PeerLogPx), sz.logPxImages())
 		}
 		ps = append(ps, p)
 	}
@@ -410,7 +421,7 @@ func replayPair(ctx context.Context, e *env, ds *dataset, sz convPairedSize, r c
 			return p, fmt.Errorf("%s: the peer's log p(x) of %d images, want %d", label, len(rep.LogPx), sz.LogPxN)
 		}
 		p.PeerLogPx = rep.LogPx
-		if p.OursLogPx, err = m.LogLikelihood(test[:sz.LogPxN], sz.LogPxK, rand.New(rand.NewPCG(uint64(r.seed), 0x6c6f6770))); err != nil {
+		if p.OursLogPx, err = m.LogLikelihood(test[:sz.LogPxN], sz.LogPxK, rand.New(rand.NewPCG(uint64(r.seed), streamLogPx))); err != nil {
 			return p, err
 		}
 		e.Logf("%s: log p(x), k = %d, %d test images: %.3f, the peer's %.3f", label, sz.LogPxK, sz.LogPxN, mean(p.OursLogPx), mean(p.PeerLogPx))
@@ -516,23 +527,22 @@ func convPairedReport(e *env, sz convPairedSize, ds *dataset, pairs []cprPair, k
 
 	// Paired comparison.
 	ps := pairedCompare(d, cpMargin)
-	verdict := "no"
-	if ps.Equivalent {
-		verdict = "**yes**"
-	}
 	var dLate []float64
 	for i := range pairs {
 		p := &pairs[i]
 		dLate = append(dLate, mean(p.Ours[max(0, len(p.Ours)-3):])-mean(p.Peer[max(0, len(p.Peer)-3):]))
 	}
 	pl := pairedCompare(dLate, cpMargin)
-	verdictLate := "no"
-	if pl.Equivalent {
-		verdictLate = "**yes**"
-	}
 	ct := newTable("measure", "pairs", "mean govae − peer ± SE", "SD of the differences", "90% interval", "within ±0.5 (TOST, 5%)", "pairs a TOST needs (80% power)")
-	ct.add(fmt.Sprintf("test ELBO after epoch %d", sz.Epochs), fmt.Sprint(ps.N), cprPM(ps), f2(ps.SD), cprInterval(ps), verdict, neededCell(ps))
-	ct.add("mean test ELBO of the last 3 epochs", fmt.Sprint(pl.N), cprPM(pl), f2(pl.SD), cprInterval(pl), verdictLate, neededCell(pl))
+	compareRow := func(what string, s pairedStats) {
+		verdict := "no"
+		if s.Equivalent {
+			verdict = "**yes**"
+		}
+		ct.add(what, fmt.Sprint(s.N), cprPM(s), f2(s.SD), cprInterval(s), verdict, neededCell(s))
+	}
+	compareRow(fmt.Sprintf("test ELBO after epoch %d", sz.Epochs), ps)
+	compareRow("mean test ELBO of the last 3 epochs", pl)
 	var lpSection string
 	var lpStats, lpImages pairedStats
 	if sz.LogPxK > 0 {
@@ -545,15 +555,9 @@ func convPairedReport(e *env, sz convPairedSize, ds *dataset, pairs []cprPair, k
 			lt.add(fmt.Sprint(p.Seed), f3(mean(p.PeerLogPx)), f3(mean(p.OursLogPx)), signedP(mean(d), 3)+" ± "+f3(stdErr(d)))
 		}
 		lpStats, lpImages = pairedCompare(dl, cpMargin), pairedCompare(all, cpMargin)
-		yes := func(s pairedStats) string {
-			if s.Equivalent {
-				return "**yes**"
-			}
-			return "no"
-		}
-		ct.add(fmt.Sprintf("test log p(x), k = %s, first %s test images", commas(sz.LogPxK), commas(sz.LogPxN)), fmt.Sprint(lpStats.N), cprPM(lpStats), f2(lpStats.SD), cprInterval(lpStats), yes(lpStats), neededCell(lpStats))
+		compareRow(fmt.Sprintf("test log p(x), k = %s, first %s test images", commas(sz.LogPxK), commas(sz.LogPxN)), lpStats)
 		if wide {
-			ct.add("the same, each image a pair (pooled over seeds)", fmt.Sprint(lpImages.N), cprPM(lpImages), f2(lpImages.SD), cprInterval(lpImages), yes(lpImages), neededCell(lpImages))
+			compareRow("the same, each image a pair (pooled over seeds)", lpImages)
 		}
 		lpSection = fmt.Sprintf("## log p(x)\n\nAfter the last epoch each side estimates log p(x) by importance sampling with k = %s on the first %s test images of the peer's binarization, "+
 			"with its own estimator and its own noise (the peer's iwae_log_px; ours Model.LogLikelihood), so the difference holds both estimators' Monte Carlo error "+

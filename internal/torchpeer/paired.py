@@ -85,8 +85,7 @@ def main():
     with out("init.f32") as f:
         np.concatenate(blobs).astype("<f4").tofile(f)
     if a.float64:
-        m.double()  # after the float32 initial weights were written: the same values
-        opt = torch.optim.Adam(m.parameters(), lr=1e-3)
+        m.double()  # in place, after the float32 initial weights were written: the same values, the same Adam
     wide = (lambda x: x.double()) if a.float64 else (lambda x: x)
     with out("test_x.bits") as f:
         np.packbits(xte_b.numpy().astype(np.uint8), axis=1).tofile(f)
