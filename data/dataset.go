@@ -96,7 +96,11 @@ func (ds *Dataset) Description() string {
 	}
 	switch {
 	case tr == nil:
-		size = fmt.Sprintf("%s test images; training images not read", commas(te.N))
+		s := "s"
+		if te.N == 1 {
+			s = ""
+		}
+		size = fmt.Sprintf("%s test image%s; training images not read", commas(te.N), s)
 	case size == "":
 		size = fmt.Sprintf("%s training and %s test images", commas(tr.N), commas(te.N))
 	}

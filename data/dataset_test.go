@@ -375,8 +375,8 @@ func TestLoadTestOnly(t *testing.T) {
 	writeImage(t, filepath.Join(folder, "test", "y.png"), greyImage(3, 3, 50))
 	for _, c := range []struct{ dir, name, trainFile, desc string }{
 		{idx, "mnist", "train-images-idx3-ubyte", "MNIST (3 test images; training images not read) of 1x4x4, idx"},
-		{cifar, "cifar10", "data_batch_1.bin", "cifar-10 (1 test images; training images not read) of 3x32x32, 10 classes, cifar-10"},
-		{folder, "", "", "(1 test images; training images not read) of 1x3x3, image folder"},
+		{cifar, "cifar10", "data_batch_1.bin", "cifar-10 (1 test image; training images not read) of 3x32x32, 10 classes, cifar-10"},
+		{folder, "", "", "(1 test image; training images not read) of 1x3x3, image folder"},
 	} {
 		full, err := Load(c.name, LoadOptions{Dir: c.dir})
 		if err != nil {

@@ -136,14 +136,19 @@ func writeText(w io.Writer, in *checkpoints.Info) {
 			line("binarization", "%s in training; evaluation data binarized once with seed %d", d.Binarize, d.EvalSeed)
 		}
 	} else {
-		line("dataset", "not recorded (format version %d files do not record their data; cmd/eval needs -dataset)", in.Version)
+		why := "this file was saved without its data description"
+		if in.Version < 2 {
+			why = fmt.Sprintf("format version %d files do not record their data", in.Version)
+		}
+		line("dataset", "not recorded (%s; cmd/eval needs -dataset)", why)
 	}
 	st := in.State
 	if st == nil {
 		line("training state", "absent (weights only: cannot -resume from this file)")
 		return
 	}
-	if exp := runinfo.ExperimentOf(st); exp != "" {
+	exp := runinfo.ExperimentOf(st)
+	if exp != "" {
 		// The experiment keeps its rows in -out's checkpoints folder.
 		out := "DIR"
 		if dir := filepath.Dir(in.Path); filepath.Base(dir) == "checkpoints" {
@@ -158,7 +163,11 @@ func writeText(w io.Writer, in *checkpoints.Info) {
 	if st.Batch > 0 {
 		progress += fmt.Sprintf(", %d batch%s into epoch %d", st.Batch, pluralEs(st.Batch), st.Epoch+1)
 	}
-	if st.Options.Epochs > 0 {
+	switch {
+	case st.Options.Epochs > 0 && exp != "":
+		// The experiment trains its schedule in stages, one run each.
+		progress += fmt.Sprintf(" (the current stage ends at epoch %d)", st.Options.Epochs)
+	case st.Options.Epochs > 0:
 		progress += fmt.Sprintf(" (run of %d)", st.Options.Epochs)
 	}
 	line("progress", "%s", progress)

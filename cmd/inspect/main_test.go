@@ -133,12 +133,15 @@ func TestExperimentCheckpointSaysHowToContinue(t *testing.T) {
 			t.Fatal(err)
 		}
 		code, text, errs := inspect(t, path)
+		if !strings.Contains(text, "saved without its data description") {
+			t.Errorf("a version 2 file saved without data does not say so:\n%s", text)
+		}
 		want := "go run ./experiments -run burda -out DIR"
 		if strings.Contains(path, "checkpoints") {
 			want = "go run ./experiments -run burda -out " + expOut
 		}
 		if code != 0 || !strings.Contains(text, "a row of the burda experiment") || !strings.Contains(text, want) ||
-			strings.Contains(text, "resumable with") {
+			strings.Contains(text, "resumable with") || !strings.Contains(text, "the current stage ends at epoch") || strings.Contains(text, "run of") {
 			t.Errorf("%s: exit %d, %s\nwant a burda row continued by %q:\n%s", path, code, errs, want, text)
 		}
 	}
