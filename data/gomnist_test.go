@@ -179,11 +179,7 @@ func TestGoMNISTAfterEnv(t *testing.T) {
 // A GoMNIST copy whose files are not the official ones is skipped, said
 // why, and the error tells how to get the data.
 func TestGoMNISTChecksumMismatch(t *testing.T) {
-	isolate(t)
-	modcache := t.TempDir()
-	t.Setenv("GOMODCACHE", modcache)
-	dir := filepath.Join(modcache, "github.com", "petar", "!go!m!n!i!s!t@"+goMNISTVersion, "data")
-	tinySet{trainN: 3, testN: 2}.write(t, dir, ".gz")
+	dir := fakeGoMNIST(t)
 	_, err := Load("mnist", LoadOptions{Offline: true})
 	var nf *NotFoundError
 	if !errors.As(err, &nf) {
@@ -209,11 +205,7 @@ func TestGoMNISTChecksumMismatch(t *testing.T) {
 // credited to the module, whoever named it (-data-dir, the folder a
 // checkpoint records); a copy of its files elsewhere stays the user's.
 func TestExplicitGoMNISTFolderIsCreditedToTheModule(t *testing.T) {
-	isolate(t)
-	modcache := t.TempDir()
-	t.Setenv("GOMODCACHE", modcache)
-	dir := filepath.Join(modcache, "github.com", "petar", "!go!m!n!i!s!t@"+goMNISTVersion, "data")
-	tinySet{trainN: 3, testN: 2}.write(t, dir, ".gz")
+	dir := fakeGoMNIST(t)
 	link := filepath.Join(t.TempDir(), "mnist")
 	if err := os.Symlink(dir, link); err != nil {
 		t.Fatal(err)
@@ -238,4 +230,17 @@ func TestExplicitGoMNISTFolderIsCreditedToTheModule(t *testing.T) {
 			t.Errorf("Dir %s, DirSource %q: source %q (verified %v), want %q unverified; progress %q", c.dir, c.label, got, ds.Verified, c.want, log.String())
 		}
 	}
+}
+
+// fakeGoMNIST isolates the data search and puts a tiny, unofficial copy of
+// the GoMNIST module's data/ folder in a fresh module cache; it returns the
+// folder.
+func fakeGoMNIST(t *testing.T) string {
+	t.Helper()
+	isolate(t)
+	modcache := t.TempDir()
+	t.Setenv("GOMODCACHE", modcache)
+	dir := filepath.Join(modcache, "github.com", "petar", "!go!m!n!i!s!t@"+goMNISTVersion, "data")
+	tinySet{trainN: 3, testN: 2}.write(t, dir, ".gz")
+	return dir
 }
